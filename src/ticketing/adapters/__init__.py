@@ -1,0 +1,1 @@
+"""Adapters: the ports implemented against Zoho Desk, Redis, files and memory."""

@@ -1,0 +1,1 @@
+"""The pure core: model, rules and ports. Standard library only, no I/O."""

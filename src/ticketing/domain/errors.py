@@ -1,0 +1,90 @@
+"""One error tree for the whole service; adapters translate their failures into it."""
+
+from __future__ import annotations
+
+
+class TicketingError(Exception):
+    """Base of every error this service raises on purpose."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class ValidationError(TicketingError):
+    """Input that can never be accepted; names the offending field."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+        self.reason = message
+
+
+class PayloadTooLarge(ValidationError):
+    """A body or field over its size limit."""
+
+
+class ConfigurationError(TicketingError):
+    """A setting is missing or wrong; names the variable."""
+
+
+class NotFound(TicketingError):
+    """The thing asked for does not exist."""
+
+
+class HelpdeskError(TicketingError):
+    """Any failure talking to the helpdesk (Zoho Desk)."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        code: str | None = None,
+        field: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.field = field
+
+
+class HelpdeskUnavailable(HelpdeskError):
+    """Transient: connection refused, timeout, 5xx, 429. Safe to retry later.
+
+    ``sent`` is True when the request may have reached the helpdesk, so a create may have
+    happened (an *ambiguous* failure): the caller must look before re-posting.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        code: str | None = None,
+        sent: bool = False,
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(message, status=status, code=code)
+        self.sent = sent
+        self.retry_after = retry_after
+
+
+class RateLimited(HelpdeskUnavailable):
+    """429 / throttled: retry after ``retry_after`` seconds. Nothing was created."""
+
+
+class BreakerOpen(HelpdeskUnavailable):
+    """The circuit breaker refused the call: the helpdesk is considered down."""
+
+
+class HelpdeskRejected(HelpdeskError):
+    """Permanent: the helpdesk refused the data (4xx other than 401/429). Do not retry."""
+
+
+class HelpdeskAuthError(HelpdeskError):
+    """The credentials are wrong, revoked or for another data centre. Needs an operator."""
+
+
+class StoreUnavailable(TicketingError):
+    """The durable store (Redis) cannot be reached; nothing was accepted."""

@@ -1,0 +1,215 @@
+"""The model: customers, contacts, ticket drafts, tickets and what happened to them."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from datetime import datetime
+
+
+class Priority(enum.Enum):
+    """Zoho Desk's default priority picklist."""
+
+    HIGH = "High"
+    MEDIUM = "Medium"
+    LOW = "Low"
+
+
+class Source(enum.Enum):
+    """Which entrypoint a ticket came in through."""
+
+    HTTP = "http"
+    REDIS = "redis"
+    CLI = "cli"
+
+
+class TicketState(enum.Enum):
+    """Where a request is in its life; stored in the idempotency ledger."""
+
+    ACCEPTED = "accepted"  # durably stored, not yet tried or failed cleanly
+    CREATING = "creating"  # a create was sent and its outcome is unknown (ambiguous)
+    CREATED = "created"  # the helpdesk confirmed the ticket
+    DEAD = "dead"  # can never succeed; in the dead-letter stream
+
+
+@dataclass(frozen=True, slots=True)
+class Customer:
+    """Who wrote to us. At least one of email and phone is set (normalized)."""
+
+    name: str | None = None
+    email: str | None = None
+    phone: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Contact:
+    """A helpdesk contact."""
+
+    id: str
+    last_name: str
+    first_name: str | None = None
+    email: str | None = None
+    phone: str | None = None
+    mobile: str | None = None
+    created_time: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class NewContact:
+    """What is sent to create a contact."""
+
+    last_name: str
+    first_name: str | None = None
+    email: str | None = None
+    phone: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TicketDraft:
+    """A validated ticket, ready to be created; what the durable queue holds.
+
+    ``key`` is the idempotency key: the ``Idempotency-Key`` header, the incident id, or a
+    generated request id. ``contact_id`` is set for admin tickets (``POST /tickets``) and skips
+    contact resolution.
+    """
+
+    key: str
+    request_id: str
+    subject: str
+    description: str
+    priority: Priority
+    customer: Customer
+    source: Source
+    received_at: datetime
+    category: str | None = None
+    channel: str | None = None
+    contact_id: str | None = None
+    department_id: str | None = None
+    incident_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TicketRequest:
+    """What is sent to the helpdesk to create one ticket."""
+
+    subject: str
+    department_id: str
+    contact_id: str
+    description: str
+    priority: Priority
+    category: str | None = None
+    channel: str | None = None
+    email: str | None = None
+    phone: str | None = None
+    idempotency_key: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Ticket:
+    """A ticket as the helpdesk reports it."""
+
+    id: str
+    ticket_number: str
+    contact_id: str | None
+    subject: str
+    web_url: str | None = None
+    created_time: datetime | None = None
+    department_id: str | None = None
+    priority: str | None = None
+    status: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Department:
+    """A helpdesk department."""
+
+    id: str
+    name: str
+    is_enabled: bool = True
+    is_default: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Organization:
+    """A helpdesk organization (portal)."""
+
+    id: str
+    name: str
+    is_default: bool = False
+    edition: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Agent:
+    """The agent the access token belongs to."""
+
+    id: str
+    name: str
+    email: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What happened to one request; what a repeated idempotency key answers with."""
+
+    key: str
+    request_id: str
+    state: TicketState
+    ticket_id: str | None = None
+    ticket_number: str | None = None
+    contact_id: str | None = None
+    web_url: str | None = None
+    created_at: datetime | None = None
+    reason: str | None = None
+    incident_id: str | None = None
+    source: Source | None = None
+    attempts: int = 0
+    last_attempt_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TicketCreated:
+    """The event published once per created ticket."""
+
+    request_id: str
+    incident_id: str | None
+    ticket_id: str
+    ticket_number: str
+    contact_id: str | None
+    web_url: str | None
+    created_at: datetime
+    source: Source
+
+
+@dataclass(frozen=True, slots=True)
+class QueuedTicket:
+    """One entry of the durable pending queue, as handed to a drain."""
+
+    entry_id: str
+    draft: TicketDraft
+    deliveries: int = 1
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetter:
+    """An entry that can never succeed, with why."""
+
+    entry_id: str
+    reason: str
+    payload: str
+    failed_at: datetime
+    key: str | None = None
+    origin: str = "pending"  # the stream a replay puts it back on
+
+
+@dataclass(slots=True)
+class DrainReport:
+    """What one drain pass did."""
+
+    processed: int = 0
+    created: int = 0
+    failed: int = 0
+    dead: int = 0
+    skipped: int = 0
+    remaining: int = 0
+    errors: list[str] = field(default_factory=list)
