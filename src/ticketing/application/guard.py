@@ -1,0 +1,112 @@
+"""The circuit breaker wrapped around every helpdesk call."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from typing import TypeVar
+
+from ticketing.domain.breaker import BreakerState, CircuitBreaker
+from ticketing.domain.errors import (
+    BreakerOpen,
+    HelpdeskError,
+    HelpdeskUnavailable,
+    RateLimited,
+)
+from ticketing.domain.model import (
+    Agent,
+    Contact,
+    Department,
+    NewContact,
+    Organization,
+    Ticket,
+    TicketRequest,
+)
+from ticketing.domain.ports import Clock, Helpdesk, TicketProbe
+
+T = TypeVar("T")
+
+
+class GuardedHelpdesk:
+    """A Helpdesk that refuses calls while the breaker is open and feeds it every outcome.
+
+    Connection errors, timeouts, 5xx and 429 count as failures; validation errors and auth
+    errors do not (Zoho answered). A 429's ``Retry-After`` also holds every call back until it
+    has passed, not only the one that got it.
+    """
+
+    def __init__(self, inner: Helpdesk, breaker: CircuitBreaker, clock: Clock) -> None:
+        self.inner = inner
+        self.breaker = breaker
+        self._clock = clock
+        self._paused_until = 0.0
+        self.last_success_at: datetime | None = None
+        self.last_failure_at: datetime | None = None
+        self.last_error: str | None = None
+
+    @property
+    def available(self) -> bool:
+        """Would a call be attempted now (breaker not open, no 429 pause)?"""
+        return self.breaker.state is not BreakerState.OPEN and not self.paused_for()
+
+    def paused_for(self) -> float:
+        """Seconds left of a Retry-After pause."""
+        return max(0.0, self._paused_until - self._clock.monotonic())
+
+    async def _call(self, call: Callable[[], Awaitable[T]]) -> T:
+        wait = self.paused_for()
+        if wait > 0:
+            raise BreakerOpen(f"Zoho asked us to wait {wait:.0f}s more (429 Retry-After)")
+        if not self.breaker.allow():
+            retry_in = self.breaker.snapshot().retry_in
+            raise BreakerOpen(f"circuit breaker open; next trial in {retry_in:.0f}s")
+        try:
+            result = await call()
+        except HelpdeskUnavailable as exc:
+            if isinstance(exc, RateLimited) and exc.retry_after:
+                self._paused_until = max(
+                    self._paused_until, self._clock.monotonic() + exc.retry_after
+                )
+            self.breaker.record_failure()
+            self.last_failure_at = self._clock.now()
+            self.last_error = exc.message
+            raise
+        except HelpdeskError:
+            self.breaker.record_ignored()
+            raise
+        except BaseException:
+            # Cancelled or a bug: free a half-open trial without judging the helpdesk.
+            self.breaker.record_ignored()
+            raise
+        self.breaker.record_success()
+        self.last_success_at = self._clock.now()
+        return result
+
+    async def search_contacts(
+        self, *, email: str | None = None, phone: str | None = None
+    ) -> list[Contact]:
+        return await self._call(lambda: self.inner.search_contacts(email=email, phone=phone))
+
+    async def create_contact(self, contact: NewContact) -> Contact:
+        return await self._call(lambda: self.inner.create_contact(contact))
+
+    async def create_ticket(self, request: TicketRequest) -> Ticket:
+        return await self._call(lambda: self.inner.create_ticket(request))
+
+    async def find_ticket(self, probe: TicketProbe) -> Ticket | None:
+        return await self._call(lambda: self.inner.find_ticket(probe))
+
+    async def get_ticket(self, ticket_id: str) -> Ticket:
+        return await self._call(lambda: self.inner.get_ticket(ticket_id))
+
+    async def list_departments(self) -> list[Department]:
+        return await self._call(self.inner.list_departments)
+
+    async def department_id(self) -> str:
+        return await self._call(self.inner.department_id)
+
+    async def list_organizations(self) -> list[Organization]:
+        return await self._call(self.inner.list_organizations)
+
+    async def whoami(self) -> Agent:
+        return await self._call(self.inner.whoami)

@@ -1,0 +1,200 @@
+"""Turning what arrives (HTTP fields, classifier incidents) into validated ticket drafts."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+
+from ticketing.domain.contacts import normalize_email, normalize_phone
+from ticketing.domain.errors import PayloadTooLarge, ValidationError
+from ticketing.domain.model import Customer, Priority, Source, TicketDraft
+from ticketing.domain.priority import classifier_priority, parse_priority
+
+# Zoho Desk's own limits where known; generous but bounded elsewhere.
+MAX_SUBJECT = 255
+MAX_DESCRIPTION = 32_000
+MAX_NAME = 100
+MAX_CATEGORY = 100
+MAX_CHANNEL = 50
+MAX_KEY = 200
+_KEY = re.compile(r"^[A-Za-z0-9._:\-]+$")
+
+
+@dataclass(frozen=True, slots=True)
+class IntakePolicy:
+    """The defaults and thresholds intake applies."""
+
+    default_priority: Priority = Priority.MEDIUM
+    low_confidence_threshold: float = 0.5
+    low_confidence_priority: Priority = Priority.MEDIUM
+    default_channel: str = "Web"
+
+
+def new_request_id() -> str:
+    """A fresh request id (also the idempotency key when the caller gave none)."""
+    return f"req_{uuid.uuid4().hex}"
+
+
+def _clean(value: str | None, field: str, limit: int, *, required: bool = False) -> str | None:
+    if value is None:
+        if required:
+            raise ValidationError(field, "is required")
+        return None
+    text = "".join(
+        ch for ch in str(value) if ch in "\n\t" or unicodedata.category(ch) not in ("Cc", "Cs")
+    ).strip()
+    if not text:
+        if required:
+            raise ValidationError(field, "must not be empty")
+        return None
+    if len(text) > limit:
+        raise PayloadTooLarge(field, f"is {len(text)} characters long; the limit is {limit}")
+    return text
+
+
+def idempotency_key(value: str | None, *, field: str = "Idempotency-Key") -> str | None:
+    """Check a caller-supplied idempotency key."""
+    if value is None or not value.strip():
+        return None
+    key = value.strip()
+    if len(key) > MAX_KEY or not _KEY.match(key):
+        raise ValidationError(
+            field, f"use up to {MAX_KEY} letters, digits and . _ : - (got {key[:40]!r})"
+        )
+    return key
+
+
+def customer(
+    name: str | None, email: str | None, phone: str | None, *, prefix: str = "customer_"
+) -> Customer:
+    """A customer with a normalized email and/or phone; one of the two is required."""
+    clean_email = _clean(email, f"{prefix}email", 254)
+    clean_phone = _clean(phone, f"{prefix}phone", 40)
+    if not clean_email and not clean_phone:
+        raise ValidationError(f"{prefix}email", "an email or a phone number is required")
+    return Customer(
+        name=_clean(name, f"{prefix}name", MAX_NAME),
+        email=normalize_email(clean_email, field=f"{prefix}email") if clean_email else None,
+        phone=normalize_phone(clean_phone, field=f"{prefix}phone") if clean_phone else None,
+    )
+
+
+def customer_ticket(
+    *,
+    customer_name: str | None,
+    customer_email: str | None,
+    customer_phone: str | None,
+    subject: str | None,
+    description: str | None,
+    priority: str | None,
+    category: str | None,
+    channel: str | None,
+    key: str | None,
+    received_at: datetime,
+    policy: IntakePolicy,
+    source: Source = Source.HTTP,
+) -> TicketDraft:
+    """A draft from the HTTP API's fields. Strict: an unknown priority is an error."""
+    who = customer(customer_name, customer_email, customer_phone)
+    request_id = new_request_id()
+    return TicketDraft(
+        key=idempotency_key(key) or request_id,
+        request_id=request_id,
+        subject=_clean(subject, "subject", MAX_SUBJECT, required=True) or "",
+        description=_clean(description, "description", MAX_DESCRIPTION, required=True) or "",
+        priority=parse_priority(priority, default=policy.default_priority),
+        customer=who,
+        source=source,
+        received_at=received_at,
+        category=_clean(category, "category", MAX_CATEGORY),
+        channel=_clean(channel, "channel", MAX_CHANNEL) or policy.default_channel,
+    )
+
+
+def admin_ticket(
+    *,
+    contact_id: str | None,
+    contact_email: str | None,
+    subject: str | None,
+    description: str | None,
+    priority: str | None,
+    category: str | None,
+    key: str | None,
+    received_at: datetime,
+    policy: IntakePolicy,
+) -> TicketDraft:
+    """A draft for ``POST /tickets``: under the configured default contact."""
+    if not contact_id and not contact_email:
+        raise ValidationError(
+            "contact", "POST /tickets needs DEFAULT_CONTACT_ID or DEFAULT_CONTACT_EMAIL set"
+        )
+    request_id = new_request_id()
+    return TicketDraft(
+        key=idempotency_key(key) or request_id,
+        request_id=request_id,
+        subject=_clean(subject, "subject", MAX_SUBJECT, required=True) or "",
+        description=_clean(description, "description", MAX_DESCRIPTION, required=True) or "",
+        priority=parse_priority(priority, default=policy.default_priority),
+        customer=Customer(email=normalize_email(contact_email) if contact_email else None),
+        source=Source.HTTP,
+        received_at=received_at,
+        category=_clean(category, "category", MAX_CATEGORY),
+        channel=policy.default_channel,
+        contact_id=contact_id,
+    )
+
+
+def derive_subject(category: str | None, description: str) -> str:
+    """A subject for an incident that came without one: category and the text's start."""
+    first_line = " ".join(description.split())
+    head = first_line[:80].rstrip()
+    if len(first_line) > 80:
+        head += "…"
+    label = (category or "").strip().replace("_", " ").capitalize()
+    subject = f"{label}: {head}" if label else head
+    return subject[:MAX_SUBJECT]
+
+
+def incident_ticket(
+    *,
+    incident_id: str,
+    customer_name: str | None,
+    customer_email: str | None,
+    customer_phone: str | None,
+    subject: str | None,
+    description: str,
+    category: str | None,
+    priority: str | int | None,
+    confidence: float | None,
+    channel: str | None,
+    received_at: datetime,
+    policy: IntakePolicy,
+) -> TicketDraft:
+    """A draft from a classifier incident. Tolerant of the label, strict on identity."""
+    key = idempotency_key(incident_id, field="incident_id")
+    if key is None:
+        raise ValidationError("incident_id", "is required")
+    text = _clean(description, "description", MAX_DESCRIPTION, required=True) or ""
+    clean_category = _clean(category, "category", MAX_CATEGORY)
+    return TicketDraft(
+        key=key,
+        request_id=new_request_id(),
+        subject=_clean(subject, "subject", MAX_SUBJECT) or derive_subject(clean_category, text),
+        description=text,
+        priority=classifier_priority(
+            priority,
+            confidence,
+            min_confidence=policy.low_confidence_threshold,
+            low_confidence_default=policy.low_confidence_priority,
+            default=policy.default_priority,
+        ),
+        customer=customer(customer_name, customer_email, customer_phone, prefix="customer."),
+        source=Source.REDIS,
+        received_at=received_at,
+        category=clean_category,
+        channel=_clean(channel, "channel", MAX_CHANNEL) or "WhatsApp",
+        incident_id=key,
+    )

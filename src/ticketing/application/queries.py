@@ -1,0 +1,150 @@
+"""Read-side use cases: departments, health, the queue, the authorization URL."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from ticketing.application.guard import GuardedHelpdesk
+from ticketing.application.tickets import DrainQueue
+from ticketing.domain.breaker import BreakerState
+from ticketing.domain.errors import StoreUnavailable, TicketingError
+from ticketing.domain.model import DeadLetter, Department, DrainReport
+from ticketing.domain.ports import TicketStore
+
+
+class AuthorizationServer(Protocol):
+    """The OAuth authorization server (Zoho Accounts) as far as building a consent URL."""
+
+    def authorization_url(self, state: str) -> str:
+        """The URL a person opens to grant this service access."""
+        ...
+
+
+class ListDepartments:
+    """The helpdesk's enabled departments."""
+
+    def __init__(self, helpdesk: GuardedHelpdesk) -> None:
+        self._helpdesk = helpdesk
+
+    async def __call__(self) -> list[Department]:
+        return await self._helpdesk.list_departments()
+
+
+class AuthorizationUrl:
+    """A consent URL with a fresh random ``state``."""
+
+    def __init__(self, server: AuthorizationServer) -> None:
+        self._server = server
+
+    def __call__(self, state: str | None = None) -> tuple[str, str]:
+        """Returns (url, state)."""
+        state = state or secrets.token_urlsafe(24)
+        return self._server.authorization_url(state), state
+
+
+@dataclass(frozen=True, slots=True)
+class QueueFigures:
+    """Queue and dead-letter figures."""
+
+    pending: int
+    dead: int
+    dead_letters: Sequence[DeadLetter] = ()
+
+
+class QueueStatus:
+    """How many tickets wait and how many are dead, with the oldest dead letters."""
+
+    def __init__(self, store: TicketStore) -> None:
+        self._store = store
+
+    async def __call__(self, *, dead_limit: int = 0) -> QueueFigures:
+        dead = await self._store.list_dead(dead_limit) if dead_limit else ()
+        return QueueFigures(
+            pending=await self._store.pending_count(),
+            dead=await self._store.dead_count(),
+            dead_letters=dead,
+        )
+
+
+class ReplayDeadLetters:
+    """Put dead letters back where they came from, to be tried again."""
+
+    def __init__(self, store: TicketStore) -> None:
+        self._store = store
+
+    async def __call__(self, entry_ids: Sequence[str] | None = None) -> int:
+        return await self._store.replay_dead(entry_ids)
+
+
+@dataclass(frozen=True, slots=True)
+class HealthReport:
+    """What ``GET /health`` says."""
+
+    status: str  # healthy | degraded | unhealthy
+    zoho_connected: bool
+    redis_connected: bool
+    queue_length: int
+    dead_letters: int
+    breaker: str
+    mode: str
+    store: str
+    last_error: str | None
+    drain: DrainReport | None
+    draining: bool
+
+    @property
+    def accepting(self) -> bool:
+        """Can tickets still be accepted (healthy or degraded)?"""
+        return self.status != "unhealthy"
+
+
+class CheckHealth:
+    """Healthy: Zoho and the store answer. Degraded: tickets are accepted and queued, Zoho is
+    not taking them now. Unhealthy: the store is down, so nothing can be accepted."""
+
+    def __init__(
+        self,
+        store: TicketStore,
+        helpdesk: GuardedHelpdesk,
+        drain: DrainQueue,
+        *,
+        mode: str,
+        store_kind: str,
+    ) -> None:
+        self._store = store
+        self._helpdesk = helpdesk
+        self._drain = drain
+        self._mode = mode
+        self._store_kind = store_kind
+
+    async def __call__(self) -> HealthReport:
+        try:
+            store_ok = await self._store.ping()
+            pending = await self._store.pending_count() if store_ok else 0
+            dead = await self._store.dead_count() if store_ok else 0
+        except (StoreUnavailable, TicketingError):
+            store_ok, pending, dead = False, 0, 0
+        breaker = self._helpdesk.breaker.state
+        zoho_ok = breaker is BreakerState.CLOSED and not self._helpdesk.paused_for()
+        if not store_ok:
+            status = "unhealthy"
+        elif zoho_ok:
+            status = "healthy"
+        else:
+            status = "degraded"
+        return HealthReport(
+            status=status,
+            zoho_connected=zoho_ok,
+            redis_connected=store_ok and self._store_kind == "redis",
+            queue_length=pending,
+            dead_letters=dead,
+            breaker=breaker.value,
+            mode=self._mode,
+            store=self._store_kind,
+            last_error=self._helpdesk.last_error if not zoho_ok else None,
+            drain=self._drain.state.last_report,
+            draining=self._drain.state.running,
+        )

@@ -1,0 +1,371 @@
+"""The ticket use cases: submit (accept durably, then try now), process one, drain the queue."""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from datetime import timedelta
+
+import anyio
+
+from ticketing.application.contacts import ContactResolver
+from ticketing.application.guard import GuardedHelpdesk
+from ticketing.domain.breaker import BreakerState
+from ticketing.domain.errors import (
+    BreakerOpen,
+    HelpdeskAuthError,
+    HelpdeskRejected,
+    HelpdeskUnavailable,
+)
+from ticketing.domain.model import (
+    DrainReport,
+    Outcome,
+    QueuedTicket,
+    Ticket,
+    TicketCreated,
+    TicketDraft,
+    TicketRequest,
+    TicketState,
+)
+from ticketing.domain.ports import Clock, Leases, TicketProbe, TicketStore
+
+log = logging.getLogger(__name__)
+
+FINISHED = (TicketState.CREATED, TicketState.DEAD)
+
+
+def consumer_name() -> str:
+    """A name for this process's queue consumer: host, pid and a random suffix."""
+    return f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+
+
+@dataclass(frozen=True, slots=True)
+class ProcessingPolicy:
+    """How hard and how carefully to try."""
+
+    max_deliveries: int = 20
+    # An ambiguous create is looked up before it is re-posted; the helpdesk's search can lag
+    # a fresh ticket, so a miss is trusted only this long after the attempt.
+    ambiguous_grace: float = 30.0
+    # Longest one attempt can take (contact resolution + create, with timeouts); leases and
+    # the reclaim idle time are set well above it.
+    attempt_timeout: float = 60.0
+
+
+class TicketProcessor:
+    """Creates one accepted ticket in the helpdesk, exactly once.
+
+    Only the holder of the ticket's lease works on it. An ambiguous earlier attempt (state
+    CREATING) is looked up before anything is re-posted.
+    """
+
+    def __init__(
+        self,
+        store: TicketStore,
+        helpdesk: GuardedHelpdesk,
+        contacts: ContactResolver,
+        leases: Leases,
+        clock: Clock,
+        policy: ProcessingPolicy | None = None,
+        *,
+        on_created: Callable[[TicketDraft, Outcome], None] | None = None,
+    ) -> None:
+        self._store = store
+        self._helpdesk = helpdesk
+        self._contacts = contacts
+        self._leases = leases
+        self._clock = clock
+        self.policy = policy or ProcessingPolicy()
+        self._on_created = on_created
+
+    async def process(self, draft: TicketDraft) -> Outcome:
+        """Try to create the ticket now; returns the key's outcome afterwards.
+
+        Transient failures leave the ticket ACCEPTED (or CREATING when ambiguous) for a later
+        drain; permanent ones bury it in the dead letters.
+        """
+        owner = uuid.uuid4().hex
+        lease = f"ticket:{draft.key}"
+        if not await self._leases.acquire(lease, owner, self.policy.attempt_timeout * 2):
+            return await self._current(draft)
+        try:
+            with anyio.fail_after(self.policy.attempt_timeout):
+                return await self._process_leased(draft)
+        except TimeoutError:
+            log.warning(
+                "attempt for %s took longer than %ss", draft.key, self.policy.attempt_timeout
+            )
+            return await self._current(draft)
+        finally:
+            with anyio.CancelScope(shield=True):
+                await self._leases.release(lease, owner)
+
+    async def _current(self, draft: TicketDraft) -> Outcome:
+        outcome = await self._store.get(draft.key)
+        if outcome is None:  # only if the store lost it: answer as accepted, never as created
+            return Outcome(draft.key, draft.request_id, TicketState.ACCEPTED)
+        return outcome
+
+    async def _process_leased(self, draft: TicketDraft) -> Outcome:
+        record = await self._current(draft)
+        if record.state in FINISHED:
+            return record
+        if record.attempts >= self.policy.max_deliveries:
+            return await self._bury(
+                draft, f"gave up after {record.attempts} attempts: {record.reason}"
+            )
+        try:
+            contact_id = draft.contact_id or await self._contacts.resolve(draft.customer)
+            department_id = draft.department_id or await self._helpdesk.department_id()
+            if record.state is TicketState.CREATING:
+                found = await self._look_up(draft, contact_id)
+                if found is not None:
+                    log.info("ambiguous create of %s had succeeded: %s", draft.key, found.id)
+                    return await self._complete(draft, found)
+                since = record.last_attempt_at
+                waited = (self._clock.now() - since).total_seconds() if since else 1e9
+                if waited < self.policy.ambiguous_grace:
+                    return record  # the search may not show it yet; look again later
+            return await self._create(draft, contact_id, department_id)
+        except BreakerOpen:
+            return record
+        except HelpdeskAuthError as exc:
+            # An operator must fix credentials; keep the ticket, do not bury it.
+            await self._store.mark_failed(draft.key, exc.message)
+            return replace(record, reason=exc.message)
+        except HelpdeskUnavailable as exc:
+            if record.state is not TicketState.CREATING:
+                await self._store.mark_failed(draft.key, exc.message)
+            return replace(record, reason=exc.message)
+        except HelpdeskRejected as exc:
+            return await self._bury(draft, f"Zoho refused it: {exc.message}")
+
+    async def _create(self, draft: TicketDraft, contact_id: str, department_id: str) -> Outcome:
+        for attempt in (1, 2):
+            await self._store.mark_creating(draft.key, self._clock.now())
+            try:
+                ticket = await self._helpdesk.create_ticket(
+                    self._request(draft, contact_id, department_id)
+                )
+            except HelpdeskUnavailable as exc:
+                if not exc.sent:
+                    await self._store.mark_failed(draft.key, exc.message)
+                raise
+            except HelpdeskRejected as exc:
+                # The create definitely did not happen.
+                await self._store.mark_failed(draft.key, exc.message)
+                stale_contact = (exc.field or "").lower().startswith("contact")
+                if attempt == 1 and stale_contact and not draft.contact_id:
+                    # A cached contact that was deleted or merged in Zoho: resolve afresh.
+                    await self._contacts.forget(draft.customer)
+                    contact_id = await self._contacts.resolve(draft.customer)
+                    continue
+                raise
+            return await self._complete(draft, ticket)
+        raise AssertionError("unreachable")
+
+    def _request(self, draft: TicketDraft, contact_id: str, department_id: str) -> TicketRequest:
+        return TicketRequest(
+            subject=draft.subject,
+            department_id=department_id,
+            contact_id=contact_id,
+            description=draft.description,
+            priority=draft.priority,
+            category=draft.category,
+            channel=draft.channel,
+            email=draft.customer.email,
+            phone=draft.customer.phone,
+            idempotency_key=draft.key,
+        )
+
+    async def _look_up(self, draft: TicketDraft, contact_id: str) -> Ticket | None:
+        now = self._clock.now()
+        probe = TicketProbe(
+            key=draft.key,
+            contact_id=contact_id,
+            subject=draft.subject,
+            created_from=draft.received_at - timedelta(minutes=2),
+            created_to=now + timedelta(minutes=2),
+        )
+        return await self._helpdesk.find_ticket(probe)
+
+    async def _complete(self, draft: TicketDraft, ticket: Ticket) -> Outcome:
+        created_at = ticket.created_time or self._clock.now()
+        outcome = Outcome(
+            key=draft.key,
+            request_id=draft.request_id,
+            state=TicketState.CREATED,
+            ticket_id=ticket.id,
+            ticket_number=ticket.ticket_number,
+            contact_id=ticket.contact_id,
+            web_url=ticket.web_url,
+            created_at=created_at,
+            incident_id=draft.incident_id,
+            source=draft.source,
+        )
+        event = TicketCreated(
+            request_id=draft.request_id,
+            incident_id=draft.incident_id,
+            ticket_id=ticket.id,
+            ticket_number=ticket.ticket_number,
+            contact_id=ticket.contact_id,
+            web_url=ticket.web_url,
+            created_at=created_at,
+            source=draft.source,
+        )
+        with anyio.CancelScope(shield=True):
+            # Zoho has the ticket: recording it must not be cancelled half-way.
+            await self._store.complete(draft.key, outcome, event)
+        log.info("created ticket %s (#%s) for %s", ticket.id, ticket.ticket_number, draft.key)
+        if self._on_created:
+            self._on_created(draft, outcome)
+        return outcome
+
+    async def _bury(self, draft: TicketDraft, reason: str) -> Outcome:
+        await self._store.bury(draft.key, reason)
+        log.warning("ticket %s moved to the dead letters: %s", draft.key, reason)
+        return Outcome(
+            key=draft.key,
+            request_id=draft.request_id,
+            state=TicketState.DEAD,
+            reason=reason,
+            incident_id=draft.incident_id,
+            source=draft.source,
+        )
+
+
+class SubmitTicket:
+    """Accept a ticket durably, then try to create it right away.
+
+    Returns CREATED when the helpdesk took it now, ACCEPTED (queued) when it could not, DEAD
+    when it refused it, and for a key seen before, that key's first outcome.
+    """
+
+    def __init__(self, store: TicketStore, processor: TicketProcessor, helpdesk: GuardedHelpdesk):
+        self._store = store
+        self._processor = processor
+        self._helpdesk = helpdesk
+
+    async def __call__(
+        self, draft: TicketDraft, *, attempt_now: bool = True
+    ) -> tuple[Outcome, bool]:
+        """Returns the outcome and whether the key was new."""
+        outcome, new = await self._store.accept(draft)
+        if not new:
+            return outcome, False
+        if not attempt_now or not self._helpdesk.available:
+            return outcome, True
+        return await self._processor.process(draft), True
+
+
+@dataclass
+class DrainState:
+    """What the drain has done, for health and the CLI."""
+
+    running: bool = False
+    passes: int = 0
+    last_report: DrainReport | None = None
+    totals: DrainReport = field(default_factory=DrainReport)
+
+
+class DrainQueue:
+    """Work through the pending queue: several processes can drain it at once.
+
+    Each pass claims batches for this process's consumer (its own unfinished entries, then
+    entries abandoned by dead consumers, then new ones) and processes them concurrently under
+    the Zoho concurrency cap. A pass stops when the breaker opens or nothing new comes back.
+    """
+
+    def __init__(
+        self,
+        store: TicketStore,
+        processor: TicketProcessor,
+        helpdesk: GuardedHelpdesk,
+        *,
+        consumer: str,
+        concurrency: int = 10,
+        batch_size: int = 50,
+        reclaim_idle: float | None = None,
+    ) -> None:
+        self._store = store
+        self._processor = processor
+        self._helpdesk = helpdesk
+        self.consumer = consumer
+        self._limiter = anyio.CapacityLimiter(concurrency)
+        self._batch = batch_size
+        self._reclaim_idle = reclaim_idle or processor.policy.attempt_timeout * 3
+        self.state = DrainState()
+        self._pass_lock = anyio.Lock()
+
+    async def __call__(
+        self,
+        *,
+        limit: int | None = None,
+        progress: Callable[[DrainReport], None] | None = None,
+    ) -> DrainReport:
+        """One pass; ``limit`` caps how many entries it processes."""
+        async with self._pass_lock:
+            self.state.running = True
+            try:
+                report = await self._pass(limit, progress)
+            finally:
+                self.state.running = False
+            self.state.passes += 1
+            self.state.last_report = report
+            totals = self.state.totals
+            totals.processed += report.processed
+            totals.created += report.created
+            totals.failed += report.failed
+            totals.dead += report.dead
+            return report
+
+    async def _pass(
+        self, limit: int | None, progress: Callable[[DrainReport], None] | None
+    ) -> DrainReport:
+        report = DrainReport()
+        seen: set[str] = set()
+        held = 0  # entries this pass left unfinished; they come first in every claim
+        while limit is None or report.processed < limit:
+            if self._helpdesk.breaker.state is BreakerState.OPEN or self._helpdesk.paused_for():
+                break
+            want = self._batch if limit is None else min(self._batch, limit - report.processed)
+            batch = await self._store.claim(self.consumer, held + want, self._reclaim_idle)
+            fresh = [entry for entry in batch if entry.entry_id not in seen]
+            if not fresh:
+                break
+            seen.update(entry.entry_id for entry in fresh)
+            results = await self._process_all(fresh)
+            for entry, outcome in results:
+                report.processed += 1
+                if outcome.state is TicketState.CREATED:
+                    report.created += 1
+                    await self._store.ack(entry.entry_id)
+                elif outcome.state is TicketState.DEAD:
+                    report.dead += 1
+                    await self._store.ack(entry.entry_id)
+                else:
+                    report.failed += 1
+                    held += 1
+                    if outcome.reason and len(report.errors) < 10:
+                        report.errors.append(f"{entry.draft.key}: {outcome.reason}")
+            if progress:
+                report.remaining = await self._store.pending_count()
+                progress(report)
+        report.remaining = await self._store.pending_count()
+        return report
+
+    async def _process_all(self, entries: list[QueuedTicket]) -> list[tuple[QueuedTicket, Outcome]]:
+        results: list[tuple[QueuedTicket, Outcome]] = []
+
+        async def work(entry: QueuedTicket) -> None:
+            async with self._limiter:
+                results.append((entry, await self._processor.process(entry.draft)))
+
+        async with anyio.create_task_group() as tg:
+            for entry in entries:
+                tg.start_soon(work, entry)
+        return results

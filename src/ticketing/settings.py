@@ -1,0 +1,290 @@
+"""Typed settings, read once from the environment and a `.env` file (the environment wins)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
+
+from ticketing.domain.errors import ConfigurationError
+from ticketing.domain.model import Priority
+
+T = TypeVar("T")
+
+DEFAULT_SCOPE = "Desk.tickets.ALL,Desk.contacts.ALL,Desk.basic.ALL,Desk.search.READ"
+DATA_CENTRES = ("us", "eu", "in", "au", "jp", "ca", "sa", "cn")
+
+
+def read_dotenv(path: Path) -> dict[str, str]:
+    """Parse a `.env` file: `KEY=value`, optional `export`, quotes, `#` comments."""
+    values: dict[str, str] = {}
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return values
+    except OSError as exc:
+        raise ConfigurationError(f"cannot read {path}: {exc.strerror}") from None
+    for number, raw in enumerate(text.splitlines(), start=1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        if line.startswith("export "):
+            line = line[len("export ") :].lstrip()
+        name, sep, value = line.partition("=")
+        name = name.strip()
+        if not sep or not name.replace("_", "").isalnum():
+            raise ConfigurationError(f"{path}:{number}: expected NAME=value")
+        value = value.strip()
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+            value = value[1:-1]
+        elif " #" in value:
+            value = value.split(" #", 1)[0].rstrip()
+        values[name] = value
+    return values
+
+
+def _text(value: str) -> str:
+    return value
+
+
+def _optional(value: str) -> str | None:
+    return value or None
+
+
+def _int(low: int, high: int) -> Callable[[str], int]:
+    def parse(value: str) -> int:
+        try:
+            number = int(value)
+        except ValueError:
+            raise ValueError(f"expected a whole number, got {value!r}") from None
+        if not low <= number <= high:
+            raise ValueError(f"must be between {low} and {high}, got {number}")
+        return number
+
+    return parse
+
+
+def _float(low: float, high: float) -> Callable[[str], float]:
+    def parse(value: str) -> float:
+        try:
+            number = float(value)
+        except ValueError:
+            raise ValueError(f"expected a number, got {value!r}") from None
+        if not low <= number <= high:
+            raise ValueError(f"must be between {low:g} and {high:g}, got {number:g}")
+        return number
+
+    return parse
+
+
+def _bool(value: str) -> bool:
+    lowered = value.strip().lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off", ""):
+        return False
+    raise ValueError(f"expected true or false, got {value!r}")
+
+
+def _url(value: str) -> str | None:
+    if not value:
+        return None
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ValueError(f"expected an http(s) URL, got {value!r}")
+    return value.rstrip("/")
+
+
+def _redis_url(value: str) -> str | None:
+    if not value:
+        return None
+    if urlsplit(value).scheme not in ("redis", "rediss", "unix"):
+        raise ValueError(f"expected redis://, rediss:// or unix://, got {value!r}")
+    return value
+
+
+def _choice(*options: str) -> Callable[[str], str]:
+    def parse(value: str) -> str:
+        lowered = value.strip().lower()
+        if lowered not in options:
+            raise ValueError(f"expected one of {', '.join(options)}, got {value!r}")
+        return lowered
+
+    return parse
+
+
+def _priority(value: str) -> Priority:
+    for priority in Priority:
+        if priority.value.lower() == value.strip().lower():
+            return priority
+    raise ValueError(f"expected High, Medium or Low, got {value!r}")
+
+
+def _keys(value: str) -> tuple[str, ...]:
+    keys = tuple(k.strip() for k in value.split(",") if k.strip())
+    for key in keys:
+        if len(key) < 16:
+            raise ValueError("each key must be at least 16 characters long")
+    return keys
+
+
+def _var(env: str, parse: Callable[[str], Any], default: str) -> Any:
+    """Declare a setting's variable name, parser and default (as the text a user would write)."""
+    return {"env": env, "parse": parse, "default": default}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every setting of the service. Build with :func:`Settings.load`."""
+
+    host: str
+    port: int
+    environment: str
+    redis_url: str | None
+    zoho_client_id: str | None
+    zoho_client_secret: str | None
+    zoho_redirect_uri: str
+    zoho_scope: str
+    zoho_authorization_code: str | None
+    zoho_refresh_token: str | None
+    zoho_token_file: str
+    zoho_dc: str
+    zoho_accounts_url: str | None
+    zoho_desk_url: str | None
+    zoho_org_id: str | None
+    zoho_department_id: str | None
+    default_contact_id: str | None
+    default_contact_email: str | None
+    circuit_breaker_failure_threshold: int
+    circuit_breaker_timeout: float
+    ticket_queue_name: str
+    dead_letter_stream: str
+    created_stream: str
+    inbound_stream: str
+    inbound_group: str
+    queue_retry_interval: float
+    queue_max_deliveries: int
+    zoho_idempotency_field: str | None
+    zoho_max_concurrency: int
+    zoho_timeout: float
+    api_keys: tuple[str, ...]
+    default_priority: Priority
+    low_confidence_threshold: float
+    low_confidence_priority: Priority
+    default_channel: str
+    max_body_bytes: int
+    log_level: str
+
+    @property
+    def sandbox(self) -> bool:
+        """No Zoho credentials: run against the built-in emulator in-process."""
+        return not (self.zoho_client_id and self.zoho_client_secret)
+
+    @property
+    def production(self) -> bool:
+        return self.environment == "production"
+
+    @classmethod
+    def load(
+        cls, environ: Mapping[str, str] | None = None, *, dotenv: Path | None = Path(".env")
+    ) -> Settings:
+        """Read settings; a bad value raises ConfigurationError naming the variable."""
+        env = dict(read_dotenv(dotenv)) if dotenv is not None else {}
+        env.update(os.environ if environ is None else environ)
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            spec = SPEC[f.name]
+            raw = env.get(spec["env"])
+            text = spec["default"] if raw is None else raw.strip()
+            try:
+                values[f.name] = spec["parse"](text)
+            except ValueError as exc:
+                raise ConfigurationError(f"{spec['env']}: {exc}") from None
+        settings = cls(**values)
+        settings.check()
+        return settings
+
+    def check(self) -> None:
+        """Cross-field rules."""
+        if bool(self.zoho_client_id) != bool(self.zoho_client_secret):
+            missing = "ZOHO_CLIENT_SECRET" if self.zoho_client_id else "ZOHO_CLIENT_ID"
+            raise ConfigurationError(
+                f"{missing}: set both ZOHO_CLIENT_ID and ZOHO_CLIENT_SECRET, or neither for "
+                "sandbox mode"
+            )
+        if self.zoho_idempotency_field and not self.zoho_idempotency_field.startswith("cf_"):
+            raise ConfigurationError(
+                "ZOHO_IDEMPOTENCY_FIELD: expected a custom field API name such as "
+                f"cf_request_key, got {self.zoho_idempotency_field!r}"
+            )
+        if self.production:
+            if self.sandbox:
+                raise ConfigurationError(
+                    "ZOHO_CLIENT_ID: ENVIRONMENT=production needs real Zoho credentials "
+                    "(sandbox mode is for development)"
+                )
+            if not self.redis_url:
+                raise ConfigurationError(
+                    "REDIS_URL: ENVIRONMENT=production needs Redis; without it accepted tickets "
+                    "do not survive a restart"
+                )
+
+    def redacted(self) -> dict[str, object]:
+        """Settings safe to print: secrets replaced by whether they are set."""
+        secret = {"zoho_client_secret", "zoho_refresh_token", "zoho_authorization_code", "api_keys"}
+        out: dict[str, object] = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if f.name in secret:
+                out[f.name] = "<set>" if value else "<unset>"
+            elif isinstance(value, Priority):
+                out[f.name] = value.value
+            else:
+                out[f.name] = value
+        return out
+
+
+SPEC: dict[str, dict[str, Any]] = {
+    "host": _var("HOST", _text, "127.0.0.1"),
+    "port": _var("PORT", _int(1, 65535), "8005"),
+    "environment": _var("ENVIRONMENT", _choice("development", "production", "test"), "development"),
+    "redis_url": _var("REDIS_URL", _redis_url, ""),
+    "zoho_client_id": _var("ZOHO_CLIENT_ID", _optional, ""),
+    "zoho_client_secret": _var("ZOHO_CLIENT_SECRET", _optional, ""),
+    "zoho_redirect_uri": _var("ZOHO_REDIRECT_URI", _text, "http://localhost:8888/callback"),
+    "zoho_scope": _var("ZOHO_SCOPE", _text, DEFAULT_SCOPE),
+    "zoho_authorization_code": _var("ZOHO_AUTHORIZATION_CODE", _optional, ""),
+    "zoho_refresh_token": _var("ZOHO_REFRESH_TOKEN", _optional, ""),
+    "zoho_token_file": _var("ZOHO_TOKEN_FILE", _text, ".zoho_tokens.json"),
+    "zoho_dc": _var("ZOHO_DC", _choice(*DATA_CENTRES), "us"),
+    "zoho_accounts_url": _var("ZOHO_ACCOUNTS_URL", _url, ""),
+    "zoho_desk_url": _var("ZOHO_DESK_URL", _url, ""),
+    "zoho_org_id": _var("ZOHO_ORG_ID", _optional, ""),
+    "zoho_department_id": _var("ZOHO_DEPARTMENT_ID", _optional, ""),
+    "default_contact_id": _var("DEFAULT_CONTACT_ID", _optional, ""),
+    "default_contact_email": _var("DEFAULT_CONTACT_EMAIL", _optional, ""),
+    "circuit_breaker_failure_threshold": _var(
+        "CIRCUIT_BREAKER_FAILURE_THRESHOLD", _int(1, 1000), "5"
+    ),
+    "circuit_breaker_timeout": _var("CIRCUIT_BREAKER_TIMEOUT", _float(0.1, 86400), "30"),
+    "ticket_queue_name": _var("TICKET_QUEUE_NAME", _text, "tickets:pending"),
+    "dead_letter_stream": _var("TICKET_DEAD_LETTER_NAME", _text, "tickets:dead"),
+    "created_stream": _var("TICKET_CREATED_NAME", _text, "tickets:created"),
+    "inbound_stream": _var("INBOUND_STREAM", _text, "tickets:classify:result"),
+    "inbound_group": _var("INBOUND_GROUP", _text, "ticket-service"),
+    "queue_retry_interval": _var("QUEUE_RETRY_INTERVAL", _float(0.05, 86400), "30"),
+    "queue_max_deliveries": _var("QUEUE_MAX_DELIVERIES", _int(1, 10000), "20"),
+    "zoho_idempotency_field": _var("ZOHO_IDEMPOTENCY_FIELD", _optional, ""),
+    "zoho_max_concurrency": _var("ZOHO_MAX_CONCURRENCY", _int(1, 100), "10"),
+    "zoho_timeout": _var("ZOHO_TIMEOUT", _float(0.1, 300), "15"),
+    "api_keys": _var("API_KEYS", _keys, ""),
+    "default_priority": _var("DEFAULT_PRIORITY", _priority, "Medium"),
+    "low_confidence_threshold": _var("LOW_CONFIDENCE_THRESHOLD", _float(0, 1), "0.5"),
+    "low_confidence_priority": _var("LOW_CONFIDENCE_PRIORITY", _priority, "Medium"),
+    "default_channel": _var("DEFAULT_CHANNEL", _text, "Web"),
+    "max_body_bytes": _var("MAX_BODY_BYTES", _int(1024, 50 * 1024 * 1024), "262144"),
+    "log_level": _var("LOG_LEVEL", _choice("debug", "info", "warning", "error"), "info"),
+}
