@@ -1,0 +1,328 @@
+"""The composition root: which adapter backs which port, decided once from the settings."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import redis.asyncio as aioredis
+from dependency_injector import containers, providers
+
+from ticketing.adapters.clock import SystemClock
+from ticketing.application.contacts import ContactResolver
+from ticketing.application.guard import GuardedHelpdesk
+from ticketing.application.intake import IntakePolicy
+from ticketing.application.queries import (
+    AuthorizationUrl,
+    CheckHealth,
+    ListDepartments,
+    QueueStatus,
+    ReplayDeadLetters,
+)
+from ticketing.application.tickets import (
+    DrainQueue,
+    ProcessingPolicy,
+    SubmitTicket,
+    TicketProcessor,
+    consumer_name,
+)
+from ticketing.domain.breaker import CircuitBreaker
+from ticketing.domain.ports import Clock, ContactCache, Leases, TicketStore, TokenStore
+from ticketing.settings import Settings
+
+log = logging.getLogger(__name__)
+
+SANDBOX_BASE_URL = "http://zoho-emulator.invalid"
+
+
+@dataclass(frozen=True)
+class ZohoEndpoints:
+    """Where Zoho is and who we are to it (the sandbox's built-in client in sandbox mode)."""
+
+    accounts_url: str
+    desk_url: str
+    client_id: str
+    client_secret: str
+    refresh_token: str | None
+    sandbox: bool
+
+
+def build_zoho_endpoints(settings: Settings) -> ZohoEndpoints:
+    from ticketing.adapters.zoho_desk.hosts import resolve_hosts
+
+    if settings.sandbox:
+        from ticketing.adapters.zoho_desk.emulator import (
+            SANDBOX_CLIENT_ID,
+            SANDBOX_CLIENT_SECRET,
+            SANDBOX_REFRESH_TOKEN,
+        )
+
+        return ZohoEndpoints(
+            accounts_url=settings.zoho_accounts_url or SANDBOX_BASE_URL,
+            desk_url=settings.zoho_desk_url or SANDBOX_BASE_URL,
+            client_id=SANDBOX_CLIENT_ID,
+            client_secret=SANDBOX_CLIENT_SECRET,
+            refresh_token=settings.zoho_refresh_token or SANDBOX_REFRESH_TOKEN,
+            sandbox=True,
+        )
+    accounts, desk = resolve_hosts(
+        settings.zoho_dc, settings.zoho_accounts_url, settings.zoho_desk_url
+    )
+    assert settings.zoho_client_id
+    assert settings.zoho_client_secret
+    return ZohoEndpoints(
+        accounts_url=accounts,
+        desk_url=desk,
+        client_id=settings.zoho_client_id,
+        client_secret=settings.zoho_client_secret,
+        refresh_token=settings.zoho_refresh_token,
+        sandbox=False,
+    )
+
+
+def build_emulator_app(settings: Settings, endpoints: ZohoEndpoints) -> Any:
+    """The in-process Zoho Desk emulator, when sandbox mode talks to it (not a standalone one)."""
+    if not endpoints.sandbox or endpoints.desk_url != SANDBOX_BASE_URL:
+        return None
+    from ticketing.adapters.zoho_desk.emulator import EmulatorState, create_emulator_app
+
+    return create_emulator_app(EmulatorState())
+
+
+async def open_http_client(settings: Settings, app: Any) -> AsyncIterator[httpx.AsyncClient]:
+    """One pooled HTTP client per process, closed at shutdown."""
+    from ticketing.adapters.zoho_desk.client import build_http_client
+
+    transport = httpx.ASGITransport(app=app) if app is not None else None
+    client = build_http_client(
+        timeout=settings.zoho_timeout,
+        transport=transport,
+        max_connections=max(20, settings.zoho_max_concurrency * 2),
+    )
+    try:
+        yield client
+    finally:
+        await client.aclose()
+
+
+async def open_redis_client(settings: Settings) -> AsyncIterator[aioredis.Redis | None]:
+    """The Redis client when REDIS_URL is set; None means in-process stores."""
+    if not settings.redis_url:
+        yield None
+        return
+    from ticketing.adapters.redis.connection import connect
+
+    client = connect(settings.redis_url)
+    try:
+        yield client
+    finally:
+        await client.aclose()
+
+
+def build_ticket_store(
+    settings: Settings, redis: aioredis.Redis | None, clock: Clock
+) -> TicketStore:
+    if redis is None:
+        from ticketing.adapters.memory import InMemoryTicketStore
+
+        log.warning(
+            "REDIS_URL is not set: tickets are kept in this process only and nothing "
+            "survives a restart"
+        )
+        return InMemoryTicketStore(clock)
+    from ticketing.adapters.redis.store import RedisTicketStore
+
+    return RedisTicketStore(
+        redis,
+        clock,
+        pending=settings.ticket_queue_name,
+        dead=settings.dead_letter_stream,
+        created=settings.created_stream,
+    )
+
+
+def build_leases(redis: aioredis.Redis | None, clock: Clock) -> Leases:
+    if redis is None:
+        from ticketing.adapters.memory import InMemoryLeases
+
+        return InMemoryLeases(clock)
+    from ticketing.adapters.redis.leases import RedisLeases
+
+    return RedisLeases(redis)
+
+
+def build_contact_cache(redis: aioredis.Redis | None, clock: Clock) -> ContactCache:
+    if redis is None:
+        from ticketing.adapters.memory import InMemoryContactCache
+
+        return InMemoryContactCache(clock)
+    from ticketing.adapters.redis.leases import RedisContactCache
+
+    return RedisContactCache(redis)
+
+
+def build_token_store(settings: Settings, endpoints: ZohoEndpoints) -> TokenStore:
+    if endpoints.sandbox:
+        from ticketing.adapters.memory import InMemoryTokenStore
+
+        return InMemoryTokenStore()
+    from ticketing.adapters.token_file import FileTokenStore
+
+    return FileTokenStore(settings.zoho_token_file)
+
+
+def build_oauth(
+    settings: Settings, endpoints: ZohoEndpoints, http: httpx.AsyncClient, clock: Clock
+) -> Any:
+    from ticketing.adapters.zoho_desk.oauth import ZohoOAuth
+
+    return ZohoOAuth(
+        http,
+        accounts_url=endpoints.accounts_url,
+        client_id=endpoints.client_id,
+        client_secret=endpoints.client_secret,
+        redirect_uri=settings.zoho_redirect_uri,
+        scope=settings.zoho_scope,
+        clock=clock,
+    )
+
+
+def build_token_manager(
+    settings: Settings, endpoints: ZohoEndpoints, oauth: Any, store: TokenStore, clock: Clock
+) -> Any:
+    from ticketing.adapters.zoho_desk.oauth import TokenManager
+
+    return TokenManager(
+        oauth,
+        store,
+        clock,
+        refresh_token=endpoints.refresh_token,
+        authorization_code=settings.zoho_authorization_code,
+    )
+
+
+def build_zoho_client(
+    settings: Settings, endpoints: ZohoEndpoints, http: httpx.AsyncClient, tokens: Any, clock: Clock
+) -> Any:
+    from ticketing.adapters.zoho_desk.client import ZohoDeskClient
+
+    return ZohoDeskClient(
+        http,
+        tokens,
+        clock,
+        desk_url=endpoints.desk_url,
+        org_id=settings.zoho_org_id,
+        department_id=settings.zoho_department_id,
+        idempotency_field=settings.zoho_idempotency_field,
+    )
+
+
+@dataclass(frozen=True)
+class Services:
+    """Everything an entrypoint needs, built once per process."""
+
+    settings: Settings
+    clock: Clock
+    policy: IntakePolicy
+    store: TicketStore
+    helpdesk: GuardedHelpdesk
+    submit: SubmitTicket
+    processor: TicketProcessor
+    drain: DrainQueue
+    health: CheckHealth
+    departments: ListDepartments
+    auth_url: AuthorizationUrl
+    queue_status: QueueStatus
+    replay: ReplayDeadLetters
+    mode: str
+
+
+def _mode(endpoints: ZohoEndpoints) -> str:
+    return "sandbox" if endpoints.sandbox else "zoho"
+
+
+def _store_kind(settings: Settings) -> str:
+    return "redis" if settings.redis_url else "memory"
+
+
+class Container(containers.DeclarativeContainer):
+    """Adapters for ports, decided from the settings; override any provider in tests."""
+
+    settings = providers.Singleton(Settings.load)
+    clock: providers.Provider[Clock] = providers.Singleton(SystemClock)
+    endpoints = providers.Singleton(build_zoho_endpoints, settings)
+    emulator = providers.Singleton(build_emulator_app, settings, endpoints)
+    http = providers.Resource(open_http_client, settings, emulator)
+    redis = providers.Resource(open_redis_client, settings)
+
+    store = providers.Singleton(build_ticket_store, settings, redis, clock)
+    leases = providers.Singleton(build_leases, redis, clock)
+    contact_cache = providers.Singleton(build_contact_cache, redis, clock)
+    token_store = providers.Singleton(build_token_store, settings, endpoints)
+
+    oauth = providers.Singleton(build_oauth, settings, endpoints, http, clock)
+    tokens = providers.Singleton(
+        build_token_manager, settings, endpoints, oauth, token_store, clock
+    )
+    zoho = providers.Singleton(build_zoho_client, settings, endpoints, http, tokens, clock)
+
+    breaker = providers.Singleton(
+        CircuitBreaker,
+        clock,
+        failure_threshold=settings.provided.circuit_breaker_failure_threshold,
+        timeout=settings.provided.circuit_breaker_timeout,
+    )
+    helpdesk = providers.Singleton(GuardedHelpdesk, zoho, breaker, clock)
+    contacts = providers.Singleton(ContactResolver, helpdesk, contact_cache, leases, clock)
+    policy = providers.Singleton(
+        IntakePolicy,
+        default_priority=settings.provided.default_priority,
+        low_confidence_threshold=settings.provided.low_confidence_threshold,
+        low_confidence_priority=settings.provided.low_confidence_priority,
+        default_channel=settings.provided.default_channel,
+    )
+    processing = providers.Singleton(
+        ProcessingPolicy,
+        max_deliveries=settings.provided.queue_max_deliveries,
+        attempt_timeout=providers.Callable(lambda s: max(30.0, s.zoho_timeout * 4), settings),
+    )
+    processor = providers.Singleton(
+        TicketProcessor, store, helpdesk, contacts, leases, clock, processing
+    )
+    submit = providers.Singleton(SubmitTicket, store, processor, helpdesk)
+    drain = providers.Singleton(
+        DrainQueue,
+        store,
+        processor,
+        helpdesk,
+        consumer=providers.Callable(consumer_name),
+        concurrency=settings.provided.zoho_max_concurrency,
+    )
+    health = providers.Singleton(
+        CheckHealth,
+        store,
+        helpdesk,
+        drain,
+        mode=providers.Callable(_mode, endpoints),
+        store_kind=providers.Callable(_store_kind, settings),
+    )
+    services = providers.Singleton(
+        Services,
+        settings=settings,
+        clock=clock,
+        policy=policy,
+        store=store,
+        helpdesk=helpdesk,
+        submit=submit,
+        processor=processor,
+        drain=drain,
+        health=health,
+        departments=providers.Singleton(ListDepartments, helpdesk),
+        auth_url=providers.Singleton(AuthorizationUrl, oauth),
+        queue_status=providers.Singleton(QueueStatus, store),
+        replay=providers.Singleton(ReplayDeadLetters, store),
+        mode=providers.Callable(_mode, endpoints),
+    )

@@ -1,0 +1,65 @@
+"""Background work shared by `serve` and `worker`: the queue drain loop and the inbound consumer."""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+import anyio
+from anyio.abc import TaskGroup
+
+from ticketing.domain.breaker import BreakerState
+from ticketing.domain.errors import TicketingError
+
+if TYPE_CHECKING:
+    from ticketing.container import Container, Services
+
+log = logging.getLogger(__name__)
+
+
+async def drain_forever(services: Services, *, interval: float, tick: float = 0.5) -> None:
+    """Drain every ``interval`` seconds, and at once when the breaker closes again."""
+    breaker = services.helpdesk.breaker
+    last_state = breaker.state
+    waited = interval  # drain once at start: tickets may be waiting from before a restart
+    while True:
+        state = breaker.state
+        reopened = state is BreakerState.CLOSED and last_state is not BreakerState.CLOSED
+        last_state = state
+        if waited >= interval or reopened:
+            waited = 0.0
+            try:
+                report = await services.drain()
+                if report.processed:
+                    log.info(
+                        "drain: %d processed, %d created, %d failed, %d dead, %d remaining",
+                        report.processed,
+                        report.created,
+                        report.failed,
+                        report.dead,
+                        report.remaining,
+                    )
+            except TicketingError as exc:
+                log.warning("drain failed: %s", exc.message)
+            except Exception:
+                log.exception("drain crashed; trying again in %ss", interval)
+        step = min(tick, interval)
+        await anyio.sleep(step)
+        waited += step
+
+
+async def run_background(
+    tg: TaskGroup, container: Container, services: Services, *, drain: bool, consumer: bool
+) -> None:
+    """Start the drain loop and, with Redis, the inbound consumer in ``tg``."""
+    if drain:
+        tg.start_soon(drain_forever, services, interval=services.settings.queue_retry_interval)
+    if consumer:
+        redis = await container.redis()
+        if redis is None:
+            log.info("no REDIS_URL: the Redis inbound consumer is off")
+        else:
+            from ticketing.entrypoints.consumer import InboundConsumer
+
+            inbound = InboundConsumer(redis, services)
+            tg.start_soon(inbound.run)

@@ -1,0 +1,227 @@
+"""The Redis inbound consumer: classified incidents from a stream and a pub/sub channel."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from typing import TYPE_CHECKING, Any
+
+import anyio
+import msgspec
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError, ResponseError
+
+from ticketing.application import intake
+from ticketing.domain.errors import StoreUnavailable, ValidationError
+from ticketing.domain.model import Outcome
+from ticketing.entrypoints.schemas import Incident
+
+if TYPE_CHECKING:
+    from ticketing.container import Services
+
+log = logging.getLogger(__name__)
+
+MAX_MESSAGE_BYTES = 256 * 1024
+
+
+class Poison(Exception):
+    """A message that can never become a ticket."""
+
+
+def decode_incident(raw: bytes | str) -> Incident:
+    """Parse and check one incident; raises Poison with a reason naming the field."""
+    data = raw.encode() if isinstance(raw, str) else raw
+    if len(data) > MAX_MESSAGE_BYTES:
+        raise Poison(f"message is {len(data)} bytes; the limit is {MAX_MESSAGE_BYTES}")
+    try:
+        return msgspec.json.decode(data, type=Incident)
+    except msgspec.ValidationError as exc:
+        raise Poison(f"invalid incident: {exc}") from None
+    except msgspec.DecodeError as exc:
+        raise Poison(f"not JSON: {exc}") from None
+
+
+async def handle_message(raw: bytes | str, services: Services, *, origin: str) -> Outcome | None:
+    """One incident → one accepted ticket (created now if Zoho takes it).
+
+    A malformed message goes to the dead letters with the reason and None is returned.
+    Raises StoreUnavailable when it could not be stored: the caller must not acknowledge it.
+    """
+    try:
+        incident = decode_incident(raw)
+        draft = intake.incident_ticket(
+            incident_id=incident.incident_id,
+            customer_name=incident.customer.name,
+            customer_email=incident.customer.email,
+            customer_phone=incident.customer.phone,
+            subject=incident.subject,
+            description=incident.description,
+            category=incident.category,
+            priority=incident.priority,
+            confidence=incident.confidence,
+            channel=incident.channel,
+            received_at=services.clock.now(),
+            policy=services.policy,
+        )
+    except (Poison, ValidationError) as exc:
+        text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw
+        reason = str(exc)
+        log.warning("poison message from %s: %s", origin, reason)
+        await services.store.bury_raw(text[:MAX_MESSAGE_BYTES], reason, origin)
+        return None
+    outcome, _new = await services.submit(draft)
+    return outcome
+
+
+class InboundConsumer:
+    """Reads ``tickets:classify:result`` through consumer group ``ticket-service`` and the
+    pub/sub channel of the same name. A stream entry is acknowledged only once its ticket is
+    durably accepted; pub/sub has no redelivery, so it is a best-effort second path."""
+
+    def __init__(
+        self,
+        redis: aioredis.Redis,
+        services: Services,
+        *,
+        consumer: str | None = None,
+        batch: int = 20,
+        block_ms: int = 1000,
+        reclaim_idle_ms: int = 120_000,
+    ) -> None:
+        self._redis = redis
+        self._services = services
+        settings = services.settings
+        self.stream = settings.inbound_stream
+        self.group = settings.inbound_group
+        self.consumer = consumer or services.drain.consumer
+        self._batch = batch
+        self._block_ms = block_ms
+        self._reclaim_idle_ms = reclaim_idle_ms
+        self._limiter = anyio.CapacityLimiter(max(1, settings.zoho_max_concurrency))
+        self.handled = 0
+
+    async def run(self) -> None:
+        """Consume forever (until cancelled); survives Redis outages by retrying."""
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(self._stream_loop)
+            tg.start_soon(self._pubsub_loop)
+
+    async def ensure_group(self) -> None:
+        try:
+            await self._redis.xgroup_create(self.stream, self.group, id="$", mkstream=True)
+            backlog = await self._redis.xlen(self.stream)
+            if backlog:
+                log.warning(
+                    "created consumer group %s at the end of %s; %d older entries are not "
+                    "processed (XGROUP SETID %s %s 0 to process them)",
+                    self.group,
+                    self.stream,
+                    backlog,
+                    self.stream,
+                    self.group,
+                )
+        except ResponseError as exc:
+            if "BUSYGROUP" not in str(exc):
+                raise
+
+    async def _stream_loop(self) -> None:
+        delay = 0.5
+        while True:
+            try:
+                await self.ensure_group()
+                # Entries this consumer or a dead one took and never acknowledged come first.
+                await self._reclaim()
+                while True:
+                    await self.poll_once()
+                    delay = 0.5
+            except (RedisError, OSError, StoreUnavailable) as exc:
+                log.warning("inbound stream: %s; retrying in %.1fs", exc, delay)
+                await anyio.sleep(delay)
+                delay = min(delay * 2, 15.0)
+
+    async def _reclaim(self) -> None:
+        start = "0-0"
+        while True:
+            result = await self._redis.xautoclaim(
+                self.stream, self.group, self.consumer, self._reclaim_idle_ms, start, count=100
+            )
+            next_id, entries = result[0], result[1]
+            await self._handle_entries(entries)
+            if next_id in (b"0-0", "0-0"):
+                return
+            start = next_id
+
+    async def poll_once(self, *, block_ms: int | None = None) -> int:
+        """Read and handle one batch of new stream entries; returns how many."""
+        response = await self._redis.xreadgroup(
+            self.group,
+            self.consumer,
+            {self.stream: ">"},
+            count=self._batch,
+            block=self._block_ms if block_ms is None else block_ms,
+        )
+        entries: list[Any] = []
+        for _stream, items in response or []:
+            entries.extend(items)
+        await self._handle_entries(entries)
+        return len(entries)
+
+    async def _handle_entries(self, entries: list[Any]) -> None:
+        if not entries:
+            return
+        acked: list[Any] = []
+        failures: list[str] = []
+
+        async def one(entry_id: Any, fields: dict[Any, Any] | None) -> None:
+            async with self._limiter:
+                payload = (fields or {}).get(b"payload", (fields or {}).get("payload"))
+                try:
+                    if payload is None:
+                        await self._services.store.bury_raw(
+                            repr(fields)[:2000], "stream entry has no 'payload' field", self.stream
+                        )
+                    else:
+                        await handle_message(payload, self._services, origin=self.stream)
+                except StoreUnavailable as exc:
+                    failures.append(exc.message)  # not acknowledged: it will be redelivered
+                    return
+                acked.append(entry_id)
+                self.handled += 1
+
+        try:
+            async with anyio.create_task_group() as tg:
+                for entry_id, fields in entries:
+                    tg.start_soon(one, entry_id, fields)
+        finally:
+            if acked:
+                with anyio.CancelScope(shield=True):
+                    await self._redis.xack(self.stream, self.group, *acked)
+        if failures:
+            raise StoreUnavailable(failures[0])
+
+    async def _pubsub_loop(self) -> None:
+        delay = 0.5
+        while True:
+            pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
+            try:
+                await pubsub.subscribe(self.stream)
+                delay = 0.5
+                while True:
+                    message = await pubsub.get_message(timeout=1.0)
+                    if message is None or message.get("type") != "message":
+                        continue
+                    try:
+                        await handle_message(message["data"], self._services, origin=self.stream)
+                        self.handled += 1
+                    except StoreUnavailable as exc:
+                        # Pub/sub cannot redeliver; the stream copy (if the publisher writes
+                        # both) is the durable path.
+                        log.error("pub/sub incident could not be stored: %s", exc.message)
+            except (RedisError, OSError) as exc:
+                log.warning("inbound pub/sub: %s; retrying in %.1fs", exc, delay)
+                await anyio.sleep(delay)
+                delay = min(delay * 2, 15.0)
+            finally:
+                with anyio.CancelScope(shield=True):
+                    with contextlib.suppress(RedisError, OSError):
+                        await pubsub.aclose()

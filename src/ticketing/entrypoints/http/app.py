@@ -1,0 +1,307 @@
+"""`create_app()`: the Litestar app. Nothing runs at import."""
+
+from __future__ import annotations
+
+import hmac
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+from urllib.parse import parse_qsl
+
+import anyio
+import msgspec
+from litestar import Controller, Litestar, MediaType, Request, Response, get, post
+from litestar.connection import ASGIConnection
+from litestar.di import Provide
+from litestar.exceptions import HTTPException, NotAuthorizedException
+from litestar.handlers.base import BaseRouteHandler
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.spec import Components, SecurityScheme
+from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_202_ACCEPTED
+
+from ticketing import __version__
+from ticketing.application import intake
+from ticketing.container import Container, Services
+from ticketing.domain.errors import TicketingError
+from ticketing.domain.model import TicketState
+from ticketing.entrypoints.background import run_background
+from ticketing.entrypoints.http.errors import (
+    BadRequest,
+    handle_http_exception,
+    handle_ticketing_error,
+    handle_unexpected,
+)
+from ticketing.entrypoints.schemas import (
+    AdminTicketIn,
+    CustomerTicketIn,
+    DepartmentsOut,
+    QueueOut,
+    QueueProcessOut,
+    TicketOut,
+    dead_letter_out,
+    departments_out,
+    drain_out,
+    first_values,
+    ticket_out,
+)
+
+log = logging.getLogger(__name__)
+
+_STATUS_CODE = {
+    TicketState.CREATED: HTTP_201_CREATED,
+    TicketState.ACCEPTED: HTTP_202_ACCEPTED,
+    TicketState.CREATING: HTTP_202_ACCEPTED,
+    TicketState.DEAD: 422,
+}
+
+
+async def read_fields(request: Request[Any, Any, Any]) -> dict[str, str]:
+    """Query parameters, then the body (form or JSON) on top: the old clients send all three."""
+    fields = first_values(request.query_params.multi_items())
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    body = await request.body()
+    if not body.strip():
+        return fields
+    if content_type == "application/json" or (not content_type and body.lstrip()[:1] == b"{"):
+        try:
+            data = msgspec.json.decode(body)
+        except msgspec.DecodeError as exc:
+            raise BadRequest("body", f"not valid JSON: {exc}") from None
+        if not isinstance(data, dict):
+            raise BadRequest("body", "expected a JSON object")
+        for name, value in data.items():
+            if value is None:
+                continue
+            if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+                raise BadRequest(str(name)[:60], "expected a string")
+            fields[str(name)] = str(value)
+    elif content_type == "multipart/form-data":
+        form = await request.form()
+        fields.update(first_values(form.multi_items()))
+    else:  # curl -d sends application/x-www-form-urlencoded
+        try:
+            text = body.decode("utf-8")
+        except UnicodeDecodeError:
+            raise BadRequest("body", "the form body is not UTF-8") from None
+        fields.update(first_values(parse_qsl(text, keep_blank_values=True)))
+    return fields
+
+
+def _ticket_response(outcome: Any, new: bool) -> Response[TicketOut]:
+    headers = {} if new else {"Idempotent-Replayed": "true"}
+    return Response(
+        ticket_out(outcome),
+        status_code=_STATUS_CODE[outcome.state],
+        media_type=MediaType.JSON,
+        headers=headers,
+    )
+
+
+class TicketController(Controller):
+    """Creating tickets."""
+
+    path = "/tickets"
+    tags = ["tickets"]  # noqa: RUF012
+
+    @post(
+        "/customer",
+        operation_id="createCustomerTicket",
+        summary="Create a ticket for a customer (query, form or JSON fields)",
+        status_code=HTTP_201_CREATED,
+        responses={},
+    )
+    async def create_customer_ticket(
+        self, request: Request[Any, Any, Any], services: Services
+    ) -> Response[TicketOut]:
+        """Find or create the customer's contact, then the ticket; 202 when queued."""
+        fields = await read_fields(request)
+        body = msgspec.convert(fields, CustomerTicketIn)
+        draft = intake.customer_ticket(
+            customer_name=body.customer_name,
+            customer_email=body.customer_email,
+            customer_phone=body.customer_phone,
+            subject=body.subject,
+            description=body.description,
+            priority=body.priority,
+            category=body.category,
+            channel=body.channel,
+            key=request.headers.get("idempotency-key"),
+            received_at=services.clock.now(),
+            policy=services.policy,
+        )
+        outcome, new = await services.submit(draft)
+        return _ticket_response(outcome, new)
+
+    @post(
+        "/",
+        operation_id="createTicket",
+        summary="Create a ticket under the configured default contact",
+        status_code=HTTP_201_CREATED,
+    )
+    async def create_ticket(
+        self, request: Request[Any, Any, Any], services: Services
+    ) -> Response[TicketOut]:
+        """A ticket under DEFAULT_CONTACT_ID (or DEFAULT_CONTACT_EMAIL)."""
+        fields = await read_fields(request)
+        body = msgspec.convert(fields, AdminTicketIn)
+        draft = intake.admin_ticket(
+            contact_id=services.settings.default_contact_id,
+            contact_email=services.settings.default_contact_email,
+            subject=body.subject,
+            description=body.description,
+            priority=body.priority,
+            category=body.category,
+            key=request.headers.get("idempotency-key"),
+            received_at=services.clock.now(),
+            policy=services.policy,
+        )
+        outcome, new = await services.submit(draft)
+        return _ticket_response(outcome, new)
+
+
+class QueueController(Controller):
+    """The pending queue and the dead letters."""
+
+    path = "/queue"
+    tags = ["queue"]  # noqa: RUF012
+
+    @get("/", operation_id="getQueue", summary="Queue and dead-letter figures")
+    async def get_queue(self, services: Services) -> QueueOut:
+        figures = await services.queue_status(dead_limit=20)
+        return QueueOut(
+            pending=figures.pending,
+            dead=figures.dead,
+            dead_letters=[dead_letter_out(d) for d in figures.dead_letters],
+        )
+
+    @post(
+        "/process",
+        operation_id="processQueue",
+        summary="Drain the pending queue now",
+        status_code=HTTP_200_OK,
+    )
+    async def process_queue(self, services: Services) -> QueueProcessOut:
+        return drain_out(await services.drain())
+
+
+@get(
+    "/health",
+    operation_id="getHealth",
+    summary="Health, queue length and activity",
+    tags=["ops"],
+    opt={"public": True},
+)
+async def health(services: Services) -> Response[dict[str, Any]]:
+    """200 while tickets can be accepted (healthy or degraded), 503 when they cannot."""
+    report = await services.health()
+    last = report.drain
+    body: dict[str, Any] = {
+        "status": report.status,
+        "service": "ticket-service",
+        "version": __version__,
+        "zoho_connected": report.zoho_connected,
+        "redis_connected": report.redis_connected,
+        "queue_length": report.queue_length,
+        "dead_letters": report.dead_letters,
+        "breaker": report.breaker,
+        "mode": report.mode,
+        "store": report.store,
+        "draining": report.draining,
+        "last_drain": (
+            {"processed": last.processed, "created": last.created, "failed": last.failed}
+            if last
+            else None
+        ),
+    }
+    if report.last_error:
+        body["last_error"] = report.last_error
+    return Response(body, status_code=200 if report.accepting else 503, media_type=MediaType.JSON)
+
+
+@get("/departments", operation_id="listDepartments", summary="Zoho Desk departments", tags=["zoho"])
+async def departments(services: Services) -> DepartmentsOut:
+    return departments_out(await services.departments())
+
+
+@get("/auth/url", operation_id="getAuthUrl", summary="A Zoho consent URL", tags=["zoho"])
+async def auth_url(services: Services) -> dict[str, str]:
+    url, state = services.auth_url()
+    return {"auth_url": url, "state": state}
+
+
+def api_key_guard(keys: tuple[str, ...]) -> Any:
+    """When keys are set, every endpoint but ``GET /health`` needs a Bearer key."""
+    encoded = [k.encode() for k in keys]
+
+    def guard(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:
+        if not encoded or handler.opt.get("public"):
+            return
+        header = connection.headers.get("authorization", "")
+        scheme, _, token = header.partition(" ")
+        presented = token.strip().encode()
+        ok = False
+        for key in encoded:  # compare with every key, so timing says nothing about which
+            ok |= hmac.compare_digest(presented, key)
+        if scheme.lower() != "bearer" or not ok:
+            raise NotAuthorizedException(
+                detail="missing or wrong API key: send Authorization: Bearer <key>",
+                headers={"WWW-Authenticate": "Bearer"},
+            )
+
+    return guard
+
+
+def create_app(
+    container: Container,
+    *,
+    drain: bool = True,
+    consumer: bool = True,
+) -> Litestar:
+    """The HTTP API over the container's use cases; background drain and consumer optional."""
+
+    @asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        await container.init_resources()
+        try:
+            services: Services = await container.services()
+            app.state.services = services
+            async with anyio.create_task_group() as tg:
+                await run_background(tg, container, services, drain=drain, consumer=consumer)
+                try:
+                    yield
+                finally:
+                    tg.cancel_scope.cancel()
+        finally:
+            with anyio.CancelScope(shield=True):
+                await container.shutdown_resources()
+
+    def provide_services(request: Request[Any, Any, Any]) -> Services:
+        return request.app.state.services  # type: ignore[no-any-return]
+
+    settings = container.settings()
+    return Litestar(
+        route_handlers=[TicketController, QueueController, health, departments, auth_url],
+        dependencies={"services": Provide(provide_services, sync_to_thread=False)},
+        guards=[api_key_guard(settings.api_keys)],
+        lifespan=[lifespan],
+        exception_handlers={
+            TicketingError: handle_ticketing_error,
+            HTTPException: handle_http_exception,
+            msgspec.ValidationError: lambda r, e: handle_ticketing_error(
+                r, BadRequest("body", str(e))
+            ),
+            Exception: handle_unexpected,
+        },
+        request_max_body_size=settings.max_body_bytes,
+        openapi_config=OpenAPIConfig(
+            title="ticketing",
+            version=__version__,
+            description="Customer messages in, Zoho Desk tickets out, exactly once.",
+            path="/schema",
+            components=Components(
+                security_schemes={"bearer": SecurityScheme(type="http", scheme="bearer")}
+            ),
+        ),
+        debug=False,
+    )

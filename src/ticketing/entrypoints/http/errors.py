@@ -1,0 +1,104 @@
+"""The one place that maps the service's errors to HTTP answers."""
+
+from __future__ import annotations
+
+import logging
+
+from litestar import MediaType, Request, Response
+from litestar.exceptions import HTTPException
+from litestar.status_codes import (
+    HTTP_400_BAD_REQUEST,
+    HTTP_413_REQUEST_ENTITY_TOO_LARGE,
+    HTTP_422_UNPROCESSABLE_ENTITY,
+    HTTP_500_INTERNAL_SERVER_ERROR,
+    HTTP_502_BAD_GATEWAY,
+    HTTP_503_SERVICE_UNAVAILABLE,
+)
+
+from ticketing.domain.errors import (
+    ConfigurationError,
+    HelpdeskAuthError,
+    HelpdeskRejected,
+    HelpdeskUnavailable,
+    NotFound,
+    PayloadTooLarge,
+    StoreUnavailable,
+    TicketingError,
+    ValidationError,
+)
+
+log = logging.getLogger(__name__)
+
+
+class BadRequest(ValidationError):
+    """A body that cannot be read at all (bad JSON, wrong shape)."""
+
+
+def _body(error: str, message: str, field: str | None = None) -> dict[str, str]:
+    out = {"error": error, "message": message}
+    if field:
+        out["field"] = field
+    return out
+
+
+def status_for(exc: TicketingError) -> tuple[int, str]:
+    """HTTP status and error code for a service error."""
+    if isinstance(exc, BadRequest):
+        return HTTP_400_BAD_REQUEST, "bad_request"
+    if isinstance(exc, PayloadTooLarge):
+        return HTTP_422_UNPROCESSABLE_ENTITY, "too_long"
+    if isinstance(exc, ValidationError):
+        return HTTP_422_UNPROCESSABLE_ENTITY, "invalid"
+    if isinstance(exc, NotFound):
+        return 404, "not_found"
+    if isinstance(exc, StoreUnavailable):
+        return HTTP_503_SERVICE_UNAVAILABLE, "store_unavailable"
+    if isinstance(exc, HelpdeskUnavailable):
+        return HTTP_503_SERVICE_UNAVAILABLE, "zoho_unavailable"
+    if isinstance(exc, HelpdeskAuthError):
+        return HTTP_502_BAD_GATEWAY, "zoho_auth"
+    if isinstance(exc, HelpdeskRejected):
+        return HTTP_502_BAD_GATEWAY, "zoho_rejected"
+    if isinstance(exc, ConfigurationError):
+        return HTTP_500_INTERNAL_SERVER_ERROR, "configuration"
+    return HTTP_500_INTERNAL_SERVER_ERROR, "error"
+
+
+def handle_ticketing_error(
+    request: Request[object, object, object], exc: Exception
+) -> Response[dict[str, str]]:
+    assert isinstance(exc, TicketingError)
+    status, code = status_for(exc)
+    field = exc.field if isinstance(exc, ValidationError) else None
+    message = exc.reason if isinstance(exc, ValidationError) else exc.message
+    if status >= 500:
+        log.warning("%s %s failed: %s", request.method, request.url.path, exc.message)
+    headers = {}
+    if isinstance(exc, HelpdeskUnavailable) and exc.retry_after:
+        headers["Retry-After"] = str(int(exc.retry_after + 0.999))
+    return Response(
+        _body(code, message, field), status_code=status, media_type=MediaType.JSON, headers=headers
+    )
+
+
+def handle_http_exception(
+    request: Request[object, object, object], exc: Exception
+) -> Response[dict[str, str]]:
+    assert isinstance(exc, HTTPException)
+    status = exc.status_code
+    if status == HTTP_413_REQUEST_ENTITY_TOO_LARGE:
+        body = _body("too_large", "the request body is over the size limit", "body")
+    else:
+        body = _body("http_error", str(exc.detail))
+    return Response(body, status_code=status, media_type=MediaType.JSON, headers=exc.headers)
+
+
+def handle_unexpected(
+    request: Request[object, object, object], exc: Exception
+) -> Response[dict[str, str]]:
+    log.exception("unexpected error on %s %s", request.method, request.url.path)
+    return Response(
+        _body("internal", "internal error; the request was not completed"),
+        status_code=HTTP_500_INTERNAL_SERVER_ERROR,
+        media_type=MediaType.JSON,
+    )

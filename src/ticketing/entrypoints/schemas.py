@@ -1,0 +1,175 @@
+"""Wire formats at the service's edges: HTTP bodies and Redis messages (msgspec)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import msgspec
+
+from ticketing.domain.model import DeadLetter, Department, DrainReport, Outcome, TicketState
+
+Scalar = str | int | float | bool | None
+
+
+class CustomerTicketIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=False):
+    """``POST /tickets/customer``: as query parameters, a form body or a JSON body."""
+
+    customer_email: str | None = None
+    customer_name: str | None = None
+    customer_phone: str | None = None
+    subject: str | None = None
+    description: str | None = None
+    priority: str | None = None
+    category: str | None = None
+    channel: str | None = None
+
+
+class AdminTicketIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=False):
+    """``POST /tickets``: a ticket under the configured default contact."""
+
+    subject: str | None = None
+    description: str | None = None
+    priority: str | None = None
+    category: str | None = None
+
+
+class IncidentCustomer(msgspec.Struct, kw_only=True, forbid_unknown_fields=False):
+    """The customer inside a classifier incident."""
+
+    name: str | None = None
+    email: str | None = None
+    phone: str | None = None
+
+
+class Incident(msgspec.Struct, kw_only=True, forbid_unknown_fields=False):
+    """A classified incident from ``tickets:classify:result`` (the classifier's format)."""
+
+    incident_id: str
+    description: str
+    customer: IncidentCustomer
+    subject: str | None = None
+    category: str | None = None
+    priority: str | int | None = None
+    confidence: float | None = None
+    channel: str | None = None
+    received_at: datetime | None = None
+
+
+class TicketOut(msgspec.Struct, kw_only=True, omit_defaults=True):
+    """The answer to a ticket submission."""
+
+    status: str  # created | queued | rejected
+    request_id: str
+    idempotency_key: str
+    ticket_id: str | None = None
+    ticket_number: str | None = None
+    contact_id: str | None = None
+    web_url: str | None = None
+    message: str | None = None
+
+
+class DepartmentOut(msgspec.Struct, kw_only=True):
+    id: str
+    name: str
+    is_enabled: bool
+    is_default: bool
+
+
+class DepartmentsOut(msgspec.Struct, kw_only=True):
+    data: list[DepartmentOut]
+    count: int
+
+
+class QueueProcessOut(msgspec.Struct, kw_only=True):
+    processed: int
+    created: int
+    failed: int
+    remaining: int
+    dead: int = 0
+    errors: list[str] = msgspec.field(default_factory=list)
+
+
+class DeadLetterOut(msgspec.Struct, kw_only=True):
+    entry_id: str
+    key: str | None
+    reason: str
+    failed_at: datetime
+    origin: str
+
+
+class QueueOut(msgspec.Struct, kw_only=True):
+    pending: int
+    dead: int
+    dead_letters: list[DeadLetterOut]
+
+
+class ErrorOut(msgspec.Struct, kw_only=True, omit_defaults=True):
+    error: str
+    message: str
+    field: str | None = None
+
+
+_STATUS = {
+    TicketState.CREATED: "created",
+    TicketState.ACCEPTED: "queued",
+    TicketState.CREATING: "queued",
+    TicketState.DEAD: "rejected",
+}
+
+
+def ticket_out(outcome: Outcome) -> TicketOut:
+    """The API's view of an outcome."""
+    message = None
+    if outcome.state is TicketState.DEAD:
+        message = outcome.reason or "Zoho Desk refused the ticket"
+    elif outcome.state is not TicketState.CREATED:
+        message = "Zoho Desk cannot take the ticket now; it is stored and will be created later"
+    return TicketOut(
+        status=_STATUS[outcome.state],
+        request_id=outcome.request_id,
+        idempotency_key=outcome.key,
+        ticket_id=outcome.ticket_id,
+        ticket_number=outcome.ticket_number,
+        contact_id=outcome.contact_id,
+        web_url=outcome.web_url,
+        message=message,
+    )
+
+
+def departments_out(departments: list[Department]) -> DepartmentsOut:
+    data = [
+        DepartmentOut(id=d.id, name=d.name, is_enabled=d.is_enabled, is_default=d.is_default)
+        for d in departments
+    ]
+    return DepartmentsOut(data=data, count=len(data))
+
+
+def drain_out(report: DrainReport) -> QueueProcessOut:
+    return QueueProcessOut(
+        processed=report.processed,
+        created=report.created,
+        failed=report.failed,
+        remaining=report.remaining,
+        dead=report.dead,
+        errors=list(report.errors),
+    )
+
+
+def dead_letter_out(letter: DeadLetter) -> DeadLetterOut:
+    return DeadLetterOut(
+        entry_id=letter.entry_id,
+        key=letter.key,
+        reason=letter.reason,
+        failed_at=letter.failed_at,
+        origin=letter.origin,
+    )
+
+
+def first_values(pairs: Any) -> dict[str, str]:
+    """Flatten a multi-dict (query or form) to its first value per name."""
+    out: dict[str, str] = {}
+    for name, value in pairs:
+        if name not in out and isinstance(value, str):
+            out[name] = value
+    return out
