@@ -159,7 +159,7 @@ def build_contact_cache(redis: aioredis.Redis | None, clock: Clock) -> ContactCa
         from ticketing.adapters.memory import InMemoryContactCache
 
         return InMemoryContactCache(clock)
-    from ticketing.adapters.redis.leases import RedisContactCache
+    from ticketing.adapters.redis.cache import RedisContactCache
 
     return RedisContactCache(redis)
 

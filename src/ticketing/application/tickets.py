@@ -138,6 +138,8 @@ class TicketProcessor:
             await self._store.mark_failed(draft.key, exc.message)
             return replace(record, reason=exc.message)
         except HelpdeskUnavailable as exc:
+            # Before the create (contact, department, look-up): nothing new was sent, and an
+            # earlier ambiguous attempt stays ambiguous.
             if record.state is not TicketState.CREATING:
                 await self._store.mark_failed(draft.key, exc.message)
             return replace(record, reason=exc.message)
@@ -152,9 +154,16 @@ class TicketProcessor:
                     self._request(draft, contact_id, department_id)
                 )
             except HelpdeskUnavailable as exc:
-                if not exc.sent:
+                if exc.sent:
+                    # Ambiguous: Zoho may have made it. Stay CREATING so the next attempt
+                    # looks it up before posting again.
+                    log.warning("create of %s is ambiguous: %s", draft.key, exc.message)
+                else:
                     await self._store.mark_failed(draft.key, exc.message)
-                raise
+                return replace(await self._current(draft), reason=exc.message)
+            except HelpdeskAuthError as exc:
+                await self._store.mark_failed(draft.key, exc.message)
+                return replace(await self._current(draft), reason=exc.message)
             except HelpdeskRejected as exc:
                 # The create definitely did not happen.
                 await self._store.mark_failed(draft.key, exc.message)
@@ -333,6 +342,8 @@ class DrainQueue:
             if self._helpdesk.breaker.state is BreakerState.OPEN or self._helpdesk.paused_for():
                 break
             want = self._batch if limit is None else min(self._batch, limit - report.processed)
+            if self._helpdesk.breaker.state is BreakerState.HALF_OPEN:
+                want = 1  # one trial first; the rest follow once it has closed the breaker
             batch = await self._store.claim(self.consumer, held + want, self._reclaim_idle)
             fresh = [entry for entry in batch if entry.entry_id not in seen]
             if not fresh:
