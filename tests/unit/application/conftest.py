@@ -20,6 +20,7 @@ from ticketing.application.tickets import (
 )
 from ticketing.domain.breaker import CircuitBreaker
 from ticketing.domain.model import TicketDraft
+
 from tests.conftest import ManualClock
 
 

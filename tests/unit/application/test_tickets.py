@@ -13,6 +13,7 @@ from ticketing.domain.errors import (
     RateLimited,
 )
 from ticketing.domain.model import TicketState
+
 from tests.unit.application.conftest import Harness, make_harness
 
 pytestmark = pytest.mark.anyio
