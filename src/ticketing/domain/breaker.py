@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import math
 from dataclasses import dataclass
 
 from ticketing.domain.ports import Clock
@@ -39,8 +40,9 @@ class CircuitBreaker:
     def __init__(self, clock: Clock, *, failure_threshold: int = 5, timeout: float = 30.0) -> None:
         if failure_threshold < 1:
             raise ValueError("failure_threshold must be at least 1")
-        if timeout <= 0:
-            raise ValueError("timeout must be positive")
+        # NaN would never elapse and inf never recover: both would keep the breaker open for good.
+        if not (timeout > 0 and math.isfinite(timeout)):
+            raise ValueError("timeout must be a positive, finite number of seconds")
         self._clock = clock
         self.failure_threshold = failure_threshold
         self.timeout = timeout
@@ -59,9 +61,13 @@ class CircuitBreaker:
 
     def snapshot(self) -> BreakerSnapshot:
         """State, failure count and seconds until a trial is allowed."""
+        now = self._clock.monotonic()
         retry_in = 0.0
         if self._state is BreakerState.OPEN and self._opened_at is not None:
-            retry_in = max(0.0, self._opened_at + self.timeout - self._clock.monotonic())
+            retry_in = max(0.0, self._opened_at + self.timeout - now)
+        elif self._state is BreakerState.HALF_OPEN and self._trial_in_flight:
+            # Calls are refused until the trial reports back or is given up.
+            retry_in = max(0.0, self._trial_started_at + self.timeout - now)
         return BreakerSnapshot(self.state, self._failures, self._opened_at, retry_in)
 
     def allow(self) -> bool:

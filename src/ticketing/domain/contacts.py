@@ -10,8 +10,13 @@ from ticketing.domain.errors import ValidationError
 from ticketing.domain.model import Contact, Customer, NewContact
 
 # Pragmatic address check: one @, a dot in the domain, no spaces or control characters.
-_EMAIL = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$")
-_PHONE_CHARS = re.compile(r"^[0-9+()\-.\s/]+$")
+# ASCII only on purpose: Zoho and most mail routes refuse internationalized addresses.
+_LOCAL = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*"
+_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+_EMAIL = re.compile(rf"{_LOCAL}@{_LABEL}(?:\.{_LABEL})+")
+# Digits, a "+", and the separators people type or paste (space, no-break spaces, tab, - . / ()).
+# Not \s: it also admits control characters such as \x1c-\x1f and \x85.
+_PHONE_CHARS = re.compile(r"[0-9+()\-./ \t\u00a0\u2009\u202f]+")
 MAX_EMAIL = 254
 MAX_NAME = 80
 
@@ -22,7 +27,8 @@ def normalize_email(value: str, *, field: str = "customer_email") -> str:
     if len(email) > MAX_EMAIL:
         raise ValidationError(field, f"email longer than {MAX_EMAIL} characters")
     local, _, _domain = email.partition("@")
-    if not _EMAIL.match(email) or len(local) > 64 or ".." in email:
+    # fullmatch, not match with "$": "$" also matches before a trailing newline.
+    if not _EMAIL.fullmatch(email) or len(local) > 64:
         raise ValidationError(field, f"not a valid email address: {value[:60]!r}")
     return email
 
@@ -35,7 +41,7 @@ def normalize_phone(value: str, *, field: str = "customer_phone") -> str:
     number always compares equal to itself.
     """
     raw = value.strip()
-    if not raw or not _PHONE_CHARS.match(raw) or raw.count("+") > 1 or "+" in raw[1:]:
+    if not raw or not _PHONE_CHARS.fullmatch(raw) or "+" in raw[1:]:
         raise ValidationError(field, f"not a valid phone number: {value[:40]!r}")
     digits = re.sub(r"\D", "", raw)
     if not raw.startswith("+") and digits.startswith("00"):
@@ -58,7 +64,9 @@ def same_phone(a: str | None, b: str | None) -> bool:
 def matches(contact: Contact, customer: Customer) -> bool:
     """Exact match: same email (case-insensitive) or, for phone-only customers, same phone."""
     if customer.email:
-        return bool(contact.email) and contact.email.strip().lower() == customer.email
+        # Both sides lowered: a customer built without normalize_email must not miss its contact.
+        wanted = customer.email.strip().lower()
+        return contact.email is not None and contact.email.strip().lower() == wanted
     if customer.phone:
         return same_phone(contact.phone, customer.phone) or same_phone(
             contact.mobile, customer.phone
@@ -67,6 +75,15 @@ def matches(contact: Contact, customer: Customer) -> bool:
 
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _created_key(contact: Contact) -> tuple[datetime, int, str]:
+    created = contact.created_time or _EPOCH
+    if created.tzinfo is None:
+        # Naive and aware datetimes do not compare; a naive helpdesk time is UTC.
+        created = created.replace(tzinfo=UTC)
+    # Zoho ids are decimal strings: shorter is smaller, then lexical order.
+    return created, len(contact.id), contact.id
 
 
 def choose_contact(candidates: Iterable[Contact], customer: Customer) -> Contact | None:
@@ -78,7 +95,7 @@ def choose_contact(candidates: Iterable[Contact], customer: Customer) -> Contact
     exact = [c for c in candidates if matches(c, customer)]
     if not exact:
         return None
-    return min(exact, key=lambda c: (c.created_time or _EPOCH, len(c.id), c.id))
+    return min(exact, key=_created_key)
 
 
 def split_name(full_name: str) -> tuple[str | None, str]:
@@ -99,15 +116,16 @@ def new_contact_for(customer: Customer) -> NewContact:
 
     Without a name, the last name is derived from the email's local part or the phone number.
     """
+    # Checked first: a name alone would make a contact nobody can ever find again.
+    if not customer.email and not customer.phone:
+        raise ValidationError("customer", "an email or a phone number is required")
     first: str | None
     if customer.name and customer.name.strip():
         first, last = split_name(customer.name.strip())
     elif customer.email:
         first, last = None, customer.email.split("@", 1)[0]
-    elif customer.phone:
-        first, last = None, customer.phone
     else:
-        raise ValidationError("customer", "an email or a phone number is required")
+        first, last = None, customer.phone or ""
     return NewContact(
         last_name=last[:MAX_NAME],
         first_name=first[:MAX_NAME] if first else None,

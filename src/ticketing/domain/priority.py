@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import math
+import unicodedata
+
 from ticketing.domain.errors import ValidationError
 from ticketing.domain.model import Priority
 
@@ -61,7 +64,8 @@ def parse_priority(value: str | int | None, *, default: Priority = Priority.MEDI
     """
     if value is None:
         return default
-    word = str(value).strip().lower()
+    # NFC: "crítica" typed on some keyboards arrives decomposed (i + combining accent).
+    word = unicodedata.normalize("NFC", str(value)).strip().lower()
     if not word:
         return default
     try:
@@ -88,7 +92,8 @@ def classifier_priority(
     ``low_confidence_default``. An unknown word also falls back to ``default`` rather than
     losing the customer's message.
     """
-    if confidence is not None and confidence < min_confidence:
+    # NaN compares False with everything: it must not pass as a trusted confidence.
+    if confidence is not None and (math.isnan(confidence) or confidence < min_confidence):
         return low_confidence_default
     try:
         return parse_priority(value, default=default)
