@@ -83,13 +83,22 @@ def build_zoho_endpoints(settings: Settings) -> ZohoEndpoints:
     )
 
 
-def build_emulator_app(settings: Settings, endpoints: ZohoEndpoints) -> Any:
-    """The in-process Zoho Desk emulator, when sandbox mode talks to it (not a standalone one)."""
+def build_emulator_state(endpoints: ZohoEndpoints) -> Any:
+    """The in-process Zoho Desk emulator's state, when sandbox mode talks to it (not to a
+    standalone one); None otherwise."""
     if not endpoints.sandbox or endpoints.desk_url != SANDBOX_BASE_URL:
         return None
-    from ticketing.adapters.zoho_desk.emulator import EmulatorState, create_emulator_app
+    from ticketing.adapters.zoho_desk.emulator import EmulatorState
 
-    return create_emulator_app(EmulatorState())
+    return EmulatorState()
+
+
+def build_emulator_app(state: Any) -> Any:
+    if state is None:
+        return None
+    from ticketing.adapters.zoho_desk.emulator import create_emulator_app
+
+    return create_emulator_app(state)
 
 
 async def open_http_client(settings: Settings, app: Any) -> AsyncIterator[httpx.AsyncClient]:
@@ -254,7 +263,8 @@ class Container(containers.DeclarativeContainer):
     settings = providers.Singleton(Settings.load)
     clock: providers.Provider[Clock] = providers.Singleton(SystemClock)
     endpoints = providers.Singleton(build_zoho_endpoints, settings)
-    emulator = providers.Singleton(build_emulator_app, settings, endpoints)
+    emulator_state = providers.Singleton(build_emulator_state, endpoints)
+    emulator = providers.Singleton(build_emulator_app, emulator_state)
     http = providers.Resource(open_http_client, settings, emulator)
     redis = providers.Resource(open_redis_client, settings)
 

@@ -147,15 +147,11 @@ def cmd_worker(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def cmd_sandbox(args: argparse.Namespace) -> int:
+def cmd_sandbox(argv: Sequence[str]) -> int:
+    """`ticketing sandbox ...` hands every option to the emulator's own parser."""
     from ticketing.adapters.zoho_desk.emulator import main as emulator_main
 
-    argv = ["--host", args.host, "--port", str(args.port)]
-    if args.latency:
-        argv += ["--latency", str(args.latency)]
-    if args.error_rate:
-        argv += ["--error-rate", str(args.error_rate)]
-    return int(emulator_main(argv) or 0)
+    return int(emulator_main(list(argv)) or 0)
 
 
 def with_services(
@@ -348,12 +344,12 @@ def build_parser() -> argparse.ArgumentParser:
     worker = sub.add_parser("worker", help="Redis consumer + queue drain, no HTTP")
     worker.set_defaults(func=cmd_worker)
 
-    sandbox = sub.add_parser("sandbox", help="run the built-in Zoho Desk emulator")
-    sandbox.add_argument("--host", default="127.0.0.1")
-    sandbox.add_argument("--port", type=int, default=8900)
-    sandbox.add_argument("--latency", type=float, default=0.0, help="seconds added per Desk call")
-    sandbox.add_argument("--error-rate", type=float, default=0.0, help="fraction of 500s")
-    sandbox.set_defaults(func=cmd_sandbox)
+    sandbox = sub.add_parser(
+        "sandbox",
+        help="run the built-in Zoho Desk emulator on its own port (--help for its switches)",
+        add_help=False,
+    )
+    sandbox.set_defaults(func=lambda _args: cmd_sandbox([]))
 
     deps = sub.add_parser("departments", help="list Zoho Desk departments")
     deps.add_argument("--json", action="store_true")
@@ -387,6 +383,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["sandbox"]:
+        return cmd_sandbox(argv[1:])
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):

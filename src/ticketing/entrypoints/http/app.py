@@ -13,7 +13,7 @@ import anyio
 import msgspec
 from litestar import Controller, Litestar, MediaType, Request, Response, get, post
 from litestar.connection import ASGIConnection
-from litestar.di import Provide
+from litestar.di import NamedDependency, Provide
 from litestar.exceptions import HTTPException, NotAuthorizedException
 from litestar.handlers.base import BaseRouteHandler
 from litestar.openapi import OpenAPIConfig
@@ -47,6 +47,8 @@ from ticketing.entrypoints.schemas import (
 )
 
 log = logging.getLogger(__name__)
+
+ServicesDep = NamedDependency[Services]
 
 _STATUS_CODE = {
     TicketState.CREATED: HTTP_201_CREATED,
@@ -112,7 +114,7 @@ class TicketController(Controller):
         responses={},
     )
     async def create_customer_ticket(
-        self, request: Request[Any, Any, Any], services: Services
+        self, request: Request[Any, Any, Any], services: ServicesDep
     ) -> Response[TicketOut]:
         """Find or create the customer's contact, then the ticket; 202 when queued."""
         fields = await read_fields(request)
@@ -140,7 +142,7 @@ class TicketController(Controller):
         status_code=HTTP_201_CREATED,
     )
     async def create_ticket(
-        self, request: Request[Any, Any, Any], services: Services
+        self, request: Request[Any, Any, Any], services: ServicesDep
     ) -> Response[TicketOut]:
         """A ticket under DEFAULT_CONTACT_ID (or DEFAULT_CONTACT_EMAIL)."""
         fields = await read_fields(request)
@@ -167,7 +169,7 @@ class QueueController(Controller):
     tags = ["queue"]  # noqa: RUF012
 
     @get("/", operation_id="getQueue", summary="Queue and dead-letter figures")
-    async def get_queue(self, services: Services) -> QueueOut:
+    async def get_queue(self, services: ServicesDep) -> QueueOut:
         figures = await services.queue_status(dead_limit=20)
         return QueueOut(
             pending=figures.pending,
@@ -181,7 +183,7 @@ class QueueController(Controller):
         summary="Drain the pending queue now",
         status_code=HTTP_200_OK,
     )
-    async def process_queue(self, services: Services) -> QueueProcessOut:
+    async def process_queue(self, services: ServicesDep) -> QueueProcessOut:
         return drain_out(await services.drain())
 
 
@@ -192,7 +194,7 @@ class QueueController(Controller):
     tags=["ops"],
     opt={"public": True},
 )
-async def health(services: Services) -> Response[dict[str, Any]]:
+async def health(services: ServicesDep) -> Response[dict[str, Any]]:
     """200 while tickets can be accepted (healthy or degraded), 503 when they cannot."""
     report = await services.health()
     last = report.drain
@@ -220,12 +222,12 @@ async def health(services: Services) -> Response[dict[str, Any]]:
 
 
 @get("/departments", operation_id="listDepartments", summary="Zoho Desk departments", tags=["zoho"])
-async def departments(services: Services) -> DepartmentsOut:
+async def departments(services: ServicesDep) -> DepartmentsOut:
     return departments_out(await services.departments())
 
 
 @get("/auth/url", operation_id="getAuthUrl", summary="A Zoho consent URL", tags=["zoho"])
-async def auth_url(services: Services) -> dict[str, str]:
+async def auth_url(services: ServicesDep) -> dict[str, str]:
     url, state = services.auth_url()
     return {"auth_url": url, "state": state}
 
@@ -304,4 +306,5 @@ def create_app(
             ),
         ),
         debug=False,
+        logging_config=None,
     )

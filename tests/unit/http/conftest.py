@@ -1,0 +1,46 @@
+"""An app over a function-scoped container: sandbox defaults, or an in-memory helpdesk."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+
+import pytest
+from dependency_injector import providers
+from litestar.testing import AsyncTestClient
+
+from ticketing.adapters.memory_helpdesk import InMemoryHelpdesk
+from ticketing.container import Container
+from ticketing.entrypoints.http.app import create_app
+from ticketing.settings import Settings
+
+API_KEY = "test-key-0123456789abcdef"
+
+
+def make_container(env: dict[str, str] | None = None) -> Container:
+    container = Container()
+    container.settings.override(providers.Object(Settings.load(env or {}, dotenv=None)))
+    return container
+
+
+@pytest.fixture
+def container() -> Container:
+    """Sandbox mode: the in-process Zoho Desk emulator, in-memory store."""
+    return make_container()
+
+
+@pytest.fixture
+def memory_helpdesk(container: Container) -> InMemoryHelpdesk:
+    """Swap Zoho for the in-memory helpdesk, for fault injection."""
+    helpdesk = InMemoryHelpdesk(clock=container.clock())
+    container.zoho.override(providers.Object(helpdesk))
+    return helpdesk
+
+
+ClientFactory = Callable[..., AsyncTestClient]  # type: ignore[type-arg]
+
+
+@pytest.fixture
+async def client(container: Container) -> AsyncIterator[AsyncTestClient]:  # type: ignore[type-arg]
+    app = create_app(container, drain=False, consumer=False)
+    async with AsyncTestClient(app) as test_client:
+        yield test_client

@@ -1,0 +1,235 @@
+"""The HTTP API: old request forms, status codes, idempotency, errors naming the field."""
+
+from __future__ import annotations
+
+import pytest
+from litestar.testing import AsyncTestClient
+
+from ticketing.adapters.memory_helpdesk import InMemoryHelpdesk
+from ticketing.container import Container
+from ticketing.domain.errors import HelpdeskRejected, HelpdeskUnavailable
+from ticketing.entrypoints.http.app import create_app
+from tests.unit.http.conftest import API_KEY, make_container
+
+pytestmark = pytest.mark.anyio
+
+OLD_FORM = {
+    "customer_email": "test@example.com",
+    "customer_name": "Test User",
+    "subject": "Test Issue",
+    "description": "Testing",
+    "priority": "High",
+}
+
+
+async def test_old_curl_form_creates_ticket(client: AsyncTestClient, container: Container) -> None:  # type: ignore[type-arg]
+    """The old `curl -d` form body answers 201 with the ticket, contact and URL."""
+    response = await client.post("/tickets/customer", data=OLD_FORM)
+    assert response.status_code == 201
+    body = response.json()
+    assert body["status"] == "created"
+    assert body["ticket_id"] and body["ticket_number"] and body["contact_id"] and body["web_url"]
+    emulator = container.emulator_state()
+    assert emulator.tickets_created == 1
+    assert emulator.contacts_created == 1
+
+
+async def test_query_parameters_and_json_are_accepted(
+    client: AsyncTestClient, container: Container
+) -> None:  # type: ignore[type-arg]
+    """The same fields as query parameters and as JSON create tickets too, one contact."""
+    by_query = await client.post("/tickets/customer", params=OLD_FORM)
+    by_json = await client.post(
+        "/tickets/customer", json={**OLD_FORM, "customer_email": "TEST@Example.com"}
+    )
+    assert (by_query.status_code, by_json.status_code) == (201, 201)
+    assert by_query.json()["contact_id"] == by_json.json()["contact_id"]
+    assert container.emulator_state().contacts_created == 1
+    assert container.emulator_state().tickets_created == 2
+
+
+async def test_phone_only_customer(client: AsyncTestClient) -> None:
+    """A customer with only a phone number gets a ticket."""
+    response = await client.post(
+        "/tickets/customer",
+        json={"customer_phone": "+52 1 55 1234 5678", "subject": "Hola", "description": "d"},
+    )
+    assert response.status_code == 201, response.text
+
+
+@pytest.mark.parametrize(
+    ("fields", "field"),
+    [
+        ({**OLD_FORM, "customer_email": "not-an-email"}, "customer_email"),
+        ({k: v for k, v in OLD_FORM.items() if k != "subject"}, "subject"),
+        ({**OLD_FORM, "priority": "whenever"}, "priority"),
+        ({**OLD_FORM, "description": "x" * 40_000}, "description"),
+        ({k: v for k, v in OLD_FORM.items() if k != "customer_email"}, "customer_email"),
+        ({**OLD_FORM, "customer_phone": "call me"}, "customer_phone"),
+    ],
+)
+async def test_invalid_input_names_the_field_and_reaches_nothing(
+    client: AsyncTestClient,
+    container: Container,
+    fields: dict[str, str],
+    field: str,  # type: ignore[type-arg]
+) -> None:
+    """Bad input is a 422 naming the field, and no Zoho call or queue entry happens."""
+    response = await client.post("/tickets/customer", data=fields)
+    assert response.status_code == 422
+    assert response.json()["field"] == field
+    assert container.emulator_state().calls == []
+    assert await container.store().pending_count() == 0
+
+
+async def test_oversize_body_is_413(client: AsyncTestClient, container: Container) -> None:  # type: ignore[type-arg]
+    """A multi-megabyte body is refused with 413 before anything else."""
+    response = await client.post(
+        "/tickets/customer", data={**OLD_FORM, "description": "x" * 3_000_000}
+    )
+    assert response.status_code == 413
+    assert response.json()["field"] == "body"
+    assert container.emulator_state().calls == []
+
+
+async def test_malformed_json_is_400(client: AsyncTestClient) -> None:
+    """A body that is not JSON says so, with a 400."""
+    response = await client.post(
+        "/tickets/customer", content=b"{not json", headers={"content-type": "application/json"}
+    )
+    assert response.status_code == 400
+    assert response.json()["field"] == "body"
+
+
+async def test_idempotency_key_replays_first_outcome(
+    client: AsyncTestClient, container: Container
+) -> None:  # type: ignore[type-arg]
+    """A repeated Idempotency-Key answers the first outcome and creates nothing new."""
+    headers = {"Idempotency-Key": "order-42"}
+    first = await client.post("/tickets/customer", data=OLD_FORM, headers=headers)
+    second = await client.post("/tickets/customer", data=OLD_FORM, headers=headers)
+    assert first.status_code == second.status_code == 201
+    assert second.json()["ticket_id"] == first.json()["ticket_id"]
+    assert second.headers["Idempotent-Replayed"] == "true"
+    assert container.emulator_state().tickets_created == 1
+
+
+async def test_zoho_down_answers_202_and_keeps_ticket(
+    client: AsyncTestClient,
+    container: Container,
+    memory_helpdesk: InMemoryHelpdesk,  # type: ignore[type-arg]
+) -> None:
+    """Zoho unreachable: 202 queued, the ticket is stored, and the drain creates it later."""
+    memory_helpdesk.fail_next("search_contacts", HelpdeskUnavailable("connection refused"))
+    response = await client.post("/tickets/customer", data=OLD_FORM)
+    assert response.status_code == 202
+    assert response.json()["status"] == "queued"
+    queue = (await client.get("/queue")).json()
+    assert queue["pending"] == 1
+    health = (await client.get("/health")).json()
+    assert health["queue_length"] == 1
+    processed = (await client.post("/queue/process")).json()
+    assert processed == {
+        "processed": 1,
+        "created": 1,
+        "failed": 0,
+        "remaining": 0,
+        "dead": 0,
+        "errors": [],
+    }
+    assert len(memory_helpdesk.tickets) == 1
+
+
+async def test_zoho_rejection_is_422_and_dead_lettered(
+    client: AsyncTestClient,
+    container: Container,
+    memory_helpdesk: InMemoryHelpdesk,  # type: ignore[type-arg]
+) -> None:
+    """Zoho refusing the ticket answers 422 with its reason; the ticket is in the dead letters."""
+    memory_helpdesk.fail_next(
+        "create_ticket",
+        HelpdeskRejected("channel is not in the picklist", status=422, field="channel"),
+    )
+    response = await client.post("/tickets/customer", data=OLD_FORM)
+    assert response.status_code == 422
+    assert response.json()["status"] == "rejected"
+    queue = (await client.get("/queue")).json()
+    assert queue["dead"] == 1
+    assert "picklist" in queue["dead_letters"][0]["reason"]
+
+
+async def test_health_has_contract_keys(client: AsyncTestClient) -> None:
+    """GET /health carries the contract's keys and says sandbox mode."""
+    response = await client.get("/health")
+    assert response.status_code == 200
+    body = response.json()
+    for key in ("status", "service", "zoho_connected", "redis_connected", "queue_length"):
+        assert key in body
+    assert body["service"] == "ticket-service"
+    assert body["status"] == "healthy"
+    assert body["mode"] == "sandbox"
+
+
+async def test_health_degraded_while_breaker_open(
+    client: AsyncTestClient,
+    container: Container,
+    memory_helpdesk: InMemoryHelpdesk,  # type: ignore[type-arg]
+) -> None:
+    """With the breaker open, health says degraded (200: tickets are still accepted)."""
+    memory_helpdesk.fail_next("search_contacts", HelpdeskUnavailable("503"), times=10)
+    for i in range(5):
+        await client.post(
+            "/tickets/customer", data={**OLD_FORM, "customer_email": f"c{i}@example.com"}
+        )
+    response = await client.get("/health")
+    assert response.status_code == 200
+    assert response.json()["status"] == "degraded"
+    assert response.json()["zoho_connected"] is False
+    assert response.json()["queue_length"] == 5
+
+
+async def test_departments_and_auth_url(client: AsyncTestClient) -> None:
+    """GET /departments lists the emulator's enabled departments; GET /auth/url has offline access."""
+    departments = (await client.get("/departments")).json()
+    assert {d["name"] for d in departments["data"]} == {"Support", "Billing"}
+    auth = (await client.get("/auth/url")).json()
+    assert "access_type=offline" in auth["auth_url"]
+    assert "prompt=consent" in auth["auth_url"]
+    assert auth["state"] in auth["auth_url"]
+
+
+async def test_admin_ticket_needs_default_contact(client: AsyncTestClient) -> None:
+    """POST /tickets without DEFAULT_CONTACT_ID configured is a clear 422."""
+    response = await client.post("/tickets", data={"subject": "s", "description": "d"})
+    assert response.status_code == 422
+    assert "DEFAULT_CONTACT_ID" in response.json()["message"]
+
+
+async def test_admin_ticket_under_default_contact() -> None:
+    """POST /tickets creates a ticket under DEFAULT_CONTACT_EMAIL's contact."""
+    container = make_container({"DEFAULT_CONTACT_EMAIL": "ops@example.com"})
+    async with AsyncTestClient(create_app(container, drain=False, consumer=False)) as client:
+        response = await client.post("/tickets", data={"subject": "Ops", "description": "d"})
+    assert response.status_code == 201, response.text
+    assert container.emulator_state().contacts_created == 1
+
+
+async def test_api_keys_guard_everything_but_health() -> None:
+    """With API_KEYS set, endpoints need the Bearer key; /health stays open."""
+    container = make_container({"API_KEYS": API_KEY})
+    async with AsyncTestClient(create_app(container, drain=False, consumer=False)) as client:
+        assert (await client.get("/health")).status_code == 200
+        denied = await client.post("/tickets/customer", data=OLD_FORM)
+        wrong = await client.get("/queue", headers={"Authorization": "Bearer nope"})
+        allowed = await client.get("/queue", headers={"Authorization": f"Bearer {API_KEY}"})
+    assert denied.status_code == 401
+    assert wrong.status_code == 401
+    assert allowed.status_code == 200
+    assert container.emulator_state().calls == []
+
+
+async def test_openapi_names_operations(client: AsyncTestClient) -> None:
+    """The OpenAPI document at /schema names every operation."""
+    schema = (await client.get("/schema/openapi.json")).json()
+    operation_ids = {op["operationId"] for path in schema["paths"].values() for op in path.values()}
+    assert {"createCustomerTicket", "createTicket", "getHealth", "processQueue"} <= operation_ids
