@@ -1,0 +1,58 @@
+"""Fleet-wide leases on Redis: SET NX PX to take, compare-and-delete to give back."""
+
+from __future__ import annotations
+
+import redis.asyncio as aioredis
+
+from ticketing.adapters.redis.connection import store_errors
+
+# Taking a lease the owner already holds renews it (a worker extending its own lease must not
+# be told that someone else has it); anyone else only gets it once it is free or expired.
+_ACQUIRE = """
+local holder = redis.call('GET', KEYS[1])
+if holder == ARGV[1] then
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+  return 1
+end
+if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
+  return 1
+end
+return 0
+"""
+
+# Only the holder may release: a lease that expired and was taken by another stays theirs.
+_RELEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('DEL', KEYS[1])
+end
+return 0
+"""
+
+
+class RedisLeases:
+    """The ``Leases`` port on Redis: one string key per lease, holding its owner, with a TTL.
+
+    Args:
+        client: An asyncio Redis client.
+        prefix: Put before every lease name.
+    """
+
+    def __init__(self, client: aioredis.Redis, *, prefix: str = "") -> None:
+        self._client = client
+        self._prefix = prefix
+        self._acquire = client.register_script(_ACQUIRE)
+        self._release = client.register_script(_RELEASE)
+
+    def __repr__(self) -> str:
+        return f"RedisLeases(prefix={self._prefix!r})"
+
+    async def acquire(self, name: str, owner: str, ttl: float) -> bool:
+        with store_errors(self._client, f"taking lease {name!r}"):
+            taken = await self._acquire(
+                keys=[self._prefix + name], args=[owner, max(1, int(ttl * 1000))]
+            )
+        return bool(taken)
+
+    async def release(self, name: str, owner: str) -> None:
+        with store_errors(self._client, f"releasing lease {name!r}"):
+            await self._release(keys=[self._prefix + name], args=[owner])

@@ -1,0 +1,669 @@
+"""The ticket store on Redis: pending stream, idempotency ledger, dead letters and events."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any, Final
+
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError, ResponseError
+from redis.typing import EncodableT, FieldT
+
+from ticketing.adapters.codec import (
+    PayloadError,
+    decode_draft,
+    encode_draft,
+    encode_event,
+    format_datetime,
+    parse_datetime,
+)
+from ticketing.adapters.redis.connection import store_errors
+from ticketing.domain.errors import NotFound
+from ticketing.domain.model import (
+    DeadLetter,
+    Outcome,
+    QueuedTicket,
+    Source,
+    TicketCreated,
+    TicketDraft,
+    TicketState,
+)
+from ticketing.domain.ports import Clock
+
+PENDING_STREAM: Final = "tickets:pending"
+DEAD_STREAM: Final = "tickets:dead"
+CREATED_STREAM: Final = "tickets:created"
+CONSUMER_GROUP: Final = "ticketing"
+LEDGER_PREFIX: Final = "ticketing:ledger:"
+RETENTION_SECONDS: Final = 7 * 24 * 3600
+CREATED_MAXLEN: Final = 100_000
+PENDING_ORIGIN: Final = "pending"  # a dead letter's origin when it came off the pending queue
+
+# Bounds the read loops of one claim, so a PEL full of deleted entries cannot spin forever.
+_MAX_ROUNDS = 16
+_REPLAY_PAGE = 500
+
+# KEYS: ledger, pending. ARGV: key, payload, then ledger field/value pairs.
+_ACCEPT = """
+if redis.call('EXISTS', KEYS[1]) == 1 then
+  return {0, redis.call('HGETALL', KEYS[1])}
+end
+local id = redis.call('XADD', KEYS[2], '*', 'key', ARGV[1], 'payload', ARGV[2])
+redis.call('HSET', KEYS[1], 'entry_id', id)
+for i = 3, #ARGV, 2 do
+  redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1])
+end
+return {1, redis.call('HGETALL', KEYS[1])}
+"""
+
+# KEYS: ledger, pending, created stream. ARGV: group, event, maxlen, retention, channel,
+# n, then n field/value pairs to set ('' deletes), then pairs to set only where absent.
+_COMPLETE = """
+if redis.call('HGET', KEYS[1], 'state') == 'created' then
+  return 0
+end
+local i = 7
+for _ = 1, tonumber(ARGV[6]) do
+  if ARGV[i + 1] == '' then
+    redis.call('HDEL', KEYS[1], ARGV[i])
+  else
+    redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1])
+  end
+  i = i + 2
+end
+while i < #ARGV do
+  if ARGV[i + 1] ~= '' then
+    redis.call('HSETNX', KEYS[1], ARGV[i], ARGV[i + 1])
+  end
+  i = i + 2
+end
+redis.call('HDEL', KEYS[1], 'draft', 'reason')
+redis.call('EXPIRE', KEYS[1], ARGV[4])
+local entry = redis.call('HGET', KEYS[1], 'entry_id')
+if entry then
+  redis.call('XACK', KEYS[2], ARGV[1], entry)
+  redis.call('XDEL', KEYS[2], entry)
+end
+redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[3], '*', 'payload', ARGV[2])
+redis.call('PUBLISH', ARGV[5], ARGV[2])
+return 1
+"""
+
+# KEYS: ledger, pending, dead. ARGV: group, key, reason, failed_at, retention, entry id,
+# payload, mode. Mode 'key' buries the ledger's own entry and draft (-1: unknown key, 0: the
+# key is already finished). Mode 'entry' buries one queue entry with the payload given and
+# marks the ledger dead only if that entry is the ledger's own and the key is not finished.
+_BURY = """
+local exists = redis.call('EXISTS', KEYS[1]) == 1
+local state = false
+local own = false
+if exists then
+  state = redis.call('HGET', KEYS[1], 'state')
+  own = redis.call('HGET', KEYS[1], 'entry_id')
+end
+local finished = state == 'created' or state == 'dead'
+local entry = ARGV[6]
+local payload = ARGV[7]
+if ARGV[8] == 'key' then
+  if not exists then
+    return -1
+  end
+  if finished then
+    return 0
+  end
+  entry = own or ''
+  payload = redis.call('HGET', KEYS[1], 'draft') or ''
+  if payload == '' and entry ~= '' then
+    local found = redis.call('XRANGE', KEYS[2], entry, entry)
+    if #found > 0 then
+      local f = found[1][2]
+      for j = 1, #f, 2 do
+        if f[j] == 'payload' then payload = f[j + 1] end
+      end
+    end
+  end
+end
+if exists and not finished and (ARGV[8] == 'key' or own == entry) then
+  redis.call('HSET', KEYS[1], 'state', 'dead', 'reason', ARGV[3])
+  redis.call('HDEL', KEYS[1], 'draft')
+  redis.call('EXPIRE', KEYS[1], ARGV[5])
+end
+redis.call('XADD', KEYS[3], '*', 'key', ARGV[2], 'reason', ARGV[3], 'payload', payload,
+  'failed_at', ARGV[4], 'origin', 'pending')
+if entry ~= '' then
+  redis.call('XACK', KEYS[2], ARGV[1], entry)
+  redis.call('XDEL', KEYS[2], entry)
+end
+return 1
+"""
+
+# KEYS: ledger. ARGV: at. Returns the ledger (unchanged once finished), nil if unknown.
+_MARK_CREATING = """
+if redis.call('EXISTS', KEYS[1]) == 0 then
+  return false
+end
+local state = redis.call('HGET', KEYS[1], 'state')
+if state ~= 'created' and state ~= 'dead' then
+  redis.call('HSET', KEYS[1], 'state', 'creating', 'last_attempt_at', ARGV[1])
+  redis.call('HINCRBY', KEYS[1], 'attempts', 1)
+end
+return redis.call('HGETALL', KEYS[1])
+"""
+
+# KEYS: ledger. ARGV: reason.
+_MARK_FAILED = """
+local state = redis.call('HGET', KEYS[1], 'state')
+if state == 'accepted' or state == 'creating' then
+  redis.call('HSET', KEYS[1], 'state', 'accepted', 'reason', ARGV[1])
+  return 1
+end
+return 0
+"""
+
+# KEYS: dead, target stream, ledger. ARGV: dead entry id, mode ('pending' | 'stream'), key,
+# payload, then identity field/value pairs for a ledger that expired meanwhile.
+# A key that lives again (accepted anew or created since) is not re-queued, which would
+# duplicate it: its dead letter is only dropped, and not counted.
+_REPLAY = """
+if #redis.call('XRANGE', KEYS[1], ARGV[1], ARGV[1]) == 0 then
+  return 0
+end
+if ARGV[2] == 'stream' then
+  redis.call('XADD', KEYS[2], '*', 'payload', ARGV[4])
+else
+  local state = false
+  if ARGV[3] ~= '' then
+    state = redis.call('HGET', KEYS[3], 'state')
+  end
+  if state and state ~= 'dead' then
+    redis.call('XDEL', KEYS[1], ARGV[1])
+    return 0
+  end
+  local id = redis.call('XADD', KEYS[2], '*', 'key', ARGV[3], 'payload', ARGV[4])
+  if ARGV[3] ~= '' then
+    redis.call('HSET', KEYS[3], 'state', 'accepted', 'key', ARGV[3], 'entry_id', id,
+      'attempts', 0, 'draft', ARGV[4])
+    redis.call('HDEL', KEYS[3], 'reason', 'last_attempt_at')
+    for i = 5, #ARGV, 2 do
+      if ARGV[i + 1] ~= '' then
+        redis.call('HSETNX', KEYS[3], ARGV[i], ARGV[i + 1])
+      end
+    end
+    redis.call('PERSIST', KEYS[3])
+  end
+end
+redis.call('XDEL', KEYS[1], ARGV[1])
+return 1
+"""
+
+
+class RedisTicketStore:
+    """The ``TicketStore`` port on Redis; each step that must be atomic is one Lua script.
+
+    Args:
+        client: An asyncio Redis client (see :func:`ticketing.adapters.redis.connection.connect`).
+        clock: Stamps dead letters.
+        prefix: Put before every key and channel name (tests use it as a namespace).
+        pending: The pending queue stream (``TICKET_QUEUE_NAME``).
+        dead: The dead-letter stream.
+        created: The created-event stream.
+        created_channel: The created-event pub/sub channel; defaults to ``created``.
+        group: The consumer group draining ``pending``.
+        ledger_prefix: Each idempotency key's ledger hash is ``<ledger_prefix><key>``.
+        retention: Seconds a finished (created or dead) key is remembered.
+        created_maxlen: Approximate cap of the created-event stream.
+    """
+
+    def __init__(
+        self,
+        client: aioredis.Redis,
+        clock: Clock,
+        *,
+        prefix: str = "",
+        pending: str = PENDING_STREAM,
+        dead: str = DEAD_STREAM,
+        created: str = CREATED_STREAM,
+        created_channel: str | None = None,
+        group: str = CONSUMER_GROUP,
+        ledger_prefix: str = LEDGER_PREFIX,
+        retention: int = RETENTION_SECONDS,
+        created_maxlen: int = CREATED_MAXLEN,
+    ) -> None:
+        self._client = client
+        self._clock = clock
+        self.pending_stream = prefix + pending
+        self.dead_stream = prefix + dead
+        self.created_stream = prefix + created
+        self.created_channel = prefix + (created_channel or created)
+        self.group = group
+        self._ledger_prefix = prefix + ledger_prefix
+        self._retention = retention
+        self._maxlen = created_maxlen
+        self._group_ready = False
+        self._accept = client.register_script(_ACCEPT)
+        self._complete = client.register_script(_COMPLETE)
+        self._bury = client.register_script(_BURY)
+        self._mark_creating = client.register_script(_MARK_CREATING)
+        self._mark_failed = client.register_script(_MARK_FAILED)
+        self._replay = client.register_script(_REPLAY)
+
+    def __repr__(self) -> str:
+        return f"RedisTicketStore(pending={self.pending_stream!r}, group={self.group!r})"
+
+    def ledger_key(self, key: str) -> str:
+        """The Redis key of an idempotency key's ledger hash."""
+        return self._ledger_prefix + key
+
+    async def accept(self, draft: TicketDraft) -> tuple[Outcome, bool]:
+        payload = encode_draft(draft).decode()
+        fields: dict[str, str] = {
+            "state": TicketState.ACCEPTED.value,
+            "key": draft.key,
+            "request_id": draft.request_id,
+            "source": draft.source.value,
+            "attempts": "0",
+            "draft": payload,
+        }
+        if draft.incident_id is not None:
+            fields["incident_id"] = draft.incident_id
+        with store_errors(self._client, f"accepting {draft.key!r}; nothing was stored"):
+            new, flat = await self._accept(
+                keys=[self.ledger_key(draft.key), self.pending_stream],
+                args=[draft.key, payload, *_flatten(fields)],
+            )
+        return _outcome(draft.key, _pairs(flat)), bool(new)
+
+    async def get(self, key: str) -> Outcome | None:
+        with store_errors(self._client, f"reading the ledger of {key!r}"):
+            raw = await self._client.hgetall(self.ledger_key(key))
+        return _outcome(key, _decode_map(raw)) if raw else None
+
+    async def draft(self, key: str) -> TicketDraft | None:
+        with store_errors(self._client, f"reading the draft of {key!r}"):
+            raw = await self._client.hget(self.ledger_key(key), "draft")
+        return None if raw is None else decode_draft(raw)
+
+    async def mark_creating(self, key: str, at: datetime) -> Outcome:
+        """State CREATING, attempts + 1; a finished key is returned unchanged.
+
+        Raises:
+            NotFound: the key is not in the ledger.
+        """
+        with store_errors(self._client, f"marking {key!r} creating"):
+            flat = await self._mark_creating(
+                keys=[self.ledger_key(key)], args=[format_datetime(at)]
+            )
+        if flat is None:
+            raise NotFound(f"no ledger entry for idempotency key {key!r}")
+        return _outcome(key, _pairs(flat))
+
+    async def mark_failed(self, key: str, reason: str) -> None:
+        with store_errors(self._client, f"marking {key!r} failed"):
+            await self._mark_failed(keys=[self.ledger_key(key)], args=[reason])
+
+    async def complete(self, key: str, outcome: Outcome, event: TicketCreated) -> None:
+        ticket_fields = {
+            "state": TicketState.CREATED.value,
+            "ticket_id": outcome.ticket_id or "",
+            "ticket_number": outcome.ticket_number or "",
+            "contact_id": outcome.contact_id or "",
+            "web_url": outcome.web_url or "",
+            "created_at": format_datetime(outcome.created_at or event.created_at),
+        }
+        # Only for a key whose ledger expired or was never written: the ticket exists anyway.
+        identity = {
+            "key": key,
+            "request_id": outcome.request_id,
+            "incident_id": outcome.incident_id or "",
+            "source": outcome.source.value if outcome.source else event.source.value,
+            "attempts": str(outcome.attempts),
+        }
+        with store_errors(self._client, f"completing {key!r}"):
+            await self._complete(
+                keys=[self.ledger_key(key), self.pending_stream, self.created_stream],
+                args=[
+                    self.group,
+                    encode_event(event).decode(),
+                    self._maxlen,
+                    self._retention,
+                    self.created_channel,
+                    len(ticket_fields),
+                    *_flatten(ticket_fields),
+                    *_flatten(identity),
+                ],
+            )
+
+    async def bury(self, key: str, reason: str) -> None:
+        """Ledger DEAD, the draft to the dead letters; a finished key is left alone.
+
+        Raises:
+            NotFound: the key is not in the ledger.
+        """
+        with store_errors(self._client, f"burying {key!r}"):
+            result = await self._bury(
+                keys=[self.ledger_key(key), self.pending_stream, self.dead_stream],
+                args=[self.group, key, reason, self._now(), self._retention, "", "", "key"],
+            )
+        if result == -1:
+            raise NotFound(f"no ledger entry for idempotency key {key!r}")
+
+    async def bury_raw(self, payload: str, reason: str, origin: str) -> None:
+        fields: dict[FieldT, EncodableT] = {
+            "key": "",
+            "reason": reason,
+            "payload": payload,
+            "failed_at": self._now(),
+            "origin": origin,
+        }
+        with store_errors(self._client, f"writing a dead letter from {origin!r}"):
+            await self._client.xadd(self.dead_stream, fields)
+
+    async def claim(self, consumer: str, count: int, min_idle: float) -> list[QueuedTicket]:
+        if count <= 0:
+            return []
+        with store_errors(self._client, f"claiming pending tickets for {consumer!r}"):
+            await self._ensure_group()
+            try:
+                return await self._claim(consumer, count, min_idle)
+            except ResponseError as exc:
+                # The stream or group was deleted under us (FLUSHDB, an operator): recreate.
+                if "NOGROUP" not in str(exc):
+                    raise
+                self._group_ready = False
+                await self._ensure_group()
+                return await self._claim(consumer, count, min_idle)
+
+    async def ack(self, entry_id: str) -> None:
+        with store_errors(self._client, f"acknowledging {entry_id}"):
+            async with self._client.pipeline(transaction=True) as pipe:
+                pipe.xack(self.pending_stream, self.group, entry_id)
+                pipe.xdel(self.pending_stream, entry_id)
+                await pipe.execute()
+
+    async def pending_count(self) -> int:
+        with store_errors(self._client, "counting pending tickets"):
+            return int(await self._client.xlen(self.pending_stream))
+
+    async def dead_count(self) -> int:
+        with store_errors(self._client, "counting dead letters"):
+            return int(await self._client.xlen(self.dead_stream))
+
+    async def list_dead(self, limit: int = 100) -> Sequence[DeadLetter]:
+        with store_errors(self._client, "listing dead letters"):
+            raw = await self._client.xrange(self.dead_stream, count=limit)
+        return [_dead_letter(_s(eid), _decode_map(fields)) for eid, fields in raw or []]
+
+    async def replay_dead(self, entry_ids: Sequence[str] | None = None) -> int:
+        """Put dead letters back where they came from: a pending entry with its ledger back to
+        ACCEPTED (attempts 0), or the payload onto its origin stream. A letter whose key lives
+        again (accepted anew or created since) is dropped instead, and not counted."""
+        moved = 0
+        with store_errors(self._client, "replaying dead letters"):
+            async for letter in self._dead_letters(entry_ids):
+                moved += await self._replay_one(letter)
+        return moved
+
+    async def in_flight_count(self) -> int:
+        """Entries delivered to a consumer and not acked yet (the group's PEL)."""
+        with store_errors(self._client, "counting tickets in flight"):
+            await self._ensure_group()
+            summary = await self._client.xpending(self.pending_stream, self.group)
+        return int(summary["pending"])
+
+    async def ping(self) -> bool:
+        try:
+            return bool(await self._client.ping())
+        except (RedisError, OSError):
+            return False
+
+    # -- internals -------------------------------------------------------------------------
+
+    def _now(self) -> str:
+        return format_datetime(self._clock.now())
+
+    async def _ensure_group(self) -> None:
+        if self._group_ready:
+            return
+        try:
+            # From id 0, not $: entries accepted before the group existed must be delivered.
+            await self._client.xgroup_create(self.pending_stream, self.group, id="0", mkstream=True)
+        except ResponseError as exc:
+            if "BUSYGROUP" not in str(exc):
+                raise
+        self._group_ready = True
+
+    async def _claim(self, consumer: str, count: int, min_idle: float) -> list[QueuedTicket]:
+        taken: dict[str, TicketDraft] = {}
+
+        # 1. Entries this consumer was given before and did not ack (it crashed or gave up).
+        start = "0"
+        for _ in range(_MAX_ROUNDS):
+            wanted = count - len(taken)
+            batch = await self._read(consumer, start, wanted)
+            for entry_id, fields in batch:
+                start = entry_id
+                await self._take(entry_id, fields, taken)
+            if len(batch) < wanted or len(taken) >= count:
+                break
+
+        # 2. Entries another consumer holds and has left idle for min_idle (it died).
+        cursor = "0-0"
+        for _ in range(_MAX_ROUNDS):
+            if len(taken) >= count:
+                break
+            reply = await self._client.xautoclaim(
+                self.pending_stream,
+                self.group,
+                consumer,
+                min_idle_time=max(0, int(min_idle * 1000)),
+                start_id=cursor,
+                count=count - len(taken),
+            )
+            cursor = _s(reply[0])
+            for raw_id, fields in reply[1]:
+                # Redis 6.2 reports an entry deleted while pending as nil; 7 drops it itself.
+                if raw_id is None or _s(raw_id) in taken:
+                    continue
+                await self._take(_s(raw_id), _decode_map(fields), taken)
+            if cursor == "0-0":
+                break
+
+        # 3. New entries, never delivered to anyone.
+        for _ in range(_MAX_ROUNDS):
+            wanted = count - len(taken)
+            if wanted <= 0:
+                break
+            batch = await self._read(consumer, ">", wanted)
+            for entry_id, fields in batch:
+                await self._take(entry_id, fields, taken)
+            if len(batch) < wanted:
+                break
+
+        deliveries = await self._deliveries(consumer, list(taken))
+        return [
+            QueuedTicket(entry_id=entry_id, draft=draft, deliveries=deliveries[entry_id])
+            for entry_id, draft in taken.items()
+        ]
+
+    async def _read(
+        self, consumer: str, start: str, count: int
+    ) -> list[tuple[str, dict[str, str]]]:
+        if count <= 0:
+            return []
+        reply = await self._client.xreadgroup(
+            self.group, consumer, {self.pending_stream: start}, count=count
+        )
+        return [(_s(eid), _decode_map(fields)) for eid, fields in _entries(reply)]
+
+    async def _take(
+        self, entry_id: str, fields: dict[str, str], taken: dict[str, TicketDraft]
+    ) -> None:
+        """Keep a claimed entry if it decodes; clean up or bury it otherwise."""
+        if not fields:
+            # Deleted while in a PEL (completed elsewhere): only its PEL record is left.
+            await self._client.xack(self.pending_stream, self.group, entry_id)
+            return
+        payload = fields.get("payload")
+        if payload is None:
+            # Not ours (e.g. the old service's format): keep every field so nothing is lost.
+            await self._bury_entry(
+                entry_id,
+                fields.get("key", ""),
+                json.dumps(fields),
+                "undecodable entry: no payload field",
+            )
+            return
+        try:
+            taken[entry_id] = decode_draft(payload)
+        except PayloadError as exc:
+            await self._bury_entry(
+                entry_id, fields.get("key", ""), payload, f"undecodable payload: {exc}"
+            )
+
+    async def _bury_entry(self, entry_id: str, key: str, payload: str, reason: str) -> None:
+        await self._bury(
+            keys=[self.ledger_key(key), self.pending_stream, self.dead_stream],
+            args=[
+                self.group,
+                key,
+                reason,
+                self._now(),
+                self._retention,
+                entry_id,
+                payload,
+                "entry",
+            ],
+        )
+
+    async def _deliveries(self, consumer: str, entry_ids: list[str]) -> dict[str, int]:
+        """How often each entry was delivered, from the PEL (one pipelined round trip)."""
+        if not entry_ids:
+            return {}
+        async with self._client.pipeline(transaction=False) as pipe:
+            for entry_id in entry_ids:
+                pipe.xpending_range(
+                    self.pending_stream, self.group, entry_id, entry_id, 1, consumername=consumer
+                )
+            replies = await pipe.execute()
+        counts: dict[str, int] = {}
+        for entry_id, reply in zip(entry_ids, replies, strict=True):
+            counts[entry_id] = int(reply[0]["times_delivered"]) if reply else 1
+        return counts
+
+    async def _dead_letters(self, entry_ids: Sequence[str] | None) -> AsyncIterator[DeadLetter]:
+        if entry_ids is not None:
+            for entry_id in entry_ids:
+                for eid, fields in (
+                    await self._client.xrange(self.dead_stream, entry_id, entry_id) or []
+                ):
+                    yield _dead_letter(_s(eid), _decode_map(fields))
+            return
+        start = "-"
+        while True:
+            page = await self._client.xrange(self.dead_stream, start, "+", count=_REPLAY_PAGE) or []
+            for eid, fields in page:
+                yield _dead_letter(_s(eid), _decode_map(fields))
+            if len(page) < _REPLAY_PAGE:
+                return
+            start = "(" + _s(page[-1][0])
+
+    async def _replay_one(self, letter: DeadLetter) -> int:
+        if letter.origin != PENDING_ORIGIN:
+            result = await self._replay(
+                keys=[self.dead_stream, letter.origin, self.dead_stream],
+                args=[letter.entry_id, "stream", "", letter.payload],
+            )
+            return int(result)
+        key = letter.key or ""
+        identity: dict[str, str] = {}
+        try:
+            draft = decode_draft(letter.payload)
+        except PayloadError:
+            draft = None  # replayed as is; the next claim buries it again, with the reason
+        if draft is not None:
+            key = key or draft.key
+            identity = {
+                "request_id": draft.request_id,
+                "incident_id": draft.incident_id or "",
+                "source": draft.source.value,
+            }
+        ledger = self.ledger_key(key) if key else self.dead_stream
+        result = await self._replay(
+            keys=[self.dead_stream, self.pending_stream, ledger],
+            args=[letter.entry_id, "pending", key, letter.payload, *_flatten(identity)],
+        )
+        return int(result)
+
+
+def _s(value: object) -> str:
+    """A reply value as text, whether or not the client decodes responses."""
+    if isinstance(value, bytes):
+        return value.decode()
+    return "" if value is None else str(value)
+
+
+def _decode_map(raw: Mapping[Any, Any] | None) -> dict[str, str]:
+    return {_s(k): _s(v) for k, v in (raw or {}).items()}
+
+
+def _pairs(flat: Sequence[Any]) -> dict[str, str]:
+    """A Lua HGETALL reply (a flat list) as a mapping."""
+    return {_s(flat[i]): _s(flat[i + 1]) for i in range(0, len(flat) - 1, 2)}
+
+
+def _flatten(fields: Mapping[str, str]) -> list[str]:
+    return [part for item in fields.items() for part in item]
+
+
+def _entries(reply: Any) -> list[tuple[Any, Any]]:
+    """The entries of a one-stream XREADGROUP reply, whichever protocol the client speaks."""
+    if not reply:
+        return []
+    if isinstance(reply, Mapping):  # RESP3: {stream: [entries]} or {stream: entries}
+        value = next(iter(reply.values()))
+        if value and isinstance(value[0], list):
+            value = value[0]
+        return list(value)
+    return list(reply[0][1])  # RESP2: [[stream, entries]]
+
+
+def _opt(fields: Mapping[str, str], name: str) -> str | None:
+    value = fields.get(name)
+    return value if value else None
+
+
+def _outcome(key: str, fields: Mapping[str, str]) -> Outcome:
+    created_at = _opt(fields, "created_at")
+    last_attempt = _opt(fields, "last_attempt_at")
+    source = _opt(fields, "source")
+    return Outcome(
+        key=fields.get("key") or key,
+        request_id=fields.get("request_id", ""),
+        state=TicketState(fields.get("state", TicketState.ACCEPTED.value)),
+        ticket_id=_opt(fields, "ticket_id"),
+        ticket_number=_opt(fields, "ticket_number"),
+        contact_id=_opt(fields, "contact_id"),
+        web_url=_opt(fields, "web_url"),
+        created_at=parse_datetime(created_at) if created_at else None,
+        reason=_opt(fields, "reason"),
+        incident_id=_opt(fields, "incident_id"),
+        source=Source(source) if source else None,
+        attempts=int(fields.get("attempts") or 0),
+        last_attempt_at=parse_datetime(last_attempt) if last_attempt else None,
+    )
+
+
+def _dead_letter(entry_id: str, fields: Mapping[str, str]) -> DeadLetter:
+    return DeadLetter(
+        entry_id=entry_id,
+        reason=fields.get("reason", ""),
+        payload=fields.get("payload", ""),
+        failed_at=parse_datetime(fields["failed_at"])
+        if fields.get("failed_at")
+        # The entry id starts with the milliseconds it was added at: a fair stand-in.
+        else datetime.fromtimestamp(int(entry_id.split("-")[0]) / 1000, UTC),
+        key=_opt(fields, "key"),
+        origin=fields.get("origin") or PENDING_ORIGIN,
+    )
