@@ -1,0 +1,460 @@
+"""In-process stores with the Redis stores' semantics, for sandbox mode and tests."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+
+from ticketing.adapters.codec import PayloadError, decode_draft, encode_draft
+from ticketing.domain.errors import NotFound
+from ticketing.domain.model import (
+    DeadLetter,
+    Outcome,
+    QueuedTicket,
+    TicketCreated,
+    TicketDraft,
+    TicketState,
+)
+from ticketing.domain.ports import Clock, TokenSet
+
+log = logging.getLogger(__name__)
+
+RETENTION_SECONDS = 7 * 24 * 3600.0
+CONTACT_TTL = 7 * 24 * 3600.0
+CREATED_MAXLEN = 100_000
+PENDING_ORIGIN = "pending"
+
+# No method awaits between reading and writing its state, so on one event loop each step is
+# as atomic as the Redis store's Lua scripts.
+
+_FINISHED = (TicketState.CREATED, TicketState.DEAD)
+
+
+@dataclass(slots=True)
+class _Delivery:
+    """A pending-entries-list record: who holds an entry, since when, how often delivered."""
+
+    consumer: str
+    delivered_at: float
+    count: int
+
+
+@dataclass(slots=True)
+class _Ledger:
+    """One idempotency key's ledger record, as the Redis hash holds it."""
+
+    outcome: Outcome
+    entry_id: str | None = None
+    draft: str | None = None
+    expires_at: float | None = None
+
+
+def _seq(entry_id: str) -> tuple[int, int]:
+    ms, _, seq = entry_id.partition("-")
+    return int(ms), int(seq or 0)
+
+
+@dataclass(repr=False)
+class InMemoryTicketStore:
+    """The ``TicketStore`` port in memory: nothing survives a restart.
+
+    Holds the same things as the Redis store, with the same consumer-group semantics, so
+    that the contract tests run on both.
+
+    Args:
+        clock: Stamps dead letters, times leases of entries (``min_idle``) and retention.
+        retention: Seconds a finished key is remembered.
+        created_maxlen: How many created events are kept in :attr:`events`.
+
+    Attributes:
+        events: Every created event, oldest first (the ``tickets:created`` stream).
+        subscribers: Called with each created event as it happens (the pub/sub channel).
+        streams: Payloads replayed onto other streams, by stream name.
+    """
+
+    clock: Clock
+    retention: float = RETENTION_SECONDS
+    created_maxlen: int = CREATED_MAXLEN
+    events: list[TicketCreated] = field(default_factory=list)
+    subscribers: list[Callable[[TicketCreated], None]] = field(default_factory=list)
+    streams: dict[str, list[str]] = field(default_factory=dict)
+    _ledger: dict[str, _Ledger] = field(default_factory=dict, init=False)
+    _pending: dict[str, dict[str, str]] = field(default_factory=dict, init=False)
+    _pel: dict[str, _Delivery] = field(default_factory=dict, init=False)
+    _last_delivered: tuple[int, int] = field(default=(0, 0), init=False)
+    _dead: dict[str, DeadLetter] = field(default_factory=dict, init=False)
+    _next_id: int = field(default=0, init=False)
+
+    def __repr__(self) -> str:
+        return (
+            f"InMemoryTicketStore(pending={len(self._pending)}, in_flight={len(self._pel)}, "
+            f"dead={len(self._dead)}, keys={len(self._ledger)}, events={len(self.events)})"
+        )
+
+    def subscribe(self, callback: Callable[[TicketCreated], None]) -> Callable[[], None]:
+        """Call ``callback`` with each created event from now on; returns the unsubscriber."""
+        self.subscribers.append(callback)
+        return lambda: self.subscribers.remove(callback)
+
+    def add_entry(self, fields: dict[str, str]) -> str:
+        """Append a raw entry to the pending queue, as an ``XADD`` by another program would."""
+        entry_id = self._new_id()
+        self._pending[entry_id] = dict(fields)
+        return entry_id
+
+    def delete_entry(self, entry_id: str) -> None:
+        """Drop an entry from the queue but not from the PEL that holds it, as ``XDEL`` does."""
+        self._pending.pop(entry_id, None)
+
+    async def accept(self, draft: TicketDraft) -> tuple[Outcome, bool]:
+        record = self._record(draft.key)
+        if record is not None:
+            return record.outcome, False
+        payload = encode_draft(draft).decode()
+        entry_id = self.add_entry({"key": draft.key, "payload": payload})
+        outcome = Outcome(
+            key=draft.key,
+            request_id=draft.request_id,
+            state=TicketState.ACCEPTED,
+            incident_id=draft.incident_id,
+            source=draft.source,
+        )
+        self._ledger[draft.key] = _Ledger(outcome, entry_id=entry_id, draft=payload)
+        return outcome, True
+
+    async def get(self, key: str) -> Outcome | None:
+        record = self._record(key)
+        return record.outcome if record else None
+
+    async def draft(self, key: str) -> TicketDraft | None:
+        record = self._record(key)
+        if record is None or record.draft is None:
+            return None
+        return decode_draft(record.draft)
+
+    async def mark_creating(self, key: str, at: datetime) -> Outcome:
+        """State CREATING, attempts + 1; a finished key is returned unchanged.
+
+        Raises:
+            NotFound: the key is not in the ledger.
+        """
+        record = self._record(key)
+        if record is None:
+            raise NotFound(f"no ledger entry for idempotency key {key!r}")
+        if record.outcome.state not in _FINISHED:
+            record.outcome = replace(
+                record.outcome,
+                state=TicketState.CREATING,
+                attempts=record.outcome.attempts + 1,
+                last_attempt_at=at,
+            )
+        return record.outcome
+
+    async def mark_failed(self, key: str, reason: str) -> None:
+        record = self._record(key)
+        if record is None or record.outcome.state in _FINISHED:
+            return
+        record.outcome = replace(record.outcome, state=TicketState.ACCEPTED, reason=reason)
+
+    async def complete(self, key: str, outcome: Outcome, event: TicketCreated) -> None:
+        record = self._record(key)
+        if record is not None and record.outcome.state is TicketState.CREATED:
+            return
+        if record is None:
+            # The ticket exists even if its ledger record expired (or was never written).
+            record = _Ledger(replace(outcome, key=key, reason=None))
+            self._ledger[key] = record
+        record.outcome = replace(
+            record.outcome,
+            state=TicketState.CREATED,
+            ticket_id=outcome.ticket_id,
+            ticket_number=outcome.ticket_number,
+            contact_id=outcome.contact_id,
+            web_url=outcome.web_url,
+            created_at=outcome.created_at or event.created_at,
+            reason=None,
+        )
+        record.draft = None
+        record.expires_at = self.clock.monotonic() + self.retention
+        if record.entry_id is not None:
+            self._remove_entry(record.entry_id)
+        self.events.append(event)
+        if len(self.events) > self.created_maxlen:
+            del self.events[: len(self.events) - self.created_maxlen]
+        for callback in list(self.subscribers):
+            try:
+                callback(event)
+            except Exception:
+                # A subscriber is a listener: like a pub/sub client, it cannot fail the step.
+                log.exception("created-event subscriber failed")
+
+    async def bury(self, key: str, reason: str) -> None:
+        """Ledger DEAD, the draft to the dead letters; a finished key is left alone.
+
+        Raises:
+            NotFound: the key is not in the ledger.
+        """
+        record = self._record(key)
+        if record is None:
+            raise NotFound(f"no ledger entry for idempotency key {key!r}")
+        if record.outcome.state in _FINISHED:
+            return
+        payload = record.draft
+        if payload is None and record.entry_id is not None:
+            payload = self._pending.get(record.entry_id, {}).get("payload")
+        self._kill(record, reason)
+        self._add_dead(key, reason, payload or "", PENDING_ORIGIN)
+        if record.entry_id is not None:
+            self._remove_entry(record.entry_id)
+
+    async def bury_raw(self, payload: str, reason: str, origin: str) -> None:
+        self._add_dead("", reason, payload, origin)
+
+    async def claim(self, consumer: str, count: int, min_idle: float) -> list[QueuedTicket]:
+        taken: list[QueuedTicket] = []
+        now = self.clock.monotonic()
+
+        # 1. Entries this consumer was given before and did not ack.
+        for entry_id in self._pel_ids(lambda d: d.consumer == consumer):
+            if len(taken) >= count:
+                break
+            delivery = self._pel[entry_id]
+            delivery.count += 1
+            delivery.delivered_at = now
+            self._take(entry_id, delivery, taken)
+
+        # 2. Entries another consumer has left idle for min_idle.
+        def abandoned(d: _Delivery) -> bool:
+            return d.consumer != consumer and now - d.delivered_at >= min_idle
+
+        for entry_id in self._pel_ids(abandoned):
+            if len(taken) >= count:
+                break
+            if entry_id not in self._pending:
+                del self._pel[entry_id]  # XAUTOCLAIM drops deleted entries from the PEL
+                continue
+            delivery = self._pel[entry_id]
+            delivery.consumer = consumer
+            delivery.count += 1
+            delivery.delivered_at = now
+            self._take(entry_id, delivery, taken)
+
+        # 3. New entries, never delivered to anyone.
+        for entry_id in sorted(self._pending, key=_seq):
+            if len(taken) >= count:
+                break
+            if _seq(entry_id) <= self._last_delivered:
+                continue
+            self._last_delivered = _seq(entry_id)
+            delivery = _Delivery(consumer, now, 1)
+            self._pel[entry_id] = delivery
+            self._take(entry_id, delivery, taken)
+        return taken
+
+    async def ack(self, entry_id: str) -> None:
+        self._remove_entry(entry_id)
+
+    async def pending_count(self) -> int:
+        return len(self._pending)
+
+    async def dead_count(self) -> int:
+        return len(self._dead)
+
+    async def list_dead(self, limit: int = 100) -> Sequence[DeadLetter]:
+        return list(self._dead.values())[:limit]
+
+    async def replay_dead(self, entry_ids: Sequence[str] | None = None) -> int:
+        """Put dead letters back where they came from: a pending entry with its ledger back to
+        ACCEPTED (attempts 0), or the payload onto its origin stream. A letter whose key lives
+        again (accepted anew or created since) is dropped instead, and not counted."""
+        moved = 0
+        for entry_id in list(self._dead) if entry_ids is None else list(entry_ids):
+            letter = self._dead.pop(entry_id, None)
+            if letter is not None:
+                moved += self._replay(letter)
+        return moved
+
+    async def in_flight_count(self) -> int:
+        """Entries delivered to a consumer and not acked yet (the group's PEL)."""
+        return len(self._pel)
+
+    async def ping(self) -> bool:
+        return True
+
+    # -- internals -------------------------------------------------------------------------
+
+    def _new_id(self) -> str:
+        self._next_id += 1
+        return f"{self._next_id}-0"
+
+    def _record(self, key: str) -> _Ledger | None:
+        record = self._ledger.get(key)
+        # Finished keys are forgotten after the retention, as the ledger hash's EXPIRE does.
+        expires_at = record.expires_at if record is not None else None
+        if expires_at is not None and self.clock.monotonic() >= expires_at:
+            del self._ledger[key]
+            return None
+        return record
+
+    def _pel_ids(self, keep: Callable[[_Delivery], bool]) -> list[str]:
+        return sorted((i for i, d in self._pel.items() if keep(d)), key=_seq)
+
+    def _remove_entry(self, entry_id: str) -> None:
+        self._pending.pop(entry_id, None)
+        self._pel.pop(entry_id, None)
+
+    def _kill(self, record: _Ledger, reason: str) -> None:
+        record.outcome = replace(record.outcome, state=TicketState.DEAD, reason=reason)
+        record.draft = None
+        record.expires_at = self.clock.monotonic() + self.retention
+
+    def _add_dead(self, key: str, reason: str, payload: str, origin: str) -> None:
+        entry_id = self._new_id()
+        self._dead[entry_id] = DeadLetter(
+            entry_id=entry_id,
+            reason=reason,
+            payload=payload,
+            failed_at=self.clock.now(),
+            key=key or None,
+            origin=origin,
+        )
+
+    def _take(self, entry_id: str, delivery: _Delivery, taken: list[QueuedTicket]) -> None:
+        """Keep a claimed entry if it decodes; clean up or bury it otherwise."""
+        fields = self._pending.get(entry_id)
+        if fields is None:
+            del self._pel[entry_id]  # deleted while held: only its PEL record was left
+            return
+        payload = fields.get("payload")
+        try:
+            if payload is None:
+                raise PayloadError("no payload field")
+            draft = decode_draft(payload)
+        except PayloadError as exc:
+            key = fields.get("key", "")
+            if payload is None:
+                payload, reason = json.dumps(fields), "undecodable entry: no payload field"
+            else:
+                reason = f"undecodable payload: {exc}"
+            record = self._record(key) if key else None
+            if (
+                record is not None
+                and record.entry_id == entry_id
+                and record.outcome.state not in _FINISHED
+            ):
+                self._kill(record, reason)
+            self._add_dead(key, reason, payload, PENDING_ORIGIN)
+            self._remove_entry(entry_id)
+            return
+        taken.append(QueuedTicket(entry_id=entry_id, draft=draft, deliveries=delivery.count))
+
+    def _replay(self, letter: DeadLetter) -> int:
+        if letter.origin != PENDING_ORIGIN:
+            self.streams.setdefault(letter.origin, []).append(letter.payload)
+            return 1
+        key = letter.key or ""
+        draft: TicketDraft | None
+        try:
+            draft = decode_draft(letter.payload)
+        except PayloadError:
+            draft = None  # replayed as is; the next claim buries it again, with the reason
+        if draft is not None:
+            key = key or draft.key
+        record = self._record(key) if key else None
+        if record is not None and record.outcome.state is not TicketState.DEAD:
+            return 0
+        entry_id = self.add_entry({"key": key, "payload": letter.payload})
+        if not key:
+            return 1
+        if record is None:
+            record = _Ledger(
+                Outcome(
+                    key=key,
+                    request_id=draft.request_id if draft else "",
+                    state=TicketState.ACCEPTED,
+                    incident_id=draft.incident_id if draft else None,
+                    source=draft.source if draft else None,
+                )
+            )
+            self._ledger[key] = record
+        record.outcome = replace(
+            record.outcome,
+            state=TicketState.ACCEPTED,
+            attempts=0,
+            reason=None,
+            last_attempt_at=None,
+        )
+        record.entry_id = entry_id
+        record.draft = letter.payload
+        record.expires_at = None
+        return 1
+
+
+@dataclass
+class InMemoryLeases:
+    """The ``Leases`` port in memory (one process only).
+
+    Args:
+        clock: Times the leases (monotonic).
+    """
+
+    clock: Clock
+    _held: dict[str, tuple[str, float]] = field(default_factory=dict, init=False, repr=False)
+
+    async def acquire(self, name: str, owner: str, ttl: float) -> bool:
+        now = self.clock.monotonic()
+        held = self._held.get(name)
+        if held is not None and held[0] != owner and held[1] > now:
+            return False
+        self._held[name] = (owner, now + ttl)  # taken, or renewed by its owner
+        return True
+
+    async def release(self, name: str, owner: str) -> None:
+        held = self._held.get(name)
+        if held is not None and held[0] == owner:
+            del self._held[name]
+
+
+@dataclass
+class InMemoryContactCache:
+    """The ``ContactCache`` port in memory.
+
+    Args:
+        clock: Times the entries (monotonic).
+        ttl: Seconds an entry lives.
+    """
+
+    clock: Clock
+    ttl: float = CONTACT_TTL
+    _entries: dict[str, tuple[str, float]] = field(default_factory=dict, init=False, repr=False)
+
+    async def get(self, identity: str) -> str | None:
+        entry = self._entries.get(identity)
+        if entry is None:
+            return None
+        if self.clock.monotonic() >= entry[1]:
+            del self._entries[identity]
+            return None
+        return entry[0]
+
+    async def put(self, identity: str, contact_id: str) -> None:
+        self._entries[identity] = (contact_id, self.clock.monotonic() + self.ttl)
+
+    async def forget(self, identity: str) -> None:
+        self._entries.pop(identity, None)
+
+
+@dataclass
+class InMemoryTokenStore:
+    """The ``TokenStore`` port in memory."""
+
+    tokens: TokenSet | None = field(default=None, repr=False)  # never shown: secrets
+
+    async def load(self) -> TokenSet | None:
+        return self.tokens
+
+    async def save(self, tokens: TokenSet) -> None:
+        self.tokens = tokens
