@@ -1,0 +1,776 @@
+"""One contract for the ticket store, leases, contact cache and token store: in memory,
+on fakeredis and on a real Redis, so the in-memory fakes cannot drift from Redis."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from typing import Any, cast
+
+import anyio
+import fakeredis
+import pytest
+import redis.asyncio as aioredis
+
+from ticketing.adapters.codec import encode_draft, encode_event
+from ticketing.adapters.memory import (
+    InMemoryContactCache,
+    InMemoryLeases,
+    InMemoryTicketStore,
+    InMemoryTokenStore,
+)
+from ticketing.adapters.redis.cache import RedisContactCache
+from ticketing.adapters.redis.connection import connect
+from ticketing.adapters.redis.leases import RedisLeases
+from ticketing.adapters.redis.store import RedisTicketStore
+from ticketing.adapters.redis.tokens import RedisTokenStore
+from ticketing.domain.errors import NotFound, StoreUnavailable
+from ticketing.domain.model import (
+    Customer,
+    Outcome,
+    Priority,
+    Source,
+    TicketCreated,
+    TicketDraft,
+    TicketState,
+)
+from ticketing.domain.ports import TokenSet
+
+from tests.conftest import ManualClock
+
+pytestmark = pytest.mark.anyio
+
+CACHE_TTL = 0.3
+MIN_IDLE = 0.3  # seconds; real time on Redis, the manual clock in memory
+CREATED_AT = datetime(2026, 11, 26, 10, 5, tzinfo=UTC)
+
+
+def make_draft(key: str = "k1", **overrides: Any) -> TicketDraft:
+    draft = TicketDraft(
+        key=key,
+        request_id=f"req-{key}",
+        subject="Pago no reflejado",
+        description="Hola, pagué ayer mi reserva y no me llega la confirmación",
+        priority=Priority.HIGH,
+        customer=Customer(name="Ana López", email="ana@example.com"),
+        source=Source.REDIS,
+        received_at=datetime(2026, 11, 26, 10, 0, tzinfo=UTC),
+        category="billing",
+        channel="WhatsApp",
+        incident_id=key,
+    )
+    return replace(draft, **overrides)
+
+
+def created(draft: TicketDraft, ticket_id: str = "t-1") -> tuple[Outcome, TicketCreated]:
+    outcome = Outcome(
+        key=draft.key,
+        request_id=draft.request_id,
+        state=TicketState.CREATED,
+        ticket_id=ticket_id,
+        ticket_number="101",
+        contact_id="c-1",
+        web_url=f"https://desk.example/{ticket_id}",
+        created_at=CREATED_AT,
+        incident_id=draft.incident_id,
+        source=draft.source,
+        attempts=1,
+    )
+    event = TicketCreated(
+        request_id=draft.request_id,
+        incident_id=draft.incident_id,
+        ticket_id=ticket_id,
+        ticket_number="101",
+        contact_id="c-1",
+        web_url=f"https://desk.example/{ticket_id}",
+        created_at=CREATED_AT,
+        source=draft.source,
+    )
+    return outcome, event
+
+
+Store = InMemoryTicketStore | RedisTicketStore
+
+
+@dataclass
+class Backend:
+    """The stores under test and the few back doors the assertions need on each backend."""
+
+    kind: str
+    clock: ManualClock
+    store: Store
+    leases: InMemoryLeases | RedisLeases
+    cache: InMemoryContactCache | RedisContactCache
+    tokens: InMemoryTokenStore | RedisTokenStore
+    prefix: str = ""
+    client: aioredis.Redis | None = None
+
+    @property
+    def redis(self) -> aioredis.Redis:
+        assert self.client is not None
+        return self.client
+
+    @property
+    def redis_store(self) -> RedisTicketStore:
+        assert isinstance(self.store, RedisTicketStore)
+        return self.store
+
+    async def elapse(self, seconds: float) -> None:
+        """Let time pass: the manual clock for memory, the wall clock for Redis."""
+        self.clock.advance(seconds)
+        if self.client is not None:
+            await anyio.sleep(seconds)
+
+    async def events(self) -> list[dict[str, Any]]:
+        """The created-event stream, decoded."""
+        if isinstance(self.store, InMemoryTicketStore):
+            return [json.loads(encode_event(e)) for e in self.store.events]
+        entries = await self.redis.xrange(self.store.created_stream)
+        return [json.loads(fields[b"payload"]) for _, fields in entries]
+
+    async def add_entry(self, fields: dict[str, str]) -> str:
+        """Put a raw entry on the pending queue, as another program could."""
+        if isinstance(self.store, InMemoryTicketStore):
+            return self.store.add_entry(fields)
+        entry_id = await self.redis.xadd(self.store.pending_stream, dict(fields))
+        return entry_id.decode()
+
+    async def delete_entry(self, entry_id: str) -> None:
+        """XDEL: the entry goes, the PEL record that holds it stays."""
+        if isinstance(self.store, InMemoryTicketStore):
+            self.store.delete_entry(entry_id)
+        else:
+            await self.redis.xdel(self.store.pending_stream, entry_id)
+
+    async def stream_payloads(self, name: str) -> list[str]:
+        """The ``payload`` fields of another stream (where a replay puts inbound messages)."""
+        if isinstance(self.store, InMemoryTicketStore):
+            return self.store.streams.get(name, [])
+        return [fields[b"payload"].decode() for _, fields in await self.redis.xrange(name)]
+
+
+@pytest.fixture(params=["memory", "fakeredis", "redis"])
+def redis_client(request: pytest.FixtureRequest) -> aioredis.Redis | None:
+    """None (memory), a fakeredis client on a fresh server, or the real Redis (may skip)."""
+    if request.param == "memory":
+        return None
+    if request.param == "fakeredis":
+        return fakeredis.FakeAsyncRedis(server=fakeredis.FakeServer())
+    # From a sync fixture: anyio cannot run an async fixture from inside another one.
+    return cast(aioredis.Redis, request.getfixturevalue("real_redis"))
+
+
+@pytest.fixture
+async def backend(
+    redis_client: aioredis.Redis | None, clock: ManualClock, key_prefix: str
+) -> AsyncIterator[Backend]:
+    if redis_client is None:
+        yield Backend(
+            kind="memory",
+            clock=clock,
+            store=InMemoryTicketStore(clock),
+            leases=InMemoryLeases(clock),
+            cache=InMemoryContactCache(clock, ttl=CACHE_TTL),
+            tokens=InMemoryTokenStore(),
+        )
+        return
+    fake = isinstance(redis_client, fakeredis.FakeAsyncRedis)
+    yield Backend(
+        kind="fakeredis" if fake else "redis",
+        clock=clock,
+        store=RedisTicketStore(redis_client, clock, prefix=key_prefix),
+        leases=RedisLeases(redis_client, prefix=key_prefix),
+        cache=RedisContactCache(redis_client, ttl=CACHE_TTL, prefix=key_prefix),
+        tokens=RedisTokenStore(redis_client, prefix=key_prefix),
+        prefix=key_prefix,
+        client=redis_client,
+    )
+    if fake:
+        await redis_client.aclose()
+
+
+@pytest.fixture
+async def subscriber(backend: Backend) -> AsyncIterator[Callable[[float], Awaitable[Any]]]:
+    """Listens on the created-event channel; yields a function that waits for one message."""
+    if isinstance(backend.store, InMemoryTicketStore):
+        inbox: list[dict[str, Any]] = []
+        backend.store.subscribe(lambda e: inbox.append(json.loads(encode_event(e))))
+
+        async def next_memory(wait: float) -> Any:
+            return inbox.pop(0) if inbox else None
+
+        yield next_memory
+        return
+    pubsub = backend.redis.pubsub()
+    await pubsub.subscribe(backend.store.created_channel)
+    await pubsub.get_message(timeout=1.0)  # the subscribe confirmation
+
+    async def next_redis(wait: float) -> Any:
+        message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=wait)
+        return None if message is None else json.loads(message["data"])
+
+    yield next_redis
+    await pubsub.aclose()
+
+
+# -- accept ---------------------------------------------------------------------------------
+
+
+async def test_accept_twice_queues_once_and_answers_with_the_first_outcome(
+    backend: Backend,
+) -> None:
+    """A second accept of a key stores nothing and returns the first outcome, new=False."""
+    first, new = await backend.store.accept(make_draft("k1"))
+    again, new_again = await backend.store.accept(make_draft("k1", request_id="other"))
+    assert new is True
+    assert new_again is False
+    assert again == first
+    assert first.state is TicketState.ACCEPTED
+    assert first.request_id == "req-k1"
+    assert await backend.store.pending_count() == 1
+
+
+async def test_concurrent_accepts_of_one_key_queue_it_once(backend: Backend) -> None:
+    """accept is one atomic step: racing accepts of one key make one entry and one new."""
+    results: list[bool] = []
+
+    async def accept(n: int) -> None:
+        _, new = await backend.store.accept(make_draft("k1", request_id=f"r{n}"))
+        results.append(new)
+
+    async with anyio.create_task_group() as tg:
+        for n in range(10):
+            tg.start_soon(accept, n)
+    assert sorted(results) == [False] * 9 + [True]
+    assert await backend.store.pending_count() == 1
+
+
+async def test_accepted_draft_and_outcome_are_in_the_ledger(backend: Backend) -> None:
+    """After accept the ledger holds the outcome and the exact draft; unknown keys hold None."""
+    draft = make_draft("k1")
+    outcome, _ = await backend.store.accept(draft)
+    assert await backend.store.get("k1") == outcome
+    assert outcome.incident_id == "k1"
+    assert outcome.source is Source.REDIS
+    assert outcome.attempts == 0
+    assert await backend.store.draft("k1") == draft
+    assert await backend.store.get("nope") is None
+    assert await backend.store.draft("nope") is None
+
+
+# -- attempts -------------------------------------------------------------------------------
+
+
+async def test_mark_creating_and_failed_track_attempts(backend: Backend) -> None:
+    """mark_creating counts attempts and stamps them; mark_failed goes back to ACCEPTED."""
+    await backend.store.accept(make_draft("k1"))
+    at = datetime(2026, 11, 26, 10, 1, tzinfo=UTC)
+    creating = await backend.store.mark_creating("k1", at)
+    assert creating.state is TicketState.CREATING
+    assert creating.attempts == 1
+    assert creating.last_attempt_at == at
+    await backend.store.mark_failed("k1", "helpdesk down")
+    failed = await backend.store.get("k1")
+    assert failed is not None
+    assert failed.state is TicketState.ACCEPTED
+    assert failed.reason == "helpdesk down"
+    assert (await backend.store.mark_creating("k1", at)).attempts == 2
+
+
+async def test_mark_creating_unknown_key_is_not_found(backend: Backend) -> None:
+    """mark_creating of a key never accepted raises NotFound."""
+    with pytest.raises(NotFound):
+        await backend.store.mark_creating("nope", CREATED_AT)
+
+
+async def test_finished_keys_are_not_reopened(backend: Backend) -> None:
+    """mark_failed and mark_creating leave a created key as it is."""
+    draft = make_draft("k1")
+    await backend.store.accept(draft)
+    await backend.store.complete("k1", *created(draft))
+    await backend.store.mark_failed("k1", "late failure")
+    after = await backend.store.mark_creating("k1", CREATED_AT)
+    assert after.state is TicketState.CREATED
+    assert after.reason is None
+
+
+# -- complete -------------------------------------------------------------------------------
+
+
+async def test_complete_emits_exactly_one_event(
+    backend: Backend, subscriber: Callable[[float], Awaitable[Any]]
+) -> None:
+    """complete writes one event to the stream and the channel; a second complete emits none."""
+    draft = make_draft("k1")
+    await backend.store.accept(draft)
+    outcome, event = created(draft)
+    await backend.store.complete("k1", outcome, event)
+    await backend.store.complete("k1", outcome, event)
+
+    expected = {
+        "request_id": "req-k1",
+        "incident_id": "k1",
+        "ticket_id": "t-1",
+        "ticket_number": "101",
+        "contact_id": "c-1",
+        "web_url": "https://desk.example/t-1",
+        "created_at": "2026-11-26T10:05:00Z",
+        "source": "redis",
+    }
+    assert await backend.events() == [expected]
+    assert await subscriber(1.0) == expected
+    assert await subscriber(0.2) is None
+
+
+async def test_complete_finishes_the_ledger_and_empties_the_queue(backend: Backend) -> None:
+    """After complete the ledger is CREATED with the ticket, the draft and the entry are gone."""
+    draft = make_draft("k1")
+    await backend.store.accept(draft)
+    [queued] = await backend.store.claim("c1", 10, MIN_IDLE)
+    await backend.store.complete("k1", *created(draft))
+    outcome = await backend.store.get("k1")
+    assert outcome is not None
+    assert outcome.state is TicketState.CREATED
+    assert (outcome.ticket_id, outcome.ticket_number) == ("t-1", "101")
+    assert outcome.contact_id == "c-1"
+    assert outcome.web_url == "https://desk.example/t-1"
+    assert outcome.created_at == CREATED_AT
+    assert outcome.request_id == "req-k1"
+    assert await backend.store.draft("k1") is None
+    assert await backend.store.pending_count() == 0
+    assert await backend.store.in_flight_count() == 0
+    assert await backend.store.claim("c1", 10, 0) == []
+    # a repeated key now answers with the created ticket
+    again, new = await backend.store.accept(draft)
+    assert (again, new) == (outcome, False)
+    assert queued.draft == draft
+
+
+async def test_complete_without_ledger_still_records_and_emits(backend: Backend) -> None:
+    """A ticket completed for a key the ledger forgot is recorded CREATED and announced."""
+    draft = make_draft("k1")
+    await backend.store.complete("k1", *created(draft))
+    outcome = await backend.store.get("k1")
+    assert outcome is not None
+    assert outcome.state is TicketState.CREATED
+    assert outcome.request_id == "req-k1"
+    assert len(await backend.events()) == 1
+
+
+# -- dead letters ---------------------------------------------------------------------------
+
+
+async def test_bury_moves_the_draft_to_the_dead_letters(backend: Backend) -> None:
+    """bury: ledger DEAD with the reason, one dead letter with the payload, queue empty."""
+    draft = make_draft("k1")
+    await backend.store.accept(draft)
+    await backend.store.claim("c1", 10, MIN_IDLE)
+    await backend.store.bury("k1", "helpdesk rejected: email")
+    outcome = await backend.store.get("k1")
+    assert outcome is not None
+    assert outcome.state is TicketState.DEAD
+    assert outcome.reason == "helpdesk rejected: email"
+    assert await backend.store.draft("k1") is None
+    assert await backend.store.pending_count() == 0
+    assert await backend.store.in_flight_count() == 0
+    assert await backend.store.dead_count() == 1
+    [letter] = await backend.store.list_dead()
+    assert letter.key == "k1"
+    assert letter.reason == "helpdesk rejected: email"
+    assert letter.payload == encode_draft(draft).decode()
+    assert letter.origin == "pending"
+    assert letter.failed_at == backend.clock.now()
+    assert await backend.store.claim("c1", 10, 0) == []
+
+
+async def test_bury_twice_writes_one_dead_letter(backend: Backend) -> None:
+    """Burying a dead key again changes nothing; burying an unknown key is NotFound."""
+    await backend.store.accept(make_draft("k1"))
+    await backend.store.bury("k1", "first")
+    await backend.store.bury("k1", "second")
+    assert await backend.store.dead_count() == 1
+    with pytest.raises(NotFound):
+        await backend.store.bury("nope", "why")
+
+
+async def test_bury_raw_keeps_payload_reason_and_origin(backend: Backend) -> None:
+    """bury_raw writes a dead letter with no key, the text as given, and its origin."""
+    origin = f"{backend.prefix}tickets:classify:result"
+    await backend.store.bury_raw('{"incident_id": 1}', "description: required", origin)
+    [letter] = await backend.store.list_dead()
+    assert letter.key is None
+    assert letter.payload == '{"incident_id": 1}'
+    assert letter.reason == "description: required"
+    assert letter.origin == origin
+    assert await backend.store.pending_count() == 0
+
+
+async def test_list_dead_is_oldest_first_and_limited(backend: Backend) -> None:
+    """list_dead returns the oldest letters first, at most limit of them; counts agree."""
+    for n in range(3):
+        await backend.store.bury_raw(f"p{n}", f"r{n}", "somewhere")
+    assert [d.payload for d in await backend.store.list_dead(limit=2)] == ["p0", "p1"]
+    assert await backend.store.dead_count() == 3
+    assert await backend.store.pending_count() == 0
+
+
+async def test_replay_puts_a_buried_ticket_back_on_the_queue(backend: Backend) -> None:
+    """A pending-origin letter goes back on the queue, its ledger ACCEPTED with 0 attempts."""
+    draft = make_draft("k1")
+    await backend.store.accept(draft)
+    await backend.store.mark_creating("k1", CREATED_AT)
+    await backend.store.bury("k1", "rejected")
+    assert await backend.store.replay_dead() == 1
+    assert await backend.store.dead_count() == 0
+    assert await backend.store.pending_count() == 1
+    outcome = await backend.store.get("k1")
+    assert outcome is not None
+    assert outcome.state is TicketState.ACCEPTED
+    assert outcome.attempts == 0
+    assert outcome.reason is None
+    assert await backend.store.draft("k1") == draft
+    [queued] = await backend.store.claim("c1", 10, MIN_IDLE)
+    assert queued.draft == draft
+    # the new entry is the ledger's own: completing it empties the queue
+    await backend.store.complete("k1", *created(draft))
+    assert await backend.store.pending_count() == 0
+
+
+async def test_replay_puts_an_inbound_message_back_on_its_stream(backend: Backend) -> None:
+    """Replaying a letter from another stream adds its payload back to that stream."""
+    origin = f"{backend.prefix}tickets:classify:result"
+    await backend.store.bury_raw('{"incident_id": "x"}', "description: required", origin)
+    assert await backend.store.replay_dead() == 1
+    assert await backend.stream_payloads(origin) == ['{"incident_id": "x"}']
+    assert await backend.store.dead_count() == 0
+    assert await backend.store.pending_count() == 0
+
+
+async def test_replay_only_the_letters_asked_for(backend: Backend) -> None:
+    """replay_dead(ids) moves those letters only; unknown ids count for nothing."""
+    await backend.store.bury_raw("a", "r", f"{backend.prefix}in")
+    await backend.store.bury_raw("b", "r", f"{backend.prefix}in")
+    first, second = await backend.store.list_dead()
+    assert await backend.store.replay_dead([second.entry_id, "999999-0"]) == 1
+    assert [d.entry_id for d in await backend.store.list_dead()] == [first.entry_id]
+    assert await backend.stream_payloads(f"{backend.prefix}in") == ["b"]
+
+
+async def test_replay_does_not_requeue_a_key_created_meanwhile(backend: Backend) -> None:
+    """A letter whose key got created after all is dropped, not queued again."""
+    draft = make_draft("k1")
+    await backend.store.accept(draft)
+    await backend.store.bury("k1", "ambiguous")
+    await backend.store.complete("k1", *created(draft))
+    assert await backend.store.replay_dead() == 0
+    assert await backend.store.dead_count() == 0
+    assert await backend.store.pending_count() == 0
+
+
+# -- claim ----------------------------------------------------------------------------------
+
+
+async def test_claim_hands_out_new_entries_once_in_order(backend: Backend) -> None:
+    """New entries go out oldest first, each to one consumer, delivered once."""
+    drafts = [make_draft(f"k{n}") for n in range(3)]
+    for d in drafts:
+        await backend.store.accept(d)
+    first = await backend.store.claim("c1", 2, MIN_IDLE)
+    assert [q.draft for q in first] == drafts[:2]
+    assert [q.deliveries for q in first] == [1, 1]
+    second = await backend.store.claim("c2", 10, MIN_IDLE)
+    assert [q.draft for q in second] == drafts[2:]
+    assert await backend.store.claim("c3", 10, MIN_IDLE) == []
+    assert await backend.store.in_flight_count() == 3
+
+
+async def test_unacked_entries_come_back_to_their_consumer(backend: Backend) -> None:
+    """A consumer's unacked entries come back to it first, with the delivery count raised."""
+    await backend.store.accept(make_draft("k1"))
+    [first] = await backend.store.claim("c1", 10, MIN_IDLE)
+    await backend.store.accept(make_draft("k2"))
+    again = await backend.store.claim("c1", 10, MIN_IDLE)
+    assert again[0].entry_id == first.entry_id
+    assert [q.draft.key for q in again] == ["k1", "k2"]
+    assert [q.deliveries for q in again] == [2, 1]
+
+
+async def test_other_consumers_take_entries_only_after_min_idle(backend: Backend) -> None:
+    """An entry held by another consumer moves only once it has been idle for min_idle."""
+    await backend.store.accept(make_draft("k1"))
+    [held] = await backend.store.claim("c1", 10, MIN_IDLE)
+    assert await backend.store.claim("c2", 10, MIN_IDLE) == []
+    await backend.elapse(MIN_IDLE + 0.1)
+    [taken] = await backend.store.claim("c2", 10, MIN_IDLE)
+    assert taken.entry_id == held.entry_id
+    assert taken.deliveries == 2
+    # it is c2's now: c1 does not get it back
+    assert await backend.store.claim("c1", 10, MIN_IDLE) == []
+
+
+async def test_acked_entries_never_come_back(backend: Backend) -> None:
+    """An acked entry is gone for every consumer."""
+    await backend.store.accept(make_draft("k1"))
+    [queued] = await backend.store.claim("c1", 10, MIN_IDLE)
+    await backend.store.ack(queued.entry_id)
+    assert await backend.store.claim("c1", 10, 0) == []
+    assert await backend.store.claim("c2", 10, 0) == []
+    assert await backend.store.pending_count() == 0
+    assert await backend.store.in_flight_count() == 0
+
+
+async def test_claim_count_is_respected_across_sources(backend: Backend) -> None:
+    """Own, abandoned and new entries together never exceed count."""
+    for n in range(4):
+        await backend.store.accept(make_draft(f"k{n}"))
+    await backend.store.claim("c1", 1, MIN_IDLE)  # k0 held by c1
+    await backend.store.claim("c2", 1, MIN_IDLE)  # k1 held by c2
+    await backend.elapse(MIN_IDLE + 0.1)
+    got = await backend.store.claim("c1", 3, MIN_IDLE)
+    assert [q.draft.key for q in got] == ["k0", "k1", "k2"]
+    # fakeredis (2.41) does not reset an entry's idle time when its owner re-reads it, so its
+    # XAUTOCLAIM re-claims k0 for c1 as well (deduplicated, but counted); Redis resets it.
+    own = 3 if backend.kind == "fakeredis" else 2
+    assert [q.deliveries for q in got] == [own, 2, 1]
+
+
+async def test_entry_deleted_while_held_is_skipped_and_cleaned(backend: Backend) -> None:
+    """An entry XDEL'd while in a PEL is not returned, and its PEL record is cleared."""
+    await backend.store.accept(make_draft("k1"))
+    await backend.store.accept(make_draft("k2"))
+    held = await backend.store.claim("c1", 1, MIN_IDLE)
+    await backend.delete_entry(held[0].entry_id)
+    got = await backend.store.claim("c1", 10, MIN_IDLE)
+    assert [q.draft.key for q in got] == ["k2"]
+    assert await backend.store.in_flight_count() == 1
+
+
+async def test_abandoned_deleted_entry_is_dropped(backend: Backend) -> None:
+    """A deleted entry left idle by a dead consumer is dropped, not handed to another."""
+    await backend.store.accept(make_draft("k1"))
+    [held] = await backend.store.claim("c1", 10, MIN_IDLE)
+    await backend.delete_entry(held.entry_id)
+    await backend.elapse(MIN_IDLE + 0.1)
+    assert await backend.store.claim("c2", 10, MIN_IDLE) == []
+    assert await backend.store.in_flight_count() == 0
+
+
+async def test_claim_buries_undecodable_payloads(backend: Backend) -> None:
+    """Entries that do not decode are buried with the reason and skipped; good ones still come."""
+    bad_json = await backend.add_entry({"key": "bad1", "payload": "{not json"})
+    await backend.add_entry({"key": "bad2", "payload": '{"key": "bad2"}'})
+    await backend.add_entry({"ticket": "old format"})
+    await backend.store.accept(make_draft("k1"))
+    got = await backend.store.claim("c1", 10, MIN_IDLE)
+    assert [q.draft.key for q in got] == ["k1"]
+    letters = await backend.store.list_dead()
+    assert [d.key for d in letters] == ["bad1", "bad2", None]
+    assert letters[0].payload == "{not json"
+    assert "undecodable payload" in letters[0].reason
+    assert "request_id" in letters[1].reason  # names the missing field
+    assert json.loads(letters[2].payload) == {"ticket": "old format"}
+    assert "no payload field" in letters[2].reason
+    assert all(d.origin == "pending" for d in letters)
+    assert await backend.store.pending_count() == 1
+    assert await backend.store.in_flight_count() == 1
+    assert bad_json not in [q.entry_id for q in await backend.store.claim("c1", 10, 0)]
+
+
+async def test_undecodable_entry_of_a_live_key_leaves_its_ledger(backend: Backend) -> None:
+    """A stray bad entry that shares a key with a queued ticket does not kill that ticket."""
+    draft = make_draft("k1")
+    await backend.store.accept(draft)
+    await backend.add_entry({"key": "k1", "payload": "garbage"})
+    got = await backend.store.claim("c1", 10, MIN_IDLE)
+    assert [q.draft for q in got] == [draft]
+    outcome = await backend.store.get("k1")
+    assert outcome is not None
+    assert outcome.state is TicketState.ACCEPTED
+    assert await backend.store.dead_count() == 1
+
+
+async def test_claim_with_zero_count_takes_nothing(backend: Backend) -> None:
+    """claim(count=0) returns nothing and delivers nothing."""
+    await backend.store.accept(make_draft("k1"))
+    assert await backend.store.claim("c1", 0, MIN_IDLE) == []
+    assert [q.deliveries for q in await backend.store.claim("c1", 5, MIN_IDLE)] == [1]
+
+
+async def test_ping(backend: Backend) -> None:
+    """A reachable store answers ping with True."""
+    assert await backend.store.ping() is True
+
+
+# -- leases, contact cache, tokens ----------------------------------------------------------
+
+
+async def test_leases_are_exclusive_until_they_expire(backend: Backend) -> None:
+    """One owner at a time; the owner may renew; another gets it once it expires."""
+    assert await backend.leases.acquire("drain", "a", 0.3) is True
+    assert await backend.leases.acquire("drain", "b", 0.3) is False
+    assert await backend.leases.acquire("drain", "a", 0.3) is True
+    assert await backend.leases.acquire("other", "b", 0.3) is True
+    await backend.elapse(0.45)
+    assert await backend.leases.acquire("drain", "b", 10) is True
+    assert await backend.leases.acquire("drain", "a", 10) is False
+
+
+async def test_leases_are_released_only_by_their_owner(backend: Backend) -> None:
+    """release by someone else leaves the lease held; by the owner frees it."""
+    assert await backend.leases.acquire("drain", "a", 10) is True
+    await backend.leases.release("drain", "b")
+    assert await backend.leases.acquire("drain", "b", 10) is False
+    await backend.leases.release("drain", "a")
+    assert await backend.leases.acquire("drain", "b", 10) is True
+
+
+async def test_contact_cache_remembers_forgets_and_expires(backend: Backend) -> None:
+    """put then get; forget drops; an entry disappears after the TTL."""
+    assert await backend.cache.get("ana@example.com") is None
+    await backend.cache.put("ana@example.com", "c-1")
+    assert await backend.cache.get("ana@example.com") == "c-1"
+    await backend.cache.forget("ana@example.com")
+    assert await backend.cache.get("ana@example.com") is None
+    await backend.cache.put("+5215512345678", "c-2")
+    await backend.elapse(CACHE_TTL + 0.2)
+    assert await backend.cache.get("+5215512345678") is None
+
+
+async def test_token_store_round_trips(backend: Backend) -> None:
+    """Saved tokens load back equal; nothing saved loads as None."""
+    assert await backend.tokens.load() is None
+    tokens = TokenSet(
+        refresh_token="1000.r",
+        access_token="1000.a",
+        expires_at=datetime(2026, 11, 26, 11, 0, tzinfo=UTC),
+        accounts_url="https://accounts.zoho.eu",
+        api_domain="https://www.zohoapis.eu",
+        scope="Desk.tickets.ALL",
+    )
+    await backend.tokens.save(tokens)
+    assert await backend.tokens.load() == tokens
+    await backend.tokens.save(replace(tokens, access_token=None, expires_at=None))
+    assert await backend.tokens.load() == replace(tokens, access_token=None, expires_at=None)
+
+
+# -- Redis only -----------------------------------------------------------------------------
+
+
+redis_only = pytest.mark.parametrize("redis_client", ["fakeredis", "redis"], indirect=True)
+
+
+@redis_only
+async def test_ledger_is_kept_for_the_retention_once_finished(backend: Backend) -> None:
+    """Created and dead ledger hashes get the 7-day TTL; accepted ones have none."""
+    b = backend
+    store = b.redis_store
+    week = 7 * 24 * 3600
+    done, dead = make_draft("k1"), make_draft("k2")
+    await store.accept(done)
+    await store.accept(dead)
+    assert await b.redis.ttl(store.ledger_key("k1")) == -1
+    await store.complete("k1", *created(done))
+    await store.bury("k2", "rejected")
+    assert week - 5 <= await b.redis.ttl(store.ledger_key("k1")) <= week
+    assert week - 5 <= await b.redis.ttl(store.ledger_key("k2")) <= week
+    await store.replay_dead()
+    assert await b.redis.ttl(store.ledger_key("k2")) == -1  # live again: kept until finished
+
+
+@redis_only
+async def test_redis_layout_matches_the_contract(backend: Backend) -> None:
+    """Names and fields: pending entry {key, payload}, ledger hash, created stream payload."""
+    b = backend
+    store = b.redis_store
+    assert store.pending_stream == f"{b.prefix}tickets:pending"
+    assert store.dead_stream == f"{b.prefix}tickets:dead"
+    assert store.created_stream == store.created_channel == f"{b.prefix}tickets:created"
+    assert store.ledger_key("k1") == f"{b.prefix}ticketing:ledger:k1"
+    draft = make_draft("k1")
+    await store.accept(draft)
+    [(entry_id, fields)] = await b.redis.xrange(store.pending_stream)
+    assert fields == {b"key": b"k1", b"payload": encode_draft(draft)}
+    ledger = await b.redis.hgetall(store.ledger_key("k1"))
+    assert ledger[b"state"] == b"accepted"
+    assert ledger[b"entry_id"] == entry_id
+    assert ledger[b"draft"] == encode_draft(draft)
+    await store.bury("k1", "why")
+    [(_, letter)] = await b.redis.xrange(store.dead_stream)
+    assert set(letter) == {b"key", b"reason", b"payload", b"failed_at", b"origin"}
+    assert letter[b"failed_at"] == b"2026-11-26T10:00:00Z"
+
+
+@redis_only
+async def test_contact_cache_default_ttl_is_a_week(backend: Backend) -> None:
+    """The contact cache key is ticketing:contact:<identity> with a 7-day TTL by default."""
+    b = backend
+    cache = RedisContactCache(b.redis, prefix=b.prefix)
+    await cache.put("ana@example.com", "c-1")
+    key = f"{b.prefix}ticketing:contact:ana@example.com"
+    assert await b.redis.get(key) == b"c-1"
+    assert 7 * 24 * 3600 - 5 <= await b.redis.ttl(key) <= 7 * 24 * 3600
+
+
+@redis_only
+async def test_tokens_live_in_one_key_without_ttl(backend: Backend) -> None:
+    """The tokens are one JSON value at ticketing:oauth:tokens, with no expiry."""
+    b = backend
+    await b.tokens.save(TokenSet(refresh_token="1000.r"))
+    key = f"{b.prefix}ticketing:oauth:tokens"
+    assert json.loads(await b.redis.get(key))["refresh_token"] == "1000.r"
+    assert await b.redis.ttl(key) == -1
+
+
+@redis_only
+async def test_claim_recreates_a_group_deleted_under_it(backend: Backend) -> None:
+    """If the consumer group vanishes (FLUSHDB, an operator), claim recreates it and goes on."""
+    b = backend
+    store = b.redis_store
+    await store.accept(make_draft("k1"))
+    await store.claim("c1", 10, MIN_IDLE)
+    await b.redis.xgroup_destroy(store.pending_stream, store.group)
+    [again] = await store.claim("c1", 10, MIN_IDLE)
+    assert again.draft.key == "k1"
+
+
+# -- Redis down -----------------------------------------------------------------------------
+
+DOWN_URL = "redis://127.0.0.1:1/15"
+
+
+@pytest.fixture
+async def down_client() -> AsyncIterator[aioredis.Redis]:
+    client = connect(DOWN_URL)
+    yield client
+    await client.aclose()
+
+
+OPERATIONS: dict[str, Callable[[aioredis.Redis], Awaitable[object]]] = {
+    "accept": lambda c: RedisTicketStore(c, ManualClock()).accept(make_draft()),
+    "get": lambda c: RedisTicketStore(c, ManualClock()).get("k1"),
+    "complete": lambda c: RedisTicketStore(c, ManualClock()).complete("k1", *created(make_draft())),
+    "claim": lambda c: RedisTicketStore(c, ManualClock()).claim("c1", 10, 30),
+    "pending_count": lambda c: RedisTicketStore(c, ManualClock()).pending_count(),
+    "replay_dead": lambda c: RedisTicketStore(c, ManualClock()).replay_dead(),
+    "lease": lambda c: RedisLeases(c).acquire("drain", "a", 10),
+    "cache": lambda c: RedisContactCache(c).get("ana@example.com"),
+    "tokens": lambda c: RedisTokenStore(c).load(),
+}
+
+
+@pytest.mark.parametrize("operation", list(OPERATIONS))
+async def test_redis_down_is_store_unavailable(down_client: aioredis.Redis, operation: str) -> None:
+    """With Redis down every step raises StoreUnavailable naming the server, within seconds."""
+    started = time.monotonic()
+    with pytest.raises(StoreUnavailable) as info:
+        await OPERATIONS[operation](down_client)
+    assert time.monotonic() - started < 3
+    assert "Redis at 127.0.0.1:1/15 is unreachable" in info.value.message
+
+
+async def test_ping_is_false_when_redis_is_down(down_client: aioredis.Redis) -> None:
+    """ping answers False, it does not raise, when Redis is down."""
+    assert await RedisTicketStore(down_client, ManualClock()).ping() is False
