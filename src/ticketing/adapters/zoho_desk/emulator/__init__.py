@@ -1,0 +1,50 @@
+"""The built-in Zoho Desk emulator: stateful, faithful to the facts page, with fault switches."""
+
+from ticketing.adapters.zoho_desk.emulator.app import EmulatorApp, create_emulator_app
+from ticketing.adapters.zoho_desk.emulator.faults import FaultError, Faults
+from ticketing.adapters.zoho_desk.emulator.standalone import main, run_standalone
+from ticketing.adapters.zoho_desk.emulator.state import (
+    API_DOMAIN,
+    ARCHIVE_DEPARTMENT_ID,
+    BILLING_DEPARTMENT_ID,
+    SANDBOX_CLIENT_ID,
+    SANDBOX_CLIENT_SECRET,
+    SANDBOX_DEPARTMENT_ID,
+    SANDBOX_ORG_ID,
+    SANDBOX_REDIRECT_URI,
+    SANDBOX_REFRESH_TOKEN,
+    SANDBOX_SCOPE,
+    SECOND_ORG_ID,
+    CallRecord,
+    ContactRecord,
+    DeskError,
+    EmulatorState,
+    OAuthError,
+    TicketRecord,
+)
+
+__all__ = [
+    "API_DOMAIN",
+    "ARCHIVE_DEPARTMENT_ID",
+    "BILLING_DEPARTMENT_ID",
+    "SANDBOX_CLIENT_ID",
+    "SANDBOX_CLIENT_SECRET",
+    "SANDBOX_DEPARTMENT_ID",
+    "SANDBOX_ORG_ID",
+    "SANDBOX_REDIRECT_URI",
+    "SANDBOX_REFRESH_TOKEN",
+    "SANDBOX_SCOPE",
+    "SECOND_ORG_ID",
+    "CallRecord",
+    "ContactRecord",
+    "DeskError",
+    "EmulatorApp",
+    "EmulatorState",
+    "FaultError",
+    "Faults",
+    "OAuthError",
+    "TicketRecord",
+    "create_emulator_app",
+    "main",
+    "run_standalone",
+]

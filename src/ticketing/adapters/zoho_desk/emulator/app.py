@@ -1,0 +1,513 @@
+"""The Zoho Desk emulator over HTTP: accounts, Desk and a control API on one Litestar app."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Awaitable, Callable
+from typing import Any, cast
+from urllib.parse import parse_qsl, urlencode
+
+import anyio
+import httpx
+from litestar import Litestar, Request, Response, get, post
+from litestar.di import NamedDependency, Provide
+from litestar.enums import MediaType, ScopeType
+from litestar.exceptions import HTTPException, MethodNotAllowedException, NotFoundException
+from litestar.types import (
+    HTTPScope,
+    LifeSpanReceive,
+    LifeSpanScope,
+    LifeSpanSend,
+    Message,
+    Receive,
+    Scope,
+    Send,
+)
+
+from ticketing.adapters.zoho_desk.emulator.faults import FaultError
+from ticketing.adapters.zoho_desk.emulator.state import (
+    PLAIN_WEIGHT,
+    SEARCH_WEIGHT,
+    DeskError,
+    EmulatorState,
+    OAuthError,
+)
+
+AnyRequest = Request[Any, Any, Any]
+Emu = NamedDependency[EmulatorState]
+Answer = tuple[int, Any]
+
+_SECRET_PARAMS = frozenset({"token", "code", "client_secret", "refresh_token"})
+_LOGGED_HEADERS = ("orgid", "authorization", "content-type", "idempotency-key")
+_NOT_FOUND = {"errorCode": "URL_NOT_FOUND", "message": "The URL you requested could not be found."}
+
+
+class EmulatorApp(Litestar):
+    """Litestar plus what has to happen beneath it: the call log, outages, dropped connections."""
+
+    emulator: EmulatorState
+
+    async def __call__(
+        self,
+        scope: Scope | LifeSpanScope,
+        receive: Receive | LifeSpanReceive,
+        send: Send | LifeSpanSend,
+    ) -> None:
+        if scope["type"] != ScopeType.HTTP:
+            await super().__call__(scope, receive, send)
+            return
+        http_scope = cast("HTTPScope", scope)
+        if http_scope["path"].startswith("/_emulator"):
+            await super().__call__(scope, receive, send)
+            return
+        state = self.emulator
+        http_send: Send = send  # type: ignore[assignment]
+        status = 0
+
+        async def capture(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await http_send(message)
+
+        try:
+            if state.faults.outage == "reset":
+                # Under uvicorn, failing after the response started closes the socket mid-answer;
+                # under ASGITransport the exception reaches the client: both are transport errors.
+                await http_send(
+                    {
+                        "type": "http.response.start",
+                        "status": 503,
+                        "headers": [(b"content-length", b"100")],
+                    }
+                )
+                raise httpx.ReadError("the Zoho emulator dropped the connection (outage=reset)")
+            if state.faults.outage == "503":
+                await _send_json(
+                    capture,
+                    503,
+                    {"errorCode": "SERVICE_UNAVAILABLE", "message": "Service Unavailable"},
+                )
+                return
+            await super().__call__(scope, receive, capture)
+        finally:
+            state.record_call(
+                http_scope["method"],
+                http_scope["path"],
+                _redacted_query(http_scope["query_string"]),
+                _logged_headers(http_scope["headers"]),
+                status,
+            )
+
+
+async def _send_json(send: Send, status: int, body: Any) -> None:
+    payload = json.dumps(body).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(payload)).encode()),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": payload, "more_body": False})
+
+
+def _redacted_query(raw: bytes) -> dict[str, str]:
+    return {
+        name: ("***" if name in _SECRET_PARAMS else value)
+        for name, value in parse_qsl(raw.decode("latin-1"), keep_blank_values=True)
+    }
+
+
+def _logged_headers(raw: Any) -> dict[str, str]:
+    headers: dict[str, str] = {}
+    for name, value in raw:
+        key = name.decode("latin-1").lower()
+        if key not in _LOGGED_HEADERS:
+            continue
+        text = value.decode("latin-1")
+        if key == "authorization":
+            # keep the scheme, which clients get wrong, and never the token
+            text = f"{text.partition(' ')[0]} ***"
+        headers["orgId" if key == "orgid" else key] = text
+    return headers
+
+
+def _json(status: int, body: Any, headers: dict[str, str] | None = None) -> Response[Any]:
+    if status == 204:
+        return Response(content=b"", status_code=204, headers=headers or {})
+    return Response(
+        content=body, status_code=status, headers=headers or {}, media_type=MediaType.JSON
+    )
+
+
+def _credit_headers(state: EmulatorState, weight: int) -> dict[str, str]:
+    return {
+        "X-Rate-Limit-Remaining-v3": str(state.credits_left()),
+        "X-Rate-Limit-Request-Weight-v3": str(weight),
+    }
+
+
+def _check_rate_limit_fault(state: EmulatorState) -> None:
+    faults = state.faults
+    limited = False
+    if faults.rate_limit_until is not None:
+        if state.clock.monotonic() < faults.rate_limit_until:
+            limited = True
+        else:
+            faults.rate_limit_until = None
+    if not limited and faults.rate_limit_calls > 0:
+        faults.rate_limit_calls -= 1
+        limited = True
+    if limited:
+        raise DeskError(
+            429,
+            "TOO_MANY_REQUESTS",
+            "Too many requests; try again later.",
+            headers={"Retry-After": str(faults.retry_after)},
+        )
+
+
+async def _desk_call(
+    request: AnyRequest,
+    state: EmulatorState,
+    weight: int,
+    run: Callable[[str], Awaitable[Answer]],
+    *,
+    needs_org: bool = True,
+) -> Response[Any]:
+    """The rules every Desk call goes through, in Zoho's order as far as it is known."""
+    faults = state.faults
+    if state.in_flight >= state.max_concurrency:
+        return _json(
+            429,
+            {"errorCode": "TOO_MANY_REQUESTS", "message": "Too many concurrent requests."},
+            {"Retry-After": "1", **_credit_headers(state, 0)},
+        )
+    state.in_flight += 1
+    try:
+        if faults.latency:
+            await anyio.sleep(faults.latency)
+        charged = 0
+        try:
+            _check_rate_limit_fault(state)
+            state.authenticate(request.headers.get("authorization"))
+            org_id = state.check_org(request.headers.get("orgid")) if needs_org else ""
+            if faults.error_rate and state.rng.random() < faults.error_rate:
+                raise DeskError(
+                    500,
+                    "INTERNAL_SERVER_ERROR",
+                    "An internal server error occurred while performing this operation.",
+                )
+            state.charge(weight)
+            charged = weight
+            status, body = await run(org_id)
+        except DeskError as error:
+            return _json(
+                error.status, error.body(), {**error.headers, **_credit_headers(state, charged)}
+            )
+        return _json(status, body, _credit_headers(state, charged))
+    finally:
+        state.in_flight = max(0, state.in_flight - 1)
+
+
+async def _json_body(request: AnyRequest) -> Any:
+    raw = await request.body()
+    try:
+        return json.loads(raw or b"null")
+    except ValueError:
+        raise DeskError(
+            422, "UNPROCESSABLE_ENTITY", "The request body is not valid JSON."
+        ) from None
+
+
+def _query(request: AnyRequest) -> dict[str, str]:
+    return {name: request.query_params[name] for name in request.query_params}
+
+
+def _base_url(request: AnyRequest) -> str:
+    return str(request.base_url).rstrip("/")
+
+
+def _listing(items: list[Any], total: int | None = None) -> Answer:
+    """Zoho answers an empty list or search with 204 and no body."""
+    if not items:
+        return 204, None
+    body: dict[str, Any] = {"data": items}
+    if total is not None:
+        body["count"] = total
+    return 200, body
+
+
+# ---------------------------------------------------------------------- accounts
+
+
+@get("/oauth/v2/auth", sync_to_thread=False)
+def oauth_authorize(request: AnyRequest, emu: Emu) -> Response[Any]:
+    params = _query(request)
+    try:
+        answer = emu.authorize(
+            client_id=params.get("client_id"),
+            redirect_uri=params.get("redirect_uri"),
+            response_type=params.get("response_type"),
+            scope=params.get("scope"),
+            access_type=params.get("access_type"),
+        )
+    except OAuthError as error:
+        # never redirect to an unverified URI; Zoho shows an error page instead
+        return _json(400, error.body)
+    if "code" in answer:
+        answer |= {"location": "us", "accounts-server": _base_url(request)}
+    if "state" in params:
+        answer["state"] = params["state"]
+    redirect_uri = params["redirect_uri"]
+    separator = "&" if "?" in redirect_uri else "?"
+    return Response(
+        content=b"",
+        status_code=302,
+        headers={"Location": redirect_uri + separator + urlencode(answer)},
+    )
+
+
+@post("/oauth/v2/token", status_code=200)
+async def oauth_token(request: AnyRequest, emu: Emu) -> Response[Any]:
+    # Zoho takes the parameters from the query string as well as from a form body
+    params = _query(request)
+    params.update(parse_qsl((await request.body()).decode("utf-8", "replace")))
+    try:
+        return _json(200, emu.token(params))
+    except OAuthError as error:
+        return _json(emu.faults.token_error_status, error.body)
+
+
+@post("/oauth/v2/token/revoke", status_code=200)
+async def oauth_revoke(request: AnyRequest, emu: Emu) -> Response[Any]:
+    params = _query(request)
+    params.update(parse_qsl((await request.body()).decode("utf-8", "replace")))
+    token = params.get("token")
+    if not token:
+        return _json(emu.faults.token_error_status, {"error": "invalid_request"})
+    emu.revoke(token)
+    return _json(200, {"status": "success"})
+
+
+# ---------------------------------------------------------------------- desk
+
+
+@get("/api/v1/organizations")
+async def organizations(request: AnyRequest, emu: Emu) -> Response[Any]:
+    async def run(_: str) -> Answer:
+        return _listing(emu.list_organizations())
+
+    return await _desk_call(request, emu, PLAIN_WEIGHT, run, needs_org=False)
+
+
+@get("/api/v1/myinfo")
+async def myinfo(request: AnyRequest, emu: Emu) -> Response[Any]:
+    async def run(_: str) -> Answer:
+        return 200, emu.myinfo()
+
+    return await _desk_call(request, emu, PLAIN_WEIGHT, run)
+
+
+@get("/api/v1/departments")
+async def departments(request: AnyRequest, emu: Emu) -> Response[Any]:
+    async def run(org_id: str) -> Answer:
+        return _listing(emu.list_departments(org_id, _query(request)))
+
+    return await _desk_call(request, emu, SEARCH_WEIGHT, run)
+
+
+@get("/api/v1/contacts/search")
+async def search_contacts(request: AnyRequest, emu: Emu) -> Response[Any]:
+    async def run(org_id: str) -> Answer:
+        return _listing(*emu.search_contacts(org_id, _query(request)))
+
+    return await _desk_call(request, emu, SEARCH_WEIGHT, run)
+
+
+@post("/api/v1/contacts")
+async def create_contact(request: AnyRequest, emu: Emu) -> Response[Any]:
+    async def run(org_id: str) -> Answer:
+        return 200, emu.create_contact(org_id, await _json_body(request)).as_zoho()
+
+    return await _desk_call(request, emu, PLAIN_WEIGHT, run)
+
+
+@post("/api/v1/tickets")
+async def create_ticket(request: AnyRequest, emu: Emu) -> Response[Any]:
+    async def run(org_id: str) -> Answer:
+        ticket = emu.create_ticket(org_id, await _json_body(request), _base_url(request))
+        faults = emu.faults
+        if faults.create_then_fail > 0:
+            faults.create_then_fail -= 1
+            raise DeskError(
+                500,
+                "INTERNAL_SERVER_ERROR",
+                "An internal server error occurred while performing this operation.",
+            )
+        if faults.create_then_hang > 0:
+            faults.create_then_hang -= 1
+            await anyio.sleep(faults.hang)
+        return 200, ticket.as_zoho()
+
+    return await _desk_call(request, emu, PLAIN_WEIGHT, run)
+
+
+@get("/api/v1/tickets/search")
+async def search_tickets(request: AnyRequest, emu: Emu) -> Response[Any]:
+    async def run(org_id: str) -> Answer:
+        return _listing(*emu.search_tickets(org_id, _query(request)))
+
+    return await _desk_call(request, emu, SEARCH_WEIGHT, run)
+
+
+@get("/api/v1/tickets/{ticket_id:str}")
+async def get_ticket(request: AnyRequest, emu: Emu) -> Response[Any]:
+    ticket_id = str(request.path_params["ticket_id"])
+
+    async def run(org_id: str) -> Answer:
+        return 200, emu.get_ticket(org_id, ticket_id).as_zoho()
+
+    return await _desk_call(request, emu, PLAIN_WEIGHT, run)
+
+
+# ---------------------------------------------------------------------- control
+
+
+@get("/_emulator/state", sync_to_thread=False)
+def control_state(emu: Emu) -> dict[str, Any]:
+    return emu.summary()
+
+
+@get("/_emulator/faults", sync_to_thread=False)
+def control_get_faults(emu: Emu) -> dict[str, Any]:
+    return emu.faults.as_json()
+
+
+@post("/_emulator/faults", status_code=200)
+async def control_set_faults(request: AnyRequest, emu: Emu) -> Response[Any]:
+    try:
+        data = json.loads(await request.body() or b"{}")
+        if not isinstance(data, dict):
+            raise FaultError("the body is a JSON object of switches")
+        emu.apply_faults(data)
+    except ValueError as error:  # FaultError and JSONDecodeError are both ValueErrors
+        return _json(400, {"error": str(error)})
+    return _json(200, emu.faults.as_json())
+
+
+@post("/_emulator/reset", status_code=200, sync_to_thread=False)
+def control_reset(emu: Emu) -> dict[str, Any]:
+    emu.reset()
+    return emu.summary()
+
+
+@get("/_emulator/tickets", sync_to_thread=False)
+def control_tickets(request: AnyRequest, emu: Emu) -> dict[str, Any]:
+    field = request.query_params.get("field")
+    body: dict[str, Any] = {
+        "data": [
+            {
+                "id": t.id,
+                "orgId": t.org_id,
+                "ticketNumber": t.ticket_number,
+                "subject": t.subject,
+                "contactId": t.contact_id,
+                "departmentId": t.department_id,
+                "createdTime": t.as_zoho()["createdTime"],
+                "cf": dict(t.cf),
+            }
+            for t in emu.tickets.values()
+        ],
+        "count": len(emu.tickets),
+    }
+    if field:
+        body["by_key"] = {key: len(found) for key, found in emu.tickets_by_key(field).items()}
+    return body
+
+
+@get("/_emulator/calls", sync_to_thread=False)
+def control_calls(emu: Emu) -> dict[str, Any]:
+    return {
+        "count": len(emu.calls),
+        "by_endpoint": dict(Counter(f"{c.method} {c.path}" for c in emu.calls)),
+        "by_status": {str(k): v for k, v in Counter(c.status for c in emu.calls).items()},
+        "calls": [c.as_json() for c in emu.calls],
+    }
+
+
+# ---------------------------------------------------------------------- assembly
+
+
+def _not_found(request: AnyRequest, _: Exception) -> Response[Any]:
+    app = request.app
+    if isinstance(app, EmulatorApp) and request.url.path.startswith("/api/"):
+        return _json(404, _NOT_FOUND, _credit_headers(app.emulator, 0))
+    return _json(404, _NOT_FOUND)
+
+
+def _method_not_allowed(_: AnyRequest, __: Exception) -> Response[Any]:
+    return _json(
+        405, {"errorCode": "METHOD_NOT_ALLOWED", "message": "The method is not allowed here."}
+    )
+
+
+def _http_error(_: AnyRequest, error: HTTPException) -> Response[Any]:
+    code = {400: "INVALID_DATA", 401: "UNAUTHORIZED", 403: "FORBIDDEN"}.get(
+        error.status_code, "UNPROCESSABLE_ENTITY"
+    )
+    return _json(error.status_code, {"errorCode": code, "message": error.detail})
+
+
+def _server_error(_: AnyRequest, __: Exception) -> Response[Any]:
+    return _json(
+        500,
+        {"errorCode": "INTERNAL_SERVER_ERROR", "message": "An internal server error occurred."},
+    )
+
+
+def create_emulator_app(state: EmulatorState | None = None) -> Litestar:
+    """The emulator as an ASGI app; serve it with uvicorn or mount it in ``httpx.ASGITransport``."""
+    emulator = state if state is not None else EmulatorState()
+
+    def provide_state() -> EmulatorState:
+        return emulator
+
+    app = EmulatorApp(
+        route_handlers=[
+            oauth_authorize,
+            oauth_token,
+            oauth_revoke,
+            organizations,
+            myinfo,
+            departments,
+            search_contacts,
+            create_contact,
+            create_ticket,
+            search_tickets,
+            get_ticket,
+            control_state,
+            control_get_faults,
+            control_set_faults,
+            control_reset,
+            control_tickets,
+            control_calls,
+        ],
+        dependencies={"emu": Provide(provide_state, sync_to_thread=False)},
+        exception_handlers={
+            NotFoundException: _not_found,
+            MethodNotAllowedException: _method_not_allowed,
+            HTTPException: _http_error,
+            Exception: _server_error,
+        },
+        openapi_config=None,
+        logging_config=None,
+        debug=False,
+    )
+    app.emulator = emulator
+    return app

@@ -1,0 +1,139 @@
+"""Fault switches of the Zoho Desk emulator, settable from Python or as JSON."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, fields
+from typing import Any, Literal
+
+Outage = Literal["503", "reset"]
+DuplicatePolicy = Literal["allow", "reject"]
+
+
+class FaultError(ValueError):
+    """A fault switch was given a value it cannot take."""
+
+
+@dataclass(slots=True)
+class Faults:
+    """All switches; everything is off by default.
+
+    ``rate_limit_until`` is a deadline on the state's monotonic clock; set a window through
+    :meth:`EmulatorState.apply_faults` (``{"rate_limit": {"seconds": 5}}``) or compute it yourself.
+    """
+
+    outage: Outage | None = None
+    latency: float = 0.0
+    error_rate: float = 0.0
+    rate_limit_calls: int = 0
+    rate_limit_until: float | None = None
+    retry_after: int = 1
+    create_then_fail: int = 0
+    create_then_hang: int = 0
+    hang: float = 30.0
+    search_lag: float = 0.0
+    token_error_status: int = 400
+    expires_in_ms: bool = False
+    deny_consent: bool = False
+    duplicate_contact_email: DuplicatePolicy = "allow"
+
+    def as_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def apply(self, data: Mapping[str, Any], monotonic_now: float) -> None:
+        """Set the switches named in ``data`` (the JSON form); the others keep their values.
+
+        Raises:
+            FaultError: an unknown switch or a value out of range; nothing is changed then.
+        """
+        staged = Faults(**asdict(self))
+        if data.get("clear"):
+            staged = Faults()
+        for name, value in data.items():
+            _apply_one(staged, name, value, monotonic_now)
+        for f in fields(Faults):
+            setattr(self, f.name, getattr(staged, f.name))
+
+
+_SIMPLE_FLOATS = {"latency", "hang", "search_lag"}
+_SIMPLE_COUNTS = {"create_then_fail", "create_then_hang", "retry_after", "rate_limit_calls"}
+
+
+def _apply_one(faults: Faults, name: str, value: Any, monotonic_now: float) -> None:
+    if name == "clear":
+        return
+    if name == "outage":
+        faults.outage = _outage(value)
+    elif name in _SIMPLE_FLOATS:
+        setattr(faults, name, _non_negative_float(name, value))
+    elif name in _SIMPLE_COUNTS:
+        setattr(faults, name, _count(name, value))
+    elif name == "error_rate":
+        rate = _non_negative_float(name, value)
+        if rate > 1:
+            raise FaultError("error_rate is a fraction between 0 and 1")
+        faults.error_rate = rate
+    elif name == "rate_limit":
+        _rate_limit(faults, value, monotonic_now)
+    elif name == "token_error_status":
+        if value not in (200, 400):
+            raise FaultError("token_error_status is 200 or 400")
+        faults.token_error_status = int(value)
+    elif name in ("expires_in_ms", "deny_consent", "deny"):
+        if not isinstance(value, bool):
+            raise FaultError(f"{name} is true or false")
+        setattr(faults, "deny_consent" if name == "deny" else name, value)
+    elif name == "duplicate_contact_email":
+        if value not in ("allow", "reject"):
+            raise FaultError('duplicate_contact_email is "allow" or "reject"')
+        faults.duplicate_contact_email = value
+    else:
+        raise FaultError(f"unknown fault switch {name!r}")
+
+
+def _outage(value: Any) -> Outage | None:
+    if value in (None, False, "", "off"):
+        return None
+    if value is True or value in ("503", 503):
+        return "503"
+    if value == "reset":
+        return "reset"
+    raise FaultError('outage is false, true, "503" or "reset"')
+
+
+def _rate_limit(faults: Faults, value: Any, monotonic_now: float) -> None:
+    if value in (None, False, 0):
+        faults.rate_limit_calls = 0
+        faults.rate_limit_until = None
+        return
+    if isinstance(value, int) and not isinstance(value, bool):
+        faults.rate_limit_calls = _count("rate_limit", value)
+        return
+    if not isinstance(value, Mapping):
+        raise FaultError('rate_limit is a count of calls or {"calls", "seconds", "retry_after"}')
+    unknown = set(value) - {"calls", "seconds", "retry_after"}
+    if unknown:
+        raise FaultError(f"rate_limit does not know {sorted(unknown)}")
+    if "calls" in value:
+        faults.rate_limit_calls = _count("rate_limit.calls", value["calls"])
+    if "seconds" in value:
+        seconds = _non_negative_float("rate_limit.seconds", value["seconds"])
+        faults.rate_limit_until = monotonic_now + seconds if seconds else None
+    if "retry_after" in value:
+        faults.retry_after = _count("rate_limit.retry_after", value["retry_after"])
+
+
+def _non_negative_float(name: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise FaultError(f"{name} is a number")
+    number = float(value)
+    if not math.isfinite(number) or number < 0:
+        raise FaultError(f"{name} is a finite number, 0 or more")
+    return number
+
+
+def _count(name: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise FaultError(f"{name} is a whole number, 0 or more")
+    return value

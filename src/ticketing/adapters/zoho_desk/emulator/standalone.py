@@ -1,0 +1,83 @@
+"""Run the Zoho Desk emulator on its own port, from Python or the command line."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import sys
+from collections.abc import Sequence
+
+import anyio
+import uvicorn
+
+from ticketing.adapters.zoho_desk.emulator.app import create_emulator_app
+from ticketing.adapters.zoho_desk.emulator.faults import FaultError
+from ticketing.adapters.zoho_desk.emulator.state import EmulatorState
+
+
+async def run_standalone(
+    host: str = "127.0.0.1", port: int = 8900, state: EmulatorState | None = None
+) -> None:
+    """Serve the emulator with uvicorn until the process is told to stop (Ctrl-C, SIGTERM)."""
+    config = uvicorn.Config(
+        create_emulator_app(state),
+        host=host,
+        port=port,
+        # the access log would print revoke's ?token=; the emulator's own call log redacts it
+        access_log=False,
+        log_level="warning",
+        lifespan="off",
+    )
+    await uvicorn.Server(config).serve()
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m ticketing.adapters.zoho_desk.emulator",
+        description="The built-in Zoho Desk emulator (accounts + Desk API + /_emulator control).",
+    )
+    parser.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=8900, help="port (default 8900)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the fault RNG")
+    parser.add_argument("--credits-per-day", type=int, default=100_000)
+    parser.add_argument("--max-concurrency", type=int, default=25)
+    parser.add_argument("--edition", default="Enterprise")
+    parser.add_argument("--latency", type=float, help="seconds added to each Desk call")
+    parser.add_argument("--error-rate", type=float, help="fraction of Desk calls answering 500")
+    parser.add_argument("--search-lag", type=float, help="seconds before a ticket is searchable")
+    parser.add_argument("--outage", choices=["503", "reset"], help="every call fails")
+    parser.add_argument("--token-error-status", type=int, choices=[200, 400])
+    parser.add_argument("--expires-in-ms", action="store_true", help="expires_in in ms")
+    parser.add_argument(
+        "--duplicate-contact-email", choices=["allow", "reject"], help="duplicate email policy"
+    )
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Parse the options, set the switches, serve; 0 on a clean stop, 2 on bad options."""
+    args = _parser().parse_args(argv)
+    state = EmulatorState(
+        seed=args.seed,
+        credits_per_day=args.credits_per_day,
+        max_concurrency=args.max_concurrency,
+        edition=args.edition,
+    )
+    switches = {
+        "latency": args.latency,
+        "error_rate": args.error_rate,
+        "search_lag": args.search_lag,
+        "outage": args.outage,
+        "token_error_status": args.token_error_status,
+        "expires_in_ms": args.expires_in_ms or None,
+        "duplicate_contact_email": args.duplicate_contact_email,
+    }
+    try:
+        state.apply_faults({k: v for k, v in switches.items() if v is not None})
+    except FaultError as error:
+        print(f"zoho emulator: {error}", file=sys.stderr)
+        return 2
+    print(f"Zoho Desk emulator on http://{args.host}:{args.port}", file=sys.stderr, flush=True)
+    with contextlib.suppress(KeyboardInterrupt):
+        anyio.run(run_standalone, args.host, args.port, state)
+    return 0

@@ -1,0 +1,104 @@
+"""The Zoho Desk emulator served standalone by uvicorn, over a real loopback socket."""
+
+from __future__ import annotations
+
+import signal
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+
+import anyio
+import httpx
+import pytest
+
+from ticketing.adapters.zoho_desk.emulator import (
+    SANDBOX_CLIENT_ID,
+    SANDBOX_CLIENT_SECRET,
+    SANDBOX_ORG_ID,
+    SANDBOX_REFRESH_TOKEN,
+)
+
+pytestmark = [pytest.mark.anyio, pytest.mark.slow]
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+@pytest.fixture
+def emulator_url() -> Iterator[str]:
+    """Start `python -m ticketing.adapters.zoho_desk.emulator` on a free port; stop it after."""
+    port = free_port()
+    process = subprocess.Popen(  # noqa: S603 - our own module, fixed arguments
+        [
+            sys.executable,
+            "-m",
+            "ticketing.adapters.zoho_desk.emulator",
+            "--port",
+            str(port),
+            "--latency",
+            "0.01",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        process.terminate()
+        try:
+            process.communicate(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.communicate()
+    # uvicorn shuts down gracefully, then re-raises the SIGTERM it caught
+    assert process.returncode in (0, -signal.SIGTERM), process.returncode
+
+
+async def wait_until_up(client: httpx.AsyncClient) -> None:
+    with anyio.fail_after(15):
+        while True:
+            try:
+                await client.get("/_emulator/state")
+                return
+            except httpx.TransportError:
+                await anyio.sleep(0.05)
+
+
+async def test_standalone_serves_the_oauth_and_desk_api(emulator_url: str) -> None:
+    """A real HTTP client refreshes a token and lists organizations; the call log shows both."""
+    async with httpx.AsyncClient(base_url=emulator_url, timeout=5) as client:
+        await wait_until_up(client)
+        tokens = await client.post(
+            "/oauth/v2/token",
+            data={
+                "grant_type": "refresh_token",
+                "client_id": SANDBOX_CLIENT_ID,
+                "client_secret": SANDBOX_CLIENT_SECRET,
+                "refresh_token": SANDBOX_REFRESH_TOKEN,
+            },
+        )
+        access = tokens.json()["access_token"]
+        orgs = await client.get(
+            "/api/v1/organizations", headers={"Authorization": f"Zoho-oauthtoken {access}"}
+        )
+        assert orgs.status_code == 200
+        assert orgs.json()["data"][0]["id"] == SANDBOX_ORG_ID
+        assert (await client.get("/_emulator/state")).json()["faults"]["latency"] == 0.01
+        calls = (await client.get("/_emulator/calls")).json()
+        assert calls["by_endpoint"] == {"POST /oauth/v2/token": 1, "GET /api/v1/organizations": 1}
+
+
+async def test_standalone_reset_outage_breaks_the_connection(emulator_url: str) -> None:
+    """With outage=reset, a real client sees a transport error, not an HTTP answer."""
+    async with httpx.AsyncClient(base_url=emulator_url, timeout=5) as client:
+        await wait_until_up(client)
+        await client.post("/_emulator/faults", json={"outage": "reset"})
+        with pytest.raises(httpx.TransportError):
+            await client.get("/api/v1/organizations")
+        await client.post("/_emulator/faults", json={"outage": False})
+        assert (await client.get("/api/v1/organizations")).status_code == 401
