@@ -55,8 +55,10 @@ async def test_reset_returns_to_a_fresh_account(
     """POST /_emulator/reset drops tickets and faults; the sandbox refresh token works again."""
     await create_ticket(client, headers)
     await client.post("/oauth/v2/token/revoke", params={"token": SANDBOX_REFRESH_TOKEN})
-    state.faults.latency = 1
+    faults = state.faults
+    faults.latency = 1
     await client.post("/_emulator/reset")
+    assert faults.latency == 0
     assert state.tickets == {}
     assert state.faults == Faults()
     assert state.calls == []

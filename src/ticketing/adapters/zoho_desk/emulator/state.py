@@ -367,6 +367,7 @@ class EmulatorState:
         self.edition = edition
         # requests being answered right now; survives reset() because they are still running
         self.in_flight = 0
+        self.faults = Faults()
         self.reset()
 
     def __repr__(self) -> str:
@@ -380,7 +381,7 @@ class EmulatorState:
     def reset(self) -> None:
         """Back to a fresh account: seed data, sandbox credentials, no faults, full credits."""
         now = self.clock.now()
-        self.faults = Faults()
+        self.faults.clear()
         self.rng = random.Random(self.seed)  # noqa: S311 - drives fault injection, not security
         self.organizations: dict[str, OrganizationRecord] = {
             SANDBOX_ORG_ID: OrganizationRecord(
