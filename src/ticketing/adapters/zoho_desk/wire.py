@@ -1,0 +1,357 @@
+"""Zoho's wire formats as msgspec Structs, lenient on input, and their domain conversions."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any, Generic, TypeVar
+
+import msgspec
+
+from ticketing.domain.model import (
+    Agent,
+    Contact,
+    Department,
+    NewContact,
+    Organization,
+    Ticket,
+    TicketRequest,
+)
+
+T = TypeVar("T")
+
+# Zoho sends ids as numeric strings but some examples and older endpoints use numbers.
+WireId = str | int
+# Times are ISO strings, sometimes epoch milliseconds (as a number or a numeric string).
+WireTime = str | int | float | None
+# Counts and flags are often strings ("threadCount": "1", "isDefault": "true").
+WireCount = int | str | None
+WireBool = bool | str | None
+
+
+def to_id(value: WireId | None) -> str | None:
+    """An id as the string Zoho means, whatever JSON type it arrived as."""
+    if value is None:
+        return None
+    text = str(value).strip()
+    return text or None
+
+
+def to_bool(value: WireBool, default: bool = False) -> bool:
+    """A flag that may arrive as a JSON boolean or as ``"true"``/``"false"``."""
+    if value is None:
+        return default
+    if isinstance(value, bool):
+        return value
+    return value.strip().lower() in ("true", "1", "yes")
+
+
+def to_count(value: WireCount) -> int | None:
+    """A count that may arrive as a number or a numeric string."""
+    if value is None:
+        return None
+    if isinstance(value, int):
+        return value
+    try:
+        return int(value.strip())
+    except ValueError:
+        return None
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+# Below this an epoch number is in seconds (1e11 s is the year 5138; 1e11 ms is 1973).
+_MS_THRESHOLD = 100_000_000_000
+
+
+def parse_time(value: WireTime) -> datetime | None:
+    """An aware UTC datetime from an ISO string or epoch milliseconds; None if unreadable.
+
+    Unreadable times are dropped rather than failing a whole response: a ticket that was
+    created must never be reported as an error because of its timestamp's format.
+    """
+    if value is None or isinstance(value, bool):
+        return None
+    number: float | None = None
+    if isinstance(value, int | float):
+        number = float(value)
+    else:
+        text = value.strip()
+        if not text:
+            return None
+        if text.lstrip("-").isdigit():
+            number = float(text)
+        else:
+            try:
+                parsed = datetime.fromisoformat(text)
+            except ValueError:
+                return None
+            if parsed.tzinfo is None:
+                parsed = parsed.replace(tzinfo=UTC)
+            return parsed.astimezone(UTC)
+    seconds = number / 1000 if abs(number) >= _MS_THRESHOLD else number
+    try:
+        return _EPOCH + timedelta(seconds=seconds)
+    except OverflowError:
+        return None
+
+
+def format_time(value: datetime) -> str:
+    """A datetime as Zoho writes them: ``2022-09-23T08:59:08.000Z``."""
+    utc = value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
+    return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
+
+
+# ---------------------------------------------------------------- OAuth
+
+
+class TokenResponse(msgspec.Struct, kw_only=True):
+    """The token endpoint's answer: tokens, or an ``error`` (whatever the HTTP status)."""
+
+    access_token: str | None = None
+    refresh_token: str | None = None
+    api_domain: str | None = None
+    token_type: str | None = None
+    expires_in: int | float | str | None = None
+    expires_in_sec: int | float | str | None = None
+    scope: str | None = None
+    error: str | None = None
+    error_description: str | None = None
+    status: str | None = None
+
+
+def _seconds(value: int | float | str | None) -> float | None:
+    if value is None or isinstance(value, bool):
+        return None
+    try:
+        return float(value)
+    except ValueError:
+        return None
+
+
+def token_lifetime(body: TokenResponse, default: float = 3600.0) -> float:
+    """Seconds the access token lives: ``expires_in_sec`` if given, else ``expires_in``
+    (which some responses give in milliseconds: above a day it is taken as ms)."""
+    seconds = _seconds(body.expires_in_sec)
+    if seconds is not None and seconds > 0:
+        return seconds
+    value = _seconds(body.expires_in)
+    if value is None or value <= 0:
+        return default
+    return value / 1000 if value > 86400 else value
+
+
+# ---------------------------------------------------------------- Desk errors
+
+
+class ErrorItem(msgspec.Struct, kw_only=True, rename="camel"):
+    """One field error in a validation failure."""
+
+    field_name: str | None = None
+    error_type: str | None = None
+    error_message: str | None = None
+
+
+class ErrorBody(msgspec.Struct, kw_only=True, rename="camel"):
+    """``{"errorCode", "message", "errors": [...]}``."""
+
+    error_code: str | None = None
+    message: str | None = None
+    errors: list[ErrorItem] | None = None
+
+    def first_field(self) -> str | None:
+        """The first offending field, without Zoho's JSON-pointer slash (``/contactId``)."""
+        for item in self.errors or ():
+            if item.field_name:
+                name = item.field_name.lstrip("/").strip()
+                if name:
+                    return name
+        return None
+
+
+def decode_error(content: bytes) -> ErrorBody:
+    """The error body, or an empty one when the body is not Zoho's JSON (an HTML 502 page)."""
+    if not content.strip():
+        return ErrorBody()
+    try:
+        return msgspec.json.decode(content, type=ErrorBody)
+    except msgspec.DecodeError:
+        return ErrorBody()
+
+
+# ---------------------------------------------------------------- Desk entities
+
+
+class Envelope(msgspec.Struct, Generic[T], kw_only=True):
+    """Lists ``{"data": [...]}`` and searches ``{"data": [...], "count": N}``."""
+
+    data: list[T] | None = None
+    count: WireCount = None
+
+    def items(self) -> list[T]:
+        """The entries, empty when ``data`` is missing or null."""
+        return list(self.data or ())
+
+
+class WireContactRef(msgspec.Struct, kw_only=True, rename="camel"):
+    """The contact embedded in a ticket."""
+
+    id: WireId | None = None
+
+
+class WireContact(msgspec.Struct, kw_only=True, rename="camel"):
+    """A Desk contact."""
+
+    id: WireId
+    last_name: str | None = None
+    first_name: str | None = None
+    email: str | None = None
+    phone: str | None = None
+    mobile: str | None = None
+    created_time: WireTime = None
+
+    def to_domain(self) -> Contact:
+        """The domain contact."""
+        return Contact(
+            id=str(to_id(self.id)),
+            last_name=self.last_name or "",
+            first_name=self.first_name or None,
+            email=self.email or None,
+            phone=self.phone or None,
+            mobile=self.mobile or None,
+            created_time=parse_time(self.created_time),
+        )
+
+
+class WireTicket(msgspec.Struct, kw_only=True, rename="camel"):
+    """A Desk ticket (only the fields this service reads)."""
+
+    id: WireId
+    ticket_number: WireId | None = None
+    subject: str | None = None
+    contact_id: WireId | None = None
+    contact: WireContactRef | None = None
+    department_id: WireId | None = None
+    web_url: str | None = None
+    created_time: WireTime = None
+    priority: str | None = None
+    status: str | None = None
+    cf: dict[str, Any] | None = None
+
+    def to_domain(self) -> Ticket:
+        """The domain ticket."""
+        contact_id = to_id(self.contact_id)
+        if contact_id is None and self.contact is not None:
+            contact_id = to_id(self.contact.id)
+        return Ticket(
+            id=str(to_id(self.id)),
+            ticket_number=to_id(self.ticket_number) or "",
+            contact_id=contact_id,
+            subject=self.subject or "",
+            web_url=self.web_url or None,
+            created_time=parse_time(self.created_time),
+            department_id=to_id(self.department_id),
+            priority=self.priority,
+            status=self.status,
+        )
+
+    def custom_field(self, name: str) -> str | None:
+        """A custom field's value as text; None when absent."""
+        if not self.cf or self.cf.get(name) is None:
+            return None
+        return str(self.cf[name])
+
+
+class WireDepartment(msgspec.Struct, kw_only=True, rename="camel"):
+    """A Desk department."""
+
+    id: WireId
+    name: str | None = None
+    name_in_customer_portal: str | None = None
+    is_enabled: WireBool = None
+    is_default: WireBool = None
+    description: str | None = None
+    created_time: WireTime = None
+
+    def to_domain(self) -> Department:
+        """The domain department."""
+        return Department(
+            id=str(to_id(self.id)),
+            name=self.name or self.name_in_customer_portal or "",
+            is_enabled=to_bool(self.is_enabled, default=True),
+            is_default=to_bool(self.is_default),
+        )
+
+
+class WireOrganization(msgspec.Struct, kw_only=True, rename="camel"):
+    """A Desk organization (portal)."""
+
+    id: WireId
+    company_name: str | None = None
+    organization_name: str | None = None
+    portal_name: str | None = None
+    is_default: WireBool = None
+    edition: str | None = None
+
+    def to_domain(self) -> Organization:
+        """The domain organization."""
+        return Organization(
+            id=str(to_id(self.id)),
+            name=self.company_name or self.organization_name or self.portal_name or "",
+            is_default=to_bool(self.is_default),
+            edition=self.edition,
+        )
+
+
+class WireMyInfo(msgspec.Struct, kw_only=True, rename="camel"):
+    """``GET /myinfo``: the agent behind the token (shape partly unconfirmed)."""
+
+    id: WireId
+    first_name: str | None = None
+    last_name: str | None = None
+    name: str | None = None
+    email_id: str | None = None
+    email: str | None = None
+
+    def to_domain(self) -> Agent:
+        """The domain agent."""
+        parts = [p for p in (self.first_name, self.last_name) if p]
+        return Agent(
+            id=str(to_id(self.id)),
+            name=" ".join(parts) or self.name or "",
+            email=self.email_id or self.email,
+        )
+
+
+# ---------------------------------------------------------------- request bodies
+
+
+def contact_body(contact: NewContact) -> dict[str, Any]:
+    """The JSON for ``POST /contacts``; absent fields are left out, not sent as null."""
+    body: dict[str, Any] = {"lastName": contact.last_name}
+    if contact.first_name:
+        body["firstName"] = contact.first_name
+    if contact.email:
+        body["email"] = contact.email
+    if contact.phone:
+        body["phone"] = contact.phone
+    return body
+
+
+def ticket_body(request: TicketRequest, *, idempotency_field: str | None) -> dict[str, Any]:
+    """The JSON for ``POST /tickets``; the idempotency key goes in the custom field if set."""
+    body: dict[str, Any] = {
+        "subject": request.subject,
+        "departmentId": request.department_id,
+        "contactId": request.contact_id,
+        "description": request.description,
+        "priority": request.priority.value,
+    }
+    optional = {
+        "channel": request.channel,
+        "category": request.category,
+        "email": request.email,
+        "phone": request.phone,
+    }
+    body.update({name: value for name, value in optional.items() if value})
+    if idempotency_field and request.idempotency_key:
+        body["cf"] = {idempotency_field: request.idempotency_key}
+    return body
