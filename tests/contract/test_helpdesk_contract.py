@@ -1,0 +1,210 @@
+"""The Helpdesk contract: the same assertions for every implementation, so fakes cannot drift.
+
+To run it against another implementation, write one more factory (an async context manager
+taking the clock and the idempotency field, yielding a ``Helpdesk``) and add it to
+``FACTORIES``; every test below then runs against it too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from datetime import timedelta
+from functools import partial
+
+import pytest
+
+from ticketing.adapters.memory_helpdesk import InMemoryHelpdesk
+from ticketing.domain.contacts import choose_contact
+from ticketing.domain.errors import HelpdeskRejected
+from ticketing.domain.model import Customer, NewContact, Priority, Ticket, TicketRequest
+from ticketing.domain.ports import Helpdesk, TicketProbe
+
+from tests.conftest import ManualClock
+
+pytestmark = pytest.mark.anyio
+
+KEY_FIELD = "cf_request_key"
+
+HelpdeskFactory = Callable[..., AbstractAsyncContextManager[Helpdesk]]
+MakeHelpdesk = Callable[..., AbstractAsyncContextManager[Helpdesk]]
+
+
+@asynccontextmanager
+async def memory_helpdesk(
+    clock: ManualClock, *, idempotency_field: str | None
+) -> AsyncIterator[Helpdesk]:
+    yield InMemoryHelpdesk(clock=clock, idempotency_field=idempotency_field)
+
+
+FACTORIES: dict[str, HelpdeskFactory] = {"memory": memory_helpdesk}
+
+
+@pytest.fixture(params=sorted(FACTORIES))
+def make_helpdesk(request: pytest.FixtureRequest, clock: ManualClock) -> MakeHelpdesk:
+    """Builds the implementation under test: ``make_helpdesk(idempotency_field=...)``."""
+    return partial(FACTORIES[request.param], clock)
+
+
+@pytest.fixture
+async def helpdesk(make_helpdesk: MakeHelpdesk) -> AsyncIterator[Helpdesk]:
+    """The implementation under test, with the idempotency custom field configured."""
+    async with make_helpdesk(idempotency_field=KEY_FIELD) as implementation:
+        yield implementation
+
+
+async def new_ticket(
+    helpdesk: Helpdesk, *, key: str = "key-1", subject: str = "Pago no reflejado"
+) -> Ticket:
+    contact = await helpdesk.create_contact(
+        NewContact(last_name="López", first_name="Ana", email="ana@example.com")
+    )
+    return await helpdesk.create_ticket(
+        TicketRequest(
+            subject=subject,
+            department_id=await helpdesk.department_id(),
+            contact_id=contact.id,
+            description="Hola, pagué ayer mi reserva y no me llega la confirmación",
+            priority=Priority.HIGH,
+            channel="Web",
+            email="ana@example.com",
+            idempotency_key=key,
+        )
+    )
+
+
+def probe_for(ticket: Ticket, clock: ManualClock, *, key: str, subject: str) -> TicketProbe:
+    created = ticket.created_time or clock.now()
+    return TicketProbe(
+        key=key,
+        contact_id=ticket.contact_id or "",
+        subject=subject,
+        created_from=created - timedelta(minutes=1),
+        created_to=created + timedelta(minutes=1),
+    )
+
+
+async def test_created_contact_is_found_by_a_loose_email_search(helpdesk: Helpdesk) -> None:
+    """A new contact is among the email search's results, and exact filtering picks it."""
+    ana = await helpdesk.create_contact(NewContact(last_name="López", email="ana@example.com"))
+    await helpdesk.create_contact(NewContact(last_name="Ruiz", email="diana@example.com"))
+
+    found = await helpdesk.search_contacts(email="ana@example.com")
+
+    assert ana.id in {c.id for c in found}
+    chosen = choose_contact(found, Customer(email="ana@example.com"))
+    assert chosen is not None
+    assert chosen.id == ana.id
+
+
+async def test_created_contact_is_found_by_phone(helpdesk: Helpdesk) -> None:
+    """A contact created with a phone is found by a phone search."""
+    created = await helpdesk.create_contact(NewContact(last_name="Ruiz", phone="+525512345678"))
+    found = await helpdesk.search_contacts(phone="+525512345678")
+    assert created.id in {c.id for c in found}
+
+
+async def test_contact_ids_are_numeric_strings(helpdesk: Helpdesk) -> None:
+    """Ids come back as strings of digits, as Zoho's do."""
+    created = await helpdesk.create_contact(NewContact(last_name="Ruiz", email="e@example.com"))
+    assert isinstance(created.id, str)
+    assert created.id.isdigit()
+    assert created.last_name == "Ruiz"
+    assert created.email == "e@example.com"
+
+
+async def test_search_with_no_match_is_an_empty_list(helpdesk: Helpdesk) -> None:
+    """Searching for an unknown email or phone returns [] rather than failing."""
+    assert await helpdesk.search_contacts(email="nobody@example.com") == []
+    assert await helpdesk.search_contacts(phone="+4915112345678") == []
+
+
+async def test_created_ticket_has_id_number_and_contact(helpdesk: Helpdesk) -> None:
+    """create_ticket returns the ticket's id, number, contact and subject; get_ticket agrees."""
+    ticket = await new_ticket(helpdesk)
+
+    assert ticket.id.isdigit()
+    assert ticket.ticket_number
+    assert ticket.contact_id is not None
+    assert ticket.subject == "Pago no reflejado"
+    fetched = await helpdesk.get_ticket(ticket.id)
+    assert (fetched.id, fetched.ticket_number, fetched.contact_id) == (
+        ticket.id,
+        ticket.ticket_number,
+        ticket.contact_id,
+    )
+
+
+async def test_ticket_for_an_unknown_contact_is_rejected(helpdesk: Helpdesk) -> None:
+    """A create naming a contact that does not exist is refused as bad data."""
+    with pytest.raises(HelpdeskRejected) as info:
+        await helpdesk.create_ticket(
+            TicketRequest(
+                subject="Hola",
+                department_id=await helpdesk.department_id(),
+                contact_id="999999999999999999",
+                description="x",
+                priority=Priority.LOW,
+            )
+        )
+    assert info.value.status in (400, 422)
+
+
+async def test_find_ticket_by_idempotency_key(helpdesk: Helpdesk, clock: ManualClock) -> None:
+    """With the key field configured, the ticket is found by its key and only by it."""
+    ticket = await new_ticket(helpdesk, key="key-1")
+
+    found = await helpdesk.find_ticket(probe_for(ticket, clock, key="key-1", subject="other"))
+    missing = await helpdesk.find_ticket(
+        probe_for(ticket, clock, key="key-2", subject=ticket.subject)
+    )
+
+    assert found is not None
+    assert found.id == ticket.id
+    assert missing is None
+
+
+async def test_find_ticket_by_contact_subject_and_window(
+    make_helpdesk: MakeHelpdesk, clock: ManualClock
+) -> None:
+    """Without the key field, the probe's contact, exact subject and time window find it."""
+    async with make_helpdesk(idempotency_field=None) as helpdesk:
+        ticket = await new_ticket(helpdesk, subject="Pago no reflejado")
+
+        found = await helpdesk.find_ticket(
+            probe_for(ticket, clock, key="unused", subject="Pago no reflejado")
+        )
+        other_subject = await helpdesk.find_ticket(
+            probe_for(ticket, clock, key="unused", subject="Pago no")
+        )
+
+    assert found is not None
+    assert found.id == ticket.id
+    assert other_subject is None
+
+
+async def test_get_unknown_ticket_is_rejected_with_404(helpdesk: Helpdesk) -> None:
+    """An unknown ticket id is HelpdeskRejected with status 404."""
+    with pytest.raises(HelpdeskRejected) as info:
+        await helpdesk.get_ticket("813934000099999999")
+    assert info.value.status == 404
+
+
+async def test_departments_are_listed_and_the_default_is_stable(helpdesk: Helpdesk) -> None:
+    """department_id() is one of the enabled departments and the same on every call."""
+    departments = await helpdesk.list_departments()
+    chosen = await helpdesk.department_id()
+
+    assert departments
+    assert all(d.is_enabled for d in departments)
+    assert chosen in {d.id for d in departments}
+    assert await helpdesk.department_id() == chosen
+
+
+async def test_organizations_and_agent_are_reported(helpdesk: Helpdesk) -> None:
+    """There is at least one organization, one of them default, and an agent with an id."""
+    organizations = await helpdesk.list_organizations()
+    agent = await helpdesk.whoami()
+
+    assert any(o.is_default for o in organizations)
+    assert agent.id
