@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import httpx
 import redis.asyncio as aioredis
@@ -336,3 +336,19 @@ class Container(containers.DeclarativeContainer):
         replay=providers.Singleton(ReplayDeadLetters, store),
         mode=providers.Callable(_mode, endpoints),
     )
+
+
+async def start(container: Container) -> Services:
+    """Open the container's resources and build the services (everything async is awaited)."""
+    await cast(Awaitable[None], container.init_resources())
+    return await cast(Awaitable[Services], container.services())
+
+
+async def stop(container: Container) -> None:
+    """Close what :func:`start` opened (HTTP pool, Redis connections)."""
+    await cast(Awaitable[None], container.shutdown_resources())
+
+
+async def redis_of(container: Container) -> aioredis.Redis | None:
+    """The Redis client, or None in in-process mode."""
+    return await cast(Awaitable["aioredis.Redis | None"], container.redis())

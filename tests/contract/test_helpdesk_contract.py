@@ -37,7 +37,50 @@ async def memory_helpdesk(
     yield InMemoryHelpdesk(clock=clock, idempotency_field=idempotency_field)
 
 
-FACTORIES: dict[str, HelpdeskFactory] = {"memory": memory_helpdesk}
+@asynccontextmanager
+async def zoho_against_emulator(
+    clock: ManualClock, *, idempotency_field: str | None
+) -> AsyncIterator[Helpdesk]:
+    """The real Zoho client, OAuth included, against the in-process emulator."""
+    import httpx
+
+    from ticketing.adapters.memory import InMemoryTokenStore
+    from ticketing.adapters.zoho_desk.client import ZohoDeskClient, build_http_client
+    from ticketing.adapters.zoho_desk.emulator import (
+        SANDBOX_CLIENT_ID,
+        SANDBOX_CLIENT_SECRET,
+        SANDBOX_REDIRECT_URI,
+        SANDBOX_REFRESH_TOKEN,
+        SANDBOX_SCOPE,
+        EmulatorState,
+        create_emulator_app,
+    )
+    from ticketing.adapters.zoho_desk.oauth import TokenManager, ZohoOAuth
+
+    base = "http://zoho-emulator.invalid"
+    app = create_emulator_app(EmulatorState(clock))
+    async with build_http_client(transport=httpx.ASGITransport(app=app)) as http:
+        oauth = ZohoOAuth(
+            http,
+            accounts_url=base,
+            client_id=SANDBOX_CLIENT_ID,
+            client_secret=SANDBOX_CLIENT_SECRET,
+            redirect_uri=SANDBOX_REDIRECT_URI,
+            scope=SANDBOX_SCOPE,
+            clock=clock,
+        )
+        tokens = TokenManager(
+            oauth, InMemoryTokenStore(), clock, refresh_token=SANDBOX_REFRESH_TOKEN
+        )
+        yield ZohoDeskClient(
+            http, tokens, clock, desk_url=base, idempotency_field=idempotency_field
+        )
+
+
+FACTORIES: dict[str, HelpdeskFactory] = {
+    "memory": memory_helpdesk,
+    "zoho-emulator": zoho_against_emulator,
+}
 
 
 @pytest.fixture(params=sorted(FACTORIES))

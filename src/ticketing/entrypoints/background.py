@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 from typing import TYPE_CHECKING
 
@@ -53,9 +54,15 @@ async def run_background(
 ) -> None:
     """Start the drain loop and, with Redis, the inbound consumer in ``tg``."""
     if drain:
-        tg.start_soon(drain_forever, services, interval=services.settings.queue_retry_interval)
+        tg.start_soon(
+            functools.partial(
+                drain_forever, services, interval=services.settings.queue_retry_interval
+            )
+        )
     if consumer:
-        redis = await container.redis()
+        from ticketing.container import redis_of
+
+        redis = await redis_of(container)
         if redis is None:
             log.info("no REDIS_URL: the Redis inbound consumer is off")
         else:

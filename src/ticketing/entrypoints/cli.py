@@ -110,7 +110,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     host = args.host or settings.host
     port = args.port or settings.port
 
-    @app.on_startup.append  # type: ignore[arg-type]
+    @app.on_startup.append
     async def _announce(app_: Any) -> None:
         describe_start(app_.state.services)
         log.info("listening on http://%s:%d (OpenAPI at /schema)", host, port)
@@ -129,11 +129,12 @@ def cmd_worker(args: argparse.Namespace) -> int:
     container = build_container()
 
     async def main() -> None:
-        await container.init_resources()
+        from ticketing.container import redis_of, start, stop
+
         try:
-            services: Services = await container.services()
+            services = await start(container)
             describe_start(services)
-            if await container.redis() is None:
+            if await redis_of(container) is None:
                 log.warning(
                     "worker without REDIS_URL has no queue to share; draining in-process only"
                 )
@@ -141,7 +142,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
                 await run_background(tg, container, services, drain=True, consumer=True)
         finally:
             with anyio.CancelScope(shield=True):
-                await container.shutdown_resources()
+                await stop(container)
 
     anyio.run(main)
     return EXIT_OK
@@ -163,13 +164,14 @@ def with_services(
         container = build_container()
 
         async def main() -> int:
-            await container.init_resources()
+            from ticketing.container import start, stop
+
             try:
-                services: Services = await container.services()
+                services = await start(container)
                 return await body(services, args)
             finally:
                 with anyio.CancelScope(shield=True):
-                    await container.shutdown_resources()
+                    await stop(container)
 
         return anyio.run(main)
 

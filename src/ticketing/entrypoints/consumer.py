@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import anyio
 import msgspec
@@ -161,7 +161,7 @@ class InboundConsumer:
             block=self._block_ms if block_ms is None else block_ms,
         )
         entries: list[Any] = []
-        for _stream, items in response or []:
+        for _stream, items in cast(list[tuple[Any, list[Any]]], response or []):
             entries.extend(items)
         await self._handle_entries(entries)
         return len(entries)
@@ -224,4 +224,4 @@ class InboundConsumer:
             finally:
                 with anyio.CancelScope(shield=True):
                     with contextlib.suppress(RedisError, OSError):
-                        await pubsub.aclose()
+                        await pubsub.aclose()  # type: ignore[no-untyped-call]

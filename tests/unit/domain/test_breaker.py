@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import ManualClock
 from ticketing.domain.breaker import BreakerSnapshot, BreakerState, CircuitBreaker
+
+from tests.conftest import ManualClock
 
 CLOSED, OPEN, HALF_OPEN = BreakerState.CLOSED, BreakerState.OPEN, BreakerState.HALF_OPEN
 THRESHOLD = 3

@@ -13,7 +13,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
-from tests.conftest import ManualClock
 from ticketing.domain.breaker import BreakerState, CircuitBreaker
 from ticketing.domain.contacts import (
     choose_contact,
@@ -24,6 +23,8 @@ from ticketing.domain.contacts import (
 from ticketing.domain.errors import ValidationError
 from ticketing.domain.model import Contact, Customer, Priority
 from ticketing.domain.priority import KNOWN_PRIORITY_WORDS, classifier_priority, parse_priority
+
+from tests.conftest import ManualClock
 
 # No example database: nothing is written into the working tree, and runs stay fast.
 FAST = settings(max_examples=150, deadline=None, database=None)

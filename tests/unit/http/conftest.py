@@ -30,7 +30,11 @@ def container() -> Container:
 
 @pytest.fixture
 def memory_helpdesk(container: Container) -> InMemoryHelpdesk:
-    """Swap Zoho for the in-memory helpdesk, for fault injection."""
+    """Swap Zoho for the in-memory helpdesk, for fault injection.
+
+    Request it before ``client`` in a test's arguments: the app resolves its services when the
+    client starts it.
+    """
     helpdesk = InMemoryHelpdesk(clock=container.clock())
     container.zoho.override(providers.Object(helpdesk))
     return helpdesk

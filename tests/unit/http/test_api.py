@@ -9,6 +9,7 @@ from ticketing.adapters.memory_helpdesk import InMemoryHelpdesk
 from ticketing.container import Container
 from ticketing.domain.errors import HelpdeskRejected, HelpdeskUnavailable
 from ticketing.entrypoints.http.app import create_app
+
 from tests.unit.http.conftest import API_KEY, make_container
 
 pytestmark = pytest.mark.anyio
@@ -28,7 +29,8 @@ async def test_old_curl_form_creates_ticket(client: AsyncTestClient, container: 
     assert response.status_code == 201
     body = response.json()
     assert body["status"] == "created"
-    assert body["ticket_id"] and body["ticket_number"] and body["contact_id"] and body["web_url"]
+    for key in ("ticket_id", "ticket_number", "contact_id", "web_url"):
+        assert body[key], key
     emulator = container.emulator_state()
     assert emulator.tickets_created == 1
     assert emulator.contacts_created == 1
@@ -79,7 +81,7 @@ async def test_invalid_input_names_the_field_and_reaches_nothing(
     assert response.status_code == 422
     assert response.json()["field"] == field
     assert container.emulator_state().calls == []
-    assert await container.store().pending_count() == 0
+    assert await (await container.store()).pending_count() == 0
 
 
 async def test_oversize_body_is_413(client: AsyncTestClient, container: Container) -> None:  # type: ignore[type-arg]
@@ -115,9 +117,9 @@ async def test_idempotency_key_replays_first_outcome(
 
 
 async def test_zoho_down_answers_202_and_keeps_ticket(
-    client: AsyncTestClient,
+    memory_helpdesk: InMemoryHelpdesk,
     container: Container,
-    memory_helpdesk: InMemoryHelpdesk,  # type: ignore[type-arg]
+    client: AsyncTestClient,  # type: ignore[type-arg]
 ) -> None:
     """Zoho unreachable: 202 queued, the ticket is stored, and the drain creates it later."""
     memory_helpdesk.fail_next("search_contacts", HelpdeskUnavailable("connection refused"))
@@ -141,9 +143,9 @@ async def test_zoho_down_answers_202_and_keeps_ticket(
 
 
 async def test_zoho_rejection_is_422_and_dead_lettered(
-    client: AsyncTestClient,
+    memory_helpdesk: InMemoryHelpdesk,
     container: Container,
-    memory_helpdesk: InMemoryHelpdesk,  # type: ignore[type-arg]
+    client: AsyncTestClient,  # type: ignore[type-arg]
 ) -> None:
     """Zoho refusing the ticket answers 422 with its reason; the ticket is in the dead letters."""
     memory_helpdesk.fail_next(
@@ -171,9 +173,9 @@ async def test_health_has_contract_keys(client: AsyncTestClient) -> None:
 
 
 async def test_health_degraded_while_breaker_open(
-    client: AsyncTestClient,
+    memory_helpdesk: InMemoryHelpdesk,
     container: Container,
-    memory_helpdesk: InMemoryHelpdesk,  # type: ignore[type-arg]
+    client: AsyncTestClient,  # type: ignore[type-arg]
 ) -> None:
     """With the breaker open, health says degraded (200: tickets are still accepted)."""
     memory_helpdesk.fail_next("search_contacts", HelpdeskUnavailable("503"), times=10)
@@ -189,7 +191,7 @@ async def test_health_degraded_while_breaker_open(
 
 
 async def test_departments_and_auth_url(client: AsyncTestClient) -> None:
-    """GET /departments lists the emulator's enabled departments; GET /auth/url has offline access."""
+    """/departments lists the enabled departments; /auth/url asks for offline access."""
     departments = (await client.get("/departments")).json()
     assert {d["name"] for d in departments["data"]} == {"Support", "Billing"}
     auth = (await client.get("/auth/url")).json()

@@ -22,7 +22,7 @@ from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_202_ACCEPT
 
 from ticketing import __version__
 from ticketing.application import intake
-from ticketing.container import Container, Services
+from ticketing.container import Container, Services, start, stop
 from ticketing.domain.errors import TicketingError
 from ticketing.domain.model import TicketState
 from ticketing.entrypoints.background import run_background
@@ -264,9 +264,8 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
-        await container.init_resources()
         try:
-            services: Services = await container.services()
+            services = await start(container)
             app.state.services = services
             async with anyio.create_task_group() as tg:
                 await run_background(tg, container, services, drain=drain, consumer=consumer)
@@ -276,7 +275,7 @@ def create_app(
                     tg.cancel_scope.cancel()
         finally:
             with anyio.CancelScope(shield=True):
-                await container.shutdown_resources()
+                await stop(container)
 
     def provide_services(request: Request[Any, Any, Any]) -> Services:
         return request.app.state.services  # type: ignore[no-any-return]

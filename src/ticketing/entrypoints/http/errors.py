@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from litestar import MediaType, Request, Response
 from litestar.exceptions import HTTPException
@@ -65,7 +66,7 @@ def status_for(exc: TicketingError) -> tuple[int, str]:
 
 
 def handle_ticketing_error(
-    request: Request[object, object, object], exc: Exception
+    request: Request[Any, Any, Any], exc: Exception
 ) -> Response[dict[str, str]]:
     assert isinstance(exc, TicketingError)
     status, code = status_for(exc)
@@ -82,7 +83,7 @@ def handle_ticketing_error(
 
 
 def handle_http_exception(
-    request: Request[object, object, object], exc: Exception
+    request: Request[Any, Any, Any], exc: Exception
 ) -> Response[dict[str, str]]:
     assert isinstance(exc, HTTPException)
     status = exc.status_code
@@ -93,9 +94,7 @@ def handle_http_exception(
     return Response(body, status_code=status, media_type=MediaType.JSON, headers=exc.headers)
 
 
-def handle_unexpected(
-    request: Request[object, object, object], exc: Exception
-) -> Response[dict[str, str]]:
+def handle_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, str]]:
     log.exception("unexpected error on %s %s", request.method, request.url.path)
     return Response(
         _body("internal", "internal error; the request was not completed"),
