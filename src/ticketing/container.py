@@ -163,14 +163,16 @@ def build_leases(redis: aioredis.Redis | None, clock: Clock) -> Leases:
     return RedisLeases(redis)
 
 
-def build_contact_cache(redis: aioredis.Redis | None, clock: Clock) -> ContactCache:
+def build_contact_cache(
+    settings: Settings, redis: aioredis.Redis | None, clock: Clock
+) -> ContactCache:
     if redis is None:
         from ticketing.adapters.memory import InMemoryContactCache
 
-        return InMemoryContactCache(clock)
+        return InMemoryContactCache(clock, ttl=settings.contact_cache_ttl)
     from ticketing.adapters.redis.cache import RedisContactCache
 
-    return RedisContactCache(redis)
+    return RedisContactCache(redis, ttl=settings.contact_cache_ttl)
 
 
 def build_token_store(settings: Settings, endpoints: ZohoEndpoints) -> TokenStore:
@@ -270,7 +272,7 @@ class Container(containers.DeclarativeContainer):
 
     store = providers.Singleton(build_ticket_store, settings, redis, clock)
     leases = providers.Singleton(build_leases, redis, clock)
-    contact_cache = providers.Singleton(build_contact_cache, redis, clock)
+    contact_cache = providers.Singleton(build_contact_cache, settings, redis, clock)
     token_store = providers.Singleton(build_token_store, settings, endpoints)
 
     oauth = providers.Singleton(build_oauth, settings, endpoints, http, clock)
@@ -297,6 +299,7 @@ class Container(containers.DeclarativeContainer):
     processing = providers.Singleton(
         ProcessingPolicy,
         max_deliveries=settings.provided.queue_max_deliveries,
+        ambiguous_grace=settings.provided.zoho_search_lag,
         attempt_timeout=providers.Callable(lambda s: max(30.0, s.zoho_timeout * 4), settings),
     )
     processor = providers.Singleton(

@@ -177,6 +177,12 @@ class Settings:
     default_channel: str
     max_body_bytes: int
     log_level: str
+    log_format: str
+    contact_cache_ttl: float
+    zoho_inline_contact: bool
+    zoho_refresh_budget: int
+    zoho_search_lag: float
+    zoho_token_store: str
 
     @property
     def sandbox(self) -> bool:
@@ -287,4 +293,10 @@ SPEC: dict[str, dict[str, Any]] = {
     "default_channel": _var("DEFAULT_CHANNEL", _text, "Web"),
     "max_body_bytes": _var("MAX_BODY_BYTES", _int(1024, 50 * 1024 * 1024), "262144"),
     "log_level": _var("LOG_LEVEL", _choice("debug", "info", "warning", "error"), "info"),
+    "log_format": _var("LOG_FORMAT", _choice("auto", "json", "text"), "auto"),
+    "contact_cache_ttl": _var("CONTACT_CACHE_TTL", _float(1, 90 * 86400), "604800"),
+    "zoho_inline_contact": _var("ZOHO_INLINE_CONTACT", _bool, "false"),
+    "zoho_refresh_budget": _var("ZOHO_REFRESH_BUDGET", _int(1, 10), "8"),
+    "zoho_search_lag": _var("ZOHO_SEARCH_LAG", _float(0, 3600), "30"),
+    "zoho_token_store": _var("ZOHO_TOKEN_STORE", _choice("auto", "file", "redis"), "auto"),
 }

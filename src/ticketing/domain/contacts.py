@@ -36,9 +36,10 @@ def normalize_email(value: str, *, field: str = "customer_email") -> str:
 def normalize_phone(value: str, *, field: str = "customer_phone") -> str:
     """Reduce a phone number to E.164 form (``+`` and 8 to 15 digits).
 
-    Separators (spaces, dashes, dots, parentheses) are dropped and a leading ``00`` becomes
-    ``+``. A number without a country code is kept as its digits with a ``+`` so that the same
-    number always compares equal to itself.
+    Separators (spaces, dashes, dots, parentheses) are dropped, a leading ``00`` becomes
+    ``+``, and a Mexican mobile's old ``1`` after ``+52`` is dropped. A number without a
+    country code is kept as its digits with a ``+`` so that the same number always compares
+    equal to itself.
     """
     raw = value.strip()
     if not raw or not _PHONE_CHARS.fullmatch(raw) or "+" in raw[1:]:
@@ -48,6 +49,10 @@ def normalize_phone(value: str, *, field: str = "customer_phone") -> str:
         digits = digits[2:]
     if not 8 <= len(digits) <= 15:
         raise ValidationError(field, f"a phone number needs 8 to 15 digits: {value[:40]!r}")
+    if len(digits) == 13 and digits.startswith("521"):
+        # Mexico dropped the mobile "1" after +52 in 2019, but WhatsApp still sends it:
+        # +52 1 55 1234 5678 and +52 55 1234 5678 are the same line.
+        digits = "52" + digits[3:]
     return "+" + digits
 
 
