@@ -1,0 +1,102 @@
+"""The service pointed at a standalone emulator behaves as in sandbox mode, on the real wire."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from dependency_injector import providers
+from litestar.testing import AsyncTestClient
+
+from ticketing.adapters.zoho_desk.emulator import (
+    SANDBOX_CLIENT_ID,
+    SANDBOX_CLIENT_SECRET,
+    SANDBOX_ORG_ID,
+    SANDBOX_REFRESH_TOKEN,
+)
+from ticketing.container import Container
+from ticketing.entrypoints.http.app import create_app
+from ticketing.settings import Settings
+
+pytestmark = [pytest.mark.anyio, pytest.mark.slow]
+
+OLD_FORM = {
+    "customer_email": "test@example.com",
+    "customer_name": "Test User",
+    "subject": "Test Issue",
+    "description": "Testing",
+    "priority": "High",
+}
+
+
+async def control(emulator_url: str, what: str) -> dict[str, Any]:
+    async with httpx.AsyncClient(base_url=emulator_url, timeout=5) as http:
+        body: dict[str, Any] = (await http.get(f"/_emulator/{what}")).json()
+        return body
+
+
+def service_env(emulator_url: str, tmp_path: Path) -> dict[str, str]:
+    return {
+        "ZOHO_ACCOUNTS_URL": emulator_url,
+        "ZOHO_DESK_URL": emulator_url,
+        "ZOHO_CLIENT_ID": SANDBOX_CLIENT_ID,
+        "ZOHO_CLIENT_SECRET": SANDBOX_CLIENT_SECRET,
+        "ZOHO_REFRESH_TOKEN": SANDBOX_REFRESH_TOKEN,
+        "ZOHO_TOKEN_FILE": str(tmp_path / "tokens.json"),
+    }
+
+
+async def test_second_ticket_same_email_reuses_contact_and_lookups(
+    emulator_url: str, tmp_path: Path
+) -> None:
+    """Two tickets, one email in two cases: one contact, one search, one org/department
+    lookup, one token refresh; every Desk call carries the token and orgId headers."""
+    container = Container()
+    container.settings.override(
+        providers.Object(Settings.load(service_env(emulator_url, tmp_path), dotenv=None))
+    )
+    async with AsyncTestClient(create_app(container, drain=False, consumer=False)) as client:
+        first = await client.post("/tickets/customer", data=OLD_FORM)
+        second = await client.post(
+            "/tickets/customer", data={**OLD_FORM, "customer_email": "Test@EXAMPLE.com"}
+        )
+        health = (await client.get("/health")).json()
+    assert first.status_code == second.status_code == 201, (first.text, second.text)
+    assert first.json()["contact_id"] == second.json()["contact_id"]
+    assert health["mode"] == "zoho"
+
+    state = await control(emulator_url, "state")
+    calls = await control(emulator_url, "calls")
+    by_endpoint = calls["by_endpoint"]
+    assert state["contacts_created"] == 1, state
+    assert state["tickets_created"] == 2, state
+    assert by_endpoint.get("GET /api/v1/contacts/search") == 1, by_endpoint
+    assert by_endpoint.get("POST /api/v1/contacts") == 1, by_endpoint
+    assert by_endpoint.get("POST /api/v1/tickets") == 2, by_endpoint
+    assert by_endpoint.get("GET /api/v1/organizations") == 1, by_endpoint
+    assert by_endpoint.get("GET /api/v1/departments") == 1, by_endpoint
+    assert by_endpoint.get("POST /oauth/v2/token") == 1, by_endpoint
+    desk_calls = [c for c in calls["calls"] if c["path"].startswith("/api/v1/")]
+    for call in desk_calls:
+        assert call["headers"].get("authorization", "").startswith("Zoho-oauthtoken "), call
+        if call["path"] != "/api/v1/organizations":
+            assert call["headers"].get("orgId") == SANDBOX_ORG_ID, call
+    # tokens were persisted for the next start, and only this service can read them
+    token_file = tmp_path / "tokens.json"
+    assert token_file.exists()
+    assert token_file.stat().st_mode & 0o077 == 0
+
+
+async def test_restart_reuses_stored_access_token(emulator_url: str, tmp_path: Path) -> None:
+    """A restarted service takes the stored, unexpired access token: no second refresh."""
+    env = service_env(emulator_url, tmp_path)
+    for _ in range(2):
+        container = Container()
+        container.settings.override(providers.Object(Settings.load(env, dotenv=None)))
+        async with AsyncTestClient(create_app(container, drain=False, consumer=False)) as client:
+            response = await client.get("/departments")
+            assert response.status_code == 200, response.text
+    calls = await control(emulator_url, "calls")
+    assert calls["by_endpoint"].get("POST /oauth/v2/token") == 1, calls["by_endpoint"]
