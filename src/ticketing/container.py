@@ -137,11 +137,7 @@ def build_ticket_store(
     if redis is None:
         from ticketing.adapters.memory import InMemoryTicketStore
 
-        log.warning(
-            "REDIS_URL is not set: tickets are kept in this process only and nothing "
-            "survives a restart"
-        )
-        return InMemoryTicketStore(clock)
+        return InMemoryTicketStore(clock)  # the start-up log says nothing survives a restart
     from ticketing.adapters.redis.store import RedisTicketStore
 
     return RedisTicketStore(
