@@ -20,6 +20,7 @@ from ticketing.domain.errors import (
     HelpdeskAuthError,
     HelpdeskRejected,
     HelpdeskUnavailable,
+    StoreUnavailable,
 )
 from ticketing.domain.model import (
     DrainReport,
@@ -268,7 +269,13 @@ class SubmitTicket:
             return outcome, False
         if not attempt_now or not self._helpdesk.available:
             return outcome, True
-        return await self._processor.process(draft), True
+        try:
+            return await self._processor.process(draft), True
+        except StoreUnavailable as exc:
+            # Accepted already (the step above succeeded): the ticket is durable, so the
+            # caller hears "queued", not an error that would tempt it to send it again.
+            log.warning("store failed after accepting %s: %s", draft.key, exc.message)
+            return outcome, True
 
 
 @dataclass

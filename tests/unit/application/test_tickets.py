@@ -257,3 +257,22 @@ async def test_abandoned_entry_is_reclaimed_by_another_consumer(h: Harness) -> N
     h.later(h.drain._reclaim_idle + 1)
     assert (await h.drain()).created == 1
     assert len(h.helpdesk.tickets) == 1
+
+
+async def test_store_failure_after_accept_answers_queued(h: Harness) -> None:
+    """Redis failing after the ticket was accepted answers 'accepted', never an error."""
+    from ticketing.domain.errors import StoreUnavailable
+
+    original = h.store.mark_creating
+
+    async def broken(key: str, at: object) -> object:
+        raise StoreUnavailable("Redis went away")
+
+    h.store.mark_creating = broken  # type: ignore[assignment,method-assign]
+    outcome, new = await h.submit(h.draft())
+    assert new
+    assert outcome.state is TicketState.ACCEPTED
+    assert await h.store.pending_count() == 1
+    h.store.mark_creating = original  # type: ignore[method-assign]
+    assert (await h.drain()).created == 1
+    assert len(h.helpdesk.tickets) == 1
