@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator, Awaitable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, cast
 
 import httpx
@@ -45,8 +45,8 @@ class ZohoEndpoints:
     accounts_url: str
     desk_url: str
     client_id: str
-    client_secret: str
-    refresh_token: str | None
+    client_secret: str = field(repr=False)
+    refresh_token: str | None = field(repr=False)
     sandbox: bool
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import stat
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -44,6 +45,36 @@ def read_dotenv(path: Path) -> dict[str, str]:
             value = value.split(" #", 1)[0].rstrip()
         values[name] = value
     return values
+
+
+def token_file_exposed(path: str) -> bool:
+    """True when the token file exists and its group or other users have any access to it."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return False
+    return bool(stat.S_IMODE(mode) & 0o077)
+
+
+def redis_password(url: str | None) -> str | None:
+    """The password inside a Redis URL, if any."""
+    if not url:
+        return None
+    try:
+        return urlsplit(url).password or None
+    except ValueError:
+        return None
+
+
+def redact_url_password(url: str) -> str:
+    """The URL with its password (if any) replaced by ``***``."""
+    password = redis_password(url)
+    if not password:
+        return url
+    parts = urlsplit(url)
+    user = parts.username or ""
+    host = parts.netloc.rsplit("@", 1)[-1]
+    return parts._replace(netloc=f"{user}:***@{host}").geturl()
 
 
 def _text(value: str) -> str:
@@ -144,6 +175,7 @@ class Settings:
     port: int
     environment: str
     redis_url: str | None
+    redis_key_prefix: str
     zoho_client_id: str | None
     zoho_client_secret: str | None
     zoho_redirect_uri: str
@@ -237,6 +269,34 @@ class Settings:
                     "REDIS_URL: ENVIRONMENT=production needs Redis; without it accepted tickets "
                     "do not survive a restart"
                 )
+            if not self.api_keys:
+                raise ConfigurationError(
+                    "API_KEYS: ENVIRONMENT=production needs at least one API key (16+ "
+                    "characters, comma-separated); without it anyone who reaches the port can "
+                    "create tickets that email customers"
+                )
+            tokens_in_file = self.zoho_token_store in ("auto", "file")
+            if tokens_in_file and token_file_exposed(self.zoho_token_file):
+                raise ConfigurationError(
+                    f"ZOHO_TOKEN_FILE: {self.zoho_token_file} is readable by other users; "
+                    f"run `chmod 600 {self.zoho_token_file}` (ENVIRONMENT=production refuses it)"
+                )
+
+    def __repr__(self) -> str:
+        # Never the secrets: a Settings object can end up in a log line or a traceback.
+        shown = ", ".join(f"{k}={v!r}" for k, v in self.redacted().items())
+        return f"Settings({shown})"
+
+    def secrets(self) -> tuple[str, ...]:
+        """The secret values set, for the log redaction layer to mask wherever they appear."""
+        values = [
+            self.zoho_client_secret,
+            self.zoho_refresh_token,
+            self.zoho_authorization_code,
+            *self.api_keys,
+            redis_password(self.redis_url),
+        ]
+        return tuple(v for v in values if v)
 
     def redacted(self) -> dict[str, object]:
         """Settings safe to print: secrets replaced by whether they are set."""
@@ -246,6 +306,8 @@ class Settings:
             value = getattr(self, f.name)
             if f.name in secret:
                 out[f.name] = "<set>" if value else "<unset>"
+            elif f.name == "redis_url" and value:
+                out[f.name] = redact_url_password(value)
             elif isinstance(value, Priority):
                 out[f.name] = value.value
             else:
@@ -258,6 +320,7 @@ SPEC: dict[str, dict[str, Any]] = {
     "port": _var("PORT", _int(1, 65535), "8005"),
     "environment": _var("ENVIRONMENT", _choice("development", "production", "test"), "development"),
     "redis_url": _var("REDIS_URL", _redis_url, ""),
+    "redis_key_prefix": _var("REDIS_KEY_PREFIX", _text, ""),
     "zoho_client_id": _var("ZOHO_CLIENT_ID", _optional, ""),
     "zoho_client_secret": _var("ZOHO_CLIENT_SECRET", _optional, ""),
     "zoho_redirect_uri": _var("ZOHO_REDIRECT_URI", _text, "http://localhost:8888/callback"),

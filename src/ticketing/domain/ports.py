@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
@@ -102,10 +102,10 @@ class Helpdesk(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class TokenSet:
-    """OAuth tokens and where they came from. Never logged."""
+    """OAuth tokens and where they came from. Never logged (the repr leaves the tokens out)."""
 
-    refresh_token: str | None
-    access_token: str | None = None
+    refresh_token: str | None = field(repr=False)
+    access_token: str | None = field(default=None, repr=False)
     expires_at: datetime | None = None
     accounts_url: str | None = None
     api_domain: str | None = None
