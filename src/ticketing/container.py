@@ -12,6 +12,7 @@ import redis.asyncio as aioredis
 from dependency_injector import containers, providers
 
 from ticketing.adapters.clock import SystemClock
+from ticketing.adapters.prometheus import PrometheusMetrics
 from ticketing.application.contacts import ContactResolver
 from ticketing.application.guard import GuardedHelpdesk
 from ticketing.application.intake import IntakePolicy
@@ -101,8 +102,10 @@ def build_emulator_app(state: Any) -> Any:
     return create_emulator_app(state)
 
 
-async def open_http_client(settings: Settings, app: Any) -> AsyncIterator[httpx.AsyncClient]:
-    """One pooled HTTP client per process, closed at shutdown."""
+async def open_http_client(
+    settings: Settings, app: Any, metrics: PrometheusMetrics | None = None
+) -> AsyncIterator[httpx.AsyncClient]:
+    """One pooled HTTP client per process, closed at shutdown; every request is metered."""
     from ticketing.adapters.zoho_desk.client import build_http_client
 
     transport = httpx.ASGITransport(app=app) if app is not None else None
@@ -110,6 +113,7 @@ async def open_http_client(settings: Settings, app: Any) -> AsyncIterator[httpx.
         timeout=settings.zoho_timeout,
         transport=transport,
         max_connections=max(20, settings.zoho_max_concurrency * 2),
+        instrument=metrics.instrument if metrics is not None else None,
     )
     try:
         yield client
@@ -245,6 +249,19 @@ class Services:
     queue_status: QueueStatus
     replay: ReplayDeadLetters
     mode: str
+    metrics: PrometheusMetrics | None = None
+
+
+def watch_metrics(
+    metrics: PrometheusMetrics, store: TicketStore, helpdesk: GuardedHelpdesk, tokens: Any
+) -> PrometheusMetrics:
+    """Point the scrape-time gauges at this process's store, breaker and token manager."""
+    metrics.watch(
+        store=store,
+        breaker_state=lambda: helpdesk.breaker.state,
+        token_refreshes=lambda: int(getattr(tokens, "refreshes", 0)),
+    )
+    return metrics
 
 
 def _mode(endpoints: ZohoEndpoints) -> str:
@@ -263,7 +280,8 @@ class Container(containers.DeclarativeContainer):
     endpoints = providers.Singleton(build_zoho_endpoints, settings)
     emulator_state = providers.Singleton(build_emulator_state, endpoints)
     emulator = providers.Singleton(build_emulator_app, emulator_state)
-    http = providers.Resource(open_http_client, settings, emulator)
+    metrics = providers.Singleton(PrometheusMetrics)
+    http = providers.Resource(open_http_client, settings, emulator, metrics)
     redis = providers.Resource(open_redis_client, settings)
 
     store = providers.Singleton(build_ticket_store, settings, redis, clock)
@@ -299,9 +317,9 @@ class Container(containers.DeclarativeContainer):
         attempt_timeout=providers.Callable(lambda s: max(30.0, s.zoho_timeout * 4), settings),
     )
     processor = providers.Singleton(
-        TicketProcessor, store, helpdesk, contacts, leases, clock, processing
+        TicketProcessor, store, helpdesk, contacts, leases, clock, processing, metrics=metrics
     )
-    submit = providers.Singleton(SubmitTicket, store, processor, helpdesk)
+    submit = providers.Singleton(SubmitTicket, store, processor, helpdesk, metrics=metrics)
     drain = providers.Singleton(
         DrainQueue,
         store,
@@ -334,6 +352,7 @@ class Container(containers.DeclarativeContainer):
         queue_status=providers.Singleton(QueueStatus, store),
         replay=providers.Singleton(ReplayDeadLetters, store),
         mode=providers.Callable(_mode, endpoints),
+        metrics=providers.Singleton(watch_metrics, metrics, store, helpdesk, tokens),
     )
 
 

@@ -96,12 +96,19 @@ def customer_ticket(
     received_at: datetime,
     policy: IntakePolicy,
     source: Source = Source.HTTP,
+    request_id: str | None = None,
 ) -> TicketDraft:
-    """A draft from the HTTP API's fields. Strict: an unknown priority is an error."""
+    """A draft from the HTTP API's fields. Strict: an unknown priority is an error.
+
+    ``request_id`` is the HTTP request's id (possibly the caller's ``X-Request-ID``), so the
+    ticket's log lines carry it everywhere; it never becomes the idempotency key, because a
+    caller may reuse it for different tickets.
+    """
     who = customer(customer_name, customer_email, customer_phone)
-    request_id = new_request_id()
+    key_default = new_request_id()
+    request_id = request_id or key_default
     return TicketDraft(
-        key=idempotency_key(key) or request_id,
+        key=idempotency_key(key) or key_default,
         request_id=request_id,
         subject=_clean(subject, "subject", MAX_SUBJECT, required=True) or "",
         description=_clean(description, "description", MAX_DESCRIPTION, required=True) or "",
@@ -125,15 +132,17 @@ def admin_ticket(
     key: str | None,
     received_at: datetime,
     policy: IntakePolicy,
+    request_id: str | None = None,
 ) -> TicketDraft:
     """A draft for ``POST /tickets``: under the configured default contact."""
     if not contact_id and not contact_email:
         raise ValidationError(
             "contact", "POST /tickets needs DEFAULT_CONTACT_ID or DEFAULT_CONTACT_EMAIL set"
         )
-    request_id = new_request_id()
+    key_default = new_request_id()
+    request_id = request_id or key_default
     return TicketDraft(
-        key=idempotency_key(key) or request_id,
+        key=idempotency_key(key) or key_default,
         request_id=request_id,
         subject=_clean(subject, "subject", MAX_SUBJECT, required=True) or "",
         description=_clean(description, "description", MAX_DESCRIPTION, required=True) or "",

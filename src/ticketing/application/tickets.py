@@ -12,6 +12,7 @@ from datetime import timedelta
 
 import anyio
 
+from ticketing.application import context
 from ticketing.application.contacts import ContactResolver
 from ticketing.application.guard import GuardedHelpdesk
 from ticketing.domain.breaker import BreakerState
@@ -32,7 +33,7 @@ from ticketing.domain.model import (
     TicketRequest,
     TicketState,
 )
-from ticketing.domain.ports import Clock, Leases, TicketProbe, TicketStore
+from ticketing.domain.ports import Clock, Leases, Metrics, TicketProbe, TicketStore
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +75,7 @@ class TicketProcessor:
         policy: ProcessingPolicy | None = None,
         *,
         on_created: Callable[[TicketDraft, Outcome], None] | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
         self._store = store
         self._helpdesk = helpdesk
@@ -82,6 +84,7 @@ class TicketProcessor:
         self._clock = clock
         self.policy = policy or ProcessingPolicy()
         self._on_created = on_created
+        self._metrics = metrics
 
     async def process(self, draft: TicketDraft) -> Outcome:
         """Try to create the ticket now; returns the key's outcome afterwards.
@@ -89,6 +92,13 @@ class TicketProcessor:
         Transient failures leave the ticket ACCEPTED (or CREATING when ambiguous) for a later
         drain; permanent ones bury it in the dead letters.
         """
+        # Every log line of this attempt, here and in the adapters, names the ticket.
+        with context.bind(
+            request_id=draft.request_id, incident_id=draft.incident_id, key=draft.key
+        ):
+            return await self._process_bound(draft)
+
+    async def _process_bound(self, draft: TicketDraft) -> Outcome:
         owner = uuid.uuid4().hex
         lease = f"ticket:{draft.key}"
         if not await self._leases.acquire(lease, owner, self.policy.attempt_timeout * 2):
@@ -233,10 +243,16 @@ class TicketProcessor:
         log.info("created ticket %s (#%s) for %s", ticket.id, ticket.ticket_number, draft.key)
         if self._on_created:
             self._on_created(draft, outcome)
+        if self._metrics is not None:
+            self._metrics.ticket("created", draft.source)
+            waited = (self._clock.now() - draft.received_at).total_seconds()
+            self._metrics.ticket_latency(draft.source, waited)
         return outcome
 
     async def _bury(self, draft: TicketDraft, reason: str) -> Outcome:
         await self._store.bury(draft.key, reason)
+        if self._metrics is not None:
+            self._metrics.ticket("dead", draft.source)
         log.warning("ticket %s moved to the dead letters: %s", draft.key, reason)
         return Outcome(
             key=draft.key,
@@ -255,27 +271,45 @@ class SubmitTicket:
     when it refused it, and for a key seen before, that key's first outcome.
     """
 
-    def __init__(self, store: TicketStore, processor: TicketProcessor, helpdesk: GuardedHelpdesk):
+    def __init__(
+        self,
+        store: TicketStore,
+        processor: TicketProcessor,
+        helpdesk: GuardedHelpdesk,
+        *,
+        metrics: Metrics | None = None,
+    ):
         self._store = store
         self._processor = processor
         self._helpdesk = helpdesk
+        self._metrics = metrics
 
     async def __call__(
         self, draft: TicketDraft, *, attempt_now: bool = True
     ) -> tuple[Outcome, bool]:
         """Returns the outcome and whether the key was new."""
         outcome, new = await self._store.accept(draft)
+        self._count("accepted" if new else "duplicate", draft)
         if not new:
             return outcome, False
         if not attempt_now or not self._helpdesk.available:
+            self._count("queued", draft)
             return outcome, True
         try:
-            return await self._processor.process(draft), True
+            result = await self._processor.process(draft)
+            if result.state not in FINISHED:
+                self._count("queued", draft)
+            return result, True
         except StoreUnavailable as exc:
             # Accepted already (the step above succeeded): the ticket is durable, so the
             # caller hears "queued", not an error that would tempt it to send it again.
             log.warning("store failed after accepting %s: %s", draft.key, exc.message)
+            self._count("queued", draft)
             return outcome, True
+
+    def _count(self, outcome: str, draft: TicketDraft) -> None:
+        if self._metrics is not None:
+            self._metrics.ticket(outcome, draft.source)
 
 
 @dataclass

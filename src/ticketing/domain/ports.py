@@ -16,6 +16,7 @@ from ticketing.domain.model import (
     Organization,
     Outcome,
     QueuedTicket,
+    Source,
     Ticket,
     TicketCreated,
     TicketDraft,
@@ -230,4 +231,23 @@ class TicketStore(Protocol):
 
     async def ping(self) -> bool:
         """Is the store reachable?"""
+        ...
+
+
+class Metrics(Protocol):
+    """What the use cases report for monitoring (Prometheus in production)."""
+
+    def ticket(self, outcome: str, source: Source) -> None:
+        """Count one ticket event.
+
+        Args:
+            outcome: ``accepted`` (new and durably stored), ``duplicate`` (a known key),
+                ``queued`` (accepted, Zoho could not take it now), ``created``, ``dead``, or
+                ``invalid`` (refused at intake; counted by the entrypoints).
+            source: the entrypoint the ticket came through.
+        """
+        ...
+
+    def ticket_latency(self, source: Source, seconds: float) -> None:
+        """Time from the message being received to its ticket existing in the helpdesk."""
         ...

@@ -53,14 +53,22 @@ def exit_code_for(exc: TicketingError) -> int:
     return EXIT_ERROR
 
 
-def configure_logging(level: str = "info") -> None:
-    logging.basicConfig(
-        level=getattr(logging, level.upper(), logging.INFO),
-        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
-        stream=sys.stderr,
+def configure_logging(level: str = "info", settings: Any = None) -> None:
+    """One redacting handler on stderr: JSON in production (LOG_FORMAT=auto), text otherwise.
+
+    With ``settings`` (a loaded ``Settings``) its level, format and secret values are used.
+    """
+    from ticketing.entrypoints.logs import install
+
+    if settings is None:
+        install(level=level)
+        return
+    install(
+        level=settings.log_level,
+        fmt=settings.log_format,
+        environment=settings.environment,
+        secrets=settings.secrets(),
     )
-    for noisy in ("httpx", "httpcore"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
 def build_container() -> Container:
@@ -396,10 +404,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         from ticketing.settings import Settings
 
-        level = "info"
+        loaded = None
         with contextlib.suppress(ConfigurationError):
-            level = Settings.load().log_level
-        configure_logging(level)
+            loaded = Settings.load()
+        configure_logging(settings=loaded)
         return int(args.func(args))
     except TicketingError as exc:
         print(f"ticketing: {exc.message}", file=sys.stderr)

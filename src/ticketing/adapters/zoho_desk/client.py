@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import collections
 import logging
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from typing import Any, Final, TypeVar
@@ -78,6 +79,7 @@ def build_http_client(
     timeout: float = 10.0,
     transport: httpx.AsyncBaseTransport | None = None,
     max_connections: int = 50,
+    instrument: Callable[[httpx.AsyncBaseTransport], httpx.AsyncBaseTransport] | None = None,
 ) -> httpx.AsyncClient:
     """An HTTP client for Zoho with explicit, separate timeouts.
 
@@ -86,12 +88,16 @@ def build_http_client(
     timeout on a create is ambiguous and costs a lookup afterwards.
     """
     quick = min(timeout, 5.0)
+    limits = httpx.Limits(
+        max_connections=max_connections,
+        max_keepalive_connections=min(max_connections, 20),
+    )
+    if instrument is not None:
+        # ``instrument`` wraps the transport (metrics); the pool limits move onto it.
+        transport = instrument(transport or httpx.AsyncHTTPTransport(limits=limits))
     return httpx.AsyncClient(
         timeout=httpx.Timeout(connect=quick, read=timeout, write=timeout, pool=quick),
-        limits=httpx.Limits(
-            max_connections=max_connections,
-            max_keepalive_connections=min(max_connections, 20),
-        ),
+        limits=limits,
         transport=transport,
         headers={"User-Agent": "ticketing (Zoho Desk adapter)"},
         follow_redirects=False,

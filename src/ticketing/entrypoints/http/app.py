@@ -21,11 +21,12 @@ from litestar.openapi.spec import Components, SecurityScheme
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_202_ACCEPTED
 
 from ticketing import __version__
-from ticketing.application import intake
+from ticketing.application import context, intake
 from ticketing.container import Container, Services, start, stop
 from ticketing.domain.errors import TicketingError
 from ticketing.domain.model import TicketState
 from ticketing.entrypoints.background import run_background
+from ticketing.entrypoints.http import ops
 from ticketing.entrypoints.http.errors import (
     BadRequest,
     handle_http_exception,
@@ -131,6 +132,7 @@ class TicketController(Controller):
             key=request.headers.get("idempotency-key"),
             received_at=services.clock.now(),
             policy=services.policy,
+            request_id=context.request_id(),
         )
         outcome, new = await services.submit(draft)
         return _ticket_response(outcome, new)
@@ -157,6 +159,7 @@ class TicketController(Controller):
             key=request.headers.get("idempotency-key"),
             received_at=services.clock.now(),
             policy=services.policy,
+            request_id=context.request_id(),
         )
         outcome, new = await services.submit(draft)
         return _ticket_response(outcome, new)
@@ -282,7 +285,17 @@ def create_app(
 
     settings = container.settings()
     return Litestar(
-        route_handlers=[TicketController, QueueController, health, departments, auth_url],
+        route_handlers=[
+            TicketController,
+            QueueController,
+            health,
+            departments,
+            auth_url,
+            ops.live,
+            ops.ready,
+            ops.metrics,
+        ],
+        middleware=[ops.request_context_middleware],
         dependencies={"services": Provide(provide_services, sync_to_thread=False)},
         guards=[api_key_guard(settings.api_keys)],
         lifespan=[lifespan],

@@ -9,6 +9,7 @@ from litestar import MediaType, Request, Response
 from litestar.exceptions import HTTPException
 from litestar.status_codes import (
     HTTP_400_BAD_REQUEST,
+    HTTP_401_UNAUTHORIZED,
     HTTP_413_REQUEST_ENTITY_TOO_LARGE,
     HTTP_422_UNPROCESSABLE_ENTITY,
     HTTP_500_INTERNAL_SERVER_ERROR,
@@ -27,6 +28,7 @@ from ticketing.domain.errors import (
     TicketingError,
     ValidationError,
 )
+from ticketing.entrypoints.http.ops import count_invalid
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +76,8 @@ def handle_ticketing_error(
     message = exc.reason if isinstance(exc, ValidationError) else exc.message
     if status >= 500:
         log.warning("%s %s failed: %s", request.method, request.url.path, exc.message)
+    if isinstance(exc, ValidationError):
+        count_invalid(request)
     headers = {}
     if isinstance(exc, HelpdeskUnavailable) and exc.retry_after:
         headers["Retry-After"] = str(int(exc.retry_after + 0.999))
@@ -89,6 +93,9 @@ def handle_http_exception(
     status = exc.status_code
     if status == HTTP_413_REQUEST_ENTITY_TOO_LARGE:
         body = _body("too_large", "the request body is over the size limit", "body")
+        count_invalid(request)
+    elif status == HTTP_401_UNAUTHORIZED:
+        body = _body("unauthorized", str(exc.detail))
     else:
         body = _body("http_error", str(exc.detail))
     return Response(body, status_code=status, media_type=MediaType.JSON, headers=exc.headers)

@@ -1,0 +1,228 @@
+"""Prometheus metrics: the ``Metrics`` port, Zoho call instrumentation and scrape-time gauges.
+
+Each container gets its own ``CollectorRegistry`` (never the global one), so several apps in
+one process, as in the tests, do not collide.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from collections.abc import Callable, Iterator
+from typing import Any, Final
+
+import httpx
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from ticketing.domain.breaker import BreakerState
+from ticketing.domain.model import Source
+from ticketing.domain.ports import TicketStore
+
+log = logging.getLogger(__name__)
+
+CONTENT_TYPE: Final = "text/plain; version=0.0.4"  # the framework adds the charset
+OUTCOMES: Final = ("accepted", "duplicate", "queued", "created", "dead", "invalid")
+
+# From a fast create to a ticket that waited out a day-long Zoho outage.
+LATENCY_BUCKETS: Final = (0.25, 0.5, 1, 2, 5, 10, 30, 60, 300, 900, 3600, 4 * 3600, 86400)
+ZOHO_BUCKETS: Final = (0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 15, 30, 60)
+_ID_SEGMENT = re.compile(r"^(?:\d+|[0-9a-fA-F-]{16,}|1000\..*)$")
+
+
+def endpoint_of(path: str) -> str:
+    """A URL path with its ids replaced by ``{id}``, so labels stay few."""
+    segments = [("{id}" if _ID_SEGMENT.match(s) else s) for s in path.split("/")]
+    return "/".join(segments) or "/"
+
+
+class PrometheusMetrics:
+    """The ``Metrics`` port in Prometheus form, plus what adapters and entrypoints record.
+
+    Gauges that describe state (queue and dead-letter length, breaker state, token
+    refreshes) are read at scrape time from the sources given to :meth:`watch`.
+    """
+
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry or CollectorRegistry(auto_describe=True)
+        r = self.registry
+        self.tickets = Counter(
+            "ticketing_tickets",
+            "Tickets by outcome (accepted, duplicate, queued, created, dead, invalid) and source",
+            ["outcome", "source"],
+            registry=r,
+        )
+        self.ticket_seconds = Histogram(
+            "ticketing_ticket_latency_seconds",
+            "Time from a message being received to its ticket existing in Zoho Desk",
+            ["source"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.zoho_requests = Counter(
+            "ticketing_zoho_requests",
+            "HTTP requests to Zoho (Desk and accounts) by endpoint, method and status "
+            "(an HTTP status, or timeout/error when no answer came)",
+            ["endpoint", "method", "status"],
+            registry=r,
+        )
+        self.zoho_seconds = Histogram(
+            "ticketing_zoho_request_duration_seconds",
+            "Zoho request latency until the response headers, by endpoint and method",
+            ["endpoint", "method"],
+            buckets=ZOHO_BUCKETS,
+            registry=r,
+        )
+        self.zoho_credits = Gauge(
+            "ticketing_zoho_credits_remaining",
+            "API credits left today, from the last X-Rate-Limit-Remaining-v3 header",
+            registry=r,
+        )
+        self.http_requests = Counter(
+            "ticketing_http_requests",
+            "Requests to this service's HTTP API by route and status",
+            ["method", "route", "status"],
+            registry=r,
+        )
+        self.queue_pending = Gauge(
+            "ticketing_queue_pending", "Tickets accepted and not yet in Zoho", registry=r
+        )
+        self.queue_dead = Gauge("ticketing_queue_dead", "Entries in the dead letters", registry=r)
+        self.store_up = Gauge(
+            "ticketing_store_up", "1 when the ticket store (Redis) answered the scrape", registry=r
+        )
+        self._state = _StateCollector()
+        r.register(self._state)
+        self._store: TicketStore | None = None
+
+    def __repr__(self) -> str:
+        return f"PrometheusMetrics(watching={self._store is not None})"
+
+    # --- the Metrics port ---------------------------------------------------------------
+
+    def ticket(self, outcome: str, source: Source) -> None:
+        self.tickets.labels(outcome, source.value).inc()
+
+    def ticket_latency(self, source: Source, seconds: float) -> None:
+        self.ticket_seconds.labels(source.value).observe(max(0.0, seconds))
+
+    # --- adapters and entrypoints -------------------------------------------------------
+
+    def zoho_call(self, endpoint: str, method: str, status: str, seconds: float) -> None:
+        self.zoho_requests.labels(endpoint, method, status).inc()
+        self.zoho_seconds.labels(endpoint, method).observe(seconds)
+
+    def http_request(self, method: str, route: str, status: int) -> None:
+        self.http_requests.labels(method, route, str(status)).inc()
+
+    def instrument(self, inner: httpx.AsyncBaseTransport) -> httpx.AsyncBaseTransport:
+        """Wrap an HTTP transport so every Zoho request is counted and timed."""
+        return MeteredTransport(inner, self)
+
+    def watch(
+        self,
+        *,
+        store: TicketStore,
+        breaker_state: Callable[[], BreakerState],
+        token_refreshes: Callable[[], int],
+    ) -> None:
+        """Where the scrape-time figures come from."""
+        self._store = store
+        self._state.breaker_state = breaker_state
+        self._state.token_refreshes = token_refreshes
+
+    async def scrape(self) -> bytes:
+        """Read the store's figures now, then render every metric in the text format."""
+        if self._store is not None:
+            try:
+                ok = await self._store.ping()
+                if ok:
+                    self.queue_pending.set(await self._store.pending_count())
+                    self.queue_dead.set(await self._store.dead_count())
+            except Exception as exc:  # a scrape must answer even when Redis does not
+                log.warning("metrics: the store did not answer: %s", exc)
+                ok = False
+            self.store_up.set(1 if ok else 0)
+        return generate_latest(self.registry)
+
+
+class _StateCollector(Collector):
+    """Breaker state and token refreshes, read when Prometheus scrapes."""
+
+    def __init__(self) -> None:
+        self.breaker_state: Callable[[], BreakerState] | None = None
+        self.token_refreshes: Callable[[], int] | None = None
+
+    def collect(self) -> Iterator[Metric]:
+        if self.breaker_state is not None:
+            current = self.breaker_state()
+            family = GaugeMetricFamily(
+                "ticketing_breaker_state",
+                "Circuit breaker around Zoho: 1 for the current state",
+                labels=["state"],
+            )
+            for state in BreakerState:
+                family.add_metric([state.value], 1.0 if state is current else 0.0)
+            yield family
+            yield GaugeMetricFamily(
+                "ticketing_breaker_open",
+                "1 while the breaker refuses Zoho calls (open), else 0",
+                value=1.0 if current is BreakerState.OPEN else 0.0,
+            )
+        if self.token_refreshes is not None:
+            yield CounterMetricFamily(
+                "ticketing_zoho_token_refreshes",
+                "Access-token refreshes done by this process",
+                value=float(self.token_refreshes()),
+            )
+
+    def describe(self) -> Iterator[Metric]:
+        return iter(())
+
+
+class MeteredTransport(httpx.AsyncBaseTransport):
+    """Counts and times each request; notes Zoho's credits header."""
+
+    def __init__(self, inner: httpx.AsyncBaseTransport, metrics: PrometheusMetrics) -> None:
+        self._inner = inner
+        self._metrics = metrics
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        endpoint = endpoint_of(request.url.path)
+        started = time.perf_counter()
+        status = "error"
+        try:
+            response = await self._inner.handle_async_request(request)
+            status = str(response.status_code)
+            credits = response.headers.get("X-Rate-Limit-Remaining-v3")
+            if credits is not None and credits.strip().isdigit():
+                self._metrics.zoho_credits.set(int(credits.strip()))
+            return response
+        except httpx.TimeoutException:
+            status = "timeout"
+            raise
+        finally:
+            self._metrics.zoho_call(endpoint, request.method, status, time.perf_counter() - started)
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+
+def parse(text: str) -> dict[str, float]:
+    """Samples of a text exposition by ``name{labels}`` (for tests and ``doctor``-like checks)."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    out: dict[str, float] = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            labels = ",".join(f'{k}="{v}"' for k, v in sorted(sample.labels.items()))
+            out[f"{sample.name}{{{labels}}}" if labels else sample.name] = sample.value
+    return out
+
+
+def sample(samples: dict[str, float], name: str, **labels: Any) -> float | None:
+    """One sample from :func:`parse`'s result, by name and labels."""
+    key = ",".join(f'{k}="{v}"' for k, v in sorted(labels.items()))
+    return samples.get(f"{name}{{{key}}}" if key else name)

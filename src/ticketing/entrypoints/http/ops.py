@@ -1,0 +1,154 @@
+"""Operations endpoints and middleware: request ids, liveness, readiness, Prometheus metrics."""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from typing import Any
+
+import msgspec
+from litestar import MediaType, Request, Response, get
+from litestar.datastructures import MutableScopeHeaders
+from litestar.enums import ScopeType
+from litestar.openapi.datastructures import ResponseSpec
+from litestar.types import ASGIApp, Message, Receive, Scope, Send
+
+from ticketing.adapters.prometheus import CONTENT_TYPE
+from ticketing.application import context
+from ticketing.application.intake import new_request_id
+from ticketing.domain.model import Source
+
+log = logging.getLogger("ticketing.http")
+
+REQUEST_ID_HEADER = "x-request-id"
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
+# Probes and scrapes come every few seconds: their lines only at debug level.
+_QUIET = frozenset({"/health", "/health/live", "/health/ready", "/metrics"})
+
+
+class LiveOut(msgspec.Struct, kw_only=True):
+    status: str  # alive
+
+
+class ReadyOut(msgspec.Struct, kw_only=True):
+    status: str  # ready | not_ready
+    store: str  # memory | redis
+    store_ok: bool
+
+
+def request_id_from(value: str | None) -> str:
+    """The caller's ``X-Request-ID`` when it is a sane token, else a fresh id."""
+    if value and _REQUEST_ID.match(value):
+        return value
+    return new_request_id()
+
+
+def request_context_middleware(app: ASGIApp) -> ASGIApp:
+    """Bind a request id (the caller's ``X-Request-ID`` or a new one) for every log line of
+    the request, echo it in the response, count the request and log one line for it."""
+
+    async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != ScopeType.HTTP:
+            await app(scope, receive, send)
+            return
+        given = None
+        for name, value in scope.get("headers", []):
+            if name.lower() == b"x-request-id":
+                given = value.decode("latin-1")
+                break
+        rid = request_id_from(given)
+        started = time.perf_counter()
+        status = 500
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+                MutableScopeHeaders.from_message(message)[REQUEST_ID_HEADER] = rid
+            await send(message)
+
+        with context.bind(request_id=rid):
+            try:
+                await app(scope, receive, send_with_id)
+            finally:
+                _record(scope, status, time.perf_counter() - started)
+
+    return middleware
+
+
+def _record(scope: Scope, status: int, seconds: float) -> None:
+    method = str(scope.get("method", "GET"))
+    path = str(scope.get("path", ""))
+    route = str(scope.get("path_template") or "other")  # set by the router once matched
+    app = scope.get("app")
+    services = getattr(getattr(app, "state", None), "services", None)
+    metrics = getattr(services, "metrics", None)
+    if metrics is not None:
+        metrics.http_request(method, route, status)
+    level = logging.DEBUG if path in _QUIET and status < 500 else logging.INFO
+    log.log(level, "%s %s → %d in %.0f ms", method, path, status, seconds * 1000)
+
+
+def count_invalid(request: Request[Any, Any, Any]) -> None:
+    """A ticket submission refused at intake (4xx): counted as outcome ``invalid``."""
+    if request.method != "POST" or not request.url.path.startswith("/tickets"):
+        return
+    services = getattr(request.app.state, "services", None)
+    if services is not None and services.metrics is not None:
+        services.metrics.ticket("invalid", Source.HTTP)
+
+
+@get(
+    "/health/live",
+    operation_id="getLiveness",
+    summary="Liveness: the process answers",
+    tags=["ops"],
+    opt={"public": True},
+    sync_to_thread=False,
+)
+def live() -> LiveOut:
+    """Always 200 while the process can answer HTTP; restart it when this fails."""
+    return LiveOut(status="alive")
+
+
+@get(
+    "/health/ready",
+    operation_id="getReadiness",
+    summary="Readiness: tickets can be accepted (the store answers)",
+    tags=["ops"],
+    opt={"public": True},
+    responses={
+        503: ResponseSpec(
+            data_container=ReadyOut,
+            description="The store does not answer: send no traffic here",
+            generate_examples=False,
+        )
+    },
+)
+async def ready(request: Request[Any, Any, Any]) -> Response[ReadyOut]:
+    """200 when a ticket would be accepted durably now, 503 when the store does not answer."""
+    services = request.app.state.services
+    try:
+        ok = bool(await services.store.ping())
+    except Exception as exc:  # any failure of the store means "not ready", never a 500
+        log.warning("readiness: the store did not answer: %s", exc)
+        ok = False
+    kind = "redis" if services.settings.redis_url else "memory"
+    body = ReadyOut(status="ready" if ok else "not_ready", store=kind, store_ok=ok)
+    return Response(body, status_code=200 if ok else 503, media_type=MediaType.JSON)
+
+
+@get(
+    "/metrics",
+    operation_id="getMetrics",
+    summary="Prometheus metrics (needs the API key when API_KEYS is set)",
+    tags=["ops"],
+    media_type=CONTENT_TYPE,
+    include_in_schema=True,
+)
+async def metrics(request: Request[Any, Any, Any]) -> Response[bytes]:
+    """The text exposition format; queue, dead-letter and breaker figures are read now."""
+    collector = request.app.state.services.metrics
+    body = await collector.scrape() if collector is not None else b""
+    return Response(body, media_type=CONTENT_TYPE)
