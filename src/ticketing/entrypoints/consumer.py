@@ -11,9 +11,9 @@ import msgspec
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError, ResponseError
 
-from ticketing.application import intake
+from ticketing.application import context, intake
 from ticketing.domain.errors import StoreUnavailable, ValidationError
-from ticketing.domain.model import Outcome
+from ticketing.domain.model import Outcome, Source
 from ticketing.entrypoints.schemas import Incident
 
 if TYPE_CHECKING:
@@ -68,8 +68,11 @@ async def handle_message(raw: bytes | str, services: Services, *, origin: str) -
         reason = str(exc)
         log.warning("poison message from %s: %s", origin, reason)
         await services.store.bury_raw(text[:MAX_MESSAGE_BYTES], reason, origin)
+        if services.metrics is not None:
+            services.metrics.ticket("invalid", Source.REDIS)
         return None
-    outcome, _new = await services.submit(draft)
+    with context.bind(request_id=draft.request_id, incident_id=draft.incident_id, key=draft.key):
+        outcome, _new = await services.submit(draft)
     return outcome
 
 

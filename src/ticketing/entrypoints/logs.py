@@ -158,23 +158,32 @@ def install(
     settings are known). Returns the handler.
     """
     root = logging.getLogger()
+    previous: dict[str, int] | None = None
     for old in list(root.handlers):
         if getattr(old, _HANDLER_MARK, False):
+            previous = getattr(old, _HANDLER_MARK)
             root.removeHandler(old)
             old.close()
+    noisy = ("httpx", "httpcore")
+    if previous is None:  # the levels to go back to when the handler is uninstalled
+        previous = {name: logging.getLogger(name).level for name in ("", *noisy)}
     handler = logging.StreamHandler(stream or sys.stderr)
-    setattr(handler, _HANDLER_MARK, True)
+    setattr(handler, _HANDLER_MARK, previous)
     handler.addFilter(RedactingFilter(Redactor(secrets)))
     kind = resolve_format(fmt, environment)
     handler.setFormatter(JsonFormatter() if kind == "json" else TextFormatter())
     root.addHandler(handler)
     root.setLevel(getattr(logging, level.upper(), logging.INFO))
-    for noisy in ("httpx", "httpcore"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    for name in noisy:
+        logging.getLogger(name).setLevel(logging.WARNING)
     return handler
 
 
 def uninstall(handler: logging.Handler) -> None:
-    """Remove a handler :func:`install` added."""
+    """Remove a handler :func:`install` added and put the levels back as they were."""
     logging.getLogger().removeHandler(handler)
     handler.close()
+    previous = getattr(handler, _HANDLER_MARK, None)
+    if isinstance(previous, dict):
+        for name, level in previous.items():
+            logging.getLogger(name).setLevel(level)
