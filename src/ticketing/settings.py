@@ -275,8 +275,9 @@ class Settings:
                     "characters, comma-separated); without it anyone who reaches the port can "
                     "create tickets that email customers"
                 )
-            tokens_in_file = self.zoho_token_store in ("auto", "file")
-            if tokens_in_file and token_file_exposed(self.zoho_token_file):
+            # Whatever ZOHO_TOKEN_STORE says: a Redis token store imports this file too, and an
+            # exposed file leaks the refresh token either way.
+            if token_file_exposed(self.zoho_token_file):
                 raise ConfigurationError(
                     f"ZOHO_TOKEN_FILE: {self.zoho_token_file} is readable by other users; "
                     f"run `chmod 600 {self.zoho_token_file}` (ENVIRONMENT=production refuses it)"

@@ -58,14 +58,16 @@ def test_production_refuses_a_token_file_others_can_read(tmp_path: Path, mode: i
 
 
 def test_production_accepts_a_private_or_missing_token_file(tmp_path: Path) -> None:
-    """A 0600 token file, or none yet, is fine; tokens kept in Redis skip the file check."""
+    """A 0600 token file, or none yet, is fine; with tokens in Redis an exposed file (which
+    would be imported) is still refused."""
     assert Settings.load(production(tmp_path), dotenv=None).production
     tokens = tmp_path / "tokens.json"
     tokens.write_text("{}", encoding="utf-8")
     os.chmod(tokens, 0o600)
     assert Settings.load(production(tmp_path), dotenv=None).production
     os.chmod(tokens, 0o644)
-    assert Settings.load(production(tmp_path, ZOHO_TOKEN_STORE="redis"), dotenv=None).production
+    with pytest.raises(ConfigurationError, match=r"^ZOHO_TOKEN_FILE"):
+        Settings.load(production(tmp_path, ZOHO_TOKEN_STORE="redis"), dotenv=None)
 
 
 def test_development_tolerates_a_readable_token_file(tmp_path: Path) -> None:
