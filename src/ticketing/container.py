@@ -302,7 +302,17 @@ class Container(containers.DeclarativeContainer):
         timeout=settings.provided.circuit_breaker_timeout,
     )
     helpdesk = providers.Singleton(GuardedHelpdesk, zoho, breaker, clock)
-    contacts = providers.Singleton(ContactResolver, helpdesk, contact_cache, leases, clock)
+    # Contact creation is part of an attempt and cut off with it: a lock that outlives the
+    # attempt would only stall the customer's next tickets after a crash.
+    contacts = providers.Singleton(
+        ContactResolver,
+        helpdesk,
+        contact_cache,
+        leases,
+        clock,
+        lock_ttl=settings.provided.attempt_timeout,
+        lock_wait=settings.provided.attempt_timeout,
+    )
     policy = providers.Singleton(
         IntakePolicy,
         default_priority=settings.provided.default_priority,
@@ -314,7 +324,7 @@ class Container(containers.DeclarativeContainer):
         ProcessingPolicy,
         max_deliveries=settings.provided.queue_max_deliveries,
         ambiguous_grace=settings.provided.zoho_search_lag,
-        attempt_timeout=providers.Callable(lambda s: max(30.0, s.zoho_timeout * 4), settings),
+        attempt_timeout=settings.provided.attempt_timeout,
     )
     processor = providers.Singleton(
         TicketProcessor, store, helpdesk, contacts, leases, clock, processing, metrics=metrics

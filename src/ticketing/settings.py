@@ -111,6 +111,15 @@ def _float(low: float, high: float) -> Callable[[str], float]:
     return parse
 
 
+def _optional_float(low: float, high: float) -> Callable[[str], float | None]:
+    parse = _float(low, high)
+
+    def parse_optional(value: str) -> float | None:
+        return parse(value) if value else None
+
+    return parse_optional
+
+
 def _bool(value: str) -> bool:
     lowered = value.strip().lower()
     if lowered in ("1", "true", "yes", "on"):
@@ -199,6 +208,7 @@ class Settings:
     inbound_group: str
     queue_retry_interval: float
     queue_max_deliveries: int
+    queue_attempt_timeout: float | None
     zoho_idempotency_field: str | None
     zoho_max_concurrency: int
     zoho_timeout: float
@@ -224,6 +234,13 @@ class Settings:
     @property
     def production(self) -> bool:
         return self.environment == "production"
+
+    @property
+    def attempt_timeout(self) -> float:
+        """Longest one attempt at a ticket may take before it is cut off (and its lease and
+        the reclaim of abandoned work are sized from): QUEUE_ATTEMPT_TIMEOUT, else
+        max(30, 4 x ZOHO_TIMEOUT)."""
+        return self.queue_attempt_timeout or max(30.0, self.zoho_timeout * 4)
 
     @classmethod
     def load(
@@ -347,6 +364,8 @@ SPEC: dict[str, dict[str, Any]] = {
     "inbound_group": _var("INBOUND_GROUP", _text, "ticket-service"),
     "queue_retry_interval": _var("QUEUE_RETRY_INTERVAL", _float(0.05, 86400), "30"),
     "queue_max_deliveries": _var("QUEUE_MAX_DELIVERIES", _int(1, 10000), "20"),
+    # Unset: max(30, 4 x ZOHO_TIMEOUT). Leases last 2x, abandoned work is reclaimed after 3-4x.
+    "queue_attempt_timeout": _var("QUEUE_ATTEMPT_TIMEOUT", _optional_float(1, 3600), ""),
     "zoho_idempotency_field": _var("ZOHO_IDEMPOTENCY_FIELD", _optional, ""),
     "zoho_max_concurrency": _var("ZOHO_MAX_CONCURRENCY", _int(1, 100), "10"),
     "zoho_timeout": _var("ZOHO_TIMEOUT", _float(0.1, 300), "15"),

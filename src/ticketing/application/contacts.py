@@ -84,7 +84,10 @@ class ContactResolver:
                 return cached
             return await self._find_or_create(customer, identity)
         finally:
-            await self._leases.release(lease, owner)
+            # Also when the attempt is cut off (cancelled): else the customer's next tickets
+            # wait for the lock to expire.
+            with anyio.CancelScope(shield=True):
+                await self._leases.release(lease, owner)
 
     async def _find_or_create(self, customer: Customer, identity: str) -> str:
         if customer.email:

@@ -89,7 +89,7 @@ class InboundConsumer:
         consumer: str | None = None,
         batch: int = 20,
         block_ms: int = 1000,
-        reclaim_idle_ms: int = 120_000,
+        reclaim_idle_ms: int | None = None,
     ) -> None:
         self._redis = redis
         self._services = services
@@ -99,7 +99,10 @@ class InboundConsumer:
         self.consumer = consumer or services.drain.consumer
         self._batch = batch
         self._block_ms = block_ms
-        self._reclaim_idle_ms = reclaim_idle_ms
+        # A batch is handled in about two waves of attempts (20 entries, ZOHO_MAX_CONCURRENCY
+        # at once); an entry idle for twice that was left behind by a consumer that died.
+        attempt = services.processor.policy.attempt_timeout
+        self._reclaim_idle_ms = reclaim_idle_ms or int(attempt * 4 * 1000)
         self._limiter = anyio.CapacityLimiter(max(1, settings.zoho_max_concurrency))
         self.handled = 0
 
@@ -134,9 +137,16 @@ class InboundConsumer:
                 await self.ensure_group()
                 # Entries this consumer or a dead one took and never acknowledged come first.
                 await self._reclaim()
+                # And again while running: a consumer killed meanwhile leaves its entries
+                # behind, and no restart of this one may ever come to pick them up.
+                every = self._reclaim_idle_ms / 2000
+                next_reclaim = anyio.current_time() + every
                 while True:
                     await self.poll_once()
                     delay = 0.5
+                    if anyio.current_time() >= next_reclaim:
+                        await self._reclaim()
+                        next_reclaim = anyio.current_time() + every
             except (RedisError, OSError, StoreUnavailable) as exc:
                 log.warning("inbound stream: %s; retrying in %.1fs", exc, delay)
                 await anyio.sleep(delay)
