@@ -408,6 +408,32 @@ async def test_bury_raw_keeps_payload_reason_and_origin(backend: Backend) -> Non
     assert await backend.store.pending_count() == 0
 
 
+async def test_bury_raw_buries_one_message_once(backend: Backend) -> None:
+    """The same message from the same origin makes one letter (a redelivery after a crash
+    before the acknowledgement, a pub/sub copy); another message or origin makes its own."""
+    origin = f"{backend.prefix}tickets:classify:result"
+    await backend.store.bury_raw("not json {", "not JSON", origin)
+    await backend.store.bury_raw("not json {", "not JSON", origin)
+    await backend.store.bury_raw("not json {{", "not JSON", origin)
+    await backend.store.bury_raw("not json {", "not JSON", f"{backend.prefix}elsewhere")
+    letters = await backend.store.list_dead()
+    assert [(d.payload, d.origin) for d in letters] == [
+        ("not json {", origin),
+        ("not json {{", origin),
+        ("not json {", f"{backend.prefix}elsewhere"),
+    ]
+
+
+async def test_bury_raw_again_after_a_replay(backend: Backend) -> None:
+    """A replayed message that is still malformed comes back to the dead letters."""
+    origin = f"{backend.prefix}tickets:classify:result"
+    await backend.store.bury_raw("not json {", "not JSON", origin)
+    assert await backend.store.replay_dead() == 1
+    await backend.store.bury_raw("not json {", "not JSON", origin)
+    [letter] = await backend.store.list_dead()
+    assert letter.payload == "not json {"
+
+
 async def test_list_dead_is_oldest_first_and_limited(backend: Backend) -> None:
     """list_dead returns the oldest letters first, at most limit of them; counts agree."""
     for n in range(3):

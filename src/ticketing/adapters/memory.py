@@ -211,6 +211,9 @@ class InMemoryTicketStore:
             self._remove_entry(record.entry_id)
 
     async def bury_raw(self, payload: str, reason: str, origin: str) -> None:
+        for letter in self._dead.values():
+            if not letter.key and letter.origin == origin and letter.payload == payload:
+                return  # in the dead letters already (redelivered, or a pub/sub copy)
         self._add_dead("", reason, payload, origin)
 
     async def claim(self, consumer: str, count: int, min_idle: float) -> list[QueuedTicket]:

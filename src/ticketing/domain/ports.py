@@ -198,7 +198,11 @@ class TicketStore(Protocol):
 
     async def bury_raw(self, payload: str, reason: str, origin: str) -> None:
         """A message that never became a ticket (malformed): straight to the dead letters,
-        remembering the stream it came from (``origin``) so that a replay puts it back there."""
+        remembering the stream it came from (``origin``) so that a replay puts it back there.
+
+        The same message from the same origin is buried once while its letter is there: a
+        consumer killed before acknowledging it, or a pub/sub copy reaching every instance,
+        adds nothing. A replayed letter can be buried again."""
         ...
 
     async def claim(self, consumer: str, count: int, min_idle: float) -> list[QueuedTicket]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import AsyncIterator, Mapping, Sequence
 from datetime import UTC, datetime
@@ -9,7 +10,6 @@ from typing import Any, Final
 
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError, ResponseError
-from redis.typing import EncodableT, FieldT
 
 from ticketing.adapters.codec import (
     PayloadError,
@@ -39,6 +39,7 @@ CONSUMER_GROUP: Final = "ticketing"
 LEDGER_PREFIX: Final = "ticketing:ledger:"
 RETENTION_SECONDS: Final = 7 * 24 * 3600
 CREATED_MAXLEN: Final = 100_000
+RAW_INDEX_SUFFIX: Final = ":raw"  # <dead>:raw, the digests of the raw letters in <dead>
 PENDING_ORIGIN: Final = "pending"  # a dead letter's origin when it came off the pending queue
 
 # Bounds the read loops of one claim, so a PEL full of deleted entries cannot spin forever.
@@ -136,6 +137,21 @@ if entry ~= '' then
   redis.call('XACK', KEYS[2], ARGV[1], entry)
   redis.call('XDEL', KEYS[2], entry)
 end
+return 1
+"""
+
+# KEYS: dead, raw index. ARGV: digest, reason, payload, failed_at, origin.
+# A message already in the dead letters is not buried again: the consumer that buried it may
+# have died before acknowledging it, and a pub/sub copy reaches every instance. The index maps
+# each raw letter's digest to its entry; a letter replayed (deleted) since no longer counts.
+_BURY_RAW = """
+local known = redis.call('HGET', KEYS[2], ARGV[1])
+if known and #redis.call('XRANGE', KEYS[1], known, known) > 0 then
+  return 0
+end
+local id = redis.call('XADD', KEYS[1], '*', 'key', '', 'reason', ARGV[2], 'payload', ARGV[3],
+  'failed_at', ARGV[4], 'origin', ARGV[5])
+redis.call('HSET', KEYS[2], ARGV[1], id)
 return 1
 """
 
@@ -245,6 +261,7 @@ class RedisTicketStore:
         self._accept = client.register_script(_ACCEPT)
         self._complete = client.register_script(_COMPLETE)
         self._bury = client.register_script(_BURY)
+        self._bury_raw = client.register_script(_BURY_RAW)
         self._mark_creating = client.register_script(_MARK_CREATING)
         self._mark_failed = client.register_script(_MARK_FAILED)
         self._replay = client.register_script(_REPLAY)
@@ -350,15 +367,14 @@ class RedisTicketStore:
             raise NotFound(f"no ledger entry for idempotency key {key!r}")
 
     async def bury_raw(self, payload: str, reason: str, origin: str) -> None:
-        fields: dict[FieldT, EncodableT] = {
-            "key": "",
-            "reason": reason,
-            "payload": payload,
-            "failed_at": self._now(),
-            "origin": origin,
-        }
+        """A dead letter for a message, unless the same message from the same origin is in the
+        dead letters already (redelivered, or a pub/sub copy)."""
+        digest = hashlib.sha256(f"{origin}\n{payload}".encode()).hexdigest()
         with store_errors(self._client, f"writing a dead letter from {origin!r}"):
-            await self._client.xadd(self.dead_stream, fields)
+            await self._bury_raw(
+                keys=[self.dead_stream, self.dead_stream + RAW_INDEX_SUFFIX],
+                args=[digest, reason, payload, self._now(), origin],
+            )
 
     async def claim(self, consumer: str, count: int, min_idle: float) -> list[QueuedTicket]:
         if count <= 0:
