@@ -13,7 +13,9 @@ from dependency_injector import containers, providers
 
 from ticketing.adapters.clock import SystemClock
 from ticketing.adapters.prometheus import PrometheusMetrics
+from ticketing.application.auth import AuthStatus, SetupAuthorization, Whoami, ZohoConfig
 from ticketing.application.contacts import ContactResolver
+from ticketing.application.doctor import Doctor
 from ticketing.application.guard import GuardedHelpdesk
 from ticketing.application.intake import IntakePolicy
 from ticketing.application.queries import (
@@ -31,12 +33,23 @@ from ticketing.application.tickets import (
     consumer_name,
 )
 from ticketing.domain.breaker import CircuitBreaker
-from ticketing.domain.ports import Clock, ContactCache, Leases, TicketStore, TokenStore
+from ticketing.domain.ports import (
+    Browser,
+    CallbackServer,
+    Clock,
+    ContactCache,
+    Leases,
+    RefreshBudget,
+    TicketStore,
+    TokenStore,
+)
 from ticketing.settings import Settings
 
 log = logging.getLogger(__name__)
 
 SANDBOX_BASE_URL = "http://zoho-emulator.invalid"
+# The lease held around every token refresh when Redis is the token store.
+REFRESH_LOCK = "ticketing:oauth:refresh-lock"
 
 
 @dataclass(frozen=True)
@@ -175,14 +188,65 @@ def build_contact_cache(
     return RedisContactCache(redis, ttl=settings.contact_cache_ttl)
 
 
-def build_token_store(settings: Settings, endpoints: ZohoEndpoints) -> TokenStore:
+def token_store_kind(settings: Settings, endpoints: ZohoEndpoints) -> str:
+    """memory (sandbox), or ZOHO_TOKEN_STORE: file | redis (auto: redis when REDIS_URL is set)."""
     if endpoints.sandbox:
+        return "memory"
+    kind = settings.zoho_token_store
+    if kind == "auto":
+        kind = "redis" if settings.redis_url else "file"
+    if kind == "redis" and not settings.redis_url:
+        from ticketing.domain.errors import ConfigurationError
+
+        raise ConfigurationError(
+            "ZOHO_TOKEN_STORE=redis needs REDIS_URL; set it, or ZOHO_TOKEN_STORE=file"
+        )
+    return kind
+
+
+def build_token_store(
+    settings: Settings, endpoints: ZohoEndpoints, redis: aioredis.Redis | None
+) -> TokenStore:
+    """The token store: shared in Redis for a fleet (importing a token file once), a file for
+    one host, memory in sandbox mode."""
+    kind = token_store_kind(settings, endpoints)
+    if kind == "memory":
         from ticketing.adapters.memory import InMemoryTokenStore
 
         return InMemoryTokenStore()
     from ticketing.adapters.token_file import FileTokenStore
 
-    return FileTokenStore(settings.zoho_token_file)
+    file_store = FileTokenStore(settings.zoho_token_file)
+    if kind == "file":
+        if file_store.is_readable_by_others():
+            log.warning(
+                "ZOHO_TOKEN_FILE %s is readable by other users: run `chmod 600 %s` "
+                "(ENVIRONMENT=production refuses to start like this)",
+                file_store.path,
+                file_store.path,
+            )
+        return file_store
+    from ticketing.adapters.redis.tokens import RedisTokenStore
+
+    assert redis is not None
+    return RedisTokenStore(redis, prefix=settings.redis_key_prefix, import_from=file_store)
+
+
+def build_refresh_budget(
+    settings: Settings, endpoints: ZohoEndpoints, redis: aioredis.Redis | None, clock: Clock
+) -> RefreshBudget:
+    """ZOHO_REFRESH_BUDGET refreshes per refresh token per 10 minutes: counted in Redis when
+    the tokens are shared there, else in this process."""
+    if token_store_kind(settings, endpoints) == "redis":
+        from ticketing.adapters.redis.budget import RedisRefreshBudget
+
+        assert redis is not None
+        return RedisRefreshBudget(
+            redis, clock, limit=settings.zoho_refresh_budget, prefix=settings.redis_key_prefix
+        )
+    from ticketing.adapters.memory import InMemoryRefreshBudget
+
+    return InMemoryRefreshBudget(clock, limit=settings.zoho_refresh_budget)
 
 
 def build_oauth(
@@ -202,17 +266,87 @@ def build_oauth(
 
 
 def build_token_manager(
-    settings: Settings, endpoints: ZohoEndpoints, oauth: Any, store: TokenStore, clock: Clock
+    settings: Settings,
+    endpoints: ZohoEndpoints,
+    oauth: Any,
+    store: TokenStore,
+    clock: Clock,
+    leases: Leases,
+    budget: RefreshBudget,
 ) -> Any:
-    from ticketing.adapters.zoho_desk.oauth import TokenManager
+    from ticketing.adapters.redis.tokens import RedisTokenStore
+    from ticketing.adapters.token_file import FileTokenStore
+    from ticketing.adapters.zoho_desk.oauth import FleetLock, TokenManager
 
+    fleet_lock: FleetLock | None = None
+    if isinstance(store, RedisTokenStore):
+        from ticketing.adapters.lease_lock import LeaseLock
+
+        # One refresh at a time across the fleet; the lease outlives the slowest refresh.
+        fleet_lock = LeaseLock(
+            leases,
+            REFRESH_LOCK,
+            ttl=settings.zoho_timeout + 15,
+            what="the Zoho token refresh lock",
+        )
+    elif isinstance(store, FileTokenStore):
+        fleet_lock = store.lock
     return TokenManager(
         oauth,
         store,
         clock,
         refresh_token=endpoints.refresh_token,
         authorization_code=settings.zoho_authorization_code,
+        fleet_lock=fleet_lock,
+        budget=budget,
     )
+
+
+def build_zoho_config(settings: Settings, endpoints: ZohoEndpoints) -> ZohoConfig:
+    """The settings' view of Zoho for the admin use cases (no secrets)."""
+    from ticketing.settings import redact_url_password, token_file_exposed
+
+    kind = token_store_kind(settings, endpoints)
+    return ZohoConfig(
+        mode=_mode(endpoints),
+        environment=settings.environment,
+        data_centre=settings.zoho_dc,
+        accounts_url=endpoints.accounts_url,
+        desk_url=endpoints.desk_url,
+        explicit_urls=bool(settings.zoho_accounts_url or settings.zoho_desk_url),
+        redirect_uri=settings.zoho_redirect_uri,
+        scope=settings.zoho_scope,
+        client_id=endpoints.client_id,
+        org_id=settings.zoho_org_id,
+        department_id=settings.zoho_department_id,
+        redis=redact_url_password(settings.redis_url) if settings.redis_url else None,
+        token_store=kind,
+        token_file_exposed=kind == "file" and token_file_exposed(settings.zoho_token_file),
+        refresh_token_in_env=bool(settings.zoho_refresh_token) and not endpoints.sandbox,
+    )
+
+
+def build_browser() -> Browser:
+    from ticketing.adapters.browser import SystemBrowser
+
+    return SystemBrowser()
+
+
+def build_callback_server(settings: Settings) -> CallbackServer:
+    from ticketing.adapters.oauth_callback import LoopbackCallbackServer
+
+    return LoopbackCallbackServer(settings.zoho_redirect_uri)
+
+
+@dataclass(frozen=True)
+class AdminServices:
+    """The admin commands' use cases (the CLI asks for these besides :class:`Services`)."""
+
+    config: ZohoConfig
+    whoami: Whoami
+    auth_status: AuthStatus
+    setup_auth: SetupAuthorization
+    doctor: Doctor
 
 
 def build_zoho_client(
@@ -287,11 +421,12 @@ class Container(containers.DeclarativeContainer):
     store = providers.Singleton(build_ticket_store, settings, redis, clock)
     leases = providers.Singleton(build_leases, redis, clock)
     contact_cache = providers.Singleton(build_contact_cache, settings, redis, clock)
-    token_store = providers.Singleton(build_token_store, settings, endpoints)
+    token_store = providers.Singleton(build_token_store, settings, endpoints, redis)
+    refresh_budget = providers.Singleton(build_refresh_budget, settings, endpoints, redis, clock)
 
     oauth = providers.Singleton(build_oauth, settings, endpoints, http, clock)
     tokens = providers.Singleton(
-        build_token_manager, settings, endpoints, oauth, token_store, clock
+        build_token_manager, settings, endpoints, oauth, token_store, clock, leases, refresh_budget
     )
     zoho = providers.Singleton(build_zoho_client, settings, endpoints, http, tokens, clock)
 
@@ -365,6 +500,22 @@ class Container(containers.DeclarativeContainer):
         metrics=providers.Singleton(watch_metrics, metrics, store, helpdesk, tokens),
     )
 
+    # The admin commands (auth setup/status, whoami, doctor): resolved by the CLI only.
+    zoho_config = providers.Singleton(build_zoho_config, settings, endpoints)
+    browser = providers.Singleton(build_browser)
+    callback_server = providers.Singleton(build_callback_server, settings)
+    whoami = providers.Singleton(Whoami, helpdesk, org_id=settings.provided.zoho_org_id)
+    admin = providers.Singleton(
+        AdminServices,
+        config=zoho_config,
+        whoami=whoami,
+        auth_status=providers.Singleton(AuthStatus, tokens, zoho_config),
+        setup_auth=providers.Singleton(
+            SetupAuthorization, oauth, callback_server, browser, tokens, whoami, zoho_config
+        ),
+        doctor=providers.Singleton(Doctor, zoho_config, tokens, oauth, helpdesk, store),
+    )
+
 
 async def start(container: Container) -> Services:
     """Open the container's resources and build the services (everything async is awaited)."""
@@ -375,6 +526,11 @@ async def start(container: Container) -> Services:
 async def stop(container: Container) -> None:
     """Close what :func:`start` opened (HTTP pool, Redis connections)."""
     await cast(Awaitable[None], container.shutdown_resources())
+
+
+async def admin_of(container: Container) -> AdminServices:
+    """The admin use cases (after :func:`start`)."""
+    return await cast(Awaitable[AdminServices], container.admin())
 
 
 async def redis_of(container: Container) -> aioredis.Redis | None:

@@ -6,7 +6,7 @@ import json
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from ticketing.adapters.codec import PayloadError, decode_draft, encode_draft
 from ticketing.domain.errors import NotFound
@@ -18,7 +18,7 @@ from ticketing.domain.model import (
     TicketDraft,
     TicketState,
 )
-from ticketing.domain.ports import Clock, TokenSet
+from ticketing.domain.ports import Clock, RefreshAllowance, TokenSet
 
 log = logging.getLogger(__name__)
 
@@ -456,8 +456,67 @@ class InMemoryTokenStore:
 
     tokens: TokenSet | None = field(default=None, repr=False)  # never shown: secrets
 
+    def describe(self) -> str:
+        """Where the tokens are, for ``auth status`` and ``doctor``."""
+        return "memory (this process only)"
+
     async def load(self) -> TokenSet | None:
         return self.tokens
 
     async def save(self, tokens: TokenSet) -> None:
         self.tokens = tokens
+
+
+@dataclass
+class InMemoryRefreshBudget:
+    """The ``RefreshBudget`` port in memory: a sliding-window log per refresh token, for one
+    process (the file token store) and tests.
+
+    Args:
+        clock: Wall time.
+        limit: Refreshes allowed per refresh token in ``window``.
+        window: Seconds of the sliding window.
+    """
+
+    clock: Clock
+    limit: int = 8
+    window: float = 600.0
+    _log: dict[str, list[datetime]] = field(default_factory=dict, init=False, repr=False)
+    _paused: dict[str, datetime] = field(default_factory=dict, init=False, repr=False)
+
+    async def spend(self, subject: str) -> RefreshAllowance:
+        return self._run(subject, take=True)
+
+    async def peek(self, subject: str) -> RefreshAllowance:
+        return self._run(subject, take=False)
+
+    async def pause(self, subject: str, until: datetime) -> None:
+        current = self._paused.get(subject)
+        if current is None or until > current:
+            self._paused[subject] = until
+
+    def _run(self, subject: str, *, take: bool) -> RefreshAllowance:
+        now = self.clock.now()
+        window = timedelta(seconds=self.window)
+        times = [t for t in self._log.get(subject, []) if t > now - window]
+        self._log[subject] = times
+        paused = self._paused.get(subject)
+        if paused is not None and paused > now:
+            return self._allowance(False, len(times), paused, throttled=True)
+        if len(times) >= self.limit:
+            return self._allowance(False, len(times), times[0] + window)
+        if take:
+            times.append(now)
+        return self._allowance(True, len(times), None)
+
+    def _allowance(
+        self, granted: bool, used: int, until: datetime | None, *, throttled: bool = False
+    ) -> RefreshAllowance:
+        return RefreshAllowance(
+            granted=granted,
+            used=used,
+            limit=self.limit,
+            window=self.window,
+            paused_until=until,
+            throttled=throttled,
+        )

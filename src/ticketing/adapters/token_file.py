@@ -6,13 +6,16 @@ import logging
 import os
 import secrets
 import stat
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import datetime
 from pathlib import Path
 
+import anyio
 import anyio.to_thread
 import msgspec
 
-from ticketing.domain.errors import ConfigurationError
+from ticketing.domain.errors import ConfigurationError, HelpdeskUnavailable
 from ticketing.domain.ports import TokenSet
 
 log = logging.getLogger(__name__)
@@ -49,6 +52,10 @@ class FileTokenStore:
     def __repr__(self) -> str:
         return f"FileTokenStore({str(self.path)!r})"
 
+    def describe(self) -> str:
+        """Where the tokens are, for ``auth status`` and ``doctor``."""
+        return f"file {self.path}"
+
     async def load(self) -> TokenSet | None:
         """The stored tokens; None when the file does not exist.
 
@@ -76,6 +83,49 @@ class FileTokenStore:
                 f"ZOHO_TOKEN_FILE {self.path} cannot be written ({exc.strerror}): fix the "
                 "directory's permissions or point ZOHO_TOKEN_FILE elsewhere"
             ) from exc
+
+    @asynccontextmanager
+    async def lock(self, wait: float = 30.0) -> AsyncIterator[None]:
+        """Hold an exclusive lock on ``<file>.lock`` (``flock``), so that processes sharing the
+        file on one host refresh one at a time; a crashed holder's lock goes with its process.
+
+        Where there is no ``flock`` or the lock file cannot be created, the in-process lock
+        of the token manager is all there is.
+        """
+        try:
+            import fcntl
+        except ImportError:  # pragma: no cover - not POSIX
+            yield
+            return
+        lock_path = self.path.with_name(self.path.name + ".lock")
+        try:
+            lock_path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, FILE_MODE)
+        except OSError as exc:
+            log.debug("no lock file %s (%s): in-process lock only", lock_path, exc.strerror)
+            yield
+            return
+        try:
+            delay = 0.005
+            with anyio.move_on_after(wait) as scope:
+                while True:
+                    try:
+                        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                        break
+                    except BlockingIOError:
+                        await anyio.sleep(delay)
+                        delay = min(delay * 2, 0.1)
+            if scope.cancelled_caught:
+                raise HelpdeskUnavailable(
+                    f"another process has held {lock_path} for more than {wait:g}s while "
+                    "refreshing the Zoho token; try again shortly"
+                )
+            try:
+                yield
+            finally:
+                fcntl.flock(fd, fcntl.LOCK_UN)
+        finally:
+            os.close(fd)
 
     def is_readable_by_others(self) -> bool:
         """True when the group or other users have any access to the file."""

@@ -5,22 +5,13 @@ from __future__ import annotations
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol
 
 from ticketing.application.guard import GuardedHelpdesk
 from ticketing.application.tickets import DrainQueue
 from ticketing.domain.breaker import BreakerState
 from ticketing.domain.errors import StoreUnavailable, TicketingError
 from ticketing.domain.model import DeadLetter, Department, DrainReport
-from ticketing.domain.ports import TicketStore
-
-
-class AuthorizationServer(Protocol):
-    """The OAuth authorization server (Zoho Accounts) as far as building a consent URL."""
-
-    def authorization_url(self, state: str) -> str:
-        """The URL a person opens to grant this service access."""
-        ...
+from ticketing.domain.ports import AuthorizationServer, TicketStore
 
 
 class ListDepartments:

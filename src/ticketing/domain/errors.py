@@ -88,3 +88,16 @@ class HelpdeskAuthError(HelpdeskError):
 
 class StoreUnavailable(TicketingError):
     """The durable store (Redis) cannot be reached; nothing was accepted."""
+
+
+class RefreshPaused(RateLimited):
+    """Access-token refreshes are paused fleet-wide: the refresh budget for the window is
+    spent, or Zoho answered that it throttles. The message says until when and why."""
+
+
+class TokenStoreUnavailable(HelpdeskUnavailable, StoreUnavailable):
+    """The shared token store (Redis) is unreachable, so no Zoho call could be made.
+
+    Both a ``HelpdeskUnavailable`` (callers of the Helpdesk port handle only those; nothing
+    was sent) and a ``StoreUnavailable`` (the operator must fix Redis, not Zoho).
+    """

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
@@ -122,6 +123,170 @@ class TokenStore(Protocol):
 
     async def save(self, tokens: TokenSet) -> None:
         """Store tokens atomically, readable only by this service."""
+        ...
+
+
+class AuthorizationServer(Protocol):
+    """The OAuth authorization server (Zoho Accounts) of a server-based client."""
+
+    accounts_url: str
+
+    def authorization_url(self, state: str) -> str:
+        """The consent URL a person opens to grant this service offline access."""
+        ...
+
+    async def exchange_code(self, code: str, *, accounts_server: str | None = None) -> TokenSet:
+        """Exchange an authorization code, at the accounts server the callback named.
+
+        Raises:
+            HelpdeskAuthError: ``code`` is ``invalid_code`` (expired or used) or
+                ``invalid_client`` (wrong id or secret, or another data centre).
+            HelpdeskUnavailable: the accounts server is unreachable or throttling.
+        """
+        ...
+
+    async def verify_client(self) -> None:
+        """Check the client id and secret without spending a refresh.
+
+        Raises:
+            HelpdeskAuthError: the accounts server does not know this client (``invalid_client``).
+            HelpdeskUnavailable: the accounts server is unreachable or throttling.
+        """
+        ...
+
+    def data_centre(self, accounts_url: str) -> str | None:
+        """The data centre (``us``, ``eu``, …) an accounts URL belongs to; None if unknown."""
+        ...
+
+    def trusts(self, accounts_url: str) -> bool:
+        """May the client secret be sent to this accounts server (a Zoho host, or the
+        configured one)?"""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class RefreshAllowance:
+    """Where one refresh token stands against the fleet-wide refresh budget.
+
+    ``granted`` is the answer to the question asked (take one refresh now / could one be
+    taken now); ``paused_until`` says when the next refresh may happen when it is not.
+    """
+
+    granted: bool
+    used: int
+    limit: int
+    window: float
+    paused_until: datetime | None = None
+    throttled: bool = False  # paused because Zoho itself refused, not because of our count
+
+    def describe(self) -> str:
+        """One line for an error, ``/health`` or ``auth status``."""
+        minutes = f"{self.window / 60:g} minutes"
+        if self.paused_until is not None and not self.granted:
+            until = self.paused_until.strftime("%Y-%m-%d %H:%M:%S UTC")
+            if self.throttled:
+                return (
+                    f"Zoho token refreshes are paused until {until}: Zoho refused a refresh as "
+                    f"too many ({self.used} refreshes counted in the last {minutes})"
+                )
+            return (
+                f"Zoho token refreshes are paused until {until}: {self.used} refreshes were made "
+                f"in the last {minutes} (ZOHO_REFRESH_BUDGET={self.limit}; Zoho blocks a "
+                "refresh token after 10)"
+            )
+        return f"{self.used} of {self.limit} refreshes used in the last {minutes}"
+
+
+class RefreshBudget(Protocol):
+    """Access-token refreshes allowed per refresh token in a sliding window, counted across
+    every process that shares the budget, so that the fleet stays under Zoho's limit
+    (10 per refresh token in 10 minutes, then blocked for the rest of the window).
+
+    ``subject`` names the refresh token without being it (a fingerprint).
+    """
+
+    async def spend(self, subject: str) -> RefreshAllowance:
+        """Take one refresh if the budget allows; ``granted`` False (with ``paused_until``)
+        when it does not, and then nothing is counted."""
+        ...
+
+    async def pause(self, subject: str, until: datetime) -> None:
+        """No refresh for ``subject`` before ``until`` (Zoho answered that it throttles)."""
+        ...
+
+    async def peek(self, subject: str) -> RefreshAllowance:
+        """Where the budget stands, without spending; ``granted`` says if a refresh could
+        happen now."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class TokenStatus:
+    """Facts about the OAuth tokens, never their values."""
+
+    store: str  # where they are kept, e.g. "file .zoho_tokens.json" or "redis key …"
+    authorized: bool  # a refresh token is stored or configured
+    access_token_expires_at: datetime | None = None
+    accounts_url: str | None = None
+    data_centre: str | None = None
+    scope: str | None = None
+    refresh_token_from_env: bool = False
+    authorization_code_pending: bool = False
+    refreshes: int = 0  # by this process
+    budget: RefreshAllowance | None = None
+
+
+class Credentials(Protocol):
+    """The access-token source (Zoho's OAuth tokens, refreshed and shared)."""
+
+    async def access_token(self) -> str:
+        """A valid access token, refreshed first when it is about to expire.
+
+        Raises:
+            HelpdeskAuthError: no refresh token, or Zoho refused it or the client.
+            RateLimited: refreshes are paused (the budget is spent, or Zoho throttles).
+            HelpdeskUnavailable: the accounts server or the shared token store is unreachable.
+        """
+        ...
+
+    async def adopt(self, tokens: TokenSet) -> None:
+        """Take tokens from a fresh authorization: store them and use them from now on."""
+        ...
+
+    async def report(self) -> TokenStatus:
+        """Non-secret facts about the tokens and the refresh budget."""
+        ...
+
+
+class Browser(Protocol):
+    """Whatever can show a person a URL."""
+
+    def open(self, url: str) -> bool:
+        """Try to open ``url``; False when there is no browser here."""
+        ...
+
+
+class CallbackInbox(Protocol):
+    """The redirects that reached a listening callback server."""
+
+    async def receive(self) -> Mapping[str, str]:
+        """The query parameters of the next redirect to the callback path."""
+        ...
+
+    async def reply(self, ok: bool, message: str) -> None:
+        """Answer the browser that made the last redirect with a short page."""
+        ...
+
+
+class CallbackServer(Protocol):
+    """The local HTTP server that an OAuth redirect URI points at."""
+
+    def listen(self) -> AbstractAsyncContextManager[CallbackInbox]:
+        """Listen on the redirect URI's port until the context ends.
+
+        Raises:
+            ConfigurationError: the URI is not a loopback http URL, or its port is taken.
+        """
         ...
 
 

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, nullcontext
 from dataclasses import replace
 from datetime import timedelta
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlencode
 
 import anyio
@@ -16,17 +17,32 @@ import httpx
 import msgspec
 
 from ticketing.adapters.clock import SystemClock
+from ticketing.adapters.zoho_desk.hosts import dc_for_accounts_url
 from ticketing.adapters.zoho_desk.wire import TokenResponse, token_lifetime
 from ticketing.domain.errors import (
     ConfigurationError,
     HelpdeskAuthError,
     HelpdeskUnavailable,
     RateLimited,
+    RefreshPaused,
+    StoreUnavailable,
+    TokenStoreUnavailable,
 )
-from ticketing.domain.ports import Clock, TokenSet, TokenStore
+from ticketing.domain.ports import (
+    Clock,
+    RefreshAllowance,
+    RefreshBudget,
+    TokenSet,
+    TokenStatus,
+    TokenStore,
+)
 
 log = logging.getLogger(__name__)
 
+T = TypeVar("T")
+
+# Not a token: a value Zoho cannot have issued, for checking the client without a refresh.
+PROBE_REFRESH_TOKEN = "1000.ticketing-client-check"  # noqa: S105
 SETUP_HINT = "run `ticketing auth setup` (or set ZOHO_REFRESH_TOKEN to a valid refresh token)"
 # Zoho blocks refreshing for the rest of a 10-minute window after 10 refreshes; waiting a
 # minute before the next try keeps us from lengthening the block with more attempts.
@@ -154,6 +170,40 @@ class ZohoOAuth:
                 status=response.status_code,
             )
 
+    async def verify_client(self) -> None:
+        """Check the client id and secret without spending a refresh: a refresh grant with a
+        refresh token that cannot exist is answered ``invalid_code`` for a known client and
+        ``invalid_client`` for a wrong id or secret (or a client of another data centre).
+
+        Raises:
+            HelpdeskAuthError: ``invalid_client``.
+            HelpdeskUnavailable: the accounts server is unreachable or throttling.
+        """
+        form = {
+            "grant_type": "refresh_token",
+            "client_id": self.client_id,
+            "client_secret": self._client_secret,
+            "refresh_token": PROBE_REFRESH_TOKEN,
+        }
+        try:
+            await self._token_post(self.accounts_url, form, grant="refresh_token")
+        except HelpdeskAuthError as exc:
+            if exc.code == "invalid_client":
+                raise
+        # any other answer means the accounts server knows the client
+
+    def data_centre(self, accounts_url: str) -> str | None:
+        """The data centre of a Zoho accounts URL (``https://accounts.zoho.eu`` → ``eu``)."""
+        return dc_for_accounts_url(accounts_url)
+
+    def trusts(self, accounts_url: str) -> bool:
+        """A Zoho accounts host, or the configured accounts URL (e.g. a local emulator): the
+        only places the client secret is ever sent to."""
+        url = accounts_url.strip().rstrip("/")
+        return url == self.accounts_url or (
+            url.startswith("https://") and self.data_centre(url) is not None
+        )
+
     async def _token_post(self, server: str, form: dict[str, str], *, grant: str) -> TokenResponse:
         try:
             response = await self._http.post(f"{server}/oauth/v2/token", data=form)
@@ -264,13 +314,27 @@ def _unavailable(server: str, exc: httpx.RequestError) -> HelpdeskUnavailable:
 FleetLock = Callable[[], AbstractAsyncContextManager[Any]]
 
 
+def fingerprint(refresh_token: str) -> str:
+    """A stable name for a refresh token that does not reveal it (budget keys, logs)."""
+    return hashlib.sha256(refresh_token.encode()).hexdigest()[:16]
+
+
 class TokenManager:
-    """Hands out a valid access token, refreshing it at most once at a time.
+    """Hands out a valid access token, refreshing it at most once at a time, fleet-wide.
 
     The access token is cached (in memory and in the store) and refreshed ``refresh_margin``
     seconds before it expires, never per request: Zoho allows only 10 refreshes per refresh
     token in 10 minutes. Concurrent callers wait on one lock and re-check after acquiring it,
     so however many coroutines find the token expired, one refresh happens.
+
+    Across processes (a fleet sharing the Redis token store) the same holds through
+    ``fleet_lock``: under it the store is re-read first, so a process that waited for another
+    one's refresh reuses that token instead of refreshing again; and ``budget`` counts every
+    refresh of the fleet, so that it stops (with a message saying until when and why) before
+    Zoho's limit rather than being locked out for the rest of the window.
+
+    After a 401, :meth:`invalidate` refreshes only if the rejected token is still the current
+    one, in this process and in the shared store.
 
     Where the refresh token comes from, on first use:
 
@@ -282,6 +346,9 @@ class TokenManager:
     3. otherwise ``authorization_code`` (``ZOHO_AUTHORIZATION_CODE``) is exchanged, once;
     4. otherwise :class:`HelpdeskAuthError` tells the operator what to do.
 
+    Later, the store is the truth: a refresh token in the store that differs from the one in
+    memory (``auth setup`` ran somewhere) is taken over at the next refresh or 401.
+
     Args:
         oauth: the token endpoint.
         store: where tokens persist between runs (file, or Redis for a fleet).
@@ -289,9 +356,10 @@ class TokenManager:
         refresh_margin: seconds before expiry at which the token is refreshed.
         refresh_token: ``ZOHO_REFRESH_TOKEN``, if set.
         authorization_code: ``ZOHO_AUTHORIZATION_CODE``, if set.
-        fleet_lock: the seam for a fleet-wide refresh lock (a factory of async context
-            managers, e.g. over ``Leases``); None means this process's lock only. Under it the
-            store is re-read first, so a token another process just refreshed is reused.
+        fleet_lock: a factory of async context managers held around every refresh (a lease
+            on Redis for a fleet, a lock file for a token file); None means this process's
+            lock only. Under it the store is re-read first.
+        budget: the refresh budget (fleet-wide on Redis); None means no budget of our own.
     """
 
     def __init__(
@@ -304,6 +372,7 @@ class TokenManager:
         refresh_token: str | None = None,
         authorization_code: str | None = None,
         fleet_lock: FleetLock | None = None,
+        budget: RefreshBudget | None = None,
     ) -> None:
         self._oauth = oauth
         self._store = store
@@ -312,9 +381,12 @@ class TokenManager:
         self._env_refresh_token = refresh_token or None
         self._authorization_code = authorization_code or None
         self._fleet_lock = fleet_lock
+        self._budget = budget
         self._lock = anyio.Lock()
         self._tokens: TokenSet | None = None
         self._blocked_until: float | None = None
+        # A refresh token Zoho refused (revoked or wrong), and what it said: never sent again.
+        self._rejected: tuple[str, str] | None = None
         self.refreshes = 0
 
     def __repr__(self) -> str:
@@ -331,8 +403,10 @@ class TokenManager:
 
         Raises:
             HelpdeskAuthError: no refresh token and no code, or Zoho refused them.
-            RateLimited: Zoho throttles refreshes; ``retry_after`` says when to try again.
-            HelpdeskUnavailable: the accounts server is unreachable.
+            RateLimited: refreshes are paused (``RefreshPaused``: the budget is spent) or
+                Zoho throttles; ``retry_after`` says when to try again.
+            HelpdeskUnavailable: the accounts server (or the shared token store:
+                ``TokenStoreUnavailable``) is unreachable.
         """
         current = self._usable(self._tokens)
         if current is not None:
@@ -349,12 +423,59 @@ class TokenManager:
         """Zoho answered 401 INVALID_OAUTH to ``rejected``: refresh, unless that is done already.
 
         Only the first of many concurrent 401s for the same token refreshes; the others find
-        a different current token and return at once.
+        a different current token and return at once. The first one re-reads the shared store
+        before refreshing: another process may have replaced the token already.
         """
         async with self._lock:
             if self._tokens is None or self._tokens.access_token != rejected:
                 return
             await self._refresh_locked(stale=rejected)
+
+    async def adopt(self, tokens: TokenSet) -> None:
+        """Tokens from a fresh authorization (``auth setup``): stored, and used from now on.
+
+        Raises:
+            ConfigurationError: the token file cannot be written.
+            StoreUnavailable: the Redis token store cannot be reached.
+        """
+        async with self._lock:
+            await self._store.save(tokens)
+            self._tokens = tokens
+            self._rejected = None
+            self._blocked_until = None
+            self._authorization_code = None
+
+    async def report(self) -> TokenStatus:
+        """Non-secret facts about the stored tokens and the refresh budget.
+
+        Raises:
+            HelpdeskAuthError: the store holds something that is not a token set.
+            TokenStoreUnavailable: the shared store cannot be reached.
+        """
+        stored = await self._load()
+        tokens = stored if stored is not None else self._tokens
+        refresh_token = (tokens.refresh_token if tokens else None) or self._env_refresh_token
+        accounts_url = (tokens.accounts_url if tokens else None) or self._oauth.accounts_url
+        budget: RefreshAllowance | None = None
+        if self._budget is not None and refresh_token:
+            budget = await self._guard_store(self._budget.peek(fingerprint(refresh_token)))
+        return TokenStatus(
+            store=self.store_description,
+            authorized=bool(refresh_token),
+            access_token_expires_at=(tokens.expires_at if tokens and tokens.access_token else None),
+            accounts_url=accounts_url,
+            data_centre=dc_for_accounts_url(accounts_url),
+            scope=tokens.scope if tokens else None,
+            refresh_token_from_env=self._env_refresh_token is not None,
+            authorization_code_pending=self._authorization_code is not None,
+            refreshes=self.refreshes,
+            budget=budget,
+        )
+
+    @property
+    def store_description(self) -> str:
+        describe = getattr(self._store, "describe", None)
+        return str(describe()) if callable(describe) else repr(self._store)
 
     async def status(self) -> dict[str, Any]:
         """Non-secret facts about the tokens, for ``auth status``, ``doctor`` and health."""
@@ -418,9 +539,29 @@ class TokenManager:
         return tokens
 
     async def _refresh_locked(self, *, stale: str | None) -> str:
+        lock = self._fleet_lock() if self._fleet_lock is not None else nullcontext()
+        try:
+            async with lock:
+                # The store first: another process may have refreshed (or re-authorized)
+                # while this one waited for the lock.
+                shared = await self._reuse_shared(stale)
+                if shared is not None:
+                    return shared
+                return await self._refresh_now()
+        except StoreUnavailable as exc:
+            if isinstance(exc, TokenStoreUnavailable):
+                raise
+            raise TokenStoreUnavailable(
+                f"the shared Zoho token store is unavailable, so no Zoho call was made: "
+                f"{exc.message}"
+            ) from exc
+
+    async def _refresh_now(self) -> str:
         tokens = self._tokens
         if tokens is None or not tokens.refresh_token:
             raise HelpdeskAuthError(f"no Zoho refresh token: {SETUP_HINT}")
+        if self._rejected is not None and self._rejected[0] == tokens.refresh_token:
+            raise HelpdeskAuthError(self._rejected[1], code="invalid_code")
         if self._blocked_until is not None:
             wait = self._blocked_until - self._clock.monotonic()
             if wait > 0:
@@ -428,35 +569,47 @@ class TokenManager:
                     "Zoho is throttling token refreshes; not asking again yet", retry_after=wait
                 )
             self._blocked_until = None
-        lock = self._fleet_lock() if self._fleet_lock is not None else nullcontext()
-        async with lock:
-            if self._fleet_lock is not None:
-                shared = await self._reuse_shared(stale)
-                if shared is not None:
-                    return shared
-            try:
-                fresh = await self._oauth.refresh(
-                    tokens.refresh_token, accounts_server=tokens.accounts_url
-                )
-            except RateLimited as exc:
-                self._blocked_until = self._clock.monotonic() + (
-                    exc.retry_after or THROTTLE_RETRY_AFTER
-                )
-                raise
-            self.refreshes += 1
-            merged = replace(
-                tokens,
-                access_token=fresh.access_token,
-                expires_at=fresh.expires_at,
-                api_domain=fresh.api_domain or tokens.api_domain,
-                scope=fresh.scope or tokens.scope,
+        subject = fingerprint(tokens.refresh_token)
+        if self._budget is not None:
+            allowance = await self._budget.spend(subject)
+            if not allowance.granted:
+                raise self._paused(allowance)
+        try:
+            fresh = await self._oauth.refresh(
+                tokens.refresh_token, accounts_server=tokens.accounts_url
             )
-            self._tokens = merged
-            # Saved with the access token so that a restart reuses it instead of spending
-            # one of the 10 refreshes Zoho allows per 10 minutes.
-            await self._save(merged)
-            assert merged.access_token is not None
-            return merged.access_token
+        except RateLimited as exc:
+            wait = exc.retry_after or THROTTLE_RETRY_AFTER
+            self._blocked_until = self._clock.monotonic() + wait
+            if self._budget is not None:
+                # Zoho itself said no: every instance holds back, not only this one.
+                await self._budget.pause(subject, self._clock.now() + timedelta(seconds=wait))
+            raise
+        except HelpdeskAuthError as exc:
+            if exc.code == "invalid_code":
+                self._rejected = (tokens.refresh_token, exc.message)
+            raise
+        self.refreshes += 1
+        merged = replace(
+            tokens,
+            access_token=fresh.access_token,
+            expires_at=fresh.expires_at,
+            api_domain=fresh.api_domain or tokens.api_domain,
+            scope=fresh.scope or tokens.scope,
+        )
+        self._tokens = merged
+        # Saved with the access token so that a restart reuses it instead of spending
+        # one of the 10 refreshes Zoho allows per 10 minutes.
+        await self._save(merged)
+        assert merged.access_token is not None
+        return merged.access_token
+
+    def _paused(self, allowance: RefreshAllowance) -> RefreshPaused:
+        until = allowance.paused_until or self._clock.now()
+        wait = max(1.0, (until - self._clock.now()).total_seconds())
+        message = allowance.describe()
+        log.warning("%s", message)
+        return RefreshPaused(message, code="refresh_budget", retry_after=wait)
 
     async def _load(self) -> TokenSet | None:
         try:
@@ -464,19 +617,41 @@ class TokenManager:
         except ConfigurationError as exc:
             # Callers of the Helpdesk port expect HelpdeskError only; this one needs an operator.
             raise HelpdeskAuthError(exc.message) from exc
+        except StoreUnavailable as exc:
+            if isinstance(exc, TokenStoreUnavailable):
+                raise
+            raise TokenStoreUnavailable(
+                f"the shared Zoho token store is unavailable: {exc.message}"
+            ) from exc
 
     async def _save(self, tokens: TokenSet) -> None:
         try:
             await self._store.save(tokens)
-        except ConfigurationError as exc:
+        except (ConfigurationError, StoreUnavailable) as exc:
             # The tokens in memory still work: keep serving, but say loudly that a restart
-            # will not find them.
+            # (or another instance) will not find them.
             log.error("could not store the Zoho tokens: %s", exc.message)
+
+    async def _guard_store(self, call: Awaitable[T]) -> T:
+        try:
+            return await call
+        except StoreUnavailable as exc:
+            if isinstance(exc, TokenStoreUnavailable):
+                raise
+            raise TokenStoreUnavailable(
+                f"the shared Zoho token store is unavailable: {exc.message}"
+            ) from exc
 
     async def _reuse_shared(self, stale: str | None) -> str | None:
         stored = await self._load()
+        if stored is None or not stored.refresh_token:
+            return None
+        if self._tokens is None or stored.refresh_token != self._tokens.refresh_token:
+            # Re-authorized elsewhere (``auth setup``): the store is the fleet's truth.
+            log.info("the stored Zoho refresh token changed; using the stored tokens")
+            self._tokens = stored
         current = self._usable(stored)
-        if stored is None or current is None or current == stale:
+        if current is None or current == stale:
             return None
         self._tokens = stored
         return current

@@ -1,0 +1,364 @@
+"""``doctor``: check configuration, data centre, token, scopes, org, department and Redis."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Final
+
+from ticketing.application.auth import ZohoConfig, default_organization
+from ticketing.domain.errors import HelpdeskAuthError, StoreUnavailable, TicketingError
+from ticketing.domain.model import Department, Organization
+from ticketing.domain.ports import (
+    AuthorizationServer,
+    Credentials,
+    Helpdesk,
+    TicketStore,
+    TokenStatus,
+)
+
+OK: Final = "ok"
+WARN: Final = "warn"
+FAIL: Final = "fail"
+SKIP: Final = "skip"
+
+# What the service does in Zoho Desk, as (service, operation) pairs of Zoho's scope names;
+# ``Desk.<service>.ALL`` covers every operation of a service.
+NEEDED_SCOPES: Final = (
+    ("tickets", "CREATE"),
+    ("tickets", "READ"),
+    ("contacts", "CREATE"),
+    ("contacts", "READ"),
+    ("basic", "READ"),
+    ("search", "READ"),
+)
+PROBE_EMAIL: Final = "doctor.probe@example.invalid"
+
+
+@dataclass(frozen=True, slots=True)
+class Check:
+    """One line of the doctor's report."""
+
+    name: str
+    status: str  # ok | warn | fail | skip
+    detail: str
+    fix: str | None = None
+    error: TicketingError | None = field(default=None, compare=False, repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class DoctorReport:
+    """Every check, in order."""
+
+    checks: tuple[Check, ...]
+
+    @property
+    def ok(self) -> bool:
+        """No check failed (warnings allowed)."""
+        return all(c.status != FAIL for c in self.checks)
+
+    @property
+    def first_failure(self) -> Check | None:
+        return next((c for c in self.checks if c.status == FAIL), None)
+
+
+def configuration_failed(error: TicketingError) -> DoctorReport:
+    """The report when the settings themselves cannot be loaded: nothing else can run."""
+    names = ("data centre", "token", "scopes", "organization", "department", "redis")
+    return DoctorReport(
+        (
+            _failed("configuration", error),
+            *(Check(name, SKIP, "needs a valid configuration") for name in names),
+        )
+    )
+
+
+def missing_scopes(scope: str) -> list[str]:
+    """The needed ``Desk.<service>.<OPERATION>`` scopes that ``scope`` does not grant."""
+    granted = {s.strip().lower() for s in re.split(r"[,\s]+", scope) if s.strip()}
+    missing = []
+    for service, operation in NEEDED_SCOPES:
+        names = {f"desk.{service}.all", f"desk.{service}.{operation.lower()}"}
+        if not granted & names:
+            missing.append(f"Desk.{service}.{operation}")
+    return missing
+
+
+class Doctor:
+    """Runs every check; one failing check never stops the others that do not depend on it.
+
+    Args:
+        config: the settings' view of Zoho and the stores.
+        credentials: the token source.
+        server: the authorization server (for the client check and data centres).
+        helpdesk: Zoho Desk.
+        store: the ticket store (its ping is the Redis check).
+    """
+
+    def __init__(
+        self,
+        config: ZohoConfig,
+        credentials: Credentials,
+        server: AuthorizationServer,
+        helpdesk: Helpdesk,
+        store: TicketStore,
+    ) -> None:
+        self._config = config
+        self._credentials = credentials
+        self._server = server
+        self._helpdesk = helpdesk
+        self._store = store
+
+    async def __call__(self) -> DoctorReport:
+        checks: list[Check] = [self._configuration()]
+        status, status_check = await self._token_status()
+        checks.append(self._data_centre(status))
+        token = await self._token(status) if status is not None else status_check
+        assert token is not None
+        checks.append(token)
+        have_token = token.status in (OK, WARN)
+        checks.append(await self._scopes(status, have_token))
+        organizations = await self._guard("organization", self._organizations, have_token)
+        checks.append(organizations)
+        org_ok = organizations.status in (OK, WARN)
+        checks.append(await self._guard("department", self._departments, have_token and org_ok))
+        checks.append(await self._redis())
+        return DoctorReport(tuple(checks))
+
+    # ------------------------------------------------------------------ checks
+
+    def _configuration(self) -> Check:
+        c = self._config
+        if c.sandbox:
+            return Check(
+                "configuration",
+                WARN,
+                "sandbox mode: no ZOHO_CLIENT_ID/ZOHO_CLIENT_SECRET, the built-in Zoho Desk "
+                "emulator answers",
+                "set ZOHO_CLIENT_ID and ZOHO_CLIENT_SECRET to use a real Zoho Desk",
+            )
+        missing = missing_scopes(c.scope)
+        if missing:
+            return Check(
+                "configuration",
+                FAIL,
+                f"ZOHO_SCOPE lacks {', '.join(missing)}",
+                "add them to ZOHO_SCOPE (e.g. Desk.tickets.ALL,Desk.contacts.ALL,Desk.basic.ALL,"
+                "Desk.search.READ) and run `ticketing auth setup` again",
+            )
+        return Check(
+            "configuration",
+            OK,
+            f"ENVIRONMENT={c.environment}, client {c.client_id}, redirect URI {c.redirect_uri}",
+        )
+
+    async def _token_status(self) -> tuple[TokenStatus | None, Check | None]:
+        try:
+            return await self._credentials.report(), None
+        except TicketingError as exc:
+            return None, _failed("token", exc, "cannot read the tokens: ")
+
+    def _data_centre(self, status: TokenStatus | None) -> Check:
+        c = self._config
+        hosts = f"accounts {c.accounts_url}, Desk {c.desk_url}"
+        where = "ZOHO_ACCOUNTS_URL/ZOHO_DESK_URL" if c.explicit_urls else f"ZOHO_DC={c.data_centre}"
+        configured = self._server.data_centre(c.accounts_url)
+        token_dc = status.data_centre if status else None
+        if token_dc and configured and token_dc != configured:
+            return Check(
+                "data centre",
+                FAIL,
+                f"{where} ({hosts}), but the tokens were issued by data centre {token_dc} "
+                f"({status.accounts_url if status else ''})",
+                f"set ZOHO_DC={token_dc}"
+                + (" and unset ZOHO_ACCOUNTS_URL/ZOHO_DESK_URL" if c.explicit_urls else ""),
+            )
+        if c.explicit_urls and configured and configured != c.data_centre:
+            return Check(
+                "data centre",
+                WARN,
+                f"ZOHO_ACCOUNTS_URL is in data centre {configured} while ZOHO_DC={c.data_centre} "
+                f"({hosts})",
+                f"set ZOHO_DC={configured} so that both say the same",
+            )
+        return Check("data centre", OK, f"{where}: {hosts}")
+
+    async def _token(self, status: TokenStatus) -> Check:
+        if not status.authorized:
+            return Check(
+                "token",
+                FAIL,
+                f"no refresh token in {status.store}",
+                "run `ticketing auth setup` (or set ZOHO_REFRESH_TOKEN)",
+                HelpdeskAuthError(f"no refresh token in {status.store}"),
+            )
+        try:
+            await self._credentials.access_token()
+            if not self._config.sandbox:
+                await self._server.verify_client()
+            status = await self._credentials.report()
+        except TicketingError as exc:
+            return _failed("token", exc)
+        parts = [f"refresh token in {status.store}"]
+        if status.access_token_expires_at is not None:
+            when = status.access_token_expires_at.strftime("%Y-%m-%d %H:%M:%S UTC")
+            parts.append(f"access token valid until {when}")
+        if status.budget is not None:
+            parts.append(status.budget.describe())
+        detail = "; ".join(parts)
+        if status.budget is not None and not status.budget.granted:
+            return Check(
+                "token",
+                WARN,
+                detail,
+                "wait; calls continue with the current access token until it expires",
+            )
+        if self._config.token_file_exposed:
+            return Check(
+                "token",
+                FAIL if self._config.environment == "production" else WARN,
+                f"{detail}; the token file is readable by other users",
+                "chmod 600 the token file (ZOHO_TOKEN_FILE)",
+            )
+        return Check("token", OK, detail)
+
+    async def _scopes(self, status: TokenStatus | None, have_token: bool) -> Check:
+        if not have_token:
+            return Check("scopes", SKIP, "needs a working token")
+        granted = status.scope if status else None
+        if granted:
+            missing = missing_scopes(granted)
+            if missing:
+                return Check(
+                    "scopes",
+                    FAIL,
+                    f"the token lacks {', '.join(missing)}",
+                    "add them to ZOHO_SCOPE and run `ticketing auth setup` again",
+                )
+        try:
+            # A search that matches nothing exercises Desk.contacts.READ and Desk.search.READ.
+            await self._helpdesk.search_contacts(email=PROBE_EMAIL)
+        except TicketingError as exc:
+            return _failed("scopes", exc)
+        source = f"granted {granted}" if granted else f"requested {self._config.scope}"
+        return Check("scopes", OK, f"{source}; a contact search is allowed")
+
+    async def _organizations(self) -> Check:
+        organizations = await self._helpdesk.list_organizations()
+        configured = self._config.org_id
+        listing = _names(organizations)
+        if configured:
+            found = next((o for o in organizations if o.id == configured), None)
+            if found is None:
+                return Check(
+                    "organization",
+                    FAIL,
+                    f"ZOHO_ORG_ID={configured} is not an organization this token can see "
+                    f"(it sees: {listing or 'none'})",
+                    "set ZOHO_ORG_ID to one of those ids, or unset it for the default one",
+                    HelpdeskAuthError(f"ZOHO_ORG_ID={configured} is not visible to the token"),
+                )
+            return Check("organization", OK, f"ZOHO_ORG_ID={found.id} ({found.name})")
+        default = default_organization(organizations)
+        if default is None:
+            return Check(
+                "organization",
+                FAIL,
+                "the token sees no Zoho Desk organization",
+                "check that ZOHO_DC is the account's data centre and that the agent has a portal",
+                HelpdeskAuthError("the token sees no organization"),
+            )
+        return Check(
+            "organization",
+            OK,
+            f"default organization {default.id} ({default.name}); all: {listing}",
+        )
+
+    async def _departments(self) -> Check:
+        departments = [d for d in await self._helpdesk.list_departments() if d.is_enabled]
+        configured = self._config.department_id
+        listing = _department_names(departments)
+        if configured:
+            found = next((d for d in departments if d.id == configured), None)
+            if found is None:
+                return Check(
+                    "department",
+                    FAIL,
+                    f"ZOHO_DEPARTMENT_ID={configured} is not an enabled department of the "
+                    f"organization (enabled: {listing or 'none'})",
+                    "set ZOHO_DEPARTMENT_ID to one of those ids, or unset it for the default one",
+                    HelpdeskAuthError(f"ZOHO_DEPARTMENT_ID={configured} is not enabled"),
+                )
+            return Check("department", OK, f"ZOHO_DEPARTMENT_ID={found.id} ({found.name})")
+        if not departments:
+            return Check(
+                "department",
+                FAIL,
+                "the organization has no enabled department",
+                "enable a department in Zoho Desk, or set ZOHO_DEPARTMENT_ID",
+                HelpdeskAuthError("no enabled department"),
+            )
+        defaults = [d for d in departments if d.is_default] or departments
+        chosen = min(defaults, key=lambda d: (len(d.id), d.id))
+        return Check("department", OK, f"default department {chosen.id} ({chosen.name})")
+
+    async def _redis(self) -> Check:
+        where = self._config.redis
+        if where is None:
+            return Check(
+                "redis",
+                WARN,
+                "REDIS_URL is unset: the queue, idempotency ledger and tokens live in one process "
+                "and nothing survives a restart",
+                "set REDIS_URL (required with ENVIRONMENT=production)",
+            )
+        try:
+            answers = await self._store.ping()
+        except TicketingError as exc:
+            return Check("redis", FAIL, exc.message, "start Redis or fix REDIS_URL", exc)
+        if not answers:
+            return Check(
+                "redis",
+                FAIL,
+                f"Redis at {where} does not answer",
+                "start Redis or fix REDIS_URL",
+                StoreUnavailable(f"Redis at {where} does not answer"),
+            )
+        return Check("redis", OK, f"Redis at {where} answers; tokens in {self._config.token_store}")
+
+    async def _guard(self, name: str, check: Callable[[], Awaitable[Check]], ready: bool) -> Check:
+        if not ready:
+            return Check(name, SKIP, "needs the checks above")
+        try:
+            return await check()
+        except TicketingError as exc:
+            return _failed(name, exc)
+
+
+def _names(organizations: list[Organization]) -> str:
+    return ", ".join(
+        f"{o.id} ({o.name}{', default' if o.is_default else ''})" for o in organizations
+    )
+
+
+def _department_names(departments: list[Department]) -> str:
+    return ", ".join(f"{d.id} ({d.name}{', default' if d.is_default else ''})" for d in departments)
+
+
+def _failed(name: str, error: TicketingError, prefix: str = "") -> Check:
+    """A failed check from one of our errors: its message split into what and what to do."""
+    detail, fix = _split(error.message)
+    return Check(name, FAIL, prefix + detail, fix, error)
+
+
+def _split(message: str) -> tuple[str, str | None]:
+    """Our messages end with what to do, after "Fix: " or after ": run|set|check… "."""
+    if ". Fix: " in message:
+        detail, _, fix = message.partition(". Fix: ")
+        return detail, fix
+    for marker in (": run ", ": set ", ": check ", ": copy ", ": start ", ": fix "):
+        if marker in message:
+            detail, _, rest = message.rpartition(marker)
+            return detail, marker[2:] + rest
+    return message, None
