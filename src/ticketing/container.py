@@ -155,25 +155,26 @@ def build_ticket_store(
         from ticketing.adapters.memory import InMemoryTicketStore
 
         return InMemoryTicketStore(clock)  # the start-up log says nothing survives a restart
-    from ticketing.adapters.redis.store import RedisTicketStore
+    from ticketing.adapters.redis.store import LEDGER_PREFIX, RedisTicketStore
 
     return RedisTicketStore(
         redis,
         clock,
+        ledger_prefix=settings.redis_key_prefix + LEDGER_PREFIX,
         pending=settings.ticket_queue_name,
         dead=settings.dead_letter_stream,
         created=settings.created_stream,
     )
 
 
-def build_leases(redis: aioredis.Redis | None, clock: Clock) -> Leases:
+def build_leases(settings: Settings, redis: aioredis.Redis | None, clock: Clock) -> Leases:
     if redis is None:
         from ticketing.adapters.memory import InMemoryLeases
 
         return InMemoryLeases(clock)
     from ticketing.adapters.redis.leases import RedisLeases
 
-    return RedisLeases(redis)
+    return RedisLeases(redis, prefix=settings.redis_key_prefix)
 
 
 def build_contact_cache(
@@ -185,7 +186,9 @@ def build_contact_cache(
         return InMemoryContactCache(clock, ttl=settings.contact_cache_ttl)
     from ticketing.adapters.redis.cache import RedisContactCache
 
-    return RedisContactCache(redis, ttl=settings.contact_cache_ttl)
+    return RedisContactCache(
+        redis, ttl=settings.contact_cache_ttl, prefix=settings.redis_key_prefix
+    )
 
 
 def token_store_kind(settings: Settings, endpoints: ZohoEndpoints) -> str:
@@ -419,7 +422,7 @@ class Container(containers.DeclarativeContainer):
     redis = providers.Resource(open_redis_client, settings)
 
     store = providers.Singleton(build_ticket_store, settings, redis, clock)
-    leases = providers.Singleton(build_leases, redis, clock)
+    leases = providers.Singleton(build_leases, settings, redis, clock)
     contact_cache = providers.Singleton(build_contact_cache, settings, redis, clock)
     token_store = providers.Singleton(build_token_store, settings, endpoints, redis)
     refresh_budget = providers.Singleton(build_refresh_budget, settings, endpoints, redis, clock)

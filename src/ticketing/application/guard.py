@@ -39,6 +39,7 @@ class GuardedHelpdesk:
         self.inner = inner
         self.breaker = breaker
         self._clock = clock
+        self._department: str | None = None
         self._paused_until = 0.0
         self.last_success_at: datetime | None = None
         self.last_failure_at: datetime | None = None
@@ -75,8 +76,11 @@ class GuardedHelpdesk:
             self.breaker.record_ignored()
             raise
         except BaseException:
-            # Cancelled or a bug: free a half-open trial without judging the helpdesk.
-            self.breaker.record_ignored()
+            # Cancelled (the attempt ran out of time, Zoho hanging) or the process dying: Zoho
+            # gave no answer, so this must not close a half-open breaker and let every waiting
+            # ticket through to a Zoho that may still hang. A trial without an answer failed.
+            if self.breaker.state is BreakerState.HALF_OPEN:
+                self.breaker.record_failure()
             raise
         self.breaker.record_success()
         self.last_success_at = self._clock.now()
@@ -103,7 +107,11 @@ class GuardedHelpdesk:
         return await self._call(self.inner.list_departments)
 
     async def department_id(self) -> str:
-        return await self._call(self.inner.department_id)
+        # Configured or discovered once per process: a cached answer is no Zoho call, so it
+        # must neither reset the failure count nor pass for a half-open trial.
+        if self._department is None:
+            self._department = await self._call(self.inner.department_id)
+        return self._department
 
     async def list_organizations(self) -> list[Organization]:
         return await self._call(self.inner.list_organizations)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 from typing import TYPE_CHECKING, Any, cast
 
@@ -22,6 +23,18 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 MAX_MESSAGE_BYTES = 256 * 1024
+
+
+def _text(value: Any) -> str:
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
+
+
+def _entries(response: Any) -> list[Any]:
+    """The (id, fields) entries of an XREADGROUP reply."""
+    entries: list[Any] = []
+    for _stream, items in cast(list[tuple[Any, list[Any]]], response or []):
+        entries.extend(items)
+    return entries
 
 
 class Poison(Exception):
@@ -135,8 +148,9 @@ class InboundConsumer:
         while True:
             try:
                 await self.ensure_group()
-                # Entries this consumer or a dead one took and never acknowledged come first.
-                await self._reclaim()
+                # Entries this consumer took and did not acknowledge (the store failed), then
+                # those a dead consumer left behind, come first.
+                await self.recover()
                 # And again while running: a consumer killed meanwhile leaves its entries
                 # behind, and no restart of this one may ever come to pick them up.
                 every = self._reclaim_idle_ms / 2000
@@ -164,6 +178,22 @@ class InboundConsumer:
                 return
             start = next_id
 
+    async def recover(self) -> None:
+        """Handle again the entries this consumer was given and did not acknowledge (their
+        ticket could not be stored), then those that consumers that died left idle for the
+        reclaim time. Raises StoreUnavailable when the store still fails."""
+        start: Any = "0"
+        while True:
+            response = await self._redis.xreadgroup(
+                self.group, self.consumer, {self.stream: start}, count=self._batch
+            )
+            entries = _entries(response)
+            if not entries:
+                break
+            await self._handle_entries(entries)
+            start = entries[-1][0]
+        await self._reclaim()
+
     async def poll_once(self, *, block_ms: int | None = None) -> int:
         """Read and handle one batch of new stream entries; returns how many."""
         response = await self._redis.xreadgroup(
@@ -173,9 +203,7 @@ class InboundConsumer:
             count=self._batch,
             block=self._block_ms if block_ms is None else block_ms,
         )
-        entries: list[Any] = []
-        for _stream, items in cast(list[tuple[Any, list[Any]]], response or []):
-            entries.extend(items)
+        entries = _entries(response)
         await self._handle_entries(entries)
         return len(entries)
 
@@ -189,14 +217,26 @@ class InboundConsumer:
             async with self._limiter:
                 payload = (fields or {}).get(b"payload", (fields or {}).get("payload"))
                 try:
-                    if payload is None:
+                    if not fields:
+                        pass  # deleted while pending: only its pending record was left
+                    elif payload is None:
+                        # Another program's format: keep every field, as JSON, so nothing is
+                        # lost and a replay can still be read.
+                        original = {_text(k): _text(v) for k, v in fields.items()}
                         await self._services.store.bury_raw(
-                            repr(fields)[:2000], "stream entry has no 'payload' field", self.stream
+                            json.dumps(original, ensure_ascii=False)[:MAX_MESSAGE_BYTES],
+                            "stream entry has no 'payload' field",
+                            self.stream,
                         )
                     else:
                         await handle_message(payload, self._services, origin=self.stream)
                 except StoreUnavailable as exc:
                     failures.append(exc.message)  # not acknowledged: it will be redelivered
+                    return
+                except Exception:
+                    # Unforeseen, on this one message: leave it pending (it is reclaimed and
+                    # tried again later) and go on with the others.
+                    log.exception("inbound entry %s failed; left pending", _text(entry_id))
                     return
                 acked.append(entry_id)
                 self.handled += 1
@@ -230,6 +270,8 @@ class InboundConsumer:
                         # Pub/sub cannot redeliver; the stream copy (if the publisher writes
                         # both) is the durable path.
                         log.error("pub/sub incident could not be stored: %s", exc.message)
+                    except Exception:
+                        log.exception("pub/sub incident failed")  # the next one still counts
             except (RedisError, OSError) as exc:
                 log.warning("inbound pub/sub: %s; retrying in %.1fs", exc, delay)
                 await anyio.sleep(delay)

@@ -1,0 +1,185 @@
+"""Containers wired like production over one shared Redis (real or fakeredis) and one shared
+Zoho Desk emulator, so that several "instances" of the service can be run in one test."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import anyio
+import fakeredis
+import redis.asyncio as aioredis
+from dependency_injector import providers
+
+from ticketing.adapters.zoho_desk.emulator import EmulatorState
+from ticketing.application.tickets import ProcessingPolicy
+from ticketing.container import Container, Services, redis_of, start, stop
+from ticketing.domain.ports import Clock
+from ticketing.entrypoints.consumer import InboundConsumer
+from ticketing.settings import Settings
+
+CONTRACT_EVENT_KEYS = {
+    "request_id",
+    "incident_id",
+    "ticket_id",
+    "ticket_number",
+    "contact_id",
+    "web_url",
+    "created_at",
+    "source",
+}
+
+
+@dataclass
+class RedisBackend:
+    """Where the test's Redis is: a real server (``url``) or a fakeredis server, and the key
+    prefix that isolates this test's keys."""
+
+    kind: str  # "redis" | "fakeredis"
+    url: str
+    prefix: str
+    server: fakeredis.FakeServer | None = None
+
+    def client(self) -> aioredis.Redis:
+        """A fresh client for the test's own reads and writes."""
+        if self.server is not None:
+            return fakeredis.FakeAsyncRedis(server=self.server)
+        return aioredis.Redis.from_url(self.url)
+
+    @property
+    def inbound(self) -> str:
+        return f"{self.prefix}tickets:classify:result"
+
+    @property
+    def pending(self) -> str:
+        return f"{self.prefix}tickets:pending"
+
+    @property
+    def dead(self) -> str:
+        return f"{self.prefix}tickets:dead"
+
+    @property
+    def created(self) -> str:
+        return f"{self.prefix}tickets:created"
+
+    def env(self, **extra: str) -> dict[str, str]:
+        """Settings as production reads them, every name under this test's prefix."""
+        return {
+            "REDIS_URL": self.url,
+            "REDIS_KEY_PREFIX": self.prefix,
+            "INBOUND_STREAM": self.inbound,
+            "TICKET_QUEUE_NAME": self.pending,
+            "TICKET_DEAD_LETTER_NAME": self.dead,
+            "TICKET_CREATED_NAME": self.created,
+            **extra,
+        }
+
+
+async def _fake_redis(server: fakeredis.FakeServer) -> AsyncIterator[aioredis.Redis]:
+    client = fakeredis.FakeAsyncRedis(server=server)
+    try:
+        yield client
+    finally:
+        await client.aclose()
+
+
+def wire(
+    env: dict[str, str],
+    *,
+    backend: RedisBackend | None = None,
+    emulator: EmulatorState | None = None,
+    clock: Clock | None = None,
+    policy: ProcessingPolicy | None = None,
+) -> Container:
+    """A production container with these settings; fakeredis, a shared emulator, a clock and
+    a processing policy swapped in where given."""
+    container = Container()
+    container.settings.override(providers.Object(Settings.load(env, dotenv=None)))
+    if backend is not None and backend.server is not None:
+        container.redis.override(providers.Resource(_fake_redis, backend.server))
+    if emulator is not None:
+        container.emulator_state.override(providers.Object(emulator))
+    if clock is not None:
+        container.clock.override(providers.Object(clock))
+    if policy is not None:
+        container.processing.override(providers.Object(policy))
+    return container
+
+
+@contextlib.asynccontextmanager
+async def running(container: Container) -> AsyncIterator[Services]:
+    """The container's services, started and always stopped."""
+    try:
+        yield await start(container)
+    finally:
+        with anyio.CancelScope(shield=True):
+            await stop(container)
+
+
+@contextlib.asynccontextmanager
+async def instance(
+    backend: RedisBackend,
+    emulator: EmulatorState,
+    *,
+    name: str | None = None,
+    policy: ProcessingPolicy | None = None,
+    **env: str,
+) -> AsyncIterator[tuple[Services, InboundConsumer]]:
+    """One instance of the service (its own container and consumer) on the shared Redis and
+    emulator."""
+    container = wire(backend.env(**env), backend=backend, emulator=emulator, policy=policy)
+    async with running(container) as services:
+        redis = await redis_of(container)
+        assert redis is not None
+        consumer = InboundConsumer(
+            redis,
+            services,
+            consumer=name or f"instance-{uuid.uuid4().hex[:6]}",
+            block_ms=50,
+            reclaim_idle_ms=60_000,
+        )
+        await consumer.ensure_group()
+        yield services, consumer
+
+
+def incident(incident_id: str, **overrides: Any) -> dict[str, Any]:
+    """A classified incident in the contract's shape."""
+    body: dict[str, Any] = {
+        "incident_id": incident_id,
+        "customer": {"name": "Ana López", "email": "ana@example.com"},
+        "subject": "Pago no reflejado",
+        "description": "Hola, pagué ayer mi reserva y no me llega la confirmación",
+        "category": "billing",
+        "priority": "alta",
+        "confidence": 0.91,
+        "channel": "WhatsApp",
+        "received_at": "2026-11-26T10:00:00Z",
+    }
+    body.update(overrides)
+    return body
+
+
+def dumps(body: dict[str, Any]) -> str:
+    return json.dumps(body, ensure_ascii=False)
+
+
+async def wait_for(
+    check: Callable[[], Awaitable[bool]], *, within: float = 10.0, what: str = "condition"
+) -> None:
+    """Poll ``check`` until it is true; fail after ``within`` seconds."""
+    deadline = time.monotonic() + within
+    while not await check():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {within}s waiting for {what}")
+        await anyio.sleep(0.02)
+
+
+async def pel_size(client: aioredis.Redis, stream: str, group: str) -> int:
+    """Entries of ``stream`` delivered to ``group`` and not acknowledged."""
+    summary = await client.xpending(stream, group)
+    return int(summary["pending"])
