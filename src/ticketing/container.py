@@ -36,6 +36,7 @@ from ticketing.domain.breaker import CircuitBreaker
 from ticketing.domain.ports import (
     Browser,
     CallbackServer,
+    CallGate,
     Clock,
     ContactCache,
     Leases,
@@ -188,6 +189,27 @@ def build_contact_cache(
 
     return RedisContactCache(
         redis, ttl=settings.contact_cache_ttl, prefix=settings.redis_key_prefix
+    )
+
+
+def build_call_gate(settings: Settings, redis: aioredis.Redis | None, clock: Clock) -> CallGate:
+    """ZOHO_MAX_CONCURRENCY calls in flight: fleet-wide through Redis, else in this process."""
+    if redis is None:
+        from ticketing.adapters.memory_gate import InMemoryCallGate
+
+        return InMemoryCallGate(clock, settings.zoho_max_concurrency)
+    from ticketing.adapters.redis.gate import RedisCallGate
+
+    hold_for = 5.0
+    return RedisCallGate(
+        redis,
+        clock,
+        capacity=settings.zoho_max_concurrency,
+        prefix=settings.redis_key_prefix,
+        # A crashed holder's slot comes back after this; a live call never lasts longer
+        # than one attempt (the attempt is cut off then).
+        holder_ttl=settings.attempt_timeout + hold_for + 5.0,
+        hold_for=hold_for,
     )
 
 
@@ -439,7 +461,10 @@ class Container(containers.DeclarativeContainer):
         failure_threshold=settings.provided.circuit_breaker_failure_threshold,
         timeout=settings.provided.circuit_breaker_timeout,
     )
-    helpdesk = providers.Singleton(GuardedHelpdesk, zoho, breaker, clock)
+    call_gate = providers.Singleton(build_call_gate, settings, redis, clock)
+    helpdesk = providers.Singleton(
+        GuardedHelpdesk, zoho, breaker, clock, call_gate, slot_wait=settings.provided.zoho_timeout
+    )
     # Contact creation is part of an attempt and cut off with it: a lock that outlives the
     # attempt would only stall the customer's next tickets after a crash.
     contacts = providers.Singleton(

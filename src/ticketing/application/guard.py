@@ -1,10 +1,13 @@
-"""The circuit breaker wrapped around every helpdesk call."""
+"""The circuit breaker and the call gate wrapped around every helpdesk call."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import TypeVar
+
+import anyio
 
 from ticketing.domain.breaker import BreakerState, CircuitBreaker
 from ticketing.domain.errors import (
@@ -12,6 +15,7 @@ from ticketing.domain.errors import (
     HelpdeskError,
     HelpdeskUnavailable,
     RateLimited,
+    StoreUnavailable,
 )
 from ticketing.domain.model import (
     Agent,
@@ -22,9 +26,11 @@ from ticketing.domain.model import (
     Ticket,
     TicketRequest,
 )
-from ticketing.domain.ports import Clock, Helpdesk, TicketProbe
+from ticketing.domain.ports import Admission, CallGate, Clock, Helpdesk, TicketProbe
 
 T = TypeVar("T")
+
+log = logging.getLogger(__name__)
 
 
 class GuardedHelpdesk:
@@ -32,13 +38,29 @@ class GuardedHelpdesk:
 
     Connection errors, timeouts, 5xx and 429 count as failures; validation errors and auth
     errors do not (Zoho answered). A 429's ``Retry-After`` also holds every call back until it
-    has passed, not only the one that got it.
+    has passed, not only the one that got it: fleet-wide when the gate is shared.
+
+    With a ``gate``, every call runs in one of its slots (``ZOHO_MAX_CONCURRENCY`` in flight
+    at most, fleet-wide through Redis), waiting up to ``slot_wait`` seconds for one; a call
+    that gets none is refused like one the breaker refuses (``BreakerOpen``: nothing was sent,
+    the ticket stays queued). A slot covers everything the call does in turn: the token
+    refresh and the organization look-up it may need, and its retry after a stale token.
     """
 
-    def __init__(self, inner: Helpdesk, breaker: CircuitBreaker, clock: Clock) -> None:
+    def __init__(
+        self,
+        inner: Helpdesk,
+        breaker: CircuitBreaker,
+        clock: Clock,
+        gate: CallGate | None = None,
+        *,
+        slot_wait: float = 15.0,
+    ) -> None:
         self.inner = inner
         self.breaker = breaker
+        self.gate = gate
         self._clock = clock
+        self._slot_wait = slot_wait
         self._department: str | None = None
         self._paused_until = 0.0
         self.last_success_at: datetime | None = None
@@ -51,8 +73,9 @@ class GuardedHelpdesk:
         return self.breaker.state is not BreakerState.OPEN and not self.paused_for()
 
     def paused_for(self) -> float:
-        """Seconds left of a Retry-After pause."""
-        return max(0.0, self._paused_until - self._clock.monotonic())
+        """Seconds left of a Retry-After pause (this process's, or the fleet's as last seen)."""
+        local = max(0.0, self._paused_until - self._clock.monotonic())
+        return max(local, self.gate.paused_for()) if self.gate is not None else local
 
     async def _call(self, call: Callable[[], Awaitable[T]]) -> T:
         wait = self.paused_for()
@@ -61,13 +84,44 @@ class GuardedHelpdesk:
         if not self.breaker.allow():
             retry_in = self.breaker.snapshot().retry_in
             raise BreakerOpen(f"circuit breaker open; next trial in {retry_in:.0f}s")
+        if self.gate is None:
+            return await self._observed(call)
+        try:
+            admission = await self.gate.enter(self._slot_wait)
+        except BaseException:
+            self.breaker.record_ignored()  # frees a half-open trial; Zoho was not asked
+            raise
+        if not admission.admitted:
+            self.breaker.record_ignored()
+            raise self._refused(admission)
+        assert admission.slot is not None
+        try:
+            return await self._observed(call)
+        finally:
+            with anyio.CancelScope(shield=True):
+                try:
+                    await self.gate.leave(admission.slot)
+                except StoreUnavailable as exc:
+                    # The slot expires on its own; the call's own outcome matters more.
+                    log.warning("could not give back a Zoho call slot: %s", exc.message)
+
+    def _refused(self, admission: Admission) -> BreakerOpen:
+        if admission.paused_for > 0:
+            return BreakerOpen(
+                f"Zoho asked us to wait {admission.paused_for:.0f}s more (429 Retry-After)"
+            )
+        capacity = self.gate.capacity if self.gate is not None else 0
+        return BreakerOpen(
+            f"all {capacity} Zoho call slots (ZOHO_MAX_CONCURRENCY) stayed busy for "
+            f"{self._slot_wait:g}s"
+        )
+
+    async def _observed(self, call: Callable[[], Awaitable[T]]) -> T:
         try:
             result = await call()
         except HelpdeskUnavailable as exc:
             if isinstance(exc, RateLimited) and exc.retry_after:
-                self._paused_until = max(
-                    self._paused_until, self._clock.monotonic() + exc.retry_after
-                )
+                await self._pause(exc.retry_after)
             self.breaker.record_failure()
             self.last_failure_at = self._clock.now()
             self.last_error = exc.message
@@ -85,6 +139,16 @@ class GuardedHelpdesk:
         self.breaker.record_success()
         self.last_success_at = self._clock.now()
         return result
+
+    async def _pause(self, seconds: float) -> None:
+        self._paused_until = max(self._paused_until, self._clock.monotonic() + seconds)
+        if self.gate is None:
+            return
+        try:
+            with anyio.CancelScope(shield=True):
+                await self.gate.pause(seconds)
+        except StoreUnavailable as exc:
+            log.warning("could not pause the fleet's Zoho calls: %s", exc.message)
 
     async def search_contacts(
         self, *, email: str | None = None, phone: str | None = None
@@ -107,8 +171,8 @@ class GuardedHelpdesk:
         return await self._call(self.inner.list_departments)
 
     async def department_id(self) -> str:
-        # Configured or discovered once per process: a cached answer is no Zoho call, so it
-        # must neither reset the failure count nor pass for a half-open trial.
+        # Configured or discovered once per process: later tickets neither spend a call slot
+        # nor touch the breaker for it.
         if self._department is None:
             self._department = await self._call(self.inner.department_id)
         return self._department

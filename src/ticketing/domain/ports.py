@@ -420,3 +420,62 @@ class Metrics(Protocol):
     def ticket_latency(self, source: Source, seconds: float) -> None:
         """Time from the message being received to its ticket existing in the helpdesk."""
         ...
+
+
+@dataclass(frozen=True, slots=True)
+class Admission:
+    """A :class:`CallGate`'s answer: the slot to make the call in, or why there is none."""
+
+    slot: str | None
+    paused_for: float = 0.0  # > 0: every call is held back this long (a 429's Retry-After)
+
+    @property
+    def admitted(self) -> bool:
+        return self.slot is not None
+
+
+class CallGate(Protocol):
+    """Admission for helpdesk calls: at most ``capacity`` in flight at once, and a pause that
+    holds every call back (Zoho's 429 ``Retry-After``). Fleet-wide when the gate is shared
+    (Redis), this process only otherwise.
+
+    Every admitted call must :meth:`leave` its slot, whatever happened to it. A holder that
+    dies without leaving loses its slot after a time-out, so a crash cannot leak capacity for
+    good.
+    """
+
+    capacity: int
+
+    async def enter(self, wait: float) -> Admission:
+        """A slot, waiting up to ``wait`` seconds for one to free up.
+
+        Returns:
+            Admitted with a slot; or not admitted: at once while calls are paused
+            (``paused_for`` says how long), or when no slot freed up within ``wait``.
+        """
+        ...
+
+    async def leave(self, slot: str) -> None:
+        """Give a slot back."""
+        ...
+
+    async def pause(self, seconds: float) -> None:
+        """Hold every call back for ``seconds`` from now; a longer pause in force stays."""
+        ...
+
+    def paused_for(self) -> float:
+        """Seconds left of the pause, as last seen by this process (no I/O)."""
+        ...
+
+    def in_flight(self) -> int:
+        """Slots this process holds right now."""
+        ...
+
+
+class QuotaMeter(Protocol):
+    """What the helpdesk last said about its API quota (Zoho's daily credits)."""
+
+    @property
+    def credits_remaining(self) -> int | None:
+        """Credits left today per the last ``X-Rate-Limit-Remaining-v3``; None before any."""
+        ...

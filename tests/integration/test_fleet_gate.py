@@ -1,0 +1,170 @@
+"""ZOHO_MAX_CONCURRENCY and 429 pauses across instances that share Redis: the call gate."""
+
+from __future__ import annotations
+
+import uuid
+
+import anyio
+import fakeredis
+import pytest
+import redis.asyncio as aioredis
+
+from ticketing.adapters.clock import SystemClock
+from ticketing.adapters.redis.gate import RedisCallGate
+from ticketing.adapters.zoho_desk.emulator import EmulatorState
+from ticketing.application.intake import IntakePolicy, customer_ticket
+from ticketing.container import Services
+from ticketing.domain.model import TicketDraft, TicketState
+
+from tests.integration.wired import RedisBackend, running, wire
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture(params=["redis", "fakeredis"])
+def backend(request: pytest.FixtureRequest, key_prefix: str) -> RedisBackend:
+    """The real Redis (keys under the test's prefix, deleted afterwards) or fakeredis."""
+    if request.param == "redis":
+        url: str = request.getfixturevalue("real_redis_url")
+        request.getfixturevalue("real_redis")
+        return RedisBackend("redis", url, key_prefix)
+    return RedisBackend(
+        "fakeredis", "redis://fakeredis.invalid:6379/0", key_prefix, fakeredis.FakeServer()
+    )
+
+
+def draft(services: Services, email: str) -> TicketDraft:
+    return customer_ticket(
+        customer_name="Ana López",
+        customer_email=email,
+        customer_phone=None,
+        subject="Pago no reflejado",
+        description="Pagué ayer y no llega la confirmación",
+        priority="alta",
+        category="billing",
+        channel=None,
+        key=None,
+        received_at=services.clock.now(),
+        policy=IntakePolicy(),
+    )
+
+
+def statuses(emulator: EmulatorState) -> list[int]:
+    return [call.status for call in emulator.calls if call.path.startswith("/api/v1/")]
+
+
+async def test_two_instances_sharing_redis_never_exceed_the_cap(backend: RedisBackend) -> None:
+    """Two instances, ZOHO_MAX_CONCURRENCY=3 each, an emulator that answers 429 beyond 3 in
+    flight: 24 concurrent tickets all get created and Zoho never says 429."""
+    emulator = EmulatorState(max_concurrency=3)
+    emulator.apply_faults({"latency": 0.03})
+    env = backend.env(ZOHO_MAX_CONCURRENCY="3")
+    outcomes: list[TicketState] = []
+    async with (
+        running(wire(env, backend=backend, emulator=emulator)) as first,
+        running(wire(env, backend=backend, emulator=emulator)) as second,
+    ):
+
+        async def submit(services: Services, n: int) -> None:
+            outcome, _ = await services.submit(draft(services, f"c{n % 8}@example.com"))
+            outcomes.append(outcome.state)
+
+        async with anyio.create_task_group() as tg:
+            for n in range(24):
+                tg.start_soon(submit, first if n % 2 else second, n)
+    assert outcomes == [TicketState.CREATED] * 24
+    assert 429 not in statuses(emulator)
+    assert emulator.tickets_created == 24
+    assert emulator.contacts_created == 8  # and one contact per customer, fleet-wide
+
+
+async def test_a_429_in_one_instance_pauses_calls_in_another(backend: RedisBackend) -> None:
+    """Zoho answers one instance 429 with Retry-After: the other instance's next ticket is
+    queued without any call to Zoho, and both see the pause."""
+    emulator = EmulatorState()
+    emulator.apply_faults({"rate_limit_calls": 1, "retry_after": 30})
+    env = backend.env()
+    async with (
+        running(wire(env, backend=backend, emulator=emulator)) as first,
+        running(wire(env, backend=backend, emulator=emulator)) as second,
+    ):
+        outcome, _ = await first.submit(draft(first, "ana@example.com"))
+        assert outcome.state is TicketState.ACCEPTED  # queued: Zoho said 429
+        assert statuses(emulator) == [429]
+        assert first.helpdesk.paused_for() > 25
+
+        outcome, _ = await second.submit(draft(second, "bob@example.com"))
+        assert outcome.state is TicketState.ACCEPTED
+        assert statuses(emulator) == [429]  # the second instance sent nothing
+        assert second.helpdesk.paused_for() > 25
+        assert await second.store.pending_count() == 2
+
+
+async def test_a_crashed_holders_slot_is_recovered(backend: RedisBackend) -> None:
+    """A process that took the only slot and died never gives it back: the slot frees itself
+    after the holder time-out, and another process gets it."""
+    crashed: aioredis.Redis = backend.client()
+    alive: aioredis.Redis = backend.client()
+    try:
+        clock = SystemClock()
+        dead = RedisCallGate(
+            crashed, clock, capacity=1, prefix=backend.prefix, holder_ttl=0.4, hold_for=0.1
+        )
+        assert (await dead.enter(1.0)).admitted  # ... and the process dies holding it
+        other = RedisCallGate(alive, clock, capacity=1, prefix=backend.prefix)
+        assert not (await other.enter(0.05)).admitted
+        admission = await other.enter(5.0)
+        assert admission.admitted
+    finally:
+        await crashed.aclose()
+        await alive.aclose()
+
+
+async def test_a_busy_process_cannot_starve_another(backend: RedisBackend) -> None:
+    """One process keeps every slot busy with its own queue of calls; a call from a second
+    process still gets a slot (its fair share) instead of waiting for the first to run dry."""
+    busy_client: aioredis.Redis = backend.client()
+    other_client: aioredis.Redis = backend.client()
+    clock = SystemClock()
+    busy = RedisCallGate(busy_client, clock, capacity=2, prefix=backend.prefix)
+    other = RedisCallGate(other_client, clock, capacity=2, prefix=backend.prefix)
+    stop = anyio.Event()
+    peak = 0
+    try:
+
+        async def hog() -> None:
+            nonlocal peak
+            while not stop.is_set():
+                admission = await busy.enter(10.0)
+                if admission.slot is None:
+                    continue
+                peak = max(peak, busy.in_flight())
+                await anyio.sleep(0.02)
+                await busy.leave(admission.slot)
+
+        async with anyio.create_task_group() as tg:
+            for _ in range(6):
+                tg.start_soon(hog)
+            await anyio.sleep(0.2)
+            assert peak == 2  # the busy process holds the whole fleet's capacity
+            admission = await other.enter(5.0)
+            stop.set()
+            assert admission.admitted
+            assert admission.slot is not None
+            await other.leave(admission.slot)
+    finally:
+        await busy_client.aclose()
+        await other_client.aclose()
+
+
+async def test_slots_are_namespaced_by_the_key_prefix(backend: RedisBackend) -> None:
+    """Two deployments on one Redis with different REDIS_KEY_PREFIX do not share slots."""
+    client: aioredis.Redis = backend.client()
+    try:
+        clock = SystemClock()
+        one = RedisCallGate(client, clock, capacity=1, prefix=backend.prefix + "a:")
+        two = RedisCallGate(client, clock, capacity=1, prefix=backend.prefix + f"{uuid.uuid4()}:")
+        assert (await one.enter(1.0)).admitted
+        assert (await two.enter(0.05)).admitted
+    finally:
+        await client.aclose()
