@@ -20,6 +20,7 @@ from ticketing.application.intake import IntakePolicy, customer_ticket
 from ticketing.application.tickets import ProcessingPolicy
 from ticketing.container import Container, Services
 from ticketing.domain.breaker import BreakerState
+from ticketing.domain.errors import StoreUnavailable
 from ticketing.domain.model import TicketDraft, TicketState
 from ticketing.entrypoints.http.app import create_app
 
@@ -419,6 +420,37 @@ async def test_health_reports_queue_dead_letters_and_breaker(clock: ManualClock)
             "breaker": "open",
         }
         assert health.json()["zoho_connected"] is False
+
+
+async def test_store_failing_during_a_drain_is_503_and_keeps_the_ticket(
+    clock: ManualClock,
+) -> None:
+    """The store failing in the middle of a drain (Redis going away) answers 503
+    store_unavailable, not an internal error, and the ticket stays queued for the next drain."""
+    container, emulator = sandbox(clock)
+    async with Client(app(container)) as client:
+        emulator.apply_faults({"outage": "503"})
+        queued = await client.post(
+            "/tickets/customer", data=form("Luego"), headers={"Idempotency-Key": "k-drain"}
+        )
+        assert queued.status_code == 202
+        emulator.faults.clear()
+        store: Any = (await services_of(container)).store
+        working = store.mark_creating
+
+        async def unavailable(key: str, at: Any) -> Any:
+            raise StoreUnavailable("Redis went away (injected)")
+
+        store.mark_creating = unavailable
+        response = await client.post("/queue/process")
+        assert response.status_code == 503, response.text
+        assert response.json()["error"] == "store_unavailable"
+        assert await store.pending_count() == 1
+
+        store.mark_creating = working
+        report = await process(client)
+        assert (report["created"], report["remaining"]) == (1, 0)
+    assert len(tickets(emulator, "Luego")) == 1
 
 
 # ----------------------------------------------------------------------- Redis failures

@@ -412,12 +412,21 @@ class DrainQueue:
 
     async def _process_all(self, entries: list[QueuedTicket]) -> list[tuple[QueuedTicket, Outcome]]:
         results: list[tuple[QueuedTicket, Outcome]] = []
+        store_failures: list[StoreUnavailable] = []
 
         async def work(entry: QueuedTicket) -> None:
             async with self._limiter:
-                results.append((entry, await self._processor.process(entry.draft)))
+                try:
+                    results.append((entry, await self._processor.process(entry.draft)))
+                except StoreUnavailable as exc:
+                    # The entry stays with this consumer and comes back on the next claim.
+                    store_failures.append(exc)
 
         async with anyio.create_task_group() as tg:
             for entry in entries:
                 tg.start_soon(work, entry)
+        if store_failures:
+            # One StoreUnavailable (a 503, a logged warning), not an exception group that
+            # reads as a crash; what did finish was recorded by the store already.
+            raise store_failures[0]
         return results
