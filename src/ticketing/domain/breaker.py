@@ -112,6 +112,12 @@ class CircuitBreaker:
             # The helpdesk answered: it is up. Close rather than keep refusing.
             self.record_success()
 
+    def release_trial(self) -> None:
+        """A call that was allowed never reached the helpdesk (no slot, cancelled while
+        waiting): free a half-open trial without a verdict, so the next caller is the trial."""
+        if self._state is BreakerState.HALF_OPEN:
+            self._trial_in_flight = False
+
     def _open(self) -> None:
         self._state = BreakerState.OPEN
         self._opened_at = self._clock.monotonic()

@@ -220,3 +220,26 @@ def test_defaults_match_the_contract(clock: ManualClock) -> None:
     """Defaults are the contract's CIRCUIT_BREAKER_* defaults: 5 failures, 30 seconds."""
     breaker = CircuitBreaker(clock)
     assert (breaker.failure_threshold, breaker.timeout) == (5, 30.0)
+
+
+def test_release_trial_frees_half_open_without_a_verdict(clock: ManualClock) -> None:
+    """A trial that never reached the helpdesk leaves the breaker half-open for the next one."""
+    breaker = CircuitBreaker(clock, failure_threshold=1, timeout=10)
+    breaker.allow()
+    breaker.record_failure()
+    clock.advance(10)
+    assert breaker.allow()
+    assert not breaker.allow()
+    breaker.release_trial()
+    assert breaker.state is BreakerState.HALF_OPEN
+    assert breaker.allow()
+    assert not breaker.allow()
+
+
+def test_release_trial_when_closed_changes_nothing(clock: ManualClock) -> None:
+    """Outside half-open, releasing a trial is a no-op."""
+    breaker = CircuitBreaker(clock, failure_threshold=2, timeout=10)
+    breaker.record_failure()
+    breaker.release_trial()
+    assert breaker.state is BreakerState.CLOSED
+    assert breaker.snapshot().consecutive_failures == 1
