@@ -89,10 +89,10 @@ class GuardedHelpdesk:
         try:
             admission = await self.gate.enter(self._slot_wait)
         except BaseException:
-            self.breaker.record_ignored()  # frees a half-open trial; Zoho was not asked
+            self.breaker.release_trial()  # Zoho was not asked: no verdict either way
             raise
         if not admission.admitted:
-            self.breaker.record_ignored()
+            self.breaker.release_trial()
             raise self._refused(admission)
         assert admission.slot is not None
         try:
