@@ -26,7 +26,7 @@ from ticketing.container import Container, Services, start, stop
 from ticketing.domain.errors import TicketingError
 from ticketing.domain.model import TicketState
 from ticketing.entrypoints.background import run_background
-from ticketing.entrypoints.http import ops
+from ticketing.entrypoints.http import openapi, ops
 from ticketing.entrypoints.http.errors import (
     BadRequest,
     handle_http_exception,
@@ -112,7 +112,8 @@ class TicketController(Controller):
         operation_id="createCustomerTicket",
         summary="Create a ticket for a customer (query, form or JSON fields)",
         status_code=HTTP_201_CREATED,
-        responses={},
+        responses=openapi.TICKET,
+        operation_class=openapi.CustomerTicketOperation,
     )
     async def create_customer_ticket(
         self, request: Request[Any, Any, Any], services: ServicesDep
@@ -142,6 +143,8 @@ class TicketController(Controller):
         operation_id="createTicket",
         summary="Create a ticket under the configured default contact",
         status_code=HTTP_201_CREATED,
+        responses=openapi.TICKET,
+        operation_class=openapi.AdminTicketOperation,
     )
     async def create_ticket(
         self, request: Request[Any, Any, Any], services: ServicesDep
@@ -171,7 +174,12 @@ class QueueController(Controller):
     path = "/queue"
     tags = ["queue"]  # noqa: RUF012
 
-    @get("/", operation_id="getQueue", summary="Queue and dead-letter figures")
+    @get(
+        "/",
+        operation_id="getQueue",
+        summary="Queue and dead-letter figures",
+        responses=openapi.responses(openapi.GUARDED, openapi.STORE_DOWN),
+    )
     async def get_queue(self, services: ServicesDep) -> QueueOut:
         figures = await services.queue_status(dead_limit=20)
         return QueueOut(
@@ -185,6 +193,7 @@ class QueueController(Controller):
         operation_id="processQueue",
         summary="Drain the pending queue now",
         status_code=HTTP_200_OK,
+        responses=openapi.responses(openapi.GUARDED, openapi.STORE_DOWN),
     )
     async def process_queue(self, services: ServicesDep) -> QueueProcessOut:
         return drain_out(await services.drain())
@@ -193,6 +202,7 @@ class QueueController(Controller):
 @get(
     "/health",
     operation_id="getHealth",
+    responses=openapi.HEALTH,
     summary="Health, queue length and activity",
     tags=["ops"],
     opt={"public": True},
@@ -224,12 +234,24 @@ async def health(services: ServicesDep) -> Response[dict[str, Any]]:
     return Response(body, status_code=200 if report.accepting else 503, media_type=MediaType.JSON)
 
 
-@get("/departments", operation_id="listDepartments", summary="Zoho Desk departments", tags=["zoho"])
+@get(
+    "/departments",
+    operation_id="listDepartments",
+    summary="Zoho Desk departments",
+    tags=["zoho"],
+    responses=openapi.ZOHO,
+)
 async def departments(services: ServicesDep) -> DepartmentsOut:
     return departments_out(await services.departments())
 
 
-@get("/auth/url", operation_id="getAuthUrl", summary="A Zoho consent URL", tags=["zoho"])
+@get(
+    "/auth/url",
+    operation_id="getAuthUrl",
+    summary="A Zoho consent URL",
+    tags=["zoho"],
+    responses=openapi.GUARDED,
+)
 async def auth_url(services: ServicesDep) -> dict[str, str]:
     url, state = services.auth_url()
     return {"auth_url": url, "state": state}

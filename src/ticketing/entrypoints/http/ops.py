@@ -18,6 +18,7 @@ from ticketing.adapters.prometheus import CONTENT_TYPE
 from ticketing.application import context
 from ticketing.application.intake import new_request_id
 from ticketing.domain.model import Source
+from ticketing.entrypoints.http import openapi
 
 log = logging.getLogger("ticketing.http")
 
@@ -145,7 +146,7 @@ async def ready(request: Request[Any, Any, Any]) -> Response[ReadyOut]:
     summary="Prometheus metrics (needs the API key when API_KEYS is set)",
     tags=["ops"],
     media_type=CONTENT_TYPE,
-    include_in_schema=True,
+    responses={401: openapi.UNAUTHORIZED},
 )
 async def metrics(request: Request[Any, Any, Any]) -> Response[bytes]:
     """The text exposition format; queue, dead-letter and breaker figures are read now."""
