@@ -98,6 +98,15 @@ def _int(low: int, high: int) -> Callable[[str], int]:
     return parse
 
 
+def _optional_int(low: int, high: int) -> Callable[[str], int | None]:
+    parse = _int(low, high)
+
+    def parse_optional(value: str) -> int | None:
+        return parse(value) if value else None
+
+    return parse_optional
+
+
 def _float(low: float, high: float) -> Callable[[str], float]:
     def parse(value: str) -> float:
         try:
@@ -225,6 +234,7 @@ class Settings:
     zoho_refresh_budget: int
     zoho_search_lag: float
     zoho_token_store: str
+    metrics_port: int | None
 
     @property
     def sandbox(self) -> bool:
@@ -382,4 +392,6 @@ SPEC: dict[str, dict[str, Any]] = {
     "zoho_refresh_budget": _var("ZOHO_REFRESH_BUDGET", _int(1, 10), "8"),
     "zoho_search_lag": _var("ZOHO_SEARCH_LAG", _float(0, 3600), "30"),
     "zoho_token_store": _var("ZOHO_TOKEN_STORE", _choice("auto", "file", "redis"), "auto"),
+    # `ticketing worker` serves /metrics and the probes on this port (unset: no HTTP at all).
+    "metrics_port": _var("METRICS_PORT", _optional_int(1, 65535), ""),
 }

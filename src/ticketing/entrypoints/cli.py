@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import json
 import logging
 import sys
@@ -148,6 +149,16 @@ def cmd_worker(args: argparse.Namespace) -> int:
                 )
             async with anyio.create_task_group() as tg:
                 await run_background(tg, container, services, drain=True, consumer=True)
+                if services.settings.metrics_port:  # /metrics and the probes, no API
+                    from ticketing.entrypoints.http.ops import serve_ops
+
+                    ops = functools.partial(
+                        serve_ops,
+                        services,
+                        host=services.settings.host,
+                        port=services.settings.metrics_port,
+                    )
+                    tg.start_soon(ops)
         finally:
             with anyio.CancelScope(shield=True):
                 await stop(container)

@@ -58,7 +58,12 @@ def test_compose_runs_redis_append_only_the_api_and_workers() -> None:
         assert service["env_file"] == ".env"
         assert service["build"] == "."
     known = {spec["env"] for spec in SPEC.values()}
-    assert set(services["api"]["environment"]) <= known
+    for name in ("api", "worker"):
+        assert set(services[name]["environment"]) <= known
+    assert (
+        services["worker"]["environment"]["METRICS_PORT"]
+        in services["worker"]["healthcheck"]["test"][-1]
+    )
 
 
 def test_dockerfile_is_multi_stage_non_root_and_locked() -> None:

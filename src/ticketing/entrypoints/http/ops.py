@@ -7,6 +7,7 @@ import re
 import time
 from typing import Any
 
+import anyio
 import msgspec
 from litestar import MediaType, Request, Response, get
 from litestar.datastructures import MutableScopeHeaders
@@ -153,3 +154,55 @@ async def metrics(request: Request[Any, Any, Any]) -> Response[bytes]:
     collector = request.app.state.services.metrics
     body = await collector.scrape() if collector is not None else b""
     return Response(body, media_type=CONTENT_TYPE)
+
+
+def create_ops_app(services: Any, api_keys: tuple[str, ...] = ()) -> Any:
+    """A small app with only the probes and /metrics, for ``ticketing worker`` (METRICS_PORT):
+    workers have no API, but their counters must be scrapeable too."""
+    from litestar import Litestar
+    from litestar.exceptions import HTTPException
+
+    from ticketing.entrypoints.http.app import api_key_guard
+    from ticketing.entrypoints.http.errors import handle_http_exception
+
+    app = Litestar(
+        route_handlers=[live, ready, metrics],
+        guards=[api_key_guard(api_keys)],
+        middleware=[request_context_middleware],
+        exception_handlers={HTTPException: handle_http_exception},
+        openapi_config=None,
+        logging_config=None,
+        debug=False,
+    )
+    app.state.services = services
+    return app
+
+
+async def serve_ops(services: Any, *, host: str, port: int) -> None:
+    """Serve :func:`create_ops_app` until cancelled."""
+    import uvicorn
+
+    app = create_ops_app(services, services.settings.api_keys)
+    config = uvicorn.Config(
+        app, host=host, port=port, log_config=None, access_log=False, lifespan="off"
+    )
+    server = uvicorn.Server(config)
+    stopped = anyio.Event()
+
+    async def run() -> None:
+        # Shielded, so that a cancel becomes a clean shutdown (sockets closed) below.
+        with anyio.CancelScope(shield=True):
+            try:
+                await server.serve()
+            finally:
+                stopped.set()
+
+    log.info("worker metrics and probes on http://%s:%d/metrics", host, port)
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(run)
+        try:
+            await stopped.wait()
+        finally:
+            server.should_exit = True
+            with anyio.CancelScope(shield=True):
+                await stopped.wait()
