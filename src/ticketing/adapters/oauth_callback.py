@@ -138,6 +138,12 @@ class LoopbackCallbackServer:
                     with anyio.move_on_after(2, shield=True):
                         await handlers.idle()
                     tg.cancel_scope.cancel()
+        except BaseExceptionGroup as group:
+            # The caller's own error, raised inside the server's task group: give it back
+            # as it was raised, not wrapped.
+            if len(group.exceptions) == 1:
+                raise group.exceptions[0] from None
+            raise
         finally:
             with anyio.CancelScope(shield=True):
                 await listener.aclose()

@@ -111,20 +111,26 @@ class Doctor:
         self._store = store
 
     async def __call__(self) -> DoctorReport:
-        checks: list[Check] = [self._configuration()]
-        status, status_check = await self._token_status()
-        checks.append(self._data_centre(status))
-        token = await self._token(status) if status is not None else status_check
+        configuration = self._configuration()
+        status, unreadable = await self._token_status()
+        data_centre = self._data_centre(status)
+        token, have_token = (unreadable, False) if status is None else await self._token(status)
         assert token is not None
-        checks.append(token)
-        have_token = token.status in (OK, WARN)
-        checks.append(await self._scopes(status, have_token))
-        organizations = await self._guard("organization", self._organizations, have_token)
-        checks.append(organizations)
-        org_ok = organizations.status in (OK, WARN)
-        checks.append(await self._guard("department", self._departments, have_token and org_ok))
-        checks.append(await self._redis())
-        return DoctorReport(tuple(checks))
+        # Organization first: the scope probe and the departments need a valid orgId.
+        organization = await self._guard("organization", self._organizations, have_token)
+        org_ok = organization.status in (OK, WARN)
+        scopes = await self._scopes(status, have_token, org_ok)
+        department = await self._guard("department", self._departments, have_token and org_ok)
+        checks = (
+            configuration,
+            data_centre,
+            token,
+            scopes,
+            organization,
+            department,
+            await self._redis(),
+        )
+        return DoctorReport(checks)
 
     # ------------------------------------------------------------------ checks
 
@@ -184,7 +190,8 @@ class Doctor:
             )
         return Check("data centre", OK, f"{where}: {hosts}")
 
-    async def _token(self, status: TokenStatus) -> Check:
+    async def _token(self, status: TokenStatus) -> tuple[Check, bool]:
+        """The token check, and whether Desk calls can be made with the token now."""
         if not status.authorized:
             return Check(
                 "token",
@@ -192,14 +199,19 @@ class Doctor:
                 f"no refresh token in {status.store}",
                 "run `ticketing auth setup` (or set ZOHO_REFRESH_TOKEN)",
                 HelpdeskAuthError(f"no refresh token in {status.store}"),
-            )
+            ), False
         try:
             await self._credentials.access_token()
+        except TicketingError as exc:
+            return _failed("token", exc), False
+        try:
             if not self._config.sandbox:
+                # The access token may be good for an hour while the secret is wrong: the
+                # next refresh would fail. This asks without spending a refresh.
                 await self._server.verify_client()
             status = await self._credentials.report()
         except TicketingError as exc:
-            return _failed("token", exc)
+            return _failed("token", exc), True
         parts = [f"refresh token in {status.store}"]
         if status.access_token_expires_at is not None:
             when = status.access_token_expires_at.strftime("%Y-%m-%d %H:%M:%S UTC")
@@ -213,19 +225,21 @@ class Doctor:
                 WARN,
                 detail,
                 "wait; calls continue with the current access token until it expires",
-            )
+            ), True
         if self._config.token_file_exposed:
             return Check(
                 "token",
                 FAIL if self._config.environment == "production" else WARN,
                 f"{detail}; the token file is readable by other users",
                 "chmod 600 the token file (ZOHO_TOKEN_FILE)",
-            )
-        return Check("token", OK, detail)
+            ), True
+        return Check("token", OK, detail), True
 
-    async def _scopes(self, status: TokenStatus | None, have_token: bool) -> Check:
+    async def _scopes(self, status: TokenStatus | None, have_token: bool, org_ok: bool) -> Check:
         if not have_token:
             return Check("scopes", SKIP, "needs a working token")
+        if not org_ok:
+            return Check("scopes", SKIP, "needs a valid organization")
         granted = status.scope if status else None
         if granted:
             missing = missing_scopes(granted)
@@ -349,6 +363,8 @@ def _department_names(departments: list[Department]) -> str:
 def _failed(name: str, error: TicketingError, prefix: str = "") -> Check:
     """A failed check from one of our errors: its message split into what and what to do."""
     detail, fix = _split(error.message)
+    if fix is None and isinstance(error, StoreUnavailable):
+        fix = "start Redis or fix REDIS_URL"
     return Check(name, FAIL, prefix + detail, fix, error)
 
 

@@ -1,0 +1,280 @@
+"""Real processes: three instances sharing Redis refresh once, `auth setup` as an operator runs
+it, and the long-running commands stop on Ctrl-C without a traceback."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import httpx
+import msgspec
+import pytest
+import redis
+
+from ticketing.adapters.zoho_desk.emulator import (
+    SANDBOX_CLIENT_ID,
+    SANDBOX_CLIENT_SECRET,
+    SANDBOX_REDIRECT_URI,
+    SANDBOX_REFRESH_TOKEN,
+)
+from ticketing.domain.ports import TokenSet
+
+from tests.integration.conftest import free_port
+
+pytestmark = pytest.mark.slow
+
+REPO = Path(__file__).resolve().parents[2]
+CLIENT_ID = "1000.FAKEPROCESSCLIENT"
+SECRET = "fake-process-secret"
+
+
+@contextlib.contextmanager
+def emulator(
+    client_id: str = SANDBOX_CLIENT_ID,
+    secret: str = SANDBOX_CLIENT_SECRET,
+    redirect_uri: str = SANDBOX_REDIRECT_URI,
+    delay: float = 0.0,
+) -> Iterator[str]:
+    """A standalone emulator process (with a client of the test's) on a free port."""
+    port = free_port()
+    argv = [sys.executable, "-m", "tests.integration.emulator_process", str(port)]
+    process = subprocess.Popen(  # noqa: S603 - our own module
+        [*argv, client_id, secret, redirect_uri, str(delay)],
+        cwd=REPO,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                httpx.get(f"{url}/_emulator/state", timeout=1).raise_for_status()
+                break
+            except httpx.HTTPError:
+                if process.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"emulator did not start: {process.stderr}") from None
+                time.sleep(0.05)
+        yield url
+    finally:
+        stop(process)
+
+
+def stop(process: subprocess.Popen[bytes] | subprocess.Popen[str]) -> None:
+    if process.poll() is None:
+        process.terminate()
+    try:
+        process.communicate(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.communicate()
+
+
+def service_env(url: str, tmp_path: Path, **extra: str) -> dict[str, str]:
+    """The environment of a service process: ours, without any inherited service settings."""
+    keep = {k: v for k, v in os.environ.items() if not k.startswith(("ZOHO_", "REDIS_"))}
+    return {
+        **keep,
+        "ZOHO_CLIENT_ID": SANDBOX_CLIENT_ID,
+        "ZOHO_CLIENT_SECRET": SANDBOX_CLIENT_SECRET,
+        "ZOHO_ACCOUNTS_URL": url,
+        "ZOHO_DESK_URL": url,
+        "ZOHO_TOKEN_FILE": str(tmp_path / "tokens.json"),
+        "LOG_LEVEL": "warning",
+        **extra,
+    }
+
+
+def ticketing(
+    env: dict[str, str], cwd: Path, *argv: str, timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
+    """Run the CLI as an operator would (in a directory without a .env)."""
+    return subprocess.run(  # noqa: S603 - our own module
+        [sys.executable, "-m", "ticketing", *argv],
+        env=env,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+@pytest.fixture
+def sync_redis(real_redis_url: str, key_prefix: str) -> Iterator[redis.Redis]:
+    client = redis.Redis.from_url(real_redis_url)
+    try:
+        yield client
+    finally:
+        for key in client.scan_iter(match=f"{key_prefix}*"):
+            client.delete(key)
+        client.close()
+
+
+@pytest.mark.redis
+def test_three_processes_sharing_redis_refresh_an_expired_token_once(
+    real_redis_url: str, key_prefix: str, sync_redis: redis.Redis, tmp_path: Path
+) -> None:
+    """Three service processes, each with 20 callers, find the shared token expired at the
+    same moment while a refresh takes 0.3 s: the emulator counts one refresh, every process
+    ends up with the same token, and a later CLI command reuses it."""
+    with emulator(delay=0.3) as url:
+        expired = TokenSet(
+            refresh_token=SANDBOX_REFRESH_TOKEN,
+            access_token="1000.fake-expired-access-token",
+            expires_at=datetime.now(UTC) - timedelta(minutes=5),
+            accounts_url=url,
+        )
+        sync_redis.set(f"{key_prefix}ticketing:oauth:tokens", msgspec.json.encode(expired))
+        env = service_env(url, tmp_path, REDIS_URL=real_redis_url, REDIS_KEY_PREFIX=key_prefix)
+        go = tmp_path / "go"
+        processes = [
+            subprocess.Popen(  # noqa: S603 - our own module
+                [sys.executable, "-m", "tests.integration.token_process", str(go)],
+                cwd=REPO,
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            for _ in range(3)
+        ]
+        try:
+            for process in processes:
+                assert process.stdout is not None
+                line = process.stdout.readline()
+                assert line.strip() == "ready", process.communicate(timeout=10)
+            go.touch()
+            results = [process.communicate(timeout=60) for process in processes]
+        finally:
+            for process in processes:
+                stop(process)
+        done = [out.strip().split() for out, _ in results]
+        assert all(d[0] == "done" for d in done), results
+        assert {d[1] for d in done} == {"1"}  # one token within each process
+        assert len({d[2] for d in done}) == 1  # the same token in every process
+        assert sum(int(d[3]) for d in done) == 1  # one refresh, by one of them
+        assert {d[4] for d in done} == {"2"}
+        state = httpx.get(f"{url}/_emulator/state").json()
+        assert state["token_refreshes"] == 1
+
+        whoami = ticketing(env, tmp_path, "whoami", "--json")
+        assert whoami.returncode == 0, whoami.stderr
+        assert json.loads(whoami.stdout)["org_id"] == "900000001"
+        assert httpx.get(f"{url}/_emulator/state").json()["token_refreshes"] == 1
+
+
+@pytest.mark.redis
+def test_auth_setup_as_an_operator_runs_it(
+    real_redis_url: str, key_prefix: str, sync_redis: redis.Redis, tmp_path: Path
+) -> None:
+    """`ticketing auth setup --no-browser` prints the URL; a browser elsewhere approves; the
+    tokens land in Redis; auth status and doctor then report a healthy set-up."""
+    redirect = f"http://127.0.0.1:{free_port()}/callback"
+    with emulator(CLIENT_ID, SECRET, redirect) as url:
+        env = service_env(
+            url,
+            tmp_path,
+            ZOHO_CLIENT_ID=CLIENT_ID,
+            ZOHO_CLIENT_SECRET=SECRET,
+            ZOHO_REDIRECT_URI=redirect,
+            REDIS_URL=real_redis_url,
+            REDIS_KEY_PREFIX=key_prefix,
+        )
+        setup = subprocess.Popen(
+            [sys.executable, "-m", "ticketing", "auth", "setup", "--no-browser", "--json"],
+            cwd=tmp_path,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            assert setup.stderr is not None
+            printed = ""
+            while "/oauth/v2/auth?" not in printed:
+                line = setup.stderr.readline()
+                assert line, setup.communicate(timeout=10)
+                printed += line
+            consent_url = next(w for w in printed.split() if "/oauth/v2/auth?" in w)
+            consent = httpx.get(consent_url)  # the person approves at Zoho
+            assert consent.status_code == 302
+            callback = consent.headers["location"]
+            assert urlsplit(callback).netloc == urlsplit(redirect).netloc
+            page = httpx.get(callback, timeout=30)  # the browser follows to the callback
+            out, err = setup.communicate(timeout=30)
+        finally:
+            stop(setup)
+        assert setup.returncode == 0, err
+        assert page.status_code == 200
+        result = json.loads(out)
+        assert result["store"].startswith(f"redis key {key_prefix}ticketing:oauth:tokens at ")
+        assert result["agent"]["name"] == "Sandbox Agent"
+        assert sync_redis.get(f"{key_prefix}ticketing:oauth:tokens") is not None
+
+        status = ticketing(env, tmp_path, "auth", "status", "--json")
+        assert status.returncode == 0, status.stderr
+        assert json.loads(status.stdout)["authorized"] is True
+        doctor = ticketing(env, tmp_path, "doctor")
+        assert doctor.returncode == 0, doctor.stdout + doctor.stderr
+        assert "all checks passed" in doctor.stdout
+        assert SECRET not in out + err + status.stdout + doctor.stdout
+
+
+def wait_for_line(process: subprocess.Popen[str], text: str, timeout: float = 20) -> str:
+    assert process.stderr is not None
+    seen = ""
+    deadline = time.monotonic() + timeout
+    while text not in seen:
+        line = process.stderr.readline()
+        if not line or time.monotonic() > deadline:
+            raise AssertionError(f"never printed {text!r}: {seen}")
+        seen += line
+    return seen
+
+
+@pytest.mark.parametrize("command", ["serve", "worker"])
+def test_ctrl_c_stops_the_long_running_commands_without_a_traceback(
+    command: str, tmp_path: Path
+) -> None:
+    """serve and worker (sandbox mode) stop on SIGINT, with no traceback on stderr."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("ZOHO_", "REDIS_"))}
+    env["LOG_LEVEL"] = "info"
+    port = free_port()
+    argv = ["serve", "--port", str(port)] if command == "serve" else ["worker"]
+    process = subprocess.Popen(  # noqa: S603 - our own module
+        [sys.executable, "-m", "ticketing", *argv],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        wait_for_line(process, "SANDBOX MODE")
+        if command == "serve":
+            deadline = time.monotonic() + 20
+            while True:
+                try:
+                    if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code:
+                        break
+                except httpx.HTTPError:
+                    assert time.monotonic() < deadline
+                    time.sleep(0.05)
+        process.send_signal(signal.SIGINT)
+        _, err = process.communicate(timeout=20)
+    finally:
+        stop(process)
+    assert "Traceback" not in err
+    assert process.returncode in (0, 130), err
+    if process.returncode == 130:
+        assert err.rstrip().splitlines()[-1] == "ticketing: interrupted"
