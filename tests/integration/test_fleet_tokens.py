@@ -504,3 +504,64 @@ async def test_unreachable_redis_token_store_is_both_helpdesk_and_store_unavaila
     assert token_requests(state) == []
     await client.aclose()
     await inst.http.aclose()
+
+
+# ------------------------------------------------------------------ health says why
+
+
+async def test_health_says_refreshes_are_paused_until_when_and_why(
+    tmp_path: Path, key_prefix: str
+) -> None:
+    """With the fleet's budget spent and the token due, a ticket is queued (202) and /health
+    is degraded with a last_error saying until when and why."""
+    from dependency_injector import providers
+    from litestar.testing import AsyncTestClient
+
+    from ticketing.adapters.zoho_desk.oauth import fingerprint
+    from ticketing.container import Container
+    from ticketing.entrypoints.http.app import create_app
+    from ticketing.settings import Settings
+
+    clock = ManualClock()
+    state = EmulatorState(clock)
+    redis = fakeredis.FakeAsyncRedis()
+    env = {
+        "ZOHO_CLIENT_ID": SANDBOX_CLIENT_ID,
+        "ZOHO_CLIENT_SECRET": SANDBOX_CLIENT_SECRET,
+        "ZOHO_ACCOUNTS_URL": ZOHO,
+        "ZOHO_DESK_URL": ZOHO,
+        "ZOHO_REFRESH_TOKEN": SANDBOX_REFRESH_TOKEN,
+        "ZOHO_TOKEN_FILE": str(tmp_path / "tokens.json"),
+        "REDIS_URL": "redis://127.0.0.1:6379/15",
+        "REDIS_KEY_PREFIX": key_prefix,
+        "TICKET_QUEUE_NAME": f"{key_prefix}tickets:pending",
+        "TICKET_DEAD_LETTER_NAME": f"{key_prefix}tickets:dead",
+        "TICKET_CREATED_NAME": f"{key_prefix}tickets:created",
+    }
+
+    async def emulator_http() -> AsyncIterator[httpx.AsyncClient]:
+        async with httpx.AsyncClient(transport=SlowTokenEndpoint(state)) as client:
+            yield client
+
+    container = Container()
+    container.settings.override(providers.Object(Settings.load(env, dotenv=None)))
+    container.http.override(providers.Resource(emulator_http))
+    container.redis.override(providers.Object(redis))
+    container.clock.override(providers.Object(clock))
+    budget = RedisRefreshBudget(redis, clock, limit=8, prefix=key_prefix)
+    for _ in range(8):  # the rest of the fleet spent this window's budget
+        await budget.spend(fingerprint(SANDBOX_REFRESH_TOKEN))
+
+    app = create_app(container, drain=False, consumer=False)
+    async with AsyncTestClient(app) as client:
+        form = {"customer_email": "ana@example.com", "subject": "Hola", "description": "Hola"}
+        accepted = await client.post("/tickets/customer", data=form)
+        health = await client.get("/health")
+    assert accepted.status_code == 202, accepted.text
+    body = health.json()
+    assert health.status_code == 200
+    assert body["status"] == "degraded"
+    assert "refreshes are paused until 2026-11-26 10:10:00 UTC" in body["last_error"]
+    assert "8 refreshes were made in the last 10 minutes" in body["last_error"]
+    assert state.token_refreshes == 0
+    await redis.aclose()
