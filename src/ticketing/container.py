@@ -475,6 +475,7 @@ class Container(containers.DeclarativeContainer):
         clock,
         lock_ttl=settings.provided.attempt_timeout,
         lock_wait=settings.provided.attempt_timeout,
+        inline=settings.provided.zoho_inline_contact,
     )
     policy = providers.Singleton(
         IntakePolicy,
@@ -508,6 +509,7 @@ class Container(containers.DeclarativeContainer):
         drain,
         mode=providers.Callable(_mode, endpoints),
         store_kind=providers.Callable(_store_kind, settings),
+        quota=zoho,
     )
     services = providers.Singleton(
         Services,

@@ -251,3 +251,32 @@ async def test_organizations_and_agent_are_reported(helpdesk: Helpdesk) -> None:
 
     assert any(o.is_default for o in organizations)
     assert agent.id
+
+
+async def test_an_inline_contact_is_created_once_then_matched_by_email(
+    helpdesk: Helpdesk,
+) -> None:
+    """A ticket with an inline contact: the first makes the contact (searchable by email
+    afterwards), the second, with the same email, gets that same contact."""
+
+    def inline(subject: str, department: str) -> TicketRequest:
+        return TicketRequest(
+            subject=subject,
+            department_id=department,
+            contact_id=None,
+            description="Hola, pagué ayer mi reserva y no me llega la confirmación",
+            priority=Priority.HIGH,
+            email="nuevo@example.com",
+            contact=NewContact(last_name="Pérez", first_name="Luis", email="nuevo@example.com"),
+        )
+
+    department = await helpdesk.department_id()
+    first = await helpdesk.create_ticket(inline("Primera consulta", department))
+    second = await helpdesk.create_ticket(inline("Segunda consulta", department))
+    assert first.contact_id is not None
+    assert second.contact_id == first.contact_id
+    found = await helpdesk.search_contacts(email="nuevo@example.com")
+    chosen = choose_contact(found, Customer(email="nuevo@example.com"))
+    assert chosen is not None
+    assert chosen.id == first.contact_id
+    assert len([c for c in found if c.email == "nuevo@example.com"]) == 1

@@ -70,5 +70,8 @@ class InMemoryCallGate:
     def paused_for(self) -> float:
         return max(0.0, self._paused_until - self._clock.monotonic())
 
+    async def refresh(self) -> float:
+        return self.paused_for()
+
     def in_flight(self) -> int:
         return len(self._held)

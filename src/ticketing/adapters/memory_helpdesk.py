@@ -68,6 +68,7 @@ class InMemoryHelpdesk:
         tickets: ticket id → ticket.
         ticket_requests: ticket id → the request that created it (to assert on what was sent).
         calls: every operation called, in order (faulted calls included).
+        contacts_created_inline: contacts made by tickets with an inline contact.
     """
 
     def __init__(
@@ -102,6 +103,8 @@ class InMemoryHelpdesk:
         self.ticket_requests: dict[str, TicketRequest] = {}
         self._keys: dict[str, str] = {}  # ticket id → idempotency key
         self.calls: list[str] = []
+        self.contacts_created_inline = 0
+        self.credits_remaining: int | None = None  # Zoho's header; none here
         self._faults: dict[str, collections.deque[Exception]] = collections.defaultdict(
             collections.deque
         )
@@ -198,7 +201,11 @@ class InMemoryHelpdesk:
                 code="INVALID_DATA",
                 field="departmentId",
             )
-        if request.contact_id not in self.contacts:
+        if request.contact_id is None and request.contact is not None:
+            contact_id = self._inline_contact(request.contact)
+        elif request.contact_id in self.contacts:
+            contact_id = request.contact_id
+        else:
             raise HelpdeskRejected(
                 f"no contact {request.contact_id}",
                 status=422,
@@ -209,7 +216,7 @@ class InMemoryHelpdesk:
         ticket = Ticket(
             id=ticket_id,
             ticket_number=str(next(self._numbers)),
-            contact_id=request.contact_id,
+            contact_id=contact_id,
             subject=request.subject,
             web_url=f"https://desk.example.invalid/agent/sandbox/tickets/details/{ticket_id}",
             created_time=self._clock.now(),
@@ -227,6 +234,32 @@ class InMemoryHelpdesk:
                 "injected: the ticket was stored, then the answer was lost", sent=True
             )
         return ticket
+
+    def _inline_contact(self, contact: NewContact) -> str:
+        """Like Zoho with a ticket's inline ``contact``: the contact with that email (the
+        oldest, if several), else a new one."""
+        email = (contact.email or "").strip().lower()
+        if not email or not contact.last_name.strip():
+            raise HelpdeskRejected(
+                "the inline contact needs lastName and email",
+                status=422,
+                code="INVALID_DATA",
+                field="contact/email" if not email else "contact/lastName",
+            )
+        same = [c for c in self.contacts.values() if (c.email or "").lower() == email]
+        if same:
+            return min(same, key=lambda c: (len(c.id), c.id)).id
+        created = Contact(
+            id=self._next_id(),
+            last_name=contact.last_name,
+            first_name=contact.first_name,
+            email=contact.email,
+            phone=contact.phone,
+            created_time=self._clock.now(),
+        )
+        self.contacts[created.id] = created
+        self.contacts_created_inline += 1
+        return created.id
 
     async def find_ticket(self, probe: TicketProbe) -> Ticket | None:
         """By key when ``idempotency_field`` is set, else by contact, subject and window."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -11,7 +12,7 @@ from ticketing.application.tickets import DrainQueue
 from ticketing.domain.breaker import BreakerState
 from ticketing.domain.errors import StoreUnavailable, TicketingError
 from ticketing.domain.model import DeadLetter, Department, DrainReport
-from ticketing.domain.ports import AuthorizationServer, TicketStore
+from ticketing.domain.ports import AuthorizationServer, QuotaMeter, TicketStore
 
 
 class ListDepartments:
@@ -71,6 +72,16 @@ class ReplayDeadLetters:
 
 
 @dataclass(frozen=True, slots=True)
+class ZohoLimits:
+    """Where the service stands against Zoho's limits."""
+
+    credits_remaining: int | None  # API credits left today, per Zoho's last answer
+    max_concurrency: int | None  # calls allowed in flight (fleet-wide with Redis)
+    in_flight: int  # calls this process has in flight now
+    paused_for: float  # seconds left of a 429's Retry-After pause (fleet-wide with Redis)
+
+
+@dataclass(frozen=True, slots=True)
 class HealthReport:
     """What ``GET /health`` says."""
 
@@ -85,6 +96,7 @@ class HealthReport:
     last_error: str | None
     drain: DrainReport | None
     draining: bool
+    limits: ZohoLimits | None = None
 
     @property
     def accepting(self) -> bool:
@@ -104,14 +116,31 @@ class CheckHealth:
         *,
         mode: str,
         store_kind: str,
+        quota: QuotaMeter | None = None,
     ) -> None:
         self._store = store
         self._helpdesk = helpdesk
         self._drain = drain
         self._mode = mode
         self._store_kind = store_kind
+        self._quota = quota
+
+    async def limits(self) -> ZohoLimits:
+        """Credits left, the concurrency cap and its use, and the pause, read fresh."""
+        gate = self._helpdesk.gate
+        if gate is not None:
+            # A pause another instance set shows here too; Redis down is reported below.
+            with contextlib.suppress(StoreUnavailable):
+                await gate.refresh()
+        return ZohoLimits(
+            credits_remaining=self._quota.credits_remaining if self._quota else None,
+            max_concurrency=gate.capacity if gate is not None else None,
+            in_flight=gate.in_flight() if gate is not None else 0,
+            paused_for=round(self._helpdesk.paused_for(), 1),
+        )
 
     async def __call__(self) -> HealthReport:
+        limits = await self.limits()
         try:
             store_ok = await self._store.ping()
             pending = await self._store.pending_count() if store_ok else 0
@@ -138,4 +167,5 @@ class CheckHealth:
             last_error=self._helpdesk.last_error if not zoho_ok else None,
             drain=self._drain.state.last_report,
             draining=self._drain.state.running,
+            limits=limits,
         )

@@ -13,7 +13,7 @@ from datetime import timedelta
 import anyio
 
 from ticketing.application import context
-from ticketing.application.contacts import ContactResolver
+from ticketing.application.contacts import ContactClaim, ContactResolver
 from ticketing.application.guard import GuardedHelpdesk
 from ticketing.domain.breaker import BreakerState
 from ticketing.domain.errors import (
@@ -25,6 +25,7 @@ from ticketing.domain.errors import (
 )
 from ticketing.domain.model import (
     DrainReport,
+    NewContact,
     Outcome,
     QueuedTicket,
     Ticket,
@@ -130,16 +131,19 @@ class TicketProcessor:
                 draft, f"gave up after {record.attempts} attempts: {record.reason}"
             )
         try:
+            ambiguous = record.state is TicketState.CREATING
+            if not ambiguous and not draft.contact_id and self._contacts.inline_for(draft.customer):
+                return await self._create_first(draft)
+            if ambiguous and await self._inline_contact_may_lag(draft, record):
+                return record  # its contact may not be searchable yet; look again later
             contact_id = draft.contact_id or await self._contacts.resolve(draft.customer)
             department_id = draft.department_id or await self._helpdesk.department_id()
-            if record.state is TicketState.CREATING:
+            if ambiguous:
                 found = await self._look_up(draft, contact_id)
                 if found is not None:
                     log.info("ambiguous create of %s had succeeded: %s", draft.key, found.id)
                     return await self._complete(draft, found)
-                since = record.last_attempt_at
-                waited = (self._clock.now() - since).total_seconds() if since else 1e9
-                if waited < self.policy.ambiguous_grace:
+                if self._waited(record) < self.policy.ambiguous_grace:
                     return record  # the search may not show it yet; look again later
             return await self._create(draft, contact_id, department_id)
         except BreakerOpen:
@@ -157,12 +161,43 @@ class TicketProcessor:
         except HelpdeskRejected as exc:
             return await self._bury(draft, f"Zoho refused it: {exc.message}")
 
-    async def _create(self, draft: TicketDraft, contact_id: str, department_id: str) -> Outcome:
+    def _waited(self, record: Outcome) -> float:
+        since = record.last_attempt_at
+        return (self._clock.now() - since).total_seconds() if since else 1e9
+
+    async def _inline_contact_may_lag(self, draft: TicketDraft, record: Outcome) -> bool:
+        """After an ambiguous create that may have carried its contact inline, Zoho may have
+        made the contact then; its search can lag a fresh contact as it lags a fresh ticket,
+        and searching too early would create a second contact (and, without the idempotency
+        field, miss the ticket by contact and post it again). So such a contact is searched
+        for only once the grace period has passed."""
+        if draft.contact_id or not self._contacts.inline_for(draft.customer):
+            return False
+        if await self._contacts.cached(draft.customer):
+            return False
+        return self._waited(record) < self.policy.ambiguous_grace
+
+    async def _create_first(self, draft: TicketDraft) -> Outcome:
+        """A ticket whose contact may be new: sent with the contact inline when it is, under
+        the customer's lock, so the customer's next ticket finds the contact id it got."""
+        department_id = draft.department_id or await self._helpdesk.department_id()
+        async with self._contacts.claim(draft.customer) as claim:
+            return await self._create(draft, claim.contact_id, department_id, claim=claim)
+
+    async def _create(
+        self,
+        draft: TicketDraft,
+        contact_id: str | None,
+        department_id: str,
+        *,
+        claim: ContactClaim | None = None,
+    ) -> Outcome:
         for attempt in (1, 2):
             await self._store.mark_creating(draft.key, self._clock.now())
+            inline = claim.new_contact if claim is not None and contact_id is None else None
             try:
                 ticket = await self._helpdesk.create_ticket(
-                    self._request(draft, contact_id, department_id)
+                    self._request(draft, contact_id, department_id, inline=inline)
                 )
             except HelpdeskUnavailable as exc:
                 if exc.sent:
@@ -180,19 +215,41 @@ class TicketProcessor:
                 await self._store.mark_failed(draft.key, exc.message)
                 stale_contact = (exc.field or "").lower().startswith("contact")
                 if attempt == 1 and stale_contact and not draft.contact_id:
+                    if inline is not None and claim is not None:
+                        # Zoho refused the inline contact: find or create it the usual way.
+                        contact_id = await claim.find_or_create()
+                        continue
                     # A cached contact that was deleted or merged in Zoho: resolve afresh.
                     await self._contacts.forget(draft.customer)
                     contact_id = await self._contacts.resolve(draft.customer)
                     continue
                 raise
-            return await self._complete(draft, ticket)
+            outcome = await self._complete(draft, ticket)
+            if inline is not None and claim is not None and ticket.contact_id:
+                await self._learn(claim, ticket.contact_id)
+            return outcome
         raise AssertionError("unreachable")
 
-    def _request(self, draft: TicketDraft, contact_id: str, department_id: str) -> TicketRequest:
+    async def _learn(self, claim: ContactClaim, contact_id: str) -> None:
+        try:
+            await claim.remember(contact_id)
+        except StoreUnavailable as exc:
+            # The ticket is recorded already; the next ticket only costs the search again.
+            log.warning("could not cache contact %s: %s", contact_id, exc.message)
+
+    def _request(
+        self,
+        draft: TicketDraft,
+        contact_id: str | None,
+        department_id: str,
+        *,
+        inline: NewContact | None = None,
+    ) -> TicketRequest:
         return TicketRequest(
             subject=draft.subject,
             department_id=department_id,
             contact_id=contact_id,
+            contact=inline,
             description=draft.description,
             priority=draft.priority,
             category=draft.category,

@@ -90,11 +90,15 @@ class TicketDraft:
 
 @dataclass(frozen=True, slots=True)
 class TicketRequest:
-    """What is sent to the helpdesk to create one ticket."""
+    """What is sent to the helpdesk to create one ticket.
+
+    The ticket's contact is either a known ``contact_id`` or, for a customer with an email
+    and no known contact, an inline ``contact`` that the helpdesk matches by email or creates.
+    """
 
     subject: str
     department_id: str
-    contact_id: str
+    contact_id: str | None
     description: str
     priority: Priority
     category: str | None = None
@@ -102,6 +106,11 @@ class TicketRequest:
     email: str | None = None
     phone: str | None = None
     idempotency_key: str | None = None
+    contact: NewContact | None = None
+
+    def __post_init__(self) -> None:
+        if not self.contact_id and not (self.contact and self.contact.email):
+            raise ValueError("a ticket needs a contact_id or an inline contact with an email")
 
 
 @dataclass(frozen=True, slots=True)

@@ -467,6 +467,10 @@ class CallGate(Protocol):
         """Seconds left of the pause, as last seen by this process (no I/O)."""
         ...
 
+    async def refresh(self) -> float:
+        """Seconds left of the pause, read from where the pause is shared (for health)."""
+        ...
+
     def in_flight(self) -> int:
         """Slots this process holds right now."""
         ...

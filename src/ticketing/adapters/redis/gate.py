@@ -211,7 +211,6 @@ class RedisCallGate:
         return len(self._busy)
 
     async def refresh(self) -> float:
-        """Read the fleet's pause now; the seconds left of it."""
         await self._look()
         return self.paused_for()
 

@@ -337,14 +337,21 @@ def contact_body(contact: NewContact) -> dict[str, Any]:
 
 
 def ticket_body(request: TicketRequest, *, idempotency_field: str | None) -> dict[str, Any]:
-    """The JSON for ``POST /tickets``; the idempotency key goes in the custom field if set."""
+    """The JSON for ``POST /tickets``; the idempotency key goes in the custom field if set.
+
+    The contact is ``contactId``, or an inline ``contact`` object (``lastName`` and ``email``
+    at least) that Zoho matches by email or creates with the ticket.
+    """
     body: dict[str, Any] = {
         "subject": request.subject,
         "departmentId": request.department_id,
-        "contactId": request.contact_id,
         "description": request.description,
         "priority": request.priority.value,
     }
+    if request.contact_id:
+        body["contactId"] = request.contact_id
+    elif request.contact is not None:
+        body["contact"] = contact_body(request.contact)
     optional = {
         "channel": request.channel,
         "category": request.category,

@@ -231,6 +231,13 @@ async def health(services: ServicesDep) -> Response[dict[str, Any]]:
     }
     if report.last_error:
         body["last_error"] = report.last_error
+    if report.limits is not None:
+        body["zoho_limits"] = {
+            "credits_remaining": report.limits.credits_remaining,
+            "max_concurrency": report.limits.max_concurrency,
+            "calls_in_flight": report.limits.in_flight,
+            "paused_for": report.limits.paused_for,
+        }
     return Response(body, status_code=200 if report.accepting else 503, media_type=MediaType.JSON)
 
 
