@@ -204,6 +204,26 @@ async def test_auth_status_shows_facts_and_never_a_secret(
     assert SANDBOX_CLIENT_SECRET not in out
 
 
+async def test_a_token_file_others_can_read_is_warned_about(
+    capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+    tmp_path: Path,
+    emulator: EmulatorState,
+    stored_tokens: TokenSet,
+) -> None:
+    """A 0644 token file: a warning saying to chmod 600 it, and doctor's token check warns."""
+    (tmp_path / "tokens.json").chmod(0o644)
+    env = zoho_env(tmp_path)
+    code, _, _ = await run(capsys, container_for(env, emulator), "auth", "status")
+    assert code == cli.EXIT_OK
+    assert f"run `chmod 600 {tmp_path / 'tokens.json'}`" in caplog.text
+    code, out, _ = await run(capsys, container_for(env, emulator), "doctor")
+    assert code == cli.EXIT_OK
+    token = next(line for line in out.splitlines() if " token " in line)
+    assert token.startswith("WARN")
+    assert "readable by other users" in token
+
+
 async def test_auth_status_without_tokens_exits_3_saying_run_setup(
     capsys: pytest.CaptureFixture[str], tmp_path: Path, emulator: EmulatorState
 ) -> None:

@@ -188,6 +188,27 @@ async def test_three_instances_sharing_redis_refresh_an_expired_token_once(
         await inst.http.aclose()
 
 
+async def test_hundred_concurrent_requests_with_an_expired_token_refresh_once(
+    state: EmulatorState, clock: ManualClock, clients: list[aioredis.Redis], key_prefix: str
+) -> None:
+    """100 concurrent Desk calls on an instance whose shared token has expired: one refresh
+    at Zoho, every call succeeds."""
+    inst = redis_instance(state, clock, clients[0], key_prefix, delay=0.1)
+    await inst.tokens.adopt(expired(clock))
+    counts: list[int] = []
+
+    async def call() -> None:
+        counts.append(len(await inst.desk.list_departments()))
+
+    async with anyio.create_task_group() as tg:
+        for _ in range(100):
+            tg.start_soon(call)
+
+    assert state.token_refreshes == 1
+    assert counts == [2] * 100
+    await inst.http.aclose()
+
+
 async def test_a_401_re_checks_the_shared_store_before_refreshing(
     state: EmulatorState, clock: ManualClock, clients: list[aioredis.Redis], key_prefix: str
 ) -> None:
