@@ -13,6 +13,7 @@ import argparse
 import contextlib
 import itertools
 import json
+import statistics
 import sys
 import tempfile
 import time
@@ -59,6 +60,7 @@ class Phase:
     calls: dict[str, int] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)
     zoho_429: int = 0
+    round_rates: list[float] = field(default_factory=list)
 
     @property
     def rate(self) -> float:
@@ -72,8 +74,17 @@ class Phase:
     def calls_per_ticket(self) -> float:
         return self.desk_calls / self.tickets if self.tickets else float("nan")
 
+    def ratio(self, baseline: Phase | None) -> float:
+        """Throughput over the baseline's: the median of the rounds' ratios (each round's
+        two phases ran back to back), or of the pooled rates with a single round."""
+        if baseline is None or not baseline.rate:
+            return float("nan")
+        pairs = zip(self.round_rates, baseline.round_rates, strict=False)
+        ratios = [mine / theirs for mine, theirs in pairs if theirs]
+        return statistics.median(ratios) if ratios else self.rate / baseline.rate
+
     def row(self, baseline: Phase | None) -> list[Any]:
-        ratio = self.rate / baseline.rate if baseline and baseline.rate else float("nan")
+        ratio = self.ratio(baseline)
         return [
             self.algorithm,
             self.customers,
@@ -87,7 +98,7 @@ class Phase:
             ", ".join(f"{k}:{v}" for k, v in sorted(self.statuses.items())),
         ]
 
-    def as_json(self) -> dict[str, Any]:
+    def as_json(self, baseline: Phase | None = None) -> dict[str, Any]:
         return {
             "algorithm": self.algorithm,
             "customers": self.customers,
@@ -100,6 +111,8 @@ class Phase:
             "calls": self.calls,
             "statuses": self.statuses,
             "zoho_429": self.zoho_429,
+            "round_rates": [round(r, 2) for r in self.round_rates],
+            "x_old": round(self.ratio(baseline), 3) if baseline else None,
         }
 
 
@@ -241,52 +254,70 @@ async def measure(
     return phase, used
 
 
-async def run_service_phases(
+def merge(into: Phase, more: Phase) -> None:
+    """Pool one round's phase into the run's totals."""
+    into.tickets += more.tickets
+    into.seconds += more.seconds
+    into.latencies += more.latencies
+    into.zoho_429 += more.zoho_429
+    into.errors += more.errors
+    for status, count in more.statuses.items():
+        into.statuses[status] = into.statuses.get(status, 0) + count
+    for endpoint, count in more.calls.items():
+        into.calls[endpoint] = into.calls.get(endpoint, 0) + count
+    into.round_rates.append(more.rate)
+
+
+CUSTOMERS = ("first-time", "returning", "mix 20% new")
+
+
+async def interleaved(
     emu: Emulator,
-    url: str,
-    label: str,
-    tag: str,
-    clients: int,
-    tickets: int,
-    time_limit: float,
+    algorithms: list[tuple[str, Callable[[httpx.AsyncClient, str, int], Any]]],
+    args: argparse.Namespace,
 ) -> list[Phase]:
-    one = via_service(url)
-    # Warm-up: the token, the organization and the department are found once per process.
-    warm_up = customer_stream(f"{tag}-w", [], 1)
-    await measure(emu, label, "warm-up", one, warm_up, clients, clients, time_limit)
-    first, known = await measure(
-        emu, label, "first-time", one, customer_stream(f"{tag}-f", [], 1), tickets, clients,
-        time_limit,
-    )  # fmt: skip
-    returning, _ = await measure(
-        emu, label, "returning", one, customer_stream(f"{tag}-r", known, 0), tickets * 2,
-        clients, time_limit,
-    )  # fmt: skip
-    mixed, _ = await measure(
-        emu, label, "mix 20% new", one, customer_stream(f"{tag}-m", known, 0.2), tickets * 2,
-        clients, time_limit,
-    )  # fmt: skip
-    return [first, returning, mixed]
+    """Every algorithm on every kind of customer, round after round, each round's phases
+    back to back: a machine that gets busier or quieter meanwhile shifts them all alike."""
+    totals = {(a, c): Phase(a, c) for a, _ in algorithms for c in CUSTOMERS}
+    known: dict[str, list[str]] = {a: [] for a, _ in algorithms}
+    counts = {"first-time": args.tickets, "returning": 2 * args.tickets}
+    counts["mix 20% new"] = 2 * args.tickets
+    shares = {"first-time": 1.0, "returning": 0.0, "mix 20% new": 0.2}
+    for number in range(args.rounds):
+        for customers in CUSTOMERS:
+            for index, (algorithm, one) in enumerate(algorithms):
+                tag = f"a{index}r{number}{customers[0]}"
+                emails = customer_stream(tag, known[algorithm], shares[customers])
+                phase, used = await measure(
+                    emu, algorithm, customers, one, emails, counts[customers], args.clients,
+                    args.time_limit,
+                )  # fmt: skip
+                if customers == "first-time":
+                    known[algorithm] += used
+                merge(totals[(algorithm, customers)], phase)
+        print(f"  round {number + 1}/{args.rounds} done", flush=True)
+    return list(totals.values())
 
 
-async def run_old_phases(
-    emu: Emulator, clients: int, tickets: int, time_limit: float
-) -> list[Phase]:
-    one = old_algorithm(emu, emu.access_token())
-    label = "old (search, create, ticket)"
-    first, known = await measure(
-        emu, label, "first-time", one, customer_stream("old-f", [], 1), tickets, clients,
-        time_limit,
-    )  # fmt: skip
-    returning, _ = await measure(
-        emu, label, "returning", one, customer_stream("old-r", known, 0), tickets * 2, clients,
-        time_limit,
-    )  # fmt: skip
-    mixed, _ = await measure(
-        emu, label, "mix 20% new", one, customer_stream("old-m", known, 0.2), tickets * 2,
-        clients, time_limit,
-    )  # fmt: skip
-    return [first, returning, mixed]
+def targets(phases: list[Phase], old: str) -> str:
+    """The issue's targets, from this run's figures."""
+    by = {(p.algorithm, p.customers): p for p in phases}
+    lines = ["targets (measured):"]
+    for label in dict.fromkeys(p.algorithm for p in phases if p.algorithm != old):
+        returning = by[(label, "returning")]
+        first = by[(label, "first-time")]
+        lines += [
+            f"  {label}: Zoho calls per ticket, returning customers "
+            f"{returning.calls_per_ticket:.3f} (target <= 1.05)",
+            f"  {label}: first-time customers x old {first.ratio(by[(old, 'first-time')]):.2f} "
+            "(target >= 1: no worse)",
+            f"  {label}: returning customers x old {returning.ratio(by[(old, 'returning')]):.2f}"
+            " (the old algorithm finds a returning customer's contact: 2 calls, so 2x bounds"
+            " this)",
+            f"  {label}: returning customers x old's 3-call path (its first-time customers) "
+            f"{returning.ratio(by[(old, 'first-time')]):.2f} (target >= 2.7)",
+        ]
+    return "\n".join(lines)
 
 
 def chart(phases: list[Phase], path: Path, title: str) -> None:
@@ -321,7 +352,6 @@ def chart(phases: list[Phase], path: Path, title: str) -> None:
 
 async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     OUT.mkdir(parents=True, exist_ok=True)
-    phases: list[Phase] = []
     variants = [("service", {"ZOHO_INLINE_CONTACT": "false"})]
     if not args.no_inline:
         variants.append(("service, inline contact", {"ZOHO_INLINE_CONTACT": "true"}))
@@ -330,27 +360,39 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
         emu = stack.enter_context(
             emulator(latency=args.latency, max_concurrency=args.emulator_concurrency)
         )
-        token_file = Path(stack.enter_context(tempfile.TemporaryDirectory())) / "tokens.json"
-        old = await run_old_phases(emu, args.clients, args.tickets, args.time_limit)
+        tmp = Path(stack.enter_context(tempfile.TemporaryDirectory()))
+        old = "old (search, create, ticket)"
+        algorithms = [(old, old_algorithm(emu, emu.access_token()))]
         for index, (label, extra) in enumerate(variants):
+            # Both services run side by side, each with its own keys and queue in Redis.
+            names = {
+                "REDIS_KEY_PREFIX": f"v{index}:",
+                "TICKET_QUEUE_NAME": f"v{index}:tickets:pending",
+                "TICKET_DEAD_LETTER_NAME": f"v{index}:tickets:dead",
+                "TICKET_CREATED_NAME": f"v{index}:tickets:created",
+            }
             env = service_env(
                 emu,
                 redis_url=redis.url if redis else None,
-                token_file=token_file,
-                extra={"ZOHO_MAX_CONCURRENCY": str(args.concurrency), **extra},
+                token_file=tmp / f"tokens-{index}.json",
+                extra={"ZOHO_MAX_CONCURRENCY": str(args.concurrency), **names, **extra},
             )
-            with service(["serve", "--no-consumer"], env) as svc:
-                phases += await run_service_phases(
-                    emu, svc.url, label, f"s{index}", args.clients, args.tickets, args.time_limit
-                )
-        phases = old + phases
-    baseline = {p.customers: p for p in old}
+            svc = stack.enter_context(service(["serve", "--no-consumer"], env))
+            one = via_service(svc.url)
+            # Warm-up: the token, the organization and the department, once per process.
+            warm = customer_stream(f"warm{index}", [], 1)
+            await measure(emu, label, "warm-up", one, warm, args.clients, args.clients, 60)
+            algorithms.append((label, one))
+        phases = await interleaved(emu, algorithms, args)
+    baseline = {p.customers: p for p in phases if p.algorithm == old}
     print(
         f"\nend to end: {args.clients} clients, Zoho latency {args.latency * 1000:.0f} ms, "
         f"ZOHO_MAX_CONCURRENCY={args.concurrency}, emulator max {args.emulator_concurrency} "
-        f"in flight, store {'memory' if args.memory else 'redis'}"
+        f"in flight, store {'memory' if args.memory else 'redis'}, {args.rounds} rounds "
+        "(x old: median of the rounds' ratios)"
     )
     print(table([p.row(baseline.get(p.customers)) for p in phases], HEADERS))
+    print(targets(phases, old))
     errors = [e for p in phases for e in p.errors]
     if errors:
         print("errors:", *errors[:5], sep="\n  ")
@@ -359,7 +401,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
         "benchmark": "e2e",
         "machine": machine(),
         "params": vars(args),
-        "phases": [p.as_json() for p in phases],
+        "phases": [p.as_json(baseline.get(p.customers)) for p in phases],
     }
     (OUT / "e2e.json").write_text(json.dumps(result, indent=2))
     print(f"chart: {OUT / 'e2e.png'}  figures: {OUT / 'e2e.json'}")
@@ -370,7 +412,8 @@ def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--clients", type=int, default=10, help="concurrent clients K (default 10)")
     p.add_argument("--latency", type=float, default=0.1, help="Zoho latency, s (default 0.1)")
-    p.add_argument("--tickets", type=int, default=300, help="first-time tickets per run")
+    p.add_argument("--tickets", type=int, default=100, help="first-time tickets per round")
+    p.add_argument("--rounds", type=int, default=3, help="rounds (default 3)")
     p.add_argument("--concurrency", type=int, default=10, help="ZOHO_MAX_CONCURRENCY")
     p.add_argument("--emulator-concurrency", type=int, default=25, help="emulator's cap")
     p.add_argument("--time-limit", type=float, default=60, help="seconds per phase at most")

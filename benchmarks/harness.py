@@ -285,7 +285,7 @@ def service(
     finally:
         stop(process, signal.SIGINT)
         shutil.rmtree(workdir, ignore_errors=True)
-        if process.returncode not in (0, -signal.SIGINT, -signal.SIGTERM) and process.stderr:
+        if process.returncode not in (0, 130, -signal.SIGINT, -signal.SIGTERM) and process.stderr:
             print(process.stderr.read().decode(errors="replace")[-3000:], file=sys.stderr)
 
 

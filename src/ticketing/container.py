@@ -500,7 +500,9 @@ class Container(containers.DeclarativeContainer):
         processor,
         helpdesk,
         consumer=providers.Callable(consumer_name),
-        concurrency=settings.provided.zoho_max_concurrency,
+        # Twice the Zoho cap in progress: while some tickets do their Redis steps, others
+        # keep every call slot busy; the call gate, not this, holds Zoho to the cap.
+        concurrency=providers.Callable(lambda s: 2 * s.zoho_max_concurrency, settings),
     )
     health = providers.Singleton(
         CheckHealth,

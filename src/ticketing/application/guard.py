@@ -38,7 +38,9 @@ class GuardedHelpdesk:
 
     Connection errors, timeouts, 5xx and 429 count as failures; validation errors and auth
     errors do not (Zoho answered). A 429's ``Retry-After`` also holds every call back until it
-    has passed, not only the one that got it: fleet-wide when the gate is shared.
+    has passed, not only the one that got it: fleet-wide when the gate is shared. A call made
+    during a short pause (up to ``pause_wait`` seconds) waits it out, so that a ticket halfway
+    through its calls is not abandoned and started over; during a longer one it is refused.
 
     With a ``gate``, every call runs in one of its slots (``ZOHO_MAX_CONCURRENCY`` in flight
     at most, fleet-wide through Redis), waiting up to ``slot_wait`` seconds for one; a call
@@ -55,12 +57,14 @@ class GuardedHelpdesk:
         gate: CallGate | None = None,
         *,
         slot_wait: float = 15.0,
+        pause_wait: float = 5.0,
     ) -> None:
         self.inner = inner
         self.breaker = breaker
         self.gate = gate
         self._clock = clock
         self._slot_wait = slot_wait
+        self._pause_wait = pause_wait
         self._department: str | None = None
         self._paused_until = 0.0
         self.last_success_at: datetime | None = None
@@ -78,32 +82,54 @@ class GuardedHelpdesk:
         return max(local, self.gate.paused_for()) if self.gate is not None else local
 
     async def _call(self, call: Callable[[], Awaitable[T]]) -> T:
-        wait = self.paused_for()
-        if wait > 0:
-            raise BreakerOpen(f"Zoho asked us to wait {wait:.0f}s more (429 Retry-After)")
-        if not self.breaker.allow():
-            retry_in = self.breaker.snapshot().retry_in
-            raise BreakerOpen(f"circuit breaker open; next trial in {retry_in:.0f}s")
+        await self._wait_out(self.paused_for())
+        if self.breaker.state is BreakerState.OPEN:
+            raise self._breaker_open()  # at once, not after waiting for a slot
         if self.gate is None:
+            self._allow()
             return await self._observed(call)
+        slot = await self._slot(self.gate)
         try:
-            admission = await self.gate.enter(self._slot_wait)
-        except BaseException:
-            self.breaker.release_trial()  # Zoho was not asked: no verdict either way
-            raise
-        if not admission.admitted:
-            self.breaker.release_trial()
-            raise self._refused(admission)
-        assert admission.slot is not None
-        try:
+            # Asked only now that the call can go: a half-open trial is not held by a call
+            # that is still waiting for its slot.
+            self._allow()
             return await self._observed(call)
         finally:
             with anyio.CancelScope(shield=True):
                 try:
-                    await self.gate.leave(admission.slot)
+                    await self.gate.leave(slot)
                 except StoreUnavailable as exc:
                     # The slot expires on its own; the call's own outcome matters more.
                     log.warning("could not give back a Zoho call slot: %s", exc.message)
+
+    async def _wait_out(self, pause: float) -> None:
+        """Sleep through a short pause; refuse the call (BreakerOpen) during a long one, or if
+        the pause is still on afterwards (another 429 extended it)."""
+        if pause <= 0:
+            return
+        if pause <= self._pause_wait:
+            await anyio.sleep(pause)
+            pause = self.paused_for()
+            if pause <= 0:
+                return
+        raise BreakerOpen(f"Zoho asked us to wait {pause:.0f}s more (429 Retry-After)")
+
+    async def _slot(self, gate: CallGate) -> str:
+        admission = await gate.enter(self._slot_wait)
+        if admission.slot is None and 0 < admission.paused_for <= self._pause_wait:
+            await self._wait_out(admission.paused_for)
+            admission = await gate.enter(self._slot_wait)
+        if admission.slot is None:
+            raise self._refused(admission)
+        return admission.slot
+
+    def _allow(self) -> None:
+        if not self.breaker.allow():
+            raise self._breaker_open()
+
+    def _breaker_open(self) -> BreakerOpen:
+        retry_in = self.breaker.snapshot().retry_in
+        return BreakerOpen(f"circuit breaker open; next trial in {retry_in:.0f}s")
 
     def _refused(self, admission: Admission) -> BreakerOpen:
         if admission.paused_for > 0:

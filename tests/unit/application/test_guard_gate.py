@@ -124,3 +124,16 @@ async def test_the_department_is_discovered_once_per_process(clock: ManualClock)
     assert taken.admitted
     assert [await guard.department_id() for _ in range(3)] == [first] * 3
     assert helpdesk.count("department_id") == 1
+
+
+async def test_a_short_pause_is_waited_out_not_refused() -> None:
+    """A call made during a pause of a second or two waits it out and is then made: a ticket
+    halfway through its calls is not abandoned (and started over) for a short Retry-After."""
+    clock = SystemClock()
+    helpdesk = InMemoryHelpdesk(clock=clock)
+    gate = InMemoryCallGate(clock, 2)
+    guard = guarded(helpdesk, gate, clock)
+    await gate.pause(0.2)
+    assert await guard.list_departments()
+    assert helpdesk.calls == ["list_departments"]
+    assert gate.paused_for() == 0
