@@ -186,13 +186,15 @@ def chart(rows: list[dict[str, Any]], path: Path) -> None:
     import matplotlib.pyplot as plt
 
     fig, axis = plt.subplots(figsize=(8, 4))
-    labels = [r["run"] for r in rows]
+    labels = [f"{r['run']}\n{r['done']:,} tickets" for r in rows]
     axis.bar(labels, [r["drain_s"] for r in rows], label="drain time")
     axis.bar(labels, [r["bound_s"] for r in rows], width=0.3, label="bound: calls x latency / cap")
     for i, r in enumerate(rows):
-        axis.annotate(f"{r['zoho_429']} x 429", (i, r["drain_s"]), ha="center", va="bottom")
+        note = f"{r['efficiency']:.0%} of the bound, {r['zoho_429']} x 429"
+        axis.annotate(note, (i, r["drain_s"]), ha="center", va="bottom", fontsize=8)
     axis.set_ylabel("seconds")
-    axis.legend()
+    axis.set_ylim(0, max(r["drain_s"] for r in rows) * 1.15)
+    axis.legend(loc="lower center", fontsize=8)
     axis.set_title("Draining the backlog against Zoho's concurrency limit")
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -123,3 +123,10 @@ async def test_leaving_twice_or_an_unknown_slot_changes_nothing(make_gate: GateF
     await gate.leave("not-a-slot")
     assert (await gate.enter(1.0)).admitted
     assert not (await gate.enter(0.05)).admitted
+
+
+async def test_no_wait_still_takes_a_free_slot(make_gate: GateFactory) -> None:
+    """enter(0) does not wait for a slot, but takes one that is free."""
+    gate = make_gate(1)
+    assert (await gate.enter(0)).admitted
+    assert not (await gate.enter(0)).admitted

@@ -167,11 +167,13 @@ class RedisCallGate:
             return Admission(None, paused)
         self._waiting += 1
         admission = Admission(None)
+        deadline = anyio.current_time() + max(0.0, wait)
         try:
-            with anyio.move_on_after(max(0.0, wait)):
-                await self._local.acquire()
+            if await self._local_permit(deadline):
                 try:
-                    admission = await self._take()
+                    # However short the wait, Redis is asked at least once.
+                    with anyio.CancelScope(deadline=max(deadline, anyio.current_time() + 0.05)):
+                        admission = await self._take()
                 finally:
                     if not admission.admitted:
                         self._local.release()
@@ -215,6 +217,16 @@ class RedisCallGate:
         return self.paused_for()
 
     # ------------------------------------------------------------------ internals
+
+    async def _local_permit(self, deadline: float) -> bool:
+        try:
+            self._local.acquire_nowait()
+        except anyio.WouldBlock:
+            with anyio.CancelScope(deadline=deadline):
+                await self._local.acquire()
+                return True
+            return False
+        return True
 
     async def _take(self) -> Admission:
         delay = self._poll
