@@ -14,7 +14,7 @@ from ticketing.adapters.clock import SystemClock
 from ticketing.adapters.zoho_desk.emulator.faults import FaultError, Faults
 from ticketing.domain.ports import Clock
 
-SANDBOX_CLIENT_ID = "1000.SANDBOXCLIENTID0000000000000000"
+SANDBOX_CLIENT_ID = "1000.fake-sandbox-client-id"
 SANDBOX_CLIENT_SECRET = "sandbox-client-secret"  # noqa: S105 - a published fake, not a secret
 SANDBOX_REFRESH_TOKEN = "1000.sandbox-refresh-token"  # noqa: S105 - a published fake
 SANDBOX_REDIRECT_URI = "http://localhost:8888/callback"
