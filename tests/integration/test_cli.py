@@ -250,7 +250,7 @@ async def test_auth_status_reports_a_paused_refresh_budget(
         tmp_path,
         REDIS_URL="redis://127.0.0.1:6379/15",
         REDIS_KEY_PREFIX=key_prefix,
-        ZOHO_REFRESH_TOKEN=SANDBOX_REFRESH_TOKEN,
+        **{"ZOHO_REFRESH_TOKEN": SANDBOX_REFRESH_TOKEN},
     )
     container = container_for(env, emulator, redis=redis, clock=clock)
     await start(container)

@@ -94,7 +94,7 @@ def test_exceptions_are_one_json_event_and_redacted(
         ("callback?code=1000.codecodecode&state=xyz", "codecodecode"),
         ('{"access_token": "tok-value-123", "expires_in": 3600}', "tok-value-123"),
         ("redis://default:hunter2pass@redis:6379/0", "hunter2pass"),
-        ("token 1000.fakefeedface0000fakefeedface0000.fake0000beef", "feedface"),
+        ("token 1000.fake-feedface-0000.fake-beef", "feedface"),
     ],
 )
 def test_redactor_masks_known_shapes(text: str, gone: str) -> None:

@@ -14,7 +14,7 @@ from ticketing.domain.ports import TokenSet
 from ticketing.settings import Settings
 
 CLIENT_SECRET = "fake-client-secret-0042"
-REFRESH = "1000.fakerefresh0000000000000000000042.fake0000000000000000000000000042"
+REFRESH = "1000.fake-refresh-0042.fake-0042"
 API_KEY = "fake-api-key-0123456789-0042"
 REDIS_PASSWORD = "fake-redis-pass-0042"
 
