@@ -104,20 +104,18 @@ def customer_ticket(
     ticket's log lines carry it everywhere; it never becomes the idempotency key, because a
     caller may reuse it for different tickets.
     """
-    who = customer(customer_name, customer_email, customer_phone)
-    key_default = new_request_id()
-    request_id = request_id or key_default
-    return TicketDraft(
-        key=idempotency_key(key) or key_default,
-        request_id=request_id,
-        subject=_clean(subject, "subject", MAX_SUBJECT, required=True) or "",
-        description=_clean(description, "description", MAX_DESCRIPTION, required=True) or "",
-        priority=parse_priority(priority, default=policy.default_priority),
-        customer=who,
-        source=source,
+    return _person_ticket(
+        who=customer(customer_name, customer_email, customer_phone),
+        subject=subject,
+        description=description,
+        priority=priority,
+        category=category,
+        channel=channel,
+        key=key,
         received_at=received_at,
-        category=_clean(category, "category", MAX_CATEGORY),
-        channel=_clean(channel, "channel", MAX_CHANNEL) or policy.default_channel,
+        policy=policy,
+        source=source,
+        request_id=request_id,
     )
 
 
@@ -139,19 +137,51 @@ def admin_ticket(
         raise ValidationError(
             "contact", "POST /tickets needs DEFAULT_CONTACT_ID or DEFAULT_CONTACT_EMAIL set"
         )
+    return _person_ticket(
+        who=Customer(email=normalize_email(contact_email) if contact_email else None),
+        subject=subject,
+        description=description,
+        priority=priority,
+        category=category,
+        channel=None,
+        key=key,
+        received_at=received_at,
+        policy=policy,
+        source=Source.HTTP,
+        request_id=request_id,
+        contact_id=contact_id,
+    )
+
+
+def _person_ticket(
+    *,
+    who: Customer,
+    subject: str | None,
+    description: str | None,
+    priority: str | None,
+    category: str | None,
+    channel: str | None,
+    key: str | None,
+    received_at: datetime,
+    policy: IntakePolicy,
+    source: Source,
+    request_id: str | None,
+    contact_id: str | None = None,
+) -> TicketDraft:
+    """The strict rules people's tickets share (HTTP and CLI): subject and description
+    required, a known priority word, a checked idempotency key."""
     key_default = new_request_id()
-    request_id = request_id or key_default
     return TicketDraft(
         key=idempotency_key(key) or key_default,
-        request_id=request_id,
+        request_id=request_id or key_default,
         subject=_clean(subject, "subject", MAX_SUBJECT, required=True) or "",
         description=_clean(description, "description", MAX_DESCRIPTION, required=True) or "",
         priority=parse_priority(priority, default=policy.default_priority),
-        customer=Customer(email=normalize_email(contact_email) if contact_email else None),
-        source=Source.HTTP,
+        customer=who,
+        source=source,
         received_at=received_at,
         category=_clean(category, "category", MAX_CATEGORY),
-        channel=policy.default_channel,
+        channel=_clean(channel, "channel", MAX_CHANNEL) or policy.default_channel,
         contact_id=contact_id,
     )
 
