@@ -156,12 +156,13 @@ def build_ticket_store(
         from ticketing.adapters.memory import InMemoryTicketStore
 
         return InMemoryTicketStore(clock)  # the start-up log says nothing survives a restart
-    from ticketing.adapters.redis.store import LEDGER_PREFIX, RedisTicketStore
+    from ticketing.adapters.redis.store import LEASE_PREFIX, LEDGER_PREFIX, RedisTicketStore
 
     return RedisTicketStore(
         redis,
         clock,
         ledger_prefix=settings.redis_key_prefix + LEDGER_PREFIX,
+        lease_prefix=settings.redis_key_prefix + LEASE_PREFIX,
         pending=settings.ticket_queue_name,
         dead=settings.dead_letter_stream,
         created=settings.created_stream,
@@ -491,7 +492,7 @@ class Container(containers.DeclarativeContainer):
         attempt_timeout=settings.provided.attempt_timeout,
     )
     processor = providers.Singleton(
-        TicketProcessor, store, helpdesk, contacts, leases, clock, processing, metrics=metrics
+        TicketProcessor, store, helpdesk, contacts, clock, processing, metrics=metrics
     )
     submit = providers.Singleton(SubmitTicket, store, processor, helpdesk, metrics=metrics)
     drain = providers.Singleton(

@@ -653,6 +653,75 @@ async def test_leases_are_released_only_by_their_owner(backend: Backend) -> None
     assert await backend.leases.acquire("drain", "b", 10) is True
 
 
+async def test_accept_and_lease_leases_a_new_key_to_its_owner(backend: Backend) -> None:
+    """A new key is accepted and leased in one step: another owner is refused (and told the
+    record), the owner renews it."""
+    store = backend.store
+    accepted = await store.accept_and_lease(make_draft("k1"), "a", 10)
+    assert (accepted.new, accepted.leased) == (True, True)
+    assert accepted.outcome.state is TicketState.ACCEPTED
+    assert accepted.outcome == await store.get("k1")
+    other = await store.lease("k1", "b", 10)
+    assert other.held is False
+    assert other.record == accepted.outcome
+    assert (await store.lease("k1", "a", 10)).held is True
+    assert await store.pending_count() == 1
+
+
+async def test_accept_and_lease_of_a_known_key_takes_no_lease(backend: Backend) -> None:
+    """A known key answers with its first outcome; the lease stays with whoever has it."""
+    store = backend.store
+    first = await store.accept_and_lease(make_draft("k1"), "a", 10)
+    again = await store.accept_and_lease(make_draft("k1", subject="Otra vez"), "b", 10)
+    assert (again.new, again.leased) == (False, False)
+    assert again.outcome == first.outcome
+    assert (await store.lease("k1", "b", 10)).held is False
+    assert await store.pending_count() == 1
+
+
+async def test_ticket_leases_expire_and_go_back_only_by_their_owner(backend: Backend) -> None:
+    """A ticket's lease is free again once it expires, or once its owner gives it back."""
+    store = backend.store
+    await store.accept(make_draft("k1"))
+    first = await store.lease("k1", "a", 0.3)
+    assert first.held is True
+    assert first.record is not None
+    assert first.record.state is TicketState.ACCEPTED
+    await backend.elapse(0.45)
+    assert (await store.lease("k1", "b", 10)).held is True
+    await store.release("k1", "a")  # not the owner any more: nothing happens
+    assert (await store.lease("k1", "a", 10)).held is False
+    await store.release("k1", "b")
+    assert (await store.lease("k1", "a", 10)).held is True
+
+
+async def test_lease_of_an_unknown_key_has_no_record(backend: Backend) -> None:
+    """The lease of a key the ledger does not know can be held; its record is None."""
+    leased = await backend.store.lease("nobody", "a", 10)
+    assert leased.held is True
+    assert leased.record is None
+
+
+async def test_complete_gives_back_its_owners_lease_only(backend: Backend) -> None:
+    """complete(owner=...) frees the lease the owner holds, in the same step; the lease of
+    someone else is left alone."""
+    store = backend.store
+    draft = make_draft("k1")
+    await store.accept_and_lease(draft, "a", 10)
+    await store.complete("k1", *created(draft), owner="someone-else")
+    assert (await store.lease("k1", "b", 10)).held is False
+    await store.complete("k1", *created(draft), owner="a")  # finished already: still frees it
+    taken = await store.lease("k1", "b", 10)
+    assert taken.held is True
+    assert taken.record is not None
+    assert taken.record.state is TicketState.CREATED
+    draft2 = make_draft("k2")
+    await store.accept_and_lease(draft2, "a", 10)
+    await store.complete("k2", *created(draft2, "t-2"), owner="a")
+    assert (await store.lease("k2", "b", 10)).held is True
+    assert len(await backend.events()) == 1 + 1
+
+
 async def test_contact_cache_remembers_forgets_and_expires(backend: Backend) -> None:
     """put then get; forget drops; an entry disappears after the TTL."""
     assert await backend.cache.get("ana@example.com") is None
@@ -730,6 +799,23 @@ async def test_redis_layout_matches_the_contract(backend: Backend) -> None:
 
 
 @redis_only
+async def test_ticket_lease_is_the_key_older_processes_lease(backend: Backend) -> None:
+    """The store's ticket lease is ``<prefix>ticket:<key>``, the name the ``Leases`` port used
+    for it before: a process of the previous version and one of this one exclude each other."""
+    b = backend
+    store = b.redis_store
+    assert store.lease_key("k1") == f"{b.prefix}ticket:k1"
+    await store.accept(make_draft("k1"))
+    assert await b.leases.acquire("ticket:k1", "old-process", 10) is True
+    assert (await store.lease("k1", "new-process", 10)).held is False
+    await b.leases.release("ticket:k1", "old-process")
+    assert (await store.lease("k1", "new-process", 10)).held is True
+    assert await b.leases.acquire("ticket:k1", "old-process", 10) is False
+    assert await b.redis.get(store.lease_key("k1")) == b"new-process"
+    assert 9 <= await b.redis.ttl(store.lease_key("k1")) <= 10
+
+
+@redis_only
 async def test_contact_cache_default_ttl_is_a_week(backend: Backend) -> None:
     """The contact cache key is ticketing:contact:<identity> with a 7-day TTL by default."""
     b = backend
@@ -782,6 +868,10 @@ OPERATIONS: dict[str, Callable[[aioredis.Redis], Awaitable[object]]] = {
     "pending_count": lambda c: RedisTicketStore(c, ManualClock()).pending_count(),
     "replay_dead": lambda c: RedisTicketStore(c, ManualClock()).replay_dead(),
     "lease": lambda c: RedisLeases(c).acquire("drain", "a", 10),
+    "ticket lease": lambda c: RedisTicketStore(c, ManualClock()).lease("k1", "a", 10),
+    "accept and lease": lambda c: RedisTicketStore(c, ManualClock()).accept_and_lease(
+        make_draft(), "a", 10
+    ),
     "cache": lambda c: RedisContactCache(c).get("ana@example.com"),
     "tokens": lambda c: RedisTokenStore(c).load(),
 }

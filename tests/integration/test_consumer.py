@@ -291,16 +291,23 @@ def unavailable_accept(services: Services, failures: int) -> list[str]:
     """Make the store's accept fail ``failures`` times (Redis refusing writes); returns the
     keys it refused."""
     store: Any = services.store
-    original = store.accept
+    original, original_leased = store.accept, store.accept_and_lease
     refused: list[str] = []
 
-    async def accept(draft: Any) -> Any:
+    def refuse(draft: Any) -> None:
         if len(refused) < failures:
             refused.append(draft.key)
             raise StoreUnavailable("Redis refused the write (injected)")
+
+    async def accept(draft: Any) -> Any:
+        refuse(draft)
         return await original(draft)
 
-    store.accept = accept
+    async def accept_and_lease(draft: Any, owner: str, ttl: float) -> Any:
+        refuse(draft)
+        return await original_leased(draft, owner, ttl)
+
+    store.accept, store.accept_and_lease = accept, accept_and_lease
     return refused
 
 

@@ -18,7 +18,7 @@ from ticketing.domain.model import (
     TicketDraft,
     TicketState,
 )
-from ticketing.domain.ports import Clock, RefreshAllowance, TokenSet
+from ticketing.domain.ports import Accepted, Clock, Leased, RefreshAllowance, TokenSet
 
 log = logging.getLogger(__name__)
 
@@ -87,6 +87,10 @@ class InMemoryTicketStore:
     _last_delivered: tuple[int, int] = field(default=(0, 0), init=False)
     _dead: dict[str, DeadLetter] = field(default_factory=dict, init=False)
     _next_id: int = field(default=0, init=False)
+    _leases: InMemoryLeases = field(init=False)
+
+    def __post_init__(self) -> None:
+        self._leases = InMemoryLeases(self.clock)
 
     def __repr__(self) -> str:
         return (
@@ -125,6 +129,20 @@ class InMemoryTicketStore:
         self._ledger[draft.key] = _Ledger(outcome, entry_id=entry_id, draft=payload)
         return outcome, True
 
+    async def accept_and_lease(self, draft: TicketDraft, owner: str, ttl: float) -> Accepted:
+        outcome, new = await self.accept(draft)
+        return Accepted(outcome, new, new and self._leases.take(draft.key, owner, ttl))
+
+    async def lease(self, key: str, owner: str, ttl: float) -> Leased:
+        return Leased(self._leases.take(key, owner, ttl), await self.get(key))
+
+    async def release(self, key: str, owner: str) -> None:
+        await self._leases.release(key, owner)
+
+    def lease_holder(self, key: str) -> str | None:
+        """Who holds the key's lease now (for tests)."""
+        return self._leases.holder(key)
+
     async def get(self, key: str) -> Outcome | None:
         record = self._record(key)
         return record.outcome if record else None
@@ -159,7 +177,11 @@ class InMemoryTicketStore:
             return
         record.outcome = replace(record.outcome, state=TicketState.ACCEPTED, reason=reason)
 
-    async def complete(self, key: str, outcome: Outcome, event: TicketCreated) -> None:
+    async def complete(
+        self, key: str, outcome: Outcome, event: TicketCreated, *, owner: str | None = None
+    ) -> None:
+        if owner is not None:
+            await self.release(key, owner)
         record = self._record(key)
         if record is not None and record.outcome.state is TicketState.CREATED:
             return
@@ -408,12 +430,23 @@ class InMemoryLeases:
     _held: dict[str, tuple[str, float]] = field(default_factory=dict, init=False, repr=False)
 
     async def acquire(self, name: str, owner: str, ttl: float) -> bool:
+        return self.take(name, owner, ttl)
+
+    def take(self, name: str, owner: str, ttl: float) -> bool:
+        """``acquire``, for callers that must not yield (a store step)."""
         now = self.clock.monotonic()
         held = self._held.get(name)
         if held is not None and held[0] != owner and held[1] > now:
             return False
         self._held[name] = (owner, now + ttl)  # taken, or renewed by its owner
         return True
+
+    def holder(self, name: str) -> str | None:
+        """Who holds the lease now, if anyone."""
+        held = self._held.get(name)
+        if held is None or held[1] <= self.clock.monotonic():
+            return None
+        return held[0]
 
     async def release(self, name: str, owner: str) -> None:
         held = self._held.get(name)

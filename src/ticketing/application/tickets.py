@@ -34,7 +34,7 @@ from ticketing.domain.model import (
     TicketRequest,
     TicketState,
 )
-from ticketing.domain.ports import Clock, Leases, Metrics, TicketProbe, TicketStore
+from ticketing.domain.ports import Clock, Metrics, TicketProbe, TicketStore
 
 log = logging.getLogger(__name__)
 
@@ -59,11 +59,20 @@ class ProcessingPolicy:
     attempt_timeout: float = 60.0
 
 
+@dataclass(slots=True)
+class _Attempt:
+    """One attempt at a ticket under its lease: the lease's owner, and whether the lease went
+    back already (with the completion, in the same step)."""
+
+    owner: str
+    released: bool = False
+
+
 class TicketProcessor:
     """Creates one accepted ticket in the helpdesk, exactly once.
 
-    Only the holder of the ticket's lease works on it. An ambiguous earlier attempt (state
-    CREATING) is looked up before anything is re-posted.
+    Only the holder of the ticket's lease (the store's, fleet-wide) works on it. An ambiguous
+    earlier attempt (state CREATING) is looked up before anything is re-posted.
     """
 
     def __init__(
@@ -71,7 +80,6 @@ class TicketProcessor:
         store: TicketStore,
         helpdesk: GuardedHelpdesk,
         contacts: ContactResolver,
-        leases: Leases,
         clock: Clock,
         policy: ProcessingPolicy | None = None,
         *,
@@ -81,49 +89,65 @@ class TicketProcessor:
         self._store = store
         self._helpdesk = helpdesk
         self._contacts = contacts
-        self._leases = leases
         self._clock = clock
         self.policy = policy or ProcessingPolicy()
         self._on_created = on_created
         self._metrics = metrics
 
+    @property
+    def lease_ttl(self) -> float:
+        """Seconds a ticket's lease lasts: well over one attempt, which is cut off before."""
+        return self.policy.attempt_timeout * 2
+
     async def process(self, draft: TicketDraft) -> Outcome:
         """Try to create the ticket now; returns the key's outcome afterwards.
 
         Transient failures leave the ticket ACCEPTED (or CREATING when ambiguous) for a later
-        drain; permanent ones bury it in the dead letters.
+        drain; permanent ones bury it in the dead letters. A ticket whose lease another
+        process holds is left to it.
         """
         # Every log line of this attempt, here and in the adapters, names the ticket.
         with context.bind(
             request_id=draft.request_id, incident_id=draft.incident_id, key=draft.key
         ):
-            return await self._process_bound(draft)
+            owner = uuid.uuid4().hex
+            leased = await self._store.lease(draft.key, owner, self.lease_ttl)
+            if not leased.held:
+                return leased.record or _accepted(draft)
+            return await self._attempt(draft, _Attempt(owner), leased.record)
 
-    async def _process_bound(self, draft: TicketDraft) -> Outcome:
-        owner = uuid.uuid4().hex
-        lease = f"ticket:{draft.key}"
-        if not await self._leases.acquire(lease, owner, self.policy.attempt_timeout * 2):
-            return await self._current(draft)
+    async def process_leased(self, draft: TicketDraft, owner: str, record: Outcome) -> Outcome:
+        """:meth:`process` for a ticket whose lease ``owner`` took with its acceptance
+        (``record`` is what the acceptance returned); the lease is given back afterwards."""
+        with context.bind(
+            request_id=draft.request_id, incident_id=draft.incident_id, key=draft.key
+        ):
+            return await self._attempt(draft, _Attempt(owner), record)
+
+    async def _attempt(
+        self, draft: TicketDraft, attempt: _Attempt, record: Outcome | None
+    ) -> Outcome:
         try:
             with anyio.fail_after(self.policy.attempt_timeout):
-                return await self._process_leased(draft)
+                # No record only if the store lost it: worked on as accepted, never as created.
+                return await self._process_leased(draft, attempt, record or _accepted(draft))
         except TimeoutError:
             log.warning(
                 "attempt for %s took longer than %ss", draft.key, self.policy.attempt_timeout
             )
             return await self._current(draft)
         finally:
-            with anyio.CancelScope(shield=True):
-                await self._leases.release(lease, owner)
+            if not attempt.released:
+                with anyio.CancelScope(shield=True):
+                    await self._store.release(draft.key, attempt.owner)
 
     async def _current(self, draft: TicketDraft) -> Outcome:
         outcome = await self._store.get(draft.key)
-        if outcome is None:  # only if the store lost it: answer as accepted, never as created
-            return Outcome(draft.key, draft.request_id, TicketState.ACCEPTED)
-        return outcome
+        return outcome or _accepted(draft)
 
-    async def _process_leased(self, draft: TicketDraft) -> Outcome:
-        record = await self._current(draft)
+    async def _process_leased(
+        self, draft: TicketDraft, attempt: _Attempt, record: Outcome
+    ) -> Outcome:
         if record.state in FINISHED:
             return record
         if record.attempts >= self.policy.max_deliveries:
@@ -133,7 +157,7 @@ class TicketProcessor:
         try:
             ambiguous = record.state is TicketState.CREATING
             if not ambiguous and not draft.contact_id and self._contacts.inline_for(draft.customer):
-                return await self._create_first(draft)
+                return await self._create_first(draft, attempt)
             if ambiguous and await self._inline_contact_may_lag(draft, record):
                 return record  # its contact may not be searchable yet; look again later
             contact_id = draft.contact_id or await self._contacts.resolve(draft.customer)
@@ -142,10 +166,10 @@ class TicketProcessor:
                 found = await self._look_up(draft, contact_id)
                 if found is not None:
                     log.info("ambiguous create of %s had succeeded: %s", draft.key, found.id)
-                    return await self._complete(draft, found)
+                    return await self._complete(draft, found, attempt)
                 if self._waited(record) < self.policy.ambiguous_grace:
                     return record  # the search may not show it yet; look again later
-            return await self._create(draft, contact_id, department_id)
+            return await self._create(draft, attempt, contact_id, department_id)
         except BreakerOpen:
             return record
         except HelpdeskAuthError as exc:
@@ -177,22 +201,23 @@ class TicketProcessor:
             return False
         return self._waited(record) < self.policy.ambiguous_grace
 
-    async def _create_first(self, draft: TicketDraft) -> Outcome:
+    async def _create_first(self, draft: TicketDraft, attempt: _Attempt) -> Outcome:
         """A ticket whose contact may be new: sent with the contact inline when it is, under
         the customer's lock, so the customer's next ticket finds the contact id it got."""
         department_id = draft.department_id or await self._helpdesk.department_id()
         async with self._contacts.claim(draft.customer) as claim:
-            return await self._create(draft, claim.contact_id, department_id, claim=claim)
+            return await self._create(draft, attempt, claim.contact_id, department_id, claim=claim)
 
     async def _create(
         self,
         draft: TicketDraft,
+        attempt: _Attempt,
         contact_id: str | None,
         department_id: str,
         *,
         claim: ContactClaim | None = None,
     ) -> Outcome:
-        for attempt in (1, 2):
+        for post in (1, 2):
             await self._store.mark_creating(draft.key, self._clock.now())
             inline = claim.new_contact if claim is not None and contact_id is None else None
             try:
@@ -214,7 +239,7 @@ class TicketProcessor:
                 # The create definitely did not happen.
                 await self._store.mark_failed(draft.key, exc.message)
                 stale_contact = (exc.field or "").lower().startswith("contact")
-                if attempt == 1 and stale_contact and not draft.contact_id:
+                if post == 1 and stale_contact and not draft.contact_id:
                     if inline is not None and claim is not None:
                         # Zoho refused the inline contact: find or create it the usual way.
                         contact_id = await claim.find_or_create()
@@ -224,7 +249,7 @@ class TicketProcessor:
                     contact_id = await self._contacts.resolve(draft.customer)
                     continue
                 raise
-            outcome = await self._complete(draft, ticket)
+            outcome = await self._complete(draft, ticket, attempt)
             if inline is not None and claim is not None and ticket.contact_id:
                 await self._learn(claim, ticket.contact_id)
             return outcome
@@ -270,7 +295,7 @@ class TicketProcessor:
         )
         return await self._helpdesk.find_ticket(probe)
 
-    async def _complete(self, draft: TicketDraft, ticket: Ticket) -> Outcome:
+    async def _complete(self, draft: TicketDraft, ticket: Ticket, attempt: _Attempt) -> Outcome:
         created_at = ticket.created_time or self._clock.now()
         outcome = Outcome(
             key=draft.key,
@@ -295,8 +320,10 @@ class TicketProcessor:
             source=draft.source,
         )
         with anyio.CancelScope(shield=True):
-            # Zoho has the ticket: recording it must not be cancelled half-way.
-            await self._store.complete(draft.key, outcome, event)
+            # Zoho has the ticket: recording it must not be cancelled half-way. The lease
+            # goes back in the same step.
+            await self._store.complete(draft.key, outcome, event, owner=attempt.owner)
+            attempt.released = True
         log.info("created ticket %s (#%s) for %s", ticket.id, ticket.ticket_number, draft.key)
         if self._on_created:
             self._on_created(draft, outcome)
@@ -319,6 +346,11 @@ class TicketProcessor:
             incident_id=draft.incident_id,
             source=draft.source,
         )
+
+
+def _accepted(draft: TicketDraft) -> Outcome:
+    """What to answer for a key whose ledger record is missing (the store lost it)."""
+    return Outcome(draft.key, draft.request_id, TicketState.ACCEPTED)
 
 
 class SubmitTicket:
@@ -345,15 +377,27 @@ class SubmitTicket:
         self, draft: TicketDraft, *, attempt_now: bool = True
     ) -> tuple[Outcome, bool]:
         """Returns the outcome and whether the key was new."""
-        outcome, new = await self._store.accept(draft)
+        owner = uuid.uuid4().hex
+        leased = False
+        if attempt_now and self._helpdesk.available:
+            # Accepted and leased in one step: the attempt needs no round trip of its own.
+            accepted = await self._store.accept_and_lease(draft, owner, self._processor.lease_ttl)
+            outcome, new, leased = accepted.outcome, accepted.new, accepted.leased
+        else:
+            outcome, new = await self._store.accept(draft)
         self._count("accepted" if new else "duplicate", draft)
         if not new:
             return outcome, False
         if not attempt_now or not self._helpdesk.available:
             self._count("queued", draft)
+            if leased:
+                await self._store.release(draft.key, owner)
             return outcome, True
         try:
-            result = await self._processor.process(draft)
+            if leased:
+                result = await self._processor.process_leased(draft, owner, outcome)
+            else:
+                result = await self._processor.process(draft)
             if result.state not in FINISHED:
                 self._count("queued", draft)
             return result, True

@@ -318,12 +318,32 @@ class ContactCache(Protocol):
         ...
 
 
+@dataclass(frozen=True, slots=True)
+class Accepted:
+    """What :meth:`TicketStore.accept_and_lease` did."""
+
+    outcome: Outcome  # the key's outcome: the first one, for a known key
+    new: bool  # the key was new: the draft is now in the ledger and the pending queue
+    leased: bool  # the caller holds the key's lease (never for a known key)
+
+
+@dataclass(frozen=True, slots=True)
+class Leased:
+    """A ticket's lease asked for, and its ledger record read in the same step."""
+
+    held: bool  # the caller holds the key's lease now
+    record: Outcome | None  # the ledger's record; None if the key is not in the ledger
+
+
 class TicketStore(Protocol):
     """The durable pending queue, the idempotency ledger and the dead letters, kept together
     so that accepting, completing and burying a ticket are each one atomic step.
 
     A ticket is *accepted* once :meth:`accept` returns: it is then durable and will be created
-    exactly once, by whichever process gets to it.
+    exactly once, by whichever process gets to it. Only the holder of a ticket's *lease*
+    (expiring, owner-checked, fleet-wide with Redis) works on it; the lease is taken with the
+    ledger read (or with the accept) and given back with the completion, so that the common
+    path costs no round trips of its own.
     """
 
     async def accept(self, draft: TicketDraft) -> tuple[Outcome, bool]:
@@ -335,6 +355,24 @@ class TicketStore(Protocol):
         Raises:
             StoreUnavailable: nothing was stored.
         """
+        ...
+
+    async def accept_and_lease(self, draft: TicketDraft, owner: str, ttl: float) -> Accepted:
+        """:meth:`accept`, and for a new key also its lease for ``owner`` (``ttl`` seconds),
+        in one step: nobody else can start on the ticket in between.
+
+        Raises:
+            StoreUnavailable: nothing was stored.
+        """
+        ...
+
+    async def lease(self, key: str, owner: str, ttl: float) -> Leased:
+        """Take the key's lease for ``owner`` if it is free or expired (renew it if ``owner``
+        holds it already), and read the ledger's record, in one step."""
+        ...
+
+    async def release(self, key: str, owner: str) -> None:
+        """Give the key's lease back, only if ``owner`` still holds it."""
         ...
 
     async def get(self, key: str) -> Outcome | None:
@@ -353,8 +391,11 @@ class TicketStore(Protocol):
         """The create definitely did not happen: back to ACCEPTED, with the reason."""
         ...
 
-    async def complete(self, key: str, outcome: Outcome, event: TicketCreated) -> None:
-        """The ticket exists: ledger CREATED, off the pending queue, one created event out."""
+    async def complete(
+        self, key: str, outcome: Outcome, event: TicketCreated, *, owner: str | None = None
+    ) -> None:
+        """The ticket exists: ledger CREATED, off the pending queue, one created event out;
+        with ``owner``, the key's lease is given back in the same step."""
         ...
 
     async def bury(self, key: str, reason: str) -> None:

@@ -80,7 +80,6 @@ def make_harness(clock: ManualClock, **helpdesk_kw: object) -> Harness:
         store,
         guarded,
         contacts,
-        leases,
         clock,
         ProcessingPolicy(max_deliveries=5, ambiguous_grace=30),
     )

@@ -66,7 +66,7 @@ async def test_the_next_batch_is_claimed_while_calls_are_under_way(clock: Manual
         InMemoryCallGate(clock, 3),
     )
     contacts = ContactResolver(guard, InMemoryContactCache(clock), leases, clock)
-    processor = TicketProcessor(store, guard, contacts, leases, clock)
+    processor = TicketProcessor(store, guard, contacts, clock)
     drain = DrainQueue(store, processor, guard, consumer="main", concurrency=6, batch_size=5)
     for n in range(40):
         draft = customer_ticket(

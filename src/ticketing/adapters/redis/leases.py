@@ -21,7 +21,7 @@ return 0
 """
 
 # Only the holder may release: a lease that expired and was taken by another stays theirs.
-_RELEASE = """
+RELEASE_SCRIPT = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then
   return redis.call('DEL', KEYS[1])
 end
@@ -41,7 +41,7 @@ class RedisLeases:
         self._client = client
         self._prefix = prefix
         self._acquire = client.register_script(_ACQUIRE)
-        self._release = client.register_script(_RELEASE)
+        self._release = client.register_script(RELEASE_SCRIPT)
 
     def __repr__(self) -> str:
         return f"RedisLeases(prefix={self._prefix!r})"

@@ -20,6 +20,7 @@ from ticketing.adapters.codec import (
     parse_datetime,
 )
 from ticketing.adapters.redis.connection import store_errors
+from ticketing.adapters.redis.leases import RELEASE_SCRIPT
 from ticketing.domain.errors import NotFound
 from ticketing.domain.model import (
     DeadLetter,
@@ -30,13 +31,16 @@ from ticketing.domain.model import (
     TicketDraft,
     TicketState,
 )
-from ticketing.domain.ports import Clock
+from ticketing.domain.ports import Accepted, Clock, Leased
 
 PENDING_STREAM: Final = "tickets:pending"
 DEAD_STREAM: Final = "tickets:dead"
 CREATED_STREAM: Final = "tickets:created"
 CONSUMER_GROUP: Final = "ticketing"
 LEDGER_PREFIX: Final = "ticketing:ledger:"
+# Each key's lease is ``<lease_prefix><key>``: the name the ``Leases`` port gave it before the
+# store took the ticket leases over, so that processes of both versions exclude each other.
+LEASE_PREFIX: Final = "ticket:"
 RETENTION_SECONDS: Final = 7 * 24 * 3600
 CREATED_MAXLEN: Final = 100_000
 RAW_INDEX_SUFFIX: Final = ":raw"  # <dead>:raw, the digests of the raw letters in <dead>
@@ -46,26 +50,67 @@ PENDING_ORIGIN: Final = "pending"  # a dead letter's origin when it came off the
 _MAX_ROUNDS = 16
 _REPLAY_PAGE = 500
 
-# KEYS: ledger, pending. ARGV: key, payload, then ledger field/value pairs.
-_ACCEPT = """
-if redis.call('EXISTS', KEYS[1]) == 1 then
-  return {0, redis.call('HGETALL', KEYS[1])}
+# A ledger hash as a flat list without its draft: the draft is the biggest field and nobody
+# who reads a record needs it back (reading it is the job of ``draft``).
+_LEDGER = """
+local function ledger(key)
+  local all = redis.call('HGETALL', key)
+  local out = {}
+  for i = 1, #all, 2 do
+    if all[i] ~= 'draft' then
+      out[#out + 1] = all[i]
+      out[#out + 1] = all[i + 1]
+    end
+  end
+  return out
 end
-local id = redis.call('XADD', KEYS[2], '*', 'key', ARGV[1], 'payload', ARGV[2])
-redis.call('HSET', KEYS[1], 'entry_id', id)
-for i = 3, #ARGV, 2 do
-  redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1])
-end
-return {1, redis.call('HGETALL', KEYS[1])}
 """
 
-# KEYS: ledger, pending, created stream. ARGV: group, event, maxlen, retention, channel,
-# n, then n field/value pairs to set ('' deletes), then pairs to set only where absent.
+# KEYS: ledger, pending, lease. ARGV: key, payload, lease owner ('' for none), lease ms, then
+# ledger field/value pairs. Returns {0, 0, ledger} for a known key, {1, leased} for a new one.
+_ACCEPT = (
+    _LEDGER
+    + """
+if redis.call('EXISTS', KEYS[1]) == 1 then
+  return {0, 0, ledger(KEYS[1])}
+end
+local id = redis.call('XADD', KEYS[2], '*', 'key', ARGV[1], 'payload', ARGV[2])
+redis.call('HSET', KEYS[1], 'entry_id', id, unpack(ARGV, 5))
+local leased = 0
+if ARGV[3] ~= '' and redis.call('SET', KEYS[3], ARGV[3], 'NX', 'PX', ARGV[4]) then
+  leased = 1
+end
+return {1, leased}
+"""
+)
+
+# KEYS: lease, ledger. ARGV: owner, ms. Taking a lease the owner holds already renews it.
+# Returns {held, ledger}.
+_LEASE = (
+    _LEDGER
+    + """
+local held = 0
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+  held = 1
+elseif redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
+  held = 1
+end
+return {held, ledger(KEYS[2])}
+"""
+)
+
+# KEYS: ledger, pending, created stream, lease. ARGV: group, event, maxlen, retention,
+# channel, n, lease owner ('' for none), then n field/value pairs to set ('' deletes), then
+# pairs to set only where absent. The owner's lease is given back in any case.
 _COMPLETE = """
+if ARGV[7] ~= '' and redis.call('GET', KEYS[4]) == ARGV[7] then
+  redis.call('DEL', KEYS[4])
+end
 if redis.call('HGET', KEYS[1], 'state') == 'created' then
   return 0
 end
-local i = 7
+local i = 8
 for _ = 1, tonumber(ARGV[6]) do
   if ARGV[i + 1] == '' then
     redis.call('HDEL', KEYS[1], ARGV[i])
@@ -156,7 +201,9 @@ return 1
 """
 
 # KEYS: ledger. ARGV: at. Returns the ledger (unchanged once finished), nil if unknown.
-_MARK_CREATING = """
+_MARK_CREATING = (
+    _LEDGER
+    + """
 if redis.call('EXISTS', KEYS[1]) == 0 then
   return false
 end
@@ -165,8 +212,9 @@ if state ~= 'created' and state ~= 'dead' then
   redis.call('HSET', KEYS[1], 'state', 'creating', 'last_attempt_at', ARGV[1])
   redis.call('HINCRBY', KEYS[1], 'attempts', 1)
 end
-return redis.call('HGETALL', KEYS[1])
+return ledger(KEYS[1])
 """
+)
 
 # KEYS: ledger. ARGV: reason.
 _MARK_FAILED = """
@@ -228,6 +276,7 @@ class RedisTicketStore:
         created_channel: The created-event pub/sub channel; defaults to ``created``.
         group: The consumer group draining ``pending``.
         ledger_prefix: Each idempotency key's ledger hash is ``<ledger_prefix><key>``.
+        lease_prefix: Each idempotency key's lease is ``<lease_prefix><key>``.
         retention: Seconds a finished (created or dead) key is remembered.
         created_maxlen: Approximate cap of the created-event stream.
     """
@@ -244,6 +293,7 @@ class RedisTicketStore:
         created_channel: str | None = None,
         group: str = CONSUMER_GROUP,
         ledger_prefix: str = LEDGER_PREFIX,
+        lease_prefix: str = LEASE_PREFIX,
         retention: int = RETENTION_SECONDS,
         created_maxlen: int = CREATED_MAXLEN,
     ) -> None:
@@ -255,10 +305,13 @@ class RedisTicketStore:
         self.created_channel = prefix + (created_channel or created)
         self.group = group
         self._ledger_prefix = prefix + ledger_prefix
+        self._lease_prefix = prefix + lease_prefix
         self._retention = retention
         self._maxlen = created_maxlen
         self._group_ready = False
         self._accept = client.register_script(_ACCEPT)
+        self._lease = client.register_script(_LEASE)
+        self._release = client.register_script(RELEASE_SCRIPT)
         self._complete = client.register_script(_COMPLETE)
         self._bury = client.register_script(_BURY)
         self._bury_raw = client.register_script(_BURY_RAW)
@@ -273,7 +326,18 @@ class RedisTicketStore:
         """The Redis key of an idempotency key's ledger hash."""
         return self._ledger_prefix + key
 
+    def lease_key(self, key: str) -> str:
+        """The Redis key of an idempotency key's lease."""
+        return self._lease_prefix + key
+
     async def accept(self, draft: TicketDraft) -> tuple[Outcome, bool]:
+        accepted = await self._accept_draft(draft, "", 0.0)
+        return accepted.outcome, accepted.new
+
+    async def accept_and_lease(self, draft: TicketDraft, owner: str, ttl: float) -> Accepted:
+        return await self._accept_draft(draft, owner, ttl)
+
+    async def _accept_draft(self, draft: TicketDraft, owner: str, ttl: float) -> Accepted:
         payload = encode_draft(draft).decode()
         fields: dict[str, str] = {
             "state": TicketState.ACCEPTED.value,
@@ -286,16 +350,31 @@ class RedisTicketStore:
         if draft.incident_id is not None:
             fields["incident_id"] = draft.incident_id
         with store_errors(self._client, f"accepting {draft.key!r}; nothing was stored"):
-            new, flat = await self._accept(
-                keys=[self.ledger_key(draft.key), self.pending_stream],
-                args=[draft.key, payload, *_flatten(fields)],
+            reply = await self._accept(
+                keys=[self.ledger_key(draft.key), self.pending_stream, self.lease_key(draft.key)],
+                args=[draft.key, payload, owner, _ms(ttl), *_flatten(fields)],
             )
-        return _outcome(draft.key, _pairs(flat)), bool(new)
+        if not reply[0]:
+            return Accepted(_outcome(draft.key, _pairs(reply[2])), new=False, leased=False)
+        return Accepted(_outcome(draft.key, fields), new=True, leased=bool(reply[1]))
+
+    async def lease(self, key: str, owner: str, ttl: float) -> Leased:
+        with store_errors(self._client, f"taking the lease of {key!r}"):
+            held, flat = await self._lease(
+                keys=[self.lease_key(key), self.ledger_key(key)], args=[owner, _ms(ttl)]
+            )
+        return Leased(bool(held), _outcome(key, _pairs(flat)) if flat else None)
+
+    async def release(self, key: str, owner: str) -> None:
+        with store_errors(self._client, f"giving back the lease of {key!r}"):
+            await self._release(keys=[self.lease_key(key)], args=[owner])
 
     async def get(self, key: str) -> Outcome | None:
         with store_errors(self._client, f"reading the ledger of {key!r}"):
-            raw = await self._client.hgetall(self.ledger_key(key))
-        return _outcome(key, _decode_map(raw)) if raw else None
+            values = await self._client.hmget(self.ledger_key(key), _OUTCOME_FIELDS)
+        fields = {name: _s(v) for name, v in zip(_OUTCOME_FIELDS, values, strict=True) if v}
+        # Every ledger has a state (accept, complete, bury and replay all write one).
+        return _outcome(key, fields) if "state" in fields else None
 
     async def draft(self, key: str) -> TicketDraft | None:
         with store_errors(self._client, f"reading the draft of {key!r}"):
@@ -320,7 +399,9 @@ class RedisTicketStore:
         with store_errors(self._client, f"marking {key!r} failed"):
             await self._mark_failed(keys=[self.ledger_key(key)], args=[reason])
 
-    async def complete(self, key: str, outcome: Outcome, event: TicketCreated) -> None:
+    async def complete(
+        self, key: str, outcome: Outcome, event: TicketCreated, *, owner: str | None = None
+    ) -> None:
         ticket_fields = {
             "state": TicketState.CREATED.value,
             "ticket_id": outcome.ticket_id or "",
@@ -339,7 +420,12 @@ class RedisTicketStore:
         }
         with store_errors(self._client, f"completing {key!r}"):
             await self._complete(
-                keys=[self.ledger_key(key), self.pending_stream, self.created_stream],
+                keys=[
+                    self.ledger_key(key),
+                    self.pending_stream,
+                    self.created_stream,
+                    self.lease_key(key),
+                ],
                 args=[
                     self.group,
                     encode_event(event).decode(),
@@ -347,6 +433,7 @@ class RedisTicketStore:
                     self._retention,
                     self.created_channel,
                     len(ticket_fields),
+                    owner or "",
                     *_flatten(ticket_fields),
                     *_flatten(identity),
                 ],
@@ -611,6 +698,28 @@ class RedisTicketStore:
             args=[letter.entry_id, "pending", key, letter.payload, *_flatten(identity)],
         )
         return int(result)
+
+
+# What ``get`` reads of a ledger hash: everything an ``Outcome`` holds (not the draft).
+_OUTCOME_FIELDS: Final = (
+    "key",
+    "request_id",
+    "state",
+    "ticket_id",
+    "ticket_number",
+    "contact_id",
+    "web_url",
+    "created_at",
+    "reason",
+    "incident_id",
+    "source",
+    "attempts",
+    "last_attempt_at",
+)
+
+
+def _ms(seconds: float) -> int:
+    return max(1, int(seconds * 1000))
 
 
 def _s(value: object) -> str:
