@@ -51,6 +51,8 @@ log = logging.getLogger(__name__)
 SANDBOX_BASE_URL = "http://zoho-emulator.invalid"
 # The lease held around every token refresh when Redis is the token store.
 REFRESH_LOCK = "ticketing:oauth:refresh-lock"
+# Contact ids a process keeps in memory in front of Redis (about 200 bytes each).
+LOCAL_CONTACTS = 50_000
 
 
 @dataclass(frozen=True)
@@ -188,9 +190,17 @@ def build_contact_cache(
         return InMemoryContactCache(clock, ttl=settings.contact_cache_ttl)
     from ticketing.adapters.redis.cache import RedisContactCache
 
-    return RedisContactCache(
+    shared = RedisContactCache(
         redis, ttl=settings.contact_cache_ttl, prefix=settings.redis_key_prefix
     )
+    local_ttl = min(settings.contact_cache_local_ttl, settings.contact_cache_ttl)
+    if local_ttl <= 0:
+        return shared
+    from ticketing.adapters.memory import InMemoryContactCache
+    from ticketing.adapters.tiered_cache import TwoTierContactCache
+
+    near = InMemoryContactCache(clock, ttl=local_ttl, max_entries=LOCAL_CONTACTS)
+    return TwoTierContactCache(near, shared)
 
 
 def build_call_gate(settings: Settings, redis: aioredis.Redis | None, clock: Clock) -> CallGate:

@@ -230,6 +230,7 @@ class Settings:
     log_level: str
     log_format: str
     contact_cache_ttl: float
+    contact_cache_local_ttl: float
     zoho_inline_contact: bool
     zoho_refresh_budget: int
     zoho_search_lag: float
@@ -388,6 +389,8 @@ SPEC: dict[str, dict[str, Any]] = {
     "log_level": _var("LOG_LEVEL", _choice("debug", "info", "warning", "error"), "info"),
     "log_format": _var("LOG_FORMAT", _choice("auto", "json", "text"), "auto"),
     "contact_cache_ttl": _var("CONTACT_CACHE_TTL", _float(1, 90 * 86400), "604800"),
+    # With Redis: seconds a process keeps a contact id in its own memory too (0: not at all).
+    "contact_cache_local_ttl": _var("CONTACT_CACHE_LOCAL_TTL", _float(0, 86400), "60"),
     "zoho_inline_contact": _var("ZOHO_INLINE_CONTACT", _bool, "false"),
     "zoho_refresh_budget": _var("ZOHO_REFRESH_BUDGET", _int(1, 10), "8"),
     "zoho_search_lag": _var("ZOHO_SEARCH_LAG", _float(0, 3600), "30"),

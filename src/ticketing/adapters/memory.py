@@ -461,23 +461,31 @@ class InMemoryContactCache:
     Args:
         clock: Times the entries (monotonic).
         ttl: Seconds an entry lives.
+        max_entries: With a bound, the least recently used entry goes first when full.
     """
 
     clock: Clock
     ttl: float = CONTACT_TTL
+    max_entries: int | None = None
     _entries: dict[str, tuple[str, float]] = field(default_factory=dict, init=False, repr=False)
 
     async def get(self, identity: str) -> str | None:
-        entry = self._entries.get(identity)
+        entry = self._entries.pop(identity, None)
         if entry is None:
             return None
         if self.clock.monotonic() >= entry[1]:
-            del self._entries[identity]
             return None
+        self._entries[identity] = entry  # back at the end: the most recently used
         return entry[0]
 
     async def put(self, identity: str, contact_id: str) -> None:
+        self._entries.pop(identity, None)
         self._entries[identity] = (contact_id, self.clock.monotonic() + self.ttl)
+        if self.max_entries is not None and len(self._entries) > self.max_entries:
+            del self._entries[next(iter(self._entries))]
+
+    def __len__(self) -> int:
+        return len(self._entries)
 
     async def forget(self, identity: str) -> None:
         self._entries.pop(identity, None)
