@@ -130,3 +130,21 @@ async def test_no_wait_still_takes_a_free_slot(make_gate: GateFactory) -> None:
     gate = make_gate(1)
     assert (await gate.enter(0)).admitted
     assert not (await gate.enter(0)).admitted
+
+
+async def test_run_serves_until_cancelled_and_then_holds_nothing(make_gate: GateFactory) -> None:
+    """While run() runs, calls go through as usual; cancelling it (the process stops) ends it
+    at once, and no slot stays taken: a gate on the same keys gets the whole capacity."""
+    gate = make_gate(2)
+    with anyio.fail_after(5):
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(gate.run)
+            for _ in range(3):
+                admission = await gate.enter(1.0)
+                assert admission.slot is not None
+                await gate.leave(admission.slot)
+            tg.cancel_scope.cancel()
+    assert gate.in_flight() == 0
+    after = make_gate(2)
+    assert (await after.enter(0)).admitted
+    assert (await after.enter(0)).admitted

@@ -75,3 +75,7 @@ class InMemoryCallGate:
 
     def in_flight(self) -> int:
         return len(self._held)
+
+    async def run(self) -> None:
+        """Nothing to look after: a slot given back is free at once. Sleeps until cancelled."""
+        await anyio.sleep_forever()

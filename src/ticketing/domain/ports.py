@@ -516,6 +516,17 @@ class CallGate(Protocol):
         """Slots this process holds right now."""
         ...
 
+    async def run(self) -> None:
+        """The gate's upkeep, for as long as the process serves; returns only when cancelled.
+
+        A gate may keep a slot that has just been given back for a moment, for this
+        process's next call (fewer round trips to where the slots are shared), but only while
+        this runs: it gives such idle slots back once they have waited too long, and all of
+        them when cancelled, so that an idle or stopping process holds none. Without it the
+        gate works as well, every slot going back at once.
+        """
+        ...
+
 
 class QuotaMeter(Protocol):
     """What the helpdesk last said about its API quota (Zoho's daily credits)."""

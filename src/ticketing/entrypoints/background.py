@@ -1,4 +1,5 @@
-"""Background work shared by `serve` and `worker`: the queue drain loop and the inbound consumer."""
+"""Background work shared by `serve` and `worker`: the call gate's upkeep, the queue drain loop
+and the inbound consumer."""
 
 from __future__ import annotations
 
@@ -52,7 +53,11 @@ async def drain_forever(services: Services, *, interval: float, tick: float = 0.
 async def run_background(
     tg: TaskGroup, container: Container, services: Services, *, drain: bool, consumer: bool
 ) -> None:
-    """Start the drain loop and, with Redis, the inbound consumer in ``tg``."""
+    """Start the call gate's upkeep, the drain loop and, with Redis, the inbound consumer in
+    ``tg``. Cancelling ``tg`` stops them; the gate then gives back the call slots it kept."""
+    gate = services.helpdesk.gate
+    if gate is not None:
+        tg.start_soon(gate.run)
     if drain:
         tg.start_soon(
             functools.partial(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import logging
 import random
 import uuid
 from typing import Final
@@ -11,7 +12,10 @@ import anyio
 import redis.asyncio as aioredis
 
 from ticketing.adapters.redis.connection import store_errors
+from ticketing.domain.errors import StoreUnavailable
 from ticketing.domain.ports import Admission, Clock
+
+log = logging.getLogger(__name__)
 
 SLOTS_KEY: Final = "ticketing:zoho:slots"
 PAUSE_KEY: Final = "ticketing:zoho:pause"
@@ -97,6 +101,18 @@ class RedisCallGate:
     ``pause_check`` seconds while slots are reused locally, so a pause set by another process
     is seen within that time.
 
+    While :meth:`run` runs, a slot also *lingers*: given back when no call of this process
+    waits, it is kept as a spare for ``linger`` seconds rather than removed from Redis at
+    once, so that a process whose calls follow one another a few milliseconds apart (a client
+    posting its next ticket as soon as the last one is answered) takes no round trip per call
+    at all. Only a young slot lingers, and only while no other process is known to wait for
+    one; the rules above still hold for it (retired after ``hold_for``, pause re-read every
+    ``pause_check``, back to the fleet when other processes wait). A spare not reused within
+    ``linger`` is given back by :meth:`run`, and every spare when :meth:`run` is cancelled,
+    so an idle process holds no slot for longer than ``linger``: another process that asks
+    meanwhile gets it within ``linger`` plus its polling delay. Without :meth:`run` (the CLI's
+    one-off commands, most tests) nothing lingers.
+
     Args:
         client: An asyncio Redis client.
         clock: Times the local view of the pause and of slot ages (monotonic).
@@ -108,6 +124,8 @@ class RedisCallGate:
         pause_check: Seconds the local view of the pause is trusted while reusing slots.
         poll: Seconds between two asks while the fleet's slots are all taken (doubling, with
             jitter, up to 4 times this).
+        linger: Seconds an idle slot is kept for this process's next call while :meth:`run`
+            runs; 0 gives every slot back as soon as no local call waits for it.
     """
 
     def __init__(
@@ -121,11 +139,14 @@ class RedisCallGate:
         hold_for: float = 5.0,
         pause_check: float = 0.1,
         poll: float = 0.01,
+        linger: float = 0.05,
     ) -> None:
         if capacity < 1:
             raise ValueError("capacity must be at least 1")
         if holder_ttl <= hold_for:
             raise ValueError("holder_ttl must be longer than hold_for")
+        if linger < 0:
+            raise ValueError("linger must not be negative")
         self.capacity = capacity
         self._client = client
         self._clock = clock
@@ -137,6 +158,7 @@ class RedisCallGate:
         self._hold_for = hold_for
         self._pause_check = pause_check
         self._poll = poll
+        self._linger = linger
         self.process = uuid.uuid4().hex[:12]
         self._ids = itertools.count()
         self._enter = client.register_script(_ENTER)
@@ -145,11 +167,15 @@ class RedisCallGate:
         self._local = anyio.Semaphore(capacity)  # this process never needs more
         self._ask = anyio.Lock()  # one task of this process asks Redis at a time
         self._busy: dict[str, float] = {}  # slot → when Redis granted it
-        self._spare: list[tuple[str, float]] = []  # held, free for a local waiter
+        # Held, free for a local call: (slot, when Redis granted it, when it fell idle).
+        self._spare: list[tuple[str, float, float]] = []
         self._waiting = 0
         self._wake: anyio.Event | None = None
+        self._upkeeps = 0  # run() loops running: slots linger only while there is one
+        self._spared: anyio.Event | None = None  # set when a spare is added, for run()
         self._paused_until = 0.0
         self._seen_at = -1e9  # when the pause and the waiters were last read from Redis
+        self._looking: anyio.Event | None = None  # set when a read on its way is answered
         self._others_waiting = 0
         self.round_trips = 0
 
@@ -179,7 +205,7 @@ class RedisCallGate:
                         self._local.release()
         finally:
             self._waiting -= 1
-            if self._waiting == 0 and self._spare:
+            if self._waiting == 0 and self._spare and not self._lingering:
                 with anyio.CancelScope(shield=True):
                     await self._return_spares()
         if not admission.admitted and not admission.paused_for:
@@ -191,13 +217,48 @@ class RedisCallGate:
         if granted_at is None:
             return
         self._local.release()
-        young = self._clock.monotonic() - granted_at < self._hold_for
-        if self._waiting > 0 and young and not self._others_waiting:
-            self._spare.append((slot, granted_at))
+        now = self._clock.monotonic()
+        young = now - granted_at < self._hold_for
+        wanted = self._waiting > 0 or self._lingering
+        if wanted and young and not self._others_waiting:
+            self._spare.append((slot, granted_at, now))
             self._notify()
+            if self._spared is not None:
+                self._spared.set()
             return
         with anyio.CancelScope(shield=True):
             await self._give_back(slot)
+
+    async def run(self) -> None:
+        """Let idle slots linger: give back each spare ``linger`` seconds after it fell idle,
+        and every spare when cancelled. Sleeps while there is none; runs until cancelled."""
+        if self._linger <= 0:
+            await anyio.sleep_forever()
+            return
+        self._upkeeps += 1
+        try:
+            while True:
+                if not self._spare:
+                    if self._spared is None or self._spared.is_set():
+                        self._spared = anyio.Event()
+                    await self._spared.wait()
+                    continue
+                now = self._clock.monotonic()
+                due = min(idle for _, _, idle in self._spare) + self._linger
+                if due > now:
+                    await anyio.sleep(due - now)
+                    continue
+                expired = [slot for slot, _, idle in self._spare if idle + self._linger <= now]
+                self._spare = [spare for spare in self._spare if spare[0] not in expired]
+                with anyio.CancelScope(shield=True):
+                    await self._give_back_quietly(expired)
+        finally:
+            self._upkeeps -= 1
+            if not self._lingering:
+                slots = [slot for slot, _, _ in self._spare]
+                self._spare.clear()
+                with anyio.CancelScope(shield=True):
+                    await self._give_back_quietly(slots)
 
     async def pause(self, seconds: float) -> None:
         self._note_pause(seconds)
@@ -253,26 +314,29 @@ class RedisCallGate:
                 delay = min(delay * 2, self._poll * 4)
 
     async def _reuse(self) -> Admission | None:
-        """A slot this process already holds, without a round trip when the pause is fresh."""
+        """A slot this process already holds, without a round trip when the pause is fresh.
+
+        The spare that fell idle last is taken first, so that the others, if this process
+        needs fewer slots now, linger out and go back to the fleet."""
         while self._spare:
-            slot, granted_at = self._spare.pop()
+            slot, granted_at, idle = self._spare.pop()
             if self._clock.monotonic() - granted_at >= self._hold_for:
                 with anyio.CancelScope(shield=True):
                     await self._give_back(slot)
                 continue
             if self._clock.monotonic() - self._seen_at > self._pause_check:
-                self._spare.append((slot, granted_at))
+                self._spare.append((slot, granted_at, idle))
                 with anyio.CancelScope(shield=True):
-                    await self._look()
-                if self._others_waiting:
-                    await self._return_spares()  # the fleet is short: back it goes
-                    return None
+                    await self._look_shared()
+                    if self._others_waiting:
+                        await self._return_spares()  # the fleet is short: back it goes
+                        return None
                 if not self._spare:
                     continue
-                slot, granted_at = self._spare.pop()
+                slot, granted_at, idle = self._spare.pop()
             paused = self.paused_for()
             if paused > 0:
-                self._spare.append((slot, granted_at))
+                self._spare.append((slot, granted_at, idle))
                 return Admission(None, paused)
             self._busy[slot] = granted_at
             return Admission(slot)
@@ -302,22 +366,54 @@ class RedisCallGate:
         self.round_trips += 1
         self._seen(int(pause_ms), int(others))
 
+    async def _look_shared(self) -> None:
+        """:meth:`_look` unless one is on its way already: calls that find the view stale at
+        the same moment (they often come in step) wait for that one's answer instead."""
+        while self._clock.monotonic() - self._seen_at > self._pause_check:
+            if self._looking is not None:
+                await self._looking.wait()
+                continue  # still stale if that look failed: try one of our own
+            self._looking = anyio.Event()
+            try:
+                await self._look()
+            finally:
+                self._looking.set()
+                self._looking = None
+            return
+
     def _seen(self, pause_ms: int, others: int) -> None:
         self._seen_at = self._clock.monotonic()
         self._others_waiting = max(0, others)
         if pause_ms > 0:
             self._note_pause(pause_ms / 1000)
 
-    async def _give_back(self, slot: str) -> None:
+    @property
+    def _lingering(self) -> bool:
+        """Do idle slots linger (is :meth:`run` running, with a ``linger``)?"""
+        return self._upkeeps > 0
+
+    async def _give_back(self, *slots: str) -> None:
+        if not slots:
+            return
         with store_errors(self._client, "giving back a Zoho call slot"):
-            await self._client.zrem(self._slots_key, slot)
+            await self._client.zrem(self._slots_key, *slots)
         self.round_trips += 1
         self._notify()  # a local waiter may take it now through Redis
 
+    async def _give_back_quietly(self, slots: list[str]) -> None:
+        """Give slots back; if Redis fails, they free themselves after ``holder_ttl``."""
+        try:
+            await self._give_back(*slots)
+        except StoreUnavailable as exc:
+            log.warning(
+                "could not give back %d idle Zoho call slot(s): %s", len(slots), exc.message
+            )
+
     async def _return_spares(self) -> None:
-        while self._spare:
-            slot, _ = self._spare.pop()
-            await self._give_back(slot)
+        """Every spare back to Redis, in one round trip."""
+        slots = [slot for slot, _, _ in self._spare]
+        self._spare.clear()
+        await self._give_back(*slots)
 
     def _note_pause(self, seconds: float) -> None:
         self._paused_until = max(self._paused_until, self._clock.monotonic() + seconds)
