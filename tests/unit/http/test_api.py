@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import litestar.concurrency
 import pytest
 from litestar.testing import AsyncTestClient
 
@@ -235,3 +239,39 @@ async def test_openapi_names_operations(client: AsyncTestClient) -> None:
     schema = (await client.get("/schema/openapi.json")).json()
     operation_ids = {op["operationId"] for path in schema["paths"].values() for op in path.values()}
     assert {"createCustomerTicket", "createTicket", "getHealth", "processQueue"} <= operation_ids
+
+
+class CountingExecutor(ThreadPoolExecutor):
+    """A thread pool that counts the work handed to it."""
+
+    submitted = 0
+
+    def submit(self, fn: Any, /, *args: Any, **kwargs: Any) -> Any:
+        CountingExecutor.submitted += 1
+        return super().submit(fn, *args, **kwargs)
+
+
+@pytest.mark.parametrize("keys", [{}, {"API_KEYS": API_KEY}], ids=["open", "api-keys"])
+async def test_requests_run_on_the_event_loop_without_a_thread_hop(
+    keys: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A ticket, the queue and the health check are served without handing any step (the API
+    key guard included) to a worker thread: a thread hop per request costs latency under load."""
+    executor = CountingExecutor(max_workers=1)
+    monkeypatch.setattr(litestar.concurrency, "get_asyncio_executor", lambda: executor)
+    CountingExecutor.submitted = 0
+    bearer = {"Authorization": f"Bearer {API_KEY}"}
+    try:
+        container = make_container(keys)
+        async with AsyncTestClient(create_app(container, drain=False, consumer=False)) as client:
+            created = await client.post("/tickets/customer", data=OLD_FORM, headers=bearer)
+            queue = await client.get("/queue", headers=bearer)
+            health = await client.get("/health")
+            submitted = CountingExecutor.submitted
+            # The yardstick works: a plain function handed to Litestar does go to the pool.
+            await litestar.concurrency.sync_to_thread(lambda: None)
+    finally:
+        executor.shutdown()
+    assert (created.status_code, queue.status_code, health.status_code) == (201, 200, 200)
+    assert submitted == 0
+    assert CountingExecutor.submitted == 1

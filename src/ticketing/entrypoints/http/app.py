@@ -268,7 +268,11 @@ def api_key_guard(keys: tuple[str, ...]) -> Any:
     """When keys are set, every endpoint but ``GET /health`` needs a Bearer key."""
     encoded = [k.encode() for k in keys]
 
-    def guard(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:
+    # A coroutine: Litestar runs a plain function guard in a worker thread, which costs every
+    # request a thread hop (and, under load, a wait for the GIL and the event loop's wake-up).
+    async def guard(
+        connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler
+    ) -> None:
         if not encoded or handler.opt.get("public"):
             return
         header = connection.headers.get("authorization", "")
