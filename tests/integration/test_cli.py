@@ -27,6 +27,7 @@ from ticketing.adapters.zoho_desk.emulator import (
 from ticketing.adapters.zoho_desk.oauth import fingerprint
 from ticketing.application.intake import IntakePolicy, customer_ticket
 from ticketing.container import Container, start, stop
+from ticketing.domain.errors import StoreUnavailable
 from ticketing.domain.ports import TokenSet
 from ticketing.entrypoints import cli
 from ticketing.settings import Settings
@@ -632,3 +633,21 @@ def test_token_store_redis_without_redis_url_is_a_configuration_error(
         monkeypatch.setenv(name, value)
     assert cli.main(["auth", "status"]) == cli.EXIT_USAGE
     assert "ZOHO_TOKEN_STORE=redis needs REDIS_URL" in one_line(capsys.readouterr().err)
+
+
+def test_worker_that_cannot_start_says_why_in_one_line(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """A failure while the worker starts (here Redis refusing) is the usual one line and exit
+    status, not an exception group from the task group that listens for SIGTERM."""
+
+    def refuse(services: Any) -> None:
+        raise StoreUnavailable("Redis at 127.0.0.1:6379/0 is unreachable (starting): refused")
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(cli, "describe_start", refuse)  # right after the services start
+    assert cli.main(["worker"]) == cli.EXIT_STORE
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    assert "ExceptionGroup" not in err
+    assert "Redis at 127.0.0.1:6379/0 is unreachable (starting): refused" in one_line(err)

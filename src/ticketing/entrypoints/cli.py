@@ -7,6 +7,7 @@ import contextlib
 import functools
 import json
 import logging
+import signal
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -139,12 +140,25 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return EXIT_OK if server.started else EXIT_ERROR
 
 
+async def _stop_on_sigterm(
+    scope: anyio.CancelScope, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED
+) -> None:
+    """Cancel ``scope`` on SIGTERM: docker stop, systemd and Kubernetes ask with it, and the
+    work in progress then stops the way Ctrl-C stops it (leases and Zoho call slots go back)."""
+    with anyio.open_signal_receiver(signal.SIGTERM) as signals:
+        task_status.started()
+        async for _ in signals:
+            log.info("SIGTERM: stopping")
+            scope.cancel()
+            return
+
+
 def cmd_worker(args: argparse.Namespace) -> int:
     from ticketing.entrypoints.background import run_background
 
     container = build_container()
 
-    async def main() -> None:
+    async def work() -> None:
         from ticketing.container import redis_of, start, stop
 
         try:
@@ -169,6 +183,18 @@ def cmd_worker(args: argparse.Namespace) -> int:
         finally:
             with anyio.CancelScope(shield=True):
                 await stop(container)
+
+    async def main() -> None:
+        failure: Exception | None = None
+        async with anyio.create_task_group() as tg:
+            await tg.start(_stop_on_sigterm, tg.cancel_scope)  # listening before start-up
+            try:
+                await work()
+            except Exception as exc:  # raised as itself below, not in an exception group
+                failure = exc
+            tg.cancel_scope.cancel()
+        if failure is not None:
+            raise failure
 
     anyio.run(main)
     return EXIT_OK
