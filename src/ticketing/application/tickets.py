@@ -379,7 +379,10 @@ class SubmitTicket:
         """Returns the outcome and whether the key was new."""
         owner = uuid.uuid4().hex
         leased = False
-        if attempt_now and self._helpdesk.available:
+        # Decided once: a ticket leased here is attempted here (an attempt that finds the
+        # breaker open meanwhile leaves it queued and gives the lease back).
+        attempt = attempt_now and self._helpdesk.available
+        if attempt:
             # Accepted and leased in one step: the attempt needs no round trip of its own.
             accepted = await self._store.accept_and_lease(draft, owner, self._processor.lease_ttl)
             outcome, new, leased = accepted.outcome, accepted.new, accepted.leased
@@ -388,10 +391,8 @@ class SubmitTicket:
         self._count("accepted" if new else "duplicate", draft)
         if not new:
             return outcome, False
-        if not attempt_now or not self._helpdesk.available:
+        if not attempt:
             self._count("queued", draft)
-            if leased:
-                await self._store.release(draft.key, owner)
             return outcome, True
         try:
             if leased:
