@@ -159,9 +159,7 @@ class InMemoryTicketStore:
         Raises:
             NotFound: the key is not in the ledger.
         """
-        record = self._record(key)
-        if record is None:
-            raise NotFound(f"no ledger entry for idempotency key {key!r}")
+        record = self._known(key)
         if record.outcome.state not in _FINISHED:
             record.outcome = replace(
                 record.outcome,
@@ -219,9 +217,7 @@ class InMemoryTicketStore:
         Raises:
             NotFound: the key is not in the ledger.
         """
-        record = self._record(key)
-        if record is None:
-            raise NotFound(f"no ledger entry for idempotency key {key!r}")
+        record = self._known(key)
         if record.outcome.state in _FINISHED:
             return
         payload = record.draft
@@ -314,6 +310,12 @@ class InMemoryTicketStore:
     def _new_id(self) -> str:
         self._next_id += 1
         return f"{self._next_id}-0"
+
+    def _known(self, key: str) -> _Ledger:
+        record = self._record(key)
+        if record is None:
+            raise NotFound(f"no ledger entry for idempotency key {key!r}")
+        return record
 
     def _record(self, key: str) -> _Ledger | None:
         record = self._ledger.get(key)

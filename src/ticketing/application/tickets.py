@@ -7,6 +7,7 @@ import os
 import socket
 import uuid
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
 
@@ -29,7 +30,6 @@ from ticketing.domain.model import (
     Outcome,
     QueuedTicket,
     Ticket,
-    TicketCreated,
     TicketDraft,
     TicketRequest,
     TicketState,
@@ -106,10 +106,7 @@ class TicketProcessor:
         drain; permanent ones bury it in the dead letters. A ticket whose lease another
         process holds is left to it.
         """
-        # Every log line of this attempt, here and in the adapters, names the ticket.
-        with context.bind(
-            request_id=draft.request_id, incident_id=draft.incident_id, key=draft.key
-        ):
+        with _naming(draft):
             owner = uuid.uuid4().hex
             leased = await self._store.lease(draft.key, owner, self.lease_ttl)
             if not leased.held:
@@ -119,9 +116,7 @@ class TicketProcessor:
     async def process_leased(self, draft: TicketDraft, owner: str, record: Outcome) -> Outcome:
         """:meth:`process` for a ticket whose lease ``owner`` took with its acceptance
         (``record`` is what the acceptance returned); the lease is given back afterwards."""
-        with context.bind(
-            request_id=draft.request_id, incident_id=draft.incident_id, key=draft.key
-        ):
+        with _naming(draft):
             return await self._attempt(draft, _Attempt(owner), record)
 
     async def _attempt(
@@ -296,7 +291,6 @@ class TicketProcessor:
         return await self._helpdesk.find_ticket(probe)
 
     async def _complete(self, draft: TicketDraft, ticket: Ticket, attempt: _Attempt) -> Outcome:
-        created_at = ticket.created_time or self._clock.now()
         outcome = Outcome(
             key=draft.key,
             request_id=draft.request_id,
@@ -305,24 +299,16 @@ class TicketProcessor:
             ticket_number=ticket.ticket_number,
             contact_id=ticket.contact_id,
             web_url=ticket.web_url,
-            created_at=created_at,
+            created_at=ticket.created_time or self._clock.now(),
             incident_id=draft.incident_id,
-            source=draft.source,
-        )
-        event = TicketCreated(
-            request_id=draft.request_id,
-            incident_id=draft.incident_id,
-            ticket_id=ticket.id,
-            ticket_number=ticket.ticket_number,
-            contact_id=ticket.contact_id,
-            web_url=ticket.web_url,
-            created_at=created_at,
             source=draft.source,
         )
         with anyio.CancelScope(shield=True):
             # Zoho has the ticket: recording it must not be cancelled half-way. The lease
             # goes back in the same step.
-            await self._store.complete(draft.key, outcome, event, owner=attempt.owner)
+            await self._store.complete(
+                draft.key, outcome, outcome.created_event(), owner=attempt.owner
+            )
             attempt.released = True
         log.info("created ticket %s (#%s) for %s", ticket.id, ticket.ticket_number, draft.key)
         if self._on_created:
@@ -346,6 +332,11 @@ class TicketProcessor:
             incident_id=draft.incident_id,
             source=draft.source,
         )
+
+
+def _naming(draft: TicketDraft) -> AbstractContextManager[None]:
+    """Every log line of an attempt, here and in the adapters, names the ticket."""
+    return context.bind(request_id=draft.request_id, incident_id=draft.incident_id, key=draft.key)
 
 
 def _accepted(draft: TicketDraft) -> Outcome:

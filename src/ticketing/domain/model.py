@@ -175,6 +175,27 @@ class Outcome:
     attempts: int = 0
     last_attempt_at: datetime | None = None
 
+    def created_event(self) -> TicketCreated:
+        """The event a created ticket's outcome publishes."""
+        if (
+            self.state is not TicketState.CREATED
+            or self.ticket_id is None
+            or self.ticket_number is None
+            or self.created_at is None
+            or self.source is None
+        ):
+            raise ValueError(f"outcome of {self.key!r} is not a complete created ticket")
+        return TicketCreated(
+            request_id=self.request_id,
+            incident_id=self.incident_id,
+            ticket_id=self.ticket_id,
+            ticket_number=self.ticket_number,
+            contact_id=self.contact_id,
+            web_url=self.web_url,
+            created_at=self.created_at,
+            source=self.source,
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class TicketCreated:

@@ -8,17 +8,20 @@ from ticketing.adapters.redis.connection import store_errors
 
 # Taking a lease the owner already holds renews it (a worker extending its own lease must not
 # be told that someone else has it); anyone else only gets it once it is free or expired.
-_ACQUIRE = """
-local holder = redis.call('GET', KEYS[1])
-if holder == ARGV[1] then
-  redis.call('PEXPIRE', KEYS[1], ARGV[2])
-  return 1
+# A Lua function, so that the ticket store's scripts take ticket leases the same way.
+TAKE_LUA = """
+local function take(key, owner, ms)
+  if redis.call('GET', key) == owner then
+    redis.call('PEXPIRE', key, ms)
+    return 1
+  end
+  if redis.call('SET', key, owner, 'NX', 'PX', ms) then
+    return 1
+  end
+  return 0
 end
-if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
-  return 1
-end
-return 0
 """
+_ACQUIRE = TAKE_LUA + "return take(KEYS[1], ARGV[1], ARGV[2])\n"
 
 # Only the holder may release: a lease that expired and was taken by another stays theirs.
 RELEASE_SCRIPT = """

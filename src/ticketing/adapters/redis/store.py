@@ -20,7 +20,7 @@ from ticketing.adapters.codec import (
     parse_datetime,
 )
 from ticketing.adapters.redis.connection import store_errors
-from ticketing.adapters.redis.leases import RELEASE_SCRIPT
+from ticketing.adapters.redis.leases import RELEASE_SCRIPT, TAKE_LUA
 from ticketing.domain.errors import NotFound
 from ticketing.domain.model import (
     DeadLetter,
@@ -86,19 +86,7 @@ return {1, leased}
 
 # KEYS: lease, ledger. ARGV: owner, ms. Taking a lease the owner holds already renews it.
 # Returns {held, ledger}.
-_LEASE = (
-    _LEDGER
-    + """
-local held = 0
-if redis.call('GET', KEYS[1]) == ARGV[1] then
-  redis.call('PEXPIRE', KEYS[1], ARGV[2])
-  held = 1
-elseif redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
-  held = 1
-end
-return {held, ledger(KEYS[2])}
-"""
-)
+_LEASE = _LEDGER + TAKE_LUA + "return {take(KEYS[1], ARGV[1], ARGV[2]), ledger(KEYS[2])}\n"
 
 # KEYS: ledger, pending, created stream, lease. ARGV: group, event, maxlen, retention,
 # channel, n, lease owner ('' for none), then n field/value pairs to set ('' deletes), then
