@@ -98,15 +98,6 @@ def _int(low: int, high: int) -> Callable[[str], int]:
     return parse
 
 
-def _optional_int(low: int, high: int) -> Callable[[str], int | None]:
-    parse = _int(low, high)
-
-    def parse_optional(value: str) -> int | None:
-        return parse(value) if value else None
-
-    return parse_optional
-
-
 def _float(low: float, high: float) -> Callable[[str], float]:
     def parse(value: str) -> float:
         try:
@@ -120,10 +111,10 @@ def _float(low: float, high: float) -> Callable[[str], float]:
     return parse
 
 
-def _optional_float(low: float, high: float) -> Callable[[str], float | None]:
-    parse = _float(low, high)
+def _unless_empty(parse: Callable[[str], T]) -> Callable[[str], T | None]:
+    """``parse``, with an empty value meaning unset (None)."""
 
-    def parse_optional(value: str) -> float | None:
+    def parse_optional(value: str) -> T | None:
         return parse(value) if value else None
 
     return parse_optional
@@ -376,7 +367,7 @@ SPEC: dict[str, dict[str, Any]] = {
     "queue_retry_interval": _var("QUEUE_RETRY_INTERVAL", _float(0.05, 86400), "30"),
     "queue_max_deliveries": _var("QUEUE_MAX_DELIVERIES", _int(1, 10000), "20"),
     # Unset: max(30, 4 x ZOHO_TIMEOUT). Leases last 2x, abandoned work is reclaimed after 3-4x.
-    "queue_attempt_timeout": _var("QUEUE_ATTEMPT_TIMEOUT", _optional_float(1, 3600), ""),
+    "queue_attempt_timeout": _var("QUEUE_ATTEMPT_TIMEOUT", _unless_empty(_float(1, 3600)), ""),
     "zoho_idempotency_field": _var("ZOHO_IDEMPOTENCY_FIELD", _optional, ""),
     "zoho_max_concurrency": _var("ZOHO_MAX_CONCURRENCY", _int(1, 100), "10"),
     "zoho_timeout": _var("ZOHO_TIMEOUT", _float(0.1, 300), "15"),
@@ -396,5 +387,5 @@ SPEC: dict[str, dict[str, Any]] = {
     "zoho_search_lag": _var("ZOHO_SEARCH_LAG", _float(0, 3600), "30"),
     "zoho_token_store": _var("ZOHO_TOKEN_STORE", _choice("auto", "file", "redis"), "auto"),
     # `ticketing worker` serves /metrics and the probes on this port (unset: no HTTP at all).
-    "metrics_port": _var("METRICS_PORT", _optional_int(1, 65535), ""),
+    "metrics_port": _var("METRICS_PORT", _unless_empty(_int(1, 65535)), ""),
 }
