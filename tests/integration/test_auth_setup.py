@@ -131,6 +131,12 @@ def state(clock: ManualClock, redirect_uri: str) -> EmulatorState:
 
 
 @pytest.fixture
+def zoho(state: EmulatorState) -> httpx.AsyncBaseTransport:
+    """Zoho: the emulator over ``state``."""
+    return httpx.ASGITransport(app=create_emulator_app(state))
+
+
+@pytest.fixture
 def env(tmp_path: Path, redirect_uri: str) -> dict[str, str]:
     return {
         "ZOHO_CLIENT_ID": CLIENT_ID,
@@ -155,6 +161,7 @@ async def run_setup(
     clock: ManualClock,
     *,
     args: tuple[str, ...] = ("--json",),
+    wait: str = "10",
     redis: Any = None,
     **browser_options: Any,
 ) -> tuple[int, str, str, Browser]:
@@ -164,7 +171,7 @@ async def run_setup(
         browser = Browser(tg, zoho, **browser_options)
         container = make_container(env, zoho, browser, clock, redis)
         with anyio.fail_after(30):
-            code = await cli.run(["auth", "setup", "--timeout", "10", *args], container=container)
+            code = await cli.run(["auth", "setup", "--timeout", wait, *args], container=container)
     out, err = capsys.readouterr()
     return code, out, err, browser
 
@@ -176,12 +183,12 @@ async def test_setup_stores_tokens_and_confirms_with_whoami(
     capsys: pytest.CaptureFixture[str],
     env: dict[str, str],
     state: EmulatorState,
+    zoho: httpx.AsyncBaseTransport,
     clock: ManualClock,
     tmp_path: Path,
 ) -> None:
     """Consent in the browser, the code exchanged at the callback's accounts server, tokens in
     a 0600 file, a whoami confirmation; later commands use the tokens without a refresh."""
-    zoho = httpx.ASGITransport(app=create_emulator_app(state))
     code, out, err, browser = await run_setup(capsys, env, zoho, clock)
 
     assert code == cli.EXIT_OK, err
@@ -224,13 +231,13 @@ async def test_setup_into_the_redis_store_for_a_fleet(
     capsys: pytest.CaptureFixture[str],
     env: dict[str, str],
     state: EmulatorState,
+    zoho: httpx.AsyncBaseTransport,
     clock: ManualClock,
     key_prefix: str,
 ) -> None:
     """With REDIS_URL the tokens go to the shared Redis key, where every instance reads them."""
     redis = fakeredis.FakeAsyncRedis()
     env = {**env, "REDIS_URL": "redis://127.0.0.1:6379/15", "REDIS_KEY_PREFIX": key_prefix}
-    zoho = httpx.ASGITransport(app=create_emulator_app(state))
     code, out, err, _ = await run_setup(capsys, env, zoho, clock, args=(), redis=redis)
 
     assert code == cli.EXIT_OK, err
@@ -246,10 +253,10 @@ async def test_without_a_browser_the_printed_url_is_enough(
     capsys: pytest.CaptureFixture[str],
     env: dict[str, str],
     state: EmulatorState,
+    zoho: httpx.AsyncBaseTransport,
     clock: ManualClock,
 ) -> None:
     """--no-browser: nothing is opened; a person copies the printed URL and approves."""
-    zoho = httpx.ASGITransport(app=create_emulator_app(state))
     capsys.readouterr()
     result: list[int] = []
 
@@ -283,11 +290,11 @@ async def test_state_mismatch_is_rejected_and_the_code_not_used(
     capsys: pytest.CaptureFixture[str],
     env: dict[str, str],
     state: EmulatorState,
+    zoho: httpx.AsyncBaseTransport,
     clock: ManualClock,
     tmp_path: Path,
 ) -> None:
     """A callback with another run's state: refused, its code never exchanged, nothing stored."""
-    zoho = httpx.ASGITransport(app=create_emulator_app(state))
 
     def forge(params: dict[str, str]) -> None:
         params["state"] = "an-earlier-run"
@@ -309,11 +316,11 @@ async def test_denied_consent_says_to_accept(
     capsys: pytest.CaptureFixture[str],
     env: dict[str, str],
     state: EmulatorState,
+    zoho: httpx.AsyncBaseTransport,
     clock: ManualClock,
 ) -> None:
     """Zoho redirects with error=access_denied: one line saying to run setup and accept."""
     state.apply_faults({"deny_consent": True})
-    zoho = httpx.ASGITransport(app=create_emulator_app(state))
     code, _, err, browser = await run_setup(capsys, env, zoho, clock)
 
     assert code == cli.EXIT_AUTH
@@ -327,11 +334,10 @@ async def test_denied_consent_says_to_accept(
 async def test_an_expired_code_says_to_approve_within_two_minutes(
     capsys: pytest.CaptureFixture[str],
     env: dict[str, str],
-    state: EmulatorState,
+    zoho: httpx.AsyncBaseTransport,
     clock: ManualClock,
 ) -> None:
     """A code older than two minutes is invalid_code: one line, run setup again in time."""
-    zoho = httpx.ASGITransport(app=create_emulator_app(state))
 
     async def linger() -> None:
         clock.advance(121)
@@ -347,11 +353,10 @@ async def test_an_expired_code_says_to_approve_within_two_minutes(
 async def test_a_wrong_client_secret_says_to_copy_the_credentials_again(
     capsys: pytest.CaptureFixture[str],
     env: dict[str, str],
-    state: EmulatorState,
+    zoho: httpx.AsyncBaseTransport,
     clock: ManualClock,
 ) -> None:
     """invalid_client at the exchange: one line naming both variables, no secret in it."""
-    zoho = httpx.ASGITransport(app=create_emulator_app(state))
     wrong = {**env, "ZOHO_CLIENT_SECRET": "fake-wrong-secret"}
     code, _, err, _ = await run_setup(capsys, wrong, zoho, clock)
 
@@ -434,17 +439,11 @@ async def test_tokens_from_another_data_centre_are_stored_and_zoho_dc_named(
 async def test_nobody_approving_times_out_with_what_to_check(
     capsys: pytest.CaptureFixture[str],
     env: dict[str, str],
-    state: EmulatorState,
+    zoho: httpx.AsyncBaseTransport,
     clock: ManualClock,
 ) -> None:
     """No redirect within --timeout: one line that says what to check."""
-    zoho = httpx.ASGITransport(app=create_emulator_app(state))
-    capsys.readouterr()
-    async with anyio.create_task_group() as tg:
-        browser = Browser(tg, zoho, present=False)
-        container = make_container(env, zoho, browser, clock)
-        code = await cli.run(["auth", "setup", "--timeout", "0.3"], container=container)
-    err = capsys.readouterr().err
+    code, _, err, _ = await run_setup(capsys, env, zoho, clock, args=(), wait="0.3", present=False)
 
     assert code == cli.EXIT_AUTH
     line = one_line(err)
@@ -456,10 +455,10 @@ async def test_a_callback_naming_a_foreign_accounts_server_gets_no_secret(
     capsys: pytest.CaptureFixture[str],
     env: dict[str, str],
     state: EmulatorState,
+    zoho: httpx.AsyncBaseTransport,
     clock: ManualClock,
 ) -> None:
     """The client secret only goes to a Zoho accounts host or ZOHO_ACCOUNTS_URL."""
-    zoho = httpx.ASGITransport(app=create_emulator_app(state))
 
     def elsewhere(params: dict[str, str]) -> None:
         params["accounts-server"] = "https://accounts.example.com"
@@ -477,7 +476,7 @@ async def test_a_callback_naming_a_foreign_accounts_server_gets_no_secret(
 async def test_a_busy_callback_port_is_one_line(
     capsys: pytest.CaptureFixture[str],
     env: dict[str, str],
-    state: EmulatorState,
+    zoho: httpx.AsyncBaseTransport,
     clock: ManualClock,
     redirect_uri: str,
 ) -> None:
@@ -487,7 +486,6 @@ async def test_a_busy_callback_port_is_one_line(
     with socket.socket() as squatter:
         squatter.bind(("127.0.0.1", port))
         squatter.listen()
-        zoho = httpx.ASGITransport(app=create_emulator_app(state))
         code, _, err, _ = await run_setup(capsys, env, zoho, clock)
     assert code == cli.EXIT_USAGE
     assert f"cannot listen on 127.0.0.1:{port}" in one_line(err)
@@ -503,13 +501,12 @@ async def test_a_busy_callback_port_is_one_line(
 async def test_a_redirect_uri_that_cannot_reach_this_machine_is_refused(
     capsys: pytest.CaptureFixture[str],
     env: dict[str, str],
-    state: EmulatorState,
+    zoho: httpx.AsyncBaseTransport,
     clock: ManualClock,
     redirect: str,
     expected: str,
 ) -> None:
     """auth setup needs a loopback http redirect URI; otherwise one line says what to do."""
-    zoho = httpx.ASGITransport(app=create_emulator_app(state))
     code, _, err, browser = await run_setup(
         capsys, {**env, "ZOHO_REDIRECT_URI": redirect}, zoho, clock
     )

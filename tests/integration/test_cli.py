@@ -33,6 +33,7 @@ from ticketing.entrypoints import cli
 from ticketing.settings import Settings
 
 from tests.conftest import ManualClock
+from tests.integration.wired import RedisBackend
 
 pytestmark = pytest.mark.anyio
 
@@ -304,15 +305,8 @@ def queue_redis() -> fakeredis.FakeServer:
 def queue_container(
     server: fakeredis.FakeServer, emulator: EmulatorState, prefix: str
 ) -> Container:
-    env = {
-        "REDIS_URL": "redis://127.0.0.1:6379/15",
-        "REDIS_KEY_PREFIX": prefix,
-        "TICKET_QUEUE_NAME": f"{prefix}tickets:pending",
-        "TICKET_DEAD_LETTER_NAME": f"{prefix}tickets:dead",
-        "TICKET_CREATED_NAME": f"{prefix}tickets:created",
-        "INBOUND_STREAM": f"{prefix}tickets:classify:result",
-    }
-    return container_for(env, emulator, redis=fakeredis.FakeAsyncRedis(server=server))
+    backend = RedisBackend("fakeredis", "redis://127.0.0.1:6379/15", prefix, server)
+    return container_for(backend.env(), emulator, redis=backend.client())
 
 
 async def test_queue_commands_show_drain_bury_and_replay(
@@ -397,6 +391,7 @@ async def test_doctor_on_a_healthy_set_up(
     emulator: EmulatorState,
     stored_tokens: TokenSet,
     real_redis_url: str,
+    real_redis: Any,
     key_prefix: str,
 ) -> None:
     """Credentials, tokens, scopes, org, department and Redis all fine: every check OK."""
@@ -416,14 +411,7 @@ async def test_doctor_on_a_healthy_set_up(
     assert data["ok"] is True
     assert {c["status"] for c in data["checks"]} == {"ok"}
     assert stored_tokens.access_token not in out
-
-    import redis.asyncio as aioredis
-
-    client = aioredis.Redis.from_url(real_redis_url)
-    assert await RedisTokenStore(client, prefix=key_prefix).load() == stored_tokens
-    async for key in client.scan_iter(match=f"{key_prefix}*"):
-        await client.delete(key)
-    await client.aclose()
+    assert await RedisTokenStore(real_redis, prefix=key_prefix).load() == stored_tokens
 
 
 async def test_doctor_in_sandbox_mode_warns_but_passes(
