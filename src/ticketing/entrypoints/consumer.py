@@ -77,10 +77,9 @@ async def handle_message(raw: bytes | str, services: Services, *, origin: str) -
             policy=services.policy,
         )
     except (Poison, ValidationError) as exc:
-        text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw
         reason = str(exc)
         log.warning("poison message from %s: %s", origin, reason)
-        await services.store.bury_raw(text[:MAX_MESSAGE_BYTES], reason, origin)
+        await services.store.bury_raw(_text(raw)[:MAX_MESSAGE_BYTES], reason, origin)
         if services.metrics is not None:
             services.metrics.ticket("invalid", Source.REDIS)
         return None
@@ -215,7 +214,7 @@ class InboundConsumer:
 
         async def one(entry_id: Any, fields: dict[Any, Any] | None) -> None:
             async with self._limiter:
-                payload = (fields or {}).get(b"payload", (fields or {}).get("payload"))
+                payload = fields.get(b"payload", fields.get("payload")) if fields else None
                 try:
                     if not fields:
                         pass  # deleted while pending: only its pending record was left

@@ -9,8 +9,6 @@ import msgspec
 
 from ticketing.domain.model import DeadLetter, Department, DrainReport, Outcome, TicketState
 
-Scalar = str | int | float | bool | None
-
 
 class CustomerTicketIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=False):
     """``POST /tickets/customer``: as query parameters, a form body or a JSON body."""

@@ -44,26 +44,26 @@ def _body(error: str, message: str, field: str | None = None) -> dict[str, str]:
     return out
 
 
+# The first class that matches wins: a subclass stands before its base, and the order settles
+# an error of two kinds (TokenStoreUnavailable is store_unavailable).
+_STATUSES: tuple[tuple[type[TicketingError], int, str], ...] = (
+    (BadRequest, HTTP_400_BAD_REQUEST, "bad_request"),
+    (PayloadTooLarge, HTTP_422_UNPROCESSABLE_ENTITY, "too_long"),
+    (ValidationError, HTTP_422_UNPROCESSABLE_ENTITY, "invalid"),
+    (NotFound, 404, "not_found"),
+    (StoreUnavailable, HTTP_503_SERVICE_UNAVAILABLE, "store_unavailable"),
+    (HelpdeskUnavailable, HTTP_503_SERVICE_UNAVAILABLE, "zoho_unavailable"),
+    (HelpdeskAuthError, HTTP_502_BAD_GATEWAY, "zoho_auth"),
+    (HelpdeskRejected, HTTP_502_BAD_GATEWAY, "zoho_rejected"),
+    (ConfigurationError, HTTP_500_INTERNAL_SERVER_ERROR, "configuration"),
+)
+
+
 def status_for(exc: TicketingError) -> tuple[int, str]:
     """HTTP status and error code for a service error."""
-    if isinstance(exc, BadRequest):
-        return HTTP_400_BAD_REQUEST, "bad_request"
-    if isinstance(exc, PayloadTooLarge):
-        return HTTP_422_UNPROCESSABLE_ENTITY, "too_long"
-    if isinstance(exc, ValidationError):
-        return HTTP_422_UNPROCESSABLE_ENTITY, "invalid"
-    if isinstance(exc, NotFound):
-        return 404, "not_found"
-    if isinstance(exc, StoreUnavailable):
-        return HTTP_503_SERVICE_UNAVAILABLE, "store_unavailable"
-    if isinstance(exc, HelpdeskUnavailable):
-        return HTTP_503_SERVICE_UNAVAILABLE, "zoho_unavailable"
-    if isinstance(exc, HelpdeskAuthError):
-        return HTTP_502_BAD_GATEWAY, "zoho_auth"
-    if isinstance(exc, HelpdeskRejected):
-        return HTTP_502_BAD_GATEWAY, "zoho_rejected"
-    if isinstance(exc, ConfigurationError):
-        return HTTP_500_INTERNAL_SERVER_ERROR, "configuration"
+    for cls, status, code in _STATUSES:
+        if isinstance(exc, cls):
+            return status, code
     return HTTP_500_INTERNAL_SERVER_ERROR, "error"
 
 
@@ -72,11 +72,12 @@ def handle_ticketing_error(
 ) -> Response[dict[str, str]]:
     assert isinstance(exc, TicketingError)
     status, code = status_for(exc)
-    field = exc.field if isinstance(exc, ValidationError) else None
-    message = exc.reason if isinstance(exc, ValidationError) else exc.message
     if status >= 500:
         log.warning("%s %s failed: %s", request.method, request.url.path, exc.message)
+    field: str | None = None
+    message = exc.message
     if isinstance(exc, ValidationError):
+        field, message = exc.field, exc.reason
         count_invalid(request)
     headers = {}
     if isinstance(exc, HelpdeskUnavailable) and exc.retry_after:
