@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 
 import pytest
 from dependency_injector import providers
@@ -40,11 +40,12 @@ def memory_helpdesk(container: Container) -> InMemoryHelpdesk:
     return helpdesk
 
 
-ClientFactory = Callable[..., AsyncTestClient]  # type: ignore[type-arg]
+def app_client(container: Container) -> AsyncTestClient:  # type: ignore[type-arg]
+    """A test client over the API alone: no drain loop, no inbound consumer."""
+    return AsyncTestClient(create_app(container, drain=False, consumer=False))
 
 
 @pytest.fixture
 async def client(container: Container) -> AsyncIterator[AsyncTestClient]:  # type: ignore[type-arg]
-    app = create_app(container, drain=False, consumer=False)
-    async with AsyncTestClient(app) as test_client:
+    async with app_client(container) as test_client:
         yield test_client

@@ -12,9 +12,8 @@ from litestar.testing import AsyncTestClient
 from ticketing.adapters.memory_helpdesk import InMemoryHelpdesk
 from ticketing.container import Container
 from ticketing.domain.errors import HelpdeskRejected, HelpdeskUnavailable
-from ticketing.entrypoints.http.app import create_app
 
-from tests.unit.http.conftest import API_KEY, make_container
+from tests.unit.http.conftest import API_KEY, app_client, make_container
 
 pytestmark = pytest.mark.anyio
 
@@ -214,7 +213,7 @@ async def test_admin_ticket_needs_default_contact(client: AsyncTestClient) -> No
 async def test_admin_ticket_under_default_contact() -> None:
     """POST /tickets creates a ticket under DEFAULT_CONTACT_EMAIL's contact."""
     container = make_container({"DEFAULT_CONTACT_EMAIL": "ops@example.com"})
-    async with AsyncTestClient(create_app(container, drain=False, consumer=False)) as client:
+    async with app_client(container) as client:
         response = await client.post("/tickets", data={"subject": "Ops", "description": "d"})
     assert response.status_code == 201, response.text
     assert container.emulator_state().contacts_created == 1
@@ -223,7 +222,7 @@ async def test_admin_ticket_under_default_contact() -> None:
 async def test_api_keys_guard_everything_but_health() -> None:
     """With API_KEYS set, endpoints need the Bearer key; /health stays open."""
     container = make_container({"API_KEYS": API_KEY})
-    async with AsyncTestClient(create_app(container, drain=False, consumer=False)) as client:
+    async with app_client(container) as client:
         assert (await client.get("/health")).status_code == 200
         denied = await client.post("/tickets/customer", data=OLD_FORM)
         wrong = await client.get("/queue", headers={"Authorization": "Bearer nope"})
@@ -263,7 +262,7 @@ async def test_requests_run_on_the_event_loop_without_a_thread_hop(
     bearer = {"Authorization": f"Bearer {API_KEY}"}
     try:
         container = make_container(keys)
-        async with AsyncTestClient(create_app(container, drain=False, consumer=False)) as client:
+        async with app_client(container) as client:
             created = await client.post("/tickets/customer", data=OLD_FORM, headers=bearer)
             queue = await client.get("/queue", headers=bearer)
             health = await client.get("/health")

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from litestar.testing import AsyncTestClient
 
 from ticketing.adapters.zoho_desk.emulator import EmulatorState
-from ticketing.entrypoints.http.app import create_app
 
-from tests.unit.http.conftest import make_container
+from tests.unit.http.conftest import app_client, make_container
 from tests.unit.http.test_zoho_calls_per_ticket import ticket
 
 pytestmark = pytest.mark.anyio
@@ -18,7 +16,7 @@ async def test_health_shows_credits_left_and_the_concurrency_cap() -> None:
     """After a call, the credits Zoho said are left today, the cap and nothing in flight."""
     container = make_container({"ZOHO_MAX_CONCURRENCY": "7"})
     state: EmulatorState = container.emulator_state()
-    async with AsyncTestClient(create_app(container, drain=False, consumer=False)) as client:
+    async with app_client(container) as client:
         assert (await client.get("/health")).json()["zoho_limits"]["credits_remaining"] is None
         assert (await client.post("/tickets/customer", json=ticket("a@example.com"))).is_success
         body = (await client.get("/health")).json()
@@ -37,7 +35,7 @@ async def test_health_is_degraded_while_zoho_asks_to_wait() -> None:
     container = make_container()
     state: EmulatorState = container.emulator_state()
     state.apply_faults({"rate_limit_calls": 1, "retry_after": 40})
-    async with AsyncTestClient(create_app(container, drain=False, consumer=False)) as client:
+    async with app_client(container) as client:
         queued = await client.post("/tickets/customer", json=ticket("a@example.com"))
         response = await client.get("/health")
     assert queued.status_code == 202

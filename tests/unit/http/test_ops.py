@@ -11,9 +11,8 @@ from ticketing.adapters.memory_helpdesk import InMemoryHelpdesk
 from ticketing.adapters.prometheus import parse, sample
 from ticketing.container import Container
 from ticketing.domain.errors import HelpdeskUnavailable
-from ticketing.entrypoints.http.app import create_app
 
-from tests.unit.http.conftest import API_KEY, make_container
+from tests.unit.http.conftest import API_KEY, app_client, make_container
 
 pytestmark = pytest.mark.anyio
 
@@ -50,7 +49,7 @@ class DownStore(InMemoryTicketStore):
 async def test_readiness_is_503_when_the_store_does_not_answer(container: Container) -> None:
     """Readiness fails (503) when the store is down, while liveness still answers 200."""
     container.store.override(providers.Singleton(DownStore, container.clock))
-    async with AsyncTestClient(create_app(container, drain=False, consumer=False)) as client:
+    async with app_client(container) as client:
         ready = await client.get("/health/ready")
         live = await client.get("/health/live")
         metrics = await scrape(client)
@@ -123,9 +122,9 @@ async def test_metrics_show_queue_breaker_and_invalid_input(
 async def test_each_app_has_its_own_registry() -> None:
     """Two apps in one process count separately (no global registry)."""
     first, second = make_container(), make_container()
-    async with AsyncTestClient(create_app(first, drain=False, consumer=False)) as a:
+    async with app_client(first) as a:
         await a.post("/tickets/customer", data=FORM)
-        async with AsyncTestClient(create_app(second, drain=False, consumer=False)) as b:
+        async with app_client(second) as b:
             m = await scrape(b)
     assert sample(m, "ticketing_tickets_total", outcome="created", source="http") is None
 
@@ -149,7 +148,7 @@ async def test_api_keys_guard_metrics_but_not_probes() -> None:
     """With API_KEYS: /metrics needs the key; /health, /health/live and /health/ready do not;
     a refusal is a 401 that says what to send."""
     container = make_container({"API_KEYS": API_KEY})
-    async with AsyncTestClient(create_app(container, drain=False, consumer=False)) as client:
+    async with app_client(container) as client:
         for path in ("/health", "/health/live", "/health/ready"):
             assert (await client.get(path)).status_code == 200, path
         denied = await client.get("/metrics")

@@ -6,12 +6,10 @@ from collections import Counter
 
 import anyio
 import pytest
-from litestar.testing import AsyncTestClient
 
 from ticketing.adapters.zoho_desk.emulator import EmulatorState
-from ticketing.entrypoints.http.app import create_app
 
-from tests.unit.http.conftest import make_container
+from tests.unit.http.conftest import app_client, make_container
 
 pytestmark = pytest.mark.anyio
 
@@ -36,7 +34,7 @@ async def test_a_returning_customer_costs_one_zoho_call(inline: str) -> None:
     ticket itself (the contact comes from the cache, org and department from memory)."""
     container = make_container({"ZOHO_INLINE_CONTACT": inline})
     state: EmulatorState = container.emulator_state()
-    async with AsyncTestClient(create_app(container, drain=False, consumer=False)) as client:
+    async with app_client(container) as client:
         first = await client.post("/tickets/customer", json=ticket("ana@example.com"))
         assert first.status_code == 201
         since = len(state.calls)
@@ -61,7 +59,7 @@ async def test_a_first_time_customer_costs_three_calls_or_one_inline(
     ticket alone, with the contact inline."""
     container = make_container({"ZOHO_INLINE_CONTACT": inline})
     state: EmulatorState = container.emulator_state()
-    async with AsyncTestClient(create_app(container, drain=False, consumer=False)) as client:
+    async with app_client(container) as client:
         warm = await client.post("/tickets/customer", json=ticket("first@example.com"))
         assert warm.status_code == 201
         since = len(state.calls)
@@ -76,7 +74,7 @@ async def test_token_org_and_department_are_found_once_per_process() -> None:
     department look-up between them."""
     container = make_container()
     state: EmulatorState = container.emulator_state()
-    async with AsyncTestClient(create_app(container, drain=False, consumer=False)) as client:
+    async with app_client(container) as client:
         codes: list[int] = []
 
         async def post(n: int) -> None:
