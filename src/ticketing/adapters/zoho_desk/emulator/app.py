@@ -32,6 +32,7 @@ from ticketing.adapters.zoho_desk.emulator.state import (
     DeskError,
     EmulatorState,
     OAuthError,
+    zoho_time,
 )
 
 AnyRequest = Request[Any, Any, Any]
@@ -172,6 +173,14 @@ def _check_rate_limit_fault(state: EmulatorState) -> None:
         )
 
 
+def _internal_error() -> DeskError:
+    return DeskError(
+        500,
+        "INTERNAL_SERVER_ERROR",
+        "An internal server error occurred while performing this operation.",
+    )
+
+
 async def _desk_call(
     request: AnyRequest,
     state: EmulatorState,
@@ -198,11 +207,7 @@ async def _desk_call(
             state.authenticate(request.headers.get("authorization"))
             org_id = state.check_org(request.headers.get("orgid")) if needs_org else ""
             if faults.error_rate and state.rng.random() < faults.error_rate:
-                raise DeskError(
-                    500,
-                    "INTERNAL_SERVER_ERROR",
-                    "An internal server error occurred while performing this operation.",
-                )
+                raise _internal_error()
             state.charge(weight)
             charged = weight
             status, body = await run(org_id)
@@ -227,6 +232,13 @@ async def _json_body(request: AnyRequest) -> Any:
 
 def _query(request: AnyRequest) -> dict[str, str]:
     return {name: request.query_params[name] for name in request.query_params}
+
+
+async def _oauth_params(request: AnyRequest) -> dict[str, str]:
+    """Zoho takes the accounts parameters from the query string as well as from a form body."""
+    params = _query(request)
+    params.update(parse_qsl((await request.body()).decode("utf-8", "replace")))
+    return params
 
 
 def _base_url(request: AnyRequest) -> str:
@@ -275,9 +287,7 @@ def oauth_authorize(request: AnyRequest, emu: Emu) -> Response[Any]:
 
 @post("/oauth/v2/token", status_code=200)
 async def oauth_token(request: AnyRequest, emu: Emu) -> Response[Any]:
-    # Zoho takes the parameters from the query string as well as from a form body
-    params = _query(request)
-    params.update(parse_qsl((await request.body()).decode("utf-8", "replace")))
+    params = await _oauth_params(request)
     try:
         return _json(200, emu.token(params))
     except OAuthError as error:
@@ -286,9 +296,7 @@ async def oauth_token(request: AnyRequest, emu: Emu) -> Response[Any]:
 
 @post("/oauth/v2/token/revoke", status_code=200)
 async def oauth_revoke(request: AnyRequest, emu: Emu) -> Response[Any]:
-    params = _query(request)
-    params.update(parse_qsl((await request.body()).decode("utf-8", "replace")))
-    token = params.get("token")
+    token = (await _oauth_params(request)).get("token")
     if not token:
         return _json(emu.faults.token_error_status, {"error": "invalid_request"})
     emu.revoke(token)
@@ -345,11 +353,7 @@ async def create_ticket(request: AnyRequest, emu: Emu) -> Response[Any]:
         faults = emu.faults
         if faults.create_then_fail > 0:
             faults.create_then_fail -= 1
-            raise DeskError(
-                500,
-                "INTERNAL_SERVER_ERROR",
-                "An internal server error occurred while performing this operation.",
-            )
+            raise _internal_error()
         if faults.create_then_hang > 0:
             faults.create_then_hang -= 1
             await anyio.sleep(faults.hang)
@@ -419,7 +423,7 @@ def control_tickets(request: AnyRequest, emu: Emu) -> dict[str, Any]:
                 "subject": t.subject,
                 "contactId": t.contact_id,
                 "departmentId": t.department_id,
-                "createdTime": t.as_zoho()["createdTime"],
+                "createdTime": zoho_time(t.created_time),
                 "cf": dict(t.cf),
             }
             for t in emu.tickets.values()

@@ -74,7 +74,7 @@ def _apply_one(faults: Faults, name: str, value: Any, monotonic_now: float) -> N
     elif name in _SIMPLE_FLOATS:
         setattr(faults, name, _non_negative_float(name, value))
     elif name in _SIMPLE_COUNTS:
-        setattr(faults, name, _count(name, value))
+        setattr(faults, name, whole_number(name, value))
     elif name == "error_rate":
         rate = _non_negative_float(name, value)
         if rate > 1:
@@ -114,7 +114,7 @@ def _rate_limit(faults: Faults, value: Any, monotonic_now: float) -> None:
         faults.rate_limit_until = None
         return
     if isinstance(value, int) and not isinstance(value, bool):
-        faults.rate_limit_calls = _count("rate_limit", value)
+        faults.rate_limit_calls = whole_number("rate_limit", value)
         return
     if not isinstance(value, Mapping):
         raise FaultError('rate_limit is a count of calls or {"calls", "seconds", "retry_after"}')
@@ -122,12 +122,12 @@ def _rate_limit(faults: Faults, value: Any, monotonic_now: float) -> None:
     if unknown:
         raise FaultError(f"rate_limit does not know {sorted(unknown)}")
     if "calls" in value:
-        faults.rate_limit_calls = _count("rate_limit.calls", value["calls"])
+        faults.rate_limit_calls = whole_number("rate_limit.calls", value["calls"])
     if "seconds" in value:
         seconds = _non_negative_float("rate_limit.seconds", value["seconds"])
         faults.rate_limit_until = monotonic_now + seconds if seconds else None
     if "retry_after" in value:
-        faults.retry_after = _count("rate_limit.retry_after", value["retry_after"])
+        faults.retry_after = whole_number("rate_limit.retry_after", value["retry_after"])
 
 
 def _non_negative_float(name: str, value: Any) -> float:
@@ -139,7 +139,8 @@ def _non_negative_float(name: str, value: Any) -> float:
     return number
 
 
-def _count(name: str, value: Any) -> int:
+def whole_number(name: str, value: Any) -> int:
+    """``value`` if it is a whole number, 0 or more; otherwise a ``FaultError`` naming ``name``."""
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         raise FaultError(f"{name} is a whole number, 0 or more")
     return value

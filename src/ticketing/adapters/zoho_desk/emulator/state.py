@@ -8,10 +8,11 @@ import secrets
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from operator import attrgetter
 from typing import Any
 
 from ticketing.adapters.clock import SystemClock
-from ticketing.adapters.zoho_desk.emulator.faults import FaultError, Faults
+from ticketing.adapters.zoho_desk.emulator.faults import Faults, whole_number
 from ticketing.domain.ports import Clock
 
 SANDBOX_CLIENT_ID = "1000.fake-sandbox-client-id"
@@ -56,9 +57,21 @@ CHANNELS = (
     "Feedback Widget",
     "Customer Portal",
 )
+_CHANNELS_BY_LOWER = {c.lower(): c for c in CHANNELS}
 STATUS_TYPES = {"Open": "Open", "On Hold": "On Hold", "Escalated": "Open", "Closed": "Closed"}
 CONTACT_SORTS = ("relevance", "modifiedTime", "createdTime", "lastName", "firstName")
 TICKET_SORTS = ("relevance", "modifiedTime", "createdTime", "ticketNumber", "dueDate")
+# optional ticket fields kept as sent, in TicketRecord.extra
+_TICKET_EXTRAS = (
+    "category",
+    "subCategory",
+    "classification",
+    "language",
+    "dueDate",
+    "productId",
+    "assigneeId",
+    "teamId",
+)
 INVALID_DATA_MESSAGE = "The data is invalid due to validation restrictions"
 INVALID_OAUTH_MESSAGE = "The OAuth Token you provided is invalid."
 THROTTLED = {
@@ -71,6 +84,11 @@ THROTTLED = {
 _ID_BASE = 900000000000100000
 _NUMERIC = re.compile(r"[0-9]+")
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+
+
+def _zoho_token() -> str:
+    """A fresh code or token in Zoho's ``1000.<hex>.<hex>`` shape."""
+    return f"1000.{secrets.token_hex(16)}.{secrets.token_hex(16)}"
 
 
 def zoho_time(moment: datetime) -> str:
@@ -436,11 +454,10 @@ class EmulatorState:
         rest = dict(data)
         credits = rest.pop("credits_remaining", None)
         concurrency = rest.pop("max_concurrency", None)
-        for name, value in (("credits_remaining", credits), ("max_concurrency", concurrency)):
-            if value is not None and (
-                isinstance(value, bool) or not isinstance(value, int) or value < 0
-            ):
-                raise FaultError(f"{name} is a whole number, 0 or more")
+        if credits is not None:
+            whole_number("credits_remaining", credits)
+        if concurrency is not None:
+            whole_number("max_concurrency", concurrency)
         self.faults.apply(rest, self.clock.monotonic())
         if credits is not None:
             self.credits_left()  # roll the day over first so the value sticks
@@ -478,7 +495,7 @@ class EmulatorState:
             raise OAuthError("unsupported_response_type")
         if self.faults.deny_consent:
             return {"error": "access_denied"}
-        code = f"1000.{secrets.token_hex(16)}.{secrets.token_hex(16)}"
+        code = _zoho_token()
         self.codes[code] = IssuedCode(
             client_id=client.client_id,
             redirect_uri=redirect_uri,
@@ -553,7 +570,7 @@ class EmulatorState:
         self, client_id: str, scope: str, token: str | None = None
     ) -> RefreshTokenRecord:
         record = RefreshTokenRecord(
-            token=token or f"1000.{secrets.token_hex(16)}.{secrets.token_hex(16)}",
+            token=token or _zoho_token(),
             client_id=client_id,
             scope=scope,
             issued_at=self.clock.now(),
@@ -569,7 +586,7 @@ class EmulatorState:
     ) -> AccessTokenRecord:
         now = self.clock.now()
         record = AccessTokenRecord(
-            token=f"1000.{secrets.token_hex(16)}.{secrets.token_hex(16)}",
+            token=_zoho_token(),
             client_id=client_id,
             refresh_token=refresh.token if refresh else None,
             scope=scope,
@@ -800,14 +817,7 @@ class EmulatorState:
                 "channel",
                 "email",
                 "phone",
-                "category",
-                "subCategory",
-                "classification",
-                "language",
-                "dueDate",
-                "productId",
-                "assigneeId",
-                "teamId",
+                *_TICKET_EXTRAS,
             ),
         )
         if errors:
@@ -832,7 +842,7 @@ class EmulatorState:
             )
         channel = _text(body.get("channel"))
         if channel is not None:
-            canonical = {c.lower(): c for c in CHANNELS}.get(channel.lower())
+            canonical = _CHANNELS_BY_LOWER.get(channel.lower())
             if canonical is None:
                 errors.append(FieldError("/channel", "invalid", "channel is not in the picklist"))
             channel = canonical
@@ -866,20 +876,7 @@ class EmulatorState:
             status=status,
             priority=priority,
             channel=channel,
-            extra={
-                k: body[k]
-                for k in (
-                    "category",
-                    "subCategory",
-                    "classification",
-                    "language",
-                    "dueDate",
-                    "productId",
-                    "assigneeId",
-                    "teamId",
-                )
-                if body.get(k) is not None
-            },
+            extra={k: body[k] for k in _TICKET_EXTRAS if body.get(k) is not None},
             cf=cf,
         )
         self.tickets[ticket.id] = ticket
@@ -932,11 +929,7 @@ class EmulatorState:
             raise invalid_data(FieldError("subject", "invalid", "subject needs 3 characters"))
         window = _time_range(params.get("createdTimeRange"))
         cf_tests = _custom_field_tests(params)
-        exact = {
-            name: params[name]
-            for name in ("contactId", "departmentId", "ticketNumber", "status", "priority")
-            if name in params
-        }
+        exact = {name: params[name] for name in _TICKET_FIELDS if name in params}
         checks: list[Callable[[TicketRecord], bool]] = [lambda t: t.org_id == org_id]
         if self.faults.search_lag:
             indexed_before = self.clock.now() - timedelta(seconds=self.faults.search_lag)
@@ -1158,18 +1151,19 @@ def _contact_sort_key(contact: ContactRecord, name: str) -> Any:
     return ((contact.last_name if name == "lastName" else contact.first_name) or "").lower()
 
 
-def _ticket_field(ticket: TicketRecord, name: str) -> str | None:
-    return {
-        "contactId": ticket.contact_id,
-        "departmentId": ticket.department_id,
-        "ticketNumber": ticket.ticket_number,
-        "status": ticket.status,
-        "priority": ticket.priority,
-    }[name]
+# the ticket search's exact-match parameters and the record attribute each one reads
+_TICKET_FIELDS: dict[str, Callable[[TicketRecord], str | None]] = {
+    "contactId": attrgetter("contact_id"),
+    "departmentId": attrgetter("department_id"),
+    "ticketNumber": attrgetter("ticket_number"),
+    "status": attrgetter("status"),
+    "priority": attrgetter("priority"),
+}
 
 
 def _field_equals(name: str, wanted: str) -> Callable[[TicketRecord], bool]:
-    return lambda ticket: _ticket_field(ticket, name) == wanted
+    read = _TICKET_FIELDS[name]
+    return lambda ticket: read(ticket) == wanted
 
 
 def _ticket_cf_matches(name: str, value: str) -> Callable[[TicketRecord], bool]:
