@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import signal
-import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -19,14 +18,9 @@ from ticketing.adapters.zoho_desk.emulator import (
     SANDBOX_REFRESH_TOKEN,
 )
 
+from tests.integration.conftest import free_port
+
 pytestmark = [pytest.mark.anyio, pytest.mark.slow]
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 @pytest.fixture

@@ -35,18 +35,21 @@ async def client(state: EmulatorState) -> AsyncIterator[httpx.AsyncClient]:
         yield http
 
 
+def refresh_params(refresh_token: str = SANDBOX_REFRESH_TOKEN, **overrides: str) -> dict[str, str]:
+    """The sandbox client's refresh grant, with any parameter replaced."""
+    return {
+        "grant_type": "refresh_token",
+        "client_id": SANDBOX_CLIENT_ID,
+        "client_secret": SANDBOX_CLIENT_SECRET,
+        "refresh_token": refresh_token,
+        **overrides,
+    }
+
+
 async def refresh(
     client: httpx.AsyncClient, refresh_token: str = SANDBOX_REFRESH_TOKEN
 ) -> httpx.Response:
-    return await client.post(
-        "/oauth/v2/token",
-        data={
-            "grant_type": "refresh_token",
-            "client_id": SANDBOX_CLIENT_ID,
-            "client_secret": SANDBOX_CLIENT_SECRET,
-            "refresh_token": refresh_token,
-        },
-    )
+    return await client.post("/oauth/v2/token", data=refresh_params(refresh_token))
 
 
 def desk_headers(access_token: str, org_id: str = SANDBOX_ORG_ID) -> dict[str, str]:

@@ -16,7 +16,7 @@ from ticketing.adapters.zoho_desk.emulator import (
 )
 
 from tests.conftest import ManualClock
-from tests.unit.emulator.conftest import BASE_URL, desk_headers, refresh
+from tests.unit.emulator.conftest import BASE_URL, desk_headers, refresh, refresh_params
 
 pytestmark = pytest.mark.anyio
 
@@ -46,10 +46,12 @@ async def authorize(
     return await client.get("/oauth/v2/auth", params=params)
 
 
-def callback_params(answer: httpx.Response) -> dict[str, str]:
+def callback_params(
+    answer: httpx.Response, redirect_uri: str = SANDBOX_REDIRECT_URI
+) -> dict[str, str]:
     assert answer.status_code == 302
     location = answer.headers["location"]
-    assert location.startswith(SANDBOX_REDIRECT_URI + "?")
+    assert location.startswith(redirect_uri + "?")
     return {k: v[0] for k, v in parse_qs(urlsplit(location).query).items()}
 
 
@@ -145,15 +147,7 @@ async def test_code_exchange_needs_the_same_redirect_uri(client: httpx.AsyncClie
 
 async def test_wrong_secret_is_invalid_client(client: httpx.AsyncClient) -> None:
     """A wrong client secret answers invalid_client."""
-    answer = await client.post(
-        "/oauth/v2/token",
-        data={
-            "grant_type": "refresh_token",
-            "client_id": SANDBOX_CLIENT_ID,
-            "client_secret": "wrong",
-            "refresh_token": SANDBOX_REFRESH_TOKEN,
-        },
-    )
+    answer = await client.post("/oauth/v2/token", data=refresh_params(client_secret="wrong"))
     assert answer.json() == {"error": "invalid_client"}
 
 
@@ -252,7 +246,7 @@ async def test_twenty_first_refresh_token_deletes_the_first(
                 "access_type": "offline",
             },
         )
-        code = callback_params_for(auth, "http://127.0.0.1:7000/cb")["code"]
+        code = callback_params(auth, "http://127.0.0.1:7000/cb")["code"]
         body = (
             await client.post(
                 "/oauth/v2/token",
@@ -270,20 +264,7 @@ async def test_twenty_first_refresh_token_deletes_the_first(
     assert all(token in state.refresh_tokens for token in issued[1:])
 
 
-def callback_params_for(answer: httpx.Response, redirect_uri: str) -> dict[str, str]:
-    assert answer.headers["location"].startswith(redirect_uri + "?")
-    return {k: v[0] for k, v in parse_qs(urlsplit(answer.headers["location"]).query).items()}
-
-
 async def test_token_parameters_may_come_in_the_query_string(client: httpx.AsyncClient) -> None:
     """Like Zoho, the token endpoint reads its parameters from the query string too."""
-    answer = await client.post(
-        "/oauth/v2/token",
-        params={
-            "grant_type": "refresh_token",
-            "client_id": SANDBOX_CLIENT_ID,
-            "client_secret": SANDBOX_CLIENT_SECRET,
-            "refresh_token": SANDBOX_REFRESH_TOKEN,
-        },
-    )
+    answer = await client.post("/oauth/v2/token", params=refresh_params())
     assert "access_token" in answer.json()
