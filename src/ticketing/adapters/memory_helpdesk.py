@@ -176,6 +176,9 @@ class InMemoryHelpdesk:
             raise HelpdeskRejected(
                 "lastName is required", status=422, code="INVALID_DATA", field="lastName"
             )
+        return self._store_contact(contact)
+
+    def _store_contact(self, contact: NewContact) -> Contact:
         created = Contact(
             id=self._next_id(),
             last_name=contact.last_name,
@@ -249,17 +252,8 @@ class InMemoryHelpdesk:
         same = [c for c in self.contacts.values() if (c.email or "").lower() == email]
         if same:
             return min(same, key=lambda c: (len(c.id), c.id)).id
-        created = Contact(
-            id=self._next_id(),
-            last_name=contact.last_name,
-            first_name=contact.first_name,
-            email=contact.email,
-            phone=contact.phone,
-            created_time=self._clock.now(),
-        )
-        self.contacts[created.id] = created
         self.contacts_created_inline += 1
-        return created.id
+        return self._store_contact(contact).id
 
     async def find_ticket(self, probe: TicketProbe) -> Ticket | None:
         """By key when ``idempotency_field`` is set, else by contact, subject and window."""

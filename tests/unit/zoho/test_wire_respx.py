@@ -145,18 +145,9 @@ def test_unknown_accounts_host_has_no_data_centre() -> None:
 
 
 async def test_api_domain_from_the_token_is_never_used_for_desk_calls(
-    router: respx.MockRouter, http: httpx.AsyncClient, clock: ManualClock
+    router: respx.MockRouter, http: httpx.AsyncClient, oauth: ZohoOAuth, clock: ManualClock
 ) -> None:
     """After a refresh returning api_domain www.zohoapis.eu, Desk calls still go to desk.zoho.eu."""
-    oauth = ZohoOAuth(
-        http,
-        accounts_url=ACCOUNTS,
-        client_id=CLIENT_ID,
-        client_secret=CLIENT_SECRET,
-        redirect_uri="http://localhost:8888/callback",
-        scope="Desk.tickets.ALL",
-        clock=clock,
-    )
     manager = TokenManager(oauth, MemoryTokenStore(), clock, refresh_token=REFRESH)
     router.post(f"{ACCOUNTS}/oauth/v2/token").respond(200, json=token_body())
     zohoapis = router.route(host="www.zohoapis.eu").respond(500)

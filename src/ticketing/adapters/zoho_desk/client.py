@@ -203,25 +203,24 @@ class ZohoDeskClient:
                 "limit": SEARCH_LIMIT,
             }
         content = await self._call("GET", "/tickets/search", "find_ticket", params=params)
-        candidates: list[WireTicket] = []
+        candidates: list[Ticket] = []
         for wire in self._items(content, WireTicket):
+            ticket = wire.to_domain()
             if field:
                 # Search results may omit cf; when present it must be the exact key.
                 value = wire.custom_field(field)
                 if value is not None and value != probe.key:
                     continue
             else:
-                ticket = wire.to_domain()
                 if ticket.subject.strip() != probe.subject.strip():
                     continue
                 if ticket.contact_id is not None and ticket.contact_id != probe.contact_id:
                     continue
-            candidates.append(wire)
+            candidates.append(ticket)
         if not candidates:
             return None
-        tickets = [w.to_domain() for w in candidates]
         # Oldest first, then the smallest id: every instance picks the same ticket.
-        return min(tickets, key=lambda t: (t.created_time or _EPOCH, len(t.id), t.id))
+        return min(candidates, key=lambda t: (t.created_time or _EPOCH, len(t.id), t.id))
 
     async def get_ticket(self, ticket_id: str) -> Ticket:
         """One ticket by id; ``HelpdeskRejected`` (404) when there is none."""

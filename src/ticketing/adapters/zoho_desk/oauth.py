@@ -179,14 +179,8 @@ class ZohoOAuth:
             HelpdeskAuthError: ``invalid_client``.
             HelpdeskUnavailable: the accounts server is unreachable or throttling.
         """
-        form = {
-            "grant_type": "refresh_token",
-            "client_id": self.client_id,
-            "client_secret": self._client_secret,
-            "refresh_token": PROBE_REFRESH_TOKEN,
-        }
         try:
-            await self._token_post(self.accounts_url, form, grant="refresh_token")
+            await self.refresh(PROBE_REFRESH_TOKEN)
         except HelpdeskAuthError as exc:
             if exc.code == "invalid_client":
                 raise
@@ -613,16 +607,10 @@ class TokenManager:
 
     async def _load(self) -> TokenSet | None:
         try:
-            return await self._store.load()
+            return await self._guard_store(self._store.load())
         except ConfigurationError as exc:
             # Callers of the Helpdesk port expect HelpdeskError only; this one needs an operator.
             raise HelpdeskAuthError(exc.message) from exc
-        except StoreUnavailable as exc:
-            if isinstance(exc, TokenStoreUnavailable):
-                raise
-            raise TokenStoreUnavailable(
-                f"the shared Zoho token store is unavailable: {exc.message}"
-            ) from exc
 
     async def _save(self, tokens: TokenSet) -> None:
         try:

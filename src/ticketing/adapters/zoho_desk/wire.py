@@ -7,6 +7,7 @@ from typing import Any, Generic, TypeVar
 
 import msgspec
 
+from ticketing.adapters.codec import utc
 from ticketing.domain.model import (
     Agent,
     Contact,
@@ -84,9 +85,7 @@ def parse_time(value: WireTime) -> datetime | None:
                 parsed = datetime.fromisoformat(text)
             except ValueError:
                 return None
-            if parsed.tzinfo is None:
-                parsed = parsed.replace(tzinfo=UTC)
-            return parsed.astimezone(UTC)
+            return utc(parsed)
     seconds = number / 1000 if abs(number) >= _MS_THRESHOLD else number
     try:
         return _EPOCH + timedelta(seconds=seconds)
@@ -96,8 +95,8 @@ def parse_time(value: WireTime) -> datetime | None:
 
 def format_time(value: datetime) -> str:
     """A datetime as Zoho writes them: ``2022-09-23T08:59:08.000Z``."""
-    utc = value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
-    return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
+    value = utc(value)
+    return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
 
 
 # ---------------------------------------------------------------- OAuth
