@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Final
 
@@ -292,7 +292,7 @@ class Doctor:
     async def _departments(self) -> Check:
         departments = [d for d in await self._helpdesk.list_departments() if d.is_enabled]
         configured = self._config.department_id
-        listing = _department_names(departments)
+        listing = _names(departments)
         if configured:
             found = next((d for d in departments if d.id == configured), None)
             if found is None:
@@ -350,14 +350,9 @@ class Doctor:
             return _failed(name, exc)
 
 
-def _names(organizations: list[Organization]) -> str:
-    return ", ".join(
-        f"{o.id} ({o.name}{', default' if o.is_default else ''})" for o in organizations
-    )
-
-
-def _department_names(departments: list[Department]) -> str:
-    return ", ".join(f"{d.id} ({d.name}{', default' if d.is_default else ''})" for d in departments)
+def _names(items: Sequence[Organization | Department]) -> str:
+    """``id (name, default), id (name)``: what a fix chooses from."""
+    return ", ".join(f"{i.id} ({i.name}{', default' if i.is_default else ''})" for i in items)
 
 
 def _failed(name: str, error: TicketingError, prefix: str = "") -> Check:

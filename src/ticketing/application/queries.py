@@ -145,7 +145,7 @@ class CheckHealth:
             store_ok = await self._store.ping()
             pending = await self._store.pending_count() if store_ok else 0
             dead = await self._store.dead_count() if store_ok else 0
-        except (StoreUnavailable, TicketingError):
+        except TicketingError:  # StoreUnavailable among them
             store_ok, pending, dead = False, 0, 0
         breaker = self._helpdesk.breaker.state
         zoho_ok = breaker is BreakerState.CLOSED and not self._helpdesk.paused_for()

@@ -20,7 +20,6 @@ from ticketing import __version__
 from ticketing.domain.errors import (
     ConfigurationError,
     HelpdeskAuthError,
-    HelpdeskError,
     HelpdeskUnavailable,
     StoreUnavailable,
     TicketingError,
@@ -57,8 +56,6 @@ def exit_code_for(exc: TicketingError) -> int:
         return EXIT_STORE
     if isinstance(exc, HelpdeskUnavailable):
         return EXIT_UNAVAILABLE
-    if isinstance(exc, HelpdeskError):
-        return EXIT_ERROR
     return EXIT_ERROR
 
 
@@ -670,7 +667,9 @@ def _doctor_json(report: DoctorReport) -> dict[str, Any]:
     }
 
 
-def _doctor_exit(report: DoctorReport) -> int:
+def _doctor_result(args: argparse.Namespace, report: DoctorReport) -> int:
+    """Print the report; the exit code is the first failed check's."""
+    emit(args, _doctor_json(report), lambda: _doctor_text(report))
     failure = report.first_failure
     if failure is None:
         return EXIT_OK
@@ -678,9 +677,7 @@ def _doctor_exit(report: DoctorReport) -> int:
 
 
 async def _doctor(ctx: Admin, args: argparse.Namespace) -> int:
-    report = await ctx.admin.doctor()
-    emit(args, _doctor_json(report), lambda: _doctor_text(report))
-    return _doctor_exit(report)
+    return _doctor_result(args, await ctx.admin.doctor())
 
 
 async def run_doctor(args: argparse.Namespace, container: Container | None = None) -> int:
@@ -691,9 +688,7 @@ async def run_doctor(args: argparse.Namespace, container: Container | None = Non
         container = container or build_container()
         return await run_admin(_doctor, args, container)
     except ConfigurationError as exc:
-        report = configuration_failed(exc)
-        emit(args, _doctor_json(report), lambda: _doctor_text(report))
-        return _doctor_exit(report)
+        return _doctor_result(args, configuration_failed(exc))
 
 
 # --- the parser and the entry point ----------------------------------------------------
@@ -706,9 +701,8 @@ class Parser(argparse.ArgumentParser):
         self.exit(EXIT_USAGE, f"ticketing: {message} (see `{self.prog} --help`)\n")
 
 
-def _admin(parser: argparse.ArgumentParser, body: AdminBody, *, json_output: bool = True) -> None:
-    if json_output:
-        parser.add_argument("--json", action="store_true", help="machine-readable output")
+def _admin(parser: argparse.ArgumentParser, body: AdminBody) -> None:
+    parser.add_argument("--json", action="store_true", help="machine-readable output")
     parser.set_defaults(admin=body)
 
 
@@ -792,8 +786,8 @@ def build_parser() -> argparse.ArgumentParser:
         "doctor",
         help="check configuration, data centre, token, scopes, org, department and Redis",
     )
-    doctor.add_argument("--json", action="store_true", help="machine-readable output")
-    doctor.set_defaults(admin=_doctor, doctor=True)
+    _admin(doctor, _doctor)
+    doctor.set_defaults(doctor=True)  # dispatched through run_doctor
     return parser
 
 

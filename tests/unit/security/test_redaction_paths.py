@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import io
 import logging
-import socket
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,6 +16,7 @@ from litestar.testing import AsyncTestClient
 from ticketing.entrypoints.http.app import create_app
 from ticketing.entrypoints.logs import install, uninstall
 
+from tests.integration.conftest import free_port
 from tests.unit.http.conftest import make_container
 
 pytestmark = pytest.mark.anyio
@@ -29,12 +29,6 @@ ACCESS = "1000.fake-planted-access-7f3a.fake-planted-access-0042"
 API_KEY = "fake-planted-api-key-7f3a-0123456789"
 REDIS_PASSWORD = "fake-planted-redis-password-7f3a"
 PLANTED = (CLIENT_SECRET, REFRESH, ACCESS, API_KEY, REDIS_PASSWORD)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture
