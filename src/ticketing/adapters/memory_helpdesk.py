@@ -22,6 +22,7 @@ from ticketing.domain.model import (
     Organization,
     Ticket,
     TicketRequest,
+    default_department,
 )
 from ticketing.domain.ports import Clock, TicketProbe
 
@@ -296,13 +297,12 @@ class InMemoryHelpdesk:
         """The configured department, else the default enabled one."""
         await self._enter("department_id")
         if self._department_id is None:
-            enabled = [d for d in self.departments if d.is_enabled]
-            if not enabled:
+            chosen = default_department(self.departments)
+            if chosen is None:
                 raise HelpdeskAuthError(
                     "no enabled department for new tickets: enable one, or set ZOHO_DEPARTMENT_ID"
                 )
-            chosen = [d for d in enabled if d.is_default] or enabled
-            self._department_id = min(chosen, key=lambda d: (len(d.id), d.id)).id
+            self._department_id = chosen.id
         return self._department_id
 
     async def list_organizations(self) -> list[Organization]:

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import logging
 import secrets
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import anyio
 
 from ticketing.domain.errors import ConfigurationError, HelpdeskAuthError, TicketingError
-from ticketing.domain.model import Agent, Organization
+from ticketing.domain.model import Agent, Organization, default_organization
 from ticketing.domain.ports import (
     AuthorizationServer,
     Browser,
@@ -49,14 +49,6 @@ class ZohoConfig:
     @property
     def sandbox(self) -> bool:
         return self.mode == "sandbox"
-
-
-def default_organization(organizations: Sequence[Organization]) -> Organization | None:
-    """The organization used when ZOHO_ORG_ID is unset (the adapter picks the same one)."""
-    if not organizations:
-        return None
-    defaults = [o for o in organizations if o.is_default] or list(organizations)
-    return min(defaults, key=lambda o: (len(o.id), o.id))
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,9 +7,14 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Final
 
-from ticketing.application.auth import ZohoConfig, default_organization
+from ticketing.application.auth import ZohoConfig
 from ticketing.domain.errors import HelpdeskAuthError, StoreUnavailable, TicketingError
-from ticketing.domain.model import Department, Organization
+from ticketing.domain.model import (
+    Department,
+    Organization,
+    default_department,
+    default_organization,
+)
 from ticketing.domain.ports import (
     AuthorizationServer,
     Credentials,
@@ -313,8 +318,8 @@ class Doctor:
                 "enable a department in Zoho Desk, or set ZOHO_DEPARTMENT_ID",
                 HelpdeskAuthError("no enabled department"),
             )
-        defaults = [d for d in departments if d.is_default] or departments
-        chosen = min(defaults, key=lambda d: (len(d.id), d.id))
+        chosen = default_department(departments)
+        assert chosen is not None  # the list holds enabled departments, and it is not empty
         return Check("department", OK, f"default department {chosen.id} ({chosen.name})")
 
     async def _redis(self) -> Check:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -146,6 +147,21 @@ class Organization:
     name: str
     is_default: bool = False
     edition: str | None = None
+
+
+def default_organization(organizations: Sequence[Organization]) -> Organization | None:
+    """The organization used when none is configured: the default one (the oldest, i.e. the
+    smallest id, if several say so), else the oldest; None if there is none."""
+    defaults = [o for o in organizations if o.is_default] or list(organizations)
+    return min(defaults, key=lambda o: (len(o.id), o.id), default=None)
+
+
+def default_department(departments: Sequence[Department]) -> Department | None:
+    """The department new tickets go to when none is configured, by the same rule among the
+    enabled ones; None if none is enabled."""
+    enabled = [d for d in departments if d.is_enabled]
+    defaults = [d for d in enabled if d.is_default] or enabled
+    return min(defaults, key=lambda d: (len(d.id), d.id), default=None)
 
 
 @dataclass(frozen=True, slots=True)

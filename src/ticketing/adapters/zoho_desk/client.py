@@ -43,6 +43,8 @@ from ticketing.domain.model import (
     Organization,
     Ticket,
     TicketRequest,
+    default_department,
+    default_organization,
 )
 from ticketing.domain.ports import Clock, TicketProbe
 
@@ -276,24 +278,23 @@ class ZohoDeskClient:
 
     @staticmethod
     def _pick_org(orgs: list[Organization]) -> str:
-        if not orgs:
+        chosen = default_organization(orgs)
+        if chosen is None:
             raise HelpdeskAuthError(
                 "the token sees no Zoho Desk organization: check that ZOHO_DC is the "
                 "account's data centre, or set ZOHO_ORG_ID"
             )
-        defaults = [o for o in orgs if o.is_default] or orgs
-        return min(defaults, key=lambda o: (len(o.id), o.id)).id
+        return chosen.id
 
     @staticmethod
     def _pick_department(departments: list[Department]) -> str:
-        enabled = [d for d in departments if d.is_enabled]
-        if not enabled:
+        chosen = default_department(departments)
+        if chosen is None:
             raise HelpdeskAuthError(
                 "Zoho Desk has no enabled department for new tickets: enable one, or set "
                 "ZOHO_DEPARTMENT_ID"
             )
-        defaults = [d for d in enabled if d.is_default] or enabled
-        return min(defaults, key=lambda d: (len(d.id), d.id)).id
+        return chosen.id
 
     async def _call(
         self,
