@@ -40,6 +40,7 @@ from ticketing.domain.ports import (
     Clock,
     ContactCache,
     Leases,
+    QuotaMeter,
     RefreshBudget,
     TicketStore,
     TokenStore,
@@ -423,13 +424,19 @@ class Services:
 
 
 def watch_metrics(
-    metrics: PrometheusMetrics, store: TicketStore, helpdesk: GuardedHelpdesk, tokens: Any
+    metrics: PrometheusMetrics,
+    store: TicketStore,
+    helpdesk: GuardedHelpdesk,
+    tokens: Any,
+    quota: QuotaMeter,
 ) -> PrometheusMetrics:
-    """Point the scrape-time gauges at this process's store, breaker and token manager."""
+    """Point the scrape-time gauges at this process's store, breaker, token manager and the
+    helpdesk client's last view of Zoho's credits."""
     metrics.watch(
         store=store,
         breaker_state=lambda: helpdesk.breaker.state,
         token_refreshes=lambda: int(getattr(tokens, "refreshes", 0)),
+        credits_remaining=lambda: quota.credits_remaining,
     )
     return metrics
 
@@ -540,7 +547,7 @@ class Container(containers.DeclarativeContainer):
         queue_status=providers.Singleton(QueueStatus, store),
         replay=providers.Singleton(ReplayDeadLetters, store),
         mode=providers.Callable(_mode, endpoints),
-        metrics=providers.Singleton(watch_metrics, metrics, store, helpdesk, tokens),
+        metrics=providers.Singleton(watch_metrics, metrics, store, helpdesk, tokens, zoho),
     )
 
     # The admin commands (auth setup/status, whoami, doctor): resolved by the CLI only.

@@ -96,6 +96,7 @@ class PrometheusMetrics:
         self._state = _StateCollector()
         r.register(self._state)
         self._store: TicketStore | None = None
+        self._credits: Callable[[], int | None] | None = None
 
     def __repr__(self) -> str:
         return f"PrometheusMetrics(watching={self._store is not None})"
@@ -127,14 +128,19 @@ class PrometheusMetrics:
         store: TicketStore,
         breaker_state: Callable[[], BreakerState],
         token_refreshes: Callable[[], int],
+        credits_remaining: Callable[[], int | None] | None = None,
     ) -> None:
         """Where the scrape-time figures come from."""
         self._store = store
         self._state.breaker_state = breaker_state
         self._state.token_refreshes = token_refreshes
+        self._credits = credits_remaining
 
     async def scrape(self) -> bytes:
         """Read the store's figures now, then render every metric in the text format."""
+        credits = self._credits() if self._credits is not None else None
+        if credits is not None:  # the helpdesk client keeps the last header Zoho sent
+            self.zoho_credits.set(credits)
         if self._store is not None:
             try:
                 ok = await self._store.ping()
@@ -183,7 +189,7 @@ class _StateCollector(Collector):
 
 
 class MeteredTransport(httpx.AsyncBaseTransport):
-    """Counts and times each request; notes Zoho's credits header."""
+    """Counts and times each request."""
 
     def __init__(self, inner: httpx.AsyncBaseTransport, metrics: PrometheusMetrics) -> None:
         self._inner = inner
@@ -196,9 +202,6 @@ class MeteredTransport(httpx.AsyncBaseTransport):
         try:
             response = await self._inner.handle_async_request(request)
             status = str(response.status_code)
-            credits = response.headers.get("X-Rate-Limit-Remaining-v3")
-            if credits is not None and credits.strip().isdigit():
-                self._metrics.zoho_credits.set(int(credits.strip()))
             return response
         except httpx.TimeoutException:
             status = "timeout"
