@@ -79,17 +79,7 @@ def created(draft: TicketDraft, ticket_id: str = "t-1") -> tuple[Outcome, Ticket
         source=draft.source,
         attempts=1,
     )
-    event = TicketCreated(
-        request_id=draft.request_id,
-        incident_id=draft.incident_id,
-        ticket_id=ticket_id,
-        ticket_number="101",
-        contact_id="c-1",
-        web_url=f"https://desk.example/{ticket_id}",
-        created_at=CREATED_AT,
-        source=draft.source,
-    )
-    return outcome, event
+    return outcome, outcome.created_event()
 
 
 Store = InMemoryTicketStore | RedisTicketStore
