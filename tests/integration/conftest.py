@@ -1,4 +1,5 @@
-"""Integration fixtures: a standalone Zoho Desk emulator on a free loopback port."""
+"""Integration fixtures: a standalone Zoho Desk emulator on a free loopback port, and the Redis
+backends (a real server, fakeredis) the fleet tests run on."""
 
 from __future__ import annotations
 
@@ -7,10 +8,14 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
+from pathlib import Path
 
+import fakeredis
 import httpx
 import pytest
+
+from tests.integration.wired import RedisBackend
 
 
 def free_port() -> int:
@@ -21,13 +26,26 @@ def free_port() -> int:
         return port
 
 
+def stop(process: subprocess.Popen[bytes] | subprocess.Popen[str]) -> None:
+    """Terminate ``process`` if it still runs (kill it if it will not stop) and reap it."""
+    if process.poll() is None:
+        process.terminate()
+    try:
+        process.communicate(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.communicate()
+
+
 @contextlib.contextmanager
-def standalone_emulator(*switches: str, port: int | None = None) -> Iterator[str]:
-    """Run `ticketing sandbox` in a subprocess; yields its base URL and always stops it."""
-    port = port or free_port()
-    argv: Sequence[str] = [sys.executable, "-m", "ticketing", "sandbox", "--port", str(port)]
+def emulator_process(module: str, *argv: str, port: int, cwd: Path | None = None) -> Iterator[str]:
+    """Run ``python -m module argv...``, an emulator listening on ``port``; yields its base URL
+    once it answers, and always stops it."""
     process = subprocess.Popen(  # noqa: S603 - our own module, fixed arguments
-        [*argv, *switches], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+        [sys.executable, "-m", module, *argv],
+        cwd=cwd,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
     )
     url = f"http://127.0.0.1:{port}"
     try:
@@ -43,12 +61,15 @@ def standalone_emulator(*switches: str, port: int | None = None) -> Iterator[str
                 time.sleep(0.05)
         yield url
     finally:
-        process.terminate()
-        try:
-            process.communicate(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.communicate()
+        stop(process)
+
+
+@contextlib.contextmanager
+def standalone_emulator(*switches: str, port: int | None = None) -> Iterator[str]:
+    """Run `ticketing sandbox` in a subprocess; yields its base URL and always stops it."""
+    port = port or free_port()
+    with emulator_process("ticketing", "sandbox", "--port", str(port), *switches, port=port) as url:
+        yield url
 
 
 @pytest.fixture
@@ -56,3 +77,15 @@ def emulator_url() -> Iterator[str]:
     """A standalone emulator with no faults."""
     with standalone_emulator() as url:
         yield url
+
+
+@pytest.fixture(params=["redis", "fakeredis"])
+def backend(request: pytest.FixtureRequest, key_prefix: str) -> RedisBackend:
+    """The real Redis (keys under the test's prefix, deleted afterwards) or fakeredis."""
+    if request.param == "redis":
+        url: str = request.getfixturevalue("real_redis_url")
+        request.getfixturevalue("real_redis")  # deletes the prefix's keys after the test
+        return RedisBackend("redis", url, key_prefix)
+    return RedisBackend(
+        "fakeredis", "redis://fakeredis.invalid:6379/0", key_prefix, fakeredis.FakeServer()
+    )

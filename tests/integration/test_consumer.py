@@ -9,7 +9,6 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import anyio
-import fakeredis
 import pytest
 import redis.asyncio as aioredis
 
@@ -34,25 +33,10 @@ pytestmark = pytest.mark.anyio
 GROUP = "ticket-service"
 
 
-@pytest.fixture(params=["redis", "fakeredis"])
-def backend(request: pytest.FixtureRequest, key_prefix: str) -> RedisBackend:
-    """The real Redis (keys under the test's prefix, deleted afterwards) or fakeredis."""
-    if request.param == "redis":
-        url: str = request.getfixturevalue("real_redis_url")
-        request.getfixturevalue("real_redis")  # deletes the prefix's keys after the test
-        return RedisBackend("redis", url, key_prefix)
-    return RedisBackend(
-        "fakeredis", "redis://fakeredis.invalid:6379/0", key_prefix, fakeredis.FakeServer()
-    )
-
-
 @pytest.fixture
 async def redis(backend: RedisBackend) -> AsyncIterator[aioredis.Redis]:
-    client = backend.client()
-    try:
+    async with backend.connected() as client:
         yield client
-    finally:
-        await client.aclose()
 
 
 @pytest.fixture
@@ -69,6 +53,21 @@ async def add(redis: aioredis.Redis, backend: RedisBackend, body: dict[str, Any]
 
 def tickets_for(emulator: EmulatorState, subject: str | None = None) -> list[Any]:
     return [t for t in emulator.tickets.values() if subject is None or t.subject == subject]
+
+
+async def run_until_created(
+    consumer: InboundConsumer, services: Services, key: str, *, what: str
+) -> None:
+    """Run the consumer until the ticket of ``key`` is created, then stop it."""
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(consumer.run)
+
+        async def created() -> bool:
+            record = await services.store.get(key)
+            return record is not None and record.state is TicketState.CREATED
+
+        await wait_for(created, what=what)
+        tg.cancel_scope.cancel()
 
 
 async def test_stream_incident_becomes_one_ticket(
@@ -325,15 +324,9 @@ async def test_entry_is_acked_only_after_a_durable_accept(
         assert await pel_size(redis, backend.inbound, GROUP) == 1
         assert tickets_for(emulator) == []
 
-        async with anyio.create_task_group() as tg:
-            tg.start_soon(consumer.run)
-
-            async def created() -> bool:
-                record = await services.store.get("wa-later")
-                return record is not None and record.state is TicketState.CREATED
-
-            await wait_for(created, what="the redelivered entry's ticket")
-            tg.cancel_scope.cancel()
+        await run_until_created(
+            consumer, services, "wa-later", what="the redelivered entry's ticket"
+        )
     assert len(tickets_for(emulator)) == 1
     assert await pel_size(redis, backend.inbound, GROUP) == 0
 
@@ -349,15 +342,9 @@ async def test_entries_of_a_dead_consumer_are_reclaimed(
         # a consumer that read the entry and died before acknowledging it
         taken = await redis.xreadgroup(GROUP, "crashed", {backend.inbound: ">"}, count=10)
         assert taken
-        async with anyio.create_task_group() as tg:
-            tg.start_soon(consumer.run)
-
-            async def created() -> bool:
-                record = await services.store.get("wa-orphan")
-                return record is not None and record.state is TicketState.CREATED
-
-            await wait_for(created, what="the reclaimed entry's ticket")
-            tg.cancel_scope.cancel()
+        await run_until_created(
+            consumer, services, "wa-orphan", what="the reclaimed entry's ticket"
+        )
     assert len(tickets_for(emulator)) == 1
     assert await pel_size(redis, backend.inbound, GROUP) == 0
 

@@ -3,40 +3,27 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 
 import anyio
 import fakeredis
 import pytest
-import redis.asyncio as aioredis
-from dependency_injector import providers
 
-from ticketing.container import Container, redis_of, start, stop
+from ticketing.container import redis_of
 from ticketing.domain.model import TicketState
 from ticketing.entrypoints.consumer import InboundConsumer
-from ticketing.settings import Settings
+
+from tests.integration.wired import RedisBackend, running, wire
 
 pytestmark = pytest.mark.anyio
-
-
-async def _fake_redis(server: fakeredis.FakeServer) -> AsyncIterator[aioredis.Redis]:
-    client = fakeredis.FakeAsyncRedis(server=server)
-    try:
-        yield client
-    finally:
-        await client.aclose()
 
 
 async def test_a_running_consumer_reclaims_what_a_killed_one_left() -> None:
     """An entry a dead consumer took is handled by a live one that started before it died,
     once it has been idle for the reclaim time: no restart is needed to pick it up."""
     server = fakeredis.FakeServer()
-    settings = Settings.load({"REDIS_URL": "redis://127.0.0.1:1/0"}, dotenv=None)
-    container = Container()
-    container.settings.override(providers.Object(settings))
-    container.redis.override(providers.Resource(_fake_redis, server))
-    try:
-        services = await start(container)
+    url = "redis://127.0.0.1:1/0"
+    container = wire({"REDIS_URL": url}, backend=RedisBackend("fakeredis", url, "", server))
+    async with running(container) as services:
         redis = await redis_of(container)
         assert redis is not None
         live = InboundConsumer(redis, services, consumer="live", block_ms=20, reclaim_idle_ms=300)
@@ -63,6 +50,3 @@ async def test_a_running_consumer_reclaims_what_a_killed_one_left() -> None:
             tg.cancel_scope.cancel()
         assert outcome is not None
         assert outcome.state is not TicketState.DEAD  # accepted durably: the drain does the rest
-    finally:
-        with anyio.CancelScope(shield=True):
-            await stop(container)

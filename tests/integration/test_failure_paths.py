@@ -21,7 +21,7 @@ from ticketing.application.tickets import ProcessingPolicy
 from ticketing.container import Container, Services
 from ticketing.domain.breaker import BreakerState
 from ticketing.domain.errors import StoreUnavailable
-from ticketing.domain.model import TicketDraft, TicketState
+from ticketing.domain.model import Outcome, TicketDraft, TicketState
 from ticketing.entrypoints.http.app import create_app
 
 from tests.conftest import REQUIRE_REDIS, ManualClock
@@ -75,19 +75,20 @@ async def services_of(container: Container) -> Services:
     return services
 
 
+async def record_of(container: Container, key: str) -> Outcome | None:
+    """The ledger record of ``key``."""
+    return await (await services_of(container)).store.get(key)
+
+
 async def state_of(container: Container, key: str) -> TicketState | None:
-    record = await (await services_of(container)).store.get(key)
+    record = await record_of(container, key)
     return None if record is None else record.state
 
 
-def in_app(client: Client, container: Container, key: str) -> Any:
+def in_app(client: Client, container: Container, key: str) -> Outcome | None:
     """The ledger record of ``key``, read on the app's own event loop (the test client runs
     the app in another thread, and a Redis client belongs to the loop that made it)."""
-
-    async def read() -> Any:
-        return await (await services_of(container)).store.get(key)
-
-    return client.blocking_portal.call(read)
+    return client.blocking_portal.call(record_of, container, key)
 
 
 def sandbox(clock: ManualClock, **env: str) -> tuple[Container, EmulatorState]:
@@ -165,7 +166,7 @@ async def test_create_then_fail_is_found_not_duplicated(
             clock.advance(search_lag + 1)
             first = await process(client)
         assert (first["created"], first["remaining"]) == (1, 0)
-        record = await (await services_of(container)).store.get("k-ctf")
+        record = await record_of(container, "k-ctf")
     assert record is not None
     assert record.ticket_id == made.id
     assert emulator.tickets_created == 1
@@ -204,7 +205,7 @@ async def test_create_then_hang_times_out_and_is_found(
                 return (await process(client))["remaining"] == 0
 
             await wait_for(drained, within=search_lag + 4, what="the ambiguous ticket found")
-            record = await (await services_of(container)).store.get("k-hang")
+            record = await record_of(container, "k-hang")
     assert record is not None
     assert record.ticket_id == made.id
     assert emulator.tickets_created == 1
@@ -224,7 +225,7 @@ async def test_connect_timeout_is_not_ambiguous(clock: ManualClock) -> None:
             "/tickets/customer", data=form("Segundo"), headers={"Idempotency-Key": "k-ct"}
         )
         assert response.status_code == 202
-        record = await (await services_of(container)).store.get("k-ct")
+        record = await record_of(container, "k-ct")
         assert record is not None
         assert record.state is TicketState.ACCEPTED
         assert "could not connect" in (record.reason or "")
@@ -293,7 +294,7 @@ async def test_connection_refused_queues_and_drains_once_zoho_is_back() -> None:
             "/tickets/customer", data=form("Durante"), headers={"Idempotency-Key": "k-refused"}
         )
         assert response.status_code == 202, response.text
-        record = await (await services_of(container)).store.get("k-refused")
+        record = await record_of(container, "k-refused")
         assert record is not None
         assert record.state is TicketState.ACCEPTED
         assert "could not connect" in (record.reason or "")

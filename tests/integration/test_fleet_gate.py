@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import uuid
+from collections.abc import AsyncIterator
 
 import anyio
-import fakeredis
 import pytest
-import redis.asyncio as aioredis
 
 from ticketing.adapters.clock import SystemClock
 from ticketing.adapters.redis.gate import RedisCallGate
@@ -19,18 +19,6 @@ from ticketing.domain.model import TicketDraft, TicketState
 from tests.integration.wired import RedisBackend, running, wire
 
 pytestmark = pytest.mark.anyio
-
-
-@pytest.fixture(params=["redis", "fakeredis"])
-def backend(request: pytest.FixtureRequest, key_prefix: str) -> RedisBackend:
-    """The real Redis (keys under the test's prefix, deleted afterwards) or fakeredis."""
-    if request.param == "redis":
-        url: str = request.getfixturevalue("real_redis_url")
-        request.getfixturevalue("real_redis")
-        return RedisBackend("redis", url, key_prefix)
-    return RedisBackend(
-        "fakeredis", "redis://fakeredis.invalid:6379/0", key_prefix, fakeredis.FakeServer()
-    )
 
 
 def draft(services: Services, email: str) -> TicketDraft:
@@ -51,6 +39,36 @@ def draft(services: Services, email: str) -> TicketDraft:
 
 def statuses(emulator: EmulatorState) -> list[int]:
     return [call.status for call in emulator.calls if call.path.startswith("/api/v1/")]
+
+
+@contextlib.asynccontextmanager
+async def hogged(busy: RedisCallGate, *, between: float = 0.0) -> AsyncIterator[None]:
+    """Six callers keep every slot of ``busy`` (capacity 2) taken with back-to-back calls,
+    ``between`` seconds apart, until the block ends; it starts once they hold both."""
+    stop = anyio.Event()
+    peak = 0
+
+    async def hog() -> None:
+        nonlocal peak
+        while not stop.is_set():
+            admission = await busy.enter(10.0)
+            if admission.slot is None:
+                continue
+            peak = max(peak, busy.in_flight())
+            await anyio.sleep(0.02)
+            await busy.leave(admission.slot)
+            if between:
+                await anyio.sleep(between)  # the client posts its next ticket
+
+    async with anyio.create_task_group() as tg:
+        for _ in range(6):
+            tg.start_soon(hog)
+        await anyio.sleep(0.2)
+        assert peak == 2  # the busy process holds the whole fleet's capacity
+        try:
+            yield
+        finally:
+            stop.set()
 
 
 async def test_two_instances_sharing_redis_never_exceed_the_cap(backend: RedisBackend) -> None:
@@ -103,9 +121,7 @@ async def test_a_429_in_one_instance_pauses_calls_in_another(backend: RedisBacke
 async def test_a_crashed_holders_slot_is_recovered(backend: RedisBackend) -> None:
     """A process that took the only slot and died never gives it back: the slot frees itself
     after the holder time-out, and another process gets it."""
-    crashed: aioredis.Redis = backend.client()
-    alive: aioredis.Redis = backend.client()
-    try:
+    async with backend.connected() as crashed, backend.connected() as alive:
         clock = SystemClock()
         dead = RedisCallGate(
             crashed, clock, capacity=1, prefix=backend.prefix, holder_ttl=0.4, hold_for=0.1
@@ -115,56 +131,27 @@ async def test_a_crashed_holders_slot_is_recovered(backend: RedisBackend) -> Non
         assert not (await other.enter(0.05)).admitted
         admission = await other.enter(5.0)
         assert admission.admitted
-    finally:
-        await crashed.aclose()
-        await alive.aclose()
 
 
 async def test_a_busy_process_cannot_starve_another(backend: RedisBackend) -> None:
     """One process keeps every slot busy with its own queue of calls; a call from a second
     process still gets a slot (its fair share) instead of waiting for the first to run dry."""
-    busy_client: aioredis.Redis = backend.client()
-    other_client: aioredis.Redis = backend.client()
-    clock = SystemClock()
-    busy = RedisCallGate(busy_client, clock, capacity=2, prefix=backend.prefix)
-    other = RedisCallGate(other_client, clock, capacity=2, prefix=backend.prefix)
-    stop = anyio.Event()
-    peak = 0
-    try:
-
-        async def hog() -> None:
-            nonlocal peak
-            while not stop.is_set():
-                admission = await busy.enter(10.0)
-                if admission.slot is None:
-                    continue
-                peak = max(peak, busy.in_flight())
-                await anyio.sleep(0.02)
-                await busy.leave(admission.slot)
-
-        async with anyio.create_task_group() as tg:
-            for _ in range(6):
-                tg.start_soon(hog)
-            await anyio.sleep(0.2)
-            assert peak == 2  # the busy process holds the whole fleet's capacity
+    async with backend.connected() as busy_client, backend.connected() as other_client:
+        clock = SystemClock()
+        busy = RedisCallGate(busy_client, clock, capacity=2, prefix=backend.prefix)
+        other = RedisCallGate(other_client, clock, capacity=2, prefix=backend.prefix)
+        async with hogged(busy):
             admission = await other.enter(5.0)
-            stop.set()
             assert admission.admitted
             assert admission.slot is not None
             await other.leave(admission.slot)
-    finally:
-        await busy_client.aclose()
-        await other_client.aclose()
 
 
 async def test_slots_are_namespaced_by_the_key_prefix(backend: RedisBackend) -> None:
     """Two deployments on one Redis with different REDIS_KEY_PREFIX do not share slots."""
-    client: aioredis.Redis = backend.client()
-    try:
+    async with backend.connected() as client:
         clock = SystemClock()
         one = RedisCallGate(client, clock, capacity=1, prefix=backend.prefix + "a:")
         two = RedisCallGate(client, clock, capacity=1, prefix=backend.prefix + f"{uuid.uuid4()}:")
         assert (await one.enter(1.0)).admitted
         assert (await two.enter(0.05)).admitted
-    finally:
-        await client.aclose()

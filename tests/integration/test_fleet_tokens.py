@@ -110,6 +110,34 @@ def expired(clock: ManualClock, refresh_token: str = SANDBOX_REFRESH_TOKEN) -> T
     )
 
 
+async def tokens_at_once(instances: list[Instance], callers: int) -> list[str]:
+    """``callers`` callers on each instance asking for an access token at the same moment;
+    the tokens they got."""
+    tokens: list[str] = []
+
+    async def ask(inst: Instance) -> None:
+        tokens.append(await inst.tokens.access_token())
+
+    async with anyio.create_task_group() as tg:
+        for inst in instances:
+            for _ in range(callers):
+                tg.start_soon(ask, inst)
+    return tokens
+
+
+async def departments_at_once(inst: Instance, calls: int) -> list[int]:
+    """``calls`` concurrent Desk calls listing the departments; how many each got."""
+    counts: list[int] = []
+
+    async def call() -> None:
+        counts.append(len(await inst.desk.list_departments()))
+
+    async with anyio.create_task_group() as tg:
+        for _ in range(calls):
+            tg.start_soon(call)
+    return counts
+
+
 def token_requests(state: EmulatorState) -> list[int]:
     """Statuses of every POST /oauth/v2/token the emulator answered."""
     return [c.status for c in state.calls if c.path == "/oauth/v2/token"]
@@ -167,15 +195,7 @@ async def test_three_instances_sharing_redis_refresh_an_expired_token_once(
     gets the same new token."""
     instances = [redis_instance(state, clock, client, key_prefix, delay=0.2) for client in clients]
     await instances[0].tokens.adopt(expired(clock))
-    tokens: list[str] = []
-
-    async def ask(inst: Instance) -> None:
-        tokens.append(await inst.tokens.access_token())
-
-    async with anyio.create_task_group() as tg:
-        for inst in instances:
-            for _ in range(30):
-                tg.start_soon(ask, inst)
+    tokens = await tokens_at_once(instances, 30)
 
     assert state.token_refreshes == 1
     assert len(tokens) == 90
@@ -195,14 +215,7 @@ async def test_hundred_concurrent_requests_with_an_expired_token_refresh_once(
     at Zoho, every call succeeds."""
     inst = redis_instance(state, clock, clients[0], key_prefix, delay=0.1)
     await inst.tokens.adopt(expired(clock))
-    counts: list[int] = []
-
-    async def call() -> None:
-        counts.append(len(await inst.desk.list_departments()))
-
-    async with anyio.create_task_group() as tg:
-        for _ in range(100):
-            tg.start_soon(call)
+    counts = await departments_at_once(inst, 100)
 
     assert state.token_refreshes == 1
     assert counts == [2] * 100
@@ -313,14 +326,7 @@ async def test_a_revoked_access_token_recovers_with_one_refresh_for_100_requests
     revoked = await inst.tokens.access_token()
     assert state.token_refreshes == 1
     state.revoke(revoked)
-    results: list[int] = []
-
-    async def call() -> None:
-        results.append(len(await inst.desk.list_departments()))
-
-    async with anyio.create_task_group() as tg:
-        for _ in range(100):
-            tg.start_soon(call)
+    results = await departments_at_once(inst, 100)
 
     assert state.token_refreshes == 2
     assert len(results) == 100
@@ -392,15 +398,7 @@ async def test_two_processes_sharing_a_token_file_refresh_once(
     for _ in range(2):
         store = FileTokenStore(path)
         instances.append(instance(state, clock, store, fleet_lock=store.lock, delay=0.1))
-    tokens: list[str] = []
-
-    async def ask(inst: Instance) -> None:
-        tokens.append(await inst.tokens.access_token())
-
-    async with anyio.create_task_group() as tg:
-        for inst in instances:
-            for _ in range(20):
-                tg.start_soon(ask, inst)
+    tokens = await tokens_at_once(instances, 20)
 
     assert state.token_refreshes == 1
     assert len(set(tokens)) == 1

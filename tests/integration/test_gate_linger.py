@@ -19,21 +19,16 @@ from ticketing.adapters.redis.gate import SLOTS_KEY, RedisCallGate
 from ticketing.adapters.zoho_desk.emulator import EmulatorState
 from ticketing.entrypoints.background import run_background
 
-from tests.integration.test_fleet_gate import backend, draft
+from tests.integration.test_fleet_gate import draft, hogged
 from tests.integration.wired import RedisBackend, running, wire
 
 pytestmark = pytest.mark.anyio
 
-__all__ = ["backend"]  # the fleet-gate tests' fixture: real Redis and fakeredis
-
 
 @pytest.fixture
 async def client(backend: RedisBackend) -> AsyncIterator[aioredis.Redis]:
-    redis = backend.client()
-    try:
+    async with backend.connected() as redis:
         yield redis
-    finally:
-        await redis.aclose()
 
 
 def gate(
@@ -163,8 +158,7 @@ async def test_another_process_gets_a_lingering_slot_within_the_linger(
     """Process A lingers the only slot of the fleet; process B, asking for it, gets it once
     A's linger has run out (plus B's polling), not after the holder time-out."""
     linger = 0.3
-    other_client = backend.client()
-    try:
+    async with backend.connected() as other_client:
         a = gate(client, backend, 1, linger=linger)
         b = RedisCallGate(other_client, SystemClock(), capacity=1, prefix=backend.prefix)
         async with upkeep(a):
@@ -177,8 +171,6 @@ async def test_another_process_gets_a_lingering_slot_within_the_linger(
             assert took < linger + 0.3
             assert await holders(client, backend) == [admission.slot]
             await b.leave(admission.slot)
-    finally:
-        await other_client.aclose()
 
 
 async def test_a_busy_lingering_process_cannot_starve_another(
@@ -186,38 +178,16 @@ async def test_a_busy_lingering_process_cannot_starve_another(
 ) -> None:
     """One process with its upkeep running keeps every slot busy with back-to-back calls; a
     call from a second process still gets a slot, within a bounded time."""
-    other_client = backend.client()
     busy = gate(client, backend, 2)
-    other = RedisCallGate(other_client, SystemClock(), capacity=2, prefix=backend.prefix)
-    stop = anyio.Event()
-    peak = 0
-
-    async def hog() -> None:
-        nonlocal peak
-        while not stop.is_set():
-            admission = await busy.enter(10.0)
-            if admission.slot is None:
-                continue
-            peak = max(peak, busy.in_flight())
-            await anyio.sleep(0.02)
-            await busy.leave(admission.slot)
-            await anyio.sleep(0.002)  # the client posts its next ticket
-
-    try:
-        async with upkeep(busy), anyio.create_task_group() as tg:
-            for _ in range(6):
-                tg.start_soon(hog)
-            await anyio.sleep(0.2)
-            assert peak == 2  # the busy process holds the whole fleet's capacity
+    async with backend.connected() as other_client:
+        other = RedisCallGate(other_client, SystemClock(), capacity=2, prefix=backend.prefix)
+        async with upkeep(busy), hogged(busy, between=0.002):
             started = time.monotonic()
             admission = await other.enter(5.0)
             took = time.monotonic() - started
-            stop.set()
             assert admission.slot is not None
             assert took < 1.0
             await other.leave(admission.slot)
-    finally:
-        await other_client.aclose()
 
 
 async def test_cancelling_the_upkeep_gives_every_spare_back(
@@ -248,41 +218,37 @@ async def test_two_lingering_processes_never_exceed_the_fleets_capacity(
     capacity calls in flight nor slots taken in Redis, every call gets through, and slots
     were reused without Redis (fewer than two round trips per call)."""
     capacity = 2
-    other_client = backend.client()
-    gates = [
-        gate(client, backend, capacity, linger=0.05),
-        RedisCallGate(other_client, SystemClock(), capacity=capacity, prefix=backend.prefix),
-    ]
-    in_flight = peak = done = 0
-    taken_peak = 0
-    finished = anyio.Event()
-    rng = random.Random(7)
+    async with backend.connected() as other_client:
+        gates = [
+            gate(client, backend, capacity, linger=0.05),
+            RedisCallGate(other_client, SystemClock(), capacity=capacity, prefix=backend.prefix),
+        ]
+        in_flight = peak = done = 0
+        taken_peak = 0
+        finished = anyio.Event()
+        rng = random.Random(7)
 
-    async def caller(gate: RedisCallGate) -> None:
-        nonlocal in_flight, peak, done
-        for _ in range(12):
-            admission = await gate.enter(10.0)
-            assert admission.slot is not None
-            in_flight += 1
-            peak = max(peak, in_flight)
-            await anyio.sleep(rng.uniform(0.002, 0.01))
-            in_flight -= 1
-            await gate.leave(admission.slot)
-            done += 1
-            await anyio.sleep(rng.choice([0.0, 0.003, 0.01, 0.08]))
+        async def caller(gate: RedisCallGate) -> None:
+            nonlocal in_flight, peak, done
+            for _ in range(12):
+                admission = await gate.enter(10.0)
+                assert admission.slot is not None
+                in_flight += 1
+                peak = max(peak, in_flight)
+                await anyio.sleep(rng.uniform(0.002, 0.01))
+                in_flight -= 1
+                await gate.leave(admission.slot)
+                done += 1
+                await anyio.sleep(rng.choice([0.0, 0.003, 0.01, 0.08]))
 
-    async def sample() -> None:
-        nonlocal taken_peak
-        sampler = backend.client()
-        try:
-            while not finished.is_set():
-                taken = await sampler.zcard(backend.prefix + SLOTS_KEY)
-                taken_peak = max(taken_peak, taken)
-                await anyio.sleep(0.001)
-        finally:
-            await sampler.aclose()
+        async def sample() -> None:
+            nonlocal taken_peak
+            async with backend.connected() as sampler:
+                while not finished.is_set():
+                    taken = await sampler.zcard(backend.prefix + SLOTS_KEY)
+                    taken_peak = max(taken_peak, taken)
+                    await anyio.sleep(0.001)
 
-    try:
         async with upkeep(*gates), anyio.create_task_group() as outer:
             outer.start_soon(sample)
             async with anyio.create_task_group() as tg:
@@ -294,8 +260,6 @@ async def test_two_lingering_processes_never_exceed_the_fleets_capacity(
         assert 1 <= taken_peak <= capacity
         assert sum(each.round_trips for each in gates) < 2 * done
         assert await holders(client, backend) == []  # the upkeeps gave everything back
-    finally:
-        await other_client.aclose()
 
 
 async def test_run_background_starts_the_upkeep_and_a_stop_gives_slots_back(
@@ -316,16 +280,12 @@ async def test_run_background_starts_the_upkeep_and_a_stop_gives_slots_back(
             linger=30.0,
         )
     )
-    client = backend.client()
-    try:
-        async with running(container) as services:
-            async with anyio.create_task_group() as tg:
-                await run_background(tg, container, services, drain=False, consumer=False)
-                await anyio.sleep(0.01)
-                outcome, _ = await services.submit(draft(services, "ana@example.com"))
-                assert outcome.ticket_id is not None
-                assert len(await holders(client, backend)) == 1  # lingering after the calls
-                tg.cancel_scope.cancel()
-            assert await holders(client, backend) == []
-    finally:
-        await client.aclose()
+    async with backend.connected() as client, running(container) as services:
+        async with anyio.create_task_group() as tg:
+            await run_background(tg, container, services, drain=False, consumer=False)
+            await anyio.sleep(0.01)
+            outcome, _ = await services.submit(draft(services, "ana@example.com"))
+            assert outcome.ticket_id is not None
+            assert len(await holders(client, backend)) == 1  # lingering after the calls
+            tg.cancel_scope.cancel()
+        assert await holders(client, backend) == []

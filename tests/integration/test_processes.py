@@ -28,7 +28,7 @@ from ticketing.adapters.zoho_desk.emulator import (
 )
 from ticketing.domain.ports import TokenSet
 
-from tests.integration.conftest import free_port
+from tests.integration.conftest import emulator_process, free_port, stop
 
 pytestmark = pytest.mark.slow
 
@@ -46,37 +46,9 @@ def emulator(
 ) -> Iterator[str]:
     """A standalone emulator process (with a client of the test's) on a free port."""
     port = free_port()
-    argv = [sys.executable, "-m", "tests.integration.emulator_process", str(port)]
-    process = subprocess.Popen(  # noqa: S603 - our own module
-        [*argv, client_id, secret, redirect_uri, str(delay)],
-        cwd=REPO,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                httpx.get(f"{url}/_emulator/state", timeout=1).raise_for_status()
-                break
-            except httpx.HTTPError:
-                if process.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"emulator did not start: {process.stderr}") from None
-                time.sleep(0.05)
+    argv = [str(port), client_id, secret, redirect_uri, str(delay)]
+    with emulator_process("tests.integration.emulator_process", *argv, port=port, cwd=REPO) as url:
         yield url
-    finally:
-        stop(process)
-
-
-def stop(process: subprocess.Popen[bytes] | subprocess.Popen[str]) -> None:
-    if process.poll() is None:
-        process.terminate()
-    try:
-        process.communicate(timeout=10)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.communicate()
 
 
 def service_env(url: str, tmp_path: Path, **extra: str) -> dict[str, str]:

@@ -7,7 +7,6 @@ from typing import Any
 
 import httpx
 import pytest
-from dependency_injector import providers
 from litestar.testing import AsyncTestClient
 
 from ticketing.adapters.zoho_desk.emulator import (
@@ -16,9 +15,9 @@ from ticketing.adapters.zoho_desk.emulator import (
     SANDBOX_ORG_ID,
     SANDBOX_REFRESH_TOKEN,
 )
-from ticketing.container import Container
 from ticketing.entrypoints.http.app import create_app
-from ticketing.settings import Settings
+
+from tests.integration.wired import wire
 
 pytestmark = [pytest.mark.anyio, pytest.mark.slow]
 
@@ -53,10 +52,7 @@ async def test_second_ticket_same_email_reuses_contact_and_lookups(
 ) -> None:
     """Two tickets, one email in two cases: one contact, one search, one org/department
     lookup, one token refresh; every Desk call carries the token and orgId headers."""
-    container = Container()
-    container.settings.override(
-        providers.Object(Settings.load(service_env(emulator_url, tmp_path), dotenv=None))
-    )
+    container = wire(service_env(emulator_url, tmp_path))
     async with AsyncTestClient(create_app(container, drain=False, consumer=False)) as client:
         first = await client.post("/tickets/customer", data=OLD_FORM)
         second = await client.post(
@@ -93,9 +89,7 @@ async def test_restart_reuses_stored_access_token(emulator_url: str, tmp_path: P
     """A restarted service takes the stored, unexpired access token: no second refresh."""
     env = service_env(emulator_url, tmp_path)
     for _ in range(2):
-        container = Container()
-        container.settings.override(providers.Object(Settings.load(env, dotenv=None)))
-        async with AsyncTestClient(create_app(container, drain=False, consumer=False)) as client:
+        async with AsyncTestClient(create_app(wire(env), drain=False, consumer=False)) as client:
             response = await client.get("/departments")
             assert response.status_code == 200, response.text
     calls = await control(emulator_url, "calls")

@@ -51,6 +51,15 @@ class RedisBackend:
             return fakeredis.FakeAsyncRedis(server=self.server)
         return aioredis.Redis.from_url(self.url)
 
+    @contextlib.asynccontextmanager
+    async def connected(self) -> AsyncIterator[aioredis.Redis]:
+        """A fresh client (as ``client()``), closed after the block."""
+        client = self.client()
+        try:
+            yield client
+        finally:
+            await client.aclose()
+
     @property
     def inbound(self) -> str:
         return f"{self.prefix}tickets:classify:result"
