@@ -207,37 +207,37 @@ class QueueController(Controller):
     tags=["ops"],
     opt={"public": True},
 )
-async def health(services: ServicesDep) -> Response[dict[str, Any]]:
+async def health(services: ServicesDep) -> Response[openapi.HealthOut]:
     """200 while tickets can be accepted (healthy or degraded), 503 when they cannot."""
     report = await services.health()
-    last = report.drain
-    body: dict[str, Any] = {
-        "status": report.status,
-        "service": "ticket-service",
-        "version": __version__,
-        "zoho_connected": report.zoho_connected,
-        "redis_connected": report.redis_connected,
-        "queue_length": report.queue_length,
-        "dead_letters": report.dead_letters,
-        "breaker": report.breaker,
-        "mode": report.mode,
-        "store": report.store,
-        "draining": report.draining,
-        "last_drain": (
-            {"processed": last.processed, "created": last.created, "failed": last.failed}
-            if last
-            else None
-        ),
-    }
-    if report.last_error:
-        body["last_error"] = report.last_error
-    if report.limits is not None:
-        body["zoho_limits"] = {
-            "credits_remaining": report.limits.credits_remaining,
-            "max_concurrency": report.limits.max_concurrency,
-            "calls_in_flight": report.limits.in_flight,
-            "paused_for": report.limits.paused_for,
-        }
+    last, limits = report.drain, report.limits
+    body = openapi.HealthOut(
+        status=report.status,
+        service="ticket-service",
+        version=__version__,
+        zoho_connected=report.zoho_connected,
+        redis_connected=report.redis_connected,
+        queue_length=report.queue_length,
+        dead_letters=report.dead_letters,
+        breaker=report.breaker,
+        mode=report.mode,
+        store=report.store,
+        draining=report.draining,
+        last_drain=openapi.LastDrainOut(
+            processed=last.processed, created=last.created, failed=last.failed
+        )
+        if last
+        else None,
+        last_error=report.last_error or None,
+        zoho_limits=openapi.ZohoLimitsOut(
+            credits_remaining=limits.credits_remaining,
+            max_concurrency=limits.max_concurrency,
+            calls_in_flight=limits.in_flight,
+            paused_for=limits.paused_for,
+        )
+        if limits is not None
+        else None,
+    )
     return Response(body, status_code=200 if report.accepting else 503, media_type=MediaType.JSON)
 
 

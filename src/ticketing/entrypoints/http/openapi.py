@@ -32,6 +32,13 @@ class LastDrainOut(msgspec.Struct, kw_only=True):
     failed: int
 
 
+class ZohoLimitsOut(msgspec.Struct, kw_only=True):
+    credits_remaining: int | None  # API credits left today, per Zoho's last answer
+    max_concurrency: int | None  # ZOHO_MAX_CONCURRENCY
+    calls_in_flight: int  # this process's
+    paused_for: float  # seconds left of a 429 Retry-After pause
+
+
 class HealthOut(msgspec.Struct, kw_only=True, omit_defaults=True):
     """``GET /health``: the contract's keys and more."""
 
@@ -48,6 +55,7 @@ class HealthOut(msgspec.Struct, kw_only=True, omit_defaults=True):
     draining: bool
     last_drain: LastDrainOut | None
     last_error: str | None = None
+    zoho_limits: ZohoLimitsOut | None = None
 
 
 def _error(description: str) -> ResponseSpec:
@@ -214,5 +222,6 @@ __all__: list[Any] = [
     "AdminTicketOperation",
     "CustomerTicketOperation",
     "HealthOut",
+    "ZohoLimitsOut",
     "responses",
 ]
