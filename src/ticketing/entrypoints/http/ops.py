@@ -201,7 +201,7 @@ async def ready(request: Request[Any, Any, Any]) -> Response[ReadyOut]:
     summary="Prometheus metrics (needs the API key when API_KEYS is set)",
     tags=["ops"],
     media_type=CONTENT_TYPE,
-    responses={401: openapi.UNAUTHORIZED},
+    responses=openapi.GUARDED,
 )
 async def metrics(request: Request[Any, Any, Any]) -> Response[bytes]:
     """The text exposition format; queue, dead-letter and breaker figures are read now."""
