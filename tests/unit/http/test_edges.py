@@ -85,6 +85,23 @@ async def test_every_answer_has_a_request_id_and_is_logged_and_counted(
     )
 
 
+async def test_an_unknown_path_is_logged_on_one_line(
+    app: Litestar, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A 404's path is attacker-chosen: a decoded newline is escaped, not a forged log line,
+    and a long path is cut."""
+    async with at(app, "10.0.0.1") as client:
+        with caplog.at_level(logging.INFO, logger="ticketing.http"):
+            forged = await client.get("/x%0A2026-12-03 INFO forged%0D", headers=GOOD)
+            long = await client.get("/" + "y" * 5000, headers=GOOD)
+    assert forged.status_code == long.status_code == 404
+    lines = [r.getMessage() for r in caplog.records if "→ 404" in r.getMessage()]
+    assert len(lines) == 2
+    assert lines[0].startswith("GET /x\\x0a2026-12-03 INFO forged\\x0d → 404")
+    assert all("\n" not in line and "\r" not in line for line in lines)
+    assert len(lines[1]) < 300
+
+
 @pytest.mark.parametrize("path", ["/tickets%2Fcustomer", "/tickets%2fcustomer", "/queue%2Fprocess"])
 async def test_an_encoded_slash_is_refused_before_routing(app: Litestar, path: str) -> None:
     """``%2F`` (any case) in the path is a 400 naming the path, never decoded into a route a

@@ -143,7 +143,14 @@ def _record(scope: Scope, status: int, seconds: float) -> None:
     if metrics is not None:
         metrics.http_request(method, route, status)
     level = logging.DEBUG if path in _QUIET and status < 500 else logging.INFO
-    log.log(level, "%s %s → %d in %.0f ms", method, path, status, seconds * 1000)
+    log.log(level, "%s %s → %d in %.0f ms", method, _printable(path), status, seconds * 1000)
+
+
+def _printable(path: str, limit: int = 200) -> str:
+    """The path as a log line can show it: every request is logged, unknown paths too, so a
+    decoded ``%0A`` must not forge a line of its own; long paths are cut."""
+    text = "".join(ch if ch.isprintable() else f"\\x{ord(ch):02x}" for ch in path[:limit])
+    return text + "…" if len(path) > limit else text
 
 
 def count_invalid(request: Request[Any, Any, Any]) -> None:
