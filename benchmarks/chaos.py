@@ -46,6 +46,7 @@ from ticketing.adapters.zoho_desk.emulator import (
     SANDBOX_CLIENT_SECRET,
     SANDBOX_REFRESH_TOKEN,
 )
+from ticketing.application.intake import caller_key
 
 KEY_FIELD = "cf_request_key"
 
@@ -812,7 +813,10 @@ class Chaos:
         body = httpx.get(
             f"{emulator_url}/_emulator/tickets", params={"field": KEY_FIELD}, timeout=30
         ).json()
-        by_key: dict[str, int] = body.get("by_key", {})
+        # Zoho's field holds the ledger key: an HTTP key in its client's namespace (api/<client>/).
+        by_key: dict[str, int] = Counter()
+        for stored, n in body.get("by_key", {}).items():
+            by_key[caller_key(stored)] += n
         res.per_key = {k: n for k, n in by_key.items() if k.startswith(self.ns)}
         res.foreign_tickets = sum(n for k, n in res.per_key.items() if k not in res.sent_keys) + (
             body["count"] - sum(by_key.values())

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import os
+import re
 import stat
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, TypeVar
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit
+
+from redis.connection import parse_url
 
 from ticketing.domain.errors import ConfigurationError
 from ticketing.domain.model import Priority
@@ -57,24 +60,32 @@ def token_file_exposed(path: str) -> bool:
 
 
 def redis_password(url: str | None) -> str | None:
-    """The password inside a Redis URL, if any."""
+    """The password inside a Redis URL, if any (before the host, or a ``password=`` option)."""
     if not url:
         return None
     try:
-        return urlsplit(url).password or None
+        parts = urlsplit(url)
     except ValueError:
         return None
+    options = dict(parse_qsl(parts.query))
+    return parts.password or options.get("password") or None
 
 
 def redact_url_password(url: str) -> str:
     """The URL with its password (if any) replaced by ``***``."""
-    password = redis_password(url)
-    if not password:
+    if not redis_password(url):
         return url
     parts = urlsplit(url)
-    user = parts.username or ""
-    host = parts.netloc.rsplit("@", 1)[-1]
-    return parts._replace(netloc=f"{user}:***@{host}").geturl()
+    if parts.password:
+        user = parts.username or ""
+        host = parts.netloc.rsplit("@", 1)[-1]
+        url = parts._replace(netloc=f"{user}:***@{host}").geturl()
+    base, _, query = url.partition("?")
+    options = parse_qsl(query, keep_blank_values=True)
+    if any(name == "password" for name, _ in options):
+        hidden = [(k, "***" if k == "password" else v) for k, v in options]
+        url = f"{base}?{urlencode(hidden, safe='*/')}"
+    return url
 
 
 def _text(value: str) -> str:
@@ -138,12 +149,49 @@ def _url(value: str) -> str | None:
     return value.rstrip("/")
 
 
+_REDIS_FORM = "redis://[[user]:password@]host[:port][/db], rediss://… or unix:///path/to.sock"
+_REDIS_OPTION = re.compile(r"^Invalid value for '(\w+)' in connection URL\.$")
+
+
 def _redis_url(value: str) -> str | None:
+    """A Redis URL redis-py can use. The errors never quote the value: it may hold a password
+    (and a mistyped one spills it into any part: scheme, port, path)."""
     if not value:
         return None
-    if urlsplit(value).scheme not in ("redis", "rediss", "unix"):
-        raise ValueError(f"expected redis://, rediss:// or unix://, got {value!r}")
+    problem = _redis_url_problem(value)
+    if problem:
+        raise ValueError(f"{problem} (the value is not shown: it may hold a password)")
     return value
+
+
+def _redis_url_problem(value: str) -> str | None:
+    try:
+        parts = urlsplit(value)
+    except ValueError:  # an unclosed [ of an IPv6 address
+        return "the host is not a valid address"
+    if parts.scheme not in ("redis", "rediss", "unix") or not value.startswith(
+        f"{parts.scheme}://"
+    ):
+        return f"expected {_REDIS_FORM}"
+    if "#" in value:
+        return "it holds a '#'; write it as %23 in a password"
+    try:
+        port = parts.port
+    except ValueError:
+        port = -1
+    if port is not None and not 1 <= port <= 65535:
+        return "the port is not a number from 1 to 65535 (in a password, write / as %2F, ? as %3F)"
+    if parts.scheme == "unix":
+        if not parts.path:
+            return "unix:// needs the socket's path, as in unix:///run/redis.sock"
+    elif not re.fullmatch(r"/?\d*", parts.path):
+        return "the database (the path after the host) is not a number"
+    try:
+        parse_url(value)  # type: ignore[no-untyped-call]
+    except ValueError as exc:  # its messages name a known option at most, never a value
+        option = _REDIS_OPTION.match(str(exc))
+        return f"the option {option[1]!r} has a value Redis cannot read" if option else "unreadable"
+    return None
 
 
 def _choice(*options: str) -> Callable[[str], str]:

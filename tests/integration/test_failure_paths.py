@@ -16,7 +16,7 @@ from litestar.testing import AsyncTestClient
 
 from ticketing.adapters.redis.leases import RedisLeases
 from ticketing.adapters.zoho_desk.emulator import EmulatorState, create_emulator_app
-from ticketing.application.intake import IntakePolicy, customer_ticket
+from ticketing.application.intake import ANONYMOUS_CLIENT, IntakePolicy, customer_ticket, scoped_key
 from ticketing.application.tickets import ProcessingPolicy
 from ticketing.container import Container, Services
 from ticketing.domain.breaker import BreakerState
@@ -76,8 +76,9 @@ async def services_of(container: Container) -> Services:
 
 
 async def record_of(container: Container, key: str) -> Outcome | None:
-    """The ledger record of ``key``."""
-    return await (await services_of(container)).store.get(key)
+    """The ledger record of the HTTP ``Idempotency-Key`` ``key`` (in the namespace of the one
+    anonymous client these tests are, API_KEYS being unset)."""
+    return await (await services_of(container)).store.get(scoped_key(ANONYMOUS_CLIENT, key))
 
 
 async def state_of(container: Container, key: str) -> TicketState | None:

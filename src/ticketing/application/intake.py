@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 import unicodedata
 import uuid
@@ -21,6 +22,10 @@ MAX_CATEGORY = 100
 MAX_CHANNEL = 50
 MAX_KEY = 200
 _KEY = re.compile(r"^[A-Za-z0-9._:\-]+$")
+# HTTP keys live in their API client's namespace, ``api/<client>/<key>``: ``/`` is outside the
+# key syntax, so no caller can name another client's key or an incident's (a bare incident id).
+_SCOPE = "api/"
+ANONYMOUS_CLIENT = "anonymous"  # every caller while API_KEYS is unset
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +72,25 @@ def idempotency_key(value: str | None, *, field: str = "Idempotency-Key") -> str
     return key
 
 
+def api_client(api_key: str | None) -> str:
+    """The namespace of an API key's callers: a short stable digest, never the key itself."""
+    if not api_key:
+        return ANONYMOUS_CLIENT
+    return hashlib.sha256(b"ticketing api client\0" + api_key.encode()).hexdigest()[:12]
+
+
+def scoped_key(client: str, key: str) -> str:
+    """The ledger key of an HTTP caller's key: in its client's namespace."""
+    return f"{_SCOPE}{client}/{key}"
+
+
+def caller_key(key: str) -> str:
+    """The key as its caller wrote it (the ledger key without its client's namespace)."""
+    if key.startswith(_SCOPE):
+        return key.split("/", 2)[-1]
+    return key
+
+
 def customer(
     name: str | None, email: str | None, phone: str | None, *, prefix: str = "customer_"
 ) -> Customer:
@@ -97,12 +121,15 @@ def customer_ticket(
     policy: IntakePolicy,
     source: Source = Source.HTTP,
     request_id: str | None = None,
+    client: str | None = None,
 ) -> TicketDraft:
     """A draft from the HTTP API's fields. Strict: an unknown priority is an error.
 
     ``request_id`` is the HTTP request's id (possibly the caller's ``X-Request-ID``), so the
     ticket's log lines carry it everywhere; it never becomes the idempotency key, because a
-    caller may reuse it for different tickets.
+    caller may reuse it for different tickets. ``client`` (see :func:`api_client`) is the
+    namespace the key lives in; the HTTP API always gives one. None takes the key as it is,
+    for in-process callers that own every key (tests, benchmarks).
     """
     return _person_ticket(
         who=customer(customer_name, customer_email, customer_phone),
@@ -116,6 +143,7 @@ def customer_ticket(
         policy=policy,
         source=source,
         request_id=request_id,
+        client=client,
     )
 
 
@@ -131,6 +159,7 @@ def admin_ticket(
     received_at: datetime,
     policy: IntakePolicy,
     request_id: str | None = None,
+    client: str | None = None,
 ) -> TicketDraft:
     """A draft for ``POST /tickets``: under the configured default contact."""
     if not contact_id and not contact_email:
@@ -149,6 +178,7 @@ def admin_ticket(
         policy=policy,
         source=Source.HTTP,
         request_id=request_id,
+        client=client,
         contact_id=contact_id,
     )
 
@@ -166,13 +196,15 @@ def _person_ticket(
     policy: IntakePolicy,
     source: Source,
     request_id: str | None,
+    client: str | None,
     contact_id: str | None = None,
 ) -> TicketDraft:
     """The strict rules people's tickets share (HTTP and CLI): subject and description
-    required, a known priority word, a checked idempotency key."""
+    required, a known priority word, a checked idempotency key in the client's namespace."""
     key_default = new_request_id()
+    own_key = idempotency_key(key) or key_default
     return TicketDraft(
-        key=idempotency_key(key) or key_default,
+        key=own_key if client is None else scoped_key(client, own_key),
         request_id=request_id or key_default,
         subject=_clean(subject, "subject", MAX_SUBJECT, required=True) or "",
         description=_clean(description, "description", MAX_DESCRIPTION, required=True) or "",

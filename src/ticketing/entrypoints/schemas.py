@@ -7,6 +7,7 @@ from typing import Any
 
 import msgspec
 
+from ticketing.application.intake import caller_key
 from ticketing.domain.model import DeadLetter, Department, DrainReport, Outcome, TicketState
 
 
@@ -126,7 +127,7 @@ def ticket_out(outcome: Outcome) -> TicketOut:
     return TicketOut(
         status=_STATUS[outcome.state],
         request_id=outcome.request_id,
-        idempotency_key=outcome.key,
+        idempotency_key=caller_key(outcome.key),
         ticket_id=outcome.ticket_id,
         ticket_number=outcome.ticket_number,
         contact_id=outcome.contact_id,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hmac
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -12,10 +11,8 @@ from urllib.parse import parse_qsl
 import anyio
 import msgspec
 from litestar import Controller, Litestar, MediaType, Request, Response, get, post
-from litestar.connection import ASGIConnection
 from litestar.di import NamedDependency, Provide
-from litestar.exceptions import HTTPException, NotAuthorizedException
-from litestar.handlers.base import BaseRouteHandler
+from litestar.exceptions import HTTPException
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_202_ACCEPTED
@@ -33,6 +30,7 @@ from ticketing.entrypoints.http.errors import (
     handle_ticketing_error,
     handle_unexpected,
 )
+from ticketing.entrypoints.http.guard import CLIENT_STATE, api_key_guard
 from ticketing.entrypoints.schemas import (
     AdminTicketIn,
     CustomerTicketIn,
@@ -91,6 +89,11 @@ async def read_fields(request: Request[Any, Any, Any]) -> dict[str, str]:
     return fields
 
 
+def api_client_of(request: Request[Any, Any, Any]) -> str:
+    """The caller's key namespace, as the API-key guard found it."""
+    return str(request.state.get(CLIENT_STATE, intake.ANONYMOUS_CLIENT))
+
+
 def _ticket_response(outcome: Any, new: bool) -> Response[TicketOut]:
     headers = {} if new else {"Idempotent-Replayed": "true"}
     return Response(
@@ -134,6 +137,7 @@ class TicketController(Controller):
             received_at=services.clock.now(),
             policy=services.policy,
             request_id=context.request_id(),
+            client=api_client_of(request),
         )
         outcome, new = await services.submit(draft)
         return _ticket_response(outcome, new)
@@ -163,6 +167,7 @@ class TicketController(Controller):
             received_at=services.clock.now(),
             policy=services.policy,
             request_id=context.request_id(),
+            client=api_client_of(request),
         )
         outcome, new = await services.submit(draft)
         return _ticket_response(outcome, new)
@@ -264,32 +269,6 @@ async def auth_url(services: ServicesDep) -> dict[str, str]:
     return {"auth_url": url, "state": state}
 
 
-def api_key_guard(keys: tuple[str, ...]) -> Any:
-    """When keys are set, every endpoint but ``GET /health`` needs a Bearer key."""
-    encoded = [k.encode() for k in keys]
-
-    # A coroutine: Litestar runs a plain function guard in a worker thread, which costs every
-    # request a thread hop (and, under load, a wait for the GIL and the event loop's wake-up).
-    async def guard(
-        connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler
-    ) -> None:
-        if not encoded or handler.opt.get("public"):
-            return
-        header = connection.headers.get("authorization", "")
-        scheme, _, token = header.partition(" ")
-        presented = token.strip().encode()
-        ok = False
-        for key in encoded:  # compare with every key, so timing says nothing about which
-            ok |= hmac.compare_digest(presented, key)
-        if scheme.lower() != "bearer" or not ok:
-            raise NotAuthorizedException(
-                detail="missing or wrong API key: send Authorization: Bearer <key>",
-                headers={"WWW-Authenticate": "Bearer"},
-            )
-
-    return guard
-
-
 def create_app(
     container: Container,
     *,
@@ -317,7 +296,7 @@ def create_app(
         return request.app.state.services  # type: ignore[no-any-return]
 
     settings = container.settings()
-    return Litestar(
+    app = Litestar(
         route_handlers=[
             TicketController,
             QueueController,
@@ -328,7 +307,6 @@ def create_app(
             ops.ready,
             ops.metrics,
         ],
-        middleware=[ops.request_context_middleware],
         dependencies={"services": Provide(provide_services, sync_to_thread=False)},
         guards=[api_key_guard(settings.api_keys)],
         lifespan=[lifespan],
@@ -353,3 +331,5 @@ def create_app(
         debug=False,
         logging_config=None,
     )
+    ops.wrap_outermost(app)
+    return app

@@ -12,6 +12,7 @@ from litestar.status_codes import (
     HTTP_401_UNAUTHORIZED,
     HTTP_413_REQUEST_ENTITY_TOO_LARGE,
     HTTP_422_UNPROCESSABLE_ENTITY,
+    HTTP_429_TOO_MANY_REQUESTS,
     HTTP_500_INTERNAL_SERVER_ERROR,
     HTTP_502_BAD_GATEWAY,
     HTTP_503_SERVICE_UNAVAILABLE,
@@ -97,6 +98,8 @@ def handle_http_exception(
         count_invalid(request)
     elif status == HTTP_401_UNAUTHORIZED:
         body = _body("unauthorized", str(exc.detail))
+    elif status == HTTP_429_TOO_MANY_REQUESTS:
+        body = _body("too_many_requests", str(exc.detail))
     else:
         body = _body("http_error", str(exc.detail))
     return Response(body, status_code=status, media_type=MediaType.JSON, headers=exc.headers)

@@ -64,7 +64,12 @@ def _error(description: str) -> ResponseSpec:
 
 UNAUTHORIZED = _error("Missing or wrong API key (only when API_KEYS is set)")
 
-GUARDED: dict[int, ResponseSpec] = {401: UNAUTHORIZED}
+THROTTLED = _error(
+    "Too many wrong API keys from this address: wait Retry-After seconds (only when API_KEYS "
+    "is set)"
+)
+
+GUARDED: dict[int, ResponseSpec] = {401: UNAUTHORIZED, 429: THROTTLED}
 
 STORE_DOWN: dict[int, ResponseSpec] = {
     503: _error("The ticket store (Redis) does not answer"),
@@ -72,6 +77,7 @@ STORE_DOWN: dict[int, ResponseSpec] = {
 
 ZOHO: dict[int, ResponseSpec] = {
     401: UNAUTHORIZED,
+    429: THROTTLED,
     502: _error("Zoho Desk refused the credentials or the call"),
     503: _error("Zoho Desk is unreachable, throttling, or the circuit breaker is open"),
 }
@@ -86,6 +92,7 @@ TICKET: dict[int, ResponseSpec] = {
     400: _error("The body is not JSON or form data of strings"),
     401: UNAUTHORIZED,
     413: _error("The body is over MAX_BODY_BYTES"),
+    429: THROTTLED,
     422: ResponseSpec(
         data_container=ErrorOut | TicketOut,
         description="Invalid input, naming the field (error body); or Zoho Desk refused the "

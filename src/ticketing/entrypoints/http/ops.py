@@ -13,13 +13,22 @@ from litestar import MediaType, Request, Response, get
 from litestar.datastructures import MutableScopeHeaders
 from litestar.enums import ScopeType
 from litestar.openapi.datastructures import ResponseSpec
-from litestar.types import ASGIApp, Message, Receive, Scope, Send
+from litestar.types import (
+    ASGIApp,
+    HTTPResponseBodyEvent,
+    HTTPResponseStartEvent,
+    Message,
+    Receive,
+    Scope,
+    Send,
+)
 
 from ticketing.adapters.prometheus import CONTENT_TYPE
 from ticketing.application import context
 from ticketing.application.intake import new_request_id
 from ticketing.domain.model import Source
 from ticketing.entrypoints.http import openapi
+from ticketing.entrypoints.http.guard import api_key_guard
 
 log = logging.getLogger("ticketing.http")
 
@@ -46,9 +55,31 @@ def request_id_from(value: str | None) -> str:
     return new_request_id()
 
 
+_ENCODED_SLASH = re.compile(rb"%2f", re.IGNORECASE)
+_ENCODED_SLASH_BODY = msgspec.json.encode(
+    {
+        "error": "bad_request",
+        "message": "an encoded slash (%2F) in the path is refused; write / instead",
+        "field": "path",
+    }
+)
+
+
+def encoded_slash(scope: Scope) -> bool:
+    """True when the path as sent holds ``%2F``, which the server would decode into a ``/``
+    that routing then follows (and a front proxy's path rules never saw)."""
+    raw = scope.get("raw_path")
+    return bool(raw) and bool(_ENCODED_SLASH.search(raw.split(b"?", 1)[0]))
+
+
 def request_context_middleware(app: ASGIApp) -> ASGIApp:
     """Bind a request id (the caller's ``X-Request-ID`` or a new one) for every log line of
-    the request, echo it in the response, count the request and log one line for it."""
+    the request, echo it in the response, count the request and log one line for it.
+
+    Put around the whole app (:func:`wrap_outermost`), so that answers the router gives
+    itself (404, 405) are counted too; a path with an encoded slash is refused here, 400,
+    before routing.
+    """
 
     async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != ScopeType.HTTP:
@@ -72,11 +103,34 @@ def request_context_middleware(app: ASGIApp) -> ASGIApp:
 
         with context.bind(request_id=rid):
             try:
-                await app(scope, receive, send_with_id)
+                if encoded_slash(scope):
+                    await _answer(send_with_id, 400, _ENCODED_SLASH_BODY)
+                else:
+                    await app(scope, receive, send_with_id)
             finally:
                 _record(scope, status, time.perf_counter() - started)
 
     return middleware
+
+
+def wrap_outermost(app: Any) -> None:
+    """Put :func:`request_context_middleware` around all of a Litestar app, router included
+    (Litestar's own ``middleware=`` runs only once a route has matched)."""
+    app.asgi_handler = request_context_middleware(app.asgi_handler)
+
+
+async def _answer(send: Send, status: int, body: bytes) -> None:
+    start: HTTPResponseStartEvent = {
+        "type": "http.response.start",
+        "status": status,
+        "headers": [
+            (b"content-type", b"application/json"),
+            (b"content-length", str(len(body)).encode()),
+        ],
+    }
+    await send(start)
+    end: HTTPResponseBodyEvent = {"type": "http.response.body", "body": body, "more_body": False}
+    await send(end)
 
 
 def _record(scope: Scope, status: int, seconds: float) -> None:
@@ -89,7 +143,14 @@ def _record(scope: Scope, status: int, seconds: float) -> None:
     if metrics is not None:
         metrics.http_request(method, route, status)
     level = logging.DEBUG if path in _QUIET and status < 500 else logging.INFO
-    log.log(level, "%s %s → %d in %.0f ms", method, path, status, seconds * 1000)
+    log.log(level, "%s %s → %d in %.0f ms", method, _printable(path), status, seconds * 1000)
+
+
+def _printable(path: str, limit: int = 200) -> str:
+    """The path as a log line can show it: every request is logged, unknown paths too, so a
+    decoded ``%0A`` must not forge a line of its own; long paths are cut."""
+    text = "".join(ch if ch.isprintable() else f"\\x{ord(ch):02x}" for ch in path[:limit])
+    return text + "…" if len(path) > limit else text
 
 
 def count_invalid(request: Request[Any, Any, Any]) -> None:
@@ -147,7 +208,7 @@ async def ready(request: Request[Any, Any, Any]) -> Response[ReadyOut]:
     summary="Prometheus metrics (needs the API key when API_KEYS is set)",
     tags=["ops"],
     media_type=CONTENT_TYPE,
-    responses={401: openapi.UNAUTHORIZED},
+    responses=openapi.GUARDED,
 )
 async def metrics(request: Request[Any, Any, Any]) -> Response[bytes]:
     """The text exposition format; queue, dead-letter and breaker figures are read now."""
@@ -162,19 +223,18 @@ def create_ops_app(services: Any, api_keys: tuple[str, ...] = ()) -> Any:
     from litestar import Litestar
     from litestar.exceptions import HTTPException
 
-    from ticketing.entrypoints.http.app import api_key_guard
     from ticketing.entrypoints.http.errors import handle_http_exception
 
     app = Litestar(
         route_handlers=[live, ready, metrics],
         guards=[api_key_guard(api_keys)],
-        middleware=[request_context_middleware],
         exception_handlers={HTTPException: handle_http_exception},
         openapi_config=None,
         logging_config=None,
         debug=False,
     )
     app.state.services = services
+    wrap_outermost(app)
     return app
 
 
