@@ -15,7 +15,7 @@ from redis.exceptions import RedisError, ResponseError
 from ticketing.application import context, intake
 from ticketing.domain.errors import StoreUnavailable, ValidationError
 from ticketing.domain.model import Outcome, Source
-from ticketing.entrypoints.schemas import Incident
+from ticketing.entrypoints.schemas import Incident, nesting_problem
 
 if TYPE_CHECKING:
     from ticketing.container import Services
@@ -46,6 +46,8 @@ def decode_incident(raw: bytes | str) -> Incident:
     data = raw.encode() if isinstance(raw, str) else raw
     if len(data) > MAX_MESSAGE_BYTES:
         raise Poison(f"message is {len(data)} bytes; the limit is {MAX_MESSAGE_BYTES}")
+    if problem := nesting_problem(data):  # before decoding: deep nesting exhausts the stack
+        raise Poison(problem)
     try:
         return msgspec.json.decode(data, type=Incident)
     except msgspec.ValidationError as exc:
@@ -232,11 +234,15 @@ class InboundConsumer:
                 except StoreUnavailable as exc:
                     failures.append(exc.message)  # not acknowledged: it will be redelivered
                     return
-                except Exception:
-                    # Unforeseen, on this one message: leave it pending (it is reclaimed and
-                    # tried again later) and go on with the others.
-                    log.exception("inbound entry %s failed; left pending", _text(entry_id))
+                except (RedisError, OSError) as exc:
+                    failures.append(f"Redis: {exc}")  # the same: Redis failed, not the message
                     return
+                except Exception as exc:
+                    # Unforeseen, on this one message: it would fail the same way on every
+                    # delivery, so it is buried once, with the reason, instead of coming back
+                    # forever; a replay puts it back once the cause is fixed.
+                    if not await self._bury_failed(entry_id, payload, exc):
+                        return  # could not even be buried: left pending, tried again later
                 acked.append(entry_id)
                 self.handled += 1
 
@@ -250,6 +256,27 @@ class InboundConsumer:
                     await self._redis.xack(self.stream, self.group, *acked)
         if failures:
             raise StoreUnavailable(failures[0])
+
+    async def _bury_failed(self, entry_id: Any, payload: Any, exc: Exception) -> bool:
+        """A dead letter for an entry whose handling raised unexpectedly; one log line (the
+        traceback at debug level). False when the dead letter could not be written."""
+        reason = f"unexpected {type(exc).__name__}: {exc}"[:500]
+        log.error(
+            "inbound entry %s failed (%s); dead-lettered, not redelivered",
+            _text(entry_id),
+            reason,
+            exc_info=exc if log.isEnabledFor(logging.DEBUG) else None,
+        )
+        try:
+            await self._services.store.bury_raw(
+                _text(payload or b"")[:MAX_MESSAGE_BYTES], reason, self.stream
+            )
+        except Exception as bury_exc:
+            log.error("inbound entry %s stays pending: %s", _text(entry_id), bury_exc)
+            return False
+        if self._services.metrics is not None:
+            self._services.metrics.ticket("invalid", Source.REDIS)
+        return True
 
     async def _pubsub_loop(self) -> None:
         delay = 0.5
