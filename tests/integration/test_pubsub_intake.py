@@ -114,6 +114,8 @@ async def test_a_burst_published_while_zoho_is_slow_becomes_every_ticket_once(
     assert made == {f"Burst {i}": 1 for i in range(count)}
     assert sample(figures, "ticketing_pubsub_messages_total", outcome="received") == count
     assert sample(figures, "ticketing_pubsub_disconnects_total") == 0
+    async with backend.connected() as redis:
+        assert await redis.xlen(consumer.intake) == 0  # handled entries do not pile up
 
 
 async def _run_until_ticket(

@@ -332,6 +332,8 @@ class InboundConsumer:
             connection: Any = None
             try:
                 await pubsub.subscribe(self.stream)
+                if delay > 0.5:
+                    log.info("inbound pub/sub %s: subscribed again", self.stream)
                 connection = pubsub.connection
                 if connection is not None:
                     connection.register_connect_callback(self._reconnected)
@@ -341,11 +343,17 @@ class InboundConsumer:
                     messages = await self._receive(pubsub)
                     if self.reconnects != seen:
                         seen = self.reconnects
-                        self._lost_subscription("the connection was closed and re-established")
+                        self._lost_subscription(
+                            "the connection was closed (a subscriber over Redis's "
+                            "client-output-buffer-limit, or a Redis restart) and re-established"
+                        )
                     if messages:
                         await self._append(messages)
             except (RedisError, OSError) as exc:
-                self._lost_subscription(f"{exc}; retrying in {delay:.1f}s")
+                if connection is not None:  # it was subscribed: a loss, counted once
+                    self._lost_subscription(f"{exc}; subscribing again in {delay:.1f}s")
+                else:
+                    log.warning("inbound pub/sub: %s; retrying in %.1fs", exc, delay)
                 await anyio.sleep(delay)
                 delay = min(delay * 2, 15.0)
             finally:
