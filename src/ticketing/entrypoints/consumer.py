@@ -271,7 +271,7 @@ class InboundConsumer:
                     # Unforeseen, on this one message: it would fail the same way on every
                     # delivery, so it is buried once, with the reason, instead of coming back
                     # forever; a replay puts it back once the cause is fixed.
-                    if not await self._bury_failed(stream, entry_id, payload, exc):
+                    if not await self._bury_failed(stream, transport, entry_id, payload, exc):
                         return  # could not even be buried: left pending, tried again later
                 acked.setdefault(stream, []).append(entry_id)
                 self.handled += 1
@@ -297,7 +297,9 @@ class InboundConsumer:
                     pipe.xdel(stream, *ids)
             await pipe.execute()
 
-    async def _bury_failed(self, stream: str, entry_id: Any, payload: Any, exc: Exception) -> bool:
+    async def _bury_failed(
+        self, stream: str, transport: str, entry_id: Any, payload: Any, exc: Exception
+    ) -> bool:
         """A dead letter for an entry whose handling raised unexpectedly; one log line (the
         traceback at debug level). False when the dead letter could not be written."""
         reason = f"unexpected {type(exc).__name__}: {exc}"[:500]
@@ -317,7 +319,7 @@ class InboundConsumer:
             return False
         if self._services.metrics is not None:
             self._services.metrics.ticket("invalid", Source.REDIS)
-            self._services.metrics.poison("pubsub" if stream == self.intake else "stream")
+            self._services.metrics.poison(transport)
         return True
 
     def _reconnected(self, _connection: Any) -> None:
