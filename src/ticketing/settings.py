@@ -292,6 +292,13 @@ class Settings:
         max(30, 4 x ZOHO_TIMEOUT)."""
         return self.queue_attempt_timeout or max(30.0, self.zoho_timeout * 4)
 
+    @property
+    def intake_stream(self) -> str:
+        """The service's own stream that pub/sub incidents are appended to as they arrive
+        (then worked like the inbound stream's). Not a setting: the service owns it, so it
+        lives under ``REDIS_KEY_PREFIX`` like every key the service keeps."""
+        return f"{self.redis_key_prefix}tickets:intake"
+
     @classmethod
     def load(
         cls, environ: Mapping[str, str] | None = None, *, dotenv: Path | None = Path(".env")

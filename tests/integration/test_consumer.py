@@ -247,15 +247,23 @@ POISON = {
         dumps(incident("wa-big", description="x" * (MAX_MESSAGE_BYTES + 1))),
         "the limit is",
     ),
+    "nested-2000-deep": (
+        dumps(incident("wa-deep"))[:-1] + ', "extra": ' + "[" * 2000 + "]" * 2000 + "}",
+        "JSON nested 2001 levels deep; the limit is 32",
+    ),
 }
 
 
 @pytest.mark.parametrize("case", sorted(POISON))
 async def test_malformed_message_is_dead_lettered_and_the_consumer_goes_on(
-    backend: RedisBackend, redis: aioredis.Redis, emulator: EmulatorState, case: str
+    backend: RedisBackend,
+    redis: aioredis.Redis,
+    emulator: EmulatorState,
+    case: str,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     """A malformed message goes to the dead letters with the reason and its origin, its entry
-    is acknowledged, and the next message still becomes a ticket."""
+    is acknowledged, and the next message still becomes a ticket; no traceback is logged."""
     payload, reason = POISON[case]
     async with instance(backend, emulator) as (services, consumer):
         await add(redis, backend, payload)
@@ -270,6 +278,47 @@ async def test_malformed_message_is_dead_lettered_and_the_consumer_goes_on(
     assert good.state is TicketState.CREATED
     assert len(tickets_for(emulator)) == 1
     assert await pel_size(redis, backend.inbound, GROUP) == 0
+    assert not [r for r in caplog.records if r.exc_info], "a traceback was logged"
+
+
+async def test_entry_failing_unexpectedly_is_dead_lettered_once_not_redelivered(
+    backend: RedisBackend,
+    redis: aioredis.Redis,
+    emulator: EmulatorState,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """An entry whose handling raises something unforeseen (a bug) is dead-lettered with the
+    reason on the first failure and acknowledged: no redelivery loop, one log line, no
+    traceback; the entries around it become tickets."""
+    async with instance(backend, emulator) as (services, consumer):
+        store: Any = services.store
+        original = store.accept_and_lease
+
+        async def accept_and_lease(draft: Any, owner: str, ttl: float) -> Any:
+            if draft.key == "wa-bug":
+                raise RuntimeError("injected bug")
+            return await original(draft, owner, ttl)
+
+        store.accept_and_lease = accept_and_lease
+        payload = dumps(incident("wa-bug"))
+        await add(redis, backend, payload)
+        await add(redis, backend, incident("wa-fine"))
+        assert await consumer.poll_once() == 2
+        assert await pel_size(redis, backend.inbound, GROUP) == 0
+        # whatever a restart or a reclaim would find: nothing is handled again
+        await consumer.recover()
+        assert await consumer.poll_once(block_ms=1) == 0
+        [letter] = await services.store.list_dead()
+        fine = await services.store.get("wa-fine")
+    assert letter.reason == "unexpected RuntimeError: injected bug"
+    assert letter.payload == payload
+    assert fine is not None
+    assert fine.state is TicketState.CREATED
+    failures = [
+        r for r in caplog.records if "wa-bug" in r.getMessage() or "injected" in r.getMessage()
+    ]
+    assert len(failures) == 1, [r.getMessage() for r in failures]
+    assert not [r for r in caplog.records if r.exc_info], "a traceback was logged"
 
 
 async def test_entry_without_payload_field_is_dead_lettered(

@@ -86,6 +86,30 @@ class PrometheusMetrics:
             ["method", "route", "status"],
             registry=r,
         )
+        self.pubsub_messages = Counter(
+            "ticketing_pubsub_messages",
+            "Incidents from the inbound pub/sub channel: received, or lost (could not be "
+            "appended to the intake stream)",
+            ["outcome"],
+            registry=r,
+        )
+        self.pubsub_disconnects = Counter(
+            "ticketing_pubsub_disconnects",
+            "Times the inbound pub/sub subscription was cut off (Redis closed it: output-buffer "
+            "limit, restart) and re-established; what was published meanwhile is lost",
+            registry=r,
+        )
+        self.poison_messages = Counter(
+            "ticketing_poison_messages",
+            "Inbound Redis messages dead-lettered at intake (malformed, over the size or "
+            "nesting limit, or failing unexpectedly), by transport (stream, pubsub)",
+            ["transport"],
+            registry=r,
+        )
+        for outcome in ("received", "lost"):  # shown at 0 from the start, for alerts
+            self.pubsub_messages.labels(outcome)
+        for transport in ("stream", "pubsub"):
+            self.poison_messages.labels(transport)
         self.queue_pending = Gauge(
             "ticketing_queue_pending", "Tickets accepted and not yet in Zoho", registry=r
         )
@@ -117,6 +141,18 @@ class PrometheusMetrics:
 
     def http_request(self, method: str, route: str, status: int) -> None:
         self.http_requests.labels(method, route, str(status)).inc()
+
+    def pubsub_received(self, count: int) -> None:
+        self.pubsub_messages.labels("received").inc(count)
+
+    def pubsub_lost(self, count: int) -> None:
+        self.pubsub_messages.labels("lost").inc(count)
+
+    def pubsub_disconnect(self) -> None:
+        self.pubsub_disconnects.inc()
+
+    def poison(self, transport: str) -> None:
+        self.poison_messages.labels(transport).inc()
 
     def instrument(self, inner: httpx.AsyncBaseTransport) -> httpx.AsyncBaseTransport:
         """Wrap an HTTP transport so every Zoho request is counted and timed."""

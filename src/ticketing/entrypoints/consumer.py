@@ -15,7 +15,7 @@ from redis.exceptions import RedisError, ResponseError
 from ticketing.application import context, intake
 from ticketing.domain.errors import StoreUnavailable, ValidationError
 from ticketing.domain.model import Outcome, Source
-from ticketing.entrypoints.schemas import Incident
+from ticketing.entrypoints.schemas import Incident, nesting_problem
 
 if TYPE_CHECKING:
     from ticketing.container import Services
@@ -29,11 +29,11 @@ def _text(value: Any) -> str:
     return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
 
 
-def _entries(response: Any) -> list[Any]:
-    """The (id, fields) entries of an XREADGROUP reply."""
-    entries: list[Any] = []
-    for _stream, items in cast(list[tuple[Any, list[Any]]], response or []):
-        entries.extend(items)
+def _entries(response: Any) -> list[tuple[str, Any, Any]]:
+    """The (stream, id, fields) entries of an XREADGROUP reply."""
+    entries: list[tuple[str, Any, Any]] = []
+    for stream, items in cast(list[tuple[Any, list[Any]]], response or []):
+        entries.extend((_text(stream), entry_id, fields) for entry_id, fields in items)
     return entries
 
 
@@ -46,6 +46,8 @@ def decode_incident(raw: bytes | str) -> Incident:
     data = raw.encode() if isinstance(raw, str) else raw
     if len(data) > MAX_MESSAGE_BYTES:
         raise Poison(f"message is {len(data)} bytes; the limit is {MAX_MESSAGE_BYTES}")
+    if problem := nesting_problem(data):  # before decoding: deep nesting exhausts the stack
+        raise Poison(problem)
     try:
         return msgspec.json.decode(data, type=Incident)
     except msgspec.ValidationError as exc:
@@ -54,11 +56,15 @@ def decode_incident(raw: bytes | str) -> Incident:
         raise Poison(f"not JSON: {exc}") from None
 
 
-async def handle_message(raw: bytes | str, services: Services, *, origin: str) -> Outcome | None:
+async def handle_message(
+    raw: bytes | str, services: Services, *, origin: str, transport: str = "stream"
+) -> Outcome | None:
     """One incident → one accepted ticket (created now if Zoho takes it).
 
-    A malformed message goes to the dead letters with the reason and None is returned.
-    Raises StoreUnavailable when it could not be stored: the caller must not acknowledge it.
+    A malformed message goes to the dead letters with the reason (``origin`` is the stream a
+    replay puts it back on; ``transport``, ``stream`` or ``pubsub``, labels the poison counter)
+    and None is returned. Raises StoreUnavailable when it could not be stored: the caller must
+    not acknowledge it.
     """
     try:
         incident = decode_incident(raw)
@@ -78,10 +84,11 @@ async def handle_message(raw: bytes | str, services: Services, *, origin: str) -
         )
     except (Poison, ValidationError) as exc:
         reason = str(exc)
-        log.warning("poison message from %s: %s", origin, reason)
+        log.warning("poison message from %s (%s): %s", origin, transport, reason)
         await services.store.bury_raw(_text(raw)[:MAX_MESSAGE_BYTES], reason, origin)
         if services.metrics is not None:
             services.metrics.ticket("invalid", Source.REDIS)
+            services.metrics.poison(transport)
         return None
     with context.bind(request_id=draft.request_id, incident_id=draft.incident_id, key=draft.key):
         outcome, _new = await services.submit(draft)
@@ -90,8 +97,15 @@ async def handle_message(raw: bytes | str, services: Services, *, origin: str) -
 
 class InboundConsumer:
     """Reads ``tickets:classify:result`` through consumer group ``ticket-service`` and the
-    pub/sub channel of the same name. A stream entry is acknowledged only once its ticket is
-    durably accepted; pub/sub has no redelivery, so it is a best-effort second path."""
+    pub/sub channel of the same name.
+
+    A stream entry is acknowledged only once its ticket is durably accepted. The subscriber
+    does nothing but append each pub/sub message to the service's own intake stream
+    (``<prefix>tickets:intake``), in pipelined batches, so it always keeps up; the same group
+    machinery then works that stream like the inbound one (acknowledgements, redelivery,
+    reclaim, dead letters). Pub/sub has no redelivery: what is published while no subscriber is
+    connected is gone, so a lost connection is logged, counted and re-established.
+    """
 
     def __init__(
         self,
@@ -107,6 +121,7 @@ class InboundConsumer:
         self._services = services
         settings = services.settings
         self.stream = settings.inbound_stream
+        self.intake = settings.intake_stream
         self.group = settings.inbound_group
         self.consumer = consumer or services.drain.consumer
         self._batch = batch
@@ -117,6 +132,12 @@ class InboundConsumer:
         self._reclaim_idle_ms = reclaim_idle_ms or int(attempt * 4 * 1000)
         self._limiter = anyio.CapacityLimiter(max(1, settings.zoho_max_concurrency))
         self.handled = 0
+        self.reconnects = 0  # times the pub/sub connection was lost and re-established
+
+    @property
+    def streams(self) -> tuple[str, str]:
+        """The streams the group is read on: the classifier's, and pub/sub's intake."""
+        return (self.stream, self.intake)
 
     async def run(self) -> None:
         """Consume forever (until cancelled); survives Redis outages by retrying."""
@@ -138,6 +159,12 @@ class InboundConsumer:
                     self.stream,
                     self.group,
                 )
+        except ResponseError as exc:
+            if "BUSYGROUP" not in str(exc):
+                raise
+        try:
+            # From the start: the subscriber may have appended before the group existed.
+            await self._redis.xgroup_create(self.intake, self.group, id="0", mkstream=True)
         except ResponseError as exc:
             if "BUSYGROUP" not in str(exc):
                 raise
@@ -166,39 +193,41 @@ class InboundConsumer:
                 delay = min(delay * 2, 15.0)
 
     async def _reclaim(self) -> None:
-        start = "0-0"
-        while True:
-            result = await self._redis.xautoclaim(
-                self.stream, self.group, self.consumer, self._reclaim_idle_ms, start, count=100
-            )
-            next_id, entries = result[0], result[1]
-            await self._handle_entries(entries)
-            if next_id in (b"0-0", "0-0"):
-                return
-            start = next_id
+        for stream in self.streams:
+            start = "0-0"
+            while True:
+                result = await self._redis.xautoclaim(
+                    stream, self.group, self.consumer, self._reclaim_idle_ms, start, count=100
+                )
+                next_id, entries = result[0], result[1]
+                await self._handle_entries([(stream, i, f) for i, f in entries])
+                if next_id in (b"0-0", "0-0"):
+                    break
+                start = next_id
 
     async def recover(self) -> None:
         """Handle again the entries this consumer was given and did not acknowledge (their
         ticket could not be stored), then those that consumers that died left idle for the
         reclaim time. Raises StoreUnavailable when the store still fails."""
-        start: Any = "0"
-        while True:
-            response = await self._redis.xreadgroup(
-                self.group, self.consumer, {self.stream: start}, count=self._batch
-            )
-            entries = _entries(response)
-            if not entries:
-                break
-            await self._handle_entries(entries)
-            start = entries[-1][0]
+        for stream in self.streams:
+            start: Any = "0"
+            while True:
+                response = await self._redis.xreadgroup(
+                    self.group, self.consumer, {stream: start}, count=self._batch
+                )
+                entries = _entries(response)
+                if not entries:
+                    break
+                await self._handle_entries(entries)
+                start = entries[-1][1]
         await self._reclaim()
 
     async def poll_once(self, *, block_ms: int | None = None) -> int:
-        """Read and handle one batch of new stream entries; returns how many."""
+        """Read and handle one batch of new entries of both streams; returns how many."""
         response = await self._redis.xreadgroup(
             self.group,
             self.consumer,
-            {self.stream: ">"},
+            dict.fromkeys(self.streams, ">"),
             count=self._batch,
             block=self._block_ms if block_ms is None else block_ms,
         )
@@ -206,13 +235,14 @@ class InboundConsumer:
         await self._handle_entries(entries)
         return len(entries)
 
-    async def _handle_entries(self, entries: list[Any]) -> None:
+    async def _handle_entries(self, entries: list[tuple[str, Any, Any]]) -> None:
         if not entries:
             return
-        acked: list[Any] = []
+        acked: dict[str, list[Any]] = {}
         failures: list[str] = []
 
-        async def one(entry_id: Any, fields: dict[Any, Any] | None) -> None:
+        async def one(stream: str, entry_id: Any, fields: dict[Any, Any] | None) -> None:
+            transport = "pubsub" if stream == self.intake else "stream"
             async with self._limiter:
                 payload = fields.get(b"payload", fields.get("payload")) if fields else None
                 try:
@@ -225,57 +255,162 @@ class InboundConsumer:
                         await self._services.store.bury_raw(
                             json.dumps(original, ensure_ascii=False)[:MAX_MESSAGE_BYTES],
                             "stream entry has no 'payload' field",
-                            self.stream,
+                            stream,
                         )
                     else:
-                        await handle_message(payload, self._services, origin=self.stream)
+                        await handle_message(
+                            payload, self._services, origin=stream, transport=transport
+                        )
                 except StoreUnavailable as exc:
                     failures.append(exc.message)  # not acknowledged: it will be redelivered
                     return
-                except Exception:
-                    # Unforeseen, on this one message: leave it pending (it is reclaimed and
-                    # tried again later) and go on with the others.
-                    log.exception("inbound entry %s failed; left pending", _text(entry_id))
+                except (RedisError, OSError) as exc:
+                    failures.append(f"Redis: {exc}")  # the same: Redis failed, not the message
                     return
-                acked.append(entry_id)
+                except Exception as exc:
+                    # Unforeseen, on this one message: it would fail the same way on every
+                    # delivery, so it is buried once, with the reason, instead of coming back
+                    # forever; a replay puts it back once the cause is fixed.
+                    if not await self._bury_failed(stream, transport, entry_id, payload, exc):
+                        return  # could not even be buried: left pending, tried again later
+                acked.setdefault(stream, []).append(entry_id)
                 self.handled += 1
 
         try:
             async with anyio.create_task_group() as tg:
-                for entry_id, fields in entries:
-                    tg.start_soon(one, entry_id, fields)
+                for stream, entry_id, fields in entries:
+                    tg.start_soon(one, stream, entry_id, fields)
         finally:
             if acked:
                 with anyio.CancelScope(shield=True):
-                    await self._redis.xack(self.stream, self.group, *acked)
+                    await self._ack(acked)
         if failures:
             raise StoreUnavailable(failures[0])
+
+    async def _ack(self, acked: dict[str, list[Any]]) -> None:
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for stream, ids in acked.items():
+                pipe.xack(stream, self.group, *ids)
+                if stream == self.intake:
+                    # The service's own stream, read by this group only: a handled entry has
+                    # nothing left to give.
+                    pipe.xdel(stream, *ids)
+            await pipe.execute()
+
+    async def _bury_failed(
+        self, stream: str, transport: str, entry_id: Any, payload: Any, exc: Exception
+    ) -> bool:
+        """A dead letter for an entry whose handling raised unexpectedly; one log line (the
+        traceback at debug level). False when the dead letter could not be written."""
+        reason = f"unexpected {type(exc).__name__}: {exc}"[:500]
+        log.error(
+            "inbound entry %s of %s failed (%s); dead-lettered, not redelivered",
+            _text(entry_id),
+            stream,
+            reason,
+            exc_info=exc if log.isEnabledFor(logging.DEBUG) else None,
+        )
+        try:
+            await self._services.store.bury_raw(
+                _text(payload or b"")[:MAX_MESSAGE_BYTES], reason, stream
+            )
+        except Exception as bury_exc:
+            log.error("inbound entry %s stays pending: %s", _text(entry_id), bury_exc)
+            return False
+        if self._services.metrics is not None:
+            self._services.metrics.ticket("invalid", Source.REDIS)
+            self._services.metrics.poison(transport)
+        return True
+
+    def _reconnected(self, _connection: Any) -> None:
+        """redis-py re-established the subscriber's connection by itself (after Redis closed
+        it: output-buffer limit, restart); it re-subscribes, but what came meanwhile is gone."""
+        self.reconnects += 1
 
     async def _pubsub_loop(self) -> None:
         delay = 0.5
         while True:
             pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
+            connection: Any = None
             try:
                 await pubsub.subscribe(self.stream)
+                if delay > 0.5:
+                    log.info("inbound pub/sub %s: subscribed again", self.stream)
+                connection = pubsub.connection
+                if connection is not None:
+                    connection.register_connect_callback(self._reconnected)
                 delay = 0.5
+                seen = self.reconnects
                 while True:
-                    message = await pubsub.get_message(timeout=1.0)
-                    if message is None or message.get("type") != "message":
-                        continue
-                    try:
-                        await handle_message(message["data"], self._services, origin=self.stream)
-                        self.handled += 1
-                    except StoreUnavailable as exc:
-                        # Pub/sub cannot redeliver; the stream copy (if the publisher writes
-                        # both) is the durable path.
-                        log.error("pub/sub incident could not be stored: %s", exc.message)
-                    except Exception:
-                        log.exception("pub/sub incident failed")  # the next one still counts
+                    messages = await self._receive(pubsub)
+                    if self.reconnects != seen:
+                        seen = self.reconnects
+                        self._lost_subscription(
+                            "the connection was closed (a subscriber over Redis's "
+                            "client-output-buffer-limit, or a Redis restart) and re-established"
+                        )
+                    if messages:
+                        await self._append(messages)
             except (RedisError, OSError) as exc:
-                log.warning("inbound pub/sub: %s; retrying in %.1fs", exc, delay)
+                if connection is not None:  # it was subscribed: a loss, counted once
+                    self._lost_subscription(f"{exc}; subscribing again in {delay:.1f}s")
+                else:
+                    log.warning("inbound pub/sub: %s; retrying in %.1fs", exc, delay)
                 await anyio.sleep(delay)
                 delay = min(delay * 2, 15.0)
             finally:
                 with anyio.CancelScope(shield=True):
+                    if connection is not None:
+                        connection.deregister_connect_callback(self._reconnected)
                     with contextlib.suppress(RedisError, OSError):
                         await pubsub.aclose()  # type: ignore[no-untyped-call]
+
+    async def _receive(self, pubsub: Any, most: int = 500) -> list[Any]:
+        """The next pub/sub message (waiting up to a second) and all that are already there."""
+        messages: list[Any] = []
+        message = await pubsub.get_message(timeout=1.0)
+        while message is not None:
+            if message.get("type") == "message":
+                messages.append(message["data"])
+            if len(messages) >= most:
+                break
+            message = await pubsub.get_message(timeout=0)
+        return messages
+
+    async def _append(self, messages: list[Any]) -> None:
+        """Pub/sub messages onto the intake stream, one pipelined round trip. An oversized
+        one is dead-lettered at once instead (no point storing megabytes to refuse them)."""
+        metrics = self._services.metrics
+        if metrics is not None:
+            metrics.pubsub_received(len(messages))
+        fitting = [m for m in messages if len(m) <= MAX_MESSAGE_BYTES]
+        try:
+            if fitting:
+                async with self._redis.pipeline(transaction=False) as pipe:
+                    for data in fitting:
+                        pipe.xadd(self.intake, {"payload": data})
+                    await pipe.execute()
+            for data in messages:
+                if len(data) > MAX_MESSAGE_BYTES:
+                    await handle_message(
+                        data, self._services, origin=self.intake, transport="pubsub"
+                    )
+        except (RedisError, OSError, StoreUnavailable) as exc:
+            # Pub/sub cannot redeliver; the stream copy (if the publisher writes both) is the
+            # durable path. A Redis that is gone breaks the subscription too, which reconnects.
+            log.error(
+                "%d pub/sub incidents could not be stored and are lost: %s", len(messages), exc
+            )
+            if metrics is not None:
+                metrics.pubsub_lost(len(messages))
+
+    def _lost_subscription(self, what: str) -> None:
+        log.warning(
+            "inbound pub/sub %s: %s; messages published meanwhile are lost (only the stream "
+            "%s is lossless)",
+            self.stream,
+            what,
+            self.stream,
+        )
+        if self._services.metrics is not None:
+            self._services.metrics.pubsub_disconnect()

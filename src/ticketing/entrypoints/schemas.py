@@ -2,13 +2,44 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
+from itertools import accumulate
 from typing import Any
 
 import msgspec
 
 from ticketing.application.intake import caller_key
 from ticketing.domain.model import DeadLetter, Department, DrainReport, Outcome, TicketState
+
+# How deep a JSON body or message may nest. An incident nests 2 levels; a decoder recurses
+# once per level, and a few thousand levels end in a RecursionError, so this is checked on the
+# raw bytes before anything decodes them.
+MAX_JSON_DEPTH = 32
+
+_JSON_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
+_NOT_A_BRACKET = bytes(b for b in range(256) if b not in b"[]{}")
+_STEP = [0] * 256
+_STEP[ord("[")] = _STEP[ord("{")] = 1
+_STEP[ord("]")] = _STEP[ord("}")] = -1
+
+
+def json_depth(data: bytes) -> int:
+    """How deep a JSON text nests arrays and objects, read from its bytes without decoding
+    them (brackets inside strings do not count). Linear and in C: the strings are cut out by
+    one regular expression, the brackets kept by ``translate``, the running depth summed by
+    ``accumulate``. For malformed JSON (an unterminated string) it may overcount, never
+    undercount."""
+    brackets = _JSON_STRING.sub(b"", data).translate(None, _NOT_A_BRACKET)
+    return max(accumulate(map(_STEP.__getitem__, brackets)), default=0)
+
+
+def nesting_problem(data: bytes) -> str | None:
+    """Why a JSON text is refused before decoding (too deeply nested), or None."""
+    depth = json_depth(data)
+    if depth > MAX_JSON_DEPTH:
+        return f"JSON nested {depth} levels deep; the limit is {MAX_JSON_DEPTH}"
+    return None
 
 
 class CustomerTicketIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=False):

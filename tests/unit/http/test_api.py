@@ -106,6 +106,46 @@ async def test_malformed_json_is_400(client: AsyncTestClient) -> None:
     assert response.json()["field"] == "body"
 
 
+@pytest.mark.parametrize(
+    ("body", "content_type"),
+    [
+        (b'{"subject": "x", "extra": ' + b"[" * 2000 + b"]" * 2000 + b"}", "application/json"),
+        (b'{"subject": "x", "extra": ' + b'{"a": ' * 2000 + b"1" + b"}" * 2001, ""),
+        (b"[" * 100_000, "application/json"),  # never closed
+    ],
+    ids=["arrays", "objects-no-content-type", "unclosed"],
+)
+async def test_deeply_nested_json_is_400_without_a_traceback(
+    client: AsyncTestClient,  # type: ignore[type-arg]
+    container: Container,
+    caplog: pytest.LogCaptureFixture,
+    body: bytes,
+    content_type: str,
+) -> None:
+    """JSON nested thousands deep is refused by a scan of the raw body, before it is
+    decoded: 400 naming the nesting limit, no RecursionError, no traceback, nothing stored."""
+    headers = {"content-type": content_type} if content_type else {}
+    response = await client.post("/tickets/customer", content=body, headers=headers)
+    assert response.status_code == 400, response.text
+    answer = response.json()
+    assert answer["field"] == "body"
+    assert "levels deep; the limit is 32" in answer["message"]
+    assert not [r for r in caplog.records if r.exc_info], "a traceback was logged"
+    assert container.emulator_state().calls == []
+    assert await (await container.store()).pending_count() == 0
+
+
+async def test_json_nested_within_the_limit_and_brackets_in_strings_are_fine(
+    client: AsyncTestClient,  # type: ignore[type-arg]
+) -> None:
+    """Brackets inside strings are text, not nesting: a description full of them is taken."""
+    response = await client.post(
+        "/tickets/customer",
+        json={**OLD_FORM, "description": '[{"quoted \\" [' * 500 + "}]"},
+    )
+    assert response.status_code == 201, response.text
+
+
 async def test_idempotency_key_replays_first_outcome(
     client: AsyncTestClient, container: Container
 ) -> None:  # type: ignore[type-arg]

@@ -42,6 +42,7 @@ from ticketing.entrypoints.schemas import (
     departments_out,
     drain_out,
     first_values,
+    nesting_problem,
     ticket_out,
 )
 
@@ -65,6 +66,8 @@ async def read_fields(request: Request[Any, Any, Any]) -> dict[str, str]:
     if not body.strip():
         return fields
     if content_type == "application/json" or (not content_type and body.lstrip()[:1] == b"{"):
+        if problem := nesting_problem(body):  # before decoding: deep nesting exhausts the stack
+            raise BadRequest("body", problem)
         try:
             data = msgspec.json.decode(body)
         except msgspec.DecodeError as exc:
