@@ -366,9 +366,11 @@ class ZohoDeskClient:
             return
 
     def _note_clock(self, response: httpx.Response) -> None:
-        value = response.headers.get("Date")
-        if not value:
+        # A proxy or server in front may add a Date of its own: Zoho's is the last one.
+        values = response.headers.get_list("Date")
+        if not values:
             return
+        value = values[-1]
         try:
             zoho_now = parsedate_to_datetime(value)
         except (TypeError, ValueError):

@@ -27,6 +27,7 @@ async def run_standalone(
         access_log=False,
         log_level="warning",
         lifespan="off",
+        date_header=False,  # the emulator sends Zoho's own Date (its clock may be skewed)
     )
     await uvicorn.Server(config).serve()
 
