@@ -108,6 +108,12 @@ async def test_a_ticket_recorded_for_another_key_is_never_taken(
     assert b is not None
     assert b.ticket_id not in (None, a_ticket)
     assert len(tickets(emulator, SUBJECT)) == 2
+    async with backend.connected() as redis:  # the ticket-id records live under the prefix
+        owners = {
+            ticket: await redis.get(f"{backend.prefix}ticketing:ticket-key:{ticket}")
+            for ticket in (a_ticket, b.ticket_id)
+        }
+    assert owners == {a_ticket: b"order-A", b.ticket_id: b"order-B"}
 
 
 # ------------------------------------------------------------------ hole 3: Zoho's clock
