@@ -440,6 +440,7 @@ def control_tickets(request: AnyRequest, emu: Emu) -> dict[str, Any]:
                 "orgId": t.org_id,
                 "ticketNumber": t.ticket_number,
                 "subject": t.subject,
+                "description": t.description,
                 "contactId": t.contact_id,
                 "departmentId": t.department_id,
                 "createdTime": zoho_time(t.created_time),
