@@ -10,6 +10,13 @@ counts, per idempotency key, the tickets the emulator holds.
 
     uv run python benchmarks/chaos.py                      # 3000 tickets, 3 workers, Redis crash
     uv run python benchmarks/chaos.py --tickets 600 --appendfsync always
+    uv run python benchmarks/chaos.py --look-up            # the look-up's hard cases, see below
+
+``--look-up`` runs without ZOHO_IDEMPOTENCY_FIELD (ambiguous creates are found by the key's
+reference line), with a web form's fixed subject for groups of tickets from one customer,
+Zoho's clock 5 minutes ahead of the host's, and creates that Zoho commits after the client's
+timeout. Tickets are counted per key by the reference line in their description, and a key
+whose ledger records another key's ticket id counts as merged.
 
 The suite's `tests/integration/test_fault_injection.py` runs the same scenario small.
 """
@@ -41,14 +48,17 @@ from typing import IO, Any
 import httpx
 import redis
 
+from ticketing.adapters.redis.store import LEDGER_PREFIX
 from ticketing.adapters.zoho_desk.emulator import (
     SANDBOX_CLIENT_ID,
     SANDBOX_CLIENT_SECRET,
     SANDBOX_REFRESH_TOKEN,
 )
-from ticketing.application.intake import caller_key
+from ticketing.application.intake import ANONYMOUS_CLIENT, scoped_key
+from ticketing.domain.model import REFERENCE_PREFIX, ticket_reference
 
 KEY_FIELD = "cf_request_key"
+WEB_FORM_SUBJECT = "Consulta desde la web"
 
 
 def free_port() -> int:
@@ -91,6 +101,12 @@ class Scenario:
     hang: float = 2.5
     outage_for: float = 3.0
     rate_limit_for: float = 1.5
+    # The look-up's hard cases (``--look-up``).
+    key_field: bool = True  # False: no ZOHO_IDEMPOTENCY_FIELD, found by the reference line
+    same_subject: bool = False  # groups of 5 tickets from one customer, one fixed subject
+    clock_skew: float = 0.0  # Zoho's clock minus the host's, seconds
+    late_commits: int = 0  # creates committed commit_delay s after arriving, twice in a run
+    commit_delay: float = 2.0  # > zoho_timeout: committed after the client gave up
     http_threads: int = 8
     workdir: Path | None = None
     keep_workdir: bool = False
@@ -110,6 +126,7 @@ class Result:
     http_retries: int = 0
     xadd_retries: int = 0
     per_key: dict[str, int] = field(default_factory=dict)
+    recorded: dict[str, str] = field(default_factory=dict)  # key → ticket id in the ledger
     foreign_tickets: int = 0  # tickets whose key was never sent
     dead_letters: list[dict[str, str]] = field(default_factory=list)
     poison_markers: list[str] = field(default_factory=list)
@@ -147,6 +164,14 @@ class Result:
     def lost(self) -> list[str]:
         return sorted(key for key in self.sent_keys if self.per_key.get(key, 0) == 0)
 
+    @property
+    def merged(self) -> dict[str, list[str]]:
+        """Ticket ids the ledger records for more than one key (a key given another's)."""
+        keys_of: dict[str, list[str]] = {}
+        for key, ticket_id in self.recorded.items():
+            keys_of.setdefault(ticket_id, []).append(key)
+        return {t: sorted(keys) for t, keys in keys_of.items() if len(keys) > 1}
+
     def dead_by_marker(self) -> Counter[str]:
         found: Counter[str] = Counter()
         for letter in self.dead_letters:
@@ -174,6 +199,11 @@ class Result:
         if dups:
             out.append(
                 f"{len(dups)} key(s) with more than one ticket: {dict(list(dups.items())[:20])}"
+            )
+        if self.merged:
+            out.append(
+                f"{len(self.merged)} ticket(s) recorded for several keys (merged): "
+                f"{dict(list(self.merged.items())[:10])}"
             )
         if self.foreign_tickets:
             out.append(f"{self.foreign_tickets} ticket(s) under keys never sent")
@@ -208,6 +238,7 @@ class Result:
             ("  repeats (HTTP replays, stream dups)", self.http_replays),
             ("created (keys with a ticket)", self.created),
             ("duplicated (extra tickets)", self.duplicated),
+            ("merged (tickets recorded for 2+ keys)", len(self.merged)),
             (
                 "lost (keys without a ticket)",
                 f"{len(self.lost)}"
@@ -231,6 +262,13 @@ class Result:
                     for k, v in sorted(self.zoho_answers.items())
                     if k not in ("200", "204")
                 ),
+            ),
+            (
+                "look-up",
+                ("by key field" if s.key_field else "by reference line")
+                + (", same subject per customer" if s.same_subject else "")
+                + (f", Zoho clock {s.clock_skew:+.0f} s" if s.clock_skew else "")
+                + (f", {2 * s.late_commits} late commits" if s.late_commits else ""),
             ),
             ("worker SIGKILLs", len(self.kills)),
             ("Redis SIGKILL + restarts", self.redis_restarts),
@@ -452,7 +490,6 @@ class Chaos:
                 # One token file for every process: they reuse a stored unexpired access token
                 # instead of each refreshing (the emulator allows 10 refreshes in 10 minutes).
                 "ZOHO_TOKEN_FILE": str(self.workdir / "tokens.json"),
-                "ZOHO_IDEMPOTENCY_FIELD": KEY_FIELD,
                 "ZOHO_TIMEOUT": str(self.s.zoho_timeout),
                 "ZOHO_SEARCH_LAG": str(self.s.service_search_lag),
                 "QUEUE_ATTEMPT_TIMEOUT": str(self.s.attempt_timeout),
@@ -464,6 +501,8 @@ class Chaos:
                 "INBOUND_STREAM": f"{self.ns}:classify:result",
             }
         )
+        if self.s.key_field:
+            env["ZOHO_IDEMPOTENCY_FIELD"] = KEY_FIELD
         return env
 
     def start_service(self, redis_url: str, emulator_url: str) -> str:
@@ -507,7 +546,9 @@ class Chaos:
         """Mostly one customer per ticket; every few tickets share one (one contact, once);
         some are phone-only."""
         n = i - i % shared_every if i % shared_every in (1, 2) else i
-        if n % 5 == 4:
+        if self.s.same_subject:  # groups of 5 tickets from one customer
+            n = i - i % 5
+        if (n // 5 if self.s.same_subject else n) % 5 == 4:
             phone = f"+52 55 {self.rng_phone(n)}"
             self.customers.add(f"phone:{phone}")
             return {"phone": phone}
@@ -534,7 +575,7 @@ class Chaos:
                 "customer_email": who.get("email"),
                 "customer_phone": who.get("phone"),
                 "customer_name": who.get("name"),
-                "subject": f"HTTP ticket {i}",
+                "subject": WEB_FORM_SUBJECT if s.same_subject else f"HTTP ticket {i}",
                 "description": f"Chaos run {self.ns}, HTTP ticket {i}",
                 "priority": self.rng_http.choice(["High", "Medium", "Low", "alta", "p2"]),
             }
@@ -612,7 +653,9 @@ class Chaos:
                 "priority": self.rng_redis.choice(["alta", "media", "baja", 1, 3, "urgent"]),
                 "confidence": round(self.rng_redis.uniform(0.3, 1.0), 2),
             }
-            if i % 3:
+            if s.same_subject:
+                incident["subject"] = WEB_FORM_SUBJECT
+            elif i % 3:
                 incident["subject"] = f"Incident {i}"
             payload = json.dumps(incident)
             items.append(("ticket", {"payload": payload}, key))
@@ -701,6 +744,9 @@ class Chaos:
                         "hang": s.hang,
                         "search_lag": s.search_lag,
                         "latency": 0.01,
+                        "clock_skew": s.clock_skew,
+                        "create_late": s.late_commits,
+                        "commit_delay": s.commit_delay,
                     },
                 ),
             ),
@@ -731,6 +777,7 @@ class Chaos:
                     {
                         "create_then_fail": s.create_then_fail,
                         "create_then_hang": s.create_then_hang,
+                        "create_late": s.late_commits,
                     },
                 ),
             ),
@@ -808,19 +855,37 @@ class Chaos:
 
     # -- the end -----------------------------------------------------------------------
 
+    def ledger_key(self, key: str) -> str:
+        """The ledger key of a sent key: HTTP keys live in their client's namespace."""
+        if key in self.result.http_keys:
+            return scoped_key(ANONYMOUS_CLIENT, key)
+        return key
+
     def snapshot(self, r: redis.Redis, emulator_url: str) -> None:
         res = self.result
-        body = httpx.get(
-            f"{emulator_url}/_emulator/tickets", params={"field": KEY_FIELD}, timeout=30
-        ).json()
-        # Zoho's field holds the ledger key: an HTTP key in its client's namespace (api/<client>/).
-        by_key: dict[str, int] = Counter()
-        for stored, n in body.get("by_key", {}).items():
-            by_key[caller_key(stored)] += n
-        res.per_key = {k: n for k, n in by_key.items() if k.startswith(self.ns)}
-        res.foreign_tickets = sum(n for k, n in res.per_key.items() if k not in res.sent_keys) + (
-            body["count"] - sum(by_key.values())
-        )
+        body = httpx.get(f"{emulator_url}/_emulator/tickets", timeout=30).json()
+        # Each ticket's key, by the reference line that ends its description.
+        # An HTTP key lives in its client's namespace (api/<client>/<key>; no API_KEYS here).
+        ledger_key = {k: self.ledger_key(k) for k in res.sent_keys}
+        keys_by_ref = {ticket_reference(ledger_key[k]): k for k in res.sent_keys}
+        per_key: Counter[str] = Counter()
+        foreign = 0
+        for ticket in body["data"]:
+            last = (ticket.get("description") or "").rsplit("\n", 1)[-1]
+            key = keys_by_ref.get(last.removeprefix(REFERENCE_PREFIX))
+            if key is None:
+                foreign += 1
+            else:
+                per_key[key] += 1
+        res.per_key = dict(per_key)
+        res.foreign_tickets = foreign
+        keys = sorted(res.sent_keys)
+        prefix = f"{self.ns}:{LEDGER_PREFIX}"
+        with r.pipeline(transaction=False) as pipe:
+            for key in keys:
+                pipe.hget(prefix + ledger_key[key], "ticket_id")
+            ids = pipe.execute()
+        res.recorded = {k: _text(t) for k, t in zip(keys, ids, strict=True) if t}
         res.pending_left = int(r.xlen(f"{self.ns}:pending"))
         try:
             res.in_flight_left = int(r.xpending(f"{self.ns}:pending", "ticketing")["pending"])
@@ -910,7 +975,10 @@ class Chaos:
             chaos.join()
             sent_at = time.monotonic()
             self.log(f"sent {len(res.sent_keys)} keys; clearing faults, waiting for the drain")
-            self.faults(emulator_url, {"clear": True, "search_lag": s.search_lag})
+            self.faults(
+                emulator_url,
+                {"clear": True, "search_lag": s.search_lag, "clock_skew": s.clock_skew},
+            )
             for worker in self.workers:  # a restart still sleeping after the last kill
                 if not worker.alive():
                     worker.start()
@@ -1019,7 +1087,25 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--redis-url", help="use this Redis (no crash) instead of starting one with an AOF"
     )
+    parser.add_argument(
+        "--look-up",
+        action="store_true",
+        help="no idempotency field, one subject per customer, Zoho's clock 5 minutes ahead, "
+        "late commits",
+    )
+    parser.add_argument(
+        "--clock-skew",
+        type=float,
+        help="Zoho's clock minus the host's in seconds (default 300 with --look-up, else 0)",
+    )
     args = parser.parse_args(argv)
+    look_up: dict[str, Any] = (
+        {"key_field": False, "same_subject": True, "clock_skew": 300.0, "late_commits": 3}
+        if args.look_up
+        else {}
+    )
+    if args.clock_skew is not None:
+        look_up["clock_skew"] = args.clock_skew
     scenario = Scenario(
         http_tickets=args.tickets // 2,
         redis_tickets=args.tickets - args.tickets // 2,
@@ -1034,6 +1120,7 @@ def main(argv: list[str] | None = None) -> int:
         drain_timeout=args.drain_timeout,
         keep_workdir=args.keep,
         redis_url=args.redis_url,
+        **look_up,
     )
     result, diagnosis = run(scenario)
     print(result.table())
@@ -1044,7 +1131,10 @@ def main(argv: list[str] | None = None) -> int:
     if problems:
         print("\n" + diagnosis)
         return 1
-    print("exactly once: every key has one ticket, nothing pending, only the poison is dead")
+    print(
+        "exactly once: every key has one ticket of its own, nothing pending, only the poison "
+        "is dead"
+    )
     return 0
 
 

@@ -159,13 +159,19 @@ def build_ticket_store(
         from ticketing.adapters.memory import InMemoryTicketStore
 
         return InMemoryTicketStore(clock)  # the start-up log says nothing survives a restart
-    from ticketing.adapters.redis.store import LEASE_PREFIX, LEDGER_PREFIX, RedisTicketStore
+    from ticketing.adapters.redis.store import (
+        LEASE_PREFIX,
+        LEDGER_PREFIX,
+        OWNER_PREFIX,
+        RedisTicketStore,
+    )
 
     return RedisTicketStore(
         redis,
         clock,
         ledger_prefix=settings.redis_key_prefix + LEDGER_PREFIX,
         lease_prefix=settings.redis_key_prefix + LEASE_PREFIX,
+        owner_prefix=settings.redis_key_prefix + OWNER_PREFIX,
         pending=settings.ticket_queue_name,
         dead=settings.dead_letter_stream,
         created=settings.created_stream,

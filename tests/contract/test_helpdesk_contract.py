@@ -207,23 +207,29 @@ async def test_find_ticket_by_idempotency_key(helpdesk: Helpdesk, clock: ManualC
     assert missing is None
 
 
-async def test_find_ticket_by_contact_subject_and_window(
+async def test_find_ticket_by_reference_contact_subject_and_window(
     make_helpdesk: MakeHelpdesk, clock: ManualClock
 ) -> None:
-    """Without the key field, the probe's contact, exact subject and time window find it."""
+    """Without the key field, the key's reference (in the description), the probe's contact,
+    exact subject and time window find it; the same customer and subject under another key
+    find nothing (that ticket is not the other key's)."""
     async with make_helpdesk(idempotency_field=None) as helpdesk:
-        ticket = await new_ticket(helpdesk, subject="Pago no reflejado")
+        ticket = await new_ticket(helpdesk, key="order-A", subject="Pago no reflejado")
 
         found = await helpdesk.find_ticket(
-            probe_for(ticket, clock, key="unused", subject="Pago no reflejado")
+            probe_for(ticket, clock, key="order-A", subject="Pago no reflejado")
         )
         other_subject = await helpdesk.find_ticket(
-            probe_for(ticket, clock, key="unused", subject="Pago no")
+            probe_for(ticket, clock, key="order-A", subject="Pago no")
+        )
+        other_key = await helpdesk.find_ticket(
+            probe_for(ticket, clock, key="order-B", subject="Pago no reflejado")
         )
 
     assert found is not None
     assert found.id == ticket.id
     assert other_subject is None
+    assert other_key is None
 
 
 async def test_get_unknown_ticket_is_rejected_with_404(helpdesk: Helpdesk) -> None:

@@ -27,7 +27,7 @@ from ticketing.adapters.redis.connection import connect
 from ticketing.adapters.redis.leases import RedisLeases
 from ticketing.adapters.redis.store import RedisTicketStore
 from ticketing.adapters.redis.tokens import RedisTokenStore
-from ticketing.domain.errors import NotFound, StoreUnavailable
+from ticketing.domain.errors import NotFound, StoreUnavailable, TicketTaken
 from ticketing.domain.model import (
     Customer,
     Outcome,
@@ -270,6 +270,26 @@ async def test_mark_creating_and_failed_track_attempts(backend: Backend) -> None
     assert (await backend.store.mark_creating("k1", at)).attempts == 2
 
 
+async def test_mark_ambiguous_stamps_the_end_of_a_create_until_the_next(
+    backend: Backend,
+) -> None:
+    """mark_ambiguous records when a CREATING key's create ended; the next mark_creating
+    clears it (that create has not ended yet); other states ignore it."""
+    await backend.store.accept(make_draft("k1"))
+    await backend.store.mark_ambiguous("k1", CREATED_AT)  # accepted: nothing to stamp
+    record = await backend.store.get("k1")
+    assert record is not None
+    assert record.attempt_ended_at is None
+    await backend.store.mark_creating("k1", datetime(2026, 11, 26, 10, 1, tzinfo=UTC))
+    await backend.store.mark_ambiguous("k1", CREATED_AT)
+    record = await backend.store.get("k1")
+    assert record is not None
+    assert (record.state, record.attempt_ended_at) == (TicketState.CREATING, CREATED_AT)
+    again = await backend.store.mark_creating("k1", CREATED_AT)
+    assert again.attempt_ended_at is None
+    assert (await backend.store.lease("k1", "me", 5)).record == again
+
+
 async def test_mark_creating_unknown_key_is_not_found(backend: Backend) -> None:
     """mark_creating of a key never accepted raises NotFound."""
     with pytest.raises(NotFound):
@@ -337,6 +357,28 @@ async def test_complete_finishes_the_ledger_and_empties_the_queue(backend: Backe
     again, new = await backend.store.accept(draft)
     assert (again, new) == (outcome, False)
     assert queued.draft == draft
+
+
+async def test_complete_records_whose_ticket_it_is(backend: Backend) -> None:
+    """complete records ticket id → key; the same ticket is then refused to another key
+    (TicketTaken, nothing changed, its lease kept) and completing the owner again is fine."""
+    a, b = make_draft("order-A"), make_draft("order-B")
+    await backend.store.accept(a)
+    await backend.store.accept_and_lease(b, "worker-b", 30)
+    assert await backend.store.owner_of("t-1") is None
+    await backend.store.complete("order-A", *created(a, "t-1"))
+    assert await backend.store.owner_of("t-1") == "order-A"
+
+    with pytest.raises(TicketTaken) as info:
+        await backend.store.complete("order-B", *created(b, "t-1"), owner="worker-b")
+
+    assert info.value.owner == "order-A"
+    record = await backend.store.get("order-B")
+    assert record is not None
+    assert record.state is TicketState.ACCEPTED
+    assert not (await backend.store.lease("order-B", "someone-else", 30)).held
+    assert await backend.store.pending_count() == 1
+    await backend.store.complete("order-A", *created(a, "t-1"))  # its own: no error
 
 
 async def test_complete_without_ledger_still_records_and_emits(backend: Backend) -> None:
@@ -763,6 +805,20 @@ async def test_ledger_is_kept_for_the_retention_once_finished(backend: Backend) 
     assert week - 5 <= await b.redis.ttl(store.ledger_key("k2")) <= week
     await store.replay_dead()
     assert await b.redis.ttl(store.ledger_key("k2")) == -1  # live again: kept until finished
+
+
+@redis_only
+async def test_ticket_owner_record_lives_as_long_as_the_ledger(backend: Backend) -> None:
+    """The ticket id → key record is written with the ledger's own retention (one source)."""
+    store = backend.redis_store
+    draft = make_draft("k1")
+    await store.accept(draft)
+    await store.complete("k1", *created(draft, "t-9"))
+    ledger_ttl = await backend.redis.ttl(store.ledger_key("k1"))
+    owner_ttl = await backend.redis.ttl(store.owner_key("t-9"))
+    assert ledger_ttl > 0
+    assert abs(owner_ttl - ledger_ttl) <= 1
+    assert await backend.redis.get(store.owner_key("t-9")) == b"k1"
 
 
 @redis_only

@@ -38,6 +38,7 @@ def main(argv: list[str]) -> None:
         access_log=False,
         log_level="warning",
         lifespan="off",
+        date_header=False,  # the emulator sends Zoho's own Date (its clock may be skewed)
     )
     uvicorn.Server(config).run()
 

@@ -33,6 +33,7 @@ def served_emulator(state: EmulatorState, port: int) -> Iterator[str]:
         log_config=None,
         access_log=False,
         lifespan="off",
+        date_header=False,  # the emulator sends Zoho's own Date (its clock may be skewed)
         timeout_graceful_shutdown=1,
     )
     server = uvicorn.Server(config)

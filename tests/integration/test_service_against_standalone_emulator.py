@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +19,7 @@ from ticketing.adapters.zoho_desk.emulator import (
 )
 from ticketing.entrypoints.http.app import create_app
 
+from tests.integration.conftest import standalone_emulator
 from tests.integration.wired import wire
 
 pytestmark = [pytest.mark.anyio, pytest.mark.slow]
@@ -94,3 +97,15 @@ async def test_restart_reuses_stored_access_token(emulator_url: str, tmp_path: P
             assert response.status_code == 200, response.text
     calls = await control(emulator_url, "calls")
     assert calls["by_endpoint"].get("POST /oauth/v2/token") == 1, calls["by_endpoint"]
+
+
+async def test_standalone_emulator_sends_one_date_in_its_skewed_clock() -> None:
+    """`ticketing sandbox --clock-skew 300`: each Desk answer has one Date header (uvicorn's
+    own is off), five minutes ahead of the host's clock."""
+    with standalone_emulator("--clock-skew", "300") as url:
+        async with httpx.AsyncClient(base_url=url, timeout=5) as http:
+            before = datetime.now(UTC)
+            answer = await http.get("/api/v1/organizations")
+    [date] = answer.headers.get_list("date")
+    ahead = (parsedate_to_datetime(date) - before).total_seconds()
+    assert 298 <= ahead <= 302

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from ticketing.adapters.codec import PayloadError, decode_draft, encode_draft
-from ticketing.domain.errors import NotFound
+from ticketing.domain.errors import NotFound, TicketTaken
 from ticketing.domain.model import (
     DeadLetter,
     Outcome,
@@ -86,6 +86,8 @@ class InMemoryTicketStore:
     _pel: dict[str, _Delivery] = field(default_factory=dict, init=False)
     _last_delivered: tuple[int, int] = field(default=(0, 0), init=False)
     _dead: dict[str, DeadLetter] = field(default_factory=dict, init=False)
+    # ticket id → (idempotency key, expiry): the ledger's ticket-id records
+    _owners: dict[str, tuple[str, float]] = field(default_factory=dict, init=False)
     _next_id: int = field(default=0, init=False)
     _leases: InMemoryLeases = field(init=False)
 
@@ -166,8 +168,23 @@ class InMemoryTicketStore:
                 state=TicketState.CREATING,
                 attempts=record.outcome.attempts + 1,
                 last_attempt_at=at,
+                attempt_ended_at=None,
             )
         return record.outcome
+
+    async def mark_ambiguous(self, key: str, at: datetime) -> None:
+        record = self._record(key)
+        if record is not None and record.outcome.state is TicketState.CREATING:
+            record.outcome = replace(record.outcome, attempt_ended_at=at)
+
+    async def owner_of(self, ticket_id: str) -> str | None:
+        owned = self._owners.get(ticket_id)
+        if owned is None:
+            return None
+        if self.clock.monotonic() >= owned[1]:
+            del self._owners[ticket_id]
+            return None
+        return owned[0]
 
     async def mark_failed(self, key: str, reason: str) -> None:
         record = self._record(key)
@@ -178,6 +195,9 @@ class InMemoryTicketStore:
     async def complete(
         self, key: str, outcome: Outcome, event: TicketCreated, *, owner: str | None = None
     ) -> None:
+        ticket_owner = await self.owner_of(outcome.ticket_id) if outcome.ticket_id else None
+        if ticket_owner is not None and ticket_owner != key:
+            raise TicketTaken(outcome.ticket_id or "", ticket_owner)
         if owner is not None:
             await self.release(key, owner)
         record = self._record(key)
@@ -199,6 +219,8 @@ class InMemoryTicketStore:
         )
         record.draft = None
         record.expires_at = self.clock.monotonic() + self.retention
+        if outcome.ticket_id:
+            self._owners[outcome.ticket_id] = (key, record.expires_at)
         if record.entry_id is not None:
             self._remove_entry(record.entry_id)
         self.events.append(event)

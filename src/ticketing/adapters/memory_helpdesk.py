@@ -23,6 +23,7 @@ from ticketing.domain.model import (
     Ticket,
     TicketRequest,
     default_department,
+    referenced_description,
 )
 from ticketing.domain.ports import Clock, TicketProbe
 
@@ -257,7 +258,8 @@ class InMemoryHelpdesk:
         return self._store_contact(contact).id
 
     async def find_ticket(self, probe: TicketProbe) -> Ticket | None:
-        """By key when ``idempotency_field`` is set, else by contact, subject and window."""
+        """By key when ``idempotency_field`` is set, else by the key's reference in the
+        description (as sent, see ``referenced_description``), contact, subject and window."""
         await self._enter("find_ticket")
         visible_before = self._clock.now() - timedelta(seconds=self.search_lag)
         found: list[Ticket] = []
@@ -269,7 +271,8 @@ class InMemoryHelpdesk:
                 if self._keys.get(ticket_id) == probe.key:
                     found.append(ticket)
             elif (
-                ticket.contact_id == probe.contact_id
+                probe.reference in self._description(ticket_id)
+                and ticket.contact_id == probe.contact_id
                 and ticket.subject.strip() == probe.subject.strip()
                 and probe.created_from <= created <= probe.created_to
             ):
@@ -277,6 +280,13 @@ class InMemoryHelpdesk:
         if not found:
             return None
         return min(found, key=lambda t: (t.created_time or _EPOCH, len(t.id), t.id))
+
+    def _description(self, ticket_id: str) -> str:
+        """A ticket's description as Zoho would hold it: the text and the reference line."""
+        request = self.ticket_requests[ticket_id]
+        if not request.idempotency_key:
+            return request.description
+        return referenced_description(request.description, request.idempotency_key)
 
     async def get_ticket(self, ticket_id: str) -> Ticket:
         """The ticket; 404 ``HelpdeskRejected`` when unknown."""

@@ -11,12 +11,20 @@ from datetime import datetime
 
 from ticketing.domain.contacts import normalize_email, normalize_phone
 from ticketing.domain.errors import PayloadTooLarge, ValidationError
-from ticketing.domain.model import Customer, Priority, Source, TicketDraft
+from ticketing.domain.model import (
+    MAX_CUSTOMER_DESCRIPTION,
+    Customer,
+    Priority,
+    Source,
+    TicketDraft,
+)
 from ticketing.domain.priority import classifier_priority, parse_priority
 
 # Zoho Desk's own limits where known; generous but bounded elsewhere.
 MAX_SUBJECT = 255
-MAX_DESCRIPTION = 32_000
+# The description Zoho gets ends with the ticket's reference line: the customer's text is
+# refused (never cut) when the two would not fit the description limit together.
+MAX_DESCRIPTION = MAX_CUSTOMER_DESCRIPTION
 MAX_NAME = 100
 MAX_CATEGORY = 100
 MAX_CHANNEL = 50

@@ -23,6 +23,7 @@ from ticketing.domain.errors import (
     HelpdeskRejected,
     HelpdeskUnavailable,
     StoreUnavailable,
+    TicketTaken,
 )
 from ticketing.domain.model import (
     DrainReport,
@@ -39,6 +40,7 @@ from ticketing.domain.ports import Clock, Metrics, TicketProbe, TicketStore
 log = logging.getLogger(__name__)
 
 FINISHED = (TicketState.CREATED, TicketState.DEAD)
+LOOK_UP_MARGIN = timedelta(hours=1)
 
 
 def consumer_name() -> str:
@@ -52,7 +54,8 @@ class ProcessingPolicy:
 
     max_deliveries: int = 20
     # An ambiguous create is looked up before it is re-posted; the helpdesk's search can lag
-    # a fresh ticket, so a miss is trusted only this long after the attempt.
+    # a fresh ticket, and a create cut off by a timeout can still be committed after it, so
+    # a miss is trusted only this long after the attempt ENDED (not after it began).
     ambiguous_grace: float = 30.0
     # Longest one attempt can take (contact resolution + create, with timeouts); leases and
     # the reclaim idle time are set well above it.
@@ -130,7 +133,14 @@ class TicketProcessor:
             log.warning(
                 "attempt for %s took longer than %ss", draft.key, self.policy.attempt_timeout
             )
-            return await self._current(draft)
+            with anyio.CancelScope(shield=True):
+                current = await self._current(draft)
+                if current.state is TicketState.CREATING and current.attempt_ended_at is None:
+                    # The create in flight was cut off here: the grace runs from now.
+                    ended = self._clock.now()
+                    await self._store.mark_ambiguous(draft.key, ended)
+                    current = replace(current, attempt_ended_at=ended)
+            return current
         finally:
             if not attempt.released:
                 with anyio.CancelScope(shield=True):
@@ -161,7 +171,11 @@ class TicketProcessor:
                 found = await self._look_up(draft, contact_id)
                 if found is not None:
                     log.info("ambiguous create of %s had succeeded: %s", draft.key, found.id)
-                    return await self._complete(draft, found, attempt)
+                    try:
+                        return await self._complete(draft, found, attempt)
+                    except TicketTaken as exc:
+                        # Recorded for another key between the look-up and now: not ours.
+                        log.warning("look-up for %s: %s; not taken", draft.key, exc.message)
                 if self._waited(record) < self.policy.ambiguous_grace:
                     return record  # the search may not show it yet; look again later
             return await self._create(draft, attempt, contact_id, department_id)
@@ -181,8 +195,12 @@ class TicketProcessor:
             return await self._bury(draft, f"Zoho refused it: {exc.message}")
 
     def _waited(self, record: Outcome) -> float:
-        since = record.last_attempt_at
-        return (self._clock.now() - since).total_seconds() if since else 1e9
+        """Seconds since the last create ended. Without a recorded end (its process died, or
+        the record predates it), the latest it could have ended: when its timeout cut it off."""
+        ended = record.attempt_ended_at
+        if ended is None and record.last_attempt_at is not None:
+            ended = record.last_attempt_at + timedelta(seconds=self.policy.attempt_timeout)
+        return (self._clock.now() - ended).total_seconds() if ended else 1e9
 
     async def _inline_contact_may_lag(self, draft: TicketDraft, record: Outcome) -> bool:
         """After an ambiguous create that may have carried its contact inline, Zoho may have
@@ -222,8 +240,9 @@ class TicketProcessor:
             except HelpdeskUnavailable as exc:
                 if exc.sent:
                     # Ambiguous: Zoho may have made it. Stay CREATING so the next attempt
-                    # looks it up before posting again.
+                    # looks it up before posting again, once the grace from now has passed.
                     log.warning("create of %s is ambiguous: %s", draft.key, exc.message)
+                    await self._store.mark_ambiguous(draft.key, self._clock.now())
                 else:
                     await self._store.mark_failed(draft.key, exc.message)
                 return replace(await self._current(draft), reason=exc.message)
@@ -280,15 +299,31 @@ class TicketProcessor:
         )
 
     async def _look_up(self, draft: TicketDraft, contact_id: str) -> Ticket | None:
+        """The ticket an ambiguous create made, unless the ledger records it for another key
+        (a reference or key field typed into another ticket, a search that matches loosely):
+        that one is never taken."""
         now = self._clock.now()
         probe = TicketProbe(
             key=draft.key,
             contact_id=contact_id,
             subject=draft.subject,
-            created_from=draft.received_at - timedelta(minutes=2),
-            created_to=now + timedelta(minutes=2),
+            # Wide margins: instances' clocks may disagree; the reference does the matching.
+            created_from=draft.received_at - LOOK_UP_MARGIN,
+            created_to=now + LOOK_UP_MARGIN,
         )
-        return await self._helpdesk.find_ticket(probe)
+        found = await self._helpdesk.find_ticket(probe)
+        if found is None:
+            return None
+        owner = await self._store.owner_of(found.id)
+        if owner is not None and owner != draft.key:
+            log.warning(
+                "look-up for %s found ticket %s, which belongs to %s: not taken",
+                draft.key,
+                found.id,
+                owner,
+            )
+            return None
+        return found
 
     async def _complete(self, draft: TicketDraft, ticket: Ticket, attempt: _Attempt) -> Outcome:
         outcome = Outcome(

@@ -32,6 +32,15 @@ class NotFound(TicketingError):
     """The thing asked for does not exist."""
 
 
+class TicketTaken(TicketingError):
+    """A helpdesk ticket is recorded for another idempotency key: it is not this key's."""
+
+    def __init__(self, ticket_id: str, owner: str) -> None:
+        super().__init__(f"ticket {ticket_id} belongs to key {owner!r}")
+        self.ticket_id = ticket_id
+        self.owner = owner
+
+
 class HelpdeskError(TicketingError):
     """Any failure talking to the helpdesk (Zoho Desk)."""
 

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import base64
 import enum
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Final
 
 
 class Priority(enum.Enum):
@@ -87,6 +90,36 @@ class TicketDraft:
     contact_id: str | None = None
     department_id: str | None = None
     incident_id: str | None = None
+
+
+# The longest description sent to the helpdesk: the customer's text and the reference line.
+# Zoho publishes no limit for a ticket's description; 32,000 is its limit for a comment's
+# content, and a description is stored as the ticket's first thread, so it is assumed here.
+DESCRIPTION_LIMIT: Final = 32_000
+REFERENCE_PREFIX: Final = "Ref: "
+
+
+def ticket_reference(key: str) -> str:
+    """The short, deterministic reference of an idempotency key: ``tk`` and 20 base32
+    characters (100 bits) of its SHA-256, lowercase. One word, so a helpdesk's full-text
+    search (Zoho's ``_all``) matches it whole, and nothing of the key itself shows."""
+    digest = hashlib.sha256(key.encode()).digest()
+    return "tk" + base64.b32encode(digest).decode("ascii")[:20].lower()
+
+
+def reference_line(key: str) -> str:
+    """The line that ends every description the service sends (after a blank line)."""
+    return f"\n\n{REFERENCE_PREFIX}{ticket_reference(key)}"
+
+
+# Room the reference line takes: the customer's text may use the rest.
+REFERENCE_ROOM: Final = len(reference_line(""))
+MAX_CUSTOMER_DESCRIPTION: Final = DESCRIPTION_LIMIT - REFERENCE_ROOM
+
+
+def referenced_description(description: str, key: str) -> str:
+    """The description as sent: the customer's text, whole, then the key's reference line."""
+    return description + reference_line(key)
 
 
 @dataclass(frozen=True, slots=True)
@@ -189,7 +222,8 @@ class Outcome:
     incident_id: str | None = None
     source: Source | None = None
     attempts: int = 0
-    last_attempt_at: datetime | None = None
+    last_attempt_at: datetime | None = None  # when the last create was sent
+    attempt_ended_at: datetime | None = None  # when that create ended without an answer
 
     def created_event(self) -> TicketCreated:
         """The event a created ticket's outcome publishes."""

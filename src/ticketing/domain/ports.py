@@ -22,6 +22,7 @@ from ticketing.domain.model import (
     TicketCreated,
     TicketDraft,
     TicketRequest,
+    ticket_reference,
 )
 
 
@@ -39,13 +40,22 @@ class Clock(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class TicketProbe:
-    """What is known about a ticket whose create had an ambiguous outcome."""
+    """What is known about a ticket whose create had an ambiguous outcome.
+
+    The window is in the service's clock; a helpdesk with a clock of its own moves it into
+    that clock before comparing it with its creation times.
+    """
 
     key: str
     contact_id: str
     subject: str
     created_from: datetime
     created_to: datetime
+
+    @property
+    def reference(self) -> str:
+        """The reference line every ticket made for this key carries in its description."""
+        return ticket_reference(self.key)
 
 
 class Helpdesk(Protocol):
@@ -76,8 +86,10 @@ class Helpdesk(Protocol):
     async def find_ticket(self, probe: TicketProbe) -> Ticket | None:
         """Find a ticket that an earlier, ambiguous create may have made; None if not found.
 
-        By the idempotency custom field when one is configured, otherwise by contact, subject
-        and creation-time window. The helpdesk's search index may lag a fresh ticket.
+        By the idempotency custom field when one is configured, otherwise by the key's
+        reference (see :func:`ticket_reference`) in the description, kept only when the
+        contact and subject match too and it was created within the window (in the
+        helpdesk's own clock). The helpdesk's search index may lag a fresh ticket.
         """
         ...
 
@@ -391,11 +403,28 @@ class TicketStore(Protocol):
         """The create definitely did not happen: back to ACCEPTED, with the reason."""
         ...
 
+    async def mark_ambiguous(self, key: str, at: datetime) -> None:
+        """The create sent for a CREATING key ended without an answer (failed after sending,
+        timed out) at ``at``: the helpdesk may still commit it, so its search-lag grace is
+        counted from here. Ignored for a key in any other state."""
+        ...
+
+    async def owner_of(self, ticket_id: str) -> str | None:
+        """The idempotency key a helpdesk ticket was recorded for by :meth:`complete`
+        (remembered as long as that key's ledger record), or None."""
+        ...
+
     async def complete(
         self, key: str, outcome: Outcome, event: TicketCreated, *, owner: str | None = None
     ) -> None:
-        """The ticket exists: ledger CREATED, off the pending queue, one created event out;
-        with ``owner``, the key's lease is given back in the same step."""
+        """The ticket exists: ledger CREATED, off the pending queue, one created event out,
+        and the ticket id recorded as this key's (for :meth:`owner_of`); with ``owner``, the
+        key's lease is given back in the same step.
+
+        Raises:
+            TicketTaken: the ticket id is recorded for another key already; nothing changed
+                and the lease is kept.
+        """
         ...
 
     async def bury(self, key: str, reason: str) -> None:

@@ -138,6 +138,24 @@ async def test_ambiguous_create_that_never_happened_is_created_after_grace(h: Ha
     assert (await h.store.get(outcome.key)).state is TicketState.CREATED  # type: ignore[union-attr]
 
 
+async def test_grace_of_a_create_without_a_recorded_end_runs_from_its_timeout(
+    h: Harness,
+) -> None:
+    """A CREATING record with no recorded end (its process died mid-create, or an older
+    version wrote it) may have had its create in flight until the attempt's timeout: the
+    grace runs from there, not from when the create was sent."""
+    draft = h.draft(key="k-died")
+    await h.store.accept(draft)
+    await h.store.mark_creating(draft.key, h.clock.now())
+    timeout = h.processor.policy.attempt_timeout
+    h.later(31)  # past the grace counted from the start, inside it counted from the timeout
+    assert (await h.drain()).created == 0
+    assert h.helpdesk.count("create_ticket") == 0
+    h.later(timeout)
+    assert (await h.drain()).created == 1
+    assert h.helpdesk.count("create_ticket") == 1
+
+
 async def test_rejected_ticket_goes_to_dead_letters(h: Harness) -> None:
     """A 422 from Zoho is permanent: dead letter with the reason, never retried."""
     h.helpdesk.fail_next(

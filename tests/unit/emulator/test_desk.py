@@ -376,3 +376,29 @@ async def test_ticket_search_by_contact_subject_and_time(
     assert none.status_code == 204
     short = await client.get("/api/v1/tickets/search", params={"subject": "ab"}, headers=headers)
     assert short.status_code == 422
+
+
+async def test_ticket_search_all_matches_inside_the_description(
+    client: httpx.AsyncClient, headers: dict[str, str]
+) -> None:
+    """_all is a contains match over the ticket's columns, the description included."""
+    wanted = (
+        await create_ticket(client, headers, description="Hola\n\nRef: tkabcdefghij234567abcd")
+    ).json()
+    await create_ticket(client, headers, description="Hola\n\nRef: tkzzzzzzzzzz234567abcd")
+    answer = await client.get(
+        "/api/v1/tickets/search", params={"_all": "tkabcdefghij234567abcd"}, headers=headers
+    )
+    assert [t["id"] for t in answer.json()["data"]] == [wanted["id"]]
+
+
+@pytest.mark.parametrize("term", ["ab", "x" * 101], ids=["2 chars", "101 chars"])
+@pytest.mark.parametrize("path", ["/api/v1/tickets/search", "/api/v1/contacts/search"])
+async def test_search_all_takes_3_to_100_characters(
+    client: httpx.AsyncClient, headers: dict[str, str], term: str, path: str
+) -> None:
+    """_all shorter than 3 or longer than 100 characters is refused with 422 INVALID_DATA."""
+    answer = await client.get(path, params={"_all": term}, headers=headers)
+    assert answer.status_code == 422
+    assert answer.json()["errorCode"] == "INVALID_DATA"
+    assert answer.json()["errors"][0]["fieldName"] == "_all"

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import time
+from datetime import timedelta
+from email.utils import parsedate_to_datetime
 
 import anyio
 import httpx
 import pytest
 
 from ticketing.adapters.zoho_desk.emulator import EmulatorState, create_emulator_app
+from ticketing.adapters.zoho_desk.emulator.faults import FaultError
 
 from tests.conftest import ManualClock
 from tests.unit.emulator.conftest import BASE_URL, create_ticket, refresh
@@ -205,3 +208,39 @@ async def test_concurrency_cap_answers_429(
     assert sorted(statuses) == [200, 200, 429]
     assert retry_after == ["1"]
     assert state.in_flight == 0
+
+
+async def test_date_header_is_zohos_clock_skew_included(
+    client: httpx.AsyncClient, headers: dict[str, str], state: EmulatorState, clock: ManualClock
+) -> None:
+    """Every Desk answer carries an HTTP Date in Zoho's clock; clock_skew moves it and the
+    createdTime Zoho stamps alike."""
+    plain = await client.get("/api/v1/myinfo", headers=headers)
+    assert parsedate_to_datetime(plain.headers["date"]) == clock.now()
+    state.apply_faults({"clock_skew": -300})
+    ticket = await create_ticket(client, headers)
+    skewed = clock.now() - timedelta(minutes=5)
+    assert parsedate_to_datetime(ticket.headers["date"]) == skewed
+    assert ticket.json()["createdTime"] == "2026-11-26T09:55:00.000Z"
+    with pytest.raises(FaultError):
+        state.apply_faults({"clock_skew": "soon"})
+
+
+async def test_create_late_commits_after_the_delay_even_when_nobody_waits(
+    client: httpx.AsyncClient, headers: dict[str, str], state: EmulatorState, clock: ManualClock
+) -> None:
+    """create_late: the create is committed commit_delay seconds after it arrived, stamped
+    then, though the client gave up long before; the next create is immediate again."""
+    state.apply_faults({"create_late": 1, "commit_delay": 30})
+    with anyio.move_on_after(0.2) as scope:
+        await create_ticket(client, headers, cf={"cf_request_key": "k-late"})
+    assert scope.cancelled_caught
+    state.settle()
+    assert state.tickets_by_key("cf_request_key") == {}
+    clock.advance(30)
+    params = {"customField1": "cf_request_key:k-late"}
+    found = await client.get("/api/v1/tickets/search", params=params, headers=headers)
+    assert found.json()["data"][0]["createdTime"] == "2026-11-26T10:00:30.000Z"
+    with anyio.fail_after(1):
+        assert (await create_ticket(client, headers)).status_code == 200
+    assert state.tickets_created == 2

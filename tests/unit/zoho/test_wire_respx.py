@@ -293,7 +293,9 @@ async def test_create_contact_posts_only_the_given_fields(
 async def test_create_ticket_posts_the_ticket_with_the_idempotency_field(
     router: respx.MockRouter, http: httpx.AsyncClient, tokens: TokenManager, clock: ManualClock
 ) -> None:
-    """POST /tickets carries every present field, priority's value, and cf{field: key}."""
+    """POST /tickets carries every present field, priority's value, cf{field: key}, and the
+    description ends with the key's reference line (pinned: tickets made by an older version
+    must still be found)."""
     desk = ZohoDeskClient(
         http, tokens, clock, desk_url=DESK, org_id=ORG, idempotency_field="cf_request_key"
     )
@@ -305,7 +307,7 @@ async def test_create_ticket_posts_the_ticket_with_the_idempotency_field(
         "subject": "Pago no reflejado",
         "departmentId": "7001",
         "contactId": "813934000024065112",
-        "description": "Hola, pagué ayer mi reserva",
+        "description": "Hola, pagué ayer mi reserva\n\nRef: tkxyuxivdjpdrxhhtnnwuf",
         "priority": "High",
         "channel": "WhatsApp",
         "category": "billing",
@@ -361,13 +363,21 @@ async def test_find_ticket_by_custom_field_filters_and_picks_the_oldest(
     assert found.id == "10"
 
 
-async def test_find_ticket_by_contact_and_time_window_matches_the_exact_subject(
+async def test_find_ticket_by_reference_keeps_only_this_contact_subject_and_window(
     router: respx.MockRouter, desk: ZohoDeskClient
 ) -> None:
-    """Without the field: contactId + createdTimeRange=ISO,ISO, and only the exact subject."""
-    loose = {**TICKET, "id": "1", "subject": "Pago no reflejado (2)"}
-    exact = {**TICKET, "id": "2"}
-    route = router.get(f"{API}/tickets/search").respond(200, json={"data": [loose, exact]})
+    """Without the field: _all=<the key's reference> and nothing else; of what comes back
+    only a ticket of the same contact and exact subject, whose description (when the result
+    has one) carries the reference and created within the window, is taken."""
+    ref = "Hola\n\nRef: tkxyuxivdjpdrxhhtnnwuf"
+    loose = {**TICKET, "id": "1", "subject": "Pago no reflejado (2)", "description": ref}
+    other_contact = {**TICKET, "id": "2", "contactId": "99", "description": ref}
+    unreferenced = {**TICKET, "id": "3", "description": "Ref: tkxyuxivdjpdrxhhtnnwu (typed)"}
+    too_old = {**TICKET, "id": "4", "createdTime": "2026-11-26T09:00:00.000Z"}
+    exact = {**TICKET, "id": "5"}  # the search result has no description: fine
+    route = router.get(f"{API}/tickets/search").respond(
+        200, json={"data": [loose, other_contact, unreferenced, too_old, exact]}
+    )
     start = datetime(2026, 11, 26, 9, 59, tzinfo=UTC)
     probe = TicketProbe(
         "key-1", "813934000024065112", "Pago no reflejado", start, start + timedelta(minutes=5)
@@ -375,13 +385,33 @@ async def test_find_ticket_by_contact_and_time_window_matches_the_exact_subject(
 
     found = await desk.find_ticket(probe)
 
-    assert query(route.calls.last.request) == {
-        "contactId": "813934000024065112",
-        "createdTimeRange": "2026-11-26T09:59:00.000Z,2026-11-26T10:04:00.000Z",
-        "limit": "50",
-    }
+    assert query(route.calls.last.request) == {"_all": "tkxyuxivdjpdrxhhtnnwuf", "limit": "50"}
     assert found is not None
-    assert found.id == "2"
+    assert found.id == "5"
+
+
+async def test_find_ticket_compares_creation_times_in_zohos_clock(
+    router: respx.MockRouter, desk: ZohoDeskClient, clock: ManualClock
+) -> None:
+    """Zoho's clock is 5 minutes ahead of ours (its Date header says so): a ticket it stamped
+    10:05 (our 10:00) is inside our 9:59-10:01 window moved into Zoho's clock, though by our
+    clock it would be 4 minutes past the window's end."""
+    zoho_now = clock.now() + timedelta(minutes=5)
+    stamped = {**TICKET, "createdTime": "2026-11-26T10:05:00.000Z"}
+    router.get(f"{API}/tickets/search").respond(
+        200,
+        json={"data": [stamped]},
+        headers={"Date": zoho_now.strftime("%a, %d %b %Y %H:%M:%S GMT")},
+    )
+    window = clock.now() - timedelta(minutes=1), clock.now() + timedelta(minutes=1)
+    probe = TicketProbe("key-1", "813934000024065112", "Pago no reflejado", *window)
+
+    found = await desk.find_ticket(probe)
+
+    assert desk.clock_offset is not None
+    assert 299 <= desk.clock_offset <= 301
+    assert found is not None
+    assert found.id == TICKET["id"]
 
 
 async def test_find_ticket_with_no_match_is_none(

@@ -21,7 +21,7 @@ from ticketing.adapters.codec import (
 )
 from ticketing.adapters.redis.connection import store_errors
 from ticketing.adapters.redis.leases import RELEASE_SCRIPT, TAKE_LUA
-from ticketing.domain.errors import NotFound
+from ticketing.domain.errors import NotFound, TicketTaken
 from ticketing.domain.model import (
     DeadLetter,
     Outcome,
@@ -41,6 +41,9 @@ LEDGER_PREFIX: Final = "ticketing:ledger:"
 # Each key's lease is ``<lease_prefix><key>``: the name the ``Leases`` port gave it before the
 # store took the ticket leases over, so that processes of both versions exclude each other.
 LEASE_PREFIX: Final = "ticket:"
+# ``<owner_prefix><ticket id>`` holds the key a helpdesk ticket was recorded for, as long as
+# that key's ledger record: an ambiguous create's look-up never takes another key's ticket.
+OWNER_PREFIX: Final = "ticketing:ticket-key:"
 RETENTION_SECONDS: Final = 7 * 24 * 3600
 CREATED_MAXLEN: Final = 100_000
 RAW_INDEX_SUFFIX: Final = ":raw"  # <dead>:raw, the digests of the raw letters in <dead>
@@ -88,17 +91,22 @@ return {1, leased}
 # Returns {held, ledger}.
 _LEASE = _LEDGER + TAKE_LUA + "return {take(KEYS[1], ARGV[1], ARGV[2]), ledger(KEYS[2])}\n"
 
-# KEYS: ledger, pending, created stream, lease. ARGV: group, event, maxlen, retention,
-# channel, n, lease owner ('' for none), then n field/value pairs to set ('' deletes), then
-# pairs to set only where absent. The owner's lease is given back in any case.
+# KEYS: ledger, pending, created stream, lease, ticket owner. ARGV: group, event, maxlen,
+# retention, channel, n, lease owner ('' for none), key, then n field/value pairs to set
+# ('' deletes), then pairs to set only where absent. A ticket recorded for another key is
+# refused (its key is returned, nothing changes); otherwise the owner's lease is given back.
 _COMPLETE = """
+local taken = redis.call('GET', KEYS[5])
+if taken and taken ~= ARGV[8] then
+  return taken
+end
 if ARGV[7] ~= '' and redis.call('GET', KEYS[4]) == ARGV[7] then
   redis.call('DEL', KEYS[4])
 end
 if redis.call('HGET', KEYS[1], 'state') == 'created' then
   return 0
 end
-local i = 8
+local i = 9
 for _ = 1, tonumber(ARGV[6]) do
   if ARGV[i + 1] == '' then
     redis.call('HDEL', KEYS[1], ARGV[i])
@@ -115,6 +123,7 @@ while i < #ARGV do
 end
 redis.call('HDEL', KEYS[1], 'draft', 'reason')
 redis.call('EXPIRE', KEYS[1], ARGV[4])
+redis.call('SET', KEYS[5], ARGV[8], 'EX', ARGV[4])
 local entry = redis.call('HGET', KEYS[1], 'entry_id')
 if entry then
   redis.call('XACK', KEYS[2], ARGV[1], entry)
@@ -198,11 +207,21 @@ end
 local state = redis.call('HGET', KEYS[1], 'state')
 if state ~= 'created' and state ~= 'dead' then
   redis.call('HSET', KEYS[1], 'state', 'creating', 'last_attempt_at', ARGV[1])
+  redis.call('HDEL', KEYS[1], 'attempt_ended_at')
   redis.call('HINCRBY', KEYS[1], 'attempts', 1)
 end
 return ledger(KEYS[1])
 """
 )
+
+# KEYS: ledger. ARGV: at.
+_MARK_AMBIGUOUS = """
+if redis.call('HGET', KEYS[1], 'state') == 'creating' then
+  redis.call('HSET', KEYS[1], 'attempt_ended_at', ARGV[1])
+  return 1
+end
+return 0
+"""
 
 # KEYS: ledger. ARGV: reason.
 _MARK_FAILED = """
@@ -237,7 +256,7 @@ else
   if ARGV[3] ~= '' then
     redis.call('HSET', KEYS[3], 'state', 'accepted', 'key', ARGV[3], 'entry_id', id,
       'attempts', 0, 'draft', ARGV[4])
-    redis.call('HDEL', KEYS[3], 'reason', 'last_attempt_at')
+    redis.call('HDEL', KEYS[3], 'reason', 'last_attempt_at', 'attempt_ended_at')
     for i = 5, #ARGV, 2 do
       if ARGV[i + 1] ~= '' then
         redis.call('HSETNX', KEYS[3], ARGV[i], ARGV[i + 1])
@@ -265,6 +284,7 @@ class RedisTicketStore:
         group: The consumer group draining ``pending``.
         ledger_prefix: Each idempotency key's ledger hash is ``<ledger_prefix><key>``.
         lease_prefix: Each idempotency key's lease is ``<lease_prefix><key>``.
+        owner_prefix: Each created ticket's key is recorded at ``<owner_prefix><ticket id>``.
         retention: Seconds a finished (created or dead) key is remembered.
         created_maxlen: Approximate cap of the created-event stream.
     """
@@ -282,6 +302,7 @@ class RedisTicketStore:
         group: str = CONSUMER_GROUP,
         ledger_prefix: str = LEDGER_PREFIX,
         lease_prefix: str = LEASE_PREFIX,
+        owner_prefix: str = OWNER_PREFIX,
         retention: int = RETENTION_SECONDS,
         created_maxlen: int = CREATED_MAXLEN,
     ) -> None:
@@ -294,6 +315,7 @@ class RedisTicketStore:
         self.group = group
         self._ledger_prefix = prefix + ledger_prefix
         self._lease_prefix = prefix + lease_prefix
+        self._owner_prefix = prefix + owner_prefix
         self._retention = retention
         self._maxlen = created_maxlen
         self._group_ready = False
@@ -305,6 +327,7 @@ class RedisTicketStore:
         self._bury_raw = client.register_script(_BURY_RAW)
         self._mark_creating = client.register_script(_MARK_CREATING)
         self._mark_failed = client.register_script(_MARK_FAILED)
+        self._mark_ambiguous = client.register_script(_MARK_AMBIGUOUS)
         self._replay = client.register_script(_REPLAY)
 
     def __repr__(self) -> str:
@@ -317,6 +340,10 @@ class RedisTicketStore:
     def lease_key(self, key: str) -> str:
         """The Redis key of an idempotency key's lease."""
         return self._lease_prefix + key
+
+    def owner_key(self, ticket_id: str) -> str:
+        """The Redis key that holds the idempotency key a helpdesk ticket was recorded for."""
+        return self._owner_prefix + ticket_id
 
     async def accept(self, draft: TicketDraft) -> tuple[Outcome, bool]:
         accepted = await self._accept_draft(draft, "", 0.0)
@@ -387,6 +414,15 @@ class RedisTicketStore:
         with store_errors(self._client, f"marking {key!r} failed"):
             await self._mark_failed(keys=[self.ledger_key(key)], args=[reason])
 
+    async def mark_ambiguous(self, key: str, at: datetime) -> None:
+        with store_errors(self._client, f"marking the create of {key!r} ambiguous"):
+            await self._mark_ambiguous(keys=[self.ledger_key(key)], args=[format_datetime(at)])
+
+    async def owner_of(self, ticket_id: str) -> str | None:
+        with store_errors(self._client, f"reading whose ticket {ticket_id} is"):
+            value = await self._client.get(self.owner_key(ticket_id))
+        return None if value is None else _s(value)
+
     async def complete(
         self, key: str, outcome: Outcome, event: TicketCreated, *, owner: str | None = None
     ) -> None:
@@ -406,13 +442,15 @@ class RedisTicketStore:
             "source": outcome.source.value if outcome.source else event.source.value,
             "attempts": str(outcome.attempts),
         }
+        ticket_id = outcome.ticket_id or event.ticket_id
         with store_errors(self._client, f"completing {key!r}"):
-            await self._complete(
+            taken = await self._complete(
                 keys=[
                     self.ledger_key(key),
                     self.pending_stream,
                     self.created_stream,
                     self.lease_key(key),
+                    self.owner_key(ticket_id),
                 ],
                 args=[
                     self.group,
@@ -422,10 +460,13 @@ class RedisTicketStore:
                     self.created_channel,
                     len(ticket_fields),
                     owner or "",
+                    key,
                     *_flatten(ticket_fields),
                     *_flatten(identity),
                 ],
             )
+        if isinstance(taken, bytes | str):
+            raise TicketTaken(ticket_id, _s(taken))
 
     async def bury(self, key: str, reason: str) -> None:
         """Ledger DEAD, the draft to the dead letters; a finished key is left alone.
@@ -703,6 +744,7 @@ _OUTCOME_FIELDS: Final = (
     "source",
     "attempts",
     "last_attempt_at",
+    "attempt_ended_at",
 )
 
 
@@ -750,6 +792,7 @@ def _opt(fields: Mapping[str, str], name: str) -> str | None:
 def _outcome(key: str, fields: Mapping[str, str]) -> Outcome:
     created_at = _opt(fields, "created_at")
     last_attempt = _opt(fields, "last_attempt_at")
+    attempt_ended = _opt(fields, "attempt_ended_at")
     source = _opt(fields, "source")
     return Outcome(
         key=fields.get("key") or key,
@@ -765,6 +808,7 @@ def _outcome(key: str, fields: Mapping[str, str]) -> Outcome:
         source=Source(source) if source else None,
         attempts=int(fields.get("attempts") or 0),
         last_attempt_at=parse_datetime(last_attempt) if last_attempt else None,
+        attempt_ended_at=parse_datetime(attempt_ended) if attempt_ended else None,
     )
 
 

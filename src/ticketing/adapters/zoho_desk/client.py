@@ -25,7 +25,6 @@ from ticketing.adapters.zoho_desk.wire import (
     WireTicket,
     contact_body,
     decode_error,
-    format_time,
     ticket_body,
 )
 from ticketing.domain.errors import (
@@ -57,6 +56,8 @@ SEARCH_LIMIT: Final = 50
 # When Zoho says the day's credits are spent but not when they come back.
 MIN_THRESHOLD_WAIT: Final = 900.0
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
+# An offset from Zoho's clock worth telling the operator about.
+CLOCK_WARNING: Final = 10.0
 
 _AUTH_HINTS: Final = {
     "UNAUTHORIZED": f"Zoho Desk received no usable token: {SETUP_HINT}",
@@ -127,6 +128,8 @@ class ZohoDeskClient:
 
     Attributes:
         credits_remaining: the last ``X-Rate-Limit-Remaining-v3`` seen (API credits left today).
+        clock_offset: Zoho's clock minus ours in seconds, from the last response's ``Date``
+            header; None before any. Creation times Zoho stamps are compared in its clock.
         calls: HTTP requests sent, per operation (retries and discovery included).
     """
 
@@ -151,6 +154,7 @@ class ZohoDeskClient:
         self._org_lock = anyio.Lock()
         self._department_lock = anyio.Lock()
         self.credits_remaining: int | None = None
+        self.clock_offset: float | None = None
         self.calls: collections.Counter[str] = collections.Counter()
 
     def __repr__(self) -> str:
@@ -192,19 +196,22 @@ class ZohoDeskClient:
         return self._one(content, WireTicket, sent=True).to_domain()
 
     async def find_ticket(self, probe: TicketProbe) -> Ticket | None:
-        """Look for a ticket an ambiguous create may have made (see ``Helpdesk.find_ticket``)."""
+        """Look for a ticket an ambiguous create may have made (see ``Helpdesk.find_ticket``).
+
+        Without the idempotency field, by the key's reference with ``_all`` (Zoho's search
+        over every ticket column, the description included), then filtered here: the same
+        contact and subject, created within the window moved into Zoho's clock (by the
+        offset its ``Date`` header shows, this very answer's included).
+        """
         field = self.idempotency_field
         params: dict[str, str | int]
         if field:
             params = {"customField1": f"{field}:{probe.key}", "limit": SEARCH_LIMIT}
         else:
-            window = f"{format_time(probe.created_from)},{format_time(probe.created_to)}"
-            params = {
-                "contactId": probe.contact_id,
-                "createdTimeRange": window,
-                "limit": SEARCH_LIMIT,
-            }
+            params = {"_all": probe.reference, "limit": SEARCH_LIMIT}
         content = await self._call("GET", "/tickets/search", "find_ticket", params=params)
+        shift = timedelta(seconds=self.clock_offset or 0.0)
+        low, high = probe.created_from + shift, probe.created_to + shift
         candidates: list[Ticket] = []
         for wire in self._items(content, WireTicket):
             ticket = wire.to_domain()
@@ -214,9 +221,15 @@ class ZohoDeskClient:
                 if value is not None and value != probe.key:
                     continue
             else:
+                # Results may omit the description; when present it must carry the reference.
+                if wire.description is not None and probe.reference not in wire.description:
+                    continue
                 if ticket.subject.strip() != probe.subject.strip():
                     continue
                 if ticket.contact_id is not None and ticket.contact_id != probe.contact_id:
+                    continue
+                created = ticket.created_time
+                if created is not None and not low <= created <= high:
                     continue
             candidates.append(ticket)
         if not candidates:
@@ -320,6 +333,7 @@ class ZohoDeskClient:
             except httpx.RequestError as exc:
                 raise self._transport_error(method, path, exc) from exc
             self._note_credits(response)
+            self._note_clock(response)
             status = response.status_code
             if status == 204:
                 return None
@@ -350,6 +364,29 @@ class ZohoDeskClient:
             self.credits_remaining = int(value.strip())
         except ValueError:
             return
+
+    def _note_clock(self, response: httpx.Response) -> None:
+        # A proxy or server in front may add a Date of its own: Zoho's is the last one.
+        values = response.headers.get_list("Date")
+        if not values:
+            return
+        value = values[-1]
+        try:
+            zoho_now = parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            return
+        if zoho_now.tzinfo is None:
+            zoho_now = zoho_now.replace(tzinfo=UTC)
+        # ``Date`` has whole seconds: Zoho's time was up to one second past it.
+        offset = (zoho_now - self._clock.now()).total_seconds() + 0.5
+        previous = self.clock_offset
+        self.clock_offset = offset
+        if abs(offset) >= CLOCK_WARNING and (previous is None or abs(offset - previous) > 1.5):
+            log.warning(
+                "Zoho Desk's clock is %+.0f s from this host's: check the host's time "
+                "synchronization (creation times are compared in Zoho's clock)",
+                offset,
+            )
 
     @staticmethod
     def _transport_error(method: str, path: str, exc: httpx.RequestError) -> HelpdeskError:

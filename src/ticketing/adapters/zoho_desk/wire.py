@@ -16,6 +16,7 @@ from ticketing.domain.model import (
     Organization,
     Ticket,
     TicketRequest,
+    referenced_description,
 )
 
 T = TypeVar("T")
@@ -233,6 +234,7 @@ class WireTicket(msgspec.Struct, kw_only=True, rename="camel"):
     created_time: WireTime = None
     priority: str | None = None
     status: str | None = None
+    description: str | None = None
     cf: dict[str, Any] | None = None
 
     def to_domain(self) -> Ticket:
@@ -336,7 +338,8 @@ def contact_body(contact: NewContact) -> dict[str, Any]:
 
 
 def ticket_body(request: TicketRequest, *, idempotency_field: str | None) -> dict[str, Any]:
-    """The JSON for ``POST /tickets``; the idempotency key goes in the custom field if set.
+    """The JSON for ``POST /tickets``; the idempotency key goes in the custom field if set,
+    and its reference line ends the description in any case.
 
     The contact is ``contactId``, or an inline ``contact`` object (``lastName`` and ``email``
     at least) that Zoho matches by email or creates with the ticket.
@@ -344,7 +347,11 @@ def ticket_body(request: TicketRequest, *, idempotency_field: str | None) -> dic
     body: dict[str, Any] = {
         "subject": request.subject,
         "departmentId": request.department_id,
-        "description": request.description,
+        "description": (
+            referenced_description(request.description, request.idempotency_key)
+            if request.idempotency_key
+            else request.description
+        ),
         "priority": request.priority.value,
     }
     if request.contact_id:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from collections import Counter
 from collections.abc import Awaitable, Callable
+from datetime import UTC
+from email.utils import format_datetime
 from typing import Any, cast
 from urllib.parse import parse_qsl, urlencode
 
@@ -147,9 +149,11 @@ def _json(status: int, body: Any, headers: dict[str, str] | None = None) -> Resp
 
 
 def _credit_headers(state: EmulatorState, weight: int) -> dict[str, str]:
+    """The headers of every Desk answer: the credits, and the time in Zoho's clock."""
     return {
         "X-Rate-Limit-Remaining-v3": str(state.credits_left()),
         "X-Rate-Limit-Request-Weight-v3": str(weight),
+        "Date": format_datetime(state.now().astimezone(UTC), usegmt=True),
     }
 
 
@@ -210,6 +214,7 @@ async def _desk_call(
                 raise _internal_error()
             state.charge(weight)
             charged = weight
+            state.settle()
             status, body = await run(org_id)
         except DeskError as error:
             return _json(
@@ -349,8 +354,20 @@ async def create_contact(request: AnyRequest, emu: Emu) -> Response[Any]:
 @post("/api/v1/tickets")
 async def create_ticket(request: AnyRequest, emu: Emu) -> Response[Any]:
     async def run(org_id: str) -> Answer:
-        ticket = emu.create_ticket(org_id, await _json_body(request), _base_url(request))
         faults = emu.faults
+        if faults.create_late > 0:
+            faults.create_late -= 1
+            delay = faults.commit_delay
+            late = emu.create_ticket_later(
+                org_id, await _json_body(request), _base_url(request), delay
+            )
+            # Committed at its due time even if nobody waits for this answer any more.
+            await anyio.sleep(delay)
+            emu.settle()
+            if late.ticket is None:
+                raise _internal_error()
+            return 200, late.ticket.as_zoho()
+        ticket = emu.create_ticket(org_id, await _json_body(request), _base_url(request))
         if faults.create_then_fail > 0:
             faults.create_then_fail -= 1
             raise _internal_error()
@@ -385,6 +402,7 @@ async def get_ticket(request: AnyRequest, emu: Emu) -> Response[Any]:
 
 @get("/_emulator/state", sync_to_thread=False)
 def control_state(emu: Emu) -> dict[str, Any]:
+    emu.settle()
     return emu.summary()
 
 
@@ -413,6 +431,7 @@ def control_reset(emu: Emu) -> dict[str, Any]:
 
 @get("/_emulator/tickets", sync_to_thread=False)
 def control_tickets(request: AnyRequest, emu: Emu) -> dict[str, Any]:
+    emu.settle()
     field = request.query_params.get("field")
     body: dict[str, Any] = {
         "data": [
@@ -421,6 +440,7 @@ def control_tickets(request: AnyRequest, emu: Emu) -> dict[str, Any]:
                 "orgId": t.org_id,
                 "ticketNumber": t.ticket_number,
                 "subject": t.subject,
+                "description": t.description,
                 "contactId": t.contact_id,
                 "departmentId": t.department_id,
                 "createdTime": zoho_time(t.created_time),

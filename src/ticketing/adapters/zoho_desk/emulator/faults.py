@@ -21,6 +21,9 @@ class Faults:
 
     ``rate_limit_until`` is a deadline on the state's monotonic clock; set a window through
     :meth:`EmulatorState.apply_faults` (``{"rate_limit": {"seconds": 5}}``) or compute it yourself.
+    ``clock_skew`` (seconds, either sign) sets Zoho's clock apart from the host's: its ``Date``
+    header and the times it stamps. ``create_late`` creates are committed ``commit_delay``
+    seconds after they arrive (a proxy holding the request), and answered only then.
     """
 
     outage: Outage | None = None
@@ -31,6 +34,9 @@ class Faults:
     retry_after: int = 1
     create_then_fail: int = 0
     create_then_hang: int = 0
+    create_late: int = 0
+    commit_delay: float = 0.0
+    clock_skew: float = 0.0
     hang: float = 30.0
     search_lag: float = 0.0
     token_error_status: int = 400
@@ -62,8 +68,14 @@ class Faults:
 
 
 _OFF = Faults()
-_SIMPLE_FLOATS = {"latency", "hang", "search_lag"}
-_SIMPLE_COUNTS = {"create_then_fail", "create_then_hang", "retry_after", "rate_limit_calls"}
+_SIMPLE_FLOATS = {"latency", "hang", "search_lag", "commit_delay"}
+_SIMPLE_COUNTS = {
+    "create_then_fail",
+    "create_then_hang",
+    "create_late",
+    "retry_after",
+    "rate_limit_calls",
+}
 
 
 def _apply_one(faults: Faults, name: str, value: Any, monotonic_now: float) -> None:
@@ -75,6 +87,12 @@ def _apply_one(faults: Faults, name: str, value: Any, monotonic_now: float) -> N
         setattr(faults, name, _non_negative_float(name, value))
     elif name in _SIMPLE_COUNTS:
         setattr(faults, name, whole_number(name, value))
+    elif name == "clock_skew":
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise FaultError("clock_skew is a number of seconds")
+        if not math.isfinite(value):
+            raise FaultError("clock_skew is a finite number of seconds")
+        faults.clock_skew = float(value)
     elif name == "error_rate":
         rate = _non_negative_float(name, value)
         if rate > 1:

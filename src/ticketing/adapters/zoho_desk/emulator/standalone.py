@@ -27,6 +27,7 @@ async def run_standalone(
         access_log=False,
         log_level="warning",
         lifespan="off",
+        date_header=False,  # the emulator sends Zoho's own Date (its clock may be skewed)
     )
     await uvicorn.Server(config).serve()
 
@@ -46,6 +47,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--error-rate", type=float, help="fraction of Desk calls answering 500")
     parser.add_argument("--search-lag", type=float, help="seconds before a ticket is searchable")
     parser.add_argument("--outage", choices=["503", "reset"], help="every call fails")
+    parser.add_argument(
+        "--clock-skew", type=float, help="seconds Zoho's clock is ahead (negative: behind)"
+    )
     parser.add_argument("--token-error-status", type=int, choices=[200, 400])
     parser.add_argument("--expires-in-ms", action="store_true", help="expires_in in ms")
     parser.add_argument(
@@ -68,6 +72,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "error_rate": args.error_rate,
         "search_lag": args.search_lag,
         "outage": args.outage,
+        "clock_skew": args.clock_skew,
         "token_error_status": args.token_error_status,
         "expires_in_ms": args.expires_in_ms or None,
         "duplicate_contact_email": args.duplicate_contact_email,

@@ -298,6 +298,15 @@ class TicketRecord:
 
 
 @dataclass(slots=True)
+class LateCreate:
+    """A create validated on arrival and committed at ``due`` (the ``create_late`` fault)."""
+
+    due: datetime
+    commit: Callable[[datetime], TicketRecord]
+    ticket: TicketRecord | None = None
+
+
+@dataclass(slots=True)
 class OAuthClient:
     client_id: str
     client_secret: str
@@ -394,6 +403,10 @@ class EmulatorState:
             f"calls={len(self.calls)})"
         )
 
+    def now(self) -> datetime:
+        """Zoho's clock: the host's, set apart by the ``clock_skew`` fault."""
+        return self.clock.now() + timedelta(seconds=self.faults.clock_skew)
+
     # ------------------------------------------------------------------ setup
 
     def reset(self) -> None:
@@ -441,6 +454,7 @@ class EmulatorState:
         self._credits_day: date = now.date()
         self._ids = 0
         self._ticket_numbers = 100
+        self._late: list[LateCreate] = []
         self.register_client(SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET, SANDBOX_REDIRECT_URI)
         self._add_refresh_token(SANDBOX_CLIENT_ID, SANDBOX_SCOPE, SANDBOX_REFRESH_TOKEN)
 
@@ -711,6 +725,8 @@ class EmulatorState:
         limit = _int_param(params, "limit", default=10, low=1, high=100)
         start = _int_param(params, "from", default=0, low=0, high=999)
         tests: list[tuple[list[str], Callable[[ContactRecord, str], bool]]] = []
+        if "_all" in params:
+            _all_term(params)
         for name, fields_of in (
             ("email", lambda c: (c.email, c.secondary_email)),
             ("firstName", lambda c: (c.first_name,)),
@@ -778,7 +794,7 @@ class EmulatorState:
             id=self._new_id(),
             org_id=org_id,
             last_name=str(body["lastName"]).strip(),
-            created_time=self.clock.now(),
+            created_time=self.now(),
             first_name=_text(body.get("firstName")),
             email=_text(body.get("email")),
             secondary_email=_text(body.get("secondaryEmail")),
@@ -802,6 +818,30 @@ class EmulatorState:
 
     def create_ticket(self, org_id: str, body: Any, web_base: str) -> TicketRecord:
         """``POST /tickets``: validate like Zoho (422 ``INVALID_DATA``), then store the ticket."""
+        return self.prepare_ticket(org_id, body, web_base)(self.now())
+
+    def create_ticket_later(
+        self, org_id: str, body: Any, web_base: str, delay: float
+    ) -> LateCreate:
+        """``POST /tickets`` validated now and committed ``delay`` seconds from now (Zoho's
+        clock), whatever becomes of the request meanwhile: see :meth:`settle`."""
+        commit = self.prepare_ticket(org_id, body, web_base)
+        late = LateCreate(self.now() + timedelta(seconds=delay), commit)
+        self._late.append(late)
+        return late
+
+    def settle(self) -> None:
+        """Commit the late creates that are due, each stamped with its due time."""
+        now = self.now()
+        for late in [late for late in self._late if late.due <= now]:
+            self._late.remove(late)
+            late.ticket = late.commit(late.due)
+
+    def prepare_ticket(
+        self, org_id: str, body: Any, web_base: str
+    ) -> Callable[[datetime], TicketRecord]:
+        """Validate a create like Zoho (422 ``INVALID_DATA``); returns the step that stores
+        the ticket, stamped with the time it is given."""
         if not isinstance(body, Mapping):
             raise DeskError(422, "UNPROCESSABLE_ENTITY", "The request body must be a JSON object.")
         errors = _string_fields(
@@ -855,9 +895,46 @@ class EmulatorState:
             raise invalid_data(*errors)
         assert subject is not None
         assert department_id is not None
+
+        def commit(at: datetime) -> TicketRecord:
+            return self._store_ticket(
+                org_id,
+                body,
+                web_base,
+                subject,
+                department_id,
+                contact,
+                inline,
+                at,
+                status=status,
+                priority=priority,
+                channel=channel,
+                cf=cf,
+            )
+
+        return commit
+
+    def _store_ticket(
+        self,
+        org_id: str,
+        body: Mapping[str, Any],
+        web_base: str,
+        subject: str,
+        department_id: str,
+        contact: ContactRecord | None,
+        inline: Mapping[str, Any] | None,
+        at: datetime,
+        *,
+        status: str,
+        priority: str | None,
+        channel: str | None,
+        cf: dict[str, str | None],
+    ) -> TicketRecord:
         if contact is None:
             assert inline is not None
-            contact = self._add_contact(org_id, inline, {})
+            # Zoho matches the inline contact by email when it commits the ticket.
+            email = str(inline.get("email") or "")
+            contact = self._contact_by_email(org_id, email) or self._add_contact(org_id, inline, {})
         ticket_id = self._new_id()
         self._ticket_numbers += 1
         ticket = TicketRecord(
@@ -867,7 +944,7 @@ class EmulatorState:
             subject=subject,
             department_id=department_id,
             contact_id=contact.id,
-            created_time=self.clock.now(),
+            created_time=at,
             web_url=f"{web_base}/support/{self.organizations[org_id].portal_name}"
             f"/ShowHomePage.html#Cases/dv/{ticket_id}",
             description=_text(body.get("description")),
@@ -932,7 +1009,7 @@ class EmulatorState:
         exact = {name: params[name] for name in _TICKET_FIELDS if name in params}
         checks: list[Callable[[TicketRecord], bool]] = [lambda t: t.org_id == org_id]
         if self.faults.search_lag:
-            indexed_before = self.clock.now() - timedelta(seconds=self.faults.search_lag)
+            indexed_before = self.now() - timedelta(seconds=self.faults.search_lag)
             checks.append(lambda t: t.created_time <= indexed_before)
         checks += [_field_equals(name, wanted.strip()) for name, wanted in exact.items()]
         if subject is not None:
@@ -944,10 +1021,8 @@ class EmulatorState:
             phones = _terms(params, "phone")
             checks.append(lambda t: any(_phone_like(p, t.phone) for p in phones))
         if "_all" in params:
-            everything = params["_all"]
-            checks.append(
-                lambda t: any(_loose(everything, v) for v in (t.subject, t.description, t.email))
-            )
+            everything = _all_term(params)
+            checks.append(lambda t: any(_loose(everything, v) for v in _ticket_columns(t)))
         if window is not None:
             low, high = window
             checks.append(lambda t: low <= t.created_time <= high)
@@ -1050,6 +1125,30 @@ def _terms(params: Mapping[str, str], name: str) -> list[str]:
     if not terms or len(terms) > 30:
         raise invalid_data(FieldError(name, "invalid", f"{name} takes 1 to 30 values"))
     return terms
+
+
+def _all_term(params: Mapping[str, str]) -> str:
+    """The ``_all`` search term: 3 to 100 characters (``Search.json``), else 422."""
+    term = params["_all"].strip()
+    if not 3 <= len(term) <= 100:
+        raise invalid_data(FieldError("_all", "invalid", "_all takes 3 to 100 characters"))
+    return term
+
+
+def _ticket_columns(ticket: TicketRecord) -> tuple[str | None, ...]:
+    """What ``_all`` searches in a ticket: its text columns, custom fields included."""
+    return (
+        ticket.subject,
+        ticket.description,
+        ticket.email,
+        ticket.phone,
+        ticket.ticket_number,
+        ticket.status,
+        ticket.priority,
+        ticket.channel,
+        *(str(v) for v in ticket.cf.values() if v is not None),
+        *(str(v) for v in ticket.extra.values() if v is not None),
+    )
 
 
 def _loose(term: str, value: str | None) -> bool:
