@@ -11,6 +11,7 @@ import pytest
 from litestar.testing import AsyncTestClient
 
 from ticketing.adapters.zoho_desk.emulator import EmulatorState
+from ticketing.application.intake import ANONYMOUS_CLIENT, scoped_key
 from ticketing.domain.model import TicketState, reference_line
 
 from tests.conftest import ManualClock
@@ -91,7 +92,7 @@ async def test_a_ticket_recorded_for_another_key_is_never_taken(
     container = wire(
         backend.env(ZOHO_SEARCH_LAG="30"), backend=backend, emulator=emulator, clock=clock
     )
-    typed = "Pagué ayer." + reference_line("order-B")
+    typed = "Pagué ayer." + reference_line(scoped_key(ANONYMOUS_CLIENT, "order-B"))
     async with Client(app(container)) as client:
         first = await submit(client, "order-A", description=typed)
         assert first.status_code == 201, first.text
@@ -113,7 +114,10 @@ async def test_a_ticket_recorded_for_another_key_is_never_taken(
             ticket: await redis.get(f"{backend.prefix}ticketing:ticket-key:{ticket}")
             for ticket in (a_ticket, b.ticket_id)
         }
-    assert owners == {a_ticket: b"order-A", b.ticket_id: b"order-B"}
+    assert owners == {
+        a_ticket: scoped_key(ANONYMOUS_CLIENT, "order-A").encode(),
+        b.ticket_id: scoped_key(ANONYMOUS_CLIENT, "order-B").encode(),
+    }
 
 
 # ------------------------------------------------------------------ hole 3: Zoho's clock
