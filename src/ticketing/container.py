@@ -530,6 +530,7 @@ class Container(containers.DeclarativeContainer):
         mode=providers.Callable(_mode, endpoints),
         store_kind=providers.Callable(_store_kind, settings),
         quota=zoho,
+        credentials=tokens,
     )
     services = providers.Singleton(
         Services,

@@ -258,7 +258,7 @@ async def test_auth_status_reports_a_paused_refresh_budget(
     await start(container)
     budget = container.refresh_budget()  # sync: Redis is an object here
     for _ in range(8):
-        await budget.spend(fingerprint(SANDBOX_REFRESH_TOKEN))
+        await budget.record(fingerprint(SANDBOX_REFRESH_TOKEN))
     await stop(container)
 
     code, out, _ = await run(

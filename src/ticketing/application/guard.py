@@ -11,10 +11,12 @@ import anyio
 
 from ticketing.domain.breaker import BreakerState, CircuitBreaker
 from ticketing.domain.errors import (
+    AccountsUnavailable,
     BreakerOpen,
     HelpdeskError,
     HelpdeskUnavailable,
     RateLimited,
+    RefreshPaused,
     StoreUnavailable,
 )
 from ticketing.domain.model import (
@@ -37,10 +39,12 @@ class GuardedHelpdesk:
     """A Helpdesk that refuses calls while the breaker is open and feeds it every outcome.
 
     Connection errors, timeouts, 5xx and 429 count as failures; validation errors and auth
-    errors do not (Zoho answered). A 429's ``Retry-After`` also holds every call back until it
-    has passed, not only the one that got it: fleet-wide when the gate is shared. A call made
-    during a short pause (up to ``pause_wait`` seconds) waits it out, so that a ticket halfway
-    through its calls is not abandoned and started over; during a longer one it is refused.
+    errors do not (Zoho answered), nor do the token side's failures (the accounts server, the
+    refresh budget), which hold themselves back. A 429's ``Retry-After`` also holds every call
+    back until it has passed, not only the one that got it: fleet-wide when the gate is shared.
+    A call made during a short pause (up to ``pause_wait`` seconds) waits it out, so that a
+    ticket halfway through its calls is not abandoned and started over; during a longer one it
+    is refused.
 
     With a ``gate``, every call runs in one of its slots (``ZOHO_MAX_CONCURRENCY`` in flight
     at most, fleet-wide through Redis), waiting up to ``slot_wait`` seconds for one; a call
@@ -145,6 +149,14 @@ class GuardedHelpdesk:
     async def _observed(self, call: Callable[[], Awaitable[T]]) -> T:
         try:
             result = await call()
+        except (RefreshPaused, AccountsUnavailable) as exc:
+            # The token side failed before Desk was asked: its pause and back-off live in the
+            # refresh budget, and end there. Holding Desk calls here as well (in memory) would
+            # outlive them; counting it as Desk failing would open the breaker on a healthy Desk.
+            self.breaker.release_trial()
+            self.last_failure_at = self._clock.now()
+            self.last_error = exc.message
+            raise
         except HelpdeskUnavailable as exc:
             if isinstance(exc, RateLimited) and exc.retry_after:
                 await self._pause(exc.retry_after)

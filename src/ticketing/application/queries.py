@@ -12,7 +12,7 @@ from ticketing.application.tickets import DrainQueue
 from ticketing.domain.breaker import BreakerState
 from ticketing.domain.errors import StoreUnavailable, TicketingError
 from ticketing.domain.model import DeadLetter, Department, DrainReport
-from ticketing.domain.ports import AuthorizationServer, QuotaMeter, TicketStore
+from ticketing.domain.ports import AuthorizationServer, Credentials, QuotaMeter, TicketStore
 
 
 class ListDepartments:
@@ -117,6 +117,7 @@ class CheckHealth:
         mode: str,
         store_kind: str,
         quota: QuotaMeter | None = None,
+        credentials: Credentials | None = None,
     ) -> None:
         self._store = store
         self._helpdesk = helpdesk
@@ -124,6 +125,7 @@ class CheckHealth:
         self._mode = mode
         self._store_kind = store_kind
         self._quota = quota
+        self._credentials = credentials
 
     async def limits(self) -> ZohoLimits:
         """Credits left, the concurrency cap and its use, and the pause, read fresh."""
@@ -149,6 +151,10 @@ class CheckHealth:
             store_ok, pending, dead = False, 0, 0
         breaker = self._helpdesk.breaker.state
         zoho_ok = breaker is BreakerState.CLOSED and not self._helpdesk.paused_for()
+        last_error = self._helpdesk.last_error
+        refreshes = await self._refresh_pause()
+        if refreshes is not None:
+            zoho_ok, last_error = False, refreshes
         if not store_ok:
             status = "unhealthy"
         elif zoho_ok:
@@ -164,8 +170,22 @@ class CheckHealth:
             breaker=breaker.value,
             mode=self._mode,
             store=self._store_kind,
-            last_error=self._helpdesk.last_error if not zoho_ok else None,
+            last_error=last_error if not zoho_ok else None,
             drain=self._drain.state.last_report,
             draining=self._drain.state.running,
             limits=limits,
         )
+
+    async def _refresh_pause(self) -> str | None:
+        """Why token refreshes are held back now, asked fresh (the budget is the truth, so a
+        lifted pause stops showing at once); None when they are not, or nobody can say."""
+        if self._credentials is None:
+            return None
+        try:
+            status = await self._credentials.report()
+        except TicketingError:
+            return None  # the store's or the tokens' own trouble is reported elsewhere
+        budget = status.budget
+        if budget is None or (budget.granted and not budget.failures):
+            return None
+        return budget.describe()

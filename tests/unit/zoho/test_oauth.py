@@ -275,6 +275,7 @@ async def test_refreshed_tokens_are_saved_to_the_store(
         accounts_url=ACCOUNTS,
         api_domain="https://www.zohoapis.eu",
         scope="Desk.tickets.ALL",
+        lifetime=3600.0,
     )
 
 
