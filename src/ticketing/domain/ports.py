@@ -272,6 +272,7 @@ class TokenStatus:
     authorization_code_pending: bool = False
     refreshes: int = 0  # by this process
     budget: RefreshAllowance | None = None
+    budget_shared: bool = False  # counted in Redis for the fleet, not in this process only
 
 
 class Credentials(Protocol):
@@ -293,6 +294,15 @@ class Credentials(Protocol):
 
     async def report(self) -> TokenStatus:
         """Non-secret facts about the tokens and the refresh budget."""
+        ...
+
+    async def resume(self) -> RefreshAllowance | None:
+        """Lift every pause on refreshing (the budget's count, Zoho's pause, the back-off)
+        wherever the budget is kept; where it stood before, or None without a refresh token.
+
+        Raises:
+            StoreUnavailable: the shared store cannot be reached.
+        """
         ...
 
 

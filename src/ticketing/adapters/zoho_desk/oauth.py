@@ -481,6 +481,7 @@ class TokenManager:
             authorization_code_pending=self._authorization_code is not None,
             refreshes=self.refreshes,
             budget=budget,
+            budget_shared=not isinstance(self._budget, InMemoryRefreshBudget),
         )
 
     @property
