@@ -327,15 +327,19 @@ class TokenManager:
     """Hands out a valid access token, refreshing it at most once at a time, fleet-wide.
 
     The access token is cached (in memory and in the store) and refreshed ``refresh_margin``
-    seconds before it expires, never per request: Zoho allows only 10 refreshes per refresh
-    token in 10 minutes. Concurrent callers wait on one lock and re-check after acquiring it,
+    seconds before it expires (a quarter of its lifetime when that is less, see
+    :meth:`margin_for`), never per request: Zoho allows only 10 refreshes per refresh token
+    in 10 minutes. Concurrent callers wait on one lock and re-check after acquiring it,
     so however many coroutines find the token expired, one refresh happens.
 
     Across processes (a fleet sharing the Redis token store) the same holds through
     ``fleet_lock``: under it the store is re-read first, so a process that waited for another
-    one's refresh reuses that token instead of refreshing again; and ``budget`` counts every
-    refresh of the fleet, so that it stops (with a message saying until when and why) before
-    Zoho's limit rather than being locked out for the rest of the window.
+    one's refresh reuses that token instead of refreshing again; and ``budget`` counts what
+    Zoho counts for the fleet (tokens issued, and Zoho's refusals as too many), so that it
+    stops (with a message saying until when and why) before Zoho's limit rather than being
+    locked out for the rest of the window. A failure that issued nothing (unreachable, 5xx,
+    invalid_client) is not counted: the next try is backed off instead (``backoff_first``
+    doubling up to ``backoff_cap``, jittered), fleet-wide. None of it is kept in memory.
 
     After a 401, :meth:`invalidate` refreshes only if the rejected token is still the current
     one, in this process and in the shared store.
