@@ -572,7 +572,16 @@ class Container(containers.DeclarativeContainer):
         setup_auth=providers.Singleton(
             SetupAuthorization, oauth, callback_server, browser, tokens, whoami, zoho_config
         ),
-        doctor=providers.Singleton(Doctor, zoho_config, tokens, oauth, helpdesk, store),
+        doctor=providers.Singleton(
+            Doctor,
+            zoho_config,
+            tokens,
+            oauth,
+            helpdesk,
+            store,
+            quota=zoho,
+            credits_pause=helpdesk.provided.credits_pause,
+        ),
     )
 
 

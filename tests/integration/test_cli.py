@@ -468,6 +468,7 @@ async def test_doctor_on_a_healthy_set_up(
     for name in ("configuration", "data centre", "token", "scopes", "organization", "department"):
         assert any(line.startswith("OK") and f" {name} " in line for line in lines), out
     assert any(line.startswith("OK    redis") for line in lines), out
+    assert any(line.startswith("OK    credits") and "credits left today" in line for line in lines)
     assert out.rstrip().endswith("all checks passed")
 
     code, out, _ = await run(capsys, container_for(env, emulator), "doctor", "--json")
@@ -551,6 +552,26 @@ async def test_doctor_with_a_wrong_org_and_a_wrong_department(
     assert department.startswith("FAIL")
     assert "900000000000010001 (Support, default), 900000000000010002 (Billing)" in department
     assert "fix: set ZOHO_DEPARTMENT_ID to one of those ids" in out
+
+
+async def test_doctor_says_when_credits_ran_out_and_when_they_come_back(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """The day's credits are spent: the credits check fails saying when Zoho said so and
+    when they come back (its Retry-After: UTC midnight here, 14 h on); exit 4."""
+    clock = ManualClock()
+    emulator = EmulatorState(clock)
+    emulator.apply_faults({"credits_remaining": 0})
+    env = zoho_env(tmp_path, ZOHO_REFRESH_TOKEN=SANDBOX_REFRESH_TOKEN)
+    code, out, _ = await run(capsys, container_for(env, emulator, clock=clock), "doctor", "--json")
+    assert code == cli.EXIT_UNAVAILABLE
+    checks = {c["name"]: c for c in json.loads(out)["checks"]}
+    assert checks["credits"]["status"] == "fail"
+    assert checks["credits"]["detail"] == (
+        "Zoho said at 2026-11-26 10:00:00 UTC that the day's API credits are spent; "
+        "back at 2026-11-27 00:00:00 UTC"
+    )
+    assert checks["credits"]["fix"].startswith("wait: tickets are queued")
 
 
 async def test_doctor_without_tokens_says_run_setup(

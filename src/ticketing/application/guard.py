@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TypeVar
 
 import anyio
@@ -31,6 +31,9 @@ from ticketing.domain.model import (
 from ticketing.domain.ports import Admission, CallGate, Clock, Helpdesk, TicketProbe
 
 T = TypeVar("T")
+
+# Zoho's error code for a portal whose API credits for the day are spent.
+CREDITS_SPENT = "THRESHOLD_EXCEEDED"
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +74,9 @@ class GuardedHelpdesk:
         self._pause_wait = pause_wait
         self._department: str | None = None
         self._paused_until = 0.0
+        # When Zoho last said the day's credits are spent, and when it said they come back.
+        self.credits_ran_out_at: datetime | None = None
+        self.credits_back_at: datetime | None = None
         self.last_success_at: datetime | None = None
         self.last_failure_at: datetime | None = None
         self.last_error: str | None = None
@@ -79,6 +85,15 @@ class GuardedHelpdesk:
     def available(self) -> bool:
         """Would a call be attempted now (breaker not open, no 429 pause)?"""
         return self.breaker.state is not BreakerState.OPEN and not self.paused_for()
+
+    def credits_pause(self) -> tuple[datetime, datetime] | None:
+        """When the day's credits ran out and when Zoho said they come back, while that has
+        not passed (as this process saw it); None otherwise."""
+        if self.credits_ran_out_at is None or self.credits_back_at is None:
+            return None
+        if self.credits_back_at <= self._clock.now():
+            return None
+        return self.credits_ran_out_at, self.credits_back_at
 
     def paused_for(self) -> float:
         """Seconds left of a Retry-After pause (this process's, or the fleet's as last seen)."""
@@ -159,6 +174,9 @@ class GuardedHelpdesk:
             raise
         except HelpdeskUnavailable as exc:
             if isinstance(exc, RateLimited) and exc.retry_after:
+                if exc.code == CREDITS_SPENT:
+                    self.credits_ran_out_at = self._clock.now()
+                    self.credits_back_at = self._clock.now() + timedelta(seconds=exc.retry_after)
                 await self._pause(exc.retry_after)
             self.breaker.record_failure()
             self.last_failure_at = self._clock.now()

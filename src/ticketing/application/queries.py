@@ -6,6 +6,7 @@ import contextlib
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
 from ticketing.application.guard import GuardedHelpdesk
 from ticketing.application.tickets import DrainQueue
@@ -79,6 +80,8 @@ class ZohoLimits:
     max_concurrency: int | None  # calls allowed in flight (fleet-wide with Redis)
     in_flight: int  # calls this process has in flight now
     paused_for: float  # seconds left of a 429's Retry-After pause (fleet-wide with Redis)
+    credits_ran_out_at: datetime | None = None  # Zoho said THRESHOLD_EXCEEDED (this process)
+    credits_back_at: datetime | None = None  # per its Retry-After (else a UTC-midnight guess)
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,11 +137,14 @@ class CheckHealth:
             # A pause another instance set shows here too; Redis down is reported below.
             with contextlib.suppress(StoreUnavailable):
                 await gate.refresh()
+        credits = self._helpdesk.credits_pause()
         return ZohoLimits(
             credits_remaining=self._quota.credits_remaining if self._quota else None,
             max_concurrency=gate.capacity if gate is not None else None,
             in_flight=gate.in_flight() if gate is not None else 0,
             paused_for=round(self._helpdesk.paused_for(), 1),
+            credits_ran_out_at=credits[0] if credits else None,
+            credits_back_at=credits[1] if credits else None,
         )
 
     async def __call__(self) -> HealthReport:
