@@ -24,6 +24,7 @@ from ticketing.domain.errors import (
 )
 from ticketing.domain.model import NewContact, Priority, TicketRequest
 from ticketing.domain.ports import TicketProbe
+from ticketing.settings import DATA_CENTRES
 
 from tests.conftest import ManualClock
 from tests.unit.zoho.conftest import (
@@ -110,6 +111,9 @@ def request_for(key: str | None = "key-1") -> TicketRequest:
         ("ca", "https://accounts.zohocloud.ca", "https://desk.zohocloud.ca"),
         ("sa", "https://accounts.zoho.sa", "https://desk.zoho.sa"),
         ("cn", "https://accounts.zoho.com.cn", "https://desk.zoho.com.cn"),
+        ("uk", "https://accounts.zoho.uk", "https://desk.zoho.uk"),  # Desk host unconfirmed
+        ("sg", "https://accounts.zoho.sg", "https://desk.zoho.sg"),
+        ("ae", "https://accounts.zoho.ae", "https://desk.zoho.ae"),
     ],
 )
 def test_each_data_centre_maps_to_its_two_hosts(dc: str, accounts: str, desk: str) -> None:
@@ -117,7 +121,8 @@ def test_each_data_centre_maps_to_its_two_hosts(dc: str, accounts: str, desk: st
     assert resolve_hosts(dc, None, None) == (accounts, desk)
     assert resolve_hosts(dc.upper(), "", None) == (accounts, desk)
     assert dc_for_accounts_url(accounts + "/") == dc
-    assert set(DC_HOSTS) == {"us", "eu", "in", "au", "jp", "ca", "sa", "cn"}
+    assert set(DC_HOSTS) == {"us", "eu", "in", "au", "jp", "ca", "sa", "cn", "uk", "sg", "ae"}
+    assert set(DATA_CENTRES) == set(DC_HOSTS)  # what ZOHO_DC accepts is what has hosts
 
 
 def test_explicit_urls_win_over_the_data_centre() -> None:
