@@ -244,7 +244,8 @@ class Doctor:
                 "token",
                 WARN,
                 detail,
-                "wait; calls continue with the current access token until it expires",
+                "wait (calls continue with the current access token until it expires), or run "
+                "`ticketing auth resume` to lift the pause for every instance",
             ), True
         if self._config.token_file_exposed:
             return Check(

@@ -627,7 +627,6 @@ class TokenManager:
                     self._budget.failed(subject, first=self._backoff_first, cap=self._backoff_cap)
                 )
             raise
-        await self._guard_store(self._budget.record(subject))
         self.refreshes += 1
         merged = replace(
             tokens,
@@ -641,6 +640,11 @@ class TokenManager:
         # Saved with the access token so that a restart reuses it instead of spending
         # one of the 10 refreshes Zoho allows per 10 minutes.
         await self._save(merged)
+        try:
+            await self._budget.record(subject)
+        except StoreUnavailable as exc:
+            # The token is good and kept: losing it over the count would cost another grant.
+            log.error("could not count a Zoho token refresh: %s", exc.message)
         assert merged.access_token is not None
         return merged.access_token
 
