@@ -1,5 +1,5 @@
-"""The token side through the whole service: an accounts outage, short-lived tokens, and
-lifting a refresh pause by hand. HTTP in, the emulator as Zoho, Redis (real or fake) shared."""
+"""The token side through the whole service: an accounts outage and short-lived tokens.
+HTTP in, the emulator as Zoho, Redis (real or fake) shared. (`auth resume`: test_cli.py.)"""
 
 from __future__ import annotations
 
