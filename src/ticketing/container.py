@@ -13,7 +13,13 @@ from dependency_injector import containers, providers
 
 from ticketing.adapters.clock import SystemClock
 from ticketing.adapters.prometheus import PrometheusMetrics
-from ticketing.application.auth import AuthStatus, SetupAuthorization, Whoami, ZohoConfig
+from ticketing.application.auth import (
+    AuthStatus,
+    ResumeRefreshes,
+    SetupAuthorization,
+    Whoami,
+    ZohoConfig,
+)
 from ticketing.application.contacts import ContactResolver
 from ticketing.application.doctor import Doctor
 from ticketing.application.guard import GuardedHelpdesk
@@ -388,6 +394,7 @@ class AdminServices:
     config: ZohoConfig
     whoami: Whoami
     auth_status: AuthStatus
+    resume_refreshes: ResumeRefreshes
     setup_auth: SetupAuthorization
     doctor: Doctor
 
@@ -536,6 +543,7 @@ class Container(containers.DeclarativeContainer):
         mode=providers.Callable(_mode, endpoints),
         store_kind=providers.Callable(_store_kind, settings),
         quota=zoho,
+        credentials=tokens,
     )
     services = providers.Singleton(
         Services,
@@ -566,10 +574,20 @@ class Container(containers.DeclarativeContainer):
         config=zoho_config,
         whoami=whoami,
         auth_status=providers.Singleton(AuthStatus, tokens, zoho_config),
+        resume_refreshes=providers.Singleton(ResumeRefreshes, tokens),
         setup_auth=providers.Singleton(
             SetupAuthorization, oauth, callback_server, browser, tokens, whoami, zoho_config
         ),
-        doctor=providers.Singleton(Doctor, zoho_config, tokens, oauth, helpdesk, store),
+        doctor=providers.Singleton(
+            Doctor,
+            zoho_config,
+            tokens,
+            oauth,
+            helpdesk,
+            store,
+            quota=zoho,
+            credits_pause=helpdesk.provided.credits_pause,
+        ),
     )
 
 

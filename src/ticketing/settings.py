@@ -19,7 +19,9 @@ from ticketing.domain.model import Priority
 T = TypeVar("T")
 
 DEFAULT_SCOPE = "Desk.tickets.ALL,Desk.contacts.ALL,Desk.basic.ALL,Desk.search.READ"
-DATA_CENTRES = ("us", "eu", "in", "au", "jp", "ca", "sa", "cn")
+# Zoho's data centres, as adapters/zoho_desk/hosts.py maps them to hosts (a test keeps the two
+# in step).
+DATA_CENTRES = ("us", "eu", "in", "au", "jp", "ca", "sa", "cn", "uk", "sg", "ae")
 
 
 def read_dotenv(path: Path) -> dict[str, str]:
@@ -202,6 +204,15 @@ def _choice(*options: str) -> Callable[[str], str]:
         return lowered
 
     return parse
+
+
+def _data_centre(value: str) -> str:
+    try:
+        return _choice(*DATA_CENTRES)(value)
+    except ValueError as exc:
+        raise ValueError(
+            f"{exc}; for a host not listed, set ZOHO_ACCOUNTS_URL and ZOHO_DESK_URL instead"
+        ) from None
 
 
 def _priority(value: str) -> Priority:
@@ -403,7 +414,7 @@ SPEC: dict[str, dict[str, Any]] = {
     "zoho_authorization_code": _var("ZOHO_AUTHORIZATION_CODE", _optional, ""),
     "zoho_refresh_token": _var("ZOHO_REFRESH_TOKEN", _optional, ""),
     "zoho_token_file": _var("ZOHO_TOKEN_FILE", _text, ".zoho_tokens.json"),
-    "zoho_dc": _var("ZOHO_DC", _choice(*DATA_CENTRES), "us"),
+    "zoho_dc": _var("ZOHO_DC", _data_centre, "us"),
     "zoho_accounts_url": _var("ZOHO_ACCOUNTS_URL", _url, ""),
     "zoho_desk_url": _var("ZOHO_DESK_URL", _url, ""),
     "zoho_org_id": _var("ZOHO_ORG_ID", _optional, ""),

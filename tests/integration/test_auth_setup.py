@@ -451,6 +451,44 @@ async def test_nobody_approving_times_out_with_what_to_check(
     assert "ZOHO_REDIRECT_URI" in line
 
 
+@pytest.mark.parametrize(
+    ("dc", "accounts_host", "desk_host"),
+    [
+        ("uk", "accounts.zoho.uk", "desk.zoho.uk"),
+        ("sg", "accounts.zoho.sg", "desk.zoho.sg"),
+        ("ae", "accounts.zoho.ae", "desk.zoho.ae"),
+    ],
+)
+async def test_setup_in_the_uk_sg_and_ae_data_centres(
+    capsys: pytest.CaptureFixture[str],
+    env: dict[str, str],
+    state: EmulatorState,
+    clock: ManualClock,
+    dc: str,
+    accounts_host: str,
+    desk_host: str,
+) -> None:
+    """ZOHO_DC=uk|sg|ae starts, sends the person to that DC's accounts host, trusts the
+    callback's accounts-server there with the code, and confirms with whoami on its Desk host.
+    (Before: ZOHO_DC=uk refused to start, and accounts.zoho.uk was untrusted.)"""
+    elsewhere = EmulatorState(clock)  # any other host: would not know the client
+    zoho = HostRouter({accounts_host: state, desk_host: state}, default=elsewhere)
+
+    def from_dc(params: dict[str, str]) -> None:
+        params["accounts-server"] = f"https://{accounts_host}"
+        params["location"] = dc
+
+    code, out, err, browser = await run_setup(
+        capsys, dc_env(env, dc), zoho, clock, auth_host=accounts_host, tamper=from_dc
+    )
+
+    assert code == cli.EXIT_OK, err
+    result = json.loads(out)
+    assert (result["data_centre"], result["accounts_server"]) == (dc, f"https://{accounts_host}")
+    assert urlsplit(browser.opened[0]).netloc == accounts_host
+    assert [c.path for c in elsewhere.calls] == []
+
+
 async def test_a_callback_naming_a_foreign_accounts_server_gets_no_secret(
     capsys: pytest.CaptureFixture[str],
     env: dict[str, str],

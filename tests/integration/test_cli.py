@@ -27,7 +27,7 @@ from ticketing.adapters.zoho_desk.emulator import (
 from ticketing.adapters.zoho_desk.oauth import fingerprint
 from ticketing.application.intake import IntakePolicy, customer_ticket
 from ticketing.container import Container, start, stop
-from ticketing.domain.errors import StoreUnavailable
+from ticketing.domain.errors import RefreshPaused, StoreUnavailable
 from ticketing.domain.ports import TokenSet
 from ticketing.entrypoints import cli
 from ticketing.settings import Settings
@@ -258,7 +258,7 @@ async def test_auth_status_reports_a_paused_refresh_budget(
     await start(container)
     budget = container.refresh_budget()  # sync: Redis is an object here
     for _ in range(8):
-        await budget.spend(fingerprint(SANDBOX_REFRESH_TOKEN))
+        await budget.record(fingerprint(SANDBOX_REFRESH_TOKEN))
     await stop(container)
 
     code, out, _ = await run(
@@ -276,6 +276,70 @@ async def test_auth_status_reports_a_paused_refresh_budget(
     assert "paused until 2026-11-26 10:10:00 UTC" in one_line(err)
     assert emulator.token_refreshes == 0
     await redis.aclose()
+
+
+async def test_auth_resume_lifts_the_fleets_refresh_pause_at_once(
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    emulator: EmulatorState,
+    backend: RedisBackend,
+) -> None:
+    """A serving instance finds refreshes paused (budget spent, Zoho's throttle, a back-off);
+    `auth resume` says in one line what it lifted (exit 0), and that instance's very next
+    call refreshes: nothing of the pause was left in its memory."""
+    clock = ManualClock()
+    env = zoho_env(
+        tmp_path,
+        REDIS_URL=backend.url,
+        REDIS_KEY_PREFIX=backend.prefix,
+        ZOHO_REFRESH_TOKEN=SANDBOX_REFRESH_TOKEN,
+    )
+    async with backend.connected() as redis:
+        serving = container_for(env, emulator, redis=redis, clock=clock)
+        services = await start(serving)
+        try:
+            budget = serving.refresh_budget()
+            subject = fingerprint(SANDBOX_REFRESH_TOKEN)
+            for _ in range(8):
+                await budget.record(subject)
+            await budget.throttled(subject, clock.now() + timedelta(minutes=10))
+            await budget.failed(subject, first=60.0, cap=60.0)
+            with pytest.raises(RefreshPaused):
+                await services.helpdesk.list_departments()
+
+            code, out, err = await run(
+                capsys, container_for(env, emulator, redis=redis, clock=clock), "auth", "resume"
+            )
+            assert code == cli.EXIT_OK, err
+            assert out.startswith("lifted the token refresh pause for every instance sharing")
+            assert "Zoho refused a refresh as too many" in out
+            assert len(out.strip().splitlines()) == 1
+
+            assert len(await services.helpdesk.list_departments()) == 2
+            assert emulator.token_refreshes == 1
+
+            code, out, _ = await run(
+                capsys,
+                container_for(env, emulator, redis=redis, clock=clock),
+                "auth",
+                "resume",
+                "--json",
+            )
+            assert code == cli.EXIT_OK
+            assert json.loads(out)["lifted"] is False
+        finally:
+            await stop(serving)
+
+
+async def test_auth_resume_without_a_shared_budget_says_to_restart(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, emulator: EmulatorState
+) -> None:
+    """Tokens in a file: each process counts its own refreshes, so the CLI cannot lift a
+    server's pause; one line says what to do, exit 2."""
+    env = zoho_env(tmp_path, ZOHO_REFRESH_TOKEN=SANDBOX_REFRESH_TOKEN)
+    code, _, err = await run(capsys, container_for(env, emulator), "auth", "resume")
+    assert code == cli.EXIT_USAGE
+    assert "restart the service to lift its pause" in one_line(err)
 
 
 # ------------------------------------------------------------------ queue
@@ -404,6 +468,7 @@ async def test_doctor_on_a_healthy_set_up(
     for name in ("configuration", "data centre", "token", "scopes", "organization", "department"):
         assert any(line.startswith("OK") and f" {name} " in line for line in lines), out
     assert any(line.startswith("OK    redis") for line in lines), out
+    assert any(line.startswith("OK    credits") and "credits left today" in line for line in lines)
     assert out.rstrip().endswith("all checks passed")
 
     code, out, _ = await run(capsys, container_for(env, emulator), "doctor", "--json")
@@ -487,6 +552,26 @@ async def test_doctor_with_a_wrong_org_and_a_wrong_department(
     assert department.startswith("FAIL")
     assert "900000000000010001 (Support, default), 900000000000010002 (Billing)" in department
     assert "fix: set ZOHO_DEPARTMENT_ID to one of those ids" in out
+
+
+async def test_doctor_says_when_credits_ran_out_and_when_they_come_back(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """The day's credits are spent: the credits check fails saying when Zoho said so and
+    when they come back (its Retry-After: UTC midnight here, 14 h on); exit 4."""
+    clock = ManualClock()
+    emulator = EmulatorState(clock)
+    emulator.apply_faults({"credits_remaining": 0})
+    env = zoho_env(tmp_path, ZOHO_REFRESH_TOKEN=SANDBOX_REFRESH_TOKEN)
+    code, out, _ = await run(capsys, container_for(env, emulator, clock=clock), "doctor", "--json")
+    assert code == cli.EXIT_UNAVAILABLE
+    checks = {c["name"]: c for c in json.loads(out)["checks"]}
+    assert checks["credits"]["status"] == "fail"
+    assert checks["credits"]["detail"] == (
+        "Zoho said at 2026-11-26 10:00:00 UTC that the day's API credits are spent; "
+        "back at 2026-11-27 00:00:00 UTC"
+    )
+    assert checks["credits"]["fix"].startswith("wait: tickets are queued")
 
 
 async def test_doctor_without_tokens_says_run_setup(

@@ -16,6 +16,7 @@ from litestar.testing import AsyncTestClient
 
 from ticketing.adapters.redis.leases import RedisLeases
 from ticketing.adapters.zoho_desk.emulator import EmulatorState, create_emulator_app
+from ticketing.adapters.zoho_desk.oauth import BACKOFF_CAP
 from ticketing.application.intake import ANONYMOUS_CLIENT, IntakePolicy, customer_ticket, scoped_key
 from ticketing.application.tickets import ProcessingPolicy
 from ticketing.container import Container, Services
@@ -361,6 +362,9 @@ async def test_cancelled_half_open_trial_does_not_close_the_breaker(clock: Manua
         policy=ProcessingPolicy(attempt_timeout=0.3),
     )
     async with running(container) as services:
+        # A token first: a failing accounts server backs the token side off, not the breaker.
+        created, _ = await services.submit(draft(clock, "k-0"))
+        assert created.state is TicketState.CREATED
         emulator.apply_faults({"outage": "503"})
         await services.submit(draft(clock, "k-1"))
         assert services.helpdesk.breaker.state is BreakerState.OPEN
@@ -437,6 +441,7 @@ async def test_store_failing_during_a_drain_is_503_and_keeps_the_ticket(
         )
         assert queued.status_code == 202
         emulator.faults.clear()
+        clock.advance(BACKOFF_CAP)  # the outage's token refresh back-off has passed
         store: Any = (await services_of(container)).store
         working = store.mark_creating
 

@@ -569,7 +569,7 @@ async def test_health_says_refreshes_are_paused_until_when_and_why(
     container.clock.override(providers.Object(clock))
     budget = RedisRefreshBudget(redis, clock, limit=8, prefix=key_prefix)
     for _ in range(8):  # the rest of the fleet spent this window's budget
-        await budget.spend(fingerprint(SANDBOX_REFRESH_TOKEN))
+        await budget.record(fingerprint(SANDBOX_REFRESH_TOKEN))
 
     app = create_app(container, drain=False, consumer=False)
     async with AsyncTestClient(app) as client:

@@ -76,6 +76,23 @@ def test_missing_env_file_is_fine(tmp_path: Path) -> None:
     assert read_dotenv(tmp_path / "nope") == {}
 
 
+@pytest.mark.parametrize("dc", ["uk", "sg", "ae", "UK"])
+def test_the_uk_sg_and_ae_data_centres_are_accepted(dc: str) -> None:
+    """ZOHO_DC=uk (sg, ae) starts: before, it was refused as unknown."""
+    assert load({"ZOHO_DC": dc}).zoho_dc == dc.lower()
+
+
+def test_an_unknown_data_centre_lists_them_all_and_the_override() -> None:
+    """The error names the variable, every data centre, and the explicit URLs for a host not
+    listed."""
+    with pytest.raises(ConfigurationError) as caught:
+        load({"ZOHO_DC": "mars"})
+    assert caught.value.message == (
+        "ZOHO_DC: expected one of us, eu, in, au, jp, ca, sa, cn, uk, sg, ae, got 'mars'; for a "
+        "host not listed, set ZOHO_ACCOUNTS_URL and ZOHO_DESK_URL instead"
+    )
+
+
 @pytest.mark.parametrize(
     ("env", "variable"),
     [

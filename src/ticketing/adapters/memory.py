@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
@@ -18,7 +19,14 @@ from ticketing.domain.model import (
     TicketDraft,
     TicketState,
 )
-from ticketing.domain.ports import Accepted, Clock, Leased, RefreshAllowance, TokenSet
+from ticketing.domain.ports import (
+    Accepted,
+    Clock,
+    Leased,
+    RefreshAllowance,
+    TokenSet,
+    backoff_delay,
+)
 
 log = logging.getLogger(__name__)
 
@@ -541,47 +549,78 @@ class InMemoryRefreshBudget:
         clock: Wall time.
         limit: Refreshes allowed per refresh token in ``window``.
         window: Seconds of the sliding window.
+        jitter: The source of back-off jitter, a number in [0, 1).
     """
 
     clock: Clock
     limit: int = 8
     window: float = 600.0
+    jitter: Callable[[], float] = field(default=random.random, repr=False)
     _log: dict[str, list[datetime]] = field(default_factory=dict, init=False, repr=False)
     _paused: dict[str, datetime] = field(default_factory=dict, init=False, repr=False)
-
-    async def spend(self, subject: str) -> RefreshAllowance:
-        return self._run(subject, take=True)
+    _failures: dict[str, tuple[int, datetime]] = field(default_factory=dict, init=False, repr=False)
 
     async def peek(self, subject: str) -> RefreshAllowance:
-        return self._run(subject, take=False)
+        return self._look(subject)
 
-    async def pause(self, subject: str, until: datetime) -> None:
+    async def record(self, subject: str) -> None:
+        self._times(subject).append(self.clock.now())
+        self._failures.pop(subject, None)
+
+    async def throttled(self, subject: str, until: datetime) -> None:
+        self._times(subject).append(self.clock.now())
         current = self._paused.get(subject)
         if current is None or until > current:
             self._paused[subject] = until
 
-    def _run(self, subject: str, *, take: bool) -> RefreshAllowance:
-        now = self.clock.now()
-        window = timedelta(seconds=self.window)
-        times = [t for t in self._log.get(subject, []) if t > now - window]
+    async def failed(self, subject: str, *, first: float, cap: float) -> RefreshAllowance:
+        count = self._failures.get(subject, (0, self.clock.now()))[0] + 1
+        delay = backoff_delay(count, first, cap, self.jitter())
+        self._failures[subject] = (count, self.clock.now() + timedelta(seconds=delay))
+        return self._look(subject)
+
+    async def resume(self, subject: str) -> RefreshAllowance:
+        before = self._look(subject)
+        self._log.pop(subject, None)
+        self._paused.pop(subject, None)
+        self._failures.pop(subject, None)
+        return before
+
+    def _times(self, subject: str) -> list[datetime]:
+        since = self.clock.now() - timedelta(seconds=self.window)
+        times = [t for t in self._log.get(subject, []) if t > since]
         self._log[subject] = times
+        return times
+
+    def _look(self, subject: str) -> RefreshAllowance:
+        now = self.clock.now()
+        times = self._times(subject)
+        failures, retry_at = self._failures.get(subject, (0, now))
         paused = self._paused.get(subject)
         if paused is not None and paused > now:
-            return self._allowance(False, len(times), paused, throttled=True)
+            return self._allowance(len(times), paused, failures, throttled=True)
         if len(times) >= self.limit:
-            return self._allowance(False, len(times), times[0] + window)
-        if take:
-            times.append(now)
-        return self._allowance(True, len(times), None)
+            return self._allowance(len(times), times[0] + timedelta(seconds=self.window), failures)
+        if retry_at > now:
+            return self._allowance(len(times), retry_at, failures, backing_off=True)
+        return self._allowance(len(times), None, failures)
 
     def _allowance(
-        self, granted: bool, used: int, until: datetime | None, *, throttled: bool = False
+        self,
+        used: int,
+        until: datetime | None,
+        failures: int,
+        *,
+        throttled: bool = False,
+        backing_off: bool = False,
     ) -> RefreshAllowance:
         return RefreshAllowance(
-            granted=granted,
+            granted=until is None,
             used=used,
             limit=self.limit,
             window=self.window,
             paused_until=until,
             throttled=throttled,
+            failures=failures,
+            backing_off=backing_off,
         )

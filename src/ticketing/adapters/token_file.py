@@ -33,6 +33,7 @@ class _TokenFile(msgspec.Struct, kw_only=True, omit_defaults=True):
     accounts_url: str | None = None
     api_domain: str | None = None
     scope: str | None = None
+    lifetime: float | None = None
 
 
 class FileTokenStore:
@@ -74,6 +75,7 @@ class FileTokenStore:
                 accounts_url=tokens.accounts_url,
                 api_domain=tokens.api_domain,
                 scope=tokens.scope,
+                lifetime=tokens.lifetime,
             )
         )
         try:
@@ -166,6 +168,7 @@ class FileTokenStore:
             accounts_url=stored.accounts_url,
             api_domain=stored.api_domain,
             scope=stored.scope,
+            lifetime=stored.lifetime,
         )
 
     def _write(self, data: bytes) -> None:

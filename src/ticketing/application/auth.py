@@ -17,6 +17,7 @@ from ticketing.domain.ports import (
     CallbackServer,
     Credentials,
     Helpdesk,
+    RefreshAllowance,
     TokenSet,
     TokenStatus,
 )
@@ -107,6 +108,60 @@ class AuthStatus:
 
     async def __call__(self) -> AuthReport:
         return AuthReport(token=await self._credentials.report(), config=self._config)
+
+
+@dataclass(frozen=True, slots=True)
+class ResumeOutcome:
+    """What ``auth resume`` did: where the refresh budget stood before it was lifted."""
+
+    before: RefreshAllowance
+    store: str
+
+    @property
+    def lifted(self) -> bool:
+        """Something held refreshes back (or was counted) and is gone now."""
+        return not self.before.granted or bool(self.before.failures)
+
+    def describe(self) -> str:
+        """One line for the operator."""
+        if not self.lifted:
+            return (
+                f"nothing to lift: token refreshes were not paused ({self.before.describe()}); "
+                "the count was cleared"
+            )
+        return (
+            f"lifted the token refresh pause for every instance sharing {self.store} (it was: "
+            f"{self.before.describe()}); the next Zoho call refreshes. Zoho itself still "
+            "blocks a refresh token after 10 refreshes in 10 minutes"
+        )
+
+
+class ResumeRefreshes:
+    """Lift a refresh pause by hand, for the whole fleet (``ticketing auth resume``)."""
+
+    def __init__(self, credentials: Credentials) -> None:
+        self._credentials = credentials
+
+    async def __call__(self) -> ResumeOutcome:
+        """Raises:
+        ConfigurationError: the budget is kept in each process (no shared store to lift).
+        HelpdeskAuthError: there is no refresh token, so nothing is paused.
+        StoreUnavailable: the shared store cannot be reached.
+        """
+        status = await self._credentials.report()
+        if not status.budget_shared:
+            raise ConfigurationError(
+                f"token refreshes are counted in each process here (tokens in {status.store}): "
+                "restart the service to lift its pause, or share tokens in Redis (REDIS_URL)"
+            )
+        before = await self._credentials.resume()
+        if before is None:
+            raise HelpdeskAuthError(
+                f"no Zoho refresh token in {status.store}, so nothing is paused: "
+                "run `ticketing auth setup`"
+            )
+        log.warning("token refresh pause lifted by hand: %s", before.describe())
+        return ResumeOutcome(before=before, store=status.store)
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,10 +5,16 @@ from __future__ import annotations
 import re
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Final
 
 from ticketing.application.auth import ZohoConfig
-from ticketing.domain.errors import HelpdeskAuthError, StoreUnavailable, TicketingError
+from ticketing.domain.errors import (
+    HelpdeskAuthError,
+    RateLimited,
+    StoreUnavailable,
+    TicketingError,
+)
 from ticketing.domain.model import (
     Department,
     Organization,
@@ -19,6 +25,7 @@ from ticketing.domain.ports import (
     AuthorizationServer,
     Credentials,
     Helpdesk,
+    QuotaMeter,
     TicketStore,
     TokenStatus,
 )
@@ -70,7 +77,7 @@ class DoctorReport:
 
 def configuration_failed(error: TicketingError) -> DoctorReport:
     """The report when the settings themselves cannot be loaded: nothing else can run."""
-    names = ("data centre", "token", "scopes", "organization", "department", "redis")
+    names = ("data centre", "token", "scopes", "organization", "department", "credits", "redis")
     return DoctorReport(
         (
             _failed("configuration", error),
@@ -99,6 +106,8 @@ class Doctor:
         server: the authorization server (for the client check and data centres).
         helpdesk: Zoho Desk.
         store: the ticket store (its ping is the Redis check).
+        quota: what Zoho last said about the day's API credits.
+        credits_pause: when the credits ran out and come back, while they are out.
     """
 
     def __init__(
@@ -108,7 +117,12 @@ class Doctor:
         server: AuthorizationServer,
         helpdesk: Helpdesk,
         store: TicketStore,
+        *,
+        quota: QuotaMeter | None = None,
+        credits_pause: Callable[[], tuple[datetime, datetime] | None] | None = None,
     ) -> None:
+        self._quota = quota
+        self._credits_pause = credits_pause
         self._config = config
         self._credentials = credentials
         self._server = server
@@ -133,6 +147,7 @@ class Doctor:
             scopes,
             organization,
             department,
+            self._credits(),
             await self._redis(),
         )
         return DoctorReport(checks)
@@ -229,7 +244,8 @@ class Doctor:
                 "token",
                 WARN,
                 detail,
-                "wait; calls continue with the current access token until it expires",
+                "wait (calls continue with the current access token until it expires), or run "
+                "`ticketing auth resume` to lift the pause for every instance",
             ), True
         if self._config.token_file_exposed:
             return Check(
@@ -321,6 +337,25 @@ class Doctor:
         chosen = default_department(departments)
         assert chosen is not None  # the list holds enabled departments, and it is not empty
         return Check("department", OK, f"default department {chosen.id} ({chosen.name})")
+
+    def _credits(self) -> Check:
+        """When the day's API credits ran out and come back, or how many are left."""
+        pause = self._credits_pause() if self._credits_pause is not None else None
+        if pause is not None:
+            ran_out, back = (f"{t:%Y-%m-%d %H:%M:%S} UTC" for t in pause)
+            detail = f"Zoho said at {ran_out} that the day's API credits are spent; back at {back}"
+            return Check(
+                "credits",
+                FAIL,
+                detail,
+                "wait: tickets are queued and created once credits are back (or raise the "
+                "portal's daily credits: edition and agents)",
+                RateLimited(detail, code="THRESHOLD_EXCEEDED"),
+            )
+        remaining = self._quota.credits_remaining if self._quota is not None else None
+        if remaining is None:
+            return Check("credits", SKIP, "Zoho Desk has not said yet (needs a Desk answer)")
+        return Check("credits", OK, f"{remaining} API credits left today, per Zoho")
 
     async def _redis(self) -> Check:
         where = self._config.redis

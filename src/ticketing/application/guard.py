@@ -4,17 +4,19 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TypeVar
 
 import anyio
 
 from ticketing.domain.breaker import BreakerState, CircuitBreaker
 from ticketing.domain.errors import (
+    AccountsUnavailable,
     BreakerOpen,
     HelpdeskError,
     HelpdeskUnavailable,
     RateLimited,
+    RefreshPaused,
     StoreUnavailable,
 )
 from ticketing.domain.model import (
@@ -30,6 +32,9 @@ from ticketing.domain.ports import Admission, CallGate, Clock, Helpdesk, TicketP
 
 T = TypeVar("T")
 
+# Zoho's error code for a portal whose API credits for the day are spent.
+CREDITS_SPENT = "THRESHOLD_EXCEEDED"
+
 log = logging.getLogger(__name__)
 
 
@@ -37,10 +42,12 @@ class GuardedHelpdesk:
     """A Helpdesk that refuses calls while the breaker is open and feeds it every outcome.
 
     Connection errors, timeouts, 5xx and 429 count as failures; validation errors and auth
-    errors do not (Zoho answered). A 429's ``Retry-After`` also holds every call back until it
-    has passed, not only the one that got it: fleet-wide when the gate is shared. A call made
-    during a short pause (up to ``pause_wait`` seconds) waits it out, so that a ticket halfway
-    through its calls is not abandoned and started over; during a longer one it is refused.
+    errors do not (Zoho answered), nor do the token side's failures (the accounts server, the
+    refresh budget), which hold themselves back. A 429's ``Retry-After`` also holds every call
+    back until it has passed, not only the one that got it: fleet-wide when the gate is shared.
+    A call made during a short pause (up to ``pause_wait`` seconds) waits it out, so that a
+    ticket halfway through its calls is not abandoned and started over; during a longer one it
+    is refused.
 
     With a ``gate``, every call runs in one of its slots (``ZOHO_MAX_CONCURRENCY`` in flight
     at most, fleet-wide through Redis), waiting up to ``slot_wait`` seconds for one; a call
@@ -67,6 +74,9 @@ class GuardedHelpdesk:
         self._pause_wait = pause_wait
         self._department: str | None = None
         self._paused_until = 0.0
+        # When Zoho last said the day's credits are spent, and when it said they come back.
+        self.credits_ran_out_at: datetime | None = None
+        self.credits_back_at: datetime | None = None
         self.last_success_at: datetime | None = None
         self.last_failure_at: datetime | None = None
         self.last_error: str | None = None
@@ -75,6 +85,15 @@ class GuardedHelpdesk:
     def available(self) -> bool:
         """Would a call be attempted now (breaker not open, no 429 pause)?"""
         return self.breaker.state is not BreakerState.OPEN and not self.paused_for()
+
+    def credits_pause(self) -> tuple[datetime, datetime] | None:
+        """When the day's credits ran out and when Zoho said they come back, while that has
+        not passed (as this process saw it); None otherwise."""
+        if self.credits_ran_out_at is None or self.credits_back_at is None:
+            return None
+        if self.credits_back_at <= self._clock.now():
+            return None
+        return self.credits_ran_out_at, self.credits_back_at
 
     def paused_for(self) -> float:
         """Seconds left of a Retry-After pause (this process's, or the fleet's as last seen)."""
@@ -145,8 +164,19 @@ class GuardedHelpdesk:
     async def _observed(self, call: Callable[[], Awaitable[T]]) -> T:
         try:
             result = await call()
+        except (RefreshPaused, AccountsUnavailable) as exc:
+            # The token side failed before Desk was asked: its pause and back-off live in the
+            # refresh budget, and end there. Holding Desk calls here as well (in memory) would
+            # outlive them; counting it as Desk failing would open the breaker on a healthy Desk.
+            self.breaker.release_trial()
+            self.last_failure_at = self._clock.now()
+            self.last_error = exc.message
+            raise
         except HelpdeskUnavailable as exc:
             if isinstance(exc, RateLimited) and exc.retry_after:
+                if exc.code == CREDITS_SPENT:
+                    self.credits_ran_out_at = self._clock.now()
+                    self.credits_back_at = self._clock.now() + timedelta(seconds=exc.retry_after)
                 await self._pause(exc.retry_after)
             self.breaker.record_failure()
             self.last_failure_at = self._clock.now()

@@ -6,13 +6,14 @@ import contextlib
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
 from ticketing.application.guard import GuardedHelpdesk
 from ticketing.application.tickets import DrainQueue
 from ticketing.domain.breaker import BreakerState
 from ticketing.domain.errors import StoreUnavailable, TicketingError
 from ticketing.domain.model import DeadLetter, Department, DrainReport
-from ticketing.domain.ports import AuthorizationServer, QuotaMeter, TicketStore
+from ticketing.domain.ports import AuthorizationServer, Credentials, QuotaMeter, TicketStore
 
 
 class ListDepartments:
@@ -79,6 +80,8 @@ class ZohoLimits:
     max_concurrency: int | None  # calls allowed in flight (fleet-wide with Redis)
     in_flight: int  # calls this process has in flight now
     paused_for: float  # seconds left of a 429's Retry-After pause (fleet-wide with Redis)
+    credits_ran_out_at: datetime | None = None  # Zoho said THRESHOLD_EXCEEDED (this process)
+    credits_back_at: datetime | None = None  # per its Retry-After (else a UTC-midnight guess)
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,6 +120,7 @@ class CheckHealth:
         mode: str,
         store_kind: str,
         quota: QuotaMeter | None = None,
+        credentials: Credentials | None = None,
     ) -> None:
         self._store = store
         self._helpdesk = helpdesk
@@ -124,6 +128,7 @@ class CheckHealth:
         self._mode = mode
         self._store_kind = store_kind
         self._quota = quota
+        self._credentials = credentials
 
     async def limits(self) -> ZohoLimits:
         """Credits left, the concurrency cap and its use, and the pause, read fresh."""
@@ -132,11 +137,14 @@ class CheckHealth:
             # A pause another instance set shows here too; Redis down is reported below.
             with contextlib.suppress(StoreUnavailable):
                 await gate.refresh()
+        credits = self._helpdesk.credits_pause()
         return ZohoLimits(
             credits_remaining=self._quota.credits_remaining if self._quota else None,
             max_concurrency=gate.capacity if gate is not None else None,
             in_flight=gate.in_flight() if gate is not None else 0,
             paused_for=round(self._helpdesk.paused_for(), 1),
+            credits_ran_out_at=credits[0] if credits else None,
+            credits_back_at=credits[1] if credits else None,
         )
 
     async def __call__(self) -> HealthReport:
@@ -149,6 +157,10 @@ class CheckHealth:
             store_ok, pending, dead = False, 0, 0
         breaker = self._helpdesk.breaker.state
         zoho_ok = breaker is BreakerState.CLOSED and not self._helpdesk.paused_for()
+        last_error = self._helpdesk.last_error
+        refreshes = await self._refresh_pause()
+        if refreshes is not None:
+            zoho_ok, last_error = False, refreshes
         if not store_ok:
             status = "unhealthy"
         elif zoho_ok:
@@ -164,8 +176,22 @@ class CheckHealth:
             breaker=breaker.value,
             mode=self._mode,
             store=self._store_kind,
-            last_error=self._helpdesk.last_error if not zoho_ok else None,
+            last_error=last_error if not zoho_ok else None,
             drain=self._drain.state.last_report,
             draining=self._drain.state.running,
             limits=limits,
         )
+
+    async def _refresh_pause(self) -> str | None:
+        """Why token refreshes are held back now, asked fresh (the budget is the truth, so a
+        lifted pause stops showing at once); None when they are not, or nobody can say."""
+        if self._credentials is None:
+            return None
+        try:
+            status = await self._credentials.report()
+        except TicketingError:
+            return None  # the store's or the tokens' own trouble is reported elsewhere
+        budget = status.budget
+        if budget is None or (budget.granted and not budget.failures):
+            return None
+        return budget.describe()

@@ -99,9 +99,19 @@ class StoreUnavailable(TicketingError):
     """The durable store (Redis) cannot be reached; nothing was accepted."""
 
 
-class RefreshPaused(RateLimited):
+class RefreshPaused(RateLimited, BreakerOpen):
     """Access-token refreshes are paused fleet-wide: the refresh budget for the window is
-    spent, or Zoho answered that it throttles. The message says until when and why."""
+    spent, Zoho answered that it throttles, or the accounts server failed and the next try
+    is backed off. The message says until when and why.
+
+    Nothing was sent to Desk, so, like ``BreakerOpen``, it costs a queued ticket no attempt;
+    the pause is held by the refresh budget (Redis for a fleet), not by the caller.
+    """
+
+
+class AccountsUnavailable(HelpdeskUnavailable):
+    """The Zoho accounts server (OAuth) failed a token refresh: unreachable, timed out, 5xx.
+    No Desk call was made; Desk itself may be fine (its circuit breaker is not fed)."""
 
 
 class TokenStoreUnavailable(HelpdeskUnavailable, StoreUnavailable):

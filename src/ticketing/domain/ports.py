@@ -124,6 +124,7 @@ class TokenSet:
     accounts_url: str | None = None
     api_domain: str | None = None
     scope: str | None = None
+    lifetime: float | None = None  # seconds the access token was issued for (None: unknown)
 
 
 class TokenStore(Protocol):
@@ -180,8 +181,10 @@ class AuthorizationServer(Protocol):
 class RefreshAllowance:
     """Where one refresh token stands against the fleet-wide refresh budget.
 
-    ``granted`` is the answer to the question asked (take one refresh now / could one be
-    taken now); ``paused_until`` says when the next refresh may happen when it is not.
+    ``granted`` says whether a refresh could happen now; ``paused_until`` says when the next
+    one may when it cannot. ``used`` counts what Zoho counts: access tokens issued, and
+    attempts Zoho refused as too many. ``failures`` counts the accounts server's failures in
+    a row (nothing issued, so not counted in ``used``); they back the next try off.
     """
 
     granted: bool
@@ -190,6 +193,8 @@ class RefreshAllowance:
     window: float
     paused_until: datetime | None = None
     throttled: bool = False  # paused because Zoho itself refused, not because of our count
+    failures: int = 0
+    backing_off: bool = False  # paused because the accounts server failed, not for a count
 
     def describe(self) -> str:
         """One line for an error, ``/health`` or ``auth status``."""
@@ -201,34 +206,67 @@ class RefreshAllowance:
                     f"Zoho token refreshes are paused until {until}: Zoho refused a refresh as "
                     f"too many ({self.used} refreshes counted in the last {minutes})"
                 )
+            if self.backing_off:
+                return (
+                    f"Zoho token refreshes are backed off until {until}: the accounts server "
+                    f"failed {self.failures} time(s) in a row (nothing was issued, so nothing "
+                    "was counted against ZOHO_REFRESH_BUDGET)"
+                )
             return (
                 f"Zoho token refreshes are paused until {until}: {self.used} refreshes were made "
                 f"in the last {minutes} (ZOHO_REFRESH_BUDGET={self.limit}; Zoho blocks a "
                 "refresh token after 10)"
             )
-        return f"{self.used} of {self.limit} refreshes used in the last {minutes}"
+        used = f"{self.used} of {self.limit} refreshes used in the last {minutes}"
+        if self.failures:
+            return (
+                f"the Zoho accounts server failed the last {self.failures} token refresh(es); "
+                f"the next call tries again ({used})"
+            )
+        return used
+
+
+def backoff_delay(failures: int, first: float, cap: float, jitter: float) -> float:
+    """Seconds to wait after ``failures`` failures in a row: ``first`` doubled per failure,
+    at most ``cap``, then scaled by ``0.5 + jitter / 2`` (``jitter`` in [0, 1)) so that a
+    fleet's retries spread out instead of arriving together."""
+    exponent = min(max(failures, 1) - 1, 30)
+    return min(cap, first * 2.0**exponent) * (0.5 + max(0.0, min(jitter, 1.0)) / 2)
 
 
 class RefreshBudget(Protocol):
-    """Access-token refreshes allowed per refresh token in a sliding window, counted across
-    every process that shares the budget, so that the fleet stays under Zoho's limit
-    (10 per refresh token in 10 minutes, then blocked for the rest of the window).
+    """What Zoho counts against a refresh token (access tokens issued, and refusals as too
+    many: 10 per refresh token in 10 minutes, then blocked for the rest of the window),
+    counted across every process that shares the budget so the fleet stays under it; and
+    the back-off from a failing accounts server, shared the same way.
 
-    ``subject`` names the refresh token without being it (a fingerprint).
+    ``subject`` names the refresh token without being it (a fingerprint). Every pause it
+    holds ends with its reason: the window sliding on, Zoho's pause passing, a success after
+    failures, or :meth:`resume`.
     """
 
-    async def spend(self, subject: str) -> RefreshAllowance:
-        """Take one refresh if the budget allows; ``granted`` False (with ``paused_until``)
-        when it does not, and then nothing is counted."""
-        ...
-
-    async def pause(self, subject: str, until: datetime) -> None:
-        """No refresh for ``subject`` before ``until`` (Zoho answered that it throttles)."""
-        ...
-
     async def peek(self, subject: str) -> RefreshAllowance:
-        """Where the budget stands, without spending; ``granted`` says if a refresh could
-        happen now."""
+        """Where the budget stands, without counting; ``granted`` says if a refresh could
+        happen now (not over the budget, not paused by Zoho, not backing off)."""
+        ...
+
+    async def record(self, subject: str) -> None:
+        """Zoho issued an access token: count it, and end any back-off."""
+        ...
+
+    async def throttled(self, subject: str, until: datetime) -> None:
+        """Zoho refused a refresh as too many: count it, and no refresh before ``until``
+        (a shorter pause never shortens a longer one)."""
+        ...
+
+    async def failed(self, subject: str, *, first: float, cap: float) -> RefreshAllowance:
+        """The accounts server failed (nothing issued, nothing counted): one more failure in
+        a row, and no refresh before a jittered ``backoff_delay`` has passed."""
+        ...
+
+    async def resume(self, subject: str) -> RefreshAllowance:
+        """Lift everything that holds refreshes back (the count, Zoho's pause, the back-off),
+        by hand; returns where the budget stood before."""
         ...
 
 
@@ -246,6 +284,7 @@ class TokenStatus:
     authorization_code_pending: bool = False
     refreshes: int = 0  # by this process
     budget: RefreshAllowance | None = None
+    budget_shared: bool = False  # counted in Redis for the fleet, not in this process only
 
 
 class Credentials(Protocol):
@@ -267,6 +306,15 @@ class Credentials(Protocol):
 
     async def report(self) -> TokenStatus:
         """Non-secret facts about the tokens and the refresh budget."""
+        ...
+
+    async def resume(self) -> RefreshAllowance | None:
+        """Lift every pause on refreshing (the budget's count, Zoho's pause, the back-off)
+        wherever the budget is kept; where it stood before, or None without a refresh token.
+
+        Raises:
+            StoreUnavailable: the shared store cannot be reached.
+        """
         ...
 
 

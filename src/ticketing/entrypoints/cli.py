@@ -588,6 +588,13 @@ async def _auth_status(ctx: Admin, args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+async def _auth_resume(ctx: Admin, args: argparse.Namespace) -> int:
+    outcome = await ctx.admin.resume_refreshes()
+    data = {"lifted": outcome.lifted, "was": outcome.before.describe(), "store": outcome.store}
+    emit(args, data, outcome.describe)
+    return EXIT_OK
+
+
 def _setup_json(outcome: SetupOutcome) -> dict[str, Any]:
     return {
         "authorized": True,
@@ -736,7 +743,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sandbox.set_defaults(func=lambda _args: cmd_sandbox([]))
 
-    auth = sub.add_parser("auth", help="OAuth with Zoho: setup, url, status")
+    auth = sub.add_parser("auth", help="OAuth with Zoho: setup, url, status, resume")
     asub = auth.add_subparsers(
         dest="auth_command", metavar="ACTION", required=True, parser_class=Parser
     )
@@ -755,6 +762,19 @@ def build_parser() -> argparse.ArgumentParser:
     _admin(
         asub.add_parser("status", help="where the tokens are, expiry, data centre, budget"),
         _auth_status,
+    )
+    _admin(
+        asub.add_parser(
+            "resume",
+            help="lift a token refresh pause (budget, Zoho's throttle, back-off) for the fleet",
+            description=(
+                "Lift every pause on refreshing the Zoho access token, for every instance "
+                "sharing the Redis token store. Exit codes: 0 lifted (or nothing was paused), "
+                "2 tokens are not shared (ZOHO_TOKEN_STORE=file: restart instead), 3 no "
+                "refresh token, 5 Redis unreachable."
+            ),
+        ),
+        _auth_resume,
     )
 
     _admin(sub.add_parser("whoami", help="the agent behind the token and the org ids"), _whoami)

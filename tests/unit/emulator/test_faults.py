@@ -181,6 +181,7 @@ async def test_threshold_exceeded_when_credits_are_spent(clock: ManualClock) -> 
         assert spent.status_code == 429
         assert spent.json()["errorCode"] == "THRESHOLD_EXCEEDED"
         assert spent.headers["x-rate-limit-remaining-v3"] == "0"
+        assert spent.headers["retry-after"] == str(14 * 3600)  # seconds, as Zoho sends it
         clock.advance(14 * 3600)  # past UTC midnight
         auth["Authorization"] = f"Zoho-oauthtoken {(await refresh(client)).json()['access_token']}"
         assert (await client.get("/api/v1/organizations", headers=auth)).status_code == 200

@@ -13,6 +13,7 @@ from ticketing.adapters.zoho_desk.emulator import (
     SANDBOX_REDIRECT_URI,
     SANDBOX_REFRESH_TOKEN,
     EmulatorState,
+    create_emulator_app,
 )
 
 from tests.conftest import ManualClock
@@ -268,3 +269,29 @@ async def test_token_parameters_may_come_in_the_query_string(client: httpx.Async
     """Like Zoho, the token endpoint reads its parameters from the query string too."""
     answer = await client.post("/oauth/v2/token", params=refresh_params())
     assert "access_token" in answer.json()
+
+
+async def test_accounts_outage_fails_only_the_accounts_host(
+    client: httpx.AsyncClient, headers: dict[str, str], state: EmulatorState
+) -> None:
+    """accounts_outage (set as JSON like every switch): /oauth/* answers 503 while Desk keeps
+    answering with a token it issued before; switched off, tokens are issued again."""
+    switched = await client.post("/_emulator/faults", json={"accounts_outage": True})
+    assert switched.status_code == 200, switched.text
+    assert (await refresh(client)).status_code == 503
+    assert (await client.get("/api/v1/departments", headers=headers)).status_code == 200
+    await client.post("/_emulator/faults", json={"accounts_outage": False})
+    assert "access_token" in (await refresh(client)).json()
+
+
+async def test_access_tokens_live_as_long_as_the_state_says(clock: ManualClock) -> None:
+    """access_token_seconds=20: expires_in says 20, and the token is refused after 20 s."""
+    state = EmulatorState(clock, access_token_seconds=20)
+    transport = httpx.ASGITransport(app=create_emulator_app(state))
+    async with httpx.AsyncClient(transport=transport, base_url=BASE_URL) as client:
+        body = (await refresh(client)).json()
+        assert body["expires_in"] == 20
+        auth = desk_headers(body["access_token"])
+        assert (await client.get("/api/v1/departments", headers=auth)).status_code == 200
+        clock.advance(21)
+        assert (await client.get("/api/v1/departments", headers=auth)).status_code == 401

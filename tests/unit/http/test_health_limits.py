@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 import pytest
 
 from ticketing.adapters.zoho_desk.emulator import EmulatorState
@@ -43,3 +45,23 @@ async def test_health_is_degraded_while_zoho_asks_to_wait() -> None:
     body = response.json()
     assert body["status"] == "degraded"
     assert 35 < body["zoho_limits"]["paused_for"] <= 40
+
+
+async def test_health_says_when_credits_ran_out_and_when_they_come_back() -> None:
+    """THRESHOLD_EXCEEDED: the ticket is queued, health is degraded and says when Zoho said
+    the credits were spent and when they come back (its Retry-After)."""
+    container = make_container()
+    state: EmulatorState = container.emulator_state()
+    async with app_client(container) as client:
+        state.apply_faults({"credits_remaining": 0})
+        queued = await client.post("/tickets/customer", json=ticket("a@example.com"))
+        body = (await client.get("/health")).json()
+    assert queued.status_code == 202
+    assert body["status"] == "degraded"
+    limits = body["zoho_limits"]
+    ran_out = datetime.fromisoformat(limits["credits_ran_out_at"])
+    back = datetime.fromisoformat(limits["credits_back_at"])
+    midnight = datetime.combine(ran_out.date() + timedelta(days=1), datetime.min.time(), UTC)
+    assert abs((back - midnight).total_seconds()) <= 2  # the emulator's Retry-After
+    assert abs(limits["paused_for"] - (back - ran_out).total_seconds()) <= 2
+    assert "credits are spent; back at" in body["last_error"]

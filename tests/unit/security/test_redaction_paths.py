@@ -8,11 +8,13 @@ import logging
 from collections.abc import Iterator
 from pathlib import Path
 
+import anyio
 import httpx
 import pytest
 import respx
 from litestar.testing import AsyncTestClient
 
+from ticketing.adapters.zoho_desk.oauth import BACKOFF_FIRST
 from ticketing.entrypoints.http.app import create_app
 from ticketing.entrypoints.logs import install, uninstall
 
@@ -96,6 +98,7 @@ async def test_zoho_failures_and_keyed_requests_leak_nothing(
                 headers=bearer,
             )
             assert ticket.status_code == 202, ticket.text
+            await anyio.sleep(BACKOFF_FIRST)  # the refused refresh backs the next one off
             drained = await client.post("/queue/process", headers=bearer)
             assert "INVALID_OAUTH" in drained.text
             wrong = await client.get("/queue", headers={"Authorization": f"Bearer x{API_KEY}"})

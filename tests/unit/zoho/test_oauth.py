@@ -12,14 +12,18 @@ import httpx
 import pytest
 import respx
 
+from ticketing.adapters.memory import InMemoryRefreshBudget
 from ticketing.adapters.zoho_desk.oauth import TokenManager, ZohoOAuth
 from ticketing.domain.errors import (
+    AccountsUnavailable,
     ConfigurationError,
     HelpdeskAuthError,
     HelpdeskUnavailable,
     RateLimited,
+    RefreshPaused,
+    StoreUnavailable,
 )
-from ticketing.domain.ports import TokenSet
+from ticketing.domain.ports import RefreshAllowance, TokenSet
 
 from tests.conftest import ManualClock
 from tests.unit.zoho.conftest import (
@@ -275,6 +279,7 @@ async def test_refreshed_tokens_are_saved_to_the_store(
         accounts_url=ACCOUNTS,
         api_domain="https://www.zohoapis.eu",
         scope="Desk.tickets.ALL",
+        lifetime=3600.0,
     )
 
 
@@ -414,3 +419,57 @@ async def test_failing_to_save_does_not_fail_the_refresh(
     assert await manager.access_token() == REFRESHED
     assert "cannot be written" in caplog.text
     assert REFRESHED not in caplog.text
+
+
+async def test_a_token_issued_while_the_budget_cannot_count_it_is_kept(
+    router: respx.MockRouter, oauth: ZohoOAuth, clock: ManualClock
+) -> None:
+    """Zoho issued a token but the budget's store fails to count it: the token is used and
+    kept (losing it would cost another grant); the next call does not refresh again."""
+    route = router.post(TOKEN_URL).respond(200, json=token_body())
+
+    class UncountedBudget(InMemoryRefreshBudget):
+        async def record(self, subject: str) -> None:
+            raise StoreUnavailable("Redis went away (injected)")
+
+    manager = TokenManager(oauth, expiring_in(clock, 0), clock, budget=UncountedBudget(clock))
+    assert await manager.access_token() == REFRESHED
+    assert await manager.access_token() == REFRESHED
+    assert route.call_count == 1
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [httpx.ConnectError("refused"), httpx.Response(503, text="down")],
+    ids=["unreachable", "5xx"],
+)
+async def test_a_failing_accounts_server_is_backed_off_and_counts_nothing(
+    router: respx.MockRouter,
+    oauth: ZohoOAuth,
+    clock: ManualClock,
+    answer: Exception | httpx.Response,
+) -> None:
+    """A failed refresh is AccountsUnavailable; calls during the back-off are RefreshPaused
+    without asking Zoho; after it, Zoho is asked again; nothing was counted."""
+    route = router.post(TOKEN_URL)
+    if isinstance(answer, httpx.Response):
+        route.mock(return_value=answer)
+    else:
+        route.mock(side_effect=answer)
+    budget = InMemoryRefreshBudget(clock, jitter=lambda: 0.999)
+    manager = TokenManager(oauth, expiring_in(clock, 0), clock, budget=budget)
+    with pytest.raises(AccountsUnavailable) as failed:
+        await manager.access_token()
+    assert "next token refresh in 1.0s (back-off)" in failed.value.message
+    with pytest.raises(RefreshPaused) as paused:
+        await manager.access_token()
+    assert paused.value.code == "refresh_backoff"
+    assert route.call_count == 1
+
+    route.mock(side_effect=None, return_value=httpx.Response(200, json=token_body()))
+    clock.advance(1)
+    assert await manager.access_token() == REFRESHED
+    assert route.call_count == 2
+    assert (await manager.report()).budget == RefreshAllowance(
+        granted=True, used=1, limit=8, window=600.0
+    )

@@ -24,6 +24,7 @@ from ticketing.domain.errors import (
 )
 from ticketing.domain.model import NewContact, Priority, TicketRequest
 from ticketing.domain.ports import TicketProbe
+from ticketing.settings import DATA_CENTRES
 
 from tests.conftest import ManualClock
 from tests.unit.zoho.conftest import (
@@ -110,6 +111,9 @@ def request_for(key: str | None = "key-1") -> TicketRequest:
         ("ca", "https://accounts.zohocloud.ca", "https://desk.zohocloud.ca"),
         ("sa", "https://accounts.zoho.sa", "https://desk.zoho.sa"),
         ("cn", "https://accounts.zoho.com.cn", "https://desk.zoho.com.cn"),
+        ("uk", "https://accounts.zoho.uk", "https://desk.zoho.uk"),  # Desk host unconfirmed
+        ("sg", "https://accounts.zoho.sg", "https://desk.zoho.sg"),
+        ("ae", "https://accounts.zoho.ae", "https://desk.zoho.ae"),
     ],
 )
 def test_each_data_centre_maps_to_its_two_hosts(dc: str, accounts: str, desk: str) -> None:
@@ -117,7 +121,8 @@ def test_each_data_centre_maps_to_its_two_hosts(dc: str, accounts: str, desk: st
     assert resolve_hosts(dc, None, None) == (accounts, desk)
     assert resolve_hosts(dc.upper(), "", None) == (accounts, desk)
     assert dc_for_accounts_url(accounts + "/") == dc
-    assert set(DC_HOSTS) == {"us", "eu", "in", "au", "jp", "ca", "sa", "cn"}
+    assert set(DC_HOSTS) == {"us", "eu", "in", "au", "jp", "ca", "sa", "cn", "uk", "sg", "ae"}
+    assert set(DATA_CENTRES) == set(DC_HOSTS)  # what ZOHO_DC accepts is what has hosts
 
 
 def test_explicit_urls_win_over_the_data_centre() -> None:
@@ -715,10 +720,11 @@ async def test_retry_after_as_an_http_date(
     assert info.value.retry_after == 90.0
 
 
-async def test_daily_credits_spent_waits_until_tomorrow(
+async def test_daily_credits_spent_without_retry_after_waits_until_utc_midnight(
     router: respx.MockRouter, desk: ZohoDeskClient
 ) -> None:
-    """THRESHOLD_EXCEEDED is RateLimited until the next UTC midnight (14 h from 10:00)."""
+    """THRESHOLD_EXCEEDED without Retry-After: the guess is the next UTC midnight (14 h from
+    10:00), and the message says it is a guess."""
     router.post(f"{API}/tickets").respond(
         429, json={"errorCode": "THRESHOLD_EXCEEDED", "message": "credits spent"}
     )
@@ -726,6 +732,26 @@ async def test_daily_credits_spent_waits_until_tomorrow(
         await desk.create_ticket(request_for())
     assert info.value.code == "THRESHOLD_EXCEEDED"
     assert info.value.retry_after == 14 * 3600
+    assert "back at 2026-11-27 00:00:00 UTC, a guess: no Retry-After" in info.value.message
+
+
+@pytest.mark.parametrize(
+    "retry_after", ["5400", "Thu, 26 Nov 2026 11:30:00 GMT"], ids=["seconds", "http-date"]
+)
+async def test_daily_credits_spent_waits_for_zohos_retry_after(
+    router: respx.MockRouter, desk: ZohoDeskClient, retry_after: str
+) -> None:
+    """THRESHOLD_EXCEEDED with Retry-After (seconds or an HTTP date): that is when credits
+    come back (the portal's day need not be UTC's), not UTC midnight."""
+    router.post(f"{API}/tickets").respond(
+        429,
+        json={"errorCode": "THRESHOLD_EXCEEDED", "message": "credits spent"},
+        headers={"Retry-After": retry_after},
+    )
+    with pytest.raises(RateLimited) as info:
+        await desk.create_ticket(request_for())
+    assert info.value.retry_after == 5400.0
+    assert "back at 2026-11-26 11:30:00 UTC, Zoho's Retry-After" in info.value.message
 
 
 async def test_server_error_is_unavailable_and_maybe_sent(

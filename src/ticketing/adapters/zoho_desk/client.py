@@ -407,11 +407,18 @@ class ZohoDeskClient:
         if error.message:
             detail += f": {error.message}"
         if code == "THRESHOLD_EXCEEDED":
+            # Zoho says when the credits come back (Retry-After); the portal's day need not
+            # be UTC's, so midnight UTC is only the guess when it does not.
+            told = self._retry_after(response)
+            wait = told if told is not None else self._until_tomorrow()
+            back = (self._clock.now() + timedelta(seconds=wait)).astimezone(UTC)
+            source = "Zoho's Retry-After" if told is not None else "a guess: no Retry-After"
             return RateLimited(
-                f"{detail} (the day's API credits are spent)",
+                f"{detail} (the day's API credits are spent; back at "
+                f"{back:%Y-%m-%d %H:%M:%S} UTC, {source})",
                 status=status,
                 code=code,
-                retry_after=self._until_tomorrow(),
+                retry_after=wait,
             )
         if status == 429:
             return RateLimited(
@@ -446,6 +453,8 @@ class ZohoDeskClient:
         return max(0.0, (when - self._clock.now()).total_seconds())
 
     def _until_tomorrow(self) -> float:
+        """Seconds to the next UTC midnight (at least MIN_THRESHOLD_WAIT): when credits come
+        back if Zoho does not say (THRESHOLD_EXCEEDED without Retry-After)."""
         now = self._clock.now().astimezone(UTC)
         midnight = (now + timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
         return max(MIN_THRESHOLD_WAIT, (midnight - now).total_seconds())

@@ -25,6 +25,11 @@ DC_HOSTS: Mapping[str, DcHosts] = {
     "ca": DcHosts("https://accounts.zohocloud.ca", "https://desk.zohocloud.ca"),
     "sa": DcHosts("https://accounts.zoho.sa", "https://desk.zoho.sa"),
     "cn": DcHosts("https://accounts.zoho.com.cn", "https://desk.zoho.com.cn"),
+    # UK: Zoho's multi-DC OAuth page lists accounts.zoho.uk; the Desk host desk.zoho.uk is
+    # UNCONFIRMED (by analogy, not documented): if it is wrong, set ZOHO_DESK_URL.
+    "uk": DcHosts("https://accounts.zoho.uk", "https://desk.zoho.uk"),
+    "sg": DcHosts("https://accounts.zoho.sg", "https://desk.zoho.sg"),
+    "ae": DcHosts("https://accounts.zoho.ae", "https://desk.zoho.ae"),
 }
 
 

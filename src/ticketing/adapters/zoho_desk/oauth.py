@@ -17,9 +17,11 @@ import httpx
 import msgspec
 
 from ticketing.adapters.clock import SystemClock
+from ticketing.adapters.memory import InMemoryRefreshBudget
 from ticketing.adapters.zoho_desk.hosts import dc_for_accounts_url
 from ticketing.adapters.zoho_desk.wire import TokenResponse, token_lifetime
 from ticketing.domain.errors import (
+    AccountsUnavailable,
     ConfigurationError,
     HelpdeskAuthError,
     HelpdeskUnavailable,
@@ -47,6 +49,13 @@ SETUP_HINT = "run `ticketing auth setup` (or set ZOHO_REFRESH_TOKEN to a valid r
 # Zoho blocks refreshing for the rest of a 10-minute window after 10 refreshes; waiting a
 # minute before the next try keeps us from lengthening the block with more attempts.
 THROTTLE_RETRY_AFTER = 60.0
+# A failing accounts server (unreachable, 5xx, invalid_client) is asked again after 1 s,
+# then 2, 4, 8, 15 s at most (each scaled by a random 0.5 to 1): a few tries a minute, and
+# a token within 15 s of its return. Failures issue no token, so Zoho's limit is not at stake.
+# The refresh margin's share of a token's lifetime when that is short (see margin_for).
+MARGIN_FRACTION = 0.25
+BACKOFF_FIRST = 1.0
+BACKOFF_CAP = 15.0
 
 
 def _scope_text(scope: str | Sequence[str]) -> str:
@@ -274,6 +283,7 @@ class ZohoOAuth:
             refresh_token=refresh_token,
             access_token=body.access_token,
             expires_at=self._clock.now() + timedelta(seconds=lifetime),
+            lifetime=lifetime,
             accounts_url=accounts_url,
             api_domain=body.api_domain,
             scope=body.scope,
@@ -317,15 +327,19 @@ class TokenManager:
     """Hands out a valid access token, refreshing it at most once at a time, fleet-wide.
 
     The access token is cached (in memory and in the store) and refreshed ``refresh_margin``
-    seconds before it expires, never per request: Zoho allows only 10 refreshes per refresh
-    token in 10 minutes. Concurrent callers wait on one lock and re-check after acquiring it,
+    seconds before it expires (a quarter of its lifetime when that is less, see
+    :meth:`margin_for`), never per request: Zoho allows only 10 refreshes per refresh token
+    in 10 minutes. Concurrent callers wait on one lock and re-check after acquiring it,
     so however many coroutines find the token expired, one refresh happens.
 
     Across processes (a fleet sharing the Redis token store) the same holds through
     ``fleet_lock``: under it the store is re-read first, so a process that waited for another
-    one's refresh reuses that token instead of refreshing again; and ``budget`` counts every
-    refresh of the fleet, so that it stops (with a message saying until when and why) before
-    Zoho's limit rather than being locked out for the rest of the window.
+    one's refresh reuses that token instead of refreshing again; and ``budget`` counts what
+    Zoho counts for the fleet (tokens issued, and Zoho's refusals as too many), so that it
+    stops (with a message saying until when and why) before Zoho's limit rather than being
+    locked out for the rest of the window. A failure that issued nothing (unreachable, 5xx,
+    invalid_client) is not counted: the next try is backed off instead (``backoff_first``
+    doubling up to ``backoff_cap``, jittered), fleet-wide. None of it is kept in memory.
 
     After a 401, :meth:`invalidate` refreshes only if the rejected token is still the current
     one, in this process and in the shared store.
@@ -347,13 +361,17 @@ class TokenManager:
         oauth: the token endpoint.
         store: where tokens persist between runs (file, or Redis for a fleet).
         clock: wall time, to compare with ``expires_at``.
-        refresh_margin: seconds before expiry at which the token is refreshed.
+        refresh_margin: seconds before expiry at which the token is refreshed, at most; a
+            quarter of the token's lifetime when that is less.
         refresh_token: ``ZOHO_REFRESH_TOKEN``, if set.
         authorization_code: ``ZOHO_AUTHORIZATION_CODE``, if set.
         fleet_lock: a factory of async context managers held around every refresh (a lease
             on Redis for a fleet, a lock file for a token file); None means this process's
             lock only. Under it the store is re-read first.
-        budget: the refresh budget (fleet-wide on Redis); None means no budget of our own.
+        budget: the refresh budget (fleet-wide on Redis); None means this process's own,
+            at Zoho's limit of 10.
+        backoff_first, backoff_cap: the back-off from a failing accounts server, in seconds:
+            the first delay, doubled per failure in a row up to the cap, then jittered.
     """
 
     def __init__(
@@ -367,6 +385,8 @@ class TokenManager:
         authorization_code: str | None = None,
         fleet_lock: FleetLock | None = None,
         budget: RefreshBudget | None = None,
+        backoff_first: float = BACKOFF_FIRST,
+        backoff_cap: float = BACKOFF_CAP,
     ) -> None:
         self._oauth = oauth
         self._store = store
@@ -375,10 +395,12 @@ class TokenManager:
         self._env_refresh_token = refresh_token or None
         self._authorization_code = authorization_code or None
         self._fleet_lock = fleet_lock
-        self._budget = budget
+        # Without a shared budget, this process's own: Zoho's limit holds all the same.
+        self._budget: RefreshBudget = budget or InMemoryRefreshBudget(clock, limit=10)
+        self._backoff_first = backoff_first
+        self._backoff_cap = backoff_cap
         self._lock = anyio.Lock()
         self._tokens: TokenSet | None = None
-        self._blocked_until: float | None = None
         # A refresh token Zoho refused (revoked or wrong), and what it said: never sent again.
         self._rejected: tuple[str, str] | None = None
         self.refreshes = 0
@@ -436,7 +458,6 @@ class TokenManager:
             await self._store.save(tokens)
             self._tokens = tokens
             self._rejected = None
-            self._blocked_until = None
             self._authorization_code = None
 
     async def report(self) -> TokenStatus:
@@ -451,7 +472,7 @@ class TokenManager:
         refresh_token = (tokens.refresh_token if tokens else None) or self._env_refresh_token
         accounts_url = (tokens.accounts_url if tokens else None) or self._oauth.accounts_url
         budget: RefreshAllowance | None = None
-        if self._budget is not None and refresh_token:
+        if refresh_token:
             budget = await self._guard_store(self._budget.peek(fingerprint(refresh_token)))
         return TokenStatus(
             store=self.store_description,
@@ -464,6 +485,7 @@ class TokenManager:
             authorization_code_pending=self._authorization_code is not None,
             refreshes=self.refreshes,
             budget=budget,
+            budget_shared=not isinstance(self._budget, InMemoryRefreshBudget),
         )
 
     @property
@@ -497,9 +519,18 @@ class TokenManager:
     def _usable(self, tokens: TokenSet | None) -> str | None:
         if tokens is None or not tokens.access_token or tokens.expires_at is None:
             return None
-        if tokens.expires_at - self._clock.now() <= self._margin:
+        if tokens.expires_at - self._clock.now() <= self.margin_for(tokens.lifetime):
             return None
         return tokens.access_token
+
+    def margin_for(self, lifetime: float | None) -> timedelta:
+        """How long before expiry a token is refreshed: ``refresh_margin`` (300 s), but at
+        most a quarter of the token's lifetime. A fixed 300 s would refresh a token that
+        lives 20 s on every call; a quarter still leaves time for a slow refresh while each
+        token serves three quarters of its life."""
+        if lifetime is None or lifetime <= 0:
+            return self._margin
+        return min(self._margin, timedelta(seconds=lifetime * MARGIN_FRACTION))
 
     async def _ensure_loaded(self) -> TokenSet:
         if self._tokens is not None:
@@ -556,38 +587,52 @@ class TokenManager:
             raise HelpdeskAuthError(f"no Zoho refresh token: {SETUP_HINT}")
         if self._rejected is not None and self._rejected[0] == tokens.refresh_token:
             raise HelpdeskAuthError(self._rejected[1], code="invalid_code")
-        if self._blocked_until is not None:
-            wait = self._blocked_until - self._clock.monotonic()
-            if wait > 0:
-                raise RateLimited(
-                    "Zoho is throttling token refreshes; not asking again yet", retry_after=wait
-                )
-            self._blocked_until = None
         subject = fingerprint(tokens.refresh_token)
-        if self._budget is not None:
-            allowance = await self._budget.spend(subject)
-            if not allowance.granted:
-                raise self._paused(allowance)
+        # Asked every time, never copied into memory: a pause ends for every process as soon
+        # as its reason does (the window slides on, Zoho's pause passes, `auth resume`).
+        allowance = await self._guard_store(self._budget.peek(subject))
+        if not allowance.granted:
+            raise self._paused(allowance)
         try:
             fresh = await self._oauth.refresh(
                 tokens.refresh_token, accounts_server=tokens.accounts_url
             )
         except RateLimited as exc:
+            # Zoho itself said "too many": that counts, and every instance holds back.
             wait = exc.retry_after or THROTTLE_RETRY_AFTER
-            self._blocked_until = self._clock.monotonic() + wait
-            if self._budget is not None:
-                # Zoho itself said no: every instance holds back, not only this one.
-                await self._budget.pause(subject, self._clock.now() + timedelta(seconds=wait))
-            raise
+            until = self._clock.now() + timedelta(seconds=wait)
+            await self._guard_store(self._budget.throttled(subject, until))
+            raise RefreshPaused(
+                exc.message, status=exc.status, code=exc.code, retry_after=wait
+            ) from exc
+        except HelpdeskUnavailable as exc:
+            # Unreachable, timed out or 5xx: nothing was issued, so nothing is counted; the
+            # next try waits a jittered, growing delay instead of spending the budget.
+            allowance = await self._guard_store(
+                self._budget.failed(subject, first=self._backoff_first, cap=self._backoff_cap)
+            )
+            raise AccountsUnavailable(
+                f"{exc.message}; {self._next_try(allowance)}",
+                status=exc.status,
+                code=exc.code,
+                retry_after=self._wait(allowance),
+            ) from exc
         except HelpdeskAuthError as exc:
             if exc.code == "invalid_code":
                 self._rejected = (tokens.refresh_token, exc.message)
+            else:
+                # invalid_client and the like issue nothing either; an operator must act, and
+                # until then the accounts server is not asked on every call.
+                await self._guard_store(
+                    self._budget.failed(subject, first=self._backoff_first, cap=self._backoff_cap)
+                )
             raise
         self.refreshes += 1
         merged = replace(
             tokens,
             access_token=fresh.access_token,
             expires_at=fresh.expires_at,
+            lifetime=fresh.lifetime,
             api_domain=fresh.api_domain or tokens.api_domain,
             scope=fresh.scope or tokens.scope,
         )
@@ -595,15 +640,49 @@ class TokenManager:
         # Saved with the access token so that a restart reuses it instead of spending
         # one of the 10 refreshes Zoho allows per 10 minutes.
         await self._save(merged)
+        try:
+            await self._budget.record(subject)
+        except StoreUnavailable as exc:
+            # The token is good and kept: losing it over the count would cost another grant.
+            log.error("could not count a Zoho token refresh: %s", exc.message)
         assert merged.access_token is not None
         return merged.access_token
 
-    def _paused(self, allowance: RefreshAllowance) -> RefreshPaused:
+    async def resume(self) -> RefreshAllowance | None:
+        """Lift every pause on refreshing (``ticketing auth resume``): the budget's count,
+        Zoho's pause and the back-off, for every process sharing the budget. Returns where
+        the budget stood before; None when there is no refresh token to speak of.
+
+        Raises:
+            HelpdeskAuthError: the store holds something that is not a token set.
+            TokenStoreUnavailable: the shared store cannot be reached.
+        """
+        stored = await self._load()
+        tokens = stored if stored is not None else self._tokens
+        refresh_token = (tokens.refresh_token if tokens else None) or self._env_refresh_token
+        if not refresh_token:
+            return None
+        return await self._guard_store(self._budget.resume(fingerprint(refresh_token)))
+
+    def _wait(self, allowance: RefreshAllowance) -> float:
         until = allowance.paused_until or self._clock.now()
-        wait = max(1.0, (until - self._clock.now()).total_seconds())
+        return max(0.1, (until - self._clock.now()).total_seconds())
+
+    def _next_try(self, allowance: RefreshAllowance) -> str:
+        if allowance.granted:
+            return "the next call tries again"
+        if allowance.backing_off:
+            return f"next token refresh in {self._wait(allowance):.1f}s (back-off)"
+        return allowance.describe()
+
+    def _paused(self, allowance: RefreshAllowance) -> RefreshPaused:
         message = allowance.describe()
-        log.warning("%s", message)
-        return RefreshPaused(message, code="refresh_budget", retry_after=wait)
+        code = "refresh_backoff" if allowance.backing_off else "refresh_budget"
+        if allowance.backing_off:
+            log.info("%s", message)
+        else:
+            log.warning("%s", message)
+        return RefreshPaused(message, code=code, retry_after=self._wait(allowance))
 
     async def _load(self) -> TokenSet | None:
         try:

@@ -242,6 +242,8 @@ async def health(services: ServicesDep) -> Response[openapi.HealthOut]:
             max_concurrency=limits.max_concurrency,
             calls_in_flight=limits.in_flight,
             paused_for=limits.paused_for,
+            credits_ran_out_at=limits.credits_ran_out_at,
+            credits_back_at=limits.credits_back_at,
         )
         if limits is not None
         else None,

@@ -8,6 +8,7 @@ handler signatures, so it is described here, once, and fuzzed against (tests/fuz
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import msgspec
@@ -32,11 +33,13 @@ class LastDrainOut(msgspec.Struct, kw_only=True):
     failed: int
 
 
-class ZohoLimitsOut(msgspec.Struct, kw_only=True):
+class ZohoLimitsOut(msgspec.Struct, kw_only=True, omit_defaults=True):
     credits_remaining: int | None  # API credits left today, per Zoho's last answer
     max_concurrency: int | None  # ZOHO_MAX_CONCURRENCY
     calls_in_flight: int  # this process's
     paused_for: float  # seconds left of a 429 Retry-After pause
+    credits_ran_out_at: datetime | None = None  # when Zoho said the day's credits are spent
+    credits_back_at: datetime | None = None  # when they come back (Zoho's Retry-After)
 
 
 class HealthOut(msgspec.Struct, kw_only=True, omit_defaults=True):

@@ -86,6 +86,9 @@ class EmulatorApp(Litestar):
                     }
                 )
                 raise httpx.ReadError("the Zoho emulator dropped the connection (outage=reset)")
+            if state.faults.accounts_outage and http_scope["path"].startswith("/oauth/"):
+                await _send_json(capture, 503, {"error": "Service Unavailable"})
+                return
             if state.faults.outage == "503":
                 await _send_json(
                     capture,

@@ -40,6 +40,7 @@ class Faults:
     hang: float = 30.0
     search_lag: float = 0.0
     token_error_status: int = 400
+    accounts_outage: bool = False  # the accounts host (/oauth/*) answers 503; Desk is fine
     expires_in_ms: bool = False
     deny_consent: bool = False
     duplicate_contact_email: DuplicatePolicy = "allow"
@@ -104,7 +105,7 @@ def _apply_one(faults: Faults, name: str, value: Any, monotonic_now: float) -> N
         if value not in (200, 400):
             raise FaultError("token_error_status is 200 or 400")
         faults.token_error_status = int(value)
-    elif name in ("expires_in_ms", "deny_consent", "deny"):
+    elif name in ("expires_in_ms", "deny_consent", "deny", "accounts_outage"):
         if not isinstance(value, bool):
             raise FaultError(f"{name} is true or false")
         setattr(faults, "deny_consent" if name == "deny" else name, value)

@@ -386,8 +386,10 @@ class EmulatorState:
         credits_per_day: int = 100_000,
         max_concurrency: int = 25,
         edition: str = "Enterprise",
+        access_token_seconds: int = ACCESS_TOKEN_SECONDS,
     ) -> None:
         self.clock: Clock = clock or SystemClock()
+        self.access_token_seconds = access_token_seconds  # Zoho's are 3600; shorter for tests
         self.seed = seed
         self.credits_per_day = credits_per_day
         self.max_concurrency = max_concurrency
@@ -574,10 +576,10 @@ class EmulatorState:
         body["api_domain"] = API_DOMAIN
         body["token_type"] = "Bearer"  # noqa: S105 - a token type, not a password
         if self.faults.expires_in_ms:
-            body["expires_in_sec"] = ACCESS_TOKEN_SECONDS
-            body["expires_in"] = ACCESS_TOKEN_SECONDS * 1000
+            body["expires_in_sec"] = self.access_token_seconds
+            body["expires_in"] = self.access_token_seconds * 1000
         else:
-            body["expires_in"] = ACCESS_TOKEN_SECONDS
+            body["expires_in"] = self.access_token_seconds
         return body
 
     def _add_refresh_token(
@@ -604,7 +606,7 @@ class EmulatorState:
             client_id=client_id,
             refresh_token=refresh.token if refresh else None,
             scope=scope,
-            expires_at=now + timedelta(seconds=ACCESS_TOKEN_SECONDS),
+            expires_at=now + timedelta(seconds=self.access_token_seconds),
         )
         if refresh is not None:
             refresh.live = [
