@@ -24,10 +24,12 @@ from ticketing.adapters.zoho_desk.wire import (
     WireOrganization,
     WireTicket,
     contact_body,
+    custom_field_value,
     decode_error,
     format_time,
     ticket_body,
 )
+from ticketing.domain.contacts import phone_tail, same_phone
 from ticketing.domain.errors import (
     HelpdeskAuthError,
     HelpdeskError,
@@ -164,17 +166,26 @@ class ZohoDeskClient:
     async def search_contacts(
         self, *, email: str | None = None, phone: str | None = None
     ) -> list[Contact]:
-        """Contacts that may match; by email when given, else by phone (one call either way).
+        """Contacts that may match; the caller filters for exact matches.
 
-        Zoho matches loosely (``*`` is a wildcard), so the caller filters for exact matches.
+        By email: one call. By phone: Zoho searches ``mobile`` and ``phone`` separately and
+        against the stored string, so the number is looked for as its last 8 digits with
+        ``*`` between and before them (``*1*2*3*4*5*6*7*8``: any spacing, country code or trunk
+        prefix) in ``mobile`` first (where WhatsApp numbers live), then in ``phone`` only
+        when ``mobile`` held no match: one call or two.
         """
-        params: dict[str, str | int]
         if email:
-            params = {"email": email, "limit": SEARCH_LIMIT}
-        elif phone:
-            params = {"phone": phone, "limit": SEARCH_LIMIT}
-        else:
+            return await self._search_contacts({"email": email})
+        if not phone:
             return []
+        term = "*" + "*".join(phone_tail(phone))
+        found = await self._search_contacts({"mobile": term})
+        if any(same_phone(c.mobile, phone) for c in found):
+            return found
+        return found + await self._search_contacts({"phone": term})
+
+    async def _search_contacts(self, params: dict[str, str | int]) -> list[Contact]:
+        params = {**params, "limit": SEARCH_LIMIT}
         content = await self._call("GET", "/contacts/search", "search_contacts", params=params)
         return [c.to_domain() for c in self._items(content, WireContact)]
 
@@ -195,8 +206,9 @@ class ZohoDeskClient:
         """Look for a ticket an ambiguous create may have made (see ``Helpdesk.find_ticket``)."""
         field = self.idempotency_field
         params: dict[str, str | int]
+        wanted = custom_field_value(probe.key)
         if field:
-            params = {"customField1": f"{field}:{probe.key}", "limit": SEARCH_LIMIT}
+            params = {"customField1": f"{field}:{wanted}", "limit": SEARCH_LIMIT}
         else:
             window = f"{format_time(probe.created_from)},{format_time(probe.created_to)}"
             params = {
@@ -211,7 +223,7 @@ class ZohoDeskClient:
             if field:
                 # Search results may omit cf; when present it must be the exact key.
                 value = wire.custom_field(field)
-                if value is not None and value != probe.key:
+                if value is not None and value != wanted:
                     continue
             else:
                 if ticket.subject.strip() != probe.subject.strip():

@@ -46,8 +46,10 @@ _ISO = (
     r"(?:[01]?[0-9]|2[0-3]):[0-5]?[0-9]:[0-5]?[0-9](?:[/.]\d{0,3})?Z"
 )
 TIME_RANGE_PATTERN: Final = rf"{_ISO},{_ISO}"
-# Search.json customField1..10: "<API name>:<value>"
-CUSTOM_FIELD_SEARCH_PATTERN: Final = rf"[0-9a-zA-Z_\-.$@?:/!{_NON_ASCII}\s()]+:.*"
+# Search.json customField1..10: "<API name>:<value>", the API name's class admitting ":"
+# (``([0-9a-zA-Z_\-.$@?:/!\P{InBasicLatin}\s()]+):.*``), so "cf_a:b:c" has no single
+# reading. The stricter reading (facts page): one ":" only, the value holds none.
+CUSTOM_FIELD_SEARCH_PATTERN: Final = rf"[0-9a-zA-Z_\-.$@?/!{_NON_ASCII}\s()]+:[^:]*"
 
 
 @dataclass(frozen=True, slots=True)
