@@ -269,6 +269,15 @@ async def test_search_contacts_by_phone(router: respx.MockRouter, desk: ZohoDesk
     ]
 
 
+async def test_search_contacts_by_a_phone_without_digits_sends_nothing(
+    router: respx.MockRouter, desk: ZohoDeskClient
+) -> None:
+    """No digits, no search: the wildcard term would match every contact."""
+    route = router.get(f"{API}/contacts/search").respond(204)
+    assert await desk.search_contacts(phone="n/a") == []
+    assert route.call_count == 0
+
+
 async def test_search_contacts_by_phone_stops_at_a_mobile_match(
     router: respx.MockRouter, desk: ZohoDeskClient
 ) -> None:

@@ -176,9 +176,10 @@ class ZohoDeskClient:
         """
         if email:
             return await self._search_contacts({"email": email})
-        if not phone:
-            return []
-        term = "*" + "*".join(phone_tail(phone))
+        tail = phone_tail(phone or "")
+        if not tail:
+            return []  # a lone "*" would match every contact
+        term = "*" + "*".join(tail)
         found = await self._search_contacts({"mobile": term})
         if any(same_phone(c.mobile, phone) for c in found):
             return found
