@@ -302,7 +302,7 @@ GET_TICKET: Final = Schema(
 TICKET_ID_PATTERN: Final = ID_PATTERN
 
 ORGANIZATION_FIELDS: Final = Schema(
-    source="OrganizationFields.json paths./api/v1/organizationFields.get.parameters",
+    source="Field.json paths./api/v1/organizationFields.get.parameters",
     fields={
         "module": Field(
             kinds=("string",),
@@ -312,6 +312,10 @@ ORGANIZATION_FIELDS: Final = Schema(
     },
     required=("module",),
     query=True,
+    notes=(
+        "the path's entry in Field.json is unconfirmed; the answer's shape (data[].apiName, "
+        "allowedValues) follows the facts page and Pipedream's zoho_desk component"
+    ),
 )
 
 
