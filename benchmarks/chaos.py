@@ -472,6 +472,12 @@ class Chaos:
             "emulator",
             proc,
         )
+        # The emulator is as strict as Zoho: the portal must know the categories sent below.
+        httpx.post(
+            f"{url}/_emulator/picklists",
+            json={"field": "category", "add": ["Billing", "Booking"]},
+            timeout=5,
+        ).raise_for_status()
         return url
 
     def service_env(self, redis_url: str, emulator_url: str) -> dict[str, str]:

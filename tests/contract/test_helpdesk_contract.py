@@ -147,6 +147,53 @@ async def test_created_contact_is_found_by_phone(helpdesk: Helpdesk) -> None:
     assert created.id in {c.id for c in found}
 
 
+async def test_a_number_stored_in_mobile_is_found_by_phone(helpdesk: Helpdesk) -> None:
+    """A returning customer whose number sits in ``mobile`` (where WhatsApp numbers live) is
+    found by a phone look-up and chosen: no second contact."""
+    created = await helpdesk.create_contact(NewContact(last_name="Ruiz", mobile="+525512345678"))
+    found = await helpdesk.search_contacts(phone="+525512345678")
+    chosen = choose_contact(found, Customer(phone="+525512345678"))
+    assert chosen is not None
+    assert chosen.id == created.id
+
+
+@pytest.mark.parametrize("stored", ["55 1234 5678", "+52 1 55-1234-5678", "0052 55 1234 5678"])
+async def test_a_number_stored_as_a_person_types_it_is_found(
+    helpdesk: Helpdesk, stored: str
+) -> None:
+    """A number stored with spaces, dashes, ``00``, Mexico's old ``1`` or without its country
+    code is the same customer's (domain rule ``same_phone``)."""
+    created = await helpdesk.create_contact(NewContact(last_name="Ruiz", phone=stored))
+    found = await helpdesk.search_contacts(phone="+525512345678")
+    chosen = choose_contact(found, Customer(phone="+525512345678"))
+    assert chosen is not None
+    assert chosen.id == created.id
+
+
+async def test_a_long_name_makes_a_contact(helpdesk: Helpdesk) -> None:
+    """Names past Zoho's limits (firstName 40 on POST /contacts) still make a contact."""
+    created = await helpdesk.create_contact(
+        NewContact(last_name="B" * 100, first_name="A" * 60, email="long@example.com")
+    )
+    assert created.last_name
+
+
+async def test_a_key_with_a_colon_is_found_by_its_own_lookup(
+    helpdesk: Helpdesk, clock: ManualClock
+) -> None:
+    """``customField1=cf_name:value`` is ambiguous when the value holds ``:``; a key with one
+    is still found by its own look-up, and never by another key's."""
+    key = "api/anonymous/order:A"
+    ticket = await new_ticket(helpdesk, key=key)
+    found = await helpdesk.find_ticket(probe_for(ticket, clock, key=key, subject="Pago no"))
+    assert found is not None
+    assert found.id == ticket.id
+    other = await helpdesk.find_ticket(
+        probe_for(ticket, clock, key="api/anonymous/order", subject="Pago no")
+    )
+    assert other is None
+
+
 async def test_contact_ids_are_numeric_strings(helpdesk: Helpdesk) -> None:
     """Ids come back as strings of digits, as Zoho's do."""
     created = await helpdesk.create_contact(NewContact(last_name="Ruiz", email="e@example.com"))

@@ -23,9 +23,11 @@ from tests.integration.conftest import free_port
 pytestmark = [pytest.mark.anyio, pytest.mark.slow]
 
 
-@pytest.fixture
-def emulator_url() -> Iterator[str]:
-    """Start `python -m ticketing.adapters.zoho_desk.emulator` on a free port; stop it after."""
+@pytest.fixture(params=[[]], ids=["strict"])
+def emulator_url(request: pytest.FixtureRequest) -> Iterator[str]:
+    """Start `python -m ticketing.adapters.zoho_desk.emulator` on a free port; stop it after.
+    A test may add options with ``@pytest.mark.parametrize("emulator_url", [[...]],
+    indirect=True)``."""
     port = free_port()
     process = subprocess.Popen(  # noqa: S603 - our own module, fixed arguments
         [
@@ -36,6 +38,7 @@ def emulator_url() -> Iterator[str]:
             str(port),
             "--latency",
             "0.01",
+            *request.param,
         ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -96,3 +99,45 @@ async def test_standalone_reset_outage_breaks_the_connection(emulator_url: str) 
             await client.get("/api/v1/organizations")
         await client.post("/_emulator/faults", json={"outage": False})
         assert (await client.get("/api/v1/organizations")).status_code == 401
+
+
+async def strict_or_not(url: str) -> tuple[bool, int]:
+    """(the emulator says it is lenient, the status of an inline contact carrying a phone)."""
+    async with httpx.AsyncClient(base_url=url, timeout=5) as client:
+        await wait_until_up(client)
+        tokens = await client.post(
+            "/oauth/v2/token",
+            data={
+                "grant_type": "refresh_token",
+                "client_id": SANDBOX_CLIENT_ID,
+                "client_secret": SANDBOX_CLIENT_SECRET,
+                "refresh_token": SANDBOX_REFRESH_TOKEN,
+            },
+        )
+        headers = {
+            "Authorization": f"Zoho-oauthtoken {tokens.json()['access_token']}",
+            "orgId": SANDBOX_ORG_ID,
+        }
+        department = (await client.get("/api/v1/departments", headers=headers)).json()["data"][0]
+        answer = await client.post(
+            "/api/v1/tickets",
+            headers=headers,
+            json={
+                "subject": "Pago",
+                "departmentId": department["id"],
+                "contact": {"lastName": "L", "email": "l@example.com", "phone": "+525512345678"},
+            },
+        )
+        lenient = (await client.get("/_emulator/picklists")).json()["lenient"]
+    return lenient, answer.status_code
+
+
+async def test_standalone_is_strict_by_default(emulator_url: str) -> None:
+    """Without options the emulator refuses what Zoho refuses (an inline contact's phone)."""
+    assert await strict_or_not(emulator_url) == (False, 422)
+
+
+@pytest.mark.parametrize("emulator_url", [["--lenient"]], indirect=True, ids=["lenient"])
+async def test_standalone_lenient_keeps_the_old_behaviour(emulator_url: str) -> None:
+    """``--lenient`` (demos only) accepts it, as the old emulator did."""
+    assert await strict_or_not(emulator_url) == (True, 200)

@@ -13,6 +13,7 @@ from typing import Final
 import anyio.lowlevel
 
 from ticketing.adapters.clock import SystemClock
+from ticketing.domain.contacts import phone_tail
 from ticketing.domain.errors import HelpdeskAuthError, HelpdeskRejected, HelpdeskUnavailable
 from ticketing.domain.model import (
     Agent,
@@ -152,11 +153,12 @@ class InMemoryHelpdesk:
             term = email.strip().lower()
             found = [c for c in self.contacts.values() if self._email_hit(c.email, term)]
         elif phone:
-            term = _digits(phone)
+            # Loose, like Zoho's wildcard search for the number's last digits in both fields.
+            term = phone_tail(phone)
             found = [
                 c
                 for c in self.contacts.values()
-                if term and any(term in _digits(p) for p in (c.phone, c.mobile) if p)
+                if term and any(_digits(p).endswith(term) for p in (c.phone, c.mobile) if p)
             ]
         else:
             found = []
@@ -187,6 +189,7 @@ class InMemoryHelpdesk:
             first_name=contact.first_name,
             email=contact.email,
             phone=contact.phone,
+            mobile=contact.mobile,
             created_time=self._clock.now(),
         )
         self.contacts[created.id] = created
@@ -255,7 +258,9 @@ class InMemoryHelpdesk:
         if same:
             return min(same, key=lambda c: (len(c.id), c.id)).id
         self.contacts_created_inline += 1
-        return self._store_contact(contact).id
+        # Zoho's inline contact holds only lastName, firstName and email.
+        inline = NewContact(contact.last_name, contact.first_name, contact.email)
+        return self._store_contact(inline).id
 
     async def find_ticket(self, probe: TicketProbe) -> Ticket | None:
         """By key when ``idempotency_field`` is set, else by the key's reference in the

@@ -41,6 +41,7 @@ class ContactClaim:
     new_contact: NewContact | None = None
     _resolver: ContactResolver | None = field(default=None, repr=False)
     _customer: Customer | None = field(default=None, repr=False)
+    _channel: str | None = field(default=None, repr=False)
 
     async def remember(self, contact_id: str) -> None:
         """Cache the contact the helpdesk matched or created for the inline contact."""
@@ -54,7 +55,9 @@ class ContactClaim:
         refused the inline contact."""
         assert self._resolver is not None
         assert self._customer is not None
-        self.contact_id = await self._resolver.find_or_create_locked(self._customer)
+        self.contact_id = await self._resolver.find_or_create_locked(
+            self._customer, channel=self._channel
+        )
         self.new_contact = None
         return self.contact_id
 
@@ -107,26 +110,36 @@ class ContactResolver:
         """Cache a customer's contact id learned elsewhere (from a created ticket)."""
         await self._cache.put(identity_of(customer), contact_id)
 
-    async def find_or_create_locked(self, customer: Customer) -> str:
+    async def find_or_create_locked(self, customer: Customer, *, channel: str | None = None) -> str:
         """Search, then create; only for a caller that holds the customer's lock."""
-        return await self._find_or_create(customer, identity_of(customer))
+        return await self._find_or_create(customer, identity_of(customer), channel)
 
-    async def resolve(self, customer: Customer) -> str:
-        """The contact id for a customer, creating the contact if there is none."""
-        async with self._claim(customer, inline=False) as claim:
+    async def resolve(self, customer: Customer, *, channel: str | None = None) -> str:
+        """The contact id for a customer, creating the contact if there is none.
+
+        ``channel`` is the ticket's: a new contact that wrote on WhatsApp keeps its number in
+        ``mobile`` (see :func:`new_contact_for`).
+        """
+        async with self._claim(customer, inline=False, channel=channel) as claim:
             assert claim.contact_id is not None
             return claim.contact_id
 
     @asynccontextmanager
-    async def claim(self, customer: Customer) -> AsyncIterator[ContactClaim]:
+    async def claim(
+        self, customer: Customer, *, channel: str | None = None
+    ) -> AsyncIterator[ContactClaim]:
         """The customer's contact for one ticket: the known one, or, for a new customer with
         an email and ``inline`` on, none yet and the customer's lock held until the block
         ends (see :class:`ContactClaim`)."""
-        async with self._claim(customer, inline=self.inline_for(customer)) as claim:
+        async with self._claim(
+            customer, inline=self.inline_for(customer), channel=channel
+        ) as claim:
             yield claim
 
     @asynccontextmanager
-    async def _claim(self, customer: Customer, *, inline: bool) -> AsyncIterator[ContactClaim]:
+    async def _claim(
+        self, customer: Customer, *, inline: bool, channel: str | None = None
+    ) -> AsyncIterator[ContactClaim]:
         identity = identity_of(customer)
         cached = await self._cache.get(identity)
         if cached:
@@ -147,30 +160,35 @@ class ContactResolver:
                 # A holder that takes this long is stuck; searching first keeps this safe
                 # unless the holder is still about to create.
                 log.warning("contact lock wait timed out; resolving without it")
-                yield ContactClaim(await self._find_or_create(customer, identity))
+                yield ContactClaim(await self._find_or_create(customer, identity, channel))
                 return
         try:
             cached = await self._cache.get(identity)
             if cached:
                 yield ContactClaim(cached)
             elif inline:
-                yield ContactClaim(None, new_contact_for(customer), self, customer)
+                new = new_contact_for(customer, channel=channel)
+                yield ContactClaim(None, new, self, customer, channel)
             else:
-                yield ContactClaim(await self._find_or_create(customer, identity))
+                yield ContactClaim(await self._find_or_create(customer, identity, channel))
         finally:
             # Also when the attempt is cut off (cancelled): else the customer's next tickets
             # wait for the lock to expire.
             with anyio.CancelScope(shield=True):
                 await self._leases.release(lease, owner)
 
-    async def _find_or_create(self, customer: Customer, identity: str) -> str:
+    async def _find_or_create(
+        self, customer: Customer, identity: str, channel: str | None = None
+    ) -> str:
         if customer.email:
             found = await self._helpdesk.search_contacts(email=customer.email)
         else:
             found = await self._helpdesk.search_contacts(phone=customer.phone)
         contact = choose_contact(found, customer)
         if contact is None:
-            contact = await self._helpdesk.create_contact(new_contact_for(customer))
+            contact = await self._helpdesk.create_contact(
+                new_contact_for(customer, channel=channel)
+            )
             log.info("created contact %s", contact.id)
         await self._cache.put(identity, contact.id)
         return contact.id

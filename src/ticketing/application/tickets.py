@@ -165,7 +165,9 @@ class TicketProcessor:
                 return await self._create_first(draft, attempt)
             if ambiguous and await self._inline_contact_may_lag(draft, record):
                 return record  # its contact may not be searchable yet; look again later
-            contact_id = draft.contact_id or await self._contacts.resolve(draft.customer)
+            contact_id = draft.contact_id or await self._contacts.resolve(
+                draft.customer, channel=draft.channel
+            )
             department_id = draft.department_id or await self._helpdesk.department_id()
             if ambiguous:
                 found = await self._look_up(draft, contact_id)
@@ -218,7 +220,7 @@ class TicketProcessor:
         """A ticket whose contact may be new: sent with the contact inline when it is, under
         the customer's lock, so the customer's next ticket finds the contact id it got."""
         department_id = draft.department_id or await self._helpdesk.department_id()
-        async with self._contacts.claim(draft.customer) as claim:
+        async with self._contacts.claim(draft.customer, channel=draft.channel) as claim:
             return await self._create(draft, attempt, claim.contact_id, department_id, claim=claim)
 
     async def _create(
@@ -260,7 +262,7 @@ class TicketProcessor:
                         continue
                     # A cached contact that was deleted or merged in Zoho: resolve afresh.
                     await self._contacts.forget(draft.customer)
-                    contact_id = await self._contacts.resolve(draft.customer)
+                    contact_id = await self._contacts.resolve(draft.customer, channel=draft.channel)
                     continue
                 raise
             outcome = await self._complete(draft, ticket, attempt)

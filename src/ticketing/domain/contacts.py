@@ -9,16 +9,24 @@ from datetime import UTC, datetime
 from ticketing.domain.errors import ValidationError
 from ticketing.domain.model import Contact, Customer, NewContact
 
-# Pragmatic address check: one @, a dot in the domain, no spaces or control characters.
-# ASCII only on purpose: Zoho and most mail routes refuse internationalized addresses.
-_LOCAL = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*"
-_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
-_EMAIL = re.compile(rf"{_LOCAL}@{_LABEL}(?:\.{_LABEL})+")
+# Exactly the addresses Zoho accepts everywhere this service sends one: the pattern of the
+# inline ticket contact's email (zohodesk-oas Ticket.json createTicketRequest.contact.email),
+# the strictest of Zoho's email patterns (ASCII only, no "!"; Contact.json's also admits
+# Unicode letters and "!"). The local part starts with a letter, digit or "_" and goes on with
+# letters, digits and _ + - . ' & ~; the domain is labels of letters and digits (joined by - or
+# _) and a top-level domain of 2 to 22 letters.
+_EMAIL = re.compile(
+    r"[a-zA-Z0-9_][a-zA-Z0-9_+\-.'&~]*@(?=.{4,256}$)"
+    r"(?:[a-zA-Z0-9]+(?:[\-_]*[a-zA-Z0-9])*\.)+[a-zA-Z]{2,22}"
+)
 # Digits, a "+", and the separators people type or paste (space, no-break spaces, tab, - . / ()).
 # Not \s: it also admits control characters such as \x1c-\x1f and \x85.
 _PHONE_CHARS = re.compile(r"[0-9+()\-./ \t\u00a0\u2009\u202f]+")
-MAX_EMAIL = 254
-MAX_NAME = 80
+# The ticket's own ``email`` field (Ticket.json commonKeys.email) takes at most 150.
+MAX_EMAIL = 150
+# A number written without its country code matches an E.164 number whose digits end with it,
+# when what is left is a country code (1 to 3 digits) and the number keeps 8 digits or more.
+_MIN_NATIONAL_DIGITS = 8
 
 
 def normalize_email(value: str, *, field: str = "customer_email") -> str:
@@ -28,8 +36,14 @@ def normalize_email(value: str, *, field: str = "customer_email") -> str:
         raise ValidationError(field, f"email longer than {MAX_EMAIL} characters")
     local, _, _domain = email.partition("@")
     # fullmatch, not match with "$": "$" also matches before a trailing newline.
-    if not _EMAIL.fullmatch(email) or len(local) > 64:
-        raise ValidationError(field, f"not a valid email address: {value[:60]!r}")
+    # Beyond Zoho's pattern, only what no mail server takes: a local part over 64 characters,
+    # ending with a dot or with two dots in a row (RFC 5321/5322).
+    if not _EMAIL.fullmatch(email) or len(local) > 64 or ".." in local or local.endswith("."):
+        raise ValidationError(
+            field,
+            f"not an email address Zoho Desk accepts: {value[:60]!r} (letters, digits and "
+            "_ + - . ' & ~ before the @, starting with a letter, digit or _)",
+        )
     return email
 
 
@@ -56,14 +70,41 @@ def normalize_phone(value: str, *, field: str = "customer_phone") -> str:
     return "+" + digits
 
 
-def same_phone(a: str | None, b: str | None) -> bool:
-    """True when two phone numbers, as Zoho stores them, are the same E.164 number."""
-    if not a or not b:
+def same_phone(stored: str | None, wanted: str | None) -> bool:
+    """True when a number as the helpdesk stores it is the customer's (E.164) number.
+
+    The same number in another format (spaces, dashes, ``00`` for ``+``, Mexico's old mobile
+    ``1``) is the same number. A stored number without a country code (``55 1234 5678``, or
+    ``020 7946 0000`` with a national trunk ``0``) is the customer's when the customer's digits
+    are a country code of 1 to 3 digits followed by it, and it keeps at least 8 digits.
+    """
+    if not stored or not wanted:
         return False
     try:
-        return normalize_phone(a) == normalize_phone(b)
+        mine = normalize_phone(wanted)
+        theirs = normalize_phone(stored)
     except ValidationError:
         return False
+    if mine == theirs:
+        return True
+    raw = stored.strip()
+    if raw.startswith("+") or re.sub(r"\D", "", raw).startswith("00"):
+        return False  # written with its country code, and a different one
+    national = theirs[1:]
+    if national.startswith("0"):
+        national = national[1:]
+    digits = mine[1:]
+    return (
+        len(national) >= _MIN_NATIONAL_DIGITS
+        and digits.endswith(national)
+        and 1 <= len(digits) - len(national) <= 3
+    )
+
+
+def phone_tail(phone: str) -> str:
+    """The last 8 digits of a number: what every way of writing it ends with, whatever its
+    country code, spacing or trunk prefix (what a loose helpdesk search can look for)."""
+    return re.sub(r"\D", "", phone)[-_MIN_NATIONAL_DIGITS:]
 
 
 def matches(contact: Contact, customer: Customer) -> bool:
@@ -116,10 +157,13 @@ def split_name(full_name: str) -> tuple[str | None, str]:
     return " ".join(words[:-1]), words[-1]
 
 
-def new_contact_for(customer: Customer) -> NewContact:
+def new_contact_for(customer: Customer, *, channel: str | None = None) -> NewContact:
     """What to create for a customer with no contact yet.
 
     Without a name, the last name is derived from the email's local part or the phone number.
+    A number that wrote on WhatsApp goes in ``mobile`` (where the helpdesk's own WhatsApp
+    channel puts it); any other in ``phone``. The name is kept whole: the helpdesk adapter
+    fits it to its own limits.
     """
     # Checked first: a name alone would make a contact nobody can ever find again.
     if not customer.email and not customer.phone:
@@ -131,9 +175,11 @@ def new_contact_for(customer: Customer) -> NewContact:
         first, last = None, customer.email.split("@", 1)[0]
     else:
         first, last = None, customer.phone or ""
+    on_whatsapp = (channel or "").strip().lower() == "whatsapp"
     return NewContact(
-        last_name=last[:MAX_NAME],
-        first_name=first[:MAX_NAME] if first else None,
+        last_name=last,
+        first_name=first,
         email=customer.email,
-        phone=customer.phone,
+        phone=None if on_whatsapp else customer.phone,
+        mobile=customer.phone if on_whatsapp else None,
     )

@@ -66,6 +66,7 @@ class NewContact:
     first_name: str | None = None
     email: str | None = None
     phone: str | None = None
+    mobile: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,7 +9,6 @@ import pytest
 
 from ticketing.domain.contacts import (
     MAX_EMAIL,
-    MAX_NAME,
     choose_contact,
     matches,
     new_contact_for,
@@ -95,22 +94,69 @@ def test_email_error_names_the_given_field() -> None:
 
 
 def test_email_over_the_length_limit_is_refused() -> None:
-    """An address longer than 254 characters is refused with a message saying so."""
-    domain = ".".join(["a" * 60] * 4) + ".com"  # valid labels, 248 characters
-    value = "ana.lopez@" + domain
-    assert len(value) > MAX_EMAIL
+    """An address longer than 150 characters (the ticket's ``email`` field in Zoho's
+    Ticket.json) is refused with a message saying so."""
+    domain = ".".join(["a" * 40] * 2) + ".com"  # 85 characters
+    value = "a" * 64 + "x@" + domain
+    assert len(value) == MAX_EMAIL + 1
     with pytest.raises(ValidationError) as caught:
         normalize_email(value)
     assert caught.value.field == "customer_email"
-    assert "254" in caught.value.reason
+    assert "150" in caught.value.reason
 
 
 def test_email_at_the_length_limit_is_accepted() -> None:
-    """254 characters is still a valid address."""
-    domain = ".".join(["a" * 60] * 4) + ".com"
-    value = "a" * (MAX_EMAIL - len(domain) - 1) + "@" + domain
+    """150 characters is still an address Zoho takes."""
+    domain = ".".join(["a" * 40] * 2) + ".com"
+    value = "a" * 64 + "@" + domain
     assert len(value) == MAX_EMAIL
     assert normalize_email(value) == value
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "a!b@example.com",  # "!" only in Contact.json's pattern, not the inline contact's
+        "a#b@example.com",
+        "a%b@example.com",
+        "a*b@example.com",
+        "a/b@example.com",
+        "a=b@example.com",
+        ".ana@example.com",
+        "-ana@example.com",
+        "ana@example.c",
+        "ana@example.c0m",
+        "ana@-example.com",
+        "ana@exa_mple.com" + "x" * 0 + ".",
+        "josé@example.com",
+        "ana@exámple.com",
+    ],
+)
+def test_email_zoho_refuses_is_refused_naming_the_field(value: str) -> None:
+    """Intake refuses exactly what Zoho's email pattern (Ticket.json createTicketRequest
+    .contact.email) refuses, naming the field."""
+    with pytest.raises(ValidationError) as caught:
+        normalize_email(value, field="customer.email")
+    assert caught.value.field == "customer.email"
+    assert "Zoho" in caught.value.reason
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "ana.lopez+tickets@example.com",
+        "o'brien@example.ie",
+        "a&b@example.com",
+        "a~b@example.com",
+        "_ana@example.com",
+        "ana@mail.exa-mple.com",
+        "ana@exa_mple.com",
+        "ana@example.museum",
+    ],
+)
+def test_email_zoho_accepts_is_accepted(value: str) -> None:
+    """Characters Zoho's pattern allows pass intake (lower-cased)."""
+    assert normalize_email(value) == value.lower()
 
 
 def test_email_local_part_over_64_is_refused() -> None:
@@ -356,11 +402,45 @@ def test_new_contact_from_phone_only() -> None:
     )
 
 
-def test_new_contact_names_are_capped() -> None:
-    """First and last names are cut to the helpdesk's field length."""
+def test_new_contact_keeps_the_whole_name() -> None:
+    """The domain keeps the name whole; the Zoho adapter fits it to Zoho's limits."""
     made = new_contact_for(Customer(name=f"{'A' * 100} {'B' * 100}", email="a@example.com"))
-    assert made.first_name == "A" * MAX_NAME
-    assert made.last_name == "B" * MAX_NAME
+    assert made.first_name == "A" * 100
+    assert made.last_name == "B" * 100
+
+
+def test_new_contact_on_whatsapp_keeps_the_number_in_mobile() -> None:
+    """A number that wrote on WhatsApp goes in ``mobile``, where Zoho's own WhatsApp channel
+    puts it; from any other channel in ``phone``."""
+    customer = Customer(phone="+5215512345678")
+    on_whatsapp = new_contact_for(customer, channel="WhatsApp")
+    assert (on_whatsapp.phone, on_whatsapp.mobile) == (None, "+5215512345678")
+    on_web = new_contact_for(customer, channel="Web")
+    assert (on_web.phone, on_web.mobile) == ("+5215512345678", None)
+
+
+@pytest.mark.parametrize(
+    ("stored", "same"),
+    [
+        ("55 1234 5678", True),  # national format, without the country code
+        ("(55) 1234-5678", True),
+        ("1234 5678", False),  # what is left, "5255", is no country code
+        ("+1 55 1234 5678", False),  # written with another country code
+        ("0055 1234 5678", False),
+    ],
+)
+def test_same_phone_accepts_a_number_stored_without_its_country_code(
+    stored: str, same: bool
+) -> None:
+    """A number stored as a person types it at home is the customer's E.164 number when the
+    customer's digits are a country code followed by it."""
+    assert same_phone(stored, "+525512345678") is same
+
+
+def test_same_phone_drops_a_national_trunk_zero() -> None:
+    """``020 7946 0958`` (UK, trunk 0) is +44 20 7946 0958."""
+    assert same_phone("020 7946 0958", "+442079460958")
+    assert not same_phone("020 7946 0958", "+442079460959")
 
 
 def test_new_contact_needs_an_email_or_phone() -> None:

@@ -73,4 +73,6 @@ async def create_ticket(
         "priority": "High",
     }
     body.update(fields)
+    # None leaves a property out: Zoho's schema refuses an explicit null contact
+    body = {name: value for name, value in body.items() if value is not None}
     return await client.post("/api/v1/tickets", headers=headers, json=body)

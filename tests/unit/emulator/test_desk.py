@@ -184,15 +184,36 @@ async def test_contact_search_is_loose(client: httpx.AsyncClient, headers: dict[
     assert listed.json()["count"] == 3
 
 
-async def test_contact_search_by_phone_ignores_formatting(
+async def test_contact_search_by_phone_matches_the_stored_string(
     client: httpx.AsyncClient, headers: dict[str, str]
 ) -> None:
-    """A phone search matches on digits, whatever the spacing or country prefix."""
+    """A phone search matches the stored string as Zoho does: exactly, or with ``*`` wildcards;
+    another format of the same number is not found without them."""
     await create_contact(client, headers, lastName="X", phone="+52 1 55 1234 5678")
-    found = await client.get(
-        "/api/v1/contacts/search", params={"phone": "5512345678"}, headers=headers
+
+    async def count(term: str) -> int:
+        found = await client.get("/api/v1/contacts/search", params={"phone": term}, headers=headers)
+        return 0 if found.status_code == 204 else int(found.json()["count"])
+
+    assert await count("5512345678") == 0
+    assert await count("+52 1 55 1234 5678") == 1
+    assert await count("*1*2*3*4*5*6*7*8") == 1
+
+
+async def test_contact_search_phone_and_mobile_are_separate_fields(
+    client: httpx.AsyncClient, headers: dict[str, str]
+) -> None:
+    """``phone=`` never finds a number stored in ``mobile``, and ``mobile=`` never one in
+    ``phone`` (Search.json: separate parameters for separate fields)."""
+    await create_contact(client, headers, lastName="M", mobile="+5215512345678")
+    by_phone = await client.get(
+        "/api/v1/contacts/search", params={"phone": "+5215512345678"}, headers=headers
     )
-    assert found.json()["count"] == 1
+    by_mobile = await client.get(
+        "/api/v1/contacts/search", params={"mobile": "+5215512345678"}, headers=headers
+    )
+    assert by_phone.status_code == 204
+    assert by_mobile.json()["count"] == 1
 
 
 async def test_contact_search_without_match_is_204(

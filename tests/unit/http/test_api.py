@@ -66,6 +66,9 @@ async def test_phone_only_customer(client: AsyncTestClient) -> None:
     ("fields", "field"),
     [
         ({**OLD_FORM, "customer_email": "not-an-email"}, "customer_email"),
+        # outside Zoho's email pattern (Ticket.json): Zoho would refuse the ticket
+        ({**OLD_FORM, "customer_email": "ana!lopez@example.com"}, "customer_email"),
+        ({**OLD_FORM, "customer_email": "ana#1@example.com"}, "customer_email"),
         ({k: v for k, v in OLD_FORM.items() if k != "subject"}, "subject"),
         ({**OLD_FORM, "priority": "whenever"}, "priority"),
         ({**OLD_FORM, "description": "x" * 40_000}, "description"),

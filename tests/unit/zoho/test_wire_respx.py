@@ -262,10 +262,36 @@ async def test_search_contacts_sends_email_org_and_token(
 
 
 async def test_search_contacts_by_phone(router: respx.MockRouter, desk: ZohoDeskClient) -> None:
-    """Without an email the search goes by phone."""
+    """Without an email the search goes by phone: ``mobile``, then ``phone`` (Zoho searches
+    them separately), each for the number's last 8 digits with wildcards between them, so
+    that any way of writing the number is found."""
     route = router.get(f"{API}/contacts/search").respond(204)
     assert await desk.search_contacts(phone="+525512345678") == []
-    assert query(route.calls.last.request) == {"phone": "+525512345678", "limit": "50"}
+    term = "*1*2*3*4*5*6*7*8"
+    assert [query(call.request) for call in route.calls] == [
+        {"mobile": term, "limit": "50"},
+        {"phone": term, "limit": "50"},
+    ]
+
+
+async def test_search_contacts_by_a_phone_without_digits_sends_nothing(
+    router: respx.MockRouter, desk: ZohoDeskClient
+) -> None:
+    """No digits, no search: the wildcard term would match every contact."""
+    route = router.get(f"{API}/contacts/search").respond(204)
+    assert await desk.search_contacts(phone="n/a") == []
+    assert route.call_count == 0
+
+
+async def test_search_contacts_by_phone_stops_at_a_mobile_match(
+    router: respx.MockRouter, desk: ZohoDeskClient
+) -> None:
+    """A contact whose ``mobile`` is the number ends the look-up: one call."""
+    found = {"id": "1", "lastName": "R", "mobile": "+52 1 55 1234 5678"}
+    route = router.get(f"{API}/contacts/search").respond(200, json={"data": [found], "count": 1})
+    contacts = await desk.search_contacts(phone="+525512345678")
+    assert [c.id for c in contacts] == ["1"]
+    assert route.call_count == 1
 
 
 async def test_search_with_no_match_is_204_and_an_empty_list(

@@ -24,9 +24,11 @@ from ticketing.adapters.zoho_desk.wire import (
     WireOrganization,
     WireTicket,
     contact_body,
+    custom_field_value,
     decode_error,
     ticket_body,
 )
+from ticketing.domain.contacts import phone_tail, same_phone
 from ticketing.domain.errors import (
     HelpdeskAuthError,
     HelpdeskError,
@@ -168,17 +170,27 @@ class ZohoDeskClient:
     async def search_contacts(
         self, *, email: str | None = None, phone: str | None = None
     ) -> list[Contact]:
-        """Contacts that may match; by email when given, else by phone (one call either way).
+        """Contacts that may match; the caller filters for exact matches.
 
-        Zoho matches loosely (``*`` is a wildcard), so the caller filters for exact matches.
+        By email: one call. By phone: Zoho searches ``mobile`` and ``phone`` separately and
+        against the stored string, so the number is looked for as its last 8 digits with
+        ``*`` between and before them (``*1*2*3*4*5*6*7*8``: any spacing, country code or trunk
+        prefix) in ``mobile`` first (where WhatsApp numbers live), then in ``phone`` only
+        when ``mobile`` held no match: one call or two.
         """
-        params: dict[str, str | int]
         if email:
-            params = {"email": email, "limit": SEARCH_LIMIT}
-        elif phone:
-            params = {"phone": phone, "limit": SEARCH_LIMIT}
-        else:
-            return []
+            return await self._search_contacts({"email": email})
+        tail = phone_tail(phone or "")
+        if not tail:
+            return []  # a lone "*" would match every contact
+        term = "*" + "*".join(tail)
+        found = await self._search_contacts({"mobile": term})
+        if any(same_phone(c.mobile, phone) for c in found):
+            return found
+        return found + await self._search_contacts({"phone": term})
+
+    async def _search_contacts(self, params: dict[str, str | int]) -> list[Contact]:
+        params = {**params, "limit": SEARCH_LIMIT}
         content = await self._call("GET", "/contacts/search", "search_contacts", params=params)
         return [c.to_domain() for c in self._items(content, WireContact)]
 
@@ -205,8 +217,9 @@ class ZohoDeskClient:
         """
         field = self.idempotency_field
         params: dict[str, str | int]
+        wanted = custom_field_value(probe.key)
         if field:
-            params = {"customField1": f"{field}:{probe.key}", "limit": SEARCH_LIMIT}
+            params = {"customField1": f"{field}:{wanted}", "limit": SEARCH_LIMIT}
         else:
             params = {"_all": probe.reference, "limit": SEARCH_LIMIT}
         content = await self._call("GET", "/tickets/search", "find_ticket", params=params)
@@ -218,7 +231,7 @@ class ZohoDeskClient:
             if field:
                 # Search results may omit cf; when present it must be the exact key.
                 value = wire.custom_field(field)
-                if value is not None and value != probe.key:
+                if value is not None and value != wanted:
                     continue
             else:
                 # Results may omit the description; when present it must carry the reference.

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 from datetime import UTC, datetime, timedelta
-from typing import Any, Generic, TypeVar
+from typing import Any, Final, Generic, TypeVar
 
 import msgspec
 
@@ -324,17 +325,91 @@ class WireMyInfo(msgspec.Struct, kw_only=True, rename="camel"):
 
 # ---------------------------------------------------------------- request bodies
 
+# Zoho's limits on names (zohodesk-oas v1.0): POST /contacts takes a firstName of 40 and a
+# lastName of 200 (Contact.json commonJson); the inline contact of POST /tickets a firstName
+# of 100 and a lastName of 200 (Ticket.json createTicketRequest.contact).
+CONTACT_FIRST_NAME: Final = 40
+CONTACT_LAST_NAME: Final = 200
+INLINE_FIRST_NAME: Final = 100
+INLINE_LAST_NAME: Final = 200
+# A ticket custom field's value (Ticket.json commonJson.cf) is at most 255 characters.
+CF_VALUE_MAX: Final = 255
+# Characters an idempotency key keeps in the custom field; every other one is escaped.
+_CF_SAFE: Final = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-./")
+
+
+def _fit(name: str | None, limit: int) -> str | None:
+    if not name:
+        return None
+    return name[:limit].rstrip() or None
+
+
+def full_name(contact: NewContact) -> str:
+    """The contact's whole name, first name first."""
+    return " ".join(p for p in (contact.first_name, contact.last_name) if p)
+
+
+def _names(contact: NewContact, first_limit: int, last_limit: int) -> tuple[str | None, str, bool]:
+    """(first name, last name, whether either was cut) within Zoho's limits."""
+    first = _fit(contact.first_name, first_limit)
+    last = _fit(contact.last_name, last_limit) or contact.last_name[:last_limit]
+    cut = (first or None) != (contact.first_name or None) or last != contact.last_name
+    return first, last, cut
+
 
 def contact_body(contact: NewContact) -> dict[str, Any]:
-    """The JSON for ``POST /contacts``; absent fields are left out, not sent as null."""
-    body: dict[str, Any] = {"lastName": contact.last_name}
-    if contact.first_name:
-        body["firstName"] = contact.first_name
+    """The JSON for ``POST /contacts``; absent fields are left out, not sent as null.
+
+    Names longer than Zoho's limits are cut to them, and the whole name goes in the
+    contact's ``description`` so that nothing is lost.
+    """
+    first, last, cut = _names(contact, CONTACT_FIRST_NAME, CONTACT_LAST_NAME)
+    body: dict[str, Any] = {"lastName": last}
+    if first:
+        body["firstName"] = first
     if contact.email:
         body["email"] = contact.email
     if contact.phone:
         body["phone"] = contact.phone
+    if contact.mobile:
+        body["mobile"] = contact.mobile
+    if cut:
+        body["description"] = f"Full name: {full_name(contact)}"
     return body
+
+
+def inline_contact_body(contact: NewContact) -> tuple[dict[str, Any], bool]:
+    """The inline ``contact`` of ``POST /tickets`` and whether a name had to be cut.
+
+    Zoho allows only ``lastName``, ``firstName`` and ``email`` there (``additionalProperties:
+    false``): the customer's phone goes on the ticket's own ``phone``.
+    """
+    first, last, cut = _names(contact, INLINE_FIRST_NAME, INLINE_LAST_NAME)
+    body: dict[str, Any] = {"lastName": last}
+    if first:
+        body["firstName"] = first
+    if contact.email:
+        body["email"] = contact.email
+    return body, cut
+
+
+def custom_field_value(key: str) -> str:
+    """An idempotency key as written to (and searched in) the ticket's custom field.
+
+    ``customField1=cf_name:value`` is ambiguous when the value holds a ``:`` (Zoho's API-name
+    pattern admits ``:``), ``*`` is a search wildcard and Zoho's value pattern refuses
+    characters such as ``#`` or ``%``. So every character but ASCII letters, digits and
+    ``_ - . /`` is written as ``!`` and two upper-case hex digits per UTF-8 byte (``:`` is
+    ``!3A``, ``!`` itself ``!21``): one key, one value, and no two keys share one. A value
+    longer than Zoho's 255 characters keeps its first 200 and ends with ``!h`` and 32 hex
+    digits of the key's SHA-256.
+    """
+    encoded = "".join(
+        ch if ch in _CF_SAFE else "".join(f"!{b:02X}" for b in ch.encode()) for ch in key
+    )
+    if len(encoded) <= CF_VALUE_MAX:
+        return encoded
+    return encoded[:200] + "!h" + hashlib.sha256(key.encode()).hexdigest()[:32]
 
 
 def ticket_body(request: TicketRequest, *, idempotency_field: str | None) -> dict[str, Any]:
@@ -357,7 +432,10 @@ def ticket_body(request: TicketRequest, *, idempotency_field: str | None) -> dic
     if request.contact_id:
         body["contactId"] = request.contact_id
     elif request.contact is not None:
-        body["contact"] = contact_body(request.contact)
+        body["contact"], cut = inline_contact_body(request.contact)
+        if cut:
+            # the inline contact has no description: the ticket's keeps the whole name
+            body["description"] = f"{request.description}\n\nCustomer: {full_name(request.contact)}"
     optional = {
         "channel": request.channel,
         "category": request.category,
@@ -366,5 +444,5 @@ def ticket_body(request: TicketRequest, *, idempotency_field: str | None) -> dic
     }
     body.update({name: value for name, value in optional.items() if value})
     if idempotency_field and request.idempotency_key:
-        body["cf"] = {idempotency_field: request.idempotency_key}
+        body["cf"] = {idempotency_field: custom_field_value(request.idempotency_key)}
     return body

@@ -27,6 +27,7 @@ from litestar.types import (
     Send,
 )
 
+from ticketing.adapters.zoho_desk.emulator import constraints
 from ticketing.adapters.zoho_desk.emulator.faults import FaultError
 from ticketing.adapters.zoho_desk.emulator.state import (
     PLAIN_WEIGHT,
@@ -317,6 +318,7 @@ async def oauth_revoke(request: AnyRequest, emu: Emu) -> Response[Any]:
 @get("/api/v1/organizations")
 async def organizations(request: AnyRequest, emu: Emu) -> Response[Any]:
     async def run(_: str) -> Answer:
+        emu.check_query(constraints.LIST_ORGANIZATIONS, _query(request))
         return _listing(emu.list_organizations())
 
     return await _desk_call(request, emu, PLAIN_WEIGHT, run, needs_org=False)
@@ -325,6 +327,7 @@ async def organizations(request: AnyRequest, emu: Emu) -> Response[Any]:
 @get("/api/v1/myinfo")
 async def myinfo(request: AnyRequest, emu: Emu) -> Response[Any]:
     async def run(_: str) -> Answer:
+        emu.check_query(constraints.MY_INFO, _query(request))
         return 200, emu.myinfo()
 
     return await _desk_call(request, emu, PLAIN_WEIGHT, run)
@@ -333,6 +336,7 @@ async def myinfo(request: AnyRequest, emu: Emu) -> Response[Any]:
 @get("/api/v1/departments")
 async def departments(request: AnyRequest, emu: Emu) -> Response[Any]:
     async def run(org_id: str) -> Answer:
+        emu.check_query(constraints.LIST_DEPARTMENTS, _query(request))
         return _listing(emu.list_departments(org_id, _query(request)))
 
     return await _desk_call(request, emu, SEARCH_WEIGHT, run)
@@ -341,6 +345,7 @@ async def departments(request: AnyRequest, emu: Emu) -> Response[Any]:
 @get("/api/v1/contacts/search")
 async def search_contacts(request: AnyRequest, emu: Emu) -> Response[Any]:
     async def run(org_id: str) -> Answer:
+        emu.check_query(constraints.SEARCH_CONTACTS, _query(request))
         return _listing(*emu.search_contacts(org_id, _query(request)))
 
     return await _desk_call(request, emu, SEARCH_WEIGHT, run)
@@ -385,6 +390,7 @@ async def create_ticket(request: AnyRequest, emu: Emu) -> Response[Any]:
 @get("/api/v1/tickets/search")
 async def search_tickets(request: AnyRequest, emu: Emu) -> Response[Any]:
     async def run(org_id: str) -> Answer:
+        emu.check_query(constraints.SEARCH_TICKETS, _query(request))
         return _listing(*emu.search_tickets(org_id, _query(request)))
 
     return await _desk_call(request, emu, SEARCH_WEIGHT, run)
@@ -395,7 +401,20 @@ async def get_ticket(request: AnyRequest, emu: Emu) -> Response[Any]:
     ticket_id = str(request.path_params["ticket_id"])
 
     async def run(org_id: str) -> Answer:
+        emu.check_query(constraints.GET_TICKET, _query(request))
         return 200, emu.get_ticket(org_id, ticket_id).as_zoho()
+
+    return await _desk_call(request, emu, PLAIN_WEIGHT, run)
+
+
+@get("/api/v1/organizationFields")
+async def organization_fields(request: AnyRequest, emu: Emu) -> Response[Any]:
+    async def run(org_id: str) -> Answer:
+        params = _query(request)
+        emu.check_query(constraints.ORGANIZATION_FIELDS, params)
+        if params.get("module") != "tickets":
+            return 204, None  # the emulator keeps picklists for tickets only
+        return _listing(emu.organization_fields(org_id))
 
     return await _desk_call(request, emu, PLAIN_WEIGHT, run)
 
@@ -424,6 +443,27 @@ async def control_set_faults(request: AnyRequest, emu: Emu) -> Response[Any]:
     except ValueError as error:  # FaultError and JSONDecodeError are both ValueErrors
         return _json(400, {"error": str(error)})
     return _json(200, emu.faults.as_json())
+
+
+@get("/_emulator/picklists", sync_to_thread=False)
+def control_get_picklists(emu: Emu) -> dict[str, Any]:
+    return {"lenient": emu.lenient, "picklists": emu.picklists}
+
+
+@post("/_emulator/picklists", status_code=200)
+async def control_set_picklist(request: AnyRequest, emu: Emu) -> Response[Any]:
+    """``{"field": "channel", "add": [...], "remove": [...], "org_id": optional}``."""
+    try:
+        data = json.loads(await request.body() or b"{}")
+        if not isinstance(data, dict) or not isinstance(data.get("field"), str):
+            raise ValueError('the body is {"field": name, "add": [...], "remove": [...]}')
+        add, remove = data.get("add") or [], data.get("remove") or []
+        if not isinstance(add, list) or not isinstance(remove, list):
+            raise ValueError("add and remove are lists of values")
+        values = emu.set_picklist(data["field"], add=add, remove=remove, org_id=data.get("org_id"))
+    except ValueError as error:
+        return _json(400, {"error": str(error)})
+    return _json(200, {"field": data["field"], "allowedValues": values})
 
 
 @post("/_emulator/reset", status_code=200, sync_to_thread=False)
@@ -498,9 +538,13 @@ def _server_error(_: AnyRequest, __: Exception) -> Response[Any]:
     )
 
 
-def create_emulator_app(state: EmulatorState | None = None) -> Litestar:
-    """The emulator as an ASGI app; serve it with uvicorn or mount it in ``httpx.ASGITransport``."""
-    emulator = state if state is not None else EmulatorState()
+def create_emulator_app(state: EmulatorState | None = None, *, lenient: bool = False) -> Litestar:
+    """The emulator as an ASGI app; serve it with uvicorn or mount it in ``httpx.ASGITransport``.
+
+    Strict by default: every Desk request is checked against Zoho's published constraints
+    (``constraints.py``). ``lenient`` (for a new state) keeps the old, forgiving behaviour for
+    demos; the test suite never uses it."""
+    emulator = state if state is not None else EmulatorState(lenient=lenient)
 
     def provide_state() -> EmulatorState:
         return emulator
@@ -518,7 +562,10 @@ def create_emulator_app(state: EmulatorState | None = None) -> Litestar:
             create_ticket,
             search_tickets,
             get_ticket,
+            organization_fields,
             control_state,
+            control_get_picklists,
+            control_set_picklist,
             control_get_faults,
             control_set_faults,
             control_reset,

@@ -53,6 +53,11 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--token-error-status", type=int, choices=[200, 400])
     parser.add_argument("--expires-in-ms", action="store_true", help="expires_in in ms")
     parser.add_argument(
+        "--lenient",
+        action="store_true",
+        help="accept what Zoho's API description refuses (old behaviour; demos only)",
+    )
+    parser.add_argument(
         "--duplicate-contact-email", choices=["allow", "reject"], help="duplicate email policy"
     )
     return parser
@@ -66,6 +71,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         credits_per_day=args.credits_per_day,
         max_concurrency=args.max_concurrency,
         edition=args.edition,
+        lenient=args.lenient,
     )
     switches = {
         "latency": args.latency,

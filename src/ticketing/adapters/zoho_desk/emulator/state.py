@@ -12,6 +12,14 @@ from operator import attrgetter
 from typing import Any
 
 from ticketing.adapters.clock import SystemClock
+from ticketing.adapters.zoho_desk.emulator.constraints import (
+    CREATE_CONTACT,
+    CREATE_TICKET,
+    DEFAULT_PICKLISTS,
+    Schema,
+    picklist_value,
+    validate,
+)
 from ticketing.adapters.zoho_desk.emulator.faults import Faults, whole_number
 from ticketing.domain.ports import Clock
 
@@ -39,25 +47,6 @@ REFRESH_TOKENS_PER_CLIENT = 20
 PLAIN_WEIGHT = 1
 SEARCH_WEIGHT = 3
 
-PRIORITIES = ("High", "Medium", "Low")
-# Zoho's default channel picklist; values are matched case-insensitively and stored canonically.
-CHANNELS = (
-    "Email",
-    "Phone",
-    "Chat",
-    "Web",
-    "Forums",
-    "Twitter",
-    "Facebook",
-    "Instagram",
-    "WhatsApp",
-    "Telegram",
-    "LINE",
-    "WeChat",
-    "Feedback Widget",
-    "Customer Portal",
-)
-_CHANNELS_BY_LOWER = {c.lower(): c for c in CHANNELS}
 STATUS_TYPES = {"Open": "Open", "On Hold": "On Hold", "Escalated": "Open", "Closed": "Closed"}
 CONTACT_SORTS = ("relevance", "modifiedTime", "createdTime", "lastName", "firstName")
 TICKET_SORTS = ("relevance", "modifiedTime", "createdTime", "ticketNumber", "dueDate")
@@ -387,9 +376,13 @@ class EmulatorState:
         max_concurrency: int = 25,
         edition: str = "Enterprise",
         access_token_seconds: int = ACCESS_TOKEN_SECONDS,
+        lenient: bool = False,
     ) -> None:
         self.clock: Clock = clock or SystemClock()
         self.access_token_seconds = access_token_seconds  # Zoho's are 3600; shorter for tests
+        # lenient: the old, forgiving emulator (for demos only): no checks against Zoho's
+        # published constraints (constraints.py), any picklist value of the default lists
+        self.lenient = lenient
         self.seed = seed
         self.credits_per_day = credits_per_day
         self.max_concurrency = max_concurrency
@@ -441,6 +434,11 @@ class EmulatorState:
                 ),
             )
         }
+        # each portal's picklists (x-dynamic-enum fields), seeded with Zoho's defaults
+        self.picklists: dict[str, dict[str, list[str]]] = {
+            org_id: {name: list(values) for name, values in DEFAULT_PICKLISTS.items()}
+            for org_id in self.organizations
+        }
         self.contacts: dict[str, ContactRecord] = {}
         self.tickets: dict[str, TicketRecord] = {}
         self.clients: dict[str, OAuthClient] = {}
@@ -480,6 +478,75 @@ class EmulatorState:
             self.credits_remaining = credits
         if concurrency is not None:
             self.max_concurrency = concurrency
+
+    def set_picklist(
+        self,
+        name: str,
+        *,
+        add: Iterable[str] = (),
+        remove: Iterable[str] = (),
+        org_id: str | None = None,
+    ) -> list[str]:
+        """Add values to or remove values from one picklist of one portal (the default one
+        when ``org_id`` is None), as an admin would in Zoho's layout settings. Raises
+        ``ValueError`` on an unknown list or portal."""
+        org = org_id or SANDBOX_ORG_ID
+        if org not in self.picklists:
+            raise ValueError(f"no portal {org!r}")
+        lists = self.picklists[org]
+        if name not in lists:
+            raise ValueError(f"no picklist {name!r}; the lists are {', '.join(sorted(lists))}")
+        values = lists[name]
+        for value in add:
+            if picklist_value(str(value), values) is None:
+                values.append(str(value))
+        gone = {str(v).strip().lower() for v in remove}
+        lists[name] = [v for v in values if v.lower() not in gone]
+        return list(lists[name])
+
+    def check_query(self, schema: Schema, params: Mapping[str, str]) -> None:
+        """422 ``INVALID_DATA`` for query parameters Zoho's description does not allow."""
+        if self.lenient:
+            return
+        errors = [FieldError(v.field, v.error_type, v.message) for v in validate(schema, params)]
+        if errors:
+            raise invalid_data(*errors)
+
+    def _check_body(self, schema: Schema, body: Mapping[str, Any], org_id: str) -> None:
+        if self.lenient:
+            return
+        found = validate(schema, body, self.picklists.get(org_id))
+        if found:
+            raise invalid_data(*(FieldError(f"/{v.field}", v.error_type, v.message) for v in found))
+
+    def _picklist(self, org_id: str, name: str, value: str | None) -> tuple[str | None, bool]:
+        """(the portal's spelling of a picklist value, whether the portal has it)."""
+        if value is None:
+            return None, True
+        if self.lenient and name not in ("priority", "channel", "status"):
+            return value, True  # the old emulator checked only these three
+        lists = DEFAULT_PICKLISTS if self.lenient else self.picklists.get(org_id, {})
+        allowed = lists.get(name)
+        if allowed is None:
+            return value, True
+        canonical = picklist_value(value, allowed)
+        return (canonical or value), canonical is not None
+
+    def organization_fields(self, org_id: str) -> list[dict[str, Any]]:
+        """``GET /organizationFields?module=tickets``: the ticket fields with their picklists."""
+        labels = {"subCategory": "Sub Category"}
+        return [
+            {
+                "id": str(_ID_BASE // 1000 + n),
+                "apiName": name,
+                "displayLabel": labels.get(name, name[:1].upper() + name[1:]),
+                "type": "Picklist",
+                "isCustomField": False,
+                "isMandatory": name == "status",
+                "allowedValues": list(values),
+            }
+            for n, (name, values) in enumerate(self.picklists[org_id].items(), start=1)
+        ]
 
     def _new_id(self) -> str:
         self._ids += 1
@@ -740,7 +807,7 @@ class EmulatorState:
                 tests.append((_terms(params, name), _text_matcher(fields_of)))
         for name in ("phone", "mobile"):
             if name in params:
-                tests.append((_terms(params, name), _phone_matcher))
+                tests.append((_terms(params, name), self._phone_search(name)))
         cf_tests = _custom_field_tests(params)
         found = [
             c
@@ -752,10 +819,20 @@ class EmulatorState:
         found = _sorted(found, params.get("sortBy"), CONTACT_SORTS, _contact_sort_key)
         return [c.as_zoho() for c in found[start : start + limit]], len(found)
 
+    def _phone_search(self, name: str) -> Callable[[ContactRecord, str], bool]:
+        """``phone=`` reads only ``phone`` and ``mobile=`` only ``mobile`` (facts page), each
+        against the stored string: exact (case-insensitive), or ``*`` as a wildcard. Lenient: the
+        old digits-only match on either field."""
+        if self.lenient:
+            return _phone_matcher
+        read = attrgetter(name)
+        return lambda contact, term: _wildcard(term, read(contact))
+
     def create_contact(self, org_id: str, body: Any) -> ContactRecord:
         """``POST /contacts``; a duplicate email is accepted unless the fault switch says reject."""
         if not isinstance(body, Mapping):
             raise DeskError(422, "UNPROCESSABLE_ENTITY", "The request body must be a JSON object.")
+        self._check_body(CREATE_CONTACT, body, org_id)
         errors = _string_fields(
             body,
             "/",
@@ -846,6 +923,7 @@ class EmulatorState:
         the ticket, stamped with the time it is given."""
         if not isinstance(body, Mapping):
             raise DeskError(422, "UNPROCESSABLE_ENTITY", "The request body must be a JSON object.")
+        self._check_body(CREATE_TICKET, body, org_id)
         errors = _string_fields(
             body,
             "/",
@@ -867,8 +945,6 @@ class EmulatorState:
         subject = _text(body.get("subject"))
         if not subject:
             errors.append(FieldError("/subject", "missing", "subject is mandatory"))
-        elif len(subject) > 255:
-            errors.append(FieldError("/subject", "invalid", "subject is longer than 255"))
         department_id = _text(body.get("departmentId"))
         department = self.departments.get(department_id or "")
         if not department_id:
@@ -877,20 +953,14 @@ class EmulatorState:
             errors.append(FieldError("/departmentId", "invalid", "no such enabled department"))
         contact, inline, contact_errors = self._ticket_contact(org_id, body)
         errors += contact_errors
-        priority = _text(body.get("priority"))
-        if priority is not None and priority not in PRIORITIES:
-            errors.append(
-                FieldError("/priority", "invalid", f"priority is one of {', '.join(PRIORITIES)}")
-            )
-        channel = _text(body.get("channel"))
-        if channel is not None:
-            canonical = _CHANNELS_BY_LOWER.get(channel.lower())
-            if canonical is None:
-                errors.append(FieldError("/channel", "invalid", "channel is not in the picklist"))
-            channel = canonical
-        status = _text(body.get("status")) or "Open"
-        if status not in STATUS_TYPES:
-            errors.append(FieldError("/status", "invalid", "status is not in the picklist"))
+        picked: dict[str, str | None] = {}
+        for name in ("priority", "channel", "status", *_TICKET_EXTRAS):
+            value, known = self._picklist(org_id, name, _text(body.get(name)))
+            if not known:
+                errors.append(FieldError(f"/{name}", "invalid", f"{name} is not in the picklist"))
+            picked[name] = value
+        priority, channel = picked["priority"], picked["channel"]
+        status = picked["status"] or "Open"
         cf, cf_errors = _custom_fields(body.get("cf"), "/cf")
         errors += cf_errors
         if errors:
@@ -955,7 +1025,7 @@ class EmulatorState:
             status=status,
             priority=priority,
             channel=channel,
-            extra={k: body[k] for k in _TICKET_EXTRAS if body.get(k) is not None},
+            extra={k: picked.get(k) or body[k] for k in _TICKET_EXTRAS if body.get(k) is not None},
             cf=cf,
         )
         self.tickets[ticket.id] = ticket
@@ -1162,6 +1232,15 @@ def _loose(term: str, value: str | None) -> bool:
         pattern = ".*".join(re.escape(part) for part in term.split("*"))
         return re.fullmatch(pattern, value.lower()) is not None
     return term in value.lower()
+
+
+def _wildcard(term: str, value: str | None) -> bool:
+    """Zoho's search against a stored string: ``*`` matches anything, otherwise the whole
+    value must match (case-insensitively)."""
+    if not value:
+        return False
+    pattern = ".*".join(re.escape(part) for part in term.strip().lower().split("*"))
+    return re.fullmatch(pattern, value.strip().lower()) is not None
 
 
 def _text_matcher(

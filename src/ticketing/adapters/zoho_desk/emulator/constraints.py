@@ -1,0 +1,490 @@
+"""What Zoho's published API description allows in each request this service makes, as data.
+
+Every entry names the file of ``zoho/zohodesk-oas`` (``v1.0/…``) and the schema or operation it
+was copied from. The emulator validates the requests it receives against these schemas (unless
+it runs ``lenient``), and ``tests/unit/zoho/test_client_constraints.py`` validates the bodies and
+query parameters the Zoho adapter produces against the same schemas, so the two cannot drift.
+
+Patterns are Zoho's (Java regular expressions, matched against the whole value) translated to
+Python: ``\\P{InBasicLatin}`` (any non-ASCII character) becomes ``\\u0080-\\U0010ffff`` inside a
+character class; ``\\p{L}\\p{M}\\p{N}`` (Unicode letters, marks, digits) become ``[^\\W_]``, which
+is the same set as far as this service is concerned (it sends ASCII addresses only).
+Where the description is silent the facts page (``shared/zoho-desk-api.md``) decides; where both
+are silent the stricter reading is taken and the entry says so.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Final, Literal
+
+Kind = Literal["string", "integer", "boolean", "object", "array", "null"]
+
+_NON_ASCII = "\\u0080-\\U0010ffff"
+# Ticket.json commonKeys.channel / priority / language, commonJson.category / status …
+PICKLIST_PATTERN: Final = rf"[0-9a-zA-Z_\-.$@?:/!{_NON_ASCII}\s()]+"
+# Ticket.json createTicketRequest.phone, commonKeys.phone; Contact.json commonJson.phone / mobile
+PHONE_PATTERN: Final = rf"[0-9a-zA-Z_+\-.$@?,;:'/!{_NON_ASCII}\s]+"
+# Ticket.json commonJson.cf (values and API names)
+CF_PATTERN: Final = rf"[0-9a-zA-Z_\-.$@?,:'/!{_NON_ASCII}\s]+"
+# Ticket.json createTicketRequest.contact.email: ASCII only, no "!"
+INLINE_EMAIL_PATTERN: Final = (
+    r"[a-zA-Z0-9_][a-zA-Z0-9_+\-.'&~]*@(?=.{4,256}$)"
+    r"(?:[a-zA-Z0-9]+(?:[\-_]*[a-zA-Z0-9])*\.)+[a-zA-Z]{2,22}"
+)
+# Contact.json commonJson.email and Ticket.json commonKeys.email: Unicode letters, "!" allowed
+EMAIL_PATTERN: Final = (
+    r"(?:[^\W_]|_)(?:[^\W_]|[_+\-.'&!~])*@(?=.{4,256}$)"
+    r"(?:[^\W_]+(?:[\-_]*[^\W_])*\.)+[^\W\d_]{2,22}"
+)
+ID_PATTERN: Final = r"[0-9]+"
+# Search.json createdTimeRange: two ISO instants with a Z, comma-separated
+_ISO = (
+    r"(?:19|20)\d\d[-/.](?:0?[1-9]|1[012])[-/.](?:0?[1-9]|[12][0-9]|3[01])T"
+    r"(?:[01]?[0-9]|2[0-3]):[0-5]?[0-9]:[0-5]?[0-9](?:[/.]\d{0,3})?Z"
+)
+TIME_RANGE_PATTERN: Final = rf"{_ISO},{_ISO}"
+# Search.json customField1..10: "<API name>:<value>", the API name's class admitting ":"
+# (``([0-9a-zA-Z_\-.$@?:/!\P{InBasicLatin}\s()]+):.*``), so "cf_a:b:c" has no single
+# reading. The stricter reading (facts page): one ":" only, the value holds none.
+CUSTOM_FIELD_SEARCH_PATTERN: Final = rf"[0-9a-zA-Z_\-.$@?/!{_NON_ASCII}\s()]+:[^:]*"
+
+
+@dataclass(frozen=True, slots=True)
+class Field:
+    """One property or query parameter."""
+
+    kinds: tuple[Kind, ...] = ("string", "null")
+    max_length: int | None = None
+    min_length: int | None = None
+    pattern: str | None = None
+    enum: tuple[str, ...] | None = None
+    # x-dynamic-enum: the value must be in the portal's picklist of this name
+    picklist: str | None = None
+    minimum: int | None = None
+    maximum: int | None = None
+    # objects: their own schema; arrays / comma lists: at most this many items
+    schema: Schema | None = None
+    max_items: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Schema:
+    """A JSON body or a set of query parameters."""
+
+    source: str
+    fields: Mapping[str, Field]
+    required: tuple[str, ...] = ()
+    # at least one of these must be present (e.g. contactId or an inline contact)
+    one_of: tuple[str, ...] = ()
+    additional: bool = False
+    # the values of these object properties are checked with this field (patternProperties)
+    values: Field | None = None
+    # query parameters (always text) rather than a JSON body
+    query: bool = False
+    notes: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Violation:
+    """One refusal, in Zoho's ``errors[]`` terms."""
+
+    field: str
+    error_type: str  # invalid | missing
+    message: str
+
+
+_TEXT: Final = Field()
+_ID: Final = Field(kinds=("string", "integer", "null"), pattern=ID_PATTERN)
+_PICK: Final = Field(pattern=PICKLIST_PATTERN)
+
+
+def _pick(name: str) -> Field:
+    return Field(pattern=PICKLIST_PATTERN, picklist=name)
+
+
+# ---------------------------------------------------------------- POST /api/v1/tickets
+
+INLINE_CONTACT: Final = Schema(
+    source="Ticket.json requestBodies/createTicketRequest → properties.contact",
+    fields={
+        "lastName": Field(kinds=("string",), max_length=200),
+        "email": Field(kinds=("string",), max_length=255, pattern=INLINE_EMAIL_PATTERN),
+        "firstName": Field(max_length=100),
+    },
+    required=("email", "lastName"),
+    notes="additionalProperties false: no phone, no mobile (the phone goes on the ticket)",
+)
+
+CUSTOM_FIELD_VALUE: Final = Field(
+    kinds=("string", "integer", "null"), max_length=255, pattern=CF_PATTERN
+)
+
+CREATE_TICKET: Final = Schema(
+    source=(
+        "Ticket.json requestBodies/createTicketRequest (allOf schemas/commonJson, "
+        "schemas/commonKeys)"
+    ),
+    fields={
+        # commonKeys
+        "productId": Field(kinds=("string", "integer", "null"), pattern=r"[0-9]*|null|undefined"),
+        "phone": Field(kinds=("string",), max_length=120, pattern=PHONE_PATTERN),
+        "subject": Field(kinds=("string",), max_length=1000),
+        "dueDate": _TEXT,
+        "channel": _pick("channel"),
+        "language": _pick("language"),
+        "priority": _pick("priority"),
+        "assigneeId": Field(kinds=("string", "integer", "null"), pattern=r"[0-9]*|null|undefined"),
+        "email": Field(max_length=150, pattern=EMAIL_PATTERN),
+        # commonJson
+        "subCategory": _pick("subCategory"),
+        "cf": Field(
+            kinds=("object", "null"),
+            schema=Schema(
+                source="Ticket.json schemas/commonJson.cf (patternProperties)",
+                fields={},
+                additional=True,
+                values=CUSTOM_FIELD_VALUE,
+            ),
+        ),
+        "description": Field(max_length=65535),
+        "classification": _pick("classification"),
+        "category": _pick("category"),
+        "status": Field(kinds=("string",), pattern=PICKLIST_PATTERN, picklist="status"),
+        # createTicketRequest
+        "contactId": _ID,
+        "departmentId": _ID,
+        "contact": Field(kinds=("object",), schema=INLINE_CONTACT),
+        "accountId": _ID,
+        "uploads": Field(kinds=("array",)),
+        "resolution": Field(kinds=("string",), max_length=65535),
+        "teamId": Field(kinds=("string", "integer"), pattern=r"[0-9]*|null|undefined"),
+        "secondaryContacts": Field(kinds=("array",), max_items=20),
+        "entitySkills": Field(kinds=("array",), max_items=10),
+        "layoutId": _ID,
+    },
+    # "subject" is required by the facts page and by the older revision of the schema.
+    required=("subject", "departmentId"),
+    one_of=("contactId", "contact"),
+)
+
+# ---------------------------------------------------------------- POST /api/v1/contacts
+
+CREATE_CONTACT: Final = Schema(
+    source="Contact.json schemas/contactjson (allOf schemas/commonJson)",
+    fields={
+        "lastName": Field(max_length=200),
+        "firstName": Field(max_length=40),
+        "email": Field(max_length=255, pattern=EMAIL_PATTERN),
+        "secondaryEmail": Field(max_length=100, pattern=EMAIL_PATTERN),
+        "phone": Field(max_length=50, pattern=PHONE_PATTERN),
+        "mobile": Field(max_length=50, pattern=PHONE_PATTERN),
+        "accountId": Field(kinds=("string", "integer", "null"), pattern=r"[0-9]*|null|undefined"),
+        "ownerId": Field(kinds=("string", "integer", "null"), pattern=r"[0-9]*|null|undefined"),
+        "type": _PICK,
+        "description": Field(max_length=65535),
+        "language": _TEXT,
+        "title": Field(max_length=100),
+        "street": Field(max_length=250),
+        "city": Field(max_length=30),
+        "state": Field(max_length=30),
+        "country": Field(max_length=30),
+        "zip": Field(kinds=("string", "integer", "null"), pattern=ID_PATTERN),
+        "twitter": Field(max_length=100),
+        "facebook": Field(max_length=100),
+        "cf": Field(
+            kinds=("object", "null"),
+            schema=Schema(
+                source="Contact.json schemas/contactjson.cf (patternProperties)",
+                fields={},
+                additional=True,
+                values=Field(max_length=100, pattern=CF_PATTERN),
+            ),
+        ),
+    },
+    # The schema marks nothing required; the facts page: lastName is mandatory.
+    required=("lastName",),
+)
+
+# ---------------------------------------------------------------- searches and lists
+
+_LIMIT_100: Final = Field(kinds=("integer",), minimum=1, maximum=100)
+_FROM_999: Final = Field(kinds=("integer",), minimum=0, maximum=999)
+_CUSTOM_SEARCH: Final = Field(max_length=1000, pattern=CUSTOM_FIELD_SEARCH_PATTERN)
+# Search.json: comma-separated values, "*" a wildcard, at most 30 values
+_TERMS: Final = Field(max_items=30)
+
+SEARCH_CONTACTS: Final = Schema(
+    source="Search.json paths./api/v1/contacts/search.get.parameters",
+    fields={
+        "email": _TERMS,
+        # phone and mobile are separate fields, searched separately (facts page)
+        "phone": _TERMS,
+        "mobile": _TERMS,
+        "firstName": _TERMS,
+        "lastName": _TERMS,
+        "fullName": _TERMS,
+        "_all": Field(min_length=3, max_length=100),
+        "limit": _LIMIT_100,
+        "from": _FROM_999,
+        "sortBy": Field(
+            pattern=r"-?(?:relevance|modifiedTime|createdTime|lastName|firstName)",
+        ),
+        **{f"customField{n}": _CUSTOM_SEARCH for n in range(1, 11)},
+    },
+    query=True,
+)
+
+SEARCH_TICKETS: Final = Schema(
+    source="Search.json paths./api/v1/tickets/search.get.parameters",
+    fields={
+        "email": _TERMS,
+        "phone": _TERMS,
+        "subject": Field(min_length=3, max_length=1000),
+        "_all": Field(min_length=3, max_length=100),
+        "ticketNumber": Field(pattern=r"[0-9]+(?:,[0-9]+)*"),
+        "id": Field(pattern=r"[0-9]+(?:,[0-9]+)*"),
+        "contactId": Field(pattern=r"[0-9]+(?:,[0-9]+)*"),
+        "departmentId": Field(pattern=ID_PATTERN),
+        "accountId": Field(pattern=r"[0-9]+(?:,[0-9]+)*"),
+        "assigneeId": Field(pattern=r"[0-9]+(?:,[0-9]+)*"),
+        "createdTimeRange": Field(max_length=100, pattern=TIME_RANGE_PATTERN),
+        "modifiedTimeRange": Field(max_length=100, pattern=TIME_RANGE_PATTERN),
+        "status": _TEXT,
+        "priority": _TEXT,
+        "limit": _LIMIT_100,
+        "from": _FROM_999,
+        "sortBy": Field(
+            pattern=r"-?(?:relevance|modifiedTime|createdTime|ticketNumber|dueDate)",
+        ),
+        **{f"customField{n}": _CUSTOM_SEARCH for n in range(1, 11)},
+    },
+    query=True,
+)
+
+LIST_DEPARTMENTS: Final = Schema(
+    source="Department.json paths./api/v1/departments.get.parameters",
+    fields={
+        "isEnabled": Field(kinds=("boolean",)),
+        "chatStatus": Field(enum=("AVAILABLE", "DISABLED", "NOT_CREATED")),
+        "searchStr": Field(max_length=100),
+        "limit": Field(kinds=("integer",), minimum=1, maximum=200),
+        "from": Field(kinds=("integer",), minimum=0),
+    },
+    query=True,
+)
+
+LIST_ORGANIZATIONS: Final = Schema(
+    source="Organization.json paths./api/v1/organizations.get (no parameters)",
+    fields={},
+    query=True,
+)
+
+MY_INFO: Final = Schema(
+    source="Agent.json paths./api/v1/myinfo.get (no parameters)",
+    fields={},
+    query=True,
+)
+
+GET_TICKET: Final = Schema(
+    source="Ticket.json paths./api/v1/tickets/{ticketId}.get.parameters",
+    fields={
+        "include": Field(
+            pattern=r"(?:contacts|products|assignee|departments|contract|isRead|team|skills)"
+            r"(?:,(?:contacts|products|assignee|departments|contract|isRead|team|skills))*",
+        ),
+    },
+    query=True,
+)
+# Ticket.json components/parameters/ticketId
+TICKET_ID_PATTERN: Final = ID_PATTERN
+
+ORGANIZATION_FIELDS: Final = Schema(
+    source="Field.json paths./api/v1/organizationFields.get.parameters",
+    fields={
+        "module": Field(
+            kinds=("string",),
+            enum=("tickets", "contacts", "accounts", "tasks", "calls", "events", "products"),
+        ),
+        "apiNames": _TEXT,
+    },
+    required=("module",),
+    query=True,
+    notes=(
+        "the path's entry in Field.json is unconfirmed; the answer's shape (data[].apiName, "
+        "allowedValues) follows the facts page and Pipedream's zoho_desk component"
+    ),
+)
+
+
+# ---------------------------------------------------------------- validation
+
+
+def _kind_ok(value: Any, kinds: Sequence[Kind], *, query: bool) -> bool:
+    if query:
+        # query parameters are text; the kind says what the text must read as
+        if "integer" in kinds:
+            return re.fullmatch(r"-?[0-9]+", value) is not None
+        if "boolean" in kinds:
+            return value in ("true", "false")
+        return True
+    checks = {
+        "string": lambda v: isinstance(v, str),
+        "integer": lambda v: isinstance(v, int) and not isinstance(v, bool),
+        "boolean": lambda v: isinstance(v, bool),
+        "object": lambda v: isinstance(v, Mapping),
+        "array": lambda v: isinstance(v, list),
+        "null": lambda v: v is None,
+    }
+    return any(checks[kind](value) for kind in kinds)
+
+
+def _check(
+    name: str,
+    value: Any,
+    spec: Field,
+    picklists: Mapping[str, Sequence[str]] | None,
+    *,
+    query: bool,
+) -> list[Violation]:
+    if not _kind_ok(value, spec.kinds, query=query):
+        wanted = " or ".join(k for k in spec.kinds if k != "null")
+        return [Violation(name, "invalid", f"{name} must be {wanted or 'null'}")]
+    if value is None:
+        return []
+    if isinstance(value, Mapping):
+        return validate(spec.schema, value, picklists, prefix=f"{name}/") if spec.schema else []
+    if isinstance(value, list):
+        if spec.max_items is not None and len(value) > spec.max_items:
+            return [Violation(name, "invalid", f"{name} takes at most {spec.max_items} items")]
+        return []
+    text = str(value) if not isinstance(value, bool) else ("true" if value else "false")
+    if query and spec.max_items is not None:
+        terms = [t for t in text.split(",") if t.strip()]
+        if not terms or len(terms) > spec.max_items:
+            return [Violation(name, "invalid", f"{name} takes 1 to {spec.max_items} values")]
+    if spec.max_length is not None and len(text) > spec.max_length:
+        return [
+            Violation(
+                name, "invalid", f"{name} is longer than {spec.max_length} characters ({len(text)})"
+            )
+        ]
+    if spec.min_length is not None and len(text) < spec.min_length:
+        return [Violation(name, "invalid", f"{name} needs at least {spec.min_length} characters")]
+    if spec.pattern is not None and re.fullmatch(spec.pattern, text) is None:
+        return [Violation(name, "invalid", f"{name} does not match Zoho's pattern for it")]
+    if spec.enum is not None and text not in spec.enum:
+        return [Violation(name, "invalid", f"{name} is one of {', '.join(spec.enum)}")]
+    if query and (spec.minimum is not None or spec.maximum is not None):
+        number = int(text)
+        low = spec.minimum if spec.minimum is not None else number
+        high = spec.maximum if spec.maximum is not None else number
+        if not low <= number <= high:
+            return [Violation(name, "invalid", f"{name} is between {low} and {high}")]
+    if spec.picklist is not None and picklists is not None and spec.picklist in picklists:
+        allowed = picklists[spec.picklist]
+        if picklist_value(text, allowed) is None:
+            return [
+                Violation(name, "invalid", f"{text!r} is not a value of the portal's {name} list")
+            ]
+    return []
+
+
+def picklist_value(value: str, allowed: Sequence[str]) -> str | None:
+    """The portal's own spelling of a picklist value, matched case-insensitively; None if absent."""
+    wanted = value.strip().lower()
+    for candidate in allowed:
+        if candidate.lower() == wanted:
+            return candidate
+    return None
+
+
+def validate(
+    schema: Schema,
+    data: Mapping[str, Any],
+    picklists: Mapping[str, Sequence[str]] | None = None,
+    *,
+    prefix: str = "",
+) -> list[Violation]:
+    """Every way ``data`` breaks ``schema``: unknown properties, types, lengths, patterns,
+    enums, the portal's picklists (when given) and missing required properties."""
+    violations: list[Violation] = []
+    for name, value in data.items():
+        where = f"{prefix}{name}"
+        spec = schema.fields.get(name)
+        if spec is None:
+            if schema.values is not None:
+                if re.fullmatch(CF_PATTERN, str(name)) is None:
+                    violations.append(Violation(where, "invalid", "not a valid API name"))
+                else:
+                    violations += _check(where, value, schema.values, picklists, query=False)
+            elif not schema.additional:
+                violations.append(Violation(where, "invalid", f"an extra parameter {name!r}"))
+            continue
+        violations += _check(where, value, spec, picklists, query=schema.query)
+    for name in schema.required:
+        if data.get(name) is None or (isinstance(data.get(name), str) and not data[name].strip()):
+            violations.append(Violation(f"{prefix}{name}", "missing", f"{name} is mandatory"))
+    if schema.one_of and not any(data.get(name) is not None for name in schema.one_of):
+        first = schema.one_of[0]
+        violations.append(
+            Violation(
+                f"{prefix}{first}", "missing", f"one of {', '.join(schema.one_of)} is mandatory"
+            )
+        )
+    return violations
+
+
+# ---------------------------------------------------------------- the portal's picklists
+
+# Zoho's defaults for a new portal (facts page: priority High|Medium|Low, status Open …,
+# channels Email, Phone, Chat, Web …). Categories are the sandbox portal's own choice: Zoho
+# ships none, so any category would be refused on a portal that configured none.
+DEFAULT_PICKLISTS: Final[Mapping[str, tuple[str, ...]]] = {
+    "channel": (
+        "Email",
+        "Phone",
+        "Chat",
+        "Web",
+        "Forums",
+        "Twitter",
+        "Facebook",
+        "Instagram",
+        "WhatsApp",
+        "Telegram",
+        "LINE",
+        "WeChat",
+        "Feedback Widget",
+        "Customer Portal",
+    ),
+    "priority": ("High", "Medium", "Low"),
+    "status": ("Open", "On Hold", "Escalated", "Closed"),
+    "classification": ("Question", "Problem", "Feature", "Others"),
+    "category": ("Billing", "General", "Technical"),
+    "subCategory": (),
+    "language": ("English",),
+}
+
+ALL_SCHEMAS: Final = {
+    "POST /api/v1/tickets": CREATE_TICKET,
+    "POST /api/v1/contacts": CREATE_CONTACT,
+    "GET /api/v1/contacts/search": SEARCH_CONTACTS,
+    "GET /api/v1/tickets/search": SEARCH_TICKETS,
+    "GET /api/v1/tickets/{ticketId}": GET_TICKET,
+    "GET /api/v1/departments": LIST_DEPARTMENTS,
+    "GET /api/v1/organizations": LIST_ORGANIZATIONS,
+    "GET /api/v1/myinfo": MY_INFO,
+    "GET /api/v1/organizationFields": ORGANIZATION_FIELDS,
+}
+
+__all__ = [
+    "ALL_SCHEMAS",
+    "DEFAULT_PICKLISTS",
+    "Field",
+    "Schema",
+    "Violation",
+    "picklist_value",
+    "validate",
+]
