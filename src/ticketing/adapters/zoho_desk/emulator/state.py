@@ -981,6 +981,7 @@ class EmulatorState:
                 status=status,
                 priority=priority,
                 channel=channel,
+                picked=picked,
                 cf=cf,
             )
 
@@ -1000,6 +1001,7 @@ class EmulatorState:
         status: str,
         priority: str | None,
         channel: str | None,
+        picked: Mapping[str, str | None],
         cf: dict[str, str | None],
     ) -> TicketRecord:
         if contact is None:
