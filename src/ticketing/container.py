@@ -158,7 +158,10 @@ def build_ticket_store(
     if redis is None:
         from ticketing.adapters.memory import InMemoryTicketStore
 
-        return InMemoryTicketStore(clock)  # the start-up log says nothing survives a restart
+        # The start-up log says nothing survives a restart.
+        return InMemoryTicketStore(
+            clock, retention=settings.ledger_retention, dead_maxlen=settings.dead_letter_maxlen
+        )
     from ticketing.adapters.redis.store import LEASE_PREFIX, LEDGER_PREFIX, RedisTicketStore
 
     return RedisTicketStore(
@@ -169,6 +172,8 @@ def build_ticket_store(
         pending=settings.ticket_queue_name,
         dead=settings.dead_letter_stream,
         created=settings.created_stream,
+        retention=settings.ledger_retention,
+        dead_maxlen=settings.dead_letter_maxlen,
     )
 
 
