@@ -379,7 +379,7 @@ SPEC: dict[str, dict[str, Any]] = {
     "inbound_stream": _var("INBOUND_STREAM", _text, "tickets:classify:result"),
     "inbound_group": _var("INBOUND_GROUP", _text, "ticket-service"),
     # Seconds a finished key is remembered (7 days): a repeat after that is a new ticket.
-    "ledger_retention": _var("LEDGER_RETENTION", _int(60, 400 * 86400), "604800"),
+    "ledger_retention": _var("LEDGER_RETENTION", _int(10, 400 * 86400), "604800"),
     # Approximate cap on the dead-letter stream's entries (the oldest go first).
     "dead_letter_maxlen": _var("DEAD_LETTER_MAXLEN", _int(100, 10_000_000), "10000"),
     "queue_retry_interval": _var("QUEUE_RETRY_INTERVAL", _float(0.05, 86400), "30"),

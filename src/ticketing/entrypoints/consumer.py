@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any, cast
 
 import anyio
@@ -12,6 +13,7 @@ import msgspec
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError, ResponseError
 
+from ticketing.adapters.redis.streams import forget_idle_consumers, replay_from, trim_consumed
 from ticketing.application import context, intake
 from ticketing.domain.errors import StoreUnavailable, ValidationError
 from ticketing.domain.model import Outcome, Source
@@ -116,6 +118,7 @@ class InboundConsumer:
         attempt = services.processor.policy.attempt_timeout
         self._reclaim_idle_ms = reclaim_idle_ms or int(attempt * 4 * 1000)
         self._limiter = anyio.CapacityLimiter(max(1, settings.zoho_max_concurrency))
+        self._retention = settings.ledger_retention
         self.handled = 0
 
     async def run(self) -> None:
@@ -129,18 +132,34 @@ class InboundConsumer:
             await self._redis.xgroup_create(self.stream, self.group, id="$", mkstream=True)
             backlog = await self._redis.xlen(self.stream)
             if backlog:
+                # Never from 0: an entry older than the ledger's retention was forgotten, and
+                # replaying it would make its ticket a second time.
+                since = replay_from(self._services.clock.now(), self._retention)
                 log.warning(
                     "created consumer group %s at the end of %s; %d older entries are not "
-                    "processed (XGROUP SETID %s %s 0 to process them)",
+                    "processed (XGROUP SETID %s %s %s processes those younger than "
+                    "LEDGER_RETENTION; older ones would become new tickets)",
                     self.group,
                     self.stream,
                     backlog,
                     self.stream,
                     self.group,
+                    since,
                 )
         except ResponseError as exc:
             if "BUSYGROUP" not in str(exc):
                 raise
+
+    async def trim(self) -> int:
+        """Drop the inbound entries every group has acknowledged once they are older than the
+        ledger's retention (never one unread or in flight), and consumers long gone; returns
+        how many entries went."""
+        older_than = self._services.clock.now() - timedelta(seconds=self._retention)
+        trimmed = await trim_consumed(self._redis, self.stream, older_than)
+        await forget_idle_consumers(self._redis, self.stream, self.group, self._retention)
+        if trimmed:
+            log.info("trimmed %d handled entries past the retention from %s", trimmed, self.stream)
+        return trimmed
 
     async def _stream_loop(self) -> None:
         delay = 0.5
@@ -159,6 +178,7 @@ class InboundConsumer:
                     delay = 0.5
                     if anyio.current_time() >= next_reclaim:
                         await self._reclaim()
+                        await self.trim()
                         next_reclaim = anyio.current_time() + every
             except (RedisError, OSError, StoreUnavailable) as exc:
                 log.warning("inbound stream: %s; retrying in %.1fs", exc, delay)
