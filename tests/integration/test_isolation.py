@@ -34,7 +34,7 @@ async def redis(real_redis: aioredis.Redis) -> AsyncIterator[aioredis.Redis]:
     yield real_redis
     for name in DEFAULT_NAMES:
         if name not in before:
-            await real_redis.delete(name, f"{name}:owners")
+            await real_redis.delete(name, f"{name}:owners", f"{name}:raw")
 
 
 def prefixed_env(url: str, prefix: str, **extra: str) -> dict[str, str]:
