@@ -29,7 +29,12 @@ async def tenant(
 ) -> AsyncIterator[tuple[Services, InboundConsumer]]:
     """One deployment under the test's prefix with a one-hour ledger retention, and its
     inbound consumer (reclaiming, and so trimming, every 0.1 s when run)."""
-    env = {"REDIS_URL": real_redis_url, "REDIS_KEY_PREFIX": key_prefix, "LEDGER_RETENTION": "3600"}
+    env = {
+        "REDIS_URL": real_redis_url,
+        "REDIS_KEY_PREFIX": key_prefix,
+        "INBOUND_STREAM": f"{key_prefix}tickets:classify:result",
+        "LEDGER_RETENTION": "3600",
+    }
     container = wire(env, emulator=EmulatorState())
     async with running(container) as services:
         client = await redis_of(container)
