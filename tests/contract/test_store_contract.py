@@ -817,6 +817,22 @@ async def test_ledger_retention_is_the_one_given(backend: Backend) -> None:
 
 
 @redis_only
+async def test_created_events_older_than_the_retention_are_trimmed(backend: Backend) -> None:
+    """The created-event stream keeps the events of the retention (LEDGER_RETENTION), so it
+    stays flat under a steady load instead of filling up to its count cap."""
+    b = backend
+    store = b.another_store(retention=3600)
+    assert isinstance(store, RedisTicketStore)
+    stale = int(b.clock.now().timestamp() * 1000) - 2 * 3600 * 1000
+    await b.redis.xadd(store.created_stream, {"payload": "{}"}, id=f"{stale}-0")
+    await b.redis.xadd(store.created_stream, {"payload": "{}"}, id=f"{stale + 1}-0")
+    draft = make_draft("k1")
+    await store.accept(draft)
+    await store.complete("k1", *created(draft))
+    assert [event["incident_id"] for event in await b.events()] == ["k1"]
+
+
+@redis_only
 async def test_raw_digests_expire_with_the_retention(backend: Backend) -> None:
     """Each buried message's digest is its own key that expires with the retention (the old
     hash of every digest, never cleaned, is removed), so the index cannot grow without end."""

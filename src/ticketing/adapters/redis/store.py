@@ -94,8 +94,9 @@ return {1, leased}
 _LEASE = _LEDGER + TAKE_LUA + "return {take(KEYS[1], ARGV[1], ARGV[2]), ledger(KEYS[2])}\n"
 
 # KEYS: ledger, pending, created stream, lease. ARGV: group, event, maxlen, retention,
-# channel, n, lease owner ('' for none), then n field/value pairs to set ('' deletes), then
-# pairs to set only where absent. The owner's lease is given back in any case.
+# channel, n, lease owner ('' for none), oldest event id kept, then n field/value pairs to set
+# ('' deletes), then pairs to set only where absent. The owner's lease is given back in any
+# case. Events older than the retention go (exactly: each call drops only what aged since).
 _COMPLETE = """
 if ARGV[7] ~= '' and redis.call('GET', KEYS[4]) == ARGV[7] then
   redis.call('DEL', KEYS[4])
@@ -103,7 +104,7 @@ end
 if redis.call('HGET', KEYS[1], 'state') == 'created' then
   return 0
 end
-local i = 8
+local i = 9
 for _ = 1, tonumber(ARGV[6]) do
   if ARGV[i + 1] == '' then
     redis.call('HDEL', KEYS[1], ARGV[i])
@@ -126,6 +127,7 @@ if entry then
   redis.call('XDEL', KEYS[2], entry)
 end
 redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[3], '*', 'payload', ARGV[2])
+redis.call('XTRIM', KEYS[3], 'MINID', ARGV[8])
 redis.call('PUBLISH', ARGV[5], ARGV[2])
 return 1
 """
@@ -437,6 +439,7 @@ class RedisTicketStore:
                     self.created_channel,
                     len(ticket_fields),
                     owner or "",
+                    self._oldest_kept_id(),
                     *_flatten(ticket_fields),
                     *_flatten(identity),
                 ],
@@ -540,6 +543,10 @@ class RedisTicketStore:
 
     def _now(self) -> str:
         return format_datetime(self._clock.now())
+
+    def _oldest_kept_id(self) -> str:
+        """The id before which a created event is past the retention (and trimmed)."""
+        return f"{int((self._clock.now().timestamp() - self._retention) * 1000)}-0"
 
     async def _ensure_group(self) -> None:
         if self._group_ready:
