@@ -81,7 +81,8 @@ async def handle_message(raw: bytes | str, services: Services, *, origin: str) -
     except (Poison, ValidationError) as exc:
         reason = str(exc)
         log.warning("poison message from %s: %s", origin, reason)
-        await services.store.bury_raw(_text(raw)[:MAX_MESSAGE_BYTES], reason, origin)
+        # Whole: the store keeps it up to the limit and notes a cut beyond it.
+        await services.store.bury_raw(_text(raw), reason, origin)
         if services.metrics is not None:
             services.metrics.ticket("invalid", Source.REDIS)
         return None
@@ -243,7 +244,7 @@ class InboundConsumer:
                         # lost and a replay can still be read.
                         original = {_text(k): _text(v) for k, v in fields.items()}
                         await self._services.store.bury_raw(
-                            json.dumps(original, ensure_ascii=False)[:MAX_MESSAGE_BYTES],
+                            json.dumps(original, ensure_ascii=False),
                             "stream entry has no 'payload' field",
                             self.stream,
                         )
