@@ -12,6 +12,7 @@ import anyio
 import pytest
 import redis.asyncio as aioredis
 
+from ticketing.adapters.redis.streams import forget_idle_consumers
 from ticketing.adapters.zoho_desk.emulator import EmulatorState
 from ticketing.container import Services, redis_of
 from ticketing.entrypoints.consumer import InboundConsumer
@@ -139,3 +140,23 @@ async def test_group_hint_never_replays_beyond_the_retention(
     since = int(found.group(1))
     assert int(forgotten.split("-")[0]) < since < int(remembered.split("-")[0])
     assert now - HOUR_MS < since <= now - HOUR_MS + 360_000 + 5_000
+
+
+async def test_consumers_long_gone_are_forgotten(
+    real_redis: aioredis.Redis, key_prefix: str
+) -> None:
+    """Each process start adds a consumer to the groups; one that holds nothing and was idle
+    for the given time is removed, one that still holds an entry is kept."""
+    stream = f"{key_prefix}tickets:classify:result"
+    for _ in range(3):
+        await real_redis.xadd(stream, {"payload": "{}"})
+    await real_redis.xgroup_create(stream, "g", id="0")
+    [[_, [(first, _)]]] = await real_redis.xreadgroup("g", "gone", {stream: ">"}, count=1)
+    await real_redis.xack(stream, "g", first)
+    await real_redis.xreadgroup("g", "holding", {stream: ">"}, count=1)
+    await anyio.sleep(0.3)
+    [[_, [(last, _)]]] = await real_redis.xreadgroup("g", "alive", {stream: ">"}, count=1)
+    await real_redis.xack(stream, "g", last)
+    assert await forget_idle_consumers(real_redis, stream, "g", idle=0.2) == 1
+    names = {c["name"].decode() for c in await real_redis.xinfo_consumers(stream, "g")}
+    assert names == {"holding", "alive"}

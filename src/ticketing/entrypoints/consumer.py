@@ -13,6 +13,7 @@ import msgspec
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError, ResponseError
 
+from ticketing.adapters.redis.store import CONSUMER_GROUP
 from ticketing.adapters.redis.streams import forget_idle_consumers, replay_from, trim_consumed
 from ticketing.application import context, intake
 from ticketing.domain.errors import StoreUnavailable, ValidationError
@@ -158,6 +159,9 @@ class InboundConsumer:
         older_than = self._services.clock.now() - timedelta(seconds=self._retention)
         trimmed = await trim_consumed(self._redis, self.stream, older_than)
         await forget_idle_consumers(self._redis, self.stream, self.group, self._retention)
+        # The queue's drain adds a consumer per process too.
+        queue = self._services.settings.ticket_queue_name
+        await forget_idle_consumers(self._redis, queue, CONSUMER_GROUP, self._retention)
         if trimmed:
             log.info("trimmed %d handled entries past the retention from %s", trimmed, self.stream)
         return trimmed
