@@ -77,6 +77,15 @@ def figures(client: Any, stream: str) -> dict[str, int]:
             keys["raw digests"] += 1
         else:
             keys["other"] += 1
+    sizes = sorted(
+        ((int(client.memory_usage(k, samples=0) or 0), k.decode()) for k in client.scan_iter()),
+        reverse=True,
+    )
+    print(
+        "  largest keys:",
+        ", ".join(f"{name} {size:,} B" for size, name in sizes[:6]),
+        file=sys.stderr,
+    )
     return {
         "used_memory": int(info["used_memory"]),
         "dataset": int(client.memory_stats().get("dataset.bytes", 0)),

@@ -583,7 +583,13 @@ async def start(container: Container) -> Services:
     services = await cast(Awaitable[Services], container.services())
     redis = await redis_of(container)
     if redis is not None:
-        await check_streams(redis, services.settings)
+        from redis.exceptions import RedisError
+
+        try:
+            await check_streams(redis, services.settings)
+        except (RedisError, OSError) as exc:
+            # A service starts with Redis down (and is not ready); the consumer checks again.
+            log.warning("could not check who else reads this deployment's streams: %s", exc)
     return services
 
 

@@ -167,9 +167,15 @@ class InboundConsumer:
         return trimmed
 
     async def _stream_loop(self) -> None:
+        from ticketing.container import check_streams
+
         delay = 0.5
+        checked = False
         while True:
             try:
+                if not checked:  # at start, or once Redis answers if it was down then
+                    await check_streams(self._redis, self._services.settings)
+                    checked = True
                 await self.ensure_group()
                 # Entries this consumer took and did not acknowledge (the store failed), then
                 # those a dead consumer left behind, come first.
