@@ -588,8 +588,9 @@ async def start(container: Container) -> Services:
         try:
             await check_streams(redis, services.settings)
         except (RedisError, OSError) as exc:
-            # A service starts with Redis down (and is not ready); the consumer checks again.
-            log.warning("could not check who else reads this deployment's streams: %s", exc)
+            # A service starts with Redis down (and is not ready, and says so); the consumer
+            # checks again once Redis answers.
+            log.debug("could not check who else reads this deployment's streams: %s", exc)
     return services
 
 
