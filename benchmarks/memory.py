@@ -126,7 +126,13 @@ def main() -> None:
         env = service_env(emu, redis_url=redis.url, token_file=token_file, extra=extra)
         rows = [["empty Redis", *empty.values()]]
         with service(["worker"], env, http=False):
-            time.sleep(2)  # the worker creates its group before anything is published
+            # Its group must exist before anything is published (a group created at the end
+            # of a stream skips what is there).
+            wait_until(
+                lambda: bool(client.exists(stream)) and bool(client.xinfo_groups(stream)),
+                "the worker's consumer group",
+                timeout=60,
+            )
             done = 0
             for label, count, run in (
                 ("after warm-up", args.warmup, "warm"),
