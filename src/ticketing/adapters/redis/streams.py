@@ -20,6 +20,17 @@ log = logging.getLogger(__name__)
 OWNERS_SUFFIX: Final = ":owners"
 
 
+# KEYS: stream. ARGV: group, consumer. Deletes the consumer only if it holds nothing at that
+# moment: DELCONSUMER drops what a consumer holds, and a live one may have just read entries.
+_FORGET_CONSUMER = """
+if #redis.call('XPENDING', KEYS[1], ARGV[1], '-', '+', 1, ARGV[2]) > 0 then
+  return 0
+end
+redis.call('XGROUP', 'DELCONSUMER', KEYS[1], ARGV[1], ARGV[2])
+return 1
+"""
+
+
 @dataclass(frozen=True)
 class StreamUse:
     """One way a deployment reads a stream: ``reader`` is its consumer group (or a word such as
@@ -109,11 +120,11 @@ async def forget_idle_consumers(
         consumers = await client.xinfo_consumers(stream, group)
     except ResponseError:
         return 0
+    forget = client.register_script(_FORGET_CONSUMER)
     gone = 0
     for consumer in consumers:
         if int(consumer.get("pending") or 0) == 0 and int(consumer.get("idle") or 0) > idle * 1000:
-            gone += 1
-            await client.xgroup_delconsumer(stream, group, _text(consumer.get("name")))
+            gone += int(await forget(keys=[stream], args=[group, _text(consumer.get("name"))]))
     return gone
 
 
