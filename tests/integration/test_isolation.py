@@ -4,6 +4,7 @@ own streams, ledger, dead letters and events, and a stream shared by mistake is 
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import AsyncIterator
 
 import pytest
@@ -153,3 +154,24 @@ async def test_ledger_retention_setting_reaches_the_ledger(
         assert record is not None
         assert record.state is TicketState.CREATED
         assert 3595 <= await redis.ttl(f"{key_prefix}ticketing:ledger:wa-1") <= 3600
+
+
+async def test_a_new_prefix_warns_of_work_left_on_the_old_names(
+    redis: aioredis.Redis,
+    real_redis_url: str,
+    key_prefix: str,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A deployment that adds a prefix while its unprefixed inbound stream still has its group
+    and entries is told at start which variable keeps it reading there."""
+    legacy = "tickets:classify:result"
+    if await redis.exists(legacy):
+        pytest.skip(f"{legacy} is in use in this database")
+    await redis.xadd(legacy, {"payload": dumps(incident("wa-1"))})
+    await redis.xgroup_create(legacy, "ticket-service", id="0")
+    with caplog.at_level(logging.WARNING, logger="ticketing.container"):
+        async with running(wire(prefixed_env(real_redis_url, key_prefix))):
+            pass
+    [line] = [r.getMessage() for r in caplog.records if legacy in r.getMessage()]
+    assert line.startswith(f"INBOUND_STREAM is {key_prefix}{legacy} under REDIS_KEY_PREFIX")
+    assert f"set INBOUND_STREAM={legacy} to keep reading it" in line
