@@ -164,7 +164,10 @@ def build_ticket_store(
     if redis is None:
         from ticketing.adapters.memory import InMemoryTicketStore
 
-        return InMemoryTicketStore(clock)  # the start-up log says nothing survives a restart
+        # The start-up log says nothing survives a restart.
+        return InMemoryTicketStore(
+            clock, retention=settings.ledger_retention, dead_maxlen=settings.dead_letter_maxlen
+        )
     from ticketing.adapters.redis.store import (
         LEASE_PREFIX,
         LEDGER_PREFIX,
@@ -181,6 +184,8 @@ def build_ticket_store(
         pending=settings.ticket_queue_name,
         dead=settings.dead_letter_stream,
         created=settings.created_stream,
+        retention=settings.ledger_retention,
+        dead_maxlen=settings.dead_letter_maxlen,
     )
 
 
@@ -592,9 +597,59 @@ class Container(containers.DeclarativeContainer):
 
 
 async def start(container: Container) -> Services:
-    """Open the container's resources and build the services (everything async is awaited)."""
+    """Open the container's resources and build the services (everything async is awaited).
+
+    Raises:
+        ConfigurationError: another deployment (another REDIS_KEY_PREFIX) reads the same queue,
+            dead letters or inbound stream and group.
+    """
     await cast(Awaitable[None], container.init_resources())
-    return await cast(Awaitable[Services], container.services())
+    services = await cast(Awaitable[Services], container.services())
+    redis = await redis_of(container)
+    if redis is not None:
+        from redis.exceptions import RedisError
+
+        try:
+            await check_streams(redis, services.settings)
+        except (RedisError, OSError) as exc:
+            # A service starts with Redis down (and is not ready, and says so); the consumer
+            # checks again once Redis answers.
+            log.debug("could not check who else reads this deployment's streams: %s", exc)
+    return services
+
+
+async def check_streams(redis: aioredis.Redis, settings: Settings) -> None:
+    """Refuse to share a stream with another deployment; warn when a prefix set on a running
+    deployment leaves work behind on the unprefixed names it used before."""
+    from ticketing.adapters.redis.store import CONSUMER_GROUP
+    from ticketing.adapters.redis.streams import StreamUse, claim_streams, legacy_consumed
+    from ticketing.settings import SPEC
+
+    uses = [
+        StreamUse("TICKET_QUEUE_NAME", settings.ticket_queue_name, CONSUMER_GROUP),
+        StreamUse("TICKET_DEAD_LETTER_NAME", settings.dead_letter_stream, "dead letters"),
+        StreamUse("INBOUND_STREAM", settings.inbound_stream, settings.inbound_group),
+    ]
+    await claim_streams(redis, settings.redis_key_prefix, uses)
+    consumed = {"ticket_queue_name": uses[0], "inbound_stream": uses[2]}
+    for name, use in consumed.items():
+        if not settings.derived_name(name):
+            continue
+        legacy = SPEC[name]["default"]
+        backlog = await legacy_consumed(redis, legacy, use.reader)
+        if backlog is not None:
+            log.warning(
+                "%s is %s under REDIS_KEY_PREFIX, but %s (%d entries) is still read by group "
+                "%s: if that was this deployment, set %s=%s to keep reading it (and point the "
+                "publisher at it), or drain it first",
+                use.setting,
+                use.stream,
+                legacy,
+                backlog,
+                use.reader,
+                use.setting,
+                legacy,
+            )
 
 
 async def stop(container: Container) -> None:

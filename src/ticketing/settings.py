@@ -22,6 +22,9 @@ DEFAULT_SCOPE = "Desk.tickets.ALL,Desk.contacts.ALL,Desk.basic.ALL,Desk.search.R
 # Zoho's data centres, as adapters/zoho_desk/hosts.py maps them to hosts (a test keeps the two
 # in step).
 DATA_CENTRES = ("us", "eu", "in", "au", "jp", "ca", "sa", "cn", "uk", "sg", "ae")
+# The stream and channel names that take REDIS_KEY_PREFIX in front of their default; a name set
+# by its own variable is used as given (so existing set-ups keep their names).
+PREFIXED_NAMES = ("ticket_queue_name", "dead_letter_stream", "created_stream", "inbound_stream")
 
 
 def read_dotenv(path: Path) -> dict[str, str]:
@@ -265,6 +268,8 @@ class Settings:
     created_stream: str
     inbound_stream: str
     inbound_group: str
+    ledger_retention: int
+    dead_letter_maxlen: int
     queue_retry_interval: float
     queue_max_deliveries: int
     queue_attempt_timeout: float | None
@@ -296,6 +301,13 @@ class Settings:
     def production(self) -> bool:
         return self.environment == "production"
 
+    def derived_name(self, name: str) -> bool:
+        """True when the stream/channel setting ``name`` (a field name) is its default under a
+        non-empty REDIS_KEY_PREFIX, rather than a name set by its own variable."""
+        return bool(self.redis_key_prefix) and getattr(self, name) == (
+            self.redis_key_prefix + SPEC[name]["default"]
+        )
+
     @property
     def attempt_timeout(self) -> float:
         """Longest one attempt at a ticket may take before it is cut off (and its lease and
@@ -322,6 +334,8 @@ class Settings:
             spec = SPEC[f.name]
             raw = env.get(spec["env"])
             text = spec["default"] if raw is None else raw.strip()
+            if f.name in PREFIXED_NAMES and not (raw or "").strip():
+                text = values["redis_key_prefix"] + spec["default"]
             try:
                 values[f.name] = spec["parse"](text)
             except ValueError as exc:
@@ -430,6 +444,10 @@ SPEC: dict[str, dict[str, Any]] = {
     "created_stream": _var("TICKET_CREATED_NAME", _text, "tickets:created"),
     "inbound_stream": _var("INBOUND_STREAM", _text, "tickets:classify:result"),
     "inbound_group": _var("INBOUND_GROUP", _text, "ticket-service"),
+    # Seconds a finished key is remembered (7 days): a repeat after that is a new ticket.
+    "ledger_retention": _var("LEDGER_RETENTION", _int(10, 400 * 86400), "604800"),
+    # Approximate cap on the dead-letter stream's entries (the oldest go first).
+    "dead_letter_maxlen": _var("DEAD_LETTER_MAXLEN", _int(100, 10_000_000), "10000"),
     "queue_retry_interval": _var("QUEUE_RETRY_INTERVAL", _float(0.05, 86400), "30"),
     "queue_max_deliveries": _var("QUEUE_MAX_DELIVERIES", _int(1, 10000), "20"),
     # Unset: max(30, 4 x ZOHO_TIMEOUT). Leases last 2x, abandoned work is reclaimed after 3-4x.

@@ -135,6 +135,12 @@ class Backend:
         else:
             await self.redis.xdel(self.store.pending_stream, entry_id)
 
+    def another_store(self, **options: Any) -> Store:
+        """A second store on the same backend and namespace, built with other options."""
+        if self.client is None:
+            return InMemoryTicketStore(self.clock, **options)
+        return RedisTicketStore(self.client, self.clock, prefix=self.prefix, **options)
+
     async def stream_payloads(self, name: str) -> list[str]:
         """The ``payload`` fields of another stream (where a replay puts inbound messages)."""
         if isinstance(self.store, InMemoryTicketStore):
@@ -464,6 +470,36 @@ async def test_bury_raw_again_after_a_replay(backend: Backend) -> None:
     await backend.store.bury_raw("not json {", "not JSON", origin)
     [letter] = await backend.store.list_dead()
     assert letter.payload == "not json {"
+
+
+async def test_dead_letters_are_capped_in_number(backend: Backend) -> None:
+    """Beyond dead_maxlen the oldest letters go (about: Redis trims whole stream nodes), so a
+    flood of malformed messages cannot fill Redis; the newest are kept."""
+    store = backend.another_store(dead_maxlen=100)
+    for n in range(600):
+        await store.bury_raw(f"not json {n}", "not JSON", "somewhere")
+    assert 100 <= await store.dead_count() <= 250
+    letters = await store.list_dead(limit=1000)
+    assert letters[-1].payload == "not json 599"
+    assert all(d.payload != "not json 0" for d in letters)
+
+
+async def test_dead_letter_payload_is_whole_up_to_the_limit_and_cut_beyond(
+    backend: Backend,
+) -> None:
+    """A payload up to the limit is kept whole; a longer one keeps its first bytes (whole
+    characters) and the reason says it was cut, so one letter costs at most the limit."""
+    store = backend.another_store(dead_payload_bytes=1000)
+    whole = "é" * 500  # 1000 bytes in UTF-8
+    await store.bury_raw(whole, "too deep", "somewhere")
+    await store.bury_raw("x" + "é" * 1000, "too big", "somewhere")
+    first, second = await store.list_dead()
+    assert (first.payload, first.reason) == (whole, "too deep")
+    assert second.payload == "x" + "é" * 499  # 999 bytes: a character is never split
+    assert second.reason == "too big (payload cut to its first 1000 of 2001 bytes)"
+    # The same oversized message again is still recognised as buried once.
+    await store.bury_raw("x" + "é" * 1000, "too big", "somewhere")
+    assert await store.dead_count() == 2
 
 
 async def test_list_dead_is_oldest_first_and_limited(backend: Backend) -> None:
@@ -819,6 +855,55 @@ async def test_ticket_owner_record_lives_as_long_as_the_ledger(backend: Backend)
     assert ledger_ttl > 0
     assert abs(owner_ttl - ledger_ttl) <= 1
     assert await backend.redis.get(store.owner_key("t-9")) == b"k1"
+
+
+@redis_only
+async def test_ledger_retention_is_the_one_given(backend: Backend) -> None:
+    """LEDGER_RETENTION reaches the ledger: a finished key's hash lives that long."""
+    b = backend
+    store = b.another_store(retention=3600)
+    assert isinstance(store, RedisTicketStore)
+    done, dead = make_draft("k1"), make_draft("k2")
+    await store.accept(done)
+    await store.accept(dead)
+    await store.complete("k1", *created(done))
+    await store.bury("k2", "rejected")
+    assert 3595 <= await b.redis.ttl(store.ledger_key("k1")) <= 3600
+    assert 3595 <= await b.redis.ttl(store.ledger_key("k2")) <= 3600
+
+
+@redis_only
+async def test_created_events_older_than_the_retention_are_trimmed(backend: Backend) -> None:
+    """The created-event stream keeps the events of the retention (LEDGER_RETENTION), so it
+    stays flat under a steady load instead of filling up to its count cap."""
+    b = backend
+    store = b.another_store(retention=3600)
+    assert isinstance(store, RedisTicketStore)
+    stale = int(b.clock.now().timestamp() * 1000) - 2 * 3600 * 1000
+    await b.redis.xadd(store.created_stream, {"payload": "{}"}, id=f"{stale}-0")
+    await b.redis.xadd(store.created_stream, {"payload": "{}"}, id=f"{stale + 1}-0")
+    draft = make_draft("k1")
+    await store.accept(draft)
+    await store.complete("k1", *created(draft))
+    assert [event["incident_id"] for event in await b.events()] == ["k1"]
+
+
+@redis_only
+async def test_raw_digests_expire_with_the_retention(backend: Backend) -> None:
+    """Each buried message's digest is its own key that expires with the retention (the old
+    hash of every digest, never cleaned, is removed), so the index cannot grow without end."""
+    b = backend
+    store = b.another_store(retention=3600)
+    assert isinstance(store, RedisTicketStore)
+    index = f"{store.dead_stream}:raw"
+    await b.redis.hset(index, "old-digest", "1-0")  # left by the previous version
+    for n in range(3):
+        await store.bury_raw(f"not json {n}", "not JSON", "somewhere")
+    assert await b.redis.exists(index) == 0
+    digests = [key async for key in b.redis.scan_iter(match=f"{index}:*")]
+    assert len(digests) == 3
+    for key in digests:
+        assert 3595 <= await b.redis.ttl(key) <= 3600
 
 
 @redis_only

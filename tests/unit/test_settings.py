@@ -154,3 +154,49 @@ def test_redacted_hides_secrets() -> None:
     for secret in ("fake-secret-value", "1000.fake-refresh-token", "fake-api-key-0123456789"):
         assert secret not in shown
     assert s.redacted()["zoho_client_secret"] == "<set>"
+
+
+def test_stream_names_take_the_prefix_unless_set() -> None:
+    """Without a prefix every name is as before; a prefix goes in front of each default name;
+    a name set by its own variable is used exactly as given."""
+
+    def names(settings: Settings) -> tuple[str, ...]:
+        return (
+            settings.ticket_queue_name,
+            settings.dead_letter_stream,
+            settings.created_stream,
+            settings.inbound_stream,
+            settings.inbound_group,
+        )
+
+    assert names(Settings.load({}, dotenv=None)) == (
+        "tickets:pending",
+        "tickets:dead",
+        "tickets:created",
+        "tickets:classify:result",
+        "ticket-service",
+    )
+    tenant = Settings.load(
+        {"REDIS_KEY_PREFIX": "acme:", "TICKET_CREATED_NAME": "out", "INBOUND_STREAM": ""},
+        dotenv=None,
+    )
+    assert names(tenant) == (
+        "acme:tickets:pending",
+        "acme:tickets:dead",
+        "out",
+        "acme:tickets:classify:result",
+        "ticket-service",
+    )
+    assert tenant.derived_name("inbound_stream")
+    assert not tenant.derived_name("created_stream")
+
+
+def test_retention_and_dead_letter_cap_are_settings() -> None:
+    """LEDGER_RETENTION (default a week) and DEAD_LETTER_MAXLEN (default 10,000) are read and
+    checked, naming the variable when wrong."""
+    defaults = Settings.load({}, dotenv=None)
+    assert (defaults.ledger_retention, defaults.dead_letter_maxlen) == (604800, 10000)
+    chosen = Settings.load({"LEDGER_RETENTION": "3600", "DEAD_LETTER_MAXLEN": "500"}, dotenv=None)
+    assert (chosen.ledger_retention, chosen.dead_letter_maxlen) == (3600, 500)
+    with pytest.raises(ConfigurationError, match=r"^LEDGER_RETENTION: must be between 10 and"):
+        Settings.load({"LEDGER_RETENTION": "5"}, dotenv=None)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import Annotated, Final
 
 import msgspec
 
@@ -193,3 +193,18 @@ def _payload_error(exc: msgspec.DecodeError) -> PayloadError:
         path = f"{path}.{missing.group('name')}" if path else missing.group("name")
     field = path or None
     return PayloadError(f"{field or 'payload'}: {text}", field)
+
+
+# A dead letter keeps its payload whole up to the inbound message limit; beyond it the payload
+# is cut (with a note in the reason), so one letter costs at most about this much.
+DEAD_PAYLOAD_BYTES: Final = 256 * 1024
+
+
+def cut_payload(payload: str, reason: str, limit: int) -> tuple[str, str]:
+    """The payload whole when it fits in ``limit`` bytes (UTF-8); otherwise its first
+    ``limit`` bytes (whole characters), with a note saying so appended to the reason."""
+    data = payload.encode()
+    if len(data) <= limit:
+        return payload, reason
+    kept = data[:limit].decode("utf-8", "ignore")
+    return kept, f"{reason} (payload cut to its first {limit} of {len(data)} bytes)"

@@ -9,7 +9,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
-from ticketing.adapters.codec import PayloadError, decode_draft, encode_draft
+from ticketing.adapters.codec import (
+    DEAD_PAYLOAD_BYTES,
+    PayloadError,
+    cut_payload,
+    decode_draft,
+    encode_draft,
+)
 from ticketing.domain.errors import NotFound, TicketTaken
 from ticketing.domain.model import (
     DeadLetter,
@@ -33,6 +39,7 @@ log = logging.getLogger(__name__)
 RETENTION_SECONDS = 7 * 24 * 3600.0
 CONTACT_TTL = 7 * 24 * 3600.0
 CREATED_MAXLEN = 100_000
+DEAD_MAXLEN = 10_000
 PENDING_ORIGIN = "pending"
 
 # No method awaits between reading and writing its state, so on one event loop each step is
@@ -76,6 +83,8 @@ class InMemoryTicketStore:
         clock: Stamps dead letters, times leases of entries (``min_idle``) and retention.
         retention: Seconds a finished key is remembered.
         created_maxlen: How many created events are kept in :attr:`events`.
+        dead_maxlen: How many dead letters are kept (the oldest go first).
+        dead_payload_bytes: Longest payload a dead letter keeps whole (longer ones are cut).
 
     Attributes:
         events: Every created event, oldest first (the ``tickets:created`` stream).
@@ -86,6 +95,8 @@ class InMemoryTicketStore:
     clock: Clock
     retention: float = RETENTION_SECONDS
     created_maxlen: int = CREATED_MAXLEN
+    dead_maxlen: int = DEAD_MAXLEN
+    dead_payload_bytes: int = DEAD_PAYLOAD_BYTES
     events: list[TicketCreated] = field(default_factory=list)
     subscribers: list[Callable[[TicketCreated], None]] = field(default_factory=list)
     streams: dict[str, list[str]] = field(default_factory=dict)
@@ -259,6 +270,7 @@ class InMemoryTicketStore:
             self._remove_entry(record.entry_id)
 
     async def bury_raw(self, payload: str, reason: str, origin: str) -> None:
+        payload, reason = cut_payload(payload, reason, self.dead_payload_bytes)
         for letter in self._dead.values():
             if not letter.key and letter.origin == origin and letter.payload == payload:
                 return  # in the dead letters already (redelivered, or a pub/sub copy)
@@ -369,6 +381,9 @@ class InMemoryTicketStore:
         record.expires_at = self.clock.monotonic() + self.retention
 
     def _add_dead(self, key: str, reason: str, payload: str, origin: str) -> None:
+        payload, reason = cut_payload(payload, reason, self.dead_payload_bytes)
+        while len(self._dead) >= self.dead_maxlen:
+            del self._dead[next(iter(self._dead))]
         entry_id = self._new_id()
         self._dead[entry_id] = DeadLetter(
             entry_id=entry_id,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any, cast
 
 import anyio
@@ -12,6 +13,8 @@ import msgspec
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError, ResponseError
 
+from ticketing.adapters.redis.store import CONSUMER_GROUP
+from ticketing.adapters.redis.streams import forget_idle_consumers, replay_from, trim_consumed
 from ticketing.application import context, intake
 from ticketing.domain.errors import StoreUnavailable, ValidationError
 from ticketing.domain.model import Outcome, Source
@@ -85,7 +88,8 @@ async def handle_message(
     except (Poison, ValidationError) as exc:
         reason = str(exc)
         log.warning("poison message from %s (%s): %s", origin, transport, reason)
-        await services.store.bury_raw(_text(raw)[:MAX_MESSAGE_BYTES], reason, origin)
+        # Whole: the store keeps it up to the limit and notes a cut beyond it.
+        await services.store.bury_raw(_text(raw), reason, origin)
         if services.metrics is not None:
             services.metrics.ticket("invalid", Source.REDIS)
             services.metrics.poison(transport)
@@ -131,6 +135,7 @@ class InboundConsumer:
         attempt = services.processor.policy.attempt_timeout
         self._reclaim_idle_ms = reclaim_idle_ms or int(attempt * 4 * 1000)
         self._limiter = anyio.CapacityLimiter(max(1, settings.zoho_max_concurrency))
+        self._retention = settings.ledger_retention
         self.handled = 0
         self.reconnects = 0  # times the pub/sub connection was lost and re-established
 
@@ -150,14 +155,19 @@ class InboundConsumer:
             await self._redis.xgroup_create(self.stream, self.group, id="$", mkstream=True)
             backlog = await self._redis.xlen(self.stream)
             if backlog:
+                # Never from 0: an entry older than the ledger's retention was forgotten, and
+                # replaying it would make its ticket a second time.
+                since = replay_from(self._services.clock.now(), self._retention)
                 log.warning(
                     "created consumer group %s at the end of %s; %d older entries are not "
-                    "processed (XGROUP SETID %s %s 0 to process them)",
+                    "processed (XGROUP SETID %s %s %s processes those younger than "
+                    "LEDGER_RETENTION; older ones would become new tickets)",
                     self.group,
                     self.stream,
                     backlog,
                     self.stream,
                     self.group,
+                    since,
                 )
         except ResponseError as exc:
             if "BUSYGROUP" not in str(exc):
@@ -169,10 +179,31 @@ class InboundConsumer:
             if "BUSYGROUP" not in str(exc):
                 raise
 
+    async def trim(self) -> int:
+        """Drop the inbound entries every group has acknowledged once they are older than the
+        ledger's retention (never one unread or in flight), and consumers long gone; returns
+        how many entries went."""
+        older_than = self._services.clock.now() - timedelta(seconds=self._retention)
+        trimmed = await trim_consumed(self._redis, self.stream, older_than)
+        for stream in self.streams:
+            await forget_idle_consumers(self._redis, stream, self.group, self._retention)
+        # The queue's drain adds a consumer per process too.
+        queue = self._services.settings.ticket_queue_name
+        await forget_idle_consumers(self._redis, queue, CONSUMER_GROUP, self._retention)
+        if trimmed:
+            log.info("trimmed %d handled entries past the retention from %s", trimmed, self.stream)
+        return trimmed
+
     async def _stream_loop(self) -> None:
+        from ticketing.container import check_streams
+
         delay = 0.5
+        checked = False
         while True:
             try:
+                if not checked:  # at start, or once Redis answers if it was down then
+                    await check_streams(self._redis, self._services.settings)
+                    checked = True
                 await self.ensure_group()
                 # Entries this consumer took and did not acknowledge (the store failed), then
                 # those a dead consumer left behind, come first.
@@ -186,6 +217,7 @@ class InboundConsumer:
                     delay = 0.5
                     if anyio.current_time() >= next_reclaim:
                         await self._reclaim()
+                        await self.trim()
                         next_reclaim = anyio.current_time() + every
             except (RedisError, OSError, StoreUnavailable) as exc:
                 log.warning("inbound stream: %s; retrying in %.1fs", exc, delay)
@@ -253,7 +285,7 @@ class InboundConsumer:
                         # lost and a replay can still be read.
                         original = {_text(k): _text(v) for k, v in fields.items()}
                         await self._services.store.bury_raw(
-                            json.dumps(original, ensure_ascii=False)[:MAX_MESSAGE_BYTES],
+                            json.dumps(original, ensure_ascii=False),
                             "stream entry has no 'payload' field",
                             stream,
                         )
@@ -311,9 +343,7 @@ class InboundConsumer:
             exc_info=exc if log.isEnabledFor(logging.DEBUG) else None,
         )
         try:
-            await self._services.store.bury_raw(
-                _text(payload or b"")[:MAX_MESSAGE_BYTES], reason, stream
-            )
+            await self._services.store.bury_raw(_text(payload or b""), reason, stream)
         except Exception as bury_exc:
             log.error("inbound entry %s stays pending: %s", _text(entry_id), bury_exc)
             return False

@@ -12,7 +12,9 @@ import redis.asyncio as aioredis
 from redis.exceptions import RedisError, ResponseError
 
 from ticketing.adapters.codec import (
+    DEAD_PAYLOAD_BYTES,
     PayloadError,
+    cut_payload,
     decode_draft,
     encode_draft,
     encode_event,
@@ -46,7 +48,10 @@ LEASE_PREFIX: Final = "ticket:"
 OWNER_PREFIX: Final = "ticketing:ticket-key:"
 RETENTION_SECONDS: Final = 7 * 24 * 3600
 CREATED_MAXLEN: Final = 100_000
-RAW_INDEX_SUFFIX: Final = ":raw"  # <dead>:raw, the digests of the raw letters in <dead>
+DEAD_MAXLEN: Final = 10_000
+# <dead>:raw:<digest> → the dead letter of a raw message, expiring with the retention. (The
+# hash <dead>:raw that held every digest forever before is removed on the next raw burial.)
+RAW_INDEX_SUFFIX: Final = ":raw"
 PENDING_ORIGIN: Final = "pending"  # a dead letter's origin when it came off the pending queue
 
 # Bounds the read loops of one claim, so a PEL full of deleted entries cannot spin forever.
@@ -92,9 +97,11 @@ return {1, leased}
 _LEASE = _LEDGER + TAKE_LUA + "return {take(KEYS[1], ARGV[1], ARGV[2]), ledger(KEYS[2])}\n"
 
 # KEYS: ledger, pending, created stream, lease, ticket owner. ARGV: group, event, maxlen,
-# retention, channel, n, lease owner ('' for none), key, then n field/value pairs to set
-# ('' deletes), then pairs to set only where absent. A ticket recorded for another key is
-# refused (its key is returned, nothing changes); otherwise the owner's lease is given back.
+# retention, channel, n, lease owner ('' for none), key, oldest event id kept, then n
+# field/value pairs to set ('' deletes), then pairs to set only where absent. A ticket recorded
+# for another key is refused (its key is returned, nothing changes); otherwise the owner's lease
+# is given back. Events older than the retention go (exactly: each call drops only what aged
+# since).
 _COMPLETE = """
 local taken = redis.call('GET', KEYS[5])
 if taken and taken ~= ARGV[8] then
@@ -106,7 +113,7 @@ end
 if redis.call('HGET', KEYS[1], 'state') == 'created' then
   return 0
 end
-local i = 9
+local i = 10
 for _ = 1, tonumber(ARGV[6]) do
   if ARGV[i + 1] == '' then
     redis.call('HDEL', KEYS[1], ARGV[i])
@@ -130,14 +137,16 @@ if entry then
   redis.call('XDEL', KEYS[2], entry)
 end
 redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[3], '*', 'payload', ARGV[2])
+redis.call('XTRIM', KEYS[3], 'MINID', ARGV[9])
 redis.call('PUBLISH', ARGV[5], ARGV[2])
 return 1
 """
 
 # KEYS: ledger, pending, dead. ARGV: group, key, reason, failed_at, retention, entry id,
-# payload, mode. Mode 'key' buries the ledger's own entry and draft (-1: unknown key, 0: the
-# key is already finished). Mode 'entry' buries one queue entry with the payload given and
-# marks the ledger dead only if that entry is the ledger's own and the key is not finished.
+# payload, mode, dead maxlen. Mode 'key' buries the ledger's own entry and draft (-1: unknown
+# key, 0: the key is already finished). Mode 'entry' buries one queue entry with the payload
+# given and marks the ledger dead only if that entry is the ledger's own and the key is not
+# finished.
 _BURY = """
 local exists = redis.call('EXISTS', KEYS[1]) == 1
 local state = false
@@ -173,8 +182,8 @@ if exists and not finished and (ARGV[8] == 'key' or own == entry) then
   redis.call('HDEL', KEYS[1], 'draft')
   redis.call('EXPIRE', KEYS[1], ARGV[5])
 end
-redis.call('XADD', KEYS[3], '*', 'key', ARGV[2], 'reason', ARGV[3], 'payload', payload,
-  'failed_at', ARGV[4], 'origin', 'pending')
+redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[9], '*', 'key', ARGV[2], 'reason', ARGV[3],
+  'payload', payload, 'failed_at', ARGV[4], 'origin', 'pending')
 if entry ~= '' then
   redis.call('XACK', KEYS[2], ARGV[1], entry)
   redis.call('XDEL', KEYS[2], entry)
@@ -182,18 +191,21 @@ end
 return 1
 """
 
-# KEYS: dead, raw index. ARGV: digest, reason, payload, failed_at, origin.
+# KEYS: dead, digest key, the old digest hash. ARGV: reason, payload, failed_at, origin,
+# retention, dead maxlen.
 # A message already in the dead letters is not buried again: the consumer that buried it may
-# have died before acknowledging it, and a pub/sub copy reaches every instance. The index maps
-# each raw letter's digest to its entry; a letter replayed (deleted) since no longer counts.
+# have died before acknowledging it, and a pub/sub copy reaches every instance. The digest key
+# names the message's letter and expires with the retention; a letter replayed (deleted) or
+# trimmed away since no longer counts.
 _BURY_RAW = """
-local known = redis.call('HGET', KEYS[2], ARGV[1])
+redis.call('UNLINK', KEYS[3])
+local known = redis.call('GET', KEYS[2])
 if known and #redis.call('XRANGE', KEYS[1], known, known) > 0 then
   return 0
 end
-local id = redis.call('XADD', KEYS[1], '*', 'key', '', 'reason', ARGV[2], 'payload', ARGV[3],
-  'failed_at', ARGV[4], 'origin', ARGV[5])
-redis.call('HSET', KEYS[2], ARGV[1], id)
+local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[6], '*', 'key', '', 'reason', ARGV[1],
+  'payload', ARGV[2], 'failed_at', ARGV[3], 'origin', ARGV[4])
+redis.call('SET', KEYS[2], id, 'EX', ARGV[5])
 return 1
 """
 
@@ -285,8 +297,10 @@ class RedisTicketStore:
         ledger_prefix: Each idempotency key's ledger hash is ``<ledger_prefix><key>``.
         lease_prefix: Each idempotency key's lease is ``<lease_prefix><key>``.
         owner_prefix: Each created ticket's key is recorded at ``<owner_prefix><ticket id>``.
-        retention: Seconds a finished (created or dead) key is remembered.
+        retention: Seconds a finished (created or dead) key is remembered (LEDGER_RETENTION).
         created_maxlen: Approximate cap of the created-event stream.
+        dead_maxlen: Approximate cap of the dead-letter stream (DEAD_LETTER_MAXLEN).
+        dead_payload_bytes: Longest payload a dead letter keeps whole.
     """
 
     def __init__(
@@ -305,6 +319,8 @@ class RedisTicketStore:
         owner_prefix: str = OWNER_PREFIX,
         retention: int = RETENTION_SECONDS,
         created_maxlen: int = CREATED_MAXLEN,
+        dead_maxlen: int = DEAD_MAXLEN,
+        dead_payload_bytes: int = DEAD_PAYLOAD_BYTES,
     ) -> None:
         self._client = client
         self._clock = clock
@@ -318,6 +334,8 @@ class RedisTicketStore:
         self._owner_prefix = prefix + owner_prefix
         self._retention = retention
         self._maxlen = created_maxlen
+        self._dead_maxlen = dead_maxlen
+        self._dead_payload_bytes = dead_payload_bytes
         self._group_ready = False
         self._accept = client.register_script(_ACCEPT)
         self._lease = client.register_script(_LEASE)
@@ -461,6 +479,7 @@ class RedisTicketStore:
                     len(ticket_fields),
                     owner or "",
                     key,
+                    self._oldest_kept_id(),
                     *_flatten(ticket_fields),
                     *_flatten(identity),
                 ],
@@ -477,7 +496,17 @@ class RedisTicketStore:
         with store_errors(self._client, f"burying {key!r}"):
             result = await self._bury(
                 keys=[self.ledger_key(key), self.pending_stream, self.dead_stream],
-                args=[self.group, key, reason, self._now(), self._retention, "", "", "key"],
+                args=[
+                    self.group,
+                    key,
+                    reason,
+                    self._now(),
+                    self._retention,
+                    "",
+                    "",
+                    "key",
+                    self._dead_maxlen,
+                ],
             )
         if result == -1:
             raise NotFound(f"no ledger entry for idempotency key {key!r}")
@@ -486,10 +515,12 @@ class RedisTicketStore:
         """A dead letter for a message, unless the same message from the same origin is in the
         dead letters already (redelivered, or a pub/sub copy)."""
         digest = hashlib.sha256(f"{origin}\n{payload}".encode()).hexdigest()
+        payload, reason = cut_payload(payload, reason, self._dead_payload_bytes)
+        index = self.dead_stream + RAW_INDEX_SUFFIX
         with store_errors(self._client, f"writing a dead letter from {origin!r}"):
             await self._bury_raw(
-                keys=[self.dead_stream, self.dead_stream + RAW_INDEX_SUFFIX],
-                args=[digest, reason, payload, self._now(), origin],
+                keys=[self.dead_stream, f"{index}:{digest}", index],
+                args=[reason, payload, self._now(), origin, self._retention, self._dead_maxlen],
             )
 
     async def claim(self, consumer: str, count: int, min_idle: float) -> list[QueuedTicket]:
@@ -554,6 +585,10 @@ class RedisTicketStore:
 
     def _now(self) -> str:
         return format_datetime(self._clock.now())
+
+    def _oldest_kept_id(self) -> str:
+        """The id before which a created event is past the retention (and trimmed)."""
+        return f"{int((self._clock.now().timestamp() - self._retention) * 1000)}-0"
 
     async def _ensure_group(self) -> None:
         if self._group_ready:
@@ -655,6 +690,7 @@ class RedisTicketStore:
             )
 
     async def _bury_entry(self, entry_id: str, key: str, payload: str, reason: str) -> None:
+        payload, reason = cut_payload(payload, reason, self._dead_payload_bytes)
         await self._bury(
             keys=[self.ledger_key(key), self.pending_stream, self.dead_stream],
             args=[
@@ -666,6 +702,7 @@ class RedisTicketStore:
                 entry_id,
                 payload,
                 "entry",
+                self._dead_maxlen,
             ],
         )
 
