@@ -491,6 +491,11 @@ class Metrics(Protocol):
         """Time from the message being received to its ticket existing in the helpdesk."""
         ...
 
+    def picklist_refused(self, field: str) -> None:
+        """Count one value the helpdesk refused as not in its picklist for ``field``; the
+        ticket was sent again without it."""
+        ...
+
 
 @dataclass(frozen=True, slots=True)
 class Admission:

@@ -193,14 +193,28 @@ async def test_zoho_rejection_is_422_and_dead_lettered(
     """Zoho refusing the ticket answers 422 with its reason; the ticket is in the dead letters."""
     memory_helpdesk.fail_next(
         "create_ticket",
-        HelpdeskRejected("channel is not in the picklist", status=422, field="channel"),
+        HelpdeskRejected("email is not valid", status=422, field="email"),
     )
     response = await client.post("/tickets/customer", data=OLD_FORM)
     assert response.status_code == 422
     assert response.json()["status"] == "rejected"
     queue = (await client.get("/queue")).json()
     assert queue["dead"] == 1
-    assert "picklist" in queue["dead_letters"][0]["reason"]
+    assert "email is not valid" in queue["dead_letters"][0]["reason"]
+
+
+async def test_a_channel_the_portal_lacks_still_makes_the_ticket(
+    memory_helpdesk: InMemoryHelpdesk,
+    client: AsyncTestClient,  # type: ignore[type-arg]
+) -> None:
+    """A picklist never costs a message: 201, the value kept in the description."""
+    memory_helpdesk.picklists["channel"] = {"Email", "Phone", "Web"}
+    response = await client.post("/tickets/customer", data={**OLD_FORM, "channel": "SMS"})
+    assert response.status_code == 201
+    (sent,) = memory_helpdesk.ticket_requests.values()
+    assert sent.channel is None
+    assert sent.description.endswith('[channel "SMS" is not in this portal\'s picklist]')
+    assert (await client.get("/queue")).json()["dead"] == 0
 
 
 async def test_health_has_contract_keys(client: AsyncTestClient) -> None:

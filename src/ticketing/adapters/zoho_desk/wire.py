@@ -352,13 +352,13 @@ def ticket_body(request: TicketRequest, *, idempotency_field: str | None) -> dic
             if request.idempotency_key
             else request.description
         ),
-        "priority": request.priority.value,
     }
     if request.contact_id:
         body["contactId"] = request.contact_id
     elif request.contact is not None:
         body["contact"] = contact_body(request.contact)
     optional = {
+        "priority": request.priority.value if request.priority is not None else None,
         "channel": request.channel,
         "category": request.category,
         "email": request.email,
