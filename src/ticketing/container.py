@@ -507,6 +507,7 @@ class Container(containers.DeclarativeContainer):
         low_confidence_threshold=settings.provided.low_confidence_threshold,
         low_confidence_priority=settings.provided.low_confidence_priority,
         default_channel=settings.provided.default_channel,
+        default_phone_country=settings.provided.default_phone_country,
     )
     processing = providers.Singleton(
         ProcessingPolicy,

@@ -67,10 +67,17 @@ async def test_phone_only_customer(client: AsyncTestClient) -> None:
     [
         ({**OLD_FORM, "customer_email": "not-an-email"}, "customer_email"),
         ({k: v for k, v in OLD_FORM.items() if k != "subject"}, "subject"),
-        ({**OLD_FORM, "priority": "whenever"}, "priority"),
         ({**OLD_FORM, "description": "x" * 40_000}, "description"),
         ({k: v for k, v in OLD_FORM.items() if k != "customer_email"}, "customer_email"),
-        ({**OLD_FORM, "customer_phone": "call me"}, "customer_phone"),
+        (
+            {k: v for k, v in OLD_FORM.items() if k != "customer_email"}
+            | {"customer_phone": "55 1234 5678"},
+            "customer_phone",
+        ),
+        (
+            {**OLD_FORM, "customer_email": "ana@@example", "customer_phone": "call me"},
+            "customer_email",
+        ),
     ],
 )
 async def test_invalid_input_names_the_field_and_reaches_nothing(
@@ -85,6 +92,35 @@ async def test_invalid_input_names_the_field_and_reaches_nothing(
     assert response.json()["field"] == field
     assert container.emulator_state().calls == []
     assert await (await container.store()).pending_count() == 0
+
+
+LENIENT = {
+    "subject over its limit": ({"subject": "palabra " * 40}, "[Subject, whole: palabra"),
+    "name over its limit": ({"customer_name": "Ana " * 30}, "[Customer name, whole: Ana Ana"),
+    "category over its limit": ({"category": "c" * 101}, "[category 'ccc"),
+    "channel over its limit": ({"channel": "c" * 51}, "[channel 'ccc"),
+    "unknown priority word": ({"priority": "whenever"}, "[priority 'whenever' dropped"),
+    "invalid phone beside a valid email": (
+        {"customer_phone": "call me"},
+        "[customer_phone 'call me' dropped",
+    ),
+}
+
+
+@pytest.mark.parametrize(("change", "note"), LENIENT.values(), ids=LENIENT.keys())
+async def test_optional_or_cosmetic_fields_never_refuse_the_ticket(
+    client: AsyncTestClient,  # type: ignore[type-arg]
+    container: Container,
+    change: dict[str, str],
+    note: str,
+) -> None:
+    """What was refused with 422 before and is neither required nor the customer's identity
+    becomes a ticket: the whole value or the reason it was dropped heads the description."""
+    response = await client.post("/tickets/customer", data={**OLD_FORM, **change})
+    assert response.status_code == 201, response.text
+    (ticket,) = container.emulator_state().tickets.values()
+    assert ticket.description.startswith(note)
+    assert "\n\nTesting" in ticket.description
 
 
 async def test_oversize_body_is_413(client: AsyncTestClient, container: Container) -> None:  # type: ignore[type-arg]
