@@ -33,6 +33,7 @@ from ticketing.application.tickets import (
     consumer_name,
 )
 from ticketing.domain.breaker import CircuitBreaker
+from ticketing.domain.model import Priority
 from ticketing.domain.ports import (
     Browser,
     CallbackServer,
@@ -345,6 +346,15 @@ def build_token_manager(
     )
 
 
+def sent_picklist_values(settings: Settings) -> list[tuple[str, str, str]]:
+    """The picklist values the service sends, with where each comes from (for the doctor)."""
+    return [
+        ("channel", settings.default_channel, "DEFAULT_CHANNEL, for HTTP tickets"),
+        ("channel", "WhatsApp", "incidents without a channel"),
+        *(("priority", p.value, "the priority map") for p in Priority),
+    ]
+
+
 def build_zoho_config(settings: Settings, endpoints: ZohoEndpoints) -> ZohoConfig:
     """The settings' view of Zoho for the admin use cases (no secrets)."""
     from ticketing.settings import redact_url_password, token_file_exposed
@@ -570,7 +580,15 @@ class Container(containers.DeclarativeContainer):
         setup_auth=providers.Singleton(
             SetupAuthorization, oauth, callback_server, browser, tokens, whoami, zoho_config
         ),
-        doctor=providers.Singleton(Doctor, zoho_config, tokens, oauth, helpdesk, store),
+        doctor=providers.Singleton(
+            Doctor,
+            zoho_config,
+            tokens,
+            oauth,
+            helpdesk,
+            store,
+            picklist_values=providers.Callable(sent_picklist_values, settings),
+        ),
     )
 
 

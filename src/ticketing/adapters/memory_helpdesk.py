@@ -38,6 +38,7 @@ OPERATIONS: Final = frozenset(
         "department_id",
         "list_organizations",
         "whoami",
+        "ticket_field_values",
     }
 )
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
@@ -342,6 +343,11 @@ class InMemoryHelpdesk:
         """The one sandbox organization."""
         await self._enter("list_organizations")
         return list(self.organizations)
+
+    async def ticket_field_values(self) -> dict[str, frozenset[str]]:
+        """The picklists set in ``picklists`` (the fields that refuse other values)."""
+        await self._enter("ticket_field_values")
+        return {name: frozenset(allowed) for name, allowed in self.picklists.items()}
 
     async def whoami(self) -> Agent:
         """The sandbox agent."""

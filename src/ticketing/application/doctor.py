@@ -70,7 +70,7 @@ class DoctorReport:
 
 def configuration_failed(error: TicketingError) -> DoctorReport:
     """The report when the settings themselves cannot be loaded: nothing else can run."""
-    names = ("data centre", "token", "scopes", "organization", "department", "redis")
+    names = ("data centre", "token", "scopes", "organization", "department", "picklists", "redis")
     return DoctorReport(
         (
             _failed("configuration", error),
@@ -99,6 +99,8 @@ class Doctor:
         server: the authorization server (for the client check and data centres).
         helpdesk: Zoho Desk.
         store: the ticket store (its ping is the Redis check).
+        picklist_values: (field, value, where it comes from) for each picklist value the
+            service sends: DEFAULT_CHANNEL, incidents' WhatsApp, the priority map's outputs.
     """
 
     def __init__(
@@ -108,7 +110,9 @@ class Doctor:
         server: AuthorizationServer,
         helpdesk: Helpdesk,
         store: TicketStore,
+        picklist_values: Sequence[tuple[str, str, str]] = (),
     ) -> None:
+        self._picklist_values = tuple(picklist_values)
         self._config = config
         self._credentials = credentials
         self._server = server
@@ -126,6 +130,7 @@ class Doctor:
         org_ok = organization.status in (OK, WARN)
         scopes = await self._scopes(status, have_token, org_ok)
         department = await self._guard("department", self._departments, have_token and org_ok)
+        picklists = await self._picklists(have_token and org_ok)
         checks = (
             configuration,
             data_centre,
@@ -133,6 +138,7 @@ class Doctor:
             scopes,
             organization,
             department,
+            picklists,
             await self._redis(),
         )
         return DoctorReport(checks)
@@ -321,6 +327,38 @@ class Doctor:
         chosen = default_department(departments)
         assert chosen is not None  # the list holds enabled departments, and it is not empty
         return Check("department", OK, f"default department {chosen.id} ({chosen.name})")
+
+    async def _picklists(self, ready: bool) -> Check:
+        """Which of the values the service sends the portal's picklists lack. Not a failure:
+        such a value is dropped when Zoho refuses it (kept in the description), but every
+        ticket then costs one more call and loses the field."""
+        if not ready:
+            return Check("picklists", SKIP, "needs the checks above")
+        try:
+            portal = await self._helpdesk.ticket_field_values()
+        except TicketingError as exc:
+            detail, fix = _split(exc.message)
+            return Check("picklists", WARN, f"cannot read the ticket picklists: {detail}", fix)
+        missing = [
+            (name, value, source)
+            for name, value, source in self._picklist_values
+            if name in portal and value not in portal[name]
+        ]
+        if not missing:
+            sent = sorted({name for name, _, _ in self._picklist_values if name in portal})
+            return Check("picklists", OK, f"the portal has every value sent for {', '.join(sent)}")
+        detail = "; ".join(
+            f"{name} has no {value!r} ({source}; it has {', '.join(sorted(portal[name]))})"
+            for name, value, source in missing
+        )
+        fields = ", ".join(sorted({name for name, _, _ in missing}))
+        return Check(
+            "picklists",
+            WARN,
+            f"{detail}. Such tickets are created without the value (kept in the description)",
+            f"add the values in Zoho Desk (Setup > Layouts and Fields > Tickets > {fields}), "
+            "or set DEFAULT_CHANNEL / DEFAULT_PRIORITY to values the portal has",
+        )
 
     async def _redis(self) -> Check:
         where = self._config.redis

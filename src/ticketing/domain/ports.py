@@ -109,6 +109,11 @@ class Helpdesk(Protocol):
         """The organizations (portals) the token can see."""
         ...
 
+    async def ticket_field_values(self) -> dict[str, frozenset[str]]:
+        """The portal's ticket picklists: each picklist field's API name (``channel``,
+        ``priority``, ``category``...) and the values it allows."""
+        ...
+
     async def whoami(self) -> Agent:
         """The agent behind the credentials."""
         ...

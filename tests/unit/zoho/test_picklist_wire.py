@@ -78,3 +78,33 @@ async def test_refused_channel_is_posted_again_without_it(
     assert {k: v for k, v in first.items() if k not in ("channel", "description")} == {
         k: v for k, v in second.items() if k != "description"
     }
+
+
+async def test_ticket_field_values_reads_organization_fields(
+    router: respx.MockRouter, desk: ZohoDeskClient
+) -> None:
+    """``GET /organizationFields?module=tickets``: each picklist's apiName and allowedValues
+    (objects with a ``value`` as in FieldOld.json, or plain strings); fields without
+    allowed values are not picklists."""
+    route = router.get(f"{API}/organizationFields").respond(
+        200,
+        json={
+            "data": [
+                {"apiName": "channel", "type": "Picklist", "allowedValues": [{"value": "Email"}]},
+                {"apiName": "priority", "type": "Picklist", "allowedValues": ["High", "Low"]},
+                {"apiName": "subject", "type": "Text", "maxLength": 255},
+                {
+                    "apiName": "status",
+                    "type": "Picklist",
+                    "allowedValues": [{"value": "Open", "statusType": "Open"}],
+                },
+            ]
+        },
+    )
+    values = await desk.ticket_field_values()
+    assert dict(route.calls.last.request.url.params) == {"module": "tickets"}
+    assert values == {
+        "channel": frozenset({"Email"}),
+        "priority": frozenset({"High", "Low"}),
+        "status": frozenset({"Open"}),
+    }
