@@ -397,8 +397,7 @@ def _person_ticket(
     own_key = idempotency_key(key) or key_default
     own_key = own_key if client is None else scoped_key(client, own_key)
     text = _clean(description, "description", MAX_DESCRIPTION, required=True) or ""
-    if _clean(subject, "subject", None, required=True) is None:
-        raise ValidationError("subject", "is required")
+    _clean(subject, "subject", None, required=True)  # required; cut below when too long
     return TicketDraft(
         key=own_key,
         request_id=request_id or key_default,

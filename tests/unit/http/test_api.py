@@ -94,6 +94,23 @@ async def test_invalid_input_names_the_field_and_reaches_nothing(
     assert await (await container.store()).pending_count() == 0
 
 
+async def test_a_channel_the_emulated_portal_lacks_still_makes_the_ticket(
+    client: AsyncTestClient,  # type: ignore[type-arg]
+    container: Container,
+) -> None:
+    """Through the emulator, which refuses a channel outside its picklist with Zoho's 422:
+    201, the ticket without a channel, the value kept before the reference line."""
+    response = await client.post(
+        "/tickets/customer", data={**OLD_FORM, "channel": "Carrier Pigeon"}
+    )
+    assert response.status_code == 201, response.text
+    (ticket,) = container.emulator_state().tickets.values()
+    assert ticket.channel is None
+    body, reference = ticket.description.rsplit("\n\nRef: ", 1)
+    assert body.endswith('[channel "Carrier Pigeon" is not in this portal\'s picklist]')
+    assert reference.startswith("tk")
+
+
 LENIENT = {
     "subject over its limit": ({"subject": "palabra " * 40}, "[Subject, whole: palabra"),
     "name over its limit": ({"customer_name": "Ana " * 30}, "[Customer name, whole: Ana Ana"),
