@@ -39,6 +39,7 @@ from ticketing.application.tickets import (
     consumer_name,
 )
 from ticketing.domain.breaker import CircuitBreaker
+from ticketing.domain.model import Priority
 from ticketing.domain.ports import (
     Browser,
     CallbackServer,
@@ -356,6 +357,15 @@ def build_token_manager(
     )
 
 
+def sent_picklist_values(settings: Settings) -> list[tuple[str, str, str]]:
+    """The picklist values the service sends, with where each comes from (for the doctor)."""
+    return [
+        ("channel", settings.default_channel, "DEFAULT_CHANNEL, for HTTP tickets"),
+        ("channel", "WhatsApp", "incidents without a channel"),
+        *(("priority", p.value, "the priority map") for p in Priority),
+    ]
+
+
 def build_zoho_config(settings: Settings, endpoints: ZohoEndpoints) -> ZohoConfig:
     """The settings' view of Zoho for the admin use cases (no secrets)."""
     from ticketing.settings import redact_url_password, token_file_exposed
@@ -519,6 +529,7 @@ class Container(containers.DeclarativeContainer):
         low_confidence_threshold=settings.provided.low_confidence_threshold,
         low_confidence_priority=settings.provided.low_confidence_priority,
         default_channel=settings.provided.default_channel,
+        default_phone_country=settings.provided.default_phone_country,
     )
     processing = providers.Singleton(
         ProcessingPolicy,
@@ -592,6 +603,7 @@ class Container(containers.DeclarativeContainer):
             store,
             quota=zoho,
             credits_pause=helpdesk.provided.credits_pause,
+            picklist_values=providers.Callable(sent_picklist_values, settings),
         ),
     )
 

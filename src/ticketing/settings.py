@@ -13,6 +13,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from redis.connection import parse_url
 
+from ticketing.application.intake import phone_country
 from ticketing.domain.errors import ConfigurationError
 from ticketing.domain.model import Priority
 
@@ -218,6 +219,10 @@ def _data_centre(value: str) -> str:
         ) from None
 
 
+def _phone_country(value: str) -> str | None:
+    return phone_country(value) if value.strip() else None
+
+
 def _priority(value: str) -> Priority:
     for priority in Priority:
         if priority.value.lower() == value.strip().lower():
@@ -281,6 +286,7 @@ class Settings:
     low_confidence_threshold: float
     low_confidence_priority: Priority
     default_channel: str
+    default_phone_country: str | None
     max_body_bytes: int
     log_level: str
     log_format: str
@@ -460,6 +466,7 @@ SPEC: dict[str, dict[str, Any]] = {
     "low_confidence_threshold": _var("LOW_CONFIDENCE_THRESHOLD", _float(0, 1), "0.5"),
     "low_confidence_priority": _var("LOW_CONFIDENCE_PRIORITY", _priority, "Medium"),
     "default_channel": _var("DEFAULT_CHANNEL", _text, "Web"),
+    "default_phone_country": _var("DEFAULT_PHONE_COUNTRY", _phone_country, ""),
     "max_body_bytes": _var("MAX_BODY_BYTES", _int(1024, 50 * 1024 * 1024), "262144"),
     "log_level": _var("LOG_LEVEL", _choice("debug", "info", "warning", "error"), "info"),
     "log_format": _var("LOG_FORMAT", _choice("auto", "json", "text"), "auto"),

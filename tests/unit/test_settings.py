@@ -108,6 +108,8 @@ def test_an_unknown_data_centre_lists_them_all_and_the_override() -> None:
         ({"DEFAULT_PRIORITY": "urgent-ish"}, "DEFAULT_PRIORITY"),
         ({"ZOHO_CLIENT_ID": "1000.fake"}, "ZOHO_CLIENT_SECRET"),
         ({"ZOHO_IDEMPOTENCY_FIELD": "request_key"}, "ZOHO_IDEMPOTENCY_FIELD"),
+        ({"DEFAULT_PHONE_COUNTRY": "Mexico"}, "DEFAULT_PHONE_COUNTRY"),
+        ({"DEFAULT_PHONE_COUNTRY": "XX"}, "DEFAULT_PHONE_COUNTRY"),
     ],
 )
 def test_bad_value_names_the_variable(env: dict[str, str], variable: str) -> None:
@@ -138,6 +140,11 @@ def test_production_refuses_sandbox_and_memory_store() -> None:
                 "ZOHO_CLIENT_SECRET": "fake-secret",
             }
         )
+
+
+def test_default_phone_country_is_unset_or_an_iso_code() -> None:
+    assert load({}).default_phone_country is None
+    assert load({"DEFAULT_PHONE_COUNTRY": " mx "}).default_phone_country == "MX"
 
 
 def test_redacted_hides_secrets() -> None:

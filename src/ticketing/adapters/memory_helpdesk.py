@@ -39,6 +39,7 @@ OPERATIONS: Final = frozenset(
         "department_id",
         "list_organizations",
         "whoami",
+        "ticket_field_values",
     }
 )
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
@@ -72,6 +73,8 @@ class InMemoryHelpdesk:
         ticket_requests: ticket id → the request that created it (to assert on what was sent).
         calls: every operation called, in order (faulted calls included).
         contacts_created_inline: contacts made by tickets with an inline contact.
+        picklists: field (``channel``, ``category``, ``priority``) → the values the portal
+            allows; a ticket with another value is refused with 422 naming the field.
     """
 
     def __init__(
@@ -108,6 +111,9 @@ class InMemoryHelpdesk:
         self.calls: list[str] = []
         self.contacts_created_inline = 0
         self.credits_remaining: int | None = None  # Zoho's header; none here
+        # A portal's picklists (field → allowed values): a field named here refuses other
+        # values, as Zoho does; fields not named take anything.
+        self.picklists: dict[str, set[str]] = {}
         self._faults: dict[str, collections.deque[Exception]] = collections.defaultdict(
             collections.deque
         )
@@ -120,6 +126,23 @@ class InMemoryHelpdesk:
             f"InMemoryHelpdesk(contacts={len(self.contacts)}, tickets={len(self.tickets)}, "
             f"calls={len(self.calls)}, faults={faults}, create_then_fail={self.create_then_fail})"
         )
+
+    def _check_picklists(self, request: TicketRequest) -> None:
+        """Zoho's answer to a value its portal's picklist lacks: 422 naming the field."""
+        sent = {
+            "channel": request.channel,
+            "category": request.category,
+            "priority": request.priority.value if request.priority is not None else None,
+        }
+        for name, value in sent.items():
+            allowed = self.picklists.get(name)
+            if value and allowed is not None and value not in allowed:
+                raise HelpdeskRejected(
+                    f"{value!r} is not a value of {name}",
+                    status=422,
+                    code="INVALID_DATA",
+                    field=name,
+                )
 
     def fail_next(self, operation: str, error: Exception, times: int = 1) -> None:
         """Make the next ``times`` calls of ``operation`` raise ``error`` (nothing is done)."""
@@ -209,6 +232,7 @@ class InMemoryHelpdesk:
                 code="INVALID_DATA",
                 field="departmentId",
             )
+        self._check_picklists(request)
         if request.contact_id is None and request.contact is not None:
             contact_id = self._inline_contact(request.contact)
         elif request.contact_id in self.contacts:
@@ -229,7 +253,7 @@ class InMemoryHelpdesk:
             web_url=f"https://desk.example.invalid/agent/sandbox/tickets/details/{ticket_id}",
             created_time=self._clock.now(),
             department_id=request.department_id,
-            priority=request.priority.value,
+            priority=request.priority.value if request.priority is not None else None,
             status="Open",
         )
         self.tickets[ticket_id] = ticket
@@ -324,6 +348,11 @@ class InMemoryHelpdesk:
         """The one sandbox organization."""
         await self._enter("list_organizations")
         return list(self.organizations)
+
+    async def ticket_field_values(self) -> dict[str, frozenset[str]]:
+        """The picklists set in ``picklists`` (the fields that refuse other values)."""
+        await self._enter("ticket_field_values")
+        return {name: frozenset(allowed) for name, allowed in self.picklists.items()}
 
     async def whoami(self) -> Agent:
         """The sandbox agent."""

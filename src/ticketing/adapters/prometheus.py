@@ -106,6 +106,13 @@ class PrometheusMetrics:
             ["transport"],
             registry=r,
         )
+        self.picklist_values_refused = Counter(
+            "ticketing_picklist_values_refused",
+            "Ticket values Zoho refused as not in the portal's picklist (the ticket was sent "
+            "again without the value, kept in its description), by field",
+            ["field"],
+            registry=r,
+        )
         for outcome in ("received", "lost"):  # shown at 0 from the start, for alerts
             self.pubsub_messages.labels(outcome)
         for transport in ("stream", "pubsub"):
@@ -132,6 +139,9 @@ class PrometheusMetrics:
 
     def ticket_latency(self, source: Source, seconds: float) -> None:
         self.ticket_seconds.labels(source.value).observe(max(0.0, seconds))
+
+    def picklist_refused(self, field: str) -> None:
+        self.picklist_values_refused.labels(field).inc()
 
     # --- adapters and entrypoints -------------------------------------------------------
 

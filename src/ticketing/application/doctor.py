@@ -77,7 +77,16 @@ class DoctorReport:
 
 def configuration_failed(error: TicketingError) -> DoctorReport:
     """The report when the settings themselves cannot be loaded: nothing else can run."""
-    names = ("data centre", "token", "scopes", "organization", "department", "credits", "redis")
+    names = (
+        "data centre",
+        "token",
+        "scopes",
+        "organization",
+        "department",
+        "picklists",
+        "credits",
+        "redis",
+    )
     return DoctorReport(
         (
             _failed("configuration", error),
@@ -108,6 +117,8 @@ class Doctor:
         store: the ticket store (its ping is the Redis check).
         quota: what Zoho last said about the day's API credits.
         credits_pause: when the credits ran out and come back, while they are out.
+        picklist_values: (field, value, where it comes from) for each picklist value the
+            service sends: DEFAULT_CHANNEL, incidents' WhatsApp, the priority map's outputs.
     """
 
     def __init__(
@@ -120,9 +131,11 @@ class Doctor:
         *,
         quota: QuotaMeter | None = None,
         credits_pause: Callable[[], tuple[datetime, datetime] | None] | None = None,
+        picklist_values: Sequence[tuple[str, str, str]] = (),
     ) -> None:
         self._quota = quota
         self._credits_pause = credits_pause
+        self._picklist_values = tuple(picklist_values)
         self._config = config
         self._credentials = credentials
         self._server = server
@@ -140,6 +153,7 @@ class Doctor:
         org_ok = organization.status in (OK, WARN)
         scopes = await self._scopes(status, have_token, org_ok)
         department = await self._guard("department", self._departments, have_token and org_ok)
+        picklists = await self._picklists(have_token and org_ok)
         checks = (
             configuration,
             data_centre,
@@ -147,6 +161,7 @@ class Doctor:
             scopes,
             organization,
             department,
+            picklists,
             self._credits(),
             await self._redis(),
         )
@@ -356,6 +371,38 @@ class Doctor:
         if remaining is None:
             return Check("credits", SKIP, "Zoho Desk has not said yet (needs a Desk answer)")
         return Check("credits", OK, f"{remaining} API credits left today, per Zoho")
+
+    async def _picklists(self, ready: bool) -> Check:
+        """Which of the values the service sends the portal's picklists lack. Not a failure:
+        such a value is dropped when Zoho refuses it (kept in the description), but every
+        ticket then costs one more call and loses the field."""
+        if not ready:
+            return Check("picklists", SKIP, "needs the checks above")
+        try:
+            portal = await self._helpdesk.ticket_field_values()
+        except TicketingError as exc:
+            detail, fix = _split(exc.message)
+            return Check("picklists", WARN, f"cannot read the ticket picklists: {detail}", fix)
+        missing = [
+            (name, value, source)
+            for name, value, source in self._picklist_values
+            if name in portal and value not in portal[name]
+        ]
+        if not missing:
+            sent = sorted({name for name, _, _ in self._picklist_values if name in portal})
+            return Check("picklists", OK, f"the portal has every value sent for {', '.join(sent)}")
+        detail = "; ".join(
+            f"{name} has no {value!r} ({source}; it has {', '.join(sorted(portal[name]))})"
+            for name, value, source in missing
+        )
+        fields = ", ".join(sorted({name for name, _, _ in missing}))
+        return Check(
+            "picklists",
+            WARN,
+            f"{detail}. Such tickets are created without the value (kept in the description)",
+            f"add the values in Zoho Desk (Setup > Layouts and Fields > Tickets > {fields}), "
+            "or set DEFAULT_CHANNEL / DEFAULT_PRIORITY to values the portal has",
+        )
 
     async def _redis(self) -> Check:
         where = self._config.redis

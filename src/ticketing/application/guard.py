@@ -236,5 +236,8 @@ class GuardedHelpdesk:
     async def list_organizations(self) -> list[Organization]:
         return await self._call(self.inner.list_organizations)
 
+    async def ticket_field_values(self) -> dict[str, frozenset[str]]:
+        return await self._call(self.inner.ticket_field_values)
+
     async def whoami(self) -> Agent:
         return await self._call(self.inner.whoami)

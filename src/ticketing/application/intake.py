@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 import re
 import unicodedata
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
+
+import phonenumbers
 
 from ticketing.domain.contacts import normalize_email, normalize_phone
 from ticketing.domain.errors import PayloadTooLarge, ValidationError
@@ -28,12 +31,17 @@ MAX_DESCRIPTION = MAX_CUSTOMER_DESCRIPTION
 MAX_NAME = 100
 MAX_CATEGORY = 100
 MAX_CHANNEL = 50
+MAX_EMAIL = 254
+MAX_PHONE = 40
 MAX_KEY = 200
+_QUOTED = 200  # longest value quoted in a note about a dropped field
 _KEY = re.compile(r"^[A-Za-z0-9._:\-]+$")
 # HTTP keys live in their API client's namespace, ``api/<client>/<key>``: ``/`` is outside the
 # key syntax, so no caller can name another client's key or an incident's (a bare incident id).
 _SCOPE = "api/"
 ANONYMOUS_CLIENT = "anonymous"  # every caller while API_KEYS is unset
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +52,7 @@ class IntakePolicy:
     low_confidence_threshold: float = 0.5
     low_confidence_priority: Priority = Priority.MEDIUM
     default_channel: str = "Web"
+    default_phone_country: str | None = None  # DEFAULT_PHONE_COUNTRY
 
 
 def new_request_id() -> str:
@@ -51,7 +60,9 @@ def new_request_id() -> str:
     return f"req_{uuid.uuid4().hex}"
 
 
-def _clean(value: str | None, field: str, limit: int, *, required: bool = False) -> str | None:
+def _clean(
+    value: str | None, field: str, limit: int | None, *, required: bool = False
+) -> str | None:
     if value is None:
         if required:
             raise ValidationError(field, "is required")
@@ -63,7 +74,7 @@ def _clean(value: str | None, field: str, limit: int, *, required: bool = False)
         if required:
             raise ValidationError(field, "must not be empty")
         return None
-    if len(text) > limit:
+    if limit is not None and len(text) > limit:
         raise PayloadTooLarge(field, f"is {len(text)} characters long; the limit is {limit}")
     return text
 
@@ -99,19 +110,179 @@ def caller_key(key: str) -> str:
     return key
 
 
+def phone_country(value: str) -> str:
+    """Check ``DEFAULT_PHONE_COUNTRY``: an ISO 3166 alpha-2 code with a phone numbering plan."""
+    code = value.strip().upper()
+    if code not in phonenumbers.SUPPORTED_REGIONS:
+        raise ValueError(f"expected a country's two-letter ISO code such as MX, got {value!r}")
+    return code
+
+
+def customer_phone(value: str, *, field: str, country: str | None) -> str:
+    """A customer's phone in E.164 form (the contact cache keys on it).
+
+    With a country code (``+`` or ``00`` first) it is reduced by ``normalize_phone`` as
+    always. Without one it is a national number: refused unless ``country``
+    (``DEFAULT_PHONE_COUNTRY``) says whose, then read with that country's rules (trunk
+    prefixes such as the UK's ``0``; Mexico's old mobile ``1`` is dropped by
+    ``normalize_phone``) and checked against its numbering plan.
+    """
+    raw = value.strip()
+    if raw.startswith("+") or re.sub(r"[\s().\-]", "", raw).startswith("00"):
+        return normalize_phone(raw, field=field)
+    if country is None:
+        raise ValidationError(
+            field,
+            f"{raw[:40]!r} has no country code: write it with + and the country code "
+            "(e.g. +52 55 1234 5678), or set DEFAULT_PHONE_COUNTRY",
+        )
+    normalize_phone(raw, field=field)  # the same characters and lengths as any number
+    try:
+        number = phonenumbers.parse(raw, country)
+    except phonenumbers.NumberParseException:
+        number = None
+    e164 = (
+        ""
+        if number is None
+        else normalize_phone(
+            phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164), field=field
+        )
+    )
+    if not e164 or not phonenumbers.is_possible_number(phonenumbers.parse(e164)):
+        raise ValidationError(
+            field,
+            f"{raw[:40]!r} is not a phone number of {country} (DEFAULT_PHONE_COUNTRY); "
+            "write it with + and the country code",
+        )
+    return e164
+
+
+class Notes:
+    """What intake kept in the description or dropped, to put on the ticket and log."""
+
+    def __init__(self) -> None:
+        self.kept: list[str] = []  # the whole value of a field that was cut
+        self.dropped: list[str] = []  # an optional field that was dropped, and why
+
+    def keep(self, label: str, whole: str) -> None:
+        self.kept.append(f"[{label}, whole: {whole}]")
+
+    def drop(self, field: str, value: object, why: str) -> None:
+        self.dropped.append(f"[{field} {str(value)[:_QUOTED]!r} dropped: {why}]")
+
+    def describe(self, text: str, key: str) -> str:
+        """The description: the notes, a blank line, then the customer's text whole."""
+        for line in self.dropped:
+            log.warning("intake of %s: %s", key, line.strip("[]"))
+        if not self.kept and not self.dropped:
+            return text
+        description = "\n".join(self.kept + self.dropped) + "\n\n" + text
+        if len(description) > MAX_DESCRIPTION:
+            raise PayloadTooLarge(
+                "description",
+                f"with the whole subject and name it is {len(description)} characters long; "
+                f"the limit is {MAX_DESCRIPTION}",
+            )
+        return description
+
+
+def _cut(text: str, limit: int) -> str:
+    """``text`` cut to ``limit`` characters at a word boundary, ending in an ellipsis."""
+    if len(text) <= limit:
+        return text
+    head = text[: limit - 1]
+    space = head.rfind(" ")
+    if space > limit // 2:
+        head = head[:space]
+    return head.rstrip() + "…"
+
+
+def _fitted(value: str | None, field: str, limit: int, label: str, notes: Notes) -> str | None:
+    """Text cut to its limit; the whole of it kept in the description when cut."""
+    text = _clean(value, field, None)
+    if text is not None and len(text) > limit:
+        notes.keep(label, text)
+        return _cut(text, limit)
+    return text
+
+
+def _optional(value: str | None, field: str, limit: int, notes: Notes) -> str | None:
+    """An optional picklist-like value: dropped (and noted) when over its limit."""
+    text = _clean(value, field, None)
+    if text is not None and len(text) > limit:
+        notes.drop(field, text, f"{len(text)} characters; the limit is {limit}")
+        return None
+    return text
+
+
 def customer(
-    name: str | None, email: str | None, phone: str | None, *, prefix: str = "customer_"
+    name: str | None,
+    email: str | None,
+    phone: str | None,
+    *,
+    prefix: str = "customer_",
+    notes: Notes | None = None,
+    phone_country: str | None = None,
 ) -> Customer:
-    """A customer with a normalized email and/or phone; one of the two is required."""
-    clean_email = _clean(email, f"{prefix}email", 254)
-    clean_phone = _clean(phone, f"{prefix}phone", 40)
+    """A customer with a normalized email and/or phone; one of the two must be valid.
+
+    An invalid one beside a valid one is dropped (noted in ``notes``): the valid one
+    identifies the customer. A name over its limit is cut, the whole name kept in the notes.
+    """
+    notes = notes if notes is not None else Notes()
+    clean_email = _clean(email, f"{prefix}email", None)
+    clean_phone = _clean(phone, f"{prefix}phone", None)
     if not clean_email and not clean_phone:
         raise ValidationError(f"{prefix}email", "an email or a phone number is required")
+    valid_email = valid_phone = None
+    problems: list[ValidationError] = []
+    if clean_email:
+        try:
+            if len(clean_email) > MAX_EMAIL:
+                raise PayloadTooLarge(f"{prefix}email", f"is longer than {MAX_EMAIL} characters")
+            valid_email = normalize_email(clean_email, field=f"{prefix}email")
+        except ValidationError as exc:
+            problems.append(exc)
+    if clean_phone:
+        try:
+            if len(clean_phone) > MAX_PHONE:
+                raise PayloadTooLarge(f"{prefix}phone", f"is longer than {MAX_PHONE} characters")
+            valid_phone = customer_phone(clean_phone, field=f"{prefix}phone", country=phone_country)
+        except ValidationError as exc:
+            problems.append(exc)
+    if not valid_email and not valid_phone:
+        first = problems[0]
+        if len(problems) == 1:
+            raise first
+        raise ValidationError(first.field, f"{first.reason}; and {problems[1]}")
+    for problem in problems:
+        given = clean_email if problem.field.endswith("email") else clean_phone
+        notes.drop(problem.field, given, problem.reason)
     return Customer(
-        name=_clean(name, f"{prefix}name", MAX_NAME),
-        email=normalize_email(clean_email, field=f"{prefix}email") if clean_email else None,
-        phone=normalize_phone(clean_phone, field=f"{prefix}phone") if clean_phone else None,
+        name=_fitted(name, f"{prefix}name", MAX_NAME, "Customer name", notes),
+        email=valid_email,
+        phone=valid_phone,
     )
+
+
+def _priority(value: str | int | None, policy: IntakePolicy, notes: Notes) -> Priority:
+    """A priority word; an unknown one gives the default priority, noted on the ticket."""
+    try:
+        return parse_priority(value, default=policy.default_priority)
+    except ValidationError:
+        notes.drop("priority", value, "not a known priority word; ignored")
+        return policy.default_priority
+
+
+def confidence_of(value: float | str | None, notes: Notes) -> float | None:
+    """The classifier's confidence: a number, or a number written as a string."""
+    if value is None or isinstance(value, float | int):
+        return value
+    try:
+        return float(value)
+    except ValueError:
+        notes.drop("confidence", value, "not a number; ignored")
+        return None
 
 
 def customer_ticket(
@@ -131,7 +302,7 @@ def customer_ticket(
     request_id: str | None = None,
     client: str | None = None,
 ) -> TicketDraft:
-    """A draft from the HTTP API's fields. Strict: an unknown priority is an error.
+    """A draft from the HTTP API's fields (see :func:`_person_ticket` for the rules).
 
     ``request_id`` is the HTTP request's id (possibly the caller's ``X-Request-ID``), so the
     ticket's log lines carry it everywhere; it never becomes the idempotency key, because a
@@ -139,8 +310,16 @@ def customer_ticket(
     namespace the key lives in; the HTTP API always gives one. None takes the key as it is,
     for in-process callers that own every key (tests, benchmarks).
     """
+    notes = Notes()
     return _person_ticket(
-        who=customer(customer_name, customer_email, customer_phone),
+        who=customer(
+            customer_name,
+            customer_email,
+            customer_phone,
+            notes=notes,
+            phone_country=policy.default_phone_country,
+        ),
+        notes=notes,
         subject=subject,
         description=description,
         priority=priority,
@@ -176,6 +355,7 @@ def admin_ticket(
         )
     return _person_ticket(
         who=Customer(email=normalize_email(contact_email) if contact_email else None),
+        notes=Notes(),
         subject=subject,
         description=description,
         priority=priority,
@@ -194,6 +374,7 @@ def admin_ticket(
 def _person_ticket(
     *,
     who: Customer,
+    notes: Notes,
     subject: str | None,
     description: str | None,
     priority: str | None,
@@ -207,22 +388,29 @@ def _person_ticket(
     client: str | None,
     contact_id: str | None = None,
 ) -> TicketDraft:
-    """The strict rules people's tickets share (HTTP and CLI): subject and description
-    required, a known priority word, a checked idempotency key in the client's namespace."""
+    """The rules people's tickets share (HTTP and CLI): subject and description required, a
+    checked idempotency key in the client's namespace. What is optional or cosmetic never
+    refuses the ticket: a subject or name over its limit is cut (kept whole in the
+    description), a category or channel over its limit is dropped (noted in the
+    description). An unknown priority word is refused, as the contract says."""
     key_default = new_request_id()
     own_key = idempotency_key(key) or key_default
+    own_key = own_key if client is None else scoped_key(client, own_key)
+    text = _clean(description, "description", MAX_DESCRIPTION, required=True) or ""
+    _clean(subject, "subject", None, required=True)  # required; cut below when too long
     return TicketDraft(
-        key=own_key if client is None else scoped_key(client, own_key),
+        key=own_key,
         request_id=request_id or key_default,
-        subject=_clean(subject, "subject", MAX_SUBJECT, required=True) or "",
-        description=_clean(description, "description", MAX_DESCRIPTION, required=True) or "",
+        subject=_fitted(subject, "subject", MAX_SUBJECT, "Subject", notes) or "",
+        # Strict on HTTP, as the contract says: a priority the caller typed is theirs to fix.
         priority=parse_priority(priority, default=policy.default_priority),
         customer=who,
         source=source,
         received_at=received_at,
-        category=_clean(category, "category", MAX_CATEGORY),
-        channel=_clean(channel, "channel", MAX_CHANNEL) or policy.default_channel,
+        category=_optional(category, "category", MAX_CATEGORY, notes),
+        channel=_optional(channel, "channel", MAX_CHANNEL, notes) or policy.default_channel,
         contact_id=contact_id,
+        description=notes.describe(text, own_key),
     )
 
 
@@ -247,33 +435,46 @@ def incident_ticket(
     description: str,
     category: str | None,
     priority: str | int | None,
-    confidence: float | None,
+    confidence: float | str | None,
     channel: str | None,
     received_at: datetime,
     policy: IntakePolicy,
 ) -> TicketDraft:
-    """A draft from a classifier incident. Tolerant of the label, strict on identity."""
+    """A draft from a classifier incident: the same rules as a person's ticket (one intake),
+    with a subject derived when there is none, and a classifier's unsure label tolerated."""
     key = idempotency_key(incident_id, field="incident_id")
     if key is None:
         raise ValidationError("incident_id", "is required")
     text = _clean(description, "description", MAX_DESCRIPTION, required=True) or ""
-    clean_category = _clean(category, "category", MAX_CATEGORY)
+    notes = Notes()
+    who = customer(
+        customer_name,
+        customer_email,
+        customer_phone,
+        prefix="customer.",
+        notes=notes,
+        phone_country=policy.default_phone_country,
+    )
+    clean_category = _optional(category, "category", MAX_CATEGORY, notes)
+    subject_text = _fitted(subject, "subject", MAX_SUBJECT, "Subject", notes)
+    trusted = confidence_of(confidence, notes)
+    _priority(priority, policy, notes)  # an unknown word is noted; the classifier's rule decides
     return TicketDraft(
         key=key,
         request_id=new_request_id(),
-        subject=_clean(subject, "subject", MAX_SUBJECT) or derive_subject(clean_category, text),
-        description=text,
+        subject=subject_text or derive_subject(clean_category, text),
         priority=classifier_priority(
             priority,
-            confidence,
+            trusted,
             min_confidence=policy.low_confidence_threshold,
             low_confidence_default=policy.low_confidence_priority,
             default=policy.default_priority,
         ),
-        customer=customer(customer_name, customer_email, customer_phone, prefix="customer."),
+        customer=who,
         source=Source.REDIS,
         received_at=received_at,
         category=clean_category,
-        channel=_clean(channel, "channel", MAX_CHANNEL) or "WhatsApp",
+        channel=_optional(channel, "channel", MAX_CHANNEL, notes) or "WhatsApp",
         incident_id=key,
+        description=notes.describe(text, key),
     )

@@ -232,13 +232,17 @@ class TicketProcessor:
         *,
         claim: ContactClaim | None = None,
     ) -> Outcome:
-        for post in (1, 2):
+        # Values the portal's picklists lack, dropped (and kept in the description) so far.
+        dropped: list[str] = []
+        contact_retried = False
+        while True:  # at most one post per picklist field, and one for a stale contact
             await self._store.mark_creating(draft.key, self._clock.now())
             inline = claim.new_contact if claim is not None and contact_id is None else None
+            request = self._request(draft, contact_id, department_id, inline=inline)
+            for name in dropped:
+                request = _without(request, name)
             try:
-                ticket = await self._helpdesk.create_ticket(
-                    self._request(draft, contact_id, department_id, inline=inline)
-                )
+                ticket = await self._helpdesk.create_ticket(request)
             except HelpdeskUnavailable as exc:
                 if exc.sent:
                     # Ambiguous: Zoho may have made it. Stay CREATING so the next attempt
@@ -254,8 +258,15 @@ class TicketProcessor:
             except HelpdeskRejected as exc:
                 # The create definitely did not happen.
                 await self._store.mark_failed(draft.key, exc.message)
+                refused = request.without_picklist_value(exc.field)
+                if refused is not None and exc.field is not None:
+                    # A picklist never costs a message: sent again at once without the value.
+                    dropped.append(exc.field)
+                    self._picklist_refused(draft, exc.field, refused[1])
+                    continue
                 stale_contact = (exc.field or "").lower().startswith("contact")
-                if post == 1 and stale_contact and not draft.contact_id:
+                if not contact_retried and stale_contact and not draft.contact_id:
+                    contact_retried = True
                     if inline is not None and claim is not None:
                         # Zoho refused the inline contact: find or create it the usual way.
                         contact_id = await claim.find_or_create()
@@ -269,7 +280,19 @@ class TicketProcessor:
             if inline is not None and claim is not None and ticket.contact_id:
                 await self._learn(claim, ticket.contact_id)
             return outcome
-        raise AssertionError("unreachable")
+
+    def _picklist_refused(self, draft: TicketDraft, name: str, value: str) -> None:
+        log.warning(
+            "Zoho Desk refused %s %r for %s (not in the portal's picklist): sending it "
+            "without it, the value kept in the description; fix: add the value to the "
+            "portal's %s picklist (see `ticketing doctor`)",
+            name,
+            value,
+            draft.key,
+            name,
+        )
+        if self._metrics is not None:
+            self._metrics.picklist_refused(name)
 
     async def _learn(self, claim: ContactClaim, contact_id: str) -> None:
         try:
@@ -374,6 +397,11 @@ class TicketProcessor:
 def _naming(draft: TicketDraft) -> AbstractContextManager[None]:
     """Every log line of an attempt, here and in the adapters, names the ticket."""
     return context.bind(request_id=draft.request_id, incident_id=draft.incident_id, key=draft.key)
+
+
+def _without(request: TicketRequest, name: str) -> TicketRequest:
+    refused = request.without_picklist_value(name)
+    return request if refused is None else refused[0]
 
 
 def _accepted(draft: TicketDraft) -> Outcome:

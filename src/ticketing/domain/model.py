@@ -6,7 +6,7 @@ import base64
 import enum
 import hashlib
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Final
 
@@ -108,6 +108,12 @@ def ticket_reference(key: str) -> str:
     return "tk" + base64.b32encode(digest).decode("ascii")[:20].lower()
 
 
+def picklist_note(field: str, value: str) -> str:
+    """The line that keeps a picklist value the helpdesk refused, at the description's end
+    (before the reference line)."""
+    return f'\n\n[{field} "{value[:_PICKLIST_NOTE_VALUE]}" is not in this portal\'s picklist]'
+
+
 def reference_line(key: str) -> str:
     """The line that ends every description the service sends (after a blank line)."""
     return f"\n\n{REFERENCE_PREFIX}{ticket_reference(key)}"
@@ -115,7 +121,14 @@ def reference_line(key: str) -> str:
 
 # Room the reference line takes: the customer's text may use the rest.
 REFERENCE_ROOM: Final = len(reference_line(""))
-MAX_CUSTOMER_DESCRIPTION: Final = DESCRIPTION_LIMIT - REFERENCE_ROOM
+# Ticket fields whose values come from a portal's picklists: a value the portal lacks is
+# refused with 422 on that field, and the ticket is then sent without it (see
+# ``without_picklist_value``), the value kept as a note in the description.
+PICKLIST_FIELDS: Final = ("channel", "category", "subCategory", "classification", "priority")
+_PICKLIST_NOTE_VALUE = 100  # longest value quoted in a note (a category is at most 100)
+# Room kept for those notes (one per field the service sends: channel, category, priority).
+PICKLIST_NOTE_ROOM: Final = 3 * (len(picklist_note("subCategory", "")) + _PICKLIST_NOTE_VALUE)
+MAX_CUSTOMER_DESCRIPTION: Final = DESCRIPTION_LIMIT - REFERENCE_ROOM - PICKLIST_NOTE_ROOM
 
 
 def referenced_description(description: str, key: str) -> str:
@@ -135,7 +148,7 @@ class TicketRequest:
     department_id: str
     contact_id: str | None
     description: str
-    priority: Priority
+    priority: Priority | None
     category: str | None = None
     channel: str | None = None
     email: str | None = None
@@ -146,6 +159,22 @@ class TicketRequest:
     def __post_init__(self) -> None:
         if not self.contact_id and not (self.contact and self.contact.email):
             raise ValueError("a ticket needs a contact_id or an inline contact with an email")
+
+    def without_picklist_value(self, field: str | None) -> tuple[TicketRequest, str] | None:
+        """This request without the picklist value the helpdesk refused (``field`` as Zoho
+        names it), the value kept as a note in the description; and the value. None when
+        ``field`` is not a picklist value this request carries."""
+        values = {"channel": self.channel, "category": self.category}
+        values["priority"] = self.priority.value if self.priority is not None else None
+        value = values.get(field or "")
+        if field is None or not value:
+            return None
+        description = self.description + picklist_note(field, value)
+        if field == "channel":
+            return replace(self, channel=None, description=description), value
+        if field == "category":
+            return replace(self, category=None, description=description), value
+        return replace(self, priority=None, description=description), value
 
 
 @dataclass(frozen=True, slots=True)

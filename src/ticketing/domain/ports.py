@@ -109,6 +109,11 @@ class Helpdesk(Protocol):
         """The organizations (portals) the token can see."""
         ...
 
+    async def ticket_field_values(self) -> dict[str, frozenset[str]]:
+        """The portal's ticket picklists: each picklist field's API name (``channel``,
+        ``priority``, ``category``...) and the values it allows."""
+        ...
+
     async def whoami(self) -> Agent:
         """The agent behind the credentials."""
         ...
@@ -537,6 +542,11 @@ class Metrics(Protocol):
 
     def ticket_latency(self, source: Source, seconds: float) -> None:
         """Time from the message being received to its ticket existing in the helpdesk."""
+        ...
+
+    def picklist_refused(self, field: str) -> None:
+        """Count one value the helpdesk refused as not in its picklist for ``field``; the
+        ticket was sent again without it."""
         ...
 
 

@@ -71,11 +71,12 @@ async def handle_message(
     """
     try:
         incident = decode_incident(raw)
+        phone = incident.customer.phone
         draft = intake.incident_ticket(
             incident_id=incident.incident_id,
             customer_name=incident.customer.name,
             customer_email=incident.customer.email,
-            customer_phone=incident.customer.phone,
+            customer_phone=None if phone is None else str(phone),
             subject=incident.subject,
             description=incident.description,
             category=incident.category,

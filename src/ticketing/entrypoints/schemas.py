@@ -65,11 +65,11 @@ class AdminTicketIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=False):
 
 
 class IncidentCustomer(msgspec.Struct, kw_only=True, forbid_unknown_fields=False):
-    """The customer inside a classifier incident."""
+    """The customer inside a classifier incident (a phone may come as a JSON number)."""
 
     name: str | None = None
     email: str | None = None
-    phone: str | None = None
+    phone: str | int | None = None
 
 
 class Incident(msgspec.Struct, kw_only=True, forbid_unknown_fields=False):
@@ -81,9 +81,10 @@ class Incident(msgspec.Struct, kw_only=True, forbid_unknown_fields=False):
     subject: str | None = None
     category: str | None = None
     priority: str | int | None = None
-    confidence: float | None = None
+    confidence: float | str | None = None  # "0.9" is read as 0.9
     channel: str | None = None
-    received_at: datetime | None = None
+    # Not used (the service stamps when it received the incident), so any value is taken.
+    received_at: Any = None
 
 
 class TicketOut(msgspec.Struct, kw_only=True, omit_defaults=True):

@@ -159,11 +159,11 @@ async def test_grace_of_a_create_without_a_recorded_end_runs_from_its_timeout(
 async def test_rejected_ticket_goes_to_dead_letters(h: Harness) -> None:
     """A 422 from Zoho is permanent: dead letter with the reason, never retried."""
     h.helpdesk.fail_next(
-        "create_ticket", HelpdeskRejected("invalid priority", status=422, field="priority")
+        "create_ticket", HelpdeskRejected("invalid email", status=422, field="email")
     )
     outcome, _ = await h.submit(h.draft())
     assert outcome.state is TicketState.DEAD
-    assert "invalid priority" in (outcome.reason or "")
+    assert "invalid email" in (outcome.reason or "")
     assert await h.store.dead_count() == 1
     assert await h.store.pending_count() == 0
     letter = (await h.store.list_dead())[0]

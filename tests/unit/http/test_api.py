@@ -70,10 +70,20 @@ async def test_phone_only_customer(client: AsyncTestClient) -> None:
         ({**OLD_FORM, "customer_email": "ana!lopez@example.com"}, "customer_email"),
         ({**OLD_FORM, "customer_email": "ana#1@example.com"}, "customer_email"),
         ({k: v for k, v in OLD_FORM.items() if k != "subject"}, "subject"),
+        # the contract: an unknown priority is the caller's error on HTTP (incidents get the
+        # default priority instead, noted on the ticket)
         ({**OLD_FORM, "priority": "whenever"}, "priority"),
         ({**OLD_FORM, "description": "x" * 40_000}, "description"),
         ({k: v for k, v in OLD_FORM.items() if k != "customer_email"}, "customer_email"),
-        ({**OLD_FORM, "customer_phone": "call me"}, "customer_phone"),
+        (
+            {k: v for k, v in OLD_FORM.items() if k != "customer_email"}
+            | {"customer_phone": "55 1234 5678"},
+            "customer_phone",
+        ),
+        (
+            {**OLD_FORM, "customer_email": "ana@@example", "customer_phone": "call me"},
+            "customer_email",
+        ),
     ],
 )
 async def test_invalid_input_names_the_field_and_reaches_nothing(
@@ -88,6 +98,51 @@ async def test_invalid_input_names_the_field_and_reaches_nothing(
     assert response.json()["field"] == field
     assert container.emulator_state().calls == []
     assert await (await container.store()).pending_count() == 0
+
+
+async def test_a_channel_the_emulated_portal_lacks_still_makes_the_ticket(
+    client: AsyncTestClient,  # type: ignore[type-arg]
+    container: Container,
+) -> None:
+    """Through the emulator, which refuses a channel outside its picklist with Zoho's 422:
+    201, the ticket without a channel, the value kept before the reference line."""
+    response = await client.post(
+        "/tickets/customer", data={**OLD_FORM, "channel": "Carrier Pigeon"}
+    )
+    assert response.status_code == 201, response.text
+    (ticket,) = container.emulator_state().tickets.values()
+    assert ticket.channel is None
+    body, reference = ticket.description.rsplit("\n\nRef: ", 1)
+    assert body.endswith('[channel "Carrier Pigeon" is not in this portal\'s picklist]')
+    assert reference.startswith("tk")
+
+
+LENIENT = {
+    "subject over its limit": ({"subject": "palabra " * 40}, "[Subject, whole: palabra"),
+    "name over its limit": ({"customer_name": "Ana " * 30}, "[Customer name, whole: Ana Ana"),
+    "category over its limit": ({"category": "c" * 101}, "[category 'ccc"),
+    "channel over its limit": ({"channel": "c" * 51}, "[channel 'ccc"),
+    "invalid phone beside a valid email": (
+        {"customer_phone": "call me"},
+        "[customer_phone 'call me' dropped",
+    ),
+}
+
+
+@pytest.mark.parametrize(("change", "note"), LENIENT.values(), ids=LENIENT.keys())
+async def test_optional_or_cosmetic_fields_never_refuse_the_ticket(
+    client: AsyncTestClient,  # type: ignore[type-arg]
+    container: Container,
+    change: dict[str, str],
+    note: str,
+) -> None:
+    """What was refused with 422 before and is neither required nor the customer's identity
+    becomes a ticket: the whole value or the reason it was dropped heads the description."""
+    response = await client.post("/tickets/customer", data={**OLD_FORM, **change})
+    assert response.status_code == 201, response.text
+    (ticket,) = container.emulator_state().tickets.values()
+    assert ticket.description.startswith(note)
+    assert "\n\nTesting" in ticket.description
 
 
 async def test_oversize_body_is_413(client: AsyncTestClient, container: Container) -> None:  # type: ignore[type-arg]
@@ -196,14 +251,28 @@ async def test_zoho_rejection_is_422_and_dead_lettered(
     """Zoho refusing the ticket answers 422 with its reason; the ticket is in the dead letters."""
     memory_helpdesk.fail_next(
         "create_ticket",
-        HelpdeskRejected("channel is not in the picklist", status=422, field="channel"),
+        HelpdeskRejected("email is not valid", status=422, field="email"),
     )
     response = await client.post("/tickets/customer", data=OLD_FORM)
     assert response.status_code == 422
     assert response.json()["status"] == "rejected"
     queue = (await client.get("/queue")).json()
     assert queue["dead"] == 1
-    assert "picklist" in queue["dead_letters"][0]["reason"]
+    assert "email is not valid" in queue["dead_letters"][0]["reason"]
+
+
+async def test_a_channel_the_portal_lacks_still_makes_the_ticket(
+    memory_helpdesk: InMemoryHelpdesk,
+    client: AsyncTestClient,  # type: ignore[type-arg]
+) -> None:
+    """A picklist never costs a message: 201, the value kept in the description."""
+    memory_helpdesk.picklists["channel"] = {"Email", "Phone", "Web"}
+    response = await client.post("/tickets/customer", data={**OLD_FORM, "channel": "SMS"})
+    assert response.status_code == 201
+    (sent,) = memory_helpdesk.ticket_requests.values()
+    assert sent.channel is None
+    assert sent.description.endswith('[channel "SMS" is not in this portal\'s picklist]')
+    assert (await client.get("/queue")).json()["dead"] == 0
 
 
 async def test_health_has_contract_keys(client: AsyncTestClient) -> None:

@@ -42,15 +42,8 @@ HOSTILE = {
     "bad phone": with_(customer={"phone": "call me maybe"}),
     "no email or phone": with_(customer={"name": "Ana"}),
     "description too long": with_(description="d" * (intake.MAX_DESCRIPTION + 1)),
-    "subject too long": with_(subject="s" * (intake.MAX_SUBJECT + 1)),
-    "name too long": with_(
-        customer={"email": "a@example.com", "name": "n" * (intake.MAX_NAME + 1)}
-    ),
-    "category too long": with_(category="c" * (intake.MAX_CATEGORY + 1)),
-    "channel too long": with_(channel="c" * (intake.MAX_CHANNEL + 1)),
     "description of control characters": with_(description="\x00\x01\x02"),
-    "confidence not a number": with_(confidence="high"),
-    "received_at not a time": with_(received_at="yesterday"),
+    "phone without a country code": with_(customer={"phone": "55 1234 5678"}),
 }
 
 

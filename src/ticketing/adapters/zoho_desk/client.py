@@ -20,6 +20,7 @@ from ticketing.adapters.zoho_desk.wire import (
     ErrorBody,
     WireContact,
     WireDepartment,
+    WireField,
     WireMyInfo,
     WireOrganization,
     WireTicket,
@@ -267,6 +268,21 @@ class ZohoDeskClient:
             params={"isEnabled": "true", "limit": 200},
         )
         return [d.to_domain() for d in self._items(content, WireDepartment)]
+
+    async def ticket_field_values(self) -> dict[str, frozenset[str]]:
+        """The ticket picklists (``GET /organizationFields?module=tickets``): API name →
+        allowed values, for the fields that have allowed values."""
+        content = await self._call(
+            "GET",
+            "/organizationFields",
+            "ticket_field_values",
+            params={"module": "tickets"},
+        )
+        return {
+            f.api_name: f.values()
+            for f in self._items(content, WireField)
+            if f.api_name and f.allowed_values is not None
+        }
 
     async def department_id(self) -> str:
         """The configured department, or the default enabled one, looked up once."""

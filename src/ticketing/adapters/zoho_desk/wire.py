@@ -262,6 +262,26 @@ class WireTicket(msgspec.Struct, kw_only=True, rename="camel"):
         return str(self.cf[name])
 
 
+class WireFieldValue(msgspec.Struct, kw_only=True):
+    """One allowed value of a picklist field, as ``organizationFields`` describes it."""
+
+    value: str | None = None
+
+
+class WireField(msgspec.Struct, kw_only=True, rename="camel"):
+    """A ticket field (``GET /organizationFields?module=tickets``); picklists carry their
+    ``allowedValues`` (objects with a ``value`` in Zoho's description, plain strings in some
+    answers: both are read)."""
+
+    api_name: str | None = None
+    type: str | None = None
+    allowed_values: list[str | WireFieldValue] | None = None
+
+    def values(self) -> frozenset[str]:
+        found = (v if isinstance(v, str) else v.value for v in self.allowed_values or ())
+        return frozenset(v for v in found if v)
+
+
 class WireDepartment(msgspec.Struct, kw_only=True, rename="camel"):
     """A Desk department."""
 
@@ -427,7 +447,6 @@ def ticket_body(request: TicketRequest, *, idempotency_field: str | None) -> dic
             if request.idempotency_key
             else request.description
         ),
-        "priority": request.priority.value,
     }
     if request.contact_id:
         body["contactId"] = request.contact_id
@@ -437,6 +456,7 @@ def ticket_body(request: TicketRequest, *, idempotency_field: str | None) -> dic
             # the inline contact has no description: the ticket's keeps the whole name
             body["description"] = f"{request.description}\n\nCustomer: {full_name(request.contact)}"
     optional = {
+        "priority": request.priority.value if request.priority is not None else None,
         "channel": request.channel,
         "category": request.category,
         "email": request.email,

@@ -115,12 +115,22 @@ HEALTH: dict[int, ResponseSpec] = {
 
 CUSTOMER_FIELDS: dict[str, tuple[int, str]] = {
     "customer_email": (MAX_EMAIL, "The customer's email (an email or a phone is required)"),
-    "customer_name": (intake.MAX_NAME, "The customer's full name"),
-    "customer_phone": (40, "The customer's phone, any common format (E.164 preferred)"),
-    "subject": (intake.MAX_SUBJECT, "Ticket subject (required)"),
+    "customer_name": (
+        intake.MAX_NAME,
+        "The customer's full name (a longer one is cut, kept whole in the description)",
+    ),
+    "customer_phone": (
+        40,
+        "The customer's phone with its country code (+52 55 1234 5678), any common format; "
+        "without one only when DEFAULT_PHONE_COUNTRY is set",
+    ),
+    "subject": (
+        intake.MAX_SUBJECT,
+        "Ticket subject (required; a longer one is cut, kept whole in the description)",
+    ),
     "description": (intake.MAX_DESCRIPTION, "Ticket text (required)"),
     "priority": (20, "High, Medium or Low in any case; also urgent, p1-p5, 1-5, alta, media, baja"),
-    "category": (intake.MAX_CATEGORY, "Ticket category"),
+    "category": (intake.MAX_CATEGORY, "Ticket category (a longer one is dropped and noted)"),
     "channel": (intake.MAX_CHANNEL, "Zoho channel (default DEFAULT_CHANNEL)"),
 }
 # Long text belongs in the body: URLs over a few kilobytes are refused by clients and proxies.
