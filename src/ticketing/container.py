@@ -630,9 +630,12 @@ async def start(container: Container) -> Services:
     return services
 
 
-async def check_streams(redis: aioredis.Redis, settings: Settings) -> None:
-    """Refuse to share a stream with another deployment; warn when a prefix set on a running
-    deployment leaves work behind on the unprefixed names it used before."""
+async def check_streams(
+    redis: aioredis.Redis, settings: Settings, *, warn_legacy: bool = True
+) -> None:
+    """Refuse to share a stream with another deployment; warn (unless ``warn_legacy`` is
+    False) when a prefix set on a running deployment leaves work behind on the unprefixed
+    names it used before."""
     from ticketing.adapters.redis.store import CONSUMER_GROUP
     from ticketing.adapters.redis.streams import StreamUse, claim_streams, legacy_consumed
     from ticketing.settings import SPEC
@@ -643,6 +646,8 @@ async def check_streams(redis: aioredis.Redis, settings: Settings) -> None:
         StreamUse("INBOUND_STREAM", settings.inbound_stream, settings.inbound_group),
     ]
     await claim_streams(redis, settings.redis_key_prefix, uses)
+    if not warn_legacy:
+        return
     consumed = {"ticket_queue_name": uses[0], "inbound_stream": uses[2]}
     for name, use in consumed.items():
         if not settings.derived_name(name):

@@ -258,3 +258,31 @@ def test_ctrl_c_stops_the_long_running_commands_without_a_traceback(
     assert process.returncode in (0, 130), err
     if process.returncode == 130:
         assert err.rstrip().splitlines()[-1] == "ticketing: interrupted"
+
+
+@pytest.mark.redis
+@pytest.mark.slow
+def test_serve_sharing_another_deployments_stream_is_refused_in_one_line(
+    sync_redis: redis.Redis, real_redis_url: str, key_prefix: str, tmp_path: Path
+) -> None:
+    """Another deployment (another REDIS_KEY_PREFIX) reads the inbound stream this one names:
+    `ticketing serve` stops before listening, with one line saying how to fix it and exit 2,
+    not the server's start-up traceback."""
+    stream = f"{key_prefix}shared:classify"
+    sync_redis.hset(f"{stream}:owners", "ticket-service", f"{key_prefix}a:")
+    env = {
+        k: v for k, v in os.environ.items() if not k.startswith(("ZOHO_", "REDIS_", "INBOUND_"))
+    }
+    env.update(
+        REDIS_URL=real_redis_url,
+        REDIS_KEY_PREFIX=f"{key_prefix}b:",
+        INBOUND_STREAM=stream,
+        PORT=str(free_port()),
+    )
+    done = ticketing(env, tmp_path, "serve")
+    assert done.returncode == 2, done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1, done.stderr
+    assert lines[0].startswith(f"ticketing: INBOUND_STREAM: {stream} (ticket-service)")
+    assert "Traceback" not in done.stderr
+    assert "listening" not in done.stdout + done.stderr

@@ -120,6 +120,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     container = build_container()
     settings = container.settings()
+    anyio.run(_refusals_before_listening, settings)
     app = create_app(container, drain=not args.no_drain, consumer=not args.no_consumer)
     host = args.host or settings.host
     port = args.port or settings.port
@@ -135,6 +136,20 @@ def cmd_serve(args: argparse.Namespace) -> int:
     server = uvicorn.Server(config)
     server.run()
     return EXIT_OK if server.started else EXIT_ERROR
+
+
+async def _refusals_before_listening(settings: Any) -> None:
+    """A refusal to start (another deployment reads this one's streams) said as one line
+    before the server starts: raised inside the server's lifespan it would come out as a
+    traceback. The lifespan checks again (Redis may only answer then)."""
+    from redis.exceptions import RedisError
+
+    from ticketing.container import check_streams, open_redis_client
+
+    async with contextlib.asynccontextmanager(open_redis_client)(settings) as redis:
+        if redis is not None:
+            with contextlib.suppress(RedisError, OSError):
+                await check_streams(redis, settings, warn_legacy=False)
 
 
 async def _stop_on_sigterm(
