@@ -270,9 +270,7 @@ def test_serve_sharing_another_deployments_stream_is_refused_in_one_line(
     not the server's start-up traceback."""
     stream = f"{key_prefix}shared:classify"
     sync_redis.hset(f"{stream}:owners", "ticket-service", f"{key_prefix}a:")
-    env = {
-        k: v for k, v in os.environ.items() if not k.startswith(("ZOHO_", "REDIS_", "INBOUND_"))
-    }
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("ZOHO_", "REDIS_", "INBOUND_"))}
     env.update(
         REDIS_URL=real_redis_url,
         REDIS_KEY_PREFIX=f"{key_prefix}b:",
