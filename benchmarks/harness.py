@@ -283,9 +283,14 @@ def service(
             )
         yield svc
     finally:
+        died = process.poll()  # before it was asked to stop: say so, whatever the code
         stop(process, signal.SIGINT)
         shutil.rmtree(workdir, ignore_errors=True)
-        if process.returncode not in (0, 130, -signal.SIGINT, -signal.SIGTERM) and process.stderr:
+        expected = (0, 130, -signal.SIGINT, -signal.SIGTERM)
+        if (died is not None or process.returncode not in expected) and process.stderr:
+            when = " before it was stopped" if died is not None else ""
+            print(f"ticketing {' '.join(command)} exited with {process.returncode}{when}:",
+                  file=sys.stderr)  # fmt: skip
             print(process.stderr.read().decode(errors="replace")[-3000:], file=sys.stderr)
 
 
