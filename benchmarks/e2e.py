@@ -4,6 +4,14 @@ customers; the baseline, measured in the same run with the same K and latency, i
 algorithm (search the contact, create it if none, create the ticket: sequentially, for every
 ticket, no cache) driven directly with httpx against the same emulator.
 
+Phone-only customers (WhatsApp) run too: first-time ones, returning ones, and ones Zoho already
+has but this service has not seen, their number kept in the contact's ``mobile`` or typed into
+its ``phone`` as ``55 1234 5678``; and customers whose first message brings an email and a
+phone and whose next one only the phone (what ``ZOHO_INLINE_CONTACT`` costs that next message).
+The baseline searches ``phone=`` with the E.164 number, as the old algorithm did: on a strict
+Zoho that misses a number kept in ``mobile`` or stored in another format, so it creates a
+second contact (the "contacts +" column counts the contacts each phase added to Zoho).
+
     uv run python benchmarks/e2e.py [--clients 10] [--latency 0.1] [--tickets 300]
 """
 
@@ -60,6 +68,7 @@ class Phase:
     calls: dict[str, int] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)
     zoho_429: int = 0
+    contacts: int = 0
     round_rates: list[float] = field(default_factory=list)
 
     @property
@@ -95,6 +104,7 @@ class Phase:
             self.calls_per_ticket,
             ratio,
             self.zoho_429,
+            self.contacts,
             ", ".join(f"{k}:{v}" for k, v in sorted(self.statuses.items())),
         ]
 
@@ -111,13 +121,14 @@ class Phase:
             "calls": self.calls,
             "statuses": self.statuses,
             "zoho_429": self.zoho_429,
+            "contacts_added": self.contacts,
             "round_rates": [round(r, 2) for r in self.round_rates],
             "x_old": round(self.ratio(baseline), 3) if baseline else None,
         }
 
 
 HEADERS = ["algorithm", "customers", "tickets", "tickets/s", "p50 ms", "p99 ms",
-           "calls/ticket", "x old", "Zoho 429s", "HTTP statuses"]  # fmt: skip
+           "calls/ticket", "x old", "Zoho 429s", "contacts +", "HTTP statuses"]  # fmt: skip
 
 
 def customer_stream(new_prefix: str, known: list[str], new_share: float) -> Iterator[str]:
@@ -131,6 +142,30 @@ def customer_stream(new_prefix: str, known: list[str], new_share: float) -> Iter
             yield next(fresh)
         else:
             yield next(cycle)
+
+
+_NUMBERS = itertools.count(1)
+
+
+def new_phone() -> str:
+    """A Mexico City mobile never handed out before in this run (E.164). The 8 digits after
+    ``55`` are a bijection of a counter, so every number has its own last 8 digits (what the
+    service's look-up searches for) and they do not look alike."""
+    return f"+5255{next(_NUMBERS) * 48_271 % 10**8:08d}"
+
+
+def spaced(phone: str) -> str:
+    """``+525512345678`` as an agent types it into a contact: ``55 1234 5678``."""
+    national = phone.removeprefix("+52")
+    return f"{national[:2]} {national[2:6]} {national[6:]}"
+
+
+def who(customer: str) -> dict[str, str]:
+    """A customer key is an email, a phone (``+…``), or both separated by a space."""
+    fields = {}
+    for part in customer.split():
+        fields["customer_phone" if part.startswith("+") else "customer_email"] = part
+    return fields
 
 
 async def drive(
@@ -176,45 +211,52 @@ async def drive(
 
 
 def via_service(url: str) -> Callable[[httpx.AsyncClient, str, int], Any]:
-    async def one(http: httpx.AsyncClient, email: str, n: int) -> int:
-        response = await http.post(
-            f"{url}/tickets/customer",
-            json={
-                "customer_email": email,
-                "customer_name": f"Bench Customer {n}",
-                "subject": f"Benchmark ticket {n}",
-                "description": "Posted by benchmarks/e2e.py",
-                "priority": "High",
-            },
-        )
+    async def one(http: httpx.AsyncClient, customer: str, n: int) -> int:
+        body = {
+            **who(customer),
+            "customer_name": f"Bench Customer {n}",
+            "subject": f"Benchmark ticket {n}",
+            "description": "Posted by benchmarks/e2e.py",
+            "priority": "High",
+        }
+        if "customer_phone" in body:
+            body["channel"] = "WhatsApp"  # where phone-only customers write from
+        response = await http.post(f"{url}/tickets/customer", json=body)
         return response.status_code
 
     return one
 
 
 def old_algorithm(emu: Emulator, token: str) -> Callable[[httpx.AsyncClient, str, int], Any]:
-    """The replaced service's way: search, create the contact if none, create the ticket."""
+    """The replaced service's way: search, create the contact if none, create the ticket.
+    A phone-only customer is searched with ``phone=`` and the E.164 number only."""
     headers = {"Authorization": f"Zoho-oauthtoken {token}", "orgId": SANDBOX_ORG_ID}
     api = f"{emu.url}/api/v1"
 
-    async def one(http: httpx.AsyncClient, email: str, n: int) -> int:
+    async def one(http: httpx.AsyncClient, customer: str, n: int) -> int:
+        fields = who(customer)
+        email = fields.get("customer_email")
+        phone = fields.get("customer_phone")
+        search = {"email": email} if email else {"phone": phone}
         found = await http.get(
-            f"{api}/contacts/search", params={"email": email, "limit": 50}, headers=headers
+            f"{api}/contacts/search", params={**search, "limit": 50}, headers=headers
         )
         contact_id = None
         if found.status_code == 200:
             for contact in found.json()["data"]:
-                if (contact.get("email") or "").lower() == email:
+                if email and (contact.get("email") or "").lower() == email:
+                    contact_id = contact["id"]
+                    break
+                if not email and contact.get("phone") == phone:
                     contact_id = contact["id"]
                     break
         elif found.status_code != 204:
             return found.status_code
         if contact_id is None:
-            created = await http.post(
-                f"{api}/contacts",
-                json={"lastName": f"Customer {n}", "firstName": "Bench", "email": email},
-                headers=headers,
-            )
+            new = {"lastName": f"Customer {n}", "firstName": "Bench"}
+            new |= {"email": email} if email else {}
+            new |= {"phone": phone} if phone else {}
+            created = await http.post(f"{api}/contacts", json=new, headers=headers)
             if created.status_code != 200:
                 return created.status_code
             contact_id = created.json()["id"]
@@ -226,6 +268,7 @@ def old_algorithm(emu: Emulator, token: str) -> Callable[[httpx.AsyncClient, str
                 "contactId": contact_id,
                 "description": "Posted by benchmarks/e2e.py (old algorithm)",
                 "priority": "High",
+                **({"phone": phone} if phone else {}),
             },
             headers=headers,
         )
@@ -233,6 +276,29 @@ def old_algorithm(emu: Emulator, token: str) -> Callable[[httpx.AsyncClient, str
         return 201 if ticket.status_code == 200 else ticket.status_code
 
     return one
+
+
+async def seed_contacts(emu: Emulator, token: str, field_name: str, phones: list[str]) -> None:
+    """Contacts Zoho already has before the service sees them (outside any measured phase):
+    the number in ``mobile`` as Zoho's WhatsApp channel keeps it, or in ``phone`` as an agent
+    typed it."""
+    headers = {"Authorization": f"Zoho-oauthtoken {token}", "orgId": SANDBOX_ORG_ID}
+    limiter = anyio.CapacityLimiter(10)
+    async with httpx.AsyncClient(timeout=60) as http:
+
+        async def one(n: int, phone: str) -> None:
+            stored = phone if field_name == "mobile" else spaced(phone)
+            async with limiter:
+                created = await http.post(
+                    f"{emu.url}/api/v1/contacts",
+                    json={"lastName": f"Seeded {n}", field_name: stored},
+                    headers=headers,
+                )
+            created.raise_for_status()
+
+        async with anyio.create_task_group() as tg:
+            for n, phone in enumerate(phones):
+                tg.start_soon(one, n, phone)
 
 
 async def measure(
@@ -246,9 +312,10 @@ async def measure(
     time_limit: float,
 ) -> tuple[Phase, list[str]]:
     phase = Phase(algorithm, customers)
-    before = emu.calls()
+    before, contacts = emu.calls(), emu.state()["contacts"]
     used = await drive(phase, emails, count, clients, one, time_limit=time_limit)
     after = emu.calls()
+    phase.contacts = emu.state()["contacts"] - contacts
     phase.calls = diff(desk_calls(after), desk_calls(before))
     phase.zoho_429 = int(after["by_status"].get("429", 0)) - int(before["by_status"].get("429", 0))
     return phase, used
@@ -260,6 +327,7 @@ def merge(into: Phase, more: Phase) -> None:
     into.seconds += more.seconds
     into.latencies += more.latencies
     into.zoho_429 += more.zoho_429
+    into.contacts += more.contacts
     into.errors += more.errors
     for status, count in more.statuses.items():
         into.statuses[status] = into.statuses.get(status, 0) + count
@@ -269,31 +337,60 @@ def merge(into: Phase, more: Phase) -> None:
 
 
 CUSTOMERS = ("first-time", "returning", "mix 20% new")
+PHONE_NEW = "phone-only first-time"
+PHONE_RETURNING = "phone-only returning"
+IN_MOBILE = "phone-only, in Zoho's mobile"
+IN_PHONE = "phone-only, in Zoho's phone as 55 1234 5678"
+BOTH = "email+phone first-time"
+NEXT = "same customers' next, phone-only"
+PHONE_CUSTOMERS = (PHONE_NEW, PHONE_RETURNING, IN_MOBILE, IN_PHONE, BOTH, NEXT)
 
 
 async def interleaved(
     emu: Emulator,
     algorithms: list[tuple[str, Callable[[httpx.AsyncClient, str, int], Any]]],
     args: argparse.Namespace,
+    token: str,
 ) -> list[Phase]:
     """Every algorithm on every kind of customer, round after round, each round's phases
     back to back: a machine that gets busier or quieter meanwhile shifts them all alike."""
-    totals = {(a, c): Phase(a, c) for a, _ in algorithms for c in CUSTOMERS}
-    known: dict[str, list[str]] = {a: [] for a, _ in algorithms}
+    kinds = CUSTOMERS + (() if args.no_phone else PHONE_CUSTOMERS)
+    totals = {(a, c): Phase(a, c) for a, _ in algorithms for c in kinds}
+    known: dict[tuple[str, str], list[str]] = {}
     counts = {"first-time": args.tickets, "returning": 2 * args.tickets}
     counts["mix 20% new"] = 2 * args.tickets
     shares = {"first-time": 1.0, "returning": 0.0, "mix 20% new": 0.2}
     for number in range(args.rounds):
-        for customers in CUSTOMERS:
+        for customers in kinds:
             for index, (algorithm, one) in enumerate(algorithms):
                 tag = f"a{index}r{number}{customers[0]}"
-                emails = customer_stream(tag, known[algorithm], shares[customers])
+                count = counts.get(customers, args.tickets)
+                emails: Iterator[str]
+                if customers in shares:
+                    emails = customer_stream(tag, known.get((algorithm, "email"), []),
+                                             shares[customers])  # fmt: skip
+                elif customers == PHONE_RETURNING:
+                    emails = itertools.cycle(known[(algorithm, "phone")])
+                elif customers == NEXT:  # this round's email+phone customers, phone only
+                    phones = [c.split()[1] for c in known[(algorithm, "both")]]
+                    count, emails = len(phones), iter(phones)
+                else:
+                    fresh = [new_phone() for _ in range(count)]
+                    if customers in (IN_MOBILE, IN_PHONE):
+                        where = "mobile" if customers == IN_MOBILE else "phone"
+                        await seed_contacts(emu, token, where, fresh)
+                    elif customers == BOTH:
+                        fresh = [f"{tag}-{i}@example.com {p}" for i, p in enumerate(fresh)]
+                    emails = iter(fresh)
                 phase, used = await measure(
-                    emu, algorithm, customers, one, emails, counts[customers], args.clients,
+                    emu, algorithm, customers, one, emails, count, args.clients,
                     args.time_limit,
                 )  # fmt: skip
-                if customers == "first-time":
-                    known[algorithm] += used
+                kind = {"first-time": "email", PHONE_NEW: "phone", BOTH: "both"}.get(customers)
+                if kind == "both":
+                    known[(algorithm, kind)] = used
+                elif kind:
+                    known.setdefault((algorithm, kind), []).extend(used)
                 merge(totals[(algorithm, customers)], phase)
         print(f"  round {number + 1}/{args.rounds} done", flush=True)
     return list(totals.values())
@@ -323,15 +420,45 @@ def targets(phases: list[Phase], old: str) -> str:
     return "\n".join(lines)
 
 
+def phone_targets(phases: list[Phase], old: str) -> str:
+    """Phone-only look-ups and the inline contact's cost to a customer's next message."""
+    by = {(p.algorithm, p.customers): p for p in phases}
+    if (old, NEXT) not in by:
+        return ""
+
+    def per(phase: Phase) -> str:
+        contacts = phase.contacts / phase.tickets if phase.tickets else 0.0
+        return f"{phase.calls_per_ticket:.2f} calls, {contacts:.2f} new contacts"
+
+    lines = ["phone-only customers, per ticket (the old algorithm searches phone= only):"]
+    for label in dict.fromkeys(p.algorithm for p in phases):
+        lines.append(f"  {label}:")
+        for customers in PHONE_CUSTOMERS:
+            phase = by[(label, customers)]
+            lines.append(
+                f"    {customers}: {per(phase)}, {phase.rate:.1f} tickets/s, "
+                f"x old {phase.ratio(by[(old, customers)]):.2f}"
+            )
+        both, after = by[(label, BOTH)], by[(label, NEXT)]
+        if both.tickets and after.tickets:
+            lines.append(
+                f"    first two messages (email+phone, then phone only): "
+                f"{both.calls_per_ticket + after.calls_per_ticket:.2f} calls, "
+                f"{(both.contacts / both.tickets) + (after.contacts / after.tickets):.2f} contacts "
+                "per customer"
+            )
+    return "\n".join(lines)
+
+
 def chart(phases: list[Phase], path: Path, title: str) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    groups = ["first-time", "returning", "mix 20% new"]
+    groups = list(dict.fromkeys(p.customers for p in phases))
     algorithms = list(dict.fromkeys(p.algorithm for p in phases))
-    fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.5))
+    fig, (left, right) = plt.subplots(1, 2, figsize=(4 + 1.6 * len(groups), 5.5))
     width = 0.8 / len(algorithms)
     for i, algorithm in enumerate(algorithms):
         mine = {p.customers: p for p in phases if p.algorithm == algorithm}
@@ -342,7 +469,7 @@ def chart(phases: list[Phase], path: Path, title: str) -> None:
         right.bar(xs, cpt, width, label=algorithm)
     for axis, label in ((left, "tickets/s"), (right, "Zoho calls per ticket")):
         axis.set_xticks([x + width * (len(algorithms) - 1) / 2 for x in range(len(groups))])
-        axis.set_xticklabels(groups)
+        axis.set_xticklabels(groups, rotation=30, ha="right", fontsize=7)
         axis.set_ylabel(label)
         axis.grid(axis="y", alpha=0.3)
     left.legend(fontsize=8)
@@ -365,7 +492,8 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
         )
         tmp = Path(stack.enter_context(tempfile.TemporaryDirectory()))
         old = "old (search, create, ticket)"
-        algorithms = [(old, old_algorithm(emu, emu.access_token()))]
+        token = emu.access_token()
+        algorithms = [(old, old_algorithm(emu, token))]
         for index, (label, extra) in enumerate(variants):
             # Both services run side by side, each with its own keys and queue in Redis.
             names = {
@@ -386,7 +514,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
             warm = customer_stream(f"warm{index}", [], 1)
             await measure(emu, label, "warm-up", one, warm, args.clients, args.clients, 60)
             algorithms.append((label, one))
-        phases = await interleaved(emu, algorithms, args)
+        phases = await interleaved(emu, algorithms, args, token)
     baseline = {p.customers: p for p in phases if p.algorithm == old}
     print(
         f"\nend to end: {args.clients} clients, Zoho latency {args.latency * 1000:.0f} ms, "
@@ -396,6 +524,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     )
     print(table([p.row(baseline.get(p.customers)) for p in phases], HEADERS))
     print(targets(phases, old))
+    print(phone_targets(phases, old))
     errors = [e for p in phases for e in p.errors]
     if errors:
         print("errors:", *errors[:5], sep="\n  ")
@@ -422,6 +551,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--time-limit", type=float, default=60, help="seconds per phase at most")
     p.add_argument("--memory", action="store_true", help="no Redis: the in-process store")
     p.add_argument("--no-inline", action="store_true", help="skip the inline-contact variant")
+    p.add_argument("--no-phone", action="store_true", help="skip the phone-only customers")
     return p
 
 

@@ -42,14 +42,15 @@ def markdown(results: dict[str, dict[str, Any]], argv: list[str], seconds: float
             f"ZOHO_MAX_CONCURRENCY={p['concurrency']}, {p['rounds']} interleaved rounds)",
             "",
             "| algorithm | customers | tickets | tickets/s | p50 ms | p99 ms | calls/ticket "
-            "| x old (same customers) | Zoho 429s |",
-            "|---|---|---:|---:|---:|---:|---:|---:|---:|",
+            "| x old (same customers) | Zoho 429s | contacts + |",
+            "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
         ]
         for ph in r["phases"]:
             lines.append(
                 f"| {ph['algorithm']} | {ph['customers']} | {ph['tickets']} | "
                 f"{ph['tickets_per_s']} | {ph['p50_ms']} | {ph['p99_ms']} | "
-                f"{ph['calls_per_ticket']} | {ph['x_old']} | {ph['zoho_429']} |"
+                f"{ph['calls_per_ticket']} | {ph['x_old']} | {ph['zoho_429']} | "
+                f"{ph['contacts_added']} |"
             )
         lines.append("")
     if "drain" in results:
