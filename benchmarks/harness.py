@@ -8,7 +8,6 @@ context manager exits; nothing is sent anywhere but loopback.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import platform
 import shutil
@@ -255,12 +254,6 @@ class Service:
         return cpu_seconds(self.process.pid)
 
 
-_RUN_FROM_ENV = (
-    "import json, os, sys; sys.argv = ['ticketing', *json.loads(os.environ.pop('BENCH_ARGV'))]; "
-    "from ticketing.entrypoints.cli import main; raise SystemExit(main())"
-)
-
-
 @contextlib.contextmanager
 def service(
     command: Sequence[str],
@@ -275,12 +268,6 @@ def service(
     argv = [sys.executable, *(["-m", "ticketing"] if python_module else []), *command]
     if http:
         argv += ["--port", str(port)]
-    if python_module:
-        # The command line shows no "ticketing serve": on a shared machine a name-based kill
-        # aimed at someone else's services (two of this pass's runs lost theirs to a SIGTERM
-        # mid-run) must not end a benchmark's. The CLI reads its arguments from the env.
-        env = {**env, "BENCH_ARGV": json.dumps(argv[3:])}
-        argv = [sys.executable, "-c", _RUN_FROM_ENV]
     workdir = tempfile.mkdtemp(prefix="bench-svc-")
     process = subprocess.Popen(
         argv, env=dict(env), cwd=workdir, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
