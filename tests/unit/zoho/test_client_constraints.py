@@ -106,6 +106,9 @@ class Recorder:
             return httpx.Response(200, json={"data": [{"id": ORG, "isDefault": True}]})
         if url.path.endswith("/departments"):
             return httpx.Response(200, json={"data": [{"id": "7001", "isDefault": True}]})
+        if url.path.endswith("/organizationFields"):
+            field = {"apiName": "channel", "allowedValues": [{"value": "Web"}]}
+            return httpx.Response(200, json={"data": [field]})
         if url.path.endswith("/myinfo"):
             return httpx.Response(200, json={"id": "1", "firstName": "A", "lastName": "B"})
         if request.method == "POST" or url.path.startswith("/api/v1/tickets/"):
@@ -198,6 +201,7 @@ async def test_every_request_the_adapter_makes_is_one_zoho_accepts(
     await keyed_desk.list_organizations()
     await keyed_desk.org_id()  # discovery: GET /organizations without orgId
     await desk.whoami()
+    await desk.ticket_field_values()  # doctor's picklist check
     seen = check_everything(recorder)
     used = {
         "POST /api/v1/tickets",
@@ -208,6 +212,7 @@ async def test_every_request_the_adapter_makes_is_one_zoho_accepts(
         "GET /api/v1/departments",
         "GET /api/v1/organizations",
         "GET /api/v1/myinfo",
+        "GET /api/v1/organizationFields",
     }
     assert {ALL_SCHEMAS[name].source for name in used} <= seen
 
