@@ -596,9 +596,15 @@ class DrainQueue:
                     want = 1
                 # This consumer's own entries come first in a claim: the ones still being
                 # worked on and the ones left unfinished, which ``seen`` filters out.
-                batch = await self._store.claim(
-                    self.consumer, run.outstanding + want, self._reclaim_idle
-                )
+                try:
+                    batch = await self._store.claim(
+                        self.consumer, run.outstanding + want, self._reclaim_idle
+                    )
+                except StoreUnavailable as exc:
+                    # Raised here it would leave the task group as an exception group (a
+                    # crash, a 500): recorded like a worker's, and raised alone below.
+                    run.store_failures.append(exc)
+                    break
                 fresh = [entry for entry in batch if entry.entry_id not in seen]
                 if not fresh:
                     break

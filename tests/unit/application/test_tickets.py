@@ -294,3 +294,23 @@ async def test_store_failure_after_accept_answers_queued(h: Harness) -> None:
     h.store.mark_creating = original  # type: ignore[method-assign]
     assert (await h.drain()).created == 1
     assert len(h.helpdesk.tickets) == 1
+
+
+async def test_store_failing_on_the_claim_is_one_store_error_not_a_group(h: Harness) -> None:
+    """Redis failing when the drain claims entries is one StoreUnavailable (a 503 on
+    POST /queue/process, a one-line warning in the background drain), not an exception group
+    that reads as a crash; the queued ticket is still there for the next drain."""
+    from ticketing.domain.errors import StoreUnavailable
+
+    await h.submit(h.draft(), attempt_now=False)
+    original = h.store.claim
+
+    async def broken(consumer: str, count: int, idle: float) -> object:
+        raise StoreUnavailable("Redis went away")
+
+    h.store.claim = broken  # type: ignore[assignment,method-assign]
+    with pytest.raises(StoreUnavailable, match="Redis went away"):
+        await h.drain()
+    h.store.claim = original  # type: ignore[method-assign]
+    assert (await h.drain()).created == 1
+    assert len(h.helpdesk.tickets) == 1
