@@ -215,6 +215,8 @@ _FROM_999: Final = Field(kinds=("integer",), minimum=0, maximum=999)
 _CUSTOM_SEARCH: Final = Field(max_length=1000, pattern=CUSTOM_FIELD_SEARCH_PATTERN)
 # Search.json: comma-separated values, "*" a wildcard, at most 30 values
 _TERMS: Final = Field(max_items=30)
+# Search.json's id lists: numeric ids, comma separated
+_IDS: Final = Field(pattern=r"[0-9]+(?:,[0-9]+)*")
 
 SEARCH_CONTACTS: Final = Schema(
     source="Search.json paths./api/v1/contacts/search.get.parameters",
@@ -244,12 +246,12 @@ SEARCH_TICKETS: Final = Schema(
         "phone": _TERMS,
         "subject": Field(min_length=3, max_length=1000),
         "_all": Field(min_length=3, max_length=100),
-        "ticketNumber": Field(pattern=r"[0-9]+(?:,[0-9]+)*"),
-        "id": Field(pattern=r"[0-9]+(?:,[0-9]+)*"),
-        "contactId": Field(pattern=r"[0-9]+(?:,[0-9]+)*"),
+        "ticketNumber": _IDS,
+        "id": _IDS,
+        "contactId": _IDS,
         "departmentId": Field(pattern=ID_PATTERN),
-        "accountId": Field(pattern=r"[0-9]+(?:,[0-9]+)*"),
-        "assigneeId": Field(pattern=r"[0-9]+(?:,[0-9]+)*"),
+        "accountId": _IDS,
+        "assigneeId": _IDS,
         "createdTimeRange": Field(max_length=100, pattern=TIME_RANGE_PATTERN),
         "modifiedTimeRange": Field(max_length=100, pattern=TIME_RANGE_PATTERN),
         "status": _TEXT,
