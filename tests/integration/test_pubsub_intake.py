@@ -52,6 +52,23 @@ async def subscribed(redis: aioredis.Redis, channel: str) -> None:
     await wait_for(check, what=f"a subscriber on {channel}")
 
 
+@contextlib.asynccontextmanager
+async def consuming(
+    backend: RedisBackend, emulator: EmulatorState
+) -> AsyncIterator[tuple[aioredis.Redis, Services]]:
+    """One instance whose consumer runs and is subscribed to the inbound channel: a client on
+    its Redis and its services; the consumer stops on the way out."""
+    async with (
+        backend.connected() as redis,
+        instance(backend, emulator) as (services, consumer),
+        anyio.create_task_group() as tg,
+    ):
+        tg.start_soon(consumer.run)
+        await subscribed(redis, backend.inbound)
+        yield redis, services
+        tg.cancel_scope.cancel()
+
+
 @pytest.fixture
 async def own_server(tmp_path: Path) -> AsyncIterator[tuple[RedisServer, RedisBackend]]:
     """A redis-server of the test's own with a small pub/sub output buffer."""
@@ -80,13 +97,7 @@ async def test_a_burst_published_while_zoho_is_slow_becomes_every_ticket_once(
     count, filler = 1500, "Hola, necesito ayuda con mi reserva. " * 130  # ~5 KiB a message
     emulator = EmulatorState()
     emulator.apply_faults({"latency": 0.05})
-    async with (
-        backend.connected() as redis,
-        instance(backend, emulator) as (services, consumer),
-        anyio.create_task_group() as tg,
-    ):
-        tg.start_soon(consumer.run)
-        await subscribed(redis, backend.inbound)
+    async with consuming(backend, emulator) as (redis, services):
         subscriber = await subscriber_ids(redis)
         for start in range(0, count, 50):  # 1,000 a second
             async with redis.pipeline(transaction=False) as pipe:
@@ -109,13 +120,13 @@ async def test_a_burst_published_while_zoho_is_slow_becomes_every_ticket_once(
             record = await services.store.get(f"wa-burst-{i}")
             assert record is not None
             assert record.state is TicketState.CREATED
-        tg.cancel_scope.cancel()
     made = Counter(t.subject for t in emulator.tickets.values())
     assert made == {f"Burst {i}": 1 for i in range(count)}
     assert sample(figures, "ticketing_pubsub_messages_total", outcome="received") == count
     assert sample(figures, "ticketing_pubsub_disconnects_total") == 0
     async with backend.connected() as redis:
-        assert await redis.xlen(consumer.intake) == 0  # handled entries do not pile up
+        # handled entries do not pile up
+        assert await redis.xlen(services.settings.intake_stream) == 0
 
 
 async def _run_until_ticket(
@@ -148,13 +159,7 @@ async def test_a_lost_subscription_is_logged_counted_and_reconnected(
     server, backend = own_server
     emulator = EmulatorState()
     caplog.set_level(logging.WARNING, logger="ticketing.entrypoints.consumer")
-    async with (
-        backend.connected() as redis,
-        instance(backend, emulator) as (services, consumer),
-        anyio.create_task_group() as tg,
-    ):
-        tg.start_soon(consumer.run)
-        await subscribed(redis, backend.inbound)
+    async with consuming(backend, emulator) as (redis, services):
         if cut == "output-buffer-limit":
             # one message bigger than the hard limit: Redis closes the subscriber at once
             await redis.publish(backend.inbound, "x" * 100_000)
@@ -172,7 +177,6 @@ async def test_a_lost_subscription_is_logged_counted_and_reconnected(
 
         await wait_for(counted, within=30, what="the disconnect to be counted")
         await _run_until_ticket(redis, backend, services, f"wa-after-{cut}")
-        tg.cancel_scope.cancel()
     lines = [r.getMessage() for r in caplog.records if "pub/sub" in r.getMessage()]
     assert any("published meanwhile are lost" in line for line in lines), lines
     assert not [r for r in caplog.records if r.exc_info], "a traceback was logged"
@@ -186,13 +190,7 @@ async def test_poison_published_on_the_channel_is_dead_lettered(
     incident still becomes a ticket."""
     deep = dumps(incident("wa-deep"))[:-1] + ', "x": ' + "[" * 2000 + "]" * 2000 + "}"
     big = dumps(incident("wa-big", description="x" * MAX_MESSAGE_BYTES))
-    async with (
-        backend.connected() as redis,
-        instance(backend, emulator) as (services, consumer),
-        anyio.create_task_group() as tg,
-    ):
-        tg.start_soon(consumer.run)
-        await subscribed(redis, backend.inbound)
+    async with consuming(backend, emulator) as (redis, services):
         await redis.publish(backend.inbound, deep)
         await redis.publish(backend.inbound, big)
         await _run_until_ticket(redis, backend, services, "wa-good")
@@ -203,12 +201,11 @@ async def test_poison_published_on_the_channel_is_dead_lettered(
         await wait_for(both_dead, what="two dead letters")
         letters = await services.store.list_dead()
         figures = await metrics_of(services)
-        tg.cancel_scope.cancel()
     reasons = sorted(letter.reason for letter in letters)
     assert len(reasons) == 2, reasons
     assert "JSON nested 2001 levels deep; the limit is 32" in reasons[0]
     assert f"the limit is {MAX_MESSAGE_BYTES}" in reasons[1]
-    assert {letter.origin for letter in letters} == {consumer.intake}
+    assert {letter.origin for letter in letters} == {services.settings.intake_stream}
     assert sample(figures, "ticketing_poison_messages_total", transport="pubsub") == 2
     assert not [r for r in caplog.records if r.exc_info], "a traceback was logged"
 
