@@ -116,7 +116,7 @@ def worker(args: argparse.Namespace) -> int:
             async with anyio.create_task_group() as tg:
                 await run_background(tg, container, services, drain=True, consumer=True)
                 if services.settings.metrics_port:  # /metrics and the probes, no API
-                    from ticketing.entrypoints.http.ops import serve_ops
+                    from ticketing.entrypoints.http.app import serve_ops
 
                     ops = functools.partial(
                         serve_ops,
