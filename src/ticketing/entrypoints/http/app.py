@@ -18,7 +18,7 @@ from litestar.openapi.spec import Components, SecurityScheme
 from ticketing import __version__
 from ticketing.container import Container, Services, start, stop
 from ticketing.entrypoints.background import run_background
-from ticketing.entrypoints.http import ops, zoho
+from ticketing.entrypoints.http import ops
 from ticketing.entrypoints.http.deps import Running
 from ticketing.entrypoints.http.errors import ErrorHandlers
 from ticketing.entrypoints.http.guard import api_key_guard
@@ -58,8 +58,8 @@ def create_app(
             TicketController,
             ops.QueueController,
             ops.health,
-            zoho.departments,
-            zoho.auth_url,
+            ops.departments,
+            ops.auth_url,
             ops.live,
             ops.ready,
             ops.metrics,

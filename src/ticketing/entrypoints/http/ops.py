@@ -1,4 +1,5 @@
-"""Operations routes: health, liveness, readiness, Prometheus metrics and the queue."""
+"""Operator routes: health, liveness, readiness, Prometheus metrics, the queue, and the Zoho
+Desk lookups (departments, a consent URL)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,14 @@ from ticketing import __version__
 from ticketing.adapters.prometheus import CONTENT_TYPE
 from ticketing.entrypoints.http import openapi
 from ticketing.entrypoints.http.deps import ServicesDep
-from ticketing.entrypoints.schemas import QueueOut, QueueProcessOut, dead_letter_out, drain_out
+from ticketing.entrypoints.schemas import (
+    DepartmentsOut,
+    QueueOut,
+    QueueProcessOut,
+    dead_letter_out,
+    departments_out,
+    drain_out,
+)
 
 log = logging.getLogger("ticketing.http")
 
@@ -155,3 +163,26 @@ class QueueController(Controller):
     )
     async def process_queue(self, services: ServicesDep) -> QueueProcessOut:
         return drain_out(await services.drain())
+
+
+@get(
+    "/departments",
+    operation_id="listDepartments",
+    summary="Zoho Desk departments",
+    tags=["zoho"],
+    responses=openapi.ZOHO,
+)
+async def departments(services: ServicesDep) -> DepartmentsOut:
+    return departments_out(await services.departments())
+
+
+@get(
+    "/auth/url",
+    operation_id="getAuthUrl",
+    summary="A Zoho consent URL",
+    tags=["zoho"],
+    responses=openapi.GUARDED,
+)
+async def auth_url(services: ServicesDep) -> dict[str, str]:
+    url, state = services.auth_url()
+    return {"auth_url": url, "state": state}
