@@ -3,7 +3,9 @@ started services (``Running``), and every refusal decoding as that body."""
 
 from __future__ import annotations
 
+import ast
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import httpx
 import msgspec
@@ -11,6 +13,7 @@ import pytest
 from litestar import Litestar
 
 from ticketing.container import start, stop
+from ticketing.entrypoints import http
 from ticketing.entrypoints.http.app import create_app
 from ticketing.entrypoints.http.deps import Running
 from ticketing.entrypoints.http.errors import error_body
@@ -98,3 +101,27 @@ async def test_every_refusal_is_an_error_out_body(
     error = msgspec.json.decode(answer.content, type=ErrorOut, strict=True)
     assert error.error
     assert error.message
+
+
+HTTP_PACKAGE = Path(http.__file__).parent
+
+
+def test_no_function_local_imports_and_no_hand_reads_of_app_state() -> None:
+    """Imports at the top of each module (a cycle cannot hide in a function body), and only
+    ``deps.py`` touches the app's state: handlers use ``Provide``, the rest ``Running``."""
+    for module in sorted(HTTP_PACKAGE.glob("*.py")):
+        tree = ast.parse(module.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                local = [n for n in ast.walk(node) if isinstance(n, (ast.Import, ast.ImportFrom))]
+                assert not local, f"{module.name}: import inside {node.name}()"
+            if module.name != "deps.py" and isinstance(node, ast.Attribute):
+                assert not (node.attr == "state" and _names_app(node.value)), (
+                    f"{module.name}:{node.lineno} reads app.state"
+                )
+
+
+def _names_app(node: ast.expr) -> bool:
+    return (isinstance(node, ast.Attribute) and node.attr == "app") or (
+        isinstance(node, ast.Name) and node.id == "app"
+    )
