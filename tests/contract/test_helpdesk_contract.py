@@ -46,7 +46,8 @@ async def zoho_against_emulator(
 
     from ticketing.adapters.memory import InMemoryTokenStore
     from ticketing.adapters.zoho_desk.client import ZohoDeskClient, build_http_client
-    from ticketing.adapters.zoho_desk.emulator import (
+    from ticketing.adapters.zoho_desk.oauth import TokenManager, ZohoOAuth
+    from zoho_desk_emulator import (
         SANDBOX_CLIENT_ID,
         SANDBOX_CLIENT_SECRET,
         SANDBOX_REDIRECT_URI,
@@ -55,7 +56,6 @@ async def zoho_against_emulator(
         EmulatorState,
         create_emulator_app,
     )
-    from ticketing.adapters.zoho_desk.oauth import TokenManager, ZohoOAuth
 
     base = "http://zoho-emulator.invalid"
     app = create_emulator_app(EmulatorState(clock))

@@ -11,7 +11,7 @@ import anyio
 import httpx
 import pytest
 
-from ticketing.adapters.zoho_desk.emulator import (
+from zoho_desk_emulator import (
     SANDBOX_CLIENT_ID,
     SANDBOX_CLIENT_SECRET,
     SANDBOX_ORG_ID,
@@ -25,7 +25,7 @@ pytestmark = [pytest.mark.anyio, pytest.mark.slow]
 
 @pytest.fixture(params=[[]], ids=["strict"])
 def emulator_url(request: pytest.FixtureRequest) -> Iterator[str]:
-    """Start `python -m ticketing.adapters.zoho_desk.emulator` on a free port; stop it after.
+    """Start `python -m zoho_desk_emulator` on a free port; stop it after.
     A test may add options with ``@pytest.mark.parametrize("emulator_url", [[...]],
     indirect=True)``."""
     port = free_port()
@@ -33,7 +33,7 @@ def emulator_url(request: pytest.FixtureRequest) -> Iterator[str]:
         [
             sys.executable,
             "-m",
-            "ticketing.adapters.zoho_desk.emulator",
+            "zoho_desk_emulator",
             "--port",
             str(port),
             "--latency",

@@ -8,7 +8,7 @@ from typing import Any
 import httpx
 import pytest
 
-from ticketing.adapters.zoho_desk.emulator import (
+from zoho_desk_emulator import (
     SANDBOX_CLIENT_ID,
     SANDBOX_CLIENT_SECRET,
     SANDBOX_DEPARTMENT_ID,

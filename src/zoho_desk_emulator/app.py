@@ -27,9 +27,9 @@ from litestar.types import (
     Send,
 )
 
-from ticketing.adapters.zoho_desk.emulator import constraints
-from ticketing.adapters.zoho_desk.emulator.faults import FaultError
-from ticketing.adapters.zoho_desk.emulator.state import (
+from zoho_desk_emulator import constraints
+from zoho_desk_emulator.faults import FaultError
+from zoho_desk_emulator.state import (
     PLAIN_WEIGHT,
     SEARCH_WEIGHT,
     DeskError,

@@ -1,9 +1,9 @@
 """The built-in Zoho Desk emulator: stateful, faithful to the facts page, with fault switches."""
 
-from ticketing.adapters.zoho_desk.emulator.app import EmulatorApp, create_emulator_app
-from ticketing.adapters.zoho_desk.emulator.faults import FaultError, Faults
-from ticketing.adapters.zoho_desk.emulator.standalone import main, run_standalone
-from ticketing.adapters.zoho_desk.emulator.state import (
+from zoho_desk_emulator.app import EmulatorApp, create_emulator_app
+from zoho_desk_emulator.faults import FaultError, Faults
+from zoho_desk_emulator.standalone import main, run_standalone
+from zoho_desk_emulator.state import (
     API_DOMAIN,
     ARCHIVE_DEPARTMENT_ID,
     BILLING_DEPARTMENT_ID,

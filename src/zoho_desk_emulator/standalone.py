@@ -10,9 +10,9 @@ from collections.abc import Sequence
 import anyio
 import uvicorn
 
-from ticketing.adapters.zoho_desk.emulator.app import create_emulator_app
-from ticketing.adapters.zoho_desk.emulator.faults import FaultError
-from ticketing.adapters.zoho_desk.emulator.state import EmulatorState
+from zoho_desk_emulator.app import create_emulator_app
+from zoho_desk_emulator.faults import FaultError
+from zoho_desk_emulator.state import EmulatorState
 
 
 async def run_standalone(
@@ -34,7 +34,7 @@ async def run_standalone(
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m ticketing.adapters.zoho_desk.emulator",
+        prog="python -m zoho_desk_emulator",
         description="The built-in Zoho Desk emulator (accounts + Desk API + /_emulator control).",
     )
     parser.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1)")

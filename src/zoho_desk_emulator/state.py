@@ -11,8 +11,8 @@ from datetime import UTC, date, datetime, timedelta
 from operator import attrgetter
 from typing import Any
 
-from ticketing.adapters.clock import SystemClock
-from ticketing.adapters.zoho_desk.emulator.constraints import (
+from zoho_desk_emulator.clock import Clock, SystemClock
+from zoho_desk_emulator.constraints import (
     CREATE_CONTACT,
     CREATE_TICKET,
     DEFAULT_PICKLISTS,
@@ -20,8 +20,7 @@ from ticketing.adapters.zoho_desk.emulator.constraints import (
     picklist_value,
     validate,
 )
-from ticketing.adapters.zoho_desk.emulator.faults import Faults, whole_number
-from ticketing.domain.ports import Clock
+from zoho_desk_emulator.faults import Faults, whole_number
 
 SANDBOX_CLIENT_ID = "1000.fake-sandbox-client-id"
 SANDBOX_CLIENT_SECRET = "sandbox-client-secret"  # noqa: S105 - a published fake, not a secret
