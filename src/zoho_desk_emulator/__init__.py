@@ -1,14 +1,14 @@
 """A strict, stateful Zoho Desk emulator (accounts + Desk API) with fault switches; standalone."""
 
 from zoho_desk_emulator.app import EmulatorApp, create_emulator_app
-from zoho_desk_emulator.calls import CallLog, CallRecord
+from zoho_desk_emulator.calls import CallLog
 from zoho_desk_emulator.clock import Clock, SystemClock
 from zoho_desk_emulator.credits import CreditMeter
 from zoho_desk_emulator.desk import Desk
 from zoho_desk_emulator.errors import DeskError, OAuthError
 from zoho_desk_emulator.faults import FaultError, Faults
 from zoho_desk_emulator.oauth import API_DOMAIN, OAuthServer
-from zoho_desk_emulator.records import ContactRecord, TicketRecord
+from zoho_desk_emulator.records import CallRecord, ContactRecord, TicketRecord
 from zoho_desk_emulator.sandbox import (
     ARCHIVE_DEPARTMENT_ID,
     BILLING_DEPARTMENT_ID,

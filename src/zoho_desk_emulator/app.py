@@ -202,6 +202,25 @@ async def _desk_call(
         state.in_flight = max(0, state.in_flight - 1)
 
 
+async def _desk_read(
+    request: AnyRequest,
+    emu: EmulatorState,
+    schema: constraints.Schema,
+    read: Callable[[str, dict[str, str]], Answer],
+    *,
+    weight: int = PLAIN_WEIGHT,
+    needs_org: bool = True,
+) -> Response[Any]:
+    """A Desk GET: its query checked against Zoho's description, then ``read(org_id, query)``."""
+
+    async def run(org_id: str) -> Answer:
+        params = _query(request)
+        emu.desk.check_query(schema, params)
+        return read(org_id, params)
+
+    return await _desk_call(request, emu, weight, run, needs_org=needs_org)
+
+
 async def _json_body(request: AnyRequest) -> Any:
     raw = await request.body()
     try:
@@ -290,38 +309,36 @@ async def oauth_revoke(request: AnyRequest, emu: Emu) -> Response[Any]:
 
 @get("/api/v1/organizations")
 async def organizations(request: AnyRequest, emu: Emu) -> Response[Any]:
-    async def run(_: str) -> Answer:
-        emu.desk.check_query(constraints.LIST_ORGANIZATIONS, _query(request))
-        return _listing(emu.desk.list_organizations())
-
-    return await _desk_call(request, emu, PLAIN_WEIGHT, run, needs_org=False)
+    return await _desk_read(
+        request,
+        emu,
+        constraints.LIST_ORGANIZATIONS,
+        lambda _, __: _listing(emu.desk.list_organizations()),
+        needs_org=False,
+    )
 
 
 @get("/api/v1/myinfo")
 async def myinfo(request: AnyRequest, emu: Emu) -> Response[Any]:
-    async def run(_: str) -> Answer:
-        emu.desk.check_query(constraints.MY_INFO, _query(request))
-        return 200, emu.desk.myinfo()
-
-    return await _desk_call(request, emu, PLAIN_WEIGHT, run)
+    return await _desk_read(
+        request, emu, constraints.MY_INFO, lambda _, __: (200, emu.desk.myinfo())
+    )
 
 
 @get("/api/v1/departments")
 async def departments(request: AnyRequest, emu: Emu) -> Response[Any]:
-    async def run(org_id: str) -> Answer:
-        emu.desk.check_query(constraints.LIST_DEPARTMENTS, _query(request))
-        return _listing(emu.desk.list_departments(org_id, _query(request)))
+    def read(org_id: str, params: dict[str, str]) -> Answer:
+        return _listing(emu.desk.list_departments(org_id, params))
 
-    return await _desk_call(request, emu, SEARCH_WEIGHT, run)
+    return await _desk_read(request, emu, constraints.LIST_DEPARTMENTS, read, weight=SEARCH_WEIGHT)
 
 
 @get("/api/v1/contacts/search")
 async def search_contacts(request: AnyRequest, emu: Emu) -> Response[Any]:
-    async def run(org_id: str) -> Answer:
-        emu.desk.check_query(constraints.SEARCH_CONTACTS, _query(request))
-        return _listing(*emu.desk.search_contacts(org_id, _query(request)))
+    def read(org_id: str, params: dict[str, str]) -> Answer:
+        return _listing(*emu.desk.search_contacts(org_id, params))
 
-    return await _desk_call(request, emu, SEARCH_WEIGHT, run)
+    return await _desk_read(request, emu, constraints.SEARCH_CONTACTS, read, weight=SEARCH_WEIGHT)
 
 
 @post("/api/v1/contacts")
@@ -362,34 +379,30 @@ async def create_ticket(request: AnyRequest, emu: Emu) -> Response[Any]:
 
 @get("/api/v1/tickets/search")
 async def search_tickets(request: AnyRequest, emu: Emu) -> Response[Any]:
-    async def run(org_id: str) -> Answer:
-        emu.desk.check_query(constraints.SEARCH_TICKETS, _query(request))
-        return _listing(*emu.desk.search_tickets(org_id, _query(request)))
+    def read(org_id: str, params: dict[str, str]) -> Answer:
+        return _listing(*emu.desk.search_tickets(org_id, params))
 
-    return await _desk_call(request, emu, SEARCH_WEIGHT, run)
+    return await _desk_read(request, emu, constraints.SEARCH_TICKETS, read, weight=SEARCH_WEIGHT)
 
 
 @get("/api/v1/tickets/{ticket_id:str}")
 async def get_ticket(request: AnyRequest, emu: Emu) -> Response[Any]:
     ticket_id = str(request.path_params["ticket_id"])
 
-    async def run(org_id: str) -> Answer:
-        emu.desk.check_query(constraints.GET_TICKET, _query(request))
+    def read(org_id: str, _: dict[str, str]) -> Answer:
         return 200, emu.desk.get_ticket(org_id, ticket_id).as_zoho()
 
-    return await _desk_call(request, emu, PLAIN_WEIGHT, run)
+    return await _desk_read(request, emu, constraints.GET_TICKET, read)
 
 
 @get("/api/v1/organizationFields")
 async def organization_fields(request: AnyRequest, emu: Emu) -> Response[Any]:
-    async def run(org_id: str) -> Answer:
-        params = _query(request)
-        emu.desk.check_query(constraints.ORGANIZATION_FIELDS, params)
+    def read(org_id: str, params: dict[str, str]) -> Answer:
         if params.get("module") != "tickets":
             return 204, None  # the emulator keeps picklists for tickets only
         return _listing(emu.desk.organization_fields(org_id))
 
-    return await _desk_call(request, emu, PLAIN_WEIGHT, run)
+    return await _desk_read(request, emu, constraints.ORGANIZATION_FIELDS, read)
 
 
 # ---------------------------------------------------------------------- control

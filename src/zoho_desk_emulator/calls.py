@@ -4,37 +4,14 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from urllib.parse import parse_qsl
 
-from zoho_desk_emulator.records import zoho_time
+from zoho_desk_emulator.records import CallRecord
 
 _SECRET_PARAMS = frozenset({"token", "code", "client_secret", "refresh_token"})
 _LOGGED_HEADERS = ("orgid", "authorization", "content-type", "idempotency-key")
-
-
-@dataclass(frozen=True, slots=True)
-class CallRecord:
-    """One request the emulator answered (secrets redacted); ``status`` 0 means dropped."""
-
-    method: str
-    path: str
-    query: dict[str, str]
-    headers: dict[str, str]
-    status: int
-    at: datetime
-
-    def as_json(self) -> dict[str, Any]:
-        return {
-            "method": self.method,
-            "path": self.path,
-            "query": self.query,
-            "headers": self.headers,
-            "status": self.status,
-            "at": zoho_time(self.at),
-        }
 
 
 class CallLog:

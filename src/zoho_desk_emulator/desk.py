@@ -40,6 +40,30 @@ from zoho_desk_emulator.sandbox import (
 from zoho_desk_emulator.search import int_param
 
 _ID_BASE = 900000000000100000
+# the properties of each create that must be text when present
+_CONTACT_STRINGS = (
+    "lastName",
+    "firstName",
+    "email",
+    "secondaryEmail",
+    "phone",
+    "mobile",
+    "accountId",
+    "description",
+    "language",
+)
+_TICKET_STRINGS = (
+    "subject",
+    "departmentId",
+    "contactId",
+    "description",
+    "priority",
+    "status",
+    "channel",
+    "email",
+    "phone",
+    *TICKET_EXTRAS,
+)
 _NUMERIC = re.compile(r"[0-9]+")
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 
@@ -148,12 +172,17 @@ class Desk:
         if errors:
             raise invalid_data(*errors)
 
-    def _check_body(self, schema: Schema, body: Mapping[str, Any], org_id: str) -> None:
-        if self.lenient:
-            return
-        found = validate(schema, body, self.picklists.get(org_id))
+    def _checked_body(
+        self, schema: Schema, body: Any, org_id: str, strings: Iterable[str]
+    ) -> tuple[Mapping[str, Any], list[FieldError]]:
+        """A create's body, checked against Zoho's description (422 at once) and then for the
+        properties that must be text (the errors, to report with the others)."""
+        if not isinstance(body, Mapping):
+            raise not_a_json_object()
+        found = [] if self.lenient else validate(schema, body, self.picklists.get(org_id))
         if found:
             raise invalid_data(*(FieldError(f"/{v.field}", v.error_type, v.message) for v in found))
+        return body, _string_fields(body, "/", strings)
 
     def _picklist(self, org_id: str, name: str, value: str | None) -> tuple[str | None, bool]:
         """(the portal's spelling of a picklist value, whether the portal has it)."""
@@ -239,24 +268,7 @@ class Desk:
 
     def create_contact(self, org_id: str, body: Any) -> ContactRecord:
         """``POST /contacts``; a duplicate email is accepted unless the fault switch says reject."""
-        if not isinstance(body, Mapping):
-            raise not_a_json_object()
-        self._check_body(CREATE_CONTACT, body, org_id)
-        errors = _string_fields(
-            body,
-            "/",
-            (
-                "lastName",
-                "firstName",
-                "email",
-                "secondaryEmail",
-                "phone",
-                "mobile",
-                "accountId",
-                "description",
-                "language",
-            ),
-        )
+        body, errors = self._checked_body(CREATE_CONTACT, body, org_id, _CONTACT_STRINGS)
         if not _text(body.get("lastName")):
             errors.append(FieldError("/lastName", "missing", "lastName is mandatory"))
         email = _text(body.get("email"))
@@ -330,25 +342,7 @@ class Desk:
     ) -> Callable[[datetime], TicketRecord]:
         """Validate a create like Zoho (422 ``INVALID_DATA``); returns the step that stores
         the ticket, stamped with the time it is given."""
-        if not isinstance(body, Mapping):
-            raise not_a_json_object()
-        self._check_body(CREATE_TICKET, body, org_id)
-        errors = _string_fields(
-            body,
-            "/",
-            (
-                "subject",
-                "departmentId",
-                "contactId",
-                "description",
-                "priority",
-                "status",
-                "channel",
-                "email",
-                "phone",
-                *TICKET_EXTRAS,
-            ),
-        )
+        body, errors = self._checked_body(CREATE_TICKET, body, org_id, _TICKET_STRINGS)
         if errors:
             raise invalid_data(*errors)
         subject = _text(body.get("subject"))

@@ -6,13 +6,18 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from zoho_desk_emulator.clock import Clock
 from zoho_desk_emulator.errors import DeskError, OAuthError
 from zoho_desk_emulator.faults import Faults
+from zoho_desk_emulator.records import (
+    AccessTokenRecord,
+    IssuedCode,
+    OAuthClient,
+    RefreshTokenRecord,
+)
 
 API_DOMAIN = "https://www.zohoapis.com"
 ACCESS_TOKEN_SECONDS = 3600
@@ -36,53 +41,6 @@ def _zoho_token() -> str:
     return f"1000.{secrets.token_hex(16)}.{secrets.token_hex(16)}"
 
 
-@dataclass(slots=True)
-class OAuthClient:
-    client_id: str
-    client_secret: str
-    redirect_uri: str
-
-    def __repr__(self) -> str:
-        return f"OAuthClient({self.client_id!r}, redirect_uri={self.redirect_uri!r})"
-
-
-@dataclass(slots=True)
-class IssuedCode:
-    client_id: str
-    redirect_uri: str
-    scope: str
-    offline: bool
-    issued_at: datetime
-    used: bool = False
-
-
-@dataclass(slots=True)
-class RefreshTokenRecord:
-    token: str
-    client_id: str
-    scope: str
-    issued_at: datetime
-    # times of refresh grants, for the 10-in-10-minutes rule
-    refreshes: list[datetime] = field(default_factory=list)
-    # access tokens still alive, oldest first, for the 15-live rule
-    live: list[str] = field(default_factory=list)
-
-    def __repr__(self) -> str:
-        return f"RefreshTokenRecord(client_id={self.client_id!r}, live={len(self.live)})"
-
-
-@dataclass(slots=True)
-class AccessTokenRecord:
-    token: str
-    client_id: str
-    refresh_token: str | None
-    scope: str
-    expires_at: datetime
-
-    def __repr__(self) -> str:
-        return f"AccessTokenRecord(client_id={self.client_id!r}, expires_at={self.expires_at})"
-
-
 class OAuthServer:
     """The accounts host's state (``/oauth/v2/*``) and the access-token check of every Desk call.
 
@@ -104,10 +62,7 @@ class OAuthServer:
         self.access_tokens_issued = 0
 
     def __repr__(self) -> str:
-        return (
-            f"OAuthServer(clients={len(self.clients)}, refresh_tokens={len(self.refresh_tokens)}, "
-            f"access_tokens={len(self.access_tokens)})"
-        )
+        return f"OAuthServer(clients={len(self.clients)}, tokens={len(self.access_tokens)})"
 
     def register_client(self, client_id: str, secret: str, redirect_uri: str) -> None:
         """Register (or replace) an OAuth client with its one exact redirect URI."""

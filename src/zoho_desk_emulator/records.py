@@ -1,5 +1,5 @@
-"""The Desk resources the emulator stores (portals, departments, contacts, tickets) and their
-Zoho JSON form."""
+"""The records the emulator keeps, and their JSON form: Desk resources (portals, departments,
+contacts, tickets), the accounts server's clients, codes and tokens, and the calls answered."""
 
 from __future__ import annotations
 
@@ -173,3 +173,78 @@ class TicketRecord:
             body[name] = self.extra.get(name)
         body.update({k: v for k, v in self.extra.items() if k not in body})
         return body
+
+
+# ---------------------------------------------------------------------- accounts
+
+
+@dataclass(slots=True)
+class OAuthClient:
+    client_id: str
+    client_secret: str
+    redirect_uri: str
+
+    def __repr__(self) -> str:
+        return f"OAuthClient({self.client_id!r}, redirect_uri={self.redirect_uri!r})"
+
+
+@dataclass(slots=True)
+class IssuedCode:
+    client_id: str
+    redirect_uri: str
+    scope: str
+    offline: bool
+    issued_at: datetime
+    used: bool = False
+
+
+@dataclass(slots=True)
+class RefreshTokenRecord:
+    token: str
+    client_id: str
+    scope: str
+    issued_at: datetime
+    # times of refresh grants, for the 10-in-10-minutes rule
+    refreshes: list[datetime] = field(default_factory=list)
+    # access tokens still alive, oldest first, for the 15-live rule
+    live: list[str] = field(default_factory=list)
+
+    def __repr__(self) -> str:
+        return f"RefreshTokenRecord(client_id={self.client_id!r}, live={len(self.live)})"
+
+
+@dataclass(slots=True)
+class AccessTokenRecord:
+    token: str
+    client_id: str
+    refresh_token: str | None
+    scope: str
+    expires_at: datetime
+
+    def __repr__(self) -> str:
+        return f"AccessTokenRecord(client_id={self.client_id!r}, expires_at={self.expires_at})"
+
+
+# ---------------------------------------------------------------------- the call log
+
+
+@dataclass(frozen=True, slots=True)
+class CallRecord:
+    """One request the emulator answered (secrets redacted); ``status`` 0 means dropped."""
+
+    method: str
+    path: str
+    query: dict[str, str]
+    headers: dict[str, str]
+    status: int
+    at: datetime
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "method": self.method,
+            "path": self.path,
+            "query": self.query,
+            "headers": self.headers,
+            "status": self.status,
+            "at": zoho_time(self.at),
+        }

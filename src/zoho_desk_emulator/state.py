@@ -4,27 +4,25 @@ the call log and the fault switches they share, in plain Python with no HTTP in 
 from __future__ import annotations
 
 import random
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime
-from typing import Any
+from typing import Any, Generic, TypeVar, cast
 
-from zoho_desk_emulator.calls import CallLog, CallRecord
+from zoho_desk_emulator.calls import CallLog
 from zoho_desk_emulator.clock import Clock, SystemClock
 from zoho_desk_emulator.credits import CreditMeter
 from zoho_desk_emulator.desk import Desk
 from zoho_desk_emulator.faults import Faults, whole_number
-from zoho_desk_emulator.oauth import (
-    ACCESS_TOKEN_SECONDS,
-    AccessTokenRecord,
-    IssuedCode,
-    OAuthClient,
-    OAuthServer,
-    RefreshTokenRecord,
-)
+from zoho_desk_emulator.oauth import ACCESS_TOKEN_SECONDS, OAuthServer
 from zoho_desk_emulator.records import (
+    AccessTokenRecord,
+    CallRecord,
     ContactRecord,
     DepartmentRecord,
+    IssuedCode,
+    OAuthClient,
     OrganizationRecord,
+    RefreshTokenRecord,
     TicketRecord,
 )
 from zoho_desk_emulator.sandbox import (
@@ -35,6 +33,27 @@ from zoho_desk_emulator.sandbox import (
     SANDBOX_SCOPE,
 )
 
+T = TypeVar("T")
+Search = tuple[list[dict[str, Any]], int]  # one page of results, and the total
+
+
+class _Part(Generic[T]):
+    """An attribute of :class:`EmulatorState` that is an attribute of one of its parts (the
+    same name unless ``name`` is given): reading and setting it reach the part."""
+
+    def __init__(self, part: str, name: str | None = None) -> None:
+        self.part = part
+        self.name = name or ""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = self.name or name
+
+    def __get__(self, state: Any, owner: type | None = None) -> T:
+        return cast(T, getattr(getattr(state, self.part), self.name))
+
+    def __set__(self, state: Any, value: T) -> None:
+        setattr(getattr(state, self.part), self.name, value)
+
 
 class EmulatorState:
     """Everything the emulated Zoho account holds, and the rules it enforces.
@@ -42,8 +61,8 @@ class EmulatorState:
     A façade over the parts, each with its own state: ``oauth`` (:class:`OAuthServer`),
     ``desk`` (:class:`Desk`, searches included), ``credits`` (:class:`CreditMeter`) and
     ``call_log`` (:class:`CallLog`). ``faults`` is one object shared by all of them, cleared in
-    place so references held by tests stay live. The properties and methods below are the
-    surface tests and the HTTP app use; :meth:`reset` replaces every part.
+    place so references held by tests stay live. :meth:`reset` replaces every part; the
+    attributes listed under "the parts' surface" read (and set) the current part's.
     """
 
     oauth: OAuthServer
@@ -123,7 +142,7 @@ class EmulatorState:
             "contacts_created": self.contacts_created,
             "tickets_created": self.tickets_created,
             "token_refreshes": self.token_refreshes,
-            "access_tokens_issued": self.oauth.access_tokens_issued,
+            "access_tokens_issued": self.access_tokens_issued,
             "access_tokens_live": self.oauth.live_access_tokens(),
             "refresh_tokens": len(self.refresh_tokens),
             "calls": len(self.calls),
@@ -135,149 +154,39 @@ class EmulatorState:
             "faults": self.faults.as_json(),
         }
 
-    # ------------------------------------------------------------------ accounts (oauth)
+    # ------------------------------------------------------------------ the parts' surface
 
-    @property
-    def clients(self) -> dict[str, OAuthClient]:
-        return self.oauth.clients
-
-    @property
-    def codes(self) -> dict[str, IssuedCode]:
-        return self.oauth.codes
-
-    @property
-    def refresh_tokens(self) -> dict[str, RefreshTokenRecord]:
-        return self.oauth.refresh_tokens
-
-    @property
-    def access_tokens(self) -> dict[str, AccessTokenRecord]:
-        return self.oauth.access_tokens
-
-    @property
-    def token_refreshes(self) -> int:
-        return self.oauth.token_refreshes
-
-    @property
-    def access_tokens_issued(self) -> int:
-        return self.oauth.access_tokens_issued
-
-    def register_client(self, client_id: str, secret: str, redirect_uri: str) -> None:
-        """Register (or replace) an OAuth client with its one exact redirect URI."""
-        self.oauth.register_client(client_id, secret, redirect_uri)
-
-    def authorize(
-        self,
-        *,
-        client_id: str | None,
-        redirect_uri: str | None,
-        response_type: str | None,
-        scope: str | None,
-        access_type: str | None,
-    ) -> dict[str, str]:
-        """The consent step: see :meth:`OAuthServer.authorize`."""
-        return self.oauth.authorize(
-            client_id=client_id,
-            redirect_uri=redirect_uri,
-            response_type=response_type,
-            scope=scope,
-            access_type=access_type,
-        )
-
-    def token(self, params: Mapping[str, str]) -> dict[str, Any]:
-        """``POST /oauth/v2/token``: see :meth:`OAuthServer.token`."""
-        return self.oauth.token(params)
-
-    def revoke(self, token: str) -> None:
-        """Revoke a refresh token (and every access token it issued) or one access token."""
-        self.oauth.revoke(token)
-
-    # ------------------------------------------------------------------ Desk data
-
-    @property
-    def organizations(self) -> dict[str, OrganizationRecord]:
-        return self.desk.organizations
-
-    @property
-    def departments(self) -> dict[str, DepartmentRecord]:
-        return self.desk.departments
-
-    @property
-    def picklists(self) -> dict[str, dict[str, list[str]]]:
-        return self.desk.picklists
-
-    @property
-    def contacts(self) -> dict[str, ContactRecord]:
-        return self.desk.contacts
-
-    @property
-    def tickets(self) -> dict[str, TicketRecord]:
-        return self.desk.tickets
-
-    @property
-    def contacts_created(self) -> int:
-        return self.desk.contacts_created
-
-    @property
-    def tickets_created(self) -> int:
-        return self.desk.tickets_created
-
-    def create_contact(self, org_id: str, body: Any) -> ContactRecord:
-        """``POST /contacts``: see :meth:`Desk.create_contact`."""
-        return self.desk.create_contact(org_id, body)
-
-    def create_ticket(self, org_id: str, body: Any, web_base: str) -> TicketRecord:
-        """``POST /tickets``: see :meth:`Desk.create_ticket`."""
-        return self.desk.create_ticket(org_id, body, web_base)
-
-    def get_ticket(self, org_id: str, ticket_id: str) -> TicketRecord:
-        return self.desk.get_ticket(org_id, ticket_id)
-
-    def search_contacts(
-        self, org_id: str, params: Mapping[str, str]
-    ) -> tuple[list[dict[str, Any]], int]:
-        return self.desk.search_contacts(org_id, params)
-
-    def search_tickets(
-        self, org_id: str, params: Mapping[str, str]
-    ) -> tuple[list[dict[str, Any]], int]:
-        return self.desk.search_tickets(org_id, params)
-
-    def settle(self) -> None:
-        """Commit the late creates that are due (the ``create_late`` fault)."""
-        self.desk.settle()
-
-    def set_picklist(
-        self,
-        name: str,
-        *,
-        add: Iterable[str] = (),
-        remove: Iterable[str] = (),
-        org_id: str | None = None,
-    ) -> list[str]:
-        """Change one picklist of one portal: see :meth:`Desk.set_picklist`."""
-        return self.desk.set_picklist(name, add=add, remove=remove, org_id=org_id)
-
-    def tickets_by_key(self, field_name: str) -> dict[str, list[TicketRecord]]:
-        """Tickets grouped by the value of one custom field (e.g. the idempotency key)."""
-        return self.desk.tickets_by_key(field_name)
-
-    # ------------------------------------------------------------------ credits and calls
-
-    @property
-    def credits_remaining(self) -> int:
-        return self.credits.remaining
-
-    @credits_remaining.setter
-    def credits_remaining(self, credits: int) -> None:
-        self.credits.remaining = credits
-
-    def credits_left(self) -> int:
-        """Today's remaining API credits; the budget refills at UTC midnight."""
-        return self.credits.left()
-
-    @property
-    def calls(self) -> list[CallRecord]:
-        return self.call_log.calls
+    # accounts server
+    clients: _Part[dict[str, OAuthClient]] = _Part("oauth")
+    codes: _Part[dict[str, IssuedCode]] = _Part("oauth")
+    refresh_tokens: _Part[dict[str, RefreshTokenRecord]] = _Part("oauth")
+    access_tokens: _Part[dict[str, AccessTokenRecord]] = _Part("oauth")
+    token_refreshes: _Part[int] = _Part("oauth")
+    access_tokens_issued: _Part[int] = _Part("oauth")
+    register_client: _Part[Callable[[str, str, str], None]] = _Part("oauth")
+    authorize: _Part[Callable[..., dict[str, str]]] = _Part("oauth")
+    token: _Part[Callable[[Mapping[str, str]], dict[str, Any]]] = _Part("oauth")
+    revoke: _Part[Callable[[str], None]] = _Part("oauth")
+    # Desk data
+    organizations: _Part[dict[str, OrganizationRecord]] = _Part("desk")
+    departments: _Part[dict[str, DepartmentRecord]] = _Part("desk")
+    picklists: _Part[dict[str, dict[str, list[str]]]] = _Part("desk")
+    contacts: _Part[dict[str, ContactRecord]] = _Part("desk")
+    tickets: _Part[dict[str, TicketRecord]] = _Part("desk")
+    contacts_created: _Part[int] = _Part("desk")
+    tickets_created: _Part[int] = _Part("desk")
+    create_contact: _Part[Callable[[str, Any], ContactRecord]] = _Part("desk")
+    create_ticket: _Part[Callable[[str, Any, str], TicketRecord]] = _Part("desk")
+    get_ticket: _Part[Callable[[str, str], TicketRecord]] = _Part("desk")
+    search_contacts: _Part[Callable[[str, Mapping[str, str]], Search]] = _Part("desk")
+    search_tickets: _Part[Callable[[str, Mapping[str, str]], Search]] = _Part("desk")
+    settle: _Part[Callable[[], None]] = _Part("desk")
+    set_picklist: _Part[Callable[..., list[str]]] = _Part("desk")
+    tickets_by_key: _Part[Callable[[str], dict[str, list[TicketRecord]]]] = _Part("desk")
+    # credits and the call log
+    credits_remaining: _Part[int] = _Part("credits", "remaining")
+    credits_left: _Part[Callable[[], int]] = _Part("credits", "left")
+    calls: _Part[list[CallRecord]] = _Part("call_log")
 
     def record_call(
         self, method: str, path: str, query: dict[str, str], headers: dict[str, str], status: int

@@ -14,7 +14,7 @@ from zoho_desk_emulator import (
     Faults,
 )
 
-from tests.zoho_desk_emulator.conftest import create_ticket, refresh
+from tests.zoho_desk_emulator.helpers import create_ticket, refresh
 
 pytestmark = pytest.mark.anyio
 

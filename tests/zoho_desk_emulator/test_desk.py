@@ -17,7 +17,7 @@ from zoho_desk_emulator import (
 )
 
 from tests.conftest import ManualClock
-from tests.zoho_desk_emulator.conftest import create_ticket
+from tests.zoho_desk_emulator.helpers import create_ticket
 
 pytestmark = pytest.mark.anyio
 

@@ -17,7 +17,7 @@ from zoho_desk_emulator import (
 )
 
 from tests.conftest import ManualClock
-from tests.zoho_desk_emulator.conftest import BASE_URL, desk_headers, refresh, refresh_params
+from tests.zoho_desk_emulator.helpers import BASE_URL, desk_headers, refresh, refresh_params
 
 pytestmark = pytest.mark.anyio
 
