@@ -29,6 +29,7 @@ from litestar.types import (
 from zoho_desk_emulator import constraints
 from zoho_desk_emulator.calls import logged_headers, redacted_query
 from zoho_desk_emulator.credits import PLAIN_WEIGHT, SEARCH_WEIGHT
+from zoho_desk_emulator.desk import Desk
 from zoho_desk_emulator.errors import DeskError, OAuthError
 from zoho_desk_emulator.faults import FaultError
 from zoho_desk_emulator.records import zoho_time
@@ -221,6 +222,20 @@ async def _desk_read(
     return await _desk_call(request, emu, weight, run, needs_org=needs_org)
 
 
+async def _desk_search(
+    request: AnyRequest,
+    emu: EmulatorState,
+    schema: constraints.Schema,
+    search: Callable[[Desk, str, dict[str, str]], tuple[list[dict[str, Any]], int]],
+) -> Response[Any]:
+    """A Desk search: a page of results with the total ``count``, at the search weight."""
+
+    def read(org_id: str, params: dict[str, str]) -> Answer:
+        return _listing(*search(emu.desk, org_id, params))
+
+    return await _desk_read(request, emu, schema, read, weight=SEARCH_WEIGHT)
+
+
 async def _json_body(request: AnyRequest) -> Any:
     raw = await request.body()
     try:
@@ -335,10 +350,7 @@ async def departments(request: AnyRequest, emu: Emu) -> Response[Any]:
 
 @get("/api/v1/contacts/search")
 async def search_contacts(request: AnyRequest, emu: Emu) -> Response[Any]:
-    def read(org_id: str, params: dict[str, str]) -> Answer:
-        return _listing(*emu.desk.search_contacts(org_id, params))
-
-    return await _desk_read(request, emu, constraints.SEARCH_CONTACTS, read, weight=SEARCH_WEIGHT)
+    return await _desk_search(request, emu, constraints.SEARCH_CONTACTS, Desk.search_contacts)
 
 
 @post("/api/v1/contacts")
@@ -379,10 +391,7 @@ async def create_ticket(request: AnyRequest, emu: Emu) -> Response[Any]:
 
 @get("/api/v1/tickets/search")
 async def search_tickets(request: AnyRequest, emu: Emu) -> Response[Any]:
-    def read(org_id: str, params: dict[str, str]) -> Answer:
-        return _listing(*emu.desk.search_tickets(org_id, params))
-
-    return await _desk_read(request, emu, constraints.SEARCH_TICKETS, read, weight=SEARCH_WEIGHT)
+    return await _desk_search(request, emu, constraints.SEARCH_TICKETS, Desk.search_tickets)
 
 
 @get("/api/v1/tickets/{ticket_id:str}")

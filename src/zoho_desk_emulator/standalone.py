@@ -32,6 +32,18 @@ async def run_standalone(
     await uvicorn.Server(config).serve()
 
 
+# the fault switches with an option of the same name (given: set; left out: off)
+_SWITCHES = (
+    "latency",
+    "error_rate",
+    "search_lag",
+    "outage",
+    "clock_skew",
+    "token_error_status",
+    "duplicate_contact_email",
+)
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m zoho_desk_emulator",
@@ -73,16 +85,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         edition=args.edition,
         lenient=args.lenient,
     )
-    switches = {
-        "latency": args.latency,
-        "error_rate": args.error_rate,
-        "search_lag": args.search_lag,
-        "outage": args.outage,
-        "clock_skew": args.clock_skew,
-        "token_error_status": args.token_error_status,
-        "expires_in_ms": args.expires_in_ms or None,
-        "duplicate_contact_email": args.duplicate_contact_email,
-    }
+    switches = {name: getattr(args, name) for name in _SWITCHES}
+    switches["expires_in_ms"] = args.expires_in_ms or None  # a flag: only ever switched on
     try:
         state.apply_faults({k: v for k, v in switches.items() if v is not None})
     except FaultError as error:
