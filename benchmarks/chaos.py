@@ -49,13 +49,13 @@ import httpx
 import redis
 
 from ticketing.adapters.redis.store import LEDGER_PREFIX
-from ticketing.adapters.zoho_desk.emulator import (
+from ticketing.application.intake import ANONYMOUS_CLIENT, scoped_key
+from ticketing.domain.model import REFERENCE_PREFIX, ticket_reference
+from zoho_desk_emulator import (
     SANDBOX_CLIENT_ID,
     SANDBOX_CLIENT_SECRET,
     SANDBOX_REFRESH_TOKEN,
 )
-from ticketing.application.intake import ANONYMOUS_CLIENT, scoped_key
-from ticketing.domain.model import REFERENCE_PREFIX, ticket_reference
 
 KEY_FIELD = "cf_request_key"
 WEB_FORM_SUBJECT = "Consulta desde la web"

@@ -49,7 +49,7 @@ from harness import (
     table,
 )
 
-from ticketing.adapters.zoho_desk.emulator import (
+from zoho_desk_emulator import (
     SANDBOX_DEPARTMENT_ID,
     SANDBOX_ORG_ID,
 )

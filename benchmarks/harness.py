@@ -25,7 +25,7 @@ from typing import Any
 
 import httpx
 
-from ticketing.adapters.zoho_desk.emulator import (
+from zoho_desk_emulator import (
     SANDBOX_CLIENT_ID,
     SANDBOX_CLIENT_SECRET,
     SANDBOX_REFRESH_TOKEN,
@@ -189,12 +189,12 @@ class Emulator:
 def emulator(
     *, latency: float, max_concurrency: int = 25, credits_per_day: int = 10_000_000
 ) -> Iterator[Emulator]:
-    """`python -m ticketing.adapters.zoho_desk.emulator` on a free port."""
+    """`python -m zoho_desk_emulator` on a free port."""
     port = free_port()
     argv = [
         sys.executable,
         "-m",
-        "ticketing.adapters.zoho_desk.emulator",
+        "zoho_desk_emulator",
         "--port",
         str(port),
         "--max-concurrency",

@@ -79,7 +79,7 @@ def build_zoho_endpoints(settings: Settings) -> ZohoEndpoints:
     from ticketing.adapters.zoho_desk.hosts import resolve_hosts
 
     if settings.sandbox:
-        from ticketing.adapters.zoho_desk.emulator import (
+        from zoho_desk_emulator import (
             SANDBOX_CLIENT_ID,
             SANDBOX_CLIENT_SECRET,
             SANDBOX_REFRESH_TOKEN,
@@ -113,7 +113,7 @@ def build_emulator_state(endpoints: ZohoEndpoints) -> Any:
     standalone one); None otherwise."""
     if not endpoints.sandbox or endpoints.desk_url != SANDBOX_BASE_URL:
         return None
-    from ticketing.adapters.zoho_desk.emulator import EmulatorState
+    from zoho_desk_emulator import EmulatorState
 
     return EmulatorState()
 
@@ -121,7 +121,7 @@ def build_emulator_state(endpoints: ZohoEndpoints) -> Any:
 def build_emulator_app(state: Any) -> Any:
     if state is None:
         return None
-    from ticketing.adapters.zoho_desk.emulator import create_emulator_app
+    from zoho_desk_emulator import create_emulator_app
 
     return create_emulator_app(state)
 

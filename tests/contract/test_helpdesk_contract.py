@@ -46,7 +46,8 @@ async def zoho_against_emulator(
 
     from ticketing.adapters.memory import InMemoryTokenStore
     from ticketing.adapters.zoho_desk.client import ZohoDeskClient, build_http_client
-    from ticketing.adapters.zoho_desk.emulator import (
+    from ticketing.adapters.zoho_desk.oauth import TokenManager, ZohoOAuth
+    from zoho_desk_emulator import (
         SANDBOX_CLIENT_ID,
         SANDBOX_CLIENT_SECRET,
         SANDBOX_REDIRECT_URI,
@@ -55,7 +56,6 @@ async def zoho_against_emulator(
         EmulatorState,
         create_emulator_app,
     )
-    from ticketing.adapters.zoho_desk.oauth import TokenManager, ZohoOAuth
 
     base = "http://zoho-emulator.invalid"
     app = create_emulator_app(EmulatorState(clock))
@@ -168,6 +168,64 @@ async def test_a_number_stored_as_a_person_types_it_is_found(
     chosen = choose_contact(found, Customer(phone="+525512345678"))
     assert chosen is not None
     assert chosen.id == created.id
+
+
+# Zoho's phone search (facts page, and the emulator built from it): ``phone=`` reads only
+# ``phone`` and ``mobile=`` only ``mobile``, each against the stored string, ``*`` as a
+# wildcard and otherwise the whole value. The client looks for ``*1*2*3*4*5*6*7*8`` (the
+# number's last 8 digits): other digits or signs may sit before and between them, nothing after.
+LOOSE_PHONE_CASES = {
+    "the same number": ("phone", "+525512345678", True),
+    "in mobile": ("mobile", "+525512345678", True),
+    "typed with spaces and a trunk 1": ("mobile", "+52 1 55 1234 5678", True),
+    "another number holding the digits in order": ("phone", "+1 234 555 5678", True),
+    "the digits and then a word": ("phone", "55 1234 5678 casa", False),
+    "the digits out of order": ("phone", "+52 55 8765 4321", False),
+    "the last digit missing": ("phone", "+52 55 1234 567", False),
+}
+
+
+@pytest.mark.parametrize(
+    ("field", "stored", "found"), list(LOOSE_PHONE_CASES.values()), ids=list(LOOSE_PHONE_CASES)
+)
+async def test_a_phone_search_is_as_loose_as_zohos_wildcard(
+    helpdesk: Helpdesk, field: str, stored: str, found: bool
+) -> None:
+    """Every implementation returns a contact from a phone search exactly when Zoho's
+    ``*d*d*…*d`` wildcard search over the stored string would: the fakes cannot be looser or
+    stricter than Zoho (a loose extra is then filtered out by ``choose_contact``)."""
+    created = await helpdesk.create_contact(NewContact(last_name="Ruiz", **{field: stored}))
+    results = await helpdesk.search_contacts(phone="+525512345678")
+    assert (created.id in {c.id for c in results}) is found
+
+
+async def test_a_number_in_mobile_wins_over_the_same_number_in_another_phone(
+    helpdesk: Helpdesk,
+) -> None:
+    """``mobile`` is searched first and ``phone`` only when no mobile holds the number, so a
+    contact with the number in ``mobile`` is chosen even over an older one with it in
+    ``phone``."""
+    await helpdesk.create_contact(NewContact(last_name="Old", phone="+525512345678"))
+    newer = await helpdesk.create_contact(NewContact(last_name="New", mobile="+525512345678"))
+    found = await helpdesk.search_contacts(phone="+525512345678")
+    assert [c.id for c in found] == [newer.id]
+    chosen = choose_contact(found, Customer(phone="+525512345678"))
+    assert chosen is not None
+    assert chosen.id == newer.id
+
+
+async def test_the_phone_field_is_searched_when_no_mobile_holds_the_number(
+    helpdesk: Helpdesk,
+) -> None:
+    """A loose mobile hit that is not the customer's number does not stop the ``phone``
+    search: both are among the results, and the exact one is chosen."""
+    loose = await helpdesk.create_contact(NewContact(last_name="Loose", mobile="+1 234 555 5678"))
+    exact = await helpdesk.create_contact(NewContact(last_name="Exact", phone="+525512345678"))
+    found = await helpdesk.search_contacts(phone="+525512345678")
+    assert {c.id for c in found} == {loose.id, exact.id}
+    chosen = choose_contact(found, Customer(phone="+525512345678"))
+    assert chosen is not None
+    assert chosen.id == exact.id
 
 
 async def test_a_long_name_makes_a_contact(helpdesk: Helpdesk) -> None:

@@ -12,7 +12,7 @@ from typing import Any
 import anyio
 import uvicorn
 
-from ticketing.adapters.zoho_desk.emulator import EmulatorState, create_emulator_app
+from zoho_desk_emulator import EmulatorState, create_emulator_app
 
 
 def build(client_id: str, secret: str, redirect_uri: str, delay: float) -> Any:

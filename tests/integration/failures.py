@@ -17,8 +17,8 @@ import httpx
 import redis
 import uvicorn
 
-from ticketing.adapters.zoho_desk.emulator import EmulatorState, create_emulator_app
 from ticketing.domain.model import Ticket, TicketRequest
+from zoho_desk_emulator import EmulatorState, create_emulator_app
 
 
 @contextlib.contextmanager

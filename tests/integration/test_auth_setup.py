@@ -20,10 +20,10 @@ from dependency_injector import providers
 
 from ticketing.adapters.redis.tokens import RedisTokenStore
 from ticketing.adapters.token_file import FileTokenStore
-from ticketing.adapters.zoho_desk.emulator import EmulatorState, create_emulator_app
 from ticketing.container import Container
 from ticketing.entrypoints import cli
 from ticketing.settings import Settings
+from zoho_desk_emulator import EmulatorState, create_emulator_app
 
 from tests.conftest import ManualClock
 from tests.integration.conftest import free_port

@@ -18,13 +18,6 @@ from dependency_injector import providers
 from ticketing.adapters.memory_helpdesk import InMemoryHelpdesk
 from ticketing.adapters.redis.tokens import RedisTokenStore
 from ticketing.adapters.token_file import FileTokenStore
-from ticketing.adapters.zoho_desk.emulator import (
-    SANDBOX_CLIENT_ID,
-    SANDBOX_CLIENT_SECRET,
-    SANDBOX_REFRESH_TOKEN,
-    EmulatorState,
-    create_emulator_app,
-)
 from ticketing.adapters.zoho_desk.oauth import fingerprint
 from ticketing.application.intake import IntakePolicy, customer_ticket
 from ticketing.container import Container, start, stop
@@ -33,6 +26,13 @@ from ticketing.domain.ports import TokenSet
 from ticketing.entrypoints import cli
 from ticketing.entrypoints.cli import runner, supervise
 from ticketing.settings import Settings
+from zoho_desk_emulator import (
+    SANDBOX_CLIENT_ID,
+    SANDBOX_CLIENT_SECRET,
+    SANDBOX_REFRESH_TOKEN,
+    EmulatorState,
+    create_emulator_app,
+)
 
 from tests.conftest import ManualClock
 from tests.integration.wired import RedisBackend

@@ -12,11 +12,11 @@ import anyio
 import pytest
 import redis.asyncio as aioredis
 
-from ticketing.adapters.zoho_desk.emulator import EmulatorState
 from ticketing.container import Services
 from ticketing.domain.errors import StoreUnavailable
 from ticketing.domain.model import TicketState
 from ticketing.entrypoints.consumer import MAX_MESSAGE_BYTES, InboundConsumer
+from zoho_desk_emulator import EmulatorState
 
 from tests.integration.wired import (
     CONTRACT_EVENT_KEYS,

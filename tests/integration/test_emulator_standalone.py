@@ -11,21 +11,17 @@ import anyio
 import httpx
 import pytest
 
-from ticketing.adapters.zoho_desk.emulator import (
-    SANDBOX_CLIENT_ID,
-    SANDBOX_CLIENT_SECRET,
-    SANDBOX_ORG_ID,
-    SANDBOX_REFRESH_TOKEN,
-)
+from zoho_desk_emulator import SANDBOX_ORG_ID
 
-from tests.integration.conftest import free_port
+from tests.integration.conftest import free_port, stop
+from tests.zoho_desk_emulator.helpers import refresh_params
 
 pytestmark = [pytest.mark.anyio, pytest.mark.slow]
 
 
 @pytest.fixture(params=[[]], ids=["strict"])
 def emulator_url(request: pytest.FixtureRequest) -> Iterator[str]:
-    """Start `python -m ticketing.adapters.zoho_desk.emulator` on a free port; stop it after.
+    """Start `python -m zoho_desk_emulator` on a free port; stop it after.
     A test may add options with ``@pytest.mark.parametrize("emulator_url", [[...]],
     indirect=True)``."""
     port = free_port()
@@ -33,7 +29,7 @@ def emulator_url(request: pytest.FixtureRequest) -> Iterator[str]:
         [
             sys.executable,
             "-m",
-            "ticketing.adapters.zoho_desk.emulator",
+            "zoho_desk_emulator",
             "--port",
             str(port),
             "--latency",
@@ -46,12 +42,7 @@ def emulator_url(request: pytest.FixtureRequest) -> Iterator[str]:
     try:
         yield f"http://127.0.0.1:{port}"
     finally:
-        process.terminate()
-        try:
-            process.communicate(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.communicate()
+        stop(process)
     # uvicorn shuts down gracefully, then re-raises the SIGTERM it caught
     assert process.returncode in (0, -signal.SIGTERM), process.returncode
 
@@ -66,20 +57,17 @@ async def wait_until_up(client: httpx.AsyncClient) -> None:
                 await anyio.sleep(0.05)
 
 
+async def sandbox_access_token(client: httpx.AsyncClient) -> str:
+    """A fresh access token from the sandbox client's refresh grant."""
+    tokens = await client.post("/oauth/v2/token", data=refresh_params())
+    return str(tokens.json()["access_token"])
+
+
 async def test_standalone_serves_the_oauth_and_desk_api(emulator_url: str) -> None:
     """A real HTTP client refreshes a token and lists organizations; the call log shows both."""
     async with httpx.AsyncClient(base_url=emulator_url, timeout=5) as client:
         await wait_until_up(client)
-        tokens = await client.post(
-            "/oauth/v2/token",
-            data={
-                "grant_type": "refresh_token",
-                "client_id": SANDBOX_CLIENT_ID,
-                "client_secret": SANDBOX_CLIENT_SECRET,
-                "refresh_token": SANDBOX_REFRESH_TOKEN,
-            },
-        )
-        access = tokens.json()["access_token"]
+        access = await sandbox_access_token(client)
         orgs = await client.get(
             "/api/v1/organizations", headers={"Authorization": f"Zoho-oauthtoken {access}"}
         )
@@ -105,17 +93,8 @@ async def strict_or_not(url: str) -> tuple[bool, int]:
     """(the emulator says it is lenient, the status of an inline contact carrying a phone)."""
     async with httpx.AsyncClient(base_url=url, timeout=5) as client:
         await wait_until_up(client)
-        tokens = await client.post(
-            "/oauth/v2/token",
-            data={
-                "grant_type": "refresh_token",
-                "client_id": SANDBOX_CLIENT_ID,
-                "client_secret": SANDBOX_CLIENT_SECRET,
-                "refresh_token": SANDBOX_REFRESH_TOKEN,
-            },
-        )
         headers = {
-            "Authorization": f"Zoho-oauthtoken {tokens.json()['access_token']}",
+            "Authorization": f"Zoho-oauthtoken {await sandbox_access_token(client)}",
             "orgId": SANDBOX_ORG_ID,
         }
         department = (await client.get("/api/v1/departments", headers=headers)).json()["data"][0]

@@ -15,7 +15,6 @@ from dependency_injector import providers
 from litestar.testing import AsyncTestClient
 
 from ticketing.adapters.redis.leases import RedisLeases
-from ticketing.adapters.zoho_desk.emulator import EmulatorState, create_emulator_app
 from ticketing.adapters.zoho_desk.oauth import BACKOFF_CAP
 from ticketing.application.intake import ANONYMOUS_CLIENT, IntakePolicy, customer_ticket, scoped_key
 from ticketing.application.tickets import ProcessingPolicy
@@ -24,6 +23,7 @@ from ticketing.domain.breaker import BreakerState
 from ticketing.domain.errors import StoreUnavailable
 from ticketing.domain.model import Outcome, TicketDraft, TicketState
 from ticketing.entrypoints.http.app import create_app
+from zoho_desk_emulator import EmulatorState, create_emulator_app
 
 from tests.conftest import REQUIRE_REDIS, ManualClock
 from tests.integration.conftest import free_port

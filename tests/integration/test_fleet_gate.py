@@ -11,10 +11,10 @@ import pytest
 
 from ticketing.adapters.clock import SystemClock
 from ticketing.adapters.redis.gate import RedisCallGate
-from ticketing.adapters.zoho_desk.emulator import EmulatorState
 from ticketing.application.intake import IntakePolicy, customer_ticket
 from ticketing.container import Services
 from ticketing.domain.model import TicketDraft, TicketState
+from zoho_desk_emulator import EmulatorState
 
 from tests.integration.wired import RedisBackend, running, wire
 

@@ -22,16 +22,6 @@ from ticketing.adapters.redis.leases import RedisLeases
 from ticketing.adapters.redis.tokens import RedisTokenStore
 from ticketing.adapters.token_file import FileTokenStore
 from ticketing.adapters.zoho_desk.client import ZohoDeskClient
-from ticketing.adapters.zoho_desk.emulator import (
-    SANDBOX_CLIENT_ID,
-    SANDBOX_CLIENT_SECRET,
-    SANDBOX_ORG_ID,
-    SANDBOX_REDIRECT_URI,
-    SANDBOX_REFRESH_TOKEN,
-    SANDBOX_SCOPE,
-    EmulatorState,
-    create_emulator_app,
-)
 from ticketing.adapters.zoho_desk.oauth import FleetLock, TokenManager, ZohoOAuth
 from ticketing.domain.errors import (
     HelpdeskAuthError,
@@ -42,6 +32,16 @@ from ticketing.domain.errors import (
     TokenStoreUnavailable,
 )
 from ticketing.domain.ports import RefreshBudget, TokenSet, TokenStore
+from zoho_desk_emulator import (
+    SANDBOX_CLIENT_ID,
+    SANDBOX_CLIENT_SECRET,
+    SANDBOX_ORG_ID,
+    SANDBOX_REDIRECT_URI,
+    SANDBOX_REFRESH_TOKEN,
+    SANDBOX_SCOPE,
+    EmulatorState,
+    create_emulator_app,
+)
 
 from tests.conftest import ManualClock
 

@@ -16,8 +16,8 @@ from dependency_injector import providers
 
 from ticketing.adapters.clock import SystemClock
 from ticketing.adapters.redis.gate import SLOTS_KEY, RedisCallGate
-from ticketing.adapters.zoho_desk.emulator import EmulatorState
 from ticketing.entrypoints.background import run_background
+from zoho_desk_emulator import EmulatorState
 
 from tests.integration.test_fleet_gate import draft, hogged
 from tests.integration.wired import RedisBackend, running, wire

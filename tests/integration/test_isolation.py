@@ -10,12 +10,12 @@ from collections.abc import AsyncIterator
 import pytest
 import redis.asyncio as aioredis
 
-from ticketing.adapters.zoho_desk.emulator import EmulatorState
 from ticketing.container import Services, redis_of
 from ticketing.domain.errors import ConfigurationError
 from ticketing.domain.model import TicketState
 from ticketing.entrypoints.consumer import InboundConsumer
 from ticketing.settings import SPEC
+from zoho_desk_emulator import EmulatorState
 
 from tests.integration.wired import dumps, incident, running, wire
 

@@ -11,12 +11,12 @@ import httpx
 import pytest
 import redis.asyncio as aioredis
 
-from ticketing.adapters.zoho_desk.emulator import EmulatorState
 from ticketing.application.intake import api_client, scoped_key
 from ticketing.container import Services, redis_of
 from ticketing.domain.model import TicketState
 from ticketing.entrypoints.consumer import InboundConsumer
 from ticketing.entrypoints.http.app import create_app
+from zoho_desk_emulator import EmulatorState
 
 from tests.integration.wired import RedisBackend, dumps, incident, running, wire
 

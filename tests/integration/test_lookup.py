@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 from litestar.testing import AsyncTestClient
 
-from ticketing.adapters.zoho_desk.emulator import EmulatorState
 from ticketing.application.intake import ANONYMOUS_CLIENT, scoped_key
 from ticketing.domain.model import TicketState, reference_line
+from zoho_desk_emulator import EmulatorState
 
 from tests.conftest import ManualClock
 from tests.integration.conftest import free_port

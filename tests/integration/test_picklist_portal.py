@@ -11,9 +11,9 @@ import uuid
 import pytest
 from litestar.testing import AsyncTestClient
 
-from ticketing.adapters.zoho_desk.emulator import EmulatorState
 from ticketing.entrypoints.consumer import InboundConsumer
 from ticketing.entrypoints.http.app import create_app
+from zoho_desk_emulator import EmulatorState
 
 from tests.integration.wired import RedisBackend, dumps, incident, redis_of, running, wire
 

@@ -20,13 +20,13 @@ import msgspec
 import pytest
 import redis
 
-from ticketing.adapters.zoho_desk.emulator import (
+from ticketing.domain.ports import TokenSet
+from zoho_desk_emulator import (
     SANDBOX_CLIENT_ID,
     SANDBOX_CLIENT_SECRET,
     SANDBOX_REDIRECT_URI,
     SANDBOX_REFRESH_TOKEN,
 )
-from ticketing.domain.ports import TokenSet
 
 from tests.integration.conftest import emulator_process, free_port, stop
 

@@ -17,10 +17,10 @@ import redis.asyncio as aioredis
 from redis.exceptions import ConnectionError as RedisConnectionError
 
 from ticketing.adapters.prometheus import parse, sample
-from ticketing.adapters.zoho_desk.emulator import EmulatorState
 from ticketing.container import Services
 from ticketing.domain.model import TicketState
 from ticketing.entrypoints.consumer import MAX_MESSAGE_BYTES
+from zoho_desk_emulator import EmulatorState
 
 from tests.conftest import REQUIRE_REDIS
 from tests.integration.conftest import free_port

@@ -13,9 +13,9 @@ import pytest
 import redis.asyncio as aioredis
 
 from ticketing.adapters.redis.streams import forget_idle_consumers
-from ticketing.adapters.zoho_desk.emulator import EmulatorState
 from ticketing.container import Services, redis_of
 from ticketing.entrypoints.consumer import InboundConsumer
+from zoho_desk_emulator import EmulatorState
 
 from tests.integration.wired import dumps, incident, running, wait_for, wire
 

@@ -11,13 +11,13 @@ import httpx
 import pytest
 from litestar.testing import AsyncTestClient
 
-from ticketing.adapters.zoho_desk.emulator import (
+from ticketing.entrypoints.http.app import create_app
+from zoho_desk_emulator import (
     SANDBOX_CLIENT_ID,
     SANDBOX_CLIENT_SECRET,
     SANDBOX_ORG_ID,
     SANDBOX_REFRESH_TOKEN,
 )
-from ticketing.entrypoints.http.app import create_app
 
 from tests.integration.conftest import standalone_emulator
 from tests.integration.wired import wire

@@ -11,16 +11,16 @@ import pytest
 from dependency_injector import providers
 from litestar.testing import AsyncTestClient
 
-from ticketing.adapters.zoho_desk.emulator import (
+from ticketing.adapters.zoho_desk.oauth import BACKOFF_CAP
+from ticketing.container import Container
+from ticketing.entrypoints.http.app import create_app
+from zoho_desk_emulator import (
     SANDBOX_CLIENT_ID,
     SANDBOX_CLIENT_SECRET,
     SANDBOX_REFRESH_TOKEN,
     EmulatorState,
     create_emulator_app,
 )
-from ticketing.adapters.zoho_desk.oauth import BACKOFF_CAP
-from ticketing.container import Container
-from ticketing.entrypoints.http.app import create_app
 
 from tests.conftest import ManualClock
 from tests.integration.wired import RedisBackend, wire

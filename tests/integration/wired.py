@@ -16,12 +16,12 @@ import fakeredis
 import redis.asyncio as aioredis
 from dependency_injector import providers
 
-from ticketing.adapters.zoho_desk.emulator import EmulatorState
 from ticketing.application.tickets import ProcessingPolicy
 from ticketing.container import Container, Services, redis_of, start, stop
 from ticketing.domain.ports import Clock
 from ticketing.entrypoints.consumer import InboundConsumer
 from ticketing.settings import Settings
+from zoho_desk_emulator import EmulatorState
 
 CONTRACT_EVENT_KEYS = {
     "request_id",

@@ -13,7 +13,7 @@ from typing import Final
 import anyio.lowlevel
 
 from ticketing.adapters.clock import SystemClock
-from ticketing.domain.contacts import phone_tail
+from ticketing.domain.contacts import phone_tail, same_phone
 from ticketing.domain.errors import HelpdeskAuthError, HelpdeskRejected, HelpdeskUnavailable
 from ticketing.domain.model import (
     Agent,
@@ -45,15 +45,19 @@ OPERATIONS: Final = frozenset(
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 
 
-def _digits(value: str | None) -> str:
-    return re.sub(r"\D", "", value or "")
+def _wildcard_hit(pattern: re.Pattern[str] | None, stored: str | None) -> bool:
+    """Zoho's search against a stored string: the whole value must match."""
+    if pattern is None or not stored:
+        return False
+    return pattern.fullmatch(stored.strip()) is not None
 
 
 class InMemoryHelpdesk:
     """A ``Helpdesk`` in dicts, for unit tests, contract tests and fast runs.
 
     Like Zoho it searches loosely (an email search also returns contacts whose address merely
-    contains the term; ``*`` is a wildcard), gives numeric-string ids, refuses a ticket for an
+    contains the term; ``*`` is a wildcard; a phone search is the Zoho client's: see
+    ``_phone_hits``), gives numeric-string ids, refuses a ticket for an
     unknown contact or department with 422 naming the field, and may hide fresh tickets from
     ``find_ticket`` for ``search_lag`` seconds.
 
@@ -176,16 +180,22 @@ class InMemoryHelpdesk:
             term = email.strip().lower()
             found = [c for c in self.contacts.values() if self._email_hit(c.email, term)]
         elif phone:
-            # Loose, like Zoho's wildcard search for the number's last digits in both fields.
-            term = phone_tail(phone)
-            found = [
-                c
-                for c in self.contacts.values()
-                if term and any(_digits(p).endswith(term) for p in (c.phone, c.mobile) if p)
-            ]
+            found = self._phone_hits(phone)
         else:
             found = []
         return sorted(found, key=lambda c: (len(c.id), c.id))
+
+    def _phone_hits(self, phone: str) -> list[Contact]:
+        """What the Zoho client gets for a phone: Zoho's wildcard ``*d*d*…*d`` (the last 8
+        digits, anything before and between them, nothing after) over ``mobile``, then over
+        ``phone`` unless a mobile held the very number."""
+        tail = phone_tail(phone)
+        pattern = re.compile(".*" + ".*".join(tail)) if tail else None
+        in_mobile = [c for c in self.contacts.values() if _wildcard_hit(pattern, c.mobile)]
+        if any(same_phone(c.mobile, phone) for c in in_mobile):
+            return in_mobile
+        in_phone = [c for c in self.contacts.values() if _wildcard_hit(pattern, c.phone)]
+        return list({c.id: c for c in in_mobile + in_phone}.values())
 
     @staticmethod
     def _email_hit(address: str | None, term: str) -> bool:

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from ticketing.adapters.zoho_desk.emulator import EmulatorState
+from zoho_desk_emulator import EmulatorState
 
 from tests.unit.http.conftest import app_client, make_container
 from tests.unit.http.test_zoho_calls_per_ticket import ticket

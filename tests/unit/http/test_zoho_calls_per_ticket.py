@@ -7,7 +7,7 @@ from collections import Counter
 import anyio
 import pytest
 
-from ticketing.adapters.zoho_desk.emulator import SANDBOX_ORG_ID, EmulatorState
+from zoho_desk_emulator import SANDBOX_ORG_ID, EmulatorState
 
 from tests.unit.http.conftest import app_client, make_container
 

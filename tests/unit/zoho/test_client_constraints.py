@@ -1,7 +1,7 @@
 """The Zoho adapter held to Zoho's published description, not to the emulator.
 
 Every request the adapter makes, for realistic and edge-case inputs, is recorded (respx) and
-validated against the constraint data in ``emulator/constraints.py`` (copied from
+validated against the constraint data in ``zoho_desk_emulator/constraints.py`` (copied from
 ``zoho/zohodesk-oas``, each schema naming its source). The emulator validates against the same
 data, so the client and the emulator cannot drift apart.
 """
@@ -20,18 +20,18 @@ import pytest
 import respx
 
 from ticketing.adapters.zoho_desk.client import ZohoDeskClient
-from ticketing.adapters.zoho_desk.emulator.constraints import (
+from ticketing.adapters.zoho_desk.oauth import TokenManager
+from ticketing.application.intake import MAX_DESCRIPTION, MAX_NAME, MAX_SUBJECT, scoped_key
+from ticketing.domain.contacts import new_contact_for, normalize_email, normalize_phone
+from ticketing.domain.model import Customer, Priority, TicketRequest
+from ticketing.domain.ports import TicketProbe
+from zoho_desk_emulator.constraints import (
     ALL_SCHEMAS,
     DEFAULT_PICKLISTS,
     TICKET_ID_PATTERN,
     Schema,
     validate,
 )
-from ticketing.adapters.zoho_desk.oauth import TokenManager
-from ticketing.application.intake import MAX_DESCRIPTION, MAX_NAME, MAX_SUBJECT, scoped_key
-from ticketing.domain.contacts import new_contact_for, normalize_email, normalize_phone
-from ticketing.domain.model import Customer, Priority, TicketRequest
-from ticketing.domain.ports import TicketProbe
 
 from tests.conftest import ManualClock
 from tests.unit.zoho.conftest import DESK, ORG

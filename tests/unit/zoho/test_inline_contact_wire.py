@@ -12,7 +12,10 @@ import respx
 from ticketing.adapters.clock import SystemClock
 from ticketing.adapters.memory import InMemoryTokenStore
 from ticketing.adapters.zoho_desk.client import ZohoDeskClient
-from ticketing.adapters.zoho_desk.emulator import (
+from ticketing.adapters.zoho_desk.oauth import TokenManager, ZohoOAuth
+from ticketing.domain.errors import HelpdeskRejected
+from ticketing.domain.model import NewContact, Priority, TicketRequest
+from zoho_desk_emulator import (
     SANDBOX_CLIENT_ID,
     SANDBOX_CLIENT_SECRET,
     SANDBOX_DEPARTMENT_ID,
@@ -20,9 +23,6 @@ from ticketing.adapters.zoho_desk.emulator import (
     EmulatorState,
     create_emulator_app,
 )
-from ticketing.adapters.zoho_desk.oauth import TokenManager, ZohoOAuth
-from ticketing.domain.errors import HelpdeskRejected
-from ticketing.domain.model import NewContact, Priority, TicketRequest
 
 from tests.unit.zoho.conftest import DESK, ORG
 from tests.unit.zoho.test_wire_respx import API, TICKET

@@ -11,7 +11,6 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from ticketing.adapters.zoho_desk.client import ZohoDeskClient
-from ticketing.adapters.zoho_desk.emulator.constraints import CF_PATTERN
 from ticketing.adapters.zoho_desk.wire import (
     CF_VALUE_MAX,
     contact_body,
@@ -19,6 +18,7 @@ from ticketing.adapters.zoho_desk.wire import (
     ticket_body,
 )
 from ticketing.domain.model import NewContact, Priority, TicketRequest
+from zoho_desk_emulator.constraints import CF_PATTERN
 
 from tests.unit.zoho.test_wire_respx import API, CONTACT_ISO, TICKET
 

@@ -147,6 +147,6 @@ def worker(args: argparse.Namespace) -> int:
 
 def sandbox(argv: Sequence[str]) -> int:
     """`ticketing sandbox ...` hands every option to the emulator's own parser."""
-    from ticketing.adapters.zoho_desk.emulator import main as emulator_main
+    from zoho_desk_emulator import main as emulator_main
 
     return int(emulator_main(list(argv)) or 0)

@@ -7,7 +7,7 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import pytest
 
-from ticketing.adapters.zoho_desk.emulator import (
+from zoho_desk_emulator import (
     SANDBOX_CLIENT_ID,
     SANDBOX_CLIENT_SECRET,
     SANDBOX_REDIRECT_URI,
@@ -17,7 +17,7 @@ from ticketing.adapters.zoho_desk.emulator import (
 )
 
 from tests.conftest import ManualClock
-from tests.unit.emulator.conftest import BASE_URL, desk_headers, refresh, refresh_params
+from tests.zoho_desk_emulator.helpers import BASE_URL, desk_headers, refresh, refresh_params
 
 pytestmark = pytest.mark.anyio
 

@@ -10,11 +10,11 @@ import anyio
 import httpx
 import pytest
 
-from ticketing.adapters.zoho_desk.emulator import EmulatorState, create_emulator_app
-from ticketing.adapters.zoho_desk.emulator.faults import FaultError
+from zoho_desk_emulator import EmulatorState, create_emulator_app
+from zoho_desk_emulator.faults import FaultError
 
 from tests.conftest import ManualClock
-from tests.unit.emulator.conftest import BASE_URL, create_ticket, refresh
+from tests.zoho_desk_emulator.helpers import BASE_URL, create_ticket, refresh
 
 pytestmark = pytest.mark.anyio
 

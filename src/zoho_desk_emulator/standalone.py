@@ -10,9 +10,9 @@ from collections.abc import Sequence
 import anyio
 import uvicorn
 
-from ticketing.adapters.zoho_desk.emulator.app import create_emulator_app
-from ticketing.adapters.zoho_desk.emulator.faults import FaultError
-from ticketing.adapters.zoho_desk.emulator.state import EmulatorState
+from zoho_desk_emulator.app import create_emulator_app
+from zoho_desk_emulator.faults import FaultError
+from zoho_desk_emulator.state import EmulatorState
 
 
 async def run_standalone(
@@ -32,9 +32,21 @@ async def run_standalone(
     await uvicorn.Server(config).serve()
 
 
+# the fault switches with an option of the same name (given: set; left out: off)
+_SWITCHES = (
+    "latency",
+    "error_rate",
+    "search_lag",
+    "outage",
+    "clock_skew",
+    "token_error_status",
+    "duplicate_contact_email",
+)
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m ticketing.adapters.zoho_desk.emulator",
+        prog="python -m zoho_desk_emulator",
         description="The built-in Zoho Desk emulator (accounts + Desk API + /_emulator control).",
     )
     parser.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1)")
@@ -73,16 +85,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         edition=args.edition,
         lenient=args.lenient,
     )
-    switches = {
-        "latency": args.latency,
-        "error_rate": args.error_rate,
-        "search_lag": args.search_lag,
-        "outage": args.outage,
-        "clock_skew": args.clock_skew,
-        "token_error_status": args.token_error_status,
-        "expires_in_ms": args.expires_in_ms or None,
-        "duplicate_contact_email": args.duplicate_contact_email,
-    }
+    switches = {name: getattr(args, name) for name in _SWITCHES}
+    switches["expires_in_ms"] = args.expires_in_ms or None  # a flag: only ever switched on
     try:
         state.apply_faults({k: v for k, v in switches.items() if v is not None})
     except FaultError as error:

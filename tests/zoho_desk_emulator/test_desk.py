@@ -7,7 +7,7 @@ from typing import Any
 import httpx
 import pytest
 
-from ticketing.adapters.zoho_desk.emulator import (
+from zoho_desk_emulator import (
     ARCHIVE_DEPARTMENT_ID,
     BILLING_DEPARTMENT_ID,
     SANDBOX_DEPARTMENT_ID,
@@ -17,7 +17,7 @@ from ticketing.adapters.zoho_desk.emulator import (
 )
 
 from tests.conftest import ManualClock
-from tests.unit.emulator.conftest import create_ticket
+from tests.zoho_desk_emulator.helpers import create_ticket
 
 pytestmark = pytest.mark.anyio
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from ticketing.adapters.zoho_desk.emulator import (
+from zoho_desk_emulator import (
     SANDBOX_DEPARTMENT_ID,
     SANDBOX_ORG_ID,
     SANDBOX_REFRESH_TOKEN,
@@ -14,7 +14,7 @@ from ticketing.adapters.zoho_desk.emulator import (
     Faults,
 )
 
-from tests.unit.emulator.conftest import create_ticket, refresh
+from tests.zoho_desk_emulator.helpers import create_ticket, refresh
 
 pytestmark = pytest.mark.anyio
 

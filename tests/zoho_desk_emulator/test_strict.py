@@ -7,10 +7,10 @@ from typing import Any
 import httpx
 import pytest
 
-from ticketing.adapters.zoho_desk.emulator import EmulatorState, create_emulator_app
+from zoho_desk_emulator import EmulatorState, create_emulator_app
 
 from tests.conftest import ManualClock
-from tests.unit.emulator.conftest import BASE_URL, create_ticket, desk_headers, refresh
+from tests.zoho_desk_emulator.helpers import BASE_URL, create_ticket, desk_headers, refresh
 
 pytestmark = pytest.mark.anyio
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections import Counter
 from collections.abc import Awaitable, Callable
 from datetime import UTC
 from email.utils import format_datetime
@@ -27,23 +26,19 @@ from litestar.types import (
     Send,
 )
 
-from ticketing.adapters.zoho_desk.emulator import constraints
-from ticketing.adapters.zoho_desk.emulator.faults import FaultError
-from ticketing.adapters.zoho_desk.emulator.state import (
-    PLAIN_WEIGHT,
-    SEARCH_WEIGHT,
-    DeskError,
-    EmulatorState,
-    OAuthError,
-    zoho_time,
-)
+from zoho_desk_emulator import constraints
+from zoho_desk_emulator.calls import logged_headers, redacted_query
+from zoho_desk_emulator.credits import PLAIN_WEIGHT, SEARCH_WEIGHT
+from zoho_desk_emulator.desk import Desk
+from zoho_desk_emulator.errors import DeskError, OAuthError
+from zoho_desk_emulator.faults import FaultError
+from zoho_desk_emulator.records import zoho_time
+from zoho_desk_emulator.state import EmulatorState
 
 AnyRequest = Request[Any, Any, Any]
 Emu = NamedDependency[EmulatorState]
 Answer = tuple[int, Any]
 
-_SECRET_PARAMS = frozenset({"token", "code", "client_secret", "refresh_token"})
-_LOGGED_HEADERS = ("orgid", "authorization", "content-type", "idempotency-key")
 _NOT_FOUND = {"errorCode": "URL_NOT_FOUND", "message": "The URL you requested could not be found."}
 
 
@@ -102,8 +97,8 @@ class EmulatorApp(Litestar):
             state.record_call(
                 http_scope["method"],
                 http_scope["path"],
-                _redacted_query(http_scope["query_string"]),
-                _logged_headers(http_scope["headers"]),
+                redacted_query(http_scope["query_string"]),
+                logged_headers(http_scope["headers"]),
                 status,
             )
 
@@ -121,27 +116,6 @@ async def _send_json(send: Send, status: int, body: Any) -> None:
         }
     )
     await send({"type": "http.response.body", "body": payload, "more_body": False})
-
-
-def _redacted_query(raw: bytes) -> dict[str, str]:
-    return {
-        name: ("***" if name in _SECRET_PARAMS else value)
-        for name, value in parse_qsl(raw.decode("latin-1"), keep_blank_values=True)
-    }
-
-
-def _logged_headers(raw: Any) -> dict[str, str]:
-    headers: dict[str, str] = {}
-    for name, value in raw:
-        key = name.decode("latin-1").lower()
-        if key not in _LOGGED_HEADERS:
-            continue
-        text = value.decode("latin-1")
-        if key == "authorization":
-            # keep the scheme, which clients get wrong, and never the token
-            text = f"{text.partition(' ')[0]} ***"
-        headers["orgId" if key == "orgid" else key] = text
-    return headers
 
 
 def _json(status: int, body: Any, headers: dict[str, str] | None = None) -> Response[Any]:
@@ -212,13 +186,13 @@ async def _desk_call(
         charged = 0
         try:
             _check_rate_limit_fault(state)
-            state.authenticate(request.headers.get("authorization"))
-            org_id = state.check_org(request.headers.get("orgid")) if needs_org else ""
+            state.oauth.authenticate(request.headers.get("authorization"))
+            org_id = state.desk.check_org(request.headers.get("orgid")) if needs_org else ""
             if faults.error_rate and state.rng.random() < faults.error_rate:
                 raise _internal_error()
-            state.charge(weight)
+            state.credits.charge(weight)
             charged = weight
-            state.settle()
+            state.desk.settle()
             status, body = await run(org_id)
         except DeskError as error:
             return _json(
@@ -227,6 +201,39 @@ async def _desk_call(
         return _json(status, body, _credit_headers(state, charged))
     finally:
         state.in_flight = max(0, state.in_flight - 1)
+
+
+async def _desk_read(
+    request: AnyRequest,
+    emu: EmulatorState,
+    schema: constraints.Schema,
+    read: Callable[[str, dict[str, str]], Answer],
+    *,
+    weight: int = PLAIN_WEIGHT,
+    needs_org: bool = True,
+) -> Response[Any]:
+    """A Desk GET: its query checked against Zoho's description, then ``read(org_id, query)``."""
+
+    async def run(org_id: str) -> Answer:
+        params = _query(request)
+        emu.desk.check_query(schema, params)
+        return read(org_id, params)
+
+    return await _desk_call(request, emu, weight, run, needs_org=needs_org)
+
+
+async def _desk_search(
+    request: AnyRequest,
+    emu: EmulatorState,
+    schema: constraints.Schema,
+    search: Callable[[Desk, str, dict[str, str]], tuple[list[dict[str, Any]], int]],
+) -> Response[Any]:
+    """A Desk search: a page of results with the total ``count``, at the search weight."""
+
+    def read(org_id: str, params: dict[str, str]) -> Answer:
+        return _listing(*search(emu.desk, org_id, params))
+
+    return await _desk_read(request, emu, schema, read, weight=SEARCH_WEIGHT)
 
 
 async def _json_body(request: AnyRequest) -> Any:
@@ -271,7 +278,7 @@ def _listing(items: list[Any], total: int | None = None) -> Answer:
 def oauth_authorize(request: AnyRequest, emu: Emu) -> Response[Any]:
     params = _query(request)
     try:
-        answer = emu.authorize(
+        answer = emu.oauth.authorize(
             client_id=params.get("client_id"),
             redirect_uri=params.get("redirect_uri"),
             response_type=params.get("response_type"),
@@ -298,7 +305,7 @@ def oauth_authorize(request: AnyRequest, emu: Emu) -> Response[Any]:
 async def oauth_token(request: AnyRequest, emu: Emu) -> Response[Any]:
     params = await _oauth_params(request)
     try:
-        return _json(200, emu.token(params))
+        return _json(200, emu.oauth.token(params))
     except OAuthError as error:
         return _json(emu.faults.token_error_status, error.body)
 
@@ -308,7 +315,7 @@ async def oauth_revoke(request: AnyRequest, emu: Emu) -> Response[Any]:
     token = (await _oauth_params(request)).get("token")
     if not token:
         return _json(emu.faults.token_error_status, {"error": "invalid_request"})
-    emu.revoke(token)
+    emu.oauth.revoke(token)
     return _json(200, {"status": "success"})
 
 
@@ -317,44 +324,39 @@ async def oauth_revoke(request: AnyRequest, emu: Emu) -> Response[Any]:
 
 @get("/api/v1/organizations")
 async def organizations(request: AnyRequest, emu: Emu) -> Response[Any]:
-    async def run(_: str) -> Answer:
-        emu.check_query(constraints.LIST_ORGANIZATIONS, _query(request))
-        return _listing(emu.list_organizations())
-
-    return await _desk_call(request, emu, PLAIN_WEIGHT, run, needs_org=False)
+    return await _desk_read(
+        request,
+        emu,
+        constraints.LIST_ORGANIZATIONS,
+        lambda _, __: _listing(emu.desk.list_organizations()),
+        needs_org=False,
+    )
 
 
 @get("/api/v1/myinfo")
 async def myinfo(request: AnyRequest, emu: Emu) -> Response[Any]:
-    async def run(_: str) -> Answer:
-        emu.check_query(constraints.MY_INFO, _query(request))
-        return 200, emu.myinfo()
-
-    return await _desk_call(request, emu, PLAIN_WEIGHT, run)
+    return await _desk_read(
+        request, emu, constraints.MY_INFO, lambda _, __: (200, emu.desk.myinfo())
+    )
 
 
 @get("/api/v1/departments")
 async def departments(request: AnyRequest, emu: Emu) -> Response[Any]:
-    async def run(org_id: str) -> Answer:
-        emu.check_query(constraints.LIST_DEPARTMENTS, _query(request))
-        return _listing(emu.list_departments(org_id, _query(request)))
+    def read(org_id: str, params: dict[str, str]) -> Answer:
+        return _listing(emu.desk.list_departments(org_id, params))
 
-    return await _desk_call(request, emu, SEARCH_WEIGHT, run)
+    return await _desk_read(request, emu, constraints.LIST_DEPARTMENTS, read, weight=SEARCH_WEIGHT)
 
 
 @get("/api/v1/contacts/search")
 async def search_contacts(request: AnyRequest, emu: Emu) -> Response[Any]:
-    async def run(org_id: str) -> Answer:
-        emu.check_query(constraints.SEARCH_CONTACTS, _query(request))
-        return _listing(*emu.search_contacts(org_id, _query(request)))
-
-    return await _desk_call(request, emu, SEARCH_WEIGHT, run)
+    return await _desk_search(request, emu, constraints.SEARCH_CONTACTS, Desk.search_contacts)
 
 
 @post("/api/v1/contacts")
 async def create_contact(request: AnyRequest, emu: Emu) -> Response[Any]:
     async def run(org_id: str) -> Answer:
-        return 200, emu.create_contact(org_id, await _json_body(request)).as_zoho()
+        return 200, emu.desk.create_contact(org_id, await _json_body(request)).as_zoho()
 
     return await _desk_call(request, emu, PLAIN_WEIGHT, run)
 
@@ -366,7 +368,7 @@ async def create_ticket(request: AnyRequest, emu: Emu) -> Response[Any]:
         if faults.create_late > 0:
             faults.create_late -= 1
             delay = faults.commit_delay
-            late = emu.create_ticket_later(
+            late = emu.desk.create_ticket_later(
                 org_id, await _json_body(request), _base_url(request), delay
             )
             # Committed at its due time even if nobody waits for this answer any more.
@@ -375,7 +377,7 @@ async def create_ticket(request: AnyRequest, emu: Emu) -> Response[Any]:
             if late.ticket is None:
                 raise _internal_error()
             return 200, late.ticket.as_zoho()
-        ticket = emu.create_ticket(org_id, await _json_body(request), _base_url(request))
+        ticket = emu.desk.create_ticket(org_id, await _json_body(request), _base_url(request))
         if faults.create_then_fail > 0:
             faults.create_then_fail -= 1
             raise _internal_error()
@@ -389,34 +391,27 @@ async def create_ticket(request: AnyRequest, emu: Emu) -> Response[Any]:
 
 @get("/api/v1/tickets/search")
 async def search_tickets(request: AnyRequest, emu: Emu) -> Response[Any]:
-    async def run(org_id: str) -> Answer:
-        emu.check_query(constraints.SEARCH_TICKETS, _query(request))
-        return _listing(*emu.search_tickets(org_id, _query(request)))
-
-    return await _desk_call(request, emu, SEARCH_WEIGHT, run)
+    return await _desk_search(request, emu, constraints.SEARCH_TICKETS, Desk.search_tickets)
 
 
 @get("/api/v1/tickets/{ticket_id:str}")
 async def get_ticket(request: AnyRequest, emu: Emu) -> Response[Any]:
     ticket_id = str(request.path_params["ticket_id"])
 
-    async def run(org_id: str) -> Answer:
-        emu.check_query(constraints.GET_TICKET, _query(request))
-        return 200, emu.get_ticket(org_id, ticket_id).as_zoho()
+    def read(org_id: str, _: dict[str, str]) -> Answer:
+        return 200, emu.desk.get_ticket(org_id, ticket_id).as_zoho()
 
-    return await _desk_call(request, emu, PLAIN_WEIGHT, run)
+    return await _desk_read(request, emu, constraints.GET_TICKET, read)
 
 
 @get("/api/v1/organizationFields")
 async def organization_fields(request: AnyRequest, emu: Emu) -> Response[Any]:
-    async def run(org_id: str) -> Answer:
-        params = _query(request)
-        emu.check_query(constraints.ORGANIZATION_FIELDS, params)
+    def read(org_id: str, params: dict[str, str]) -> Answer:
         if params.get("module") != "tickets":
             return 204, None  # the emulator keeps picklists for tickets only
-        return _listing(emu.organization_fields(org_id))
+        return _listing(emu.desk.organization_fields(org_id))
 
-    return await _desk_call(request, emu, PLAIN_WEIGHT, run)
+    return await _desk_read(request, emu, constraints.ORGANIZATION_FIELDS, read)
 
 
 # ---------------------------------------------------------------------- control
@@ -460,7 +455,9 @@ async def control_set_picklist(request: AnyRequest, emu: Emu) -> Response[Any]:
         add, remove = data.get("add") or [], data.get("remove") or []
         if not isinstance(add, list) or not isinstance(remove, list):
             raise ValueError("add and remove are lists of values")
-        values = emu.set_picklist(data["field"], add=add, remove=remove, org_id=data.get("org_id"))
+        values = emu.desk.set_picklist(
+            data["field"], add=add, remove=remove, org_id=data.get("org_id")
+        )
     except ValueError as error:
         return _json(400, {"error": str(error)})
     return _json(200, {"field": data["field"], "allowedValues": values})
@@ -500,12 +497,7 @@ def control_tickets(request: AnyRequest, emu: Emu) -> dict[str, Any]:
 
 @get("/_emulator/calls", sync_to_thread=False)
 def control_calls(emu: Emu) -> dict[str, Any]:
-    return {
-        "count": len(emu.calls),
-        "by_endpoint": dict(Counter(f"{c.method} {c.path}" for c in emu.calls)),
-        "by_status": {str(k): v for k, v in Counter(c.status for c in emu.calls).items()},
-        "calls": [c.as_json() for c in emu.calls],
-    }
+    return emu.call_log.as_json()
 
 
 # ---------------------------------------------------------------------- assembly

@@ -1,38 +1,21 @@
-"""Fixtures for the Zoho Desk emulator tests: a state on a manual clock and an in-process client."""
+"""Helpers for talking to the Zoho Desk emulator in tests: the sandbox's refresh grant, Desk
+headers, and a valid ticket create."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
-import pytest
 
-from ticketing.adapters.zoho_desk.emulator import (
+from zoho_desk_emulator import (
     SANDBOX_CLIENT_ID,
     SANDBOX_CLIENT_SECRET,
     SANDBOX_DEPARTMENT_ID,
     SANDBOX_ORG_ID,
     SANDBOX_REFRESH_TOKEN,
-    EmulatorState,
-    create_emulator_app,
 )
 
-from tests.conftest import ManualClock
-
 BASE_URL = "http://zoho-emulator"
-
-
-@pytest.fixture
-def state(clock: ManualClock) -> EmulatorState:
-    return EmulatorState(clock)
-
-
-@pytest.fixture
-async def client(state: EmulatorState) -> AsyncIterator[httpx.AsyncClient]:
-    transport = httpx.ASGITransport(app=create_emulator_app(state))
-    async with httpx.AsyncClient(transport=transport, base_url=BASE_URL) as http:
-        yield http
 
 
 def refresh_params(refresh_token: str = SANDBOX_REFRESH_TOKEN, **overrides: str) -> dict[str, str]:
@@ -54,13 +37,6 @@ async def refresh(
 
 def desk_headers(access_token: str, org_id: str = SANDBOX_ORG_ID) -> dict[str, str]:
     return {"Authorization": f"Zoho-oauthtoken {access_token}", "orgId": org_id}
-
-
-@pytest.fixture
-async def headers(client: httpx.AsyncClient) -> dict[str, str]:
-    """Desk headers with a fresh access token for the default organization."""
-    answer = await refresh(client)
-    return desk_headers(answer.json()["access_token"])
 
 
 async def create_ticket(
