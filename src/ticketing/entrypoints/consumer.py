@@ -18,6 +18,7 @@ from ticketing.adapters.redis.streams import forget_idle_consumers, replay_from,
 from ticketing.application import context, intake
 from ticketing.domain.errors import StoreUnavailable, ValidationError
 from ticketing.domain.model import Outcome, Source
+from ticketing.domain.timeouts import Timeouts, reclaim_every
 from ticketing.entrypoints.schemas import Incident, nesting_problem
 
 if TYPE_CHECKING:
@@ -131,10 +132,8 @@ class InboundConsumer:
         self.consumer = consumer or services.drain.consumer
         self._batch = batch
         self._block_ms = block_ms
-        # A batch is handled in about two waves of attempts (20 entries, ZOHO_MAX_CONCURRENCY
-        # at once); an entry idle for twice that was left behind by a consumer that died.
-        attempt = services.processor.policy.attempt_timeout
-        self._reclaim_idle_ms = reclaim_idle_ms or int(attempt * 4 * 1000)
+        timeouts = Timeouts.from_attempt(services.processor.policy.attempt_timeout)
+        self._reclaim_idle_ms = reclaim_idle_ms or int(timeouts.inbound_reclaim_idle * 1000)
         self._limiter = anyio.CapacityLimiter(max(1, settings.zoho_max_concurrency))
         self._retention = settings.ledger_retention
         self.handled = 0
@@ -211,7 +210,7 @@ class InboundConsumer:
                 await self.recover()
                 # And again while running: a consumer killed meanwhile leaves its entries
                 # behind, and no restart of this one may ever come to pick them up.
-                every = self._reclaim_idle_ms / 2000
+                every = reclaim_every(self._reclaim_idle_ms / 1000)
                 next_reclaim = anyio.current_time() + every
                 while True:
                     await self.poll_once()
