@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import AsyncIterator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, Final
@@ -23,6 +22,7 @@ from ticketing.adapters.codec import (
 )
 from ticketing.adapters.redis.connection import store_errors
 from ticketing.adapters.redis.leases import RELEASE_SCRIPT, TAKE_LUA
+from ticketing.adapters.redis.streams import ConsumerGroup, StreamEntry, text
 from ticketing.domain.errors import NotFound, TicketTaken
 from ticketing.domain.model import (
     DeadLetter,
@@ -336,7 +336,7 @@ class RedisTicketStore:
         self._maxlen = created_maxlen
         self._dead_maxlen = dead_maxlen
         self._dead_payload_bytes = dead_payload_bytes
-        self._group_ready = False
+        self._group = ConsumerGroup(client, group)
         self._accept = client.register_script(_ACCEPT)
         self._lease = client.register_script(_LEASE)
         self._release = client.register_script(RELEASE_SCRIPT)
@@ -405,7 +405,7 @@ class RedisTicketStore:
     async def get(self, key: str) -> Outcome | None:
         with store_errors(self._client, f"reading the ledger of {key!r}"):
             values = await self._client.hmget(self.ledger_key(key), _OUTCOME_FIELDS)
-        fields = {name: _s(v) for name, v in zip(_OUTCOME_FIELDS, values, strict=True) if v}
+        fields = {name: text(v) for name, v in zip(_OUTCOME_FIELDS, values, strict=True) if v}
         # Every ledger has a state (accept, complete, bury and replay all write one).
         return _outcome(key, fields) if "state" in fields else None
 
@@ -439,7 +439,7 @@ class RedisTicketStore:
     async def owner_of(self, ticket_id: str) -> str | None:
         with store_errors(self._client, f"reading whose ticket {ticket_id} is"):
             value = await self._client.get(self.owner_key(ticket_id))
-        return None if value is None else _s(value)
+        return None if value is None else text(value)
 
     async def complete(
         self, key: str, outcome: Outcome, event: TicketCreated, *, owner: str | None = None
@@ -485,7 +485,7 @@ class RedisTicketStore:
                 ],
             )
         if isinstance(taken, bytes | str):
-            raise TicketTaken(ticket_id, _s(taken))
+            raise TicketTaken(ticket_id, text(taken))
 
     async def bury(self, key: str, reason: str) -> None:
         """Ledger DEAD, the draft to the dead letters; a finished key is left alone.
@@ -534,16 +534,15 @@ class RedisTicketStore:
                 # The stream or group was deleted under us (FLUSHDB, an operator): recreate.
                 if "NOGROUP" not in str(exc):
                     raise
-                self._group_ready = False
+                self._group.forget(self.pending_stream)
                 await self._ensure_group()
                 return await self._claim(consumer, count, min_idle)
 
     async def ack(self, entry_id: str) -> None:
         with store_errors(self._client, f"acknowledging {entry_id}"):
-            async with self._client.pipeline(transaction=True) as pipe:
-                pipe.xack(self.pending_stream, self.group, entry_id)
-                pipe.xdel(self.pending_stream, entry_id)
-                await pipe.execute()
+            await self._group.ack(
+                {self.pending_stream: [entry_id]}, delete_from=(self.pending_stream,)
+            )
 
     async def pending_count(self) -> int:
         with store_errors(self._client, "counting pending tickets"):
@@ -556,7 +555,7 @@ class RedisTicketStore:
     async def list_dead(self, limit: int = 100) -> Sequence[DeadLetter]:
         with store_errors(self._client, "listing dead letters"):
             raw = await self._client.xrange(self.dead_stream, count=limit)
-        return [_dead_letter(_s(eid), _decode_map(fields)) for eid, fields in raw or []]
+        return [_dead_letter(text(eid), _decode_map(fields)) for eid, fields in raw or []]
 
     async def replay_dead(self, entry_ids: Sequence[str] | None = None) -> int:
         """Put dead letters back where they came from: a pending entry with its ledger back to
@@ -572,8 +571,7 @@ class RedisTicketStore:
         """Entries delivered to a consumer and not acked yet (the group's PEL)."""
         with store_errors(self._client, "counting tickets in flight"):
             await self._ensure_group()
-            summary = await self._client.xpending(self.pending_stream, self.group)
-        return int(summary["pending"])
+            return await self._group.in_flight(self.pending_stream)
 
     async def ping(self) -> bool:
         try:
@@ -591,94 +589,45 @@ class RedisTicketStore:
         return f"{int((self._clock.now().timestamp() - self._retention) * 1000)}-0"
 
     async def _ensure_group(self) -> None:
-        if self._group_ready:
-            return
-        try:
-            # From id 0, not $: entries accepted before the group existed must be delivered.
-            await self._client.xgroup_create(self.pending_stream, self.group, id="0", mkstream=True)
-        except ResponseError as exc:
-            if "BUSYGROUP" not in str(exc):
-                raise
-        self._group_ready = True
+        # From id 0, not $: entries accepted before the group existed must be delivered.
+        await self._group.ensure(self.pending_stream, start="0")
 
     async def _claim(self, consumer: str, count: int, min_idle: float) -> list[QueuedTicket]:
+        """This consumer's own unfinished entries, then those dead consumers left idle for
+        ``min_idle``, then new ones, up to ``count`` that decode."""
         taken: dict[str, TicketDraft] = {}
-
-        # 1. Entries this consumer was given before and did not ack (it crashed or gave up).
-        start = "0"
-        for _ in range(_MAX_ROUNDS):
-            wanted = count - len(taken)
-            batch = await self._read(consumer, start, wanted)
-            for entry_id, fields in batch:
-                start = entry_id
-                await self._take(entry_id, fields, taken)
-            if len(batch) < wanted or len(taken) >= count:
-                break
-
-        # 2. Entries another consumer holds and has left idle for min_idle (it died).
-        cursor = "0-0"
-        for _ in range(_MAX_ROUNDS):
-            if len(taken) >= count:
-                break
-            reply = await self._client.xautoclaim(
-                self.pending_stream,
-                self.group,
-                consumer,
-                min_idle_time=max(0, int(min_idle * 1000)),
-                start_id=cursor,
-                count=count - len(taken),
-            )
-            cursor = _s(reply[0])
-            for raw_id, fields in reply[1]:
-                # Redis 6.2 reports an entry deleted while pending as nil; 7 drops it itself.
-                if raw_id is None or _s(raw_id) in taken:
-                    continue
-                await self._take(_s(raw_id), _decode_map(fields), taken)
-            if cursor == "0-0":
-                break
-
-        # 3. New entries, never delivered to anyone.
-        for _ in range(_MAX_ROUNDS):
-            wanted = count - len(taken)
-            if wanted <= 0:
-                break
-            batch = await self._read(consumer, ">", wanted)
-            for entry_id, fields in batch:
-                await self._take(entry_id, fields, taken)
-            if len(batch) < wanted:
-                break
-
-        deliveries = await self._deliveries(consumer, list(taken))
+        pages = self._group.claim(
+            consumer,
+            self.pending_stream,
+            int(min_idle * 1000),
+            lambda: count - len(taken),
+            rounds=_MAX_ROUNDS,
+        )
+        async for page in pages:
+            for entry in page:
+                if entry.id not in taken:  # a reclaim may hand back one of our own
+                    await self._take(entry, taken)
+        deliveries = await self._group.deliveries(self.pending_stream, consumer, list(taken))
         return [
             QueuedTicket(entry_id=entry_id, draft=draft, deliveries=deliveries[entry_id])
             for entry_id, draft in taken.items()
         ]
 
-    async def _read(
-        self, consumer: str, start: str, count: int
-    ) -> list[tuple[str, dict[str, str]]]:
-        if count <= 0:
-            return []
-        reply = await self._client.xreadgroup(
-            self.group, consumer, {self.pending_stream: start}, count=count
-        )
-        return [(_s(eid), _decode_map(fields)) for eid, fields in _entries(reply)]
-
-    async def _take(
-        self, entry_id: str, fields: dict[str, str], taken: dict[str, TicketDraft]
-    ) -> None:
+    async def _take(self, entry: StreamEntry, taken: dict[str, TicketDraft]) -> None:
         """Keep a claimed entry if it decodes; clean up or bury it otherwise."""
-        if not fields:
+        if entry.gone:
             # Deleted while in a PEL (completed elsewhere): only its PEL record is left.
-            await self._client.xack(self.pending_stream, self.group, entry_id)
+            await self._group.ack({self.pending_stream: [entry.id]})
             return
+        entry_id = entry.id
+        fields = entry.text_fields()
         payload = fields.get("payload")
         if payload is None:
             # Not ours (e.g. the old service's format): keep every field so nothing is lost.
             await self._bury_entry(
                 entry_id,
                 fields.get("key", ""),
-                json.dumps(fields),
+                entry.fields_json(),
                 "undecodable entry: no payload field",
             )
             return
@@ -706,37 +655,22 @@ class RedisTicketStore:
             ],
         )
 
-    async def _deliveries(self, consumer: str, entry_ids: list[str]) -> dict[str, int]:
-        """How often each entry was delivered, from the PEL (one pipelined round trip)."""
-        if not entry_ids:
-            return {}
-        async with self._client.pipeline(transaction=False) as pipe:
-            for entry_id in entry_ids:
-                pipe.xpending_range(
-                    self.pending_stream, self.group, entry_id, entry_id, 1, consumername=consumer
-                )
-            replies = await pipe.execute()
-        counts: dict[str, int] = {}
-        for entry_id, reply in zip(entry_ids, replies, strict=True):
-            counts[entry_id] = int(reply[0]["times_delivered"]) if reply else 1
-        return counts
-
     async def _dead_letters(self, entry_ids: Sequence[str] | None) -> AsyncIterator[DeadLetter]:
         if entry_ids is not None:
             for entry_id in entry_ids:
                 for eid, fields in (
                     await self._client.xrange(self.dead_stream, entry_id, entry_id) or []
                 ):
-                    yield _dead_letter(_s(eid), _decode_map(fields))
+                    yield _dead_letter(text(eid), _decode_map(fields))
             return
         start = "-"
         while True:
             page = await self._client.xrange(self.dead_stream, start, "+", count=_REPLAY_PAGE) or []
             for eid, fields in page:
-                yield _dead_letter(_s(eid), _decode_map(fields))
+                yield _dead_letter(text(eid), _decode_map(fields))
             if len(page) < _REPLAY_PAGE:
                 return
-            start = "(" + _s(page[-1][0])
+            start = "(" + text(page[-1][0])
 
     async def _replay_one(self, letter: DeadLetter) -> int:
         if letter.origin != PENDING_ORIGIN:
@@ -789,36 +723,17 @@ def _ms(seconds: float) -> int:
     return max(1, int(seconds * 1000))
 
 
-def _s(value: object) -> str:
-    """A reply value as text, whether or not the client decodes responses."""
-    if isinstance(value, bytes):
-        return value.decode()
-    return "" if value is None else str(value)
-
-
 def _decode_map(raw: Mapping[Any, Any] | None) -> dict[str, str]:
-    return {_s(k): _s(v) for k, v in (raw or {}).items()}
+    return {text(k): text(v) for k, v in (raw or {}).items()}
 
 
 def _pairs(flat: Sequence[Any]) -> dict[str, str]:
     """A Lua HGETALL reply (a flat list) as a mapping."""
-    return {_s(flat[i]): _s(flat[i + 1]) for i in range(0, len(flat) - 1, 2)}
+    return {text(flat[i]): text(flat[i + 1]) for i in range(0, len(flat) - 1, 2)}
 
 
 def _flatten(fields: Mapping[str, str]) -> list[str]:
     return [part for item in fields.items() for part in item]
-
-
-def _entries(reply: Any) -> list[tuple[Any, Any]]:
-    """The entries of a one-stream XREADGROUP reply, whichever protocol the client speaks."""
-    if not reply:
-        return []
-    if isinstance(reply, Mapping):  # RESP3: {stream: [entries]} or {stream: entries}
-        value = next(iter(reply.values()))
-        if value and isinstance(value[0], list):
-            value = value[0]
-        return list(value)
-    return list(reply[0][1])  # RESP2: [[stream, entries]]
 
 
 def _opt(fields: Mapping[str, str], name: str) -> str | None:
