@@ -21,7 +21,7 @@ from ticketing.adapters.codec import (
     parse_datetime,
 )
 from ticketing.adapters.redis.connection import store_errors
-from ticketing.adapters.redis.leases import RELEASE_SCRIPT, TAKE_LUA
+from ticketing.adapters.redis.scripts import TicketScripts
 from ticketing.adapters.redis.streams import ConsumerGroup, StreamEntry, text
 from ticketing.domain.errors import NotFound, TicketTaken
 from ticketing.domain.model import (
@@ -57,229 +57,6 @@ PENDING_ORIGIN: Final = "pending"  # a dead letter's origin when it came off the
 # Bounds the read loops of one claim, so a PEL full of deleted entries cannot spin forever.
 _MAX_ROUNDS = 16
 _REPLAY_PAGE = 500
-
-# A ledger hash as a flat list without its draft: the draft is the biggest field and nobody
-# who reads a record needs it back (reading it is the job of ``draft``).
-_LEDGER = """
-local function ledger(key)
-  local all = redis.call('HGETALL', key)
-  local out = {}
-  for i = 1, #all, 2 do
-    if all[i] ~= 'draft' then
-      out[#out + 1] = all[i]
-      out[#out + 1] = all[i + 1]
-    end
-  end
-  return out
-end
-"""
-
-# KEYS: ledger, pending, lease. ARGV: key, payload, lease owner ('' for none), lease ms, then
-# ledger field/value pairs. Returns {0, 0, ledger} for a known key, {1, leased} for a new one.
-_ACCEPT = (
-    _LEDGER
-    + """
-if redis.call('EXISTS', KEYS[1]) == 1 then
-  return {0, 0, ledger(KEYS[1])}
-end
-local id = redis.call('XADD', KEYS[2], '*', 'key', ARGV[1], 'payload', ARGV[2])
-redis.call('HSET', KEYS[1], 'entry_id', id, unpack(ARGV, 5))
-local leased = 0
-if ARGV[3] ~= '' and redis.call('SET', KEYS[3], ARGV[3], 'NX', 'PX', ARGV[4]) then
-  leased = 1
-end
-return {1, leased}
-"""
-)
-
-# KEYS: lease, ledger. ARGV: owner, ms. Taking a lease the owner holds already renews it.
-# Returns {held, ledger}.
-_LEASE = _LEDGER + TAKE_LUA + "return {take(KEYS[1], ARGV[1], ARGV[2]), ledger(KEYS[2])}\n"
-
-# KEYS: ledger, pending, created stream, lease, ticket owner. ARGV: group, event, maxlen,
-# retention, channel, n, lease owner ('' for none), key, oldest event id kept, then n
-# field/value pairs to set ('' deletes), then pairs to set only where absent. A ticket recorded
-# for another key is refused (its key is returned, nothing changes); otherwise the owner's lease
-# is given back. Events older than the retention go (exactly: each call drops only what aged
-# since).
-_COMPLETE = """
-local taken = redis.call('GET', KEYS[5])
-if taken and taken ~= ARGV[8] then
-  return taken
-end
-if ARGV[7] ~= '' and redis.call('GET', KEYS[4]) == ARGV[7] then
-  redis.call('DEL', KEYS[4])
-end
-if redis.call('HGET', KEYS[1], 'state') == 'created' then
-  return 0
-end
-local i = 10
-for _ = 1, tonumber(ARGV[6]) do
-  if ARGV[i + 1] == '' then
-    redis.call('HDEL', KEYS[1], ARGV[i])
-  else
-    redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1])
-  end
-  i = i + 2
-end
-while i < #ARGV do
-  if ARGV[i + 1] ~= '' then
-    redis.call('HSETNX', KEYS[1], ARGV[i], ARGV[i + 1])
-  end
-  i = i + 2
-end
-redis.call('HDEL', KEYS[1], 'draft', 'reason')
-redis.call('EXPIRE', KEYS[1], ARGV[4])
-redis.call('SET', KEYS[5], ARGV[8], 'EX', ARGV[4])
-local entry = redis.call('HGET', KEYS[1], 'entry_id')
-if entry then
-  redis.call('XACK', KEYS[2], ARGV[1], entry)
-  redis.call('XDEL', KEYS[2], entry)
-end
-redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[3], '*', 'payload', ARGV[2])
-redis.call('XTRIM', KEYS[3], 'MINID', ARGV[9])
-redis.call('PUBLISH', ARGV[5], ARGV[2])
-return 1
-"""
-
-# KEYS: ledger, pending, dead. ARGV: group, key, reason, failed_at, retention, entry id,
-# payload, mode, dead maxlen. Mode 'key' buries the ledger's own entry and draft (-1: unknown
-# key, 0: the key is already finished). Mode 'entry' buries one queue entry with the payload
-# given and marks the ledger dead only if that entry is the ledger's own and the key is not
-# finished.
-_BURY = """
-local exists = redis.call('EXISTS', KEYS[1]) == 1
-local state = false
-local own = false
-if exists then
-  state = redis.call('HGET', KEYS[1], 'state')
-  own = redis.call('HGET', KEYS[1], 'entry_id')
-end
-local finished = state == 'created' or state == 'dead'
-local entry = ARGV[6]
-local payload = ARGV[7]
-if ARGV[8] == 'key' then
-  if not exists then
-    return -1
-  end
-  if finished then
-    return 0
-  end
-  entry = own or ''
-  payload = redis.call('HGET', KEYS[1], 'draft') or ''
-  if payload == '' and entry ~= '' then
-    local found = redis.call('XRANGE', KEYS[2], entry, entry)
-    if #found > 0 then
-      local f = found[1][2]
-      for j = 1, #f, 2 do
-        if f[j] == 'payload' then payload = f[j + 1] end
-      end
-    end
-  end
-end
-if exists and not finished and (ARGV[8] == 'key' or own == entry) then
-  redis.call('HSET', KEYS[1], 'state', 'dead', 'reason', ARGV[3])
-  redis.call('HDEL', KEYS[1], 'draft')
-  redis.call('EXPIRE', KEYS[1], ARGV[5])
-end
-redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[9], '*', 'key', ARGV[2], 'reason', ARGV[3],
-  'payload', payload, 'failed_at', ARGV[4], 'origin', 'pending')
-if entry ~= '' then
-  redis.call('XACK', KEYS[2], ARGV[1], entry)
-  redis.call('XDEL', KEYS[2], entry)
-end
-return 1
-"""
-
-# KEYS: dead, digest key, the old digest hash. ARGV: reason, payload, failed_at, origin,
-# retention, dead maxlen.
-# A message already in the dead letters is not buried again: the consumer that buried it may
-# have died before acknowledging it, and a pub/sub copy reaches every instance. The digest key
-# names the message's letter and expires with the retention; a letter replayed (deleted) or
-# trimmed away since no longer counts.
-_BURY_RAW = """
-redis.call('UNLINK', KEYS[3])
-local known = redis.call('GET', KEYS[2])
-if known and #redis.call('XRANGE', KEYS[1], known, known) > 0 then
-  return 0
-end
-local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[6], '*', 'key', '', 'reason', ARGV[1],
-  'payload', ARGV[2], 'failed_at', ARGV[3], 'origin', ARGV[4])
-redis.call('SET', KEYS[2], id, 'EX', ARGV[5])
-return 1
-"""
-
-# KEYS: ledger. ARGV: at. Returns the ledger (unchanged once finished), nil if unknown.
-_MARK_CREATING = (
-    _LEDGER
-    + """
-if redis.call('EXISTS', KEYS[1]) == 0 then
-  return false
-end
-local state = redis.call('HGET', KEYS[1], 'state')
-if state ~= 'created' and state ~= 'dead' then
-  redis.call('HSET', KEYS[1], 'state', 'creating', 'last_attempt_at', ARGV[1])
-  redis.call('HDEL', KEYS[1], 'attempt_ended_at')
-  redis.call('HINCRBY', KEYS[1], 'attempts', 1)
-end
-return ledger(KEYS[1])
-"""
-)
-
-# KEYS: ledger. ARGV: at.
-_MARK_AMBIGUOUS = """
-if redis.call('HGET', KEYS[1], 'state') == 'creating' then
-  redis.call('HSET', KEYS[1], 'attempt_ended_at', ARGV[1])
-  return 1
-end
-return 0
-"""
-
-# KEYS: ledger. ARGV: reason.
-_MARK_FAILED = """
-local state = redis.call('HGET', KEYS[1], 'state')
-if state == 'accepted' or state == 'creating' then
-  redis.call('HSET', KEYS[1], 'state', 'accepted', 'reason', ARGV[1])
-  return 1
-end
-return 0
-"""
-
-# KEYS: dead, target stream, ledger. ARGV: dead entry id, mode ('pending' | 'stream'), key,
-# payload, then identity field/value pairs for a ledger that expired meanwhile.
-# A key that lives again (accepted anew or created since) is not re-queued, which would
-# duplicate it: its dead letter is only dropped, and not counted.
-_REPLAY = """
-if #redis.call('XRANGE', KEYS[1], ARGV[1], ARGV[1]) == 0 then
-  return 0
-end
-if ARGV[2] == 'stream' then
-  redis.call('XADD', KEYS[2], '*', 'payload', ARGV[4])
-else
-  local state = false
-  if ARGV[3] ~= '' then
-    state = redis.call('HGET', KEYS[3], 'state')
-  end
-  if state and state ~= 'dead' then
-    redis.call('XDEL', KEYS[1], ARGV[1])
-    return 0
-  end
-  local id = redis.call('XADD', KEYS[2], '*', 'key', ARGV[3], 'payload', ARGV[4])
-  if ARGV[3] ~= '' then
-    redis.call('HSET', KEYS[3], 'state', 'accepted', 'key', ARGV[3], 'entry_id', id,
-      'attempts', 0, 'draft', ARGV[4])
-    redis.call('HDEL', KEYS[3], 'reason', 'last_attempt_at', 'attempt_ended_at')
-    for i = 5, #ARGV, 2 do
-      if ARGV[i + 1] ~= '' then
-        redis.call('HSETNX', KEYS[3], ARGV[i], ARGV[i + 1])
-      end
-    end
-    redis.call('PERSIST', KEYS[3])
-  end
-end
-redis.call('XDEL', KEYS[1], ARGV[1])
-return 1
-"""
 
 
 class RedisTicketStore:
@@ -337,16 +114,7 @@ class RedisTicketStore:
         self._dead_maxlen = dead_maxlen
         self._dead_payload_bytes = dead_payload_bytes
         self._group = ConsumerGroup(client, group)
-        self._accept = client.register_script(_ACCEPT)
-        self._lease = client.register_script(_LEASE)
-        self._release = client.register_script(RELEASE_SCRIPT)
-        self._complete = client.register_script(_COMPLETE)
-        self._bury = client.register_script(_BURY)
-        self._bury_raw = client.register_script(_BURY_RAW)
-        self._mark_creating = client.register_script(_MARK_CREATING)
-        self._mark_failed = client.register_script(_MARK_FAILED)
-        self._mark_ambiguous = client.register_script(_MARK_AMBIGUOUS)
-        self._replay = client.register_script(_REPLAY)
+        self._scripts = TicketScripts(client)
 
     def __repr__(self) -> str:
         return f"RedisTicketStore(pending={self.pending_stream!r}, group={self.group!r})"
@@ -383,9 +151,15 @@ class RedisTicketStore:
         if draft.incident_id is not None:
             fields["incident_id"] = draft.incident_id
         with store_errors(self._client, f"accepting {draft.key!r}; nothing was stored"):
-            reply = await self._accept(
-                keys=[self.ledger_key(draft.key), self.pending_stream, self.lease_key(draft.key)],
-                args=[draft.key, payload, owner, _ms(ttl), *_flatten(fields)],
+            reply = await self._scripts.accept(
+                ledger=self.ledger_key(draft.key),
+                pending=self.pending_stream,
+                lease=self.lease_key(draft.key),
+                key=draft.key,
+                payload=payload,
+                owner=owner,
+                lease_ms=_ms(ttl),
+                fields=fields,
             )
         if not reply[0]:
             return Accepted(_outcome(draft.key, _pairs(reply[2])), new=False, leased=False)
@@ -393,14 +167,14 @@ class RedisTicketStore:
 
     async def lease(self, key: str, owner: str, ttl: float) -> Leased:
         with store_errors(self._client, f"taking the lease of {key!r}"):
-            held, flat = await self._lease(
-                keys=[self.lease_key(key), self.ledger_key(key)], args=[owner, _ms(ttl)]
+            held, flat = await self._scripts.lease(
+                lease=self.lease_key(key), ledger=self.ledger_key(key), owner=owner, ms=_ms(ttl)
             )
         return Leased(bool(held), _outcome(key, _pairs(flat)) if flat else None)
 
     async def release(self, key: str, owner: str) -> None:
         with store_errors(self._client, f"giving back the lease of {key!r}"):
-            await self._release(keys=[self.lease_key(key)], args=[owner])
+            await self._scripts.release(lease=self.lease_key(key), owner=owner)
 
     async def get(self, key: str) -> Outcome | None:
         with store_errors(self._client, f"reading the ledger of {key!r}"):
@@ -421,8 +195,8 @@ class RedisTicketStore:
             NotFound: the key is not in the ledger.
         """
         with store_errors(self._client, f"marking {key!r} creating"):
-            flat = await self._mark_creating(
-                keys=[self.ledger_key(key)], args=[format_datetime(at)]
+            flat = await self._scripts.mark_creating(
+                ledger=self.ledger_key(key), at=format_datetime(at)
             )
         if flat is None:
             raise NotFound(f"no ledger entry for idempotency key {key!r}")
@@ -430,11 +204,11 @@ class RedisTicketStore:
 
     async def mark_failed(self, key: str, reason: str) -> None:
         with store_errors(self._client, f"marking {key!r} failed"):
-            await self._mark_failed(keys=[self.ledger_key(key)], args=[reason])
+            await self._scripts.mark_failed(ledger=self.ledger_key(key), reason=reason)
 
     async def mark_ambiguous(self, key: str, at: datetime) -> None:
         with store_errors(self._client, f"marking the create of {key!r} ambiguous"):
-            await self._mark_ambiguous(keys=[self.ledger_key(key)], args=[format_datetime(at)])
+            await self._scripts.mark_ambiguous(ledger=self.ledger_key(key), at=format_datetime(at))
 
     async def owner_of(self, ticket_id: str) -> str | None:
         with store_errors(self._client, f"reading whose ticket {ticket_id} is"):
@@ -462,27 +236,22 @@ class RedisTicketStore:
         }
         ticket_id = outcome.ticket_id or event.ticket_id
         with store_errors(self._client, f"completing {key!r}"):
-            taken = await self._complete(
-                keys=[
-                    self.ledger_key(key),
-                    self.pending_stream,
-                    self.created_stream,
-                    self.lease_key(key),
-                    self.owner_key(ticket_id),
-                ],
-                args=[
-                    self.group,
-                    encode_event(event).decode(),
-                    self._maxlen,
-                    self._retention,
-                    self.created_channel,
-                    len(ticket_fields),
-                    owner or "",
-                    key,
-                    self._oldest_kept_id(),
-                    *_flatten(ticket_fields),
-                    *_flatten(identity),
-                ],
+            taken = await self._scripts.complete(
+                ledger=self.ledger_key(key),
+                pending=self.pending_stream,
+                created=self.created_stream,
+                lease=self.lease_key(key),
+                owner_key=self.owner_key(ticket_id),
+                group=self.group,
+                event=encode_event(event).decode(),
+                maxlen=self._maxlen,
+                retention=self._retention,
+                channel=self.created_channel,
+                owner=owner or "",
+                key=key,
+                oldest=self._oldest_kept_id(),
+                ticket=ticket_fields,
+                identity=identity,
             )
         if isinstance(taken, bytes | str):
             raise TicketTaken(ticket_id, text(taken))
@@ -494,19 +263,16 @@ class RedisTicketStore:
             NotFound: the key is not in the ledger.
         """
         with store_errors(self._client, f"burying {key!r}"):
-            result = await self._bury(
-                keys=[self.ledger_key(key), self.pending_stream, self.dead_stream],
-                args=[
-                    self.group,
-                    key,
-                    reason,
-                    self._now(),
-                    self._retention,
-                    "",
-                    "",
-                    "key",
-                    self._dead_maxlen,
-                ],
+            result = await self._scripts.bury(
+                ledger=self.ledger_key(key),
+                pending=self.pending_stream,
+                dead=self.dead_stream,
+                group=self.group,
+                key=key,
+                reason=reason,
+                failed_at=self._now(),
+                retention=self._retention,
+                maxlen=self._dead_maxlen,
             )
         if result == -1:
             raise NotFound(f"no ledger entry for idempotency key {key!r}")
@@ -518,9 +284,16 @@ class RedisTicketStore:
         payload, reason = cut_payload(payload, reason, self._dead_payload_bytes)
         index = self.dead_stream + RAW_INDEX_SUFFIX
         with store_errors(self._client, f"writing a dead letter from {origin!r}"):
-            await self._bury_raw(
-                keys=[self.dead_stream, f"{index}:{digest}", index],
-                args=[reason, payload, self._now(), origin, self._retention, self._dead_maxlen],
+            await self._scripts.bury_raw(
+                dead=self.dead_stream,
+                digest=f"{index}:{digest}",
+                old_index=index,
+                reason=reason,
+                payload=payload,
+                failed_at=self._now(),
+                origin=origin,
+                retention=self._retention,
+                maxlen=self._dead_maxlen,
             )
 
     async def claim(self, consumer: str, count: int, min_idle: float) -> list[QueuedTicket]:
@@ -640,19 +413,18 @@ class RedisTicketStore:
 
     async def _bury_entry(self, entry_id: str, key: str, payload: str, reason: str) -> None:
         payload, reason = cut_payload(payload, reason, self._dead_payload_bytes)
-        await self._bury(
-            keys=[self.ledger_key(key), self.pending_stream, self.dead_stream],
-            args=[
-                self.group,
-                key,
-                reason,
-                self._now(),
-                self._retention,
-                entry_id,
-                payload,
-                "entry",
-                self._dead_maxlen,
-            ],
+        await self._scripts.bury(
+            ledger=self.ledger_key(key),
+            pending=self.pending_stream,
+            dead=self.dead_stream,
+            group=self.group,
+            key=key,
+            reason=reason,
+            failed_at=self._now(),
+            retention=self._retention,
+            maxlen=self._dead_maxlen,
+            entry=entry_id,
+            payload=payload,
         )
 
     async def _dead_letters(self, entry_ids: Sequence[str] | None) -> AsyncIterator[DeadLetter]:
@@ -674,11 +446,16 @@ class RedisTicketStore:
 
     async def _replay_one(self, letter: DeadLetter) -> int:
         if letter.origin != PENDING_ORIGIN:
-            result = await self._replay(
-                keys=[self.dead_stream, letter.origin, self.dead_stream],
-                args=[letter.entry_id, "stream", "", letter.payload],
+            return await self._scripts.replay(
+                dead=self.dead_stream,
+                target=letter.origin,
+                ledger=self.dead_stream,
+                entry=letter.entry_id,
+                to_pending=False,
+                key="",
+                payload=letter.payload,
+                identity={},
             )
-            return int(result)
         key = letter.key or ""
         identity: dict[str, str] = {}
         try:
@@ -693,11 +470,16 @@ class RedisTicketStore:
                 "source": draft.source.value,
             }
         ledger = self.ledger_key(key) if key else self.dead_stream
-        result = await self._replay(
-            keys=[self.dead_stream, self.pending_stream, ledger],
-            args=[letter.entry_id, "pending", key, letter.payload, *_flatten(identity)],
+        return await self._scripts.replay(
+            dead=self.dead_stream,
+            target=self.pending_stream,
+            ledger=ledger,
+            entry=letter.entry_id,
+            to_pending=True,
+            key=key,
+            payload=letter.payload,
+            identity=identity,
         )
-        return int(result)
 
 
 # What ``get`` reads of a ledger hash: everything an ``Outcome`` holds (not the draft).
@@ -730,10 +512,6 @@ def _decode_map(raw: Mapping[Any, Any] | None) -> dict[str, str]:
 def _pairs(flat: Sequence[Any]) -> dict[str, str]:
     """A Lua HGETALL reply (a flat list) as a mapping."""
     return {text(flat[i]): text(flat[i + 1]) for i in range(0, len(flat) - 1, 2)}
-
-
-def _flatten(fields: Mapping[str, str]) -> list[str]:
-    return [part for item in fields.items() for part in item]
 
 
 def _opt(fields: Mapping[str, str], name: str) -> str | None:

@@ -14,6 +14,7 @@ from typing import Any, Final
 import redis.asyncio as aioredis
 from redis.exceptions import ResponseError
 
+from ticketing.adapters.redis.scripts import ForgetConsumer
 from ticketing.domain.errors import ConfigurationError
 
 log = logging.getLogger(__name__)
@@ -21,17 +22,6 @@ log = logging.getLogger(__name__)
 # <stream>:owners, a hash: reader (a consumer group, or "dead letters") → the REDIS_KEY_PREFIX of
 # the deployment that reads the stream that way. Tiny, one per stream, kept for good.
 OWNERS_SUFFIX: Final = ":owners"
-
-
-# KEYS: stream. ARGV: group, consumer. Deletes the consumer only if it holds nothing at that
-# moment: DELCONSUMER drops what a consumer holds, and a live one may have just read entries.
-_FORGET_CONSUMER = """
-if #redis.call('XPENDING', KEYS[1], ARGV[1], '-', '+', 1, ARGV[2]) > 0 then
-  return 0
-end
-redis.call('XGROUP', 'DELCONSUMER', KEYS[1], ARGV[1], ARGV[2])
-return 1
-"""
 
 
 @dataclass(frozen=True, slots=True)
@@ -364,11 +354,12 @@ async def forget_idle_consumers(
         consumers = await client.xinfo_consumers(stream, group)
     except ResponseError:
         return 0
-    forget = client.register_script(_FORGET_CONSUMER)
+    forget = ForgetConsumer(client)
     gone = 0
     for consumer in consumers:
         if int(consumer.get("pending") or 0) == 0 and int(consumer.get("idle") or 0) > idle * 1000:
-            gone += int(await forget(keys=[stream], args=[group, text(consumer.get("name"))]))
+            name = text(consumer.get("name"))
+            gone += await forget(stream=stream, group=group, consumer=name)
     return gone
 
 
