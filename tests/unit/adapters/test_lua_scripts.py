@@ -65,8 +65,6 @@ async def test_a_wrapper_calls_its_script_with_named_keys_and_arguments() -> Non
     """Wrappers register their scripts at construction (no round trip) and pass the keys and
     arguments by name: a lease taken through one is held, and only its owner gives it back."""
     client = fakeredis.FakeAsyncRedis(server=fakeredis.FakeServer())
-    for wrapper in (scripts.TicketScripts, scripts.GateScripts, scripts.BudgetScripts):
-        wrapper(client)
     leases = scripts.LeaseScripts(client)
     assert await leases.acquire(lease="l", owner="a", ms=10_000) is True
     assert await leases.acquire(lease="l", owner="b", ms=10_000) is False

@@ -10,32 +10,34 @@ from ticketing.domain.timeouts import Timeouts, reclaim_every
 from ticketing.settings import Settings
 
 
-def test_the_default_attempt_timeout_gives_these_timings() -> None:
-    """Unset QUEUE_ATTEMPT_TIMEOUT (60 s): the values the service has always used."""
-    timeouts = Timeouts.from_attempt(Settings.load({}, dotenv=None).attempt_timeout)
-    assert timeouts.attempt == 60.0
-    assert timeouts.lease == 120.0
-    assert timeouts.queue_reclaim_idle == 180.0
-    assert timeouts.inbound_reclaim_idle == 240.0
-    assert timeouts.inbound_reclaim_every == 120.0
-    assert timeouts.gate_holder_ttl == 70.0
-    assert timeouts.gate_hold_for == 5.0
-    assert (timeouts.contact_lock_ttl, timeouts.contact_lock_wait) == (60.0, 60.0)
-    assert timeouts.ambiguous_attempt_end == 60.0
-
-
-def test_another_attempt_timeout_scales_every_timing_but_the_gate_hold() -> None:
-    """QUEUE_ATTEMPT_TIMEOUT=4: the multiples follow it; the gate's hold and slack do not."""
-    timeouts = Timeouts.from_attempt(4)
-    assert timeouts.attempt == 4.0
-    assert timeouts.lease == 8.0
-    assert timeouts.queue_reclaim_idle == 12.0
-    assert timeouts.inbound_reclaim_idle == 16.0
-    assert timeouts.inbound_reclaim_every == 8.0
-    assert timeouts.gate_holder_ttl == 14.0
-    assert timeouts.gate_hold_for == 5.0
-    assert (timeouts.contact_lock_ttl, timeouts.contact_lock_wait) == (4.0, 4.0)
-    assert timeouts.ambiguous_attempt_end == 4.0
+@pytest.mark.parametrize(
+    ("attempt", "expected"),
+    [
+        # Unset QUEUE_ATTEMPT_TIMEOUT (60 s): the values the service has always used.
+        (None, (60.0, 120.0, 180.0, 240.0, 120.0, 70.0, 5.0, 60.0, 60.0, 60.0)),
+        # QUEUE_ATTEMPT_TIMEOUT=4: the multiples follow it; the gate's hold and slack do not.
+        (4, (4.0, 8.0, 12.0, 16.0, 8.0, 14.0, 5.0, 4.0, 4.0, 4.0)),
+    ],
+)
+def test_an_attempt_timeout_gives_these_timings(
+    attempt: float | None, expected: tuple[float, ...]
+) -> None:
+    """Every timing derived from the attempt timeout, pinned: the default and another."""
+    if attempt is None:
+        attempt = Settings.load({}, dotenv=None).attempt_timeout
+    timeouts = Timeouts.from_attempt(attempt)
+    assert (
+        timeouts.attempt,
+        timeouts.lease,
+        timeouts.queue_reclaim_idle,
+        timeouts.inbound_reclaim_idle,
+        timeouts.inbound_reclaim_every,
+        timeouts.gate_holder_ttl,
+        timeouts.gate_hold_for,
+        timeouts.contact_lock_ttl,
+        timeouts.contact_lock_wait,
+        timeouts.ambiguous_attempt_end,
+    ) == expected
 
 
 @pytest.mark.parametrize("attempt", [1.0, 30.0, 60.0, 3600.0])

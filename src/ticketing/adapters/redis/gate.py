@@ -98,7 +98,13 @@ class RedisCallGate:
         self._linger = linger
         self.process = uuid.uuid4().hex[:12]
         self._ids = itertools.count()
-        self._scripts = GateScripts(client)
+        self._scripts = GateScripts(
+            client,
+            slots=self._slots_key,
+            pause=self._pause_key,
+            waiters=self._waiters_key,
+            process=self.process,
+        )
         self._local = anyio.Semaphore(capacity)  # this process never needs more
         self._ask = anyio.Lock()  # one task of this process asks Redis at a time
         self._busy: dict[str, float] = {}  # slot → when Redis granted it
@@ -199,7 +205,7 @@ class RedisCallGate:
         self._note_pause(seconds)
         ms = max(1, int(seconds * 1000))
         with store_errors(self._client, "pausing Zoho calls"):
-            await self._scripts.pause(pause=self._pause_key, ms=ms)
+            await self._scripts.pause(ms=ms)
         self.round_trips += 1
 
     def paused_for(self) -> float:
@@ -280,10 +286,6 @@ class RedisCallGate:
     async def _ask_redis(self, slot: str) -> tuple[bool, int]:
         with store_errors(self._client, "taking a Zoho call slot"):
             granted, pause_ms, others = await self._scripts.enter(
-                slots=self._slots_key,
-                pause=self._pause_key,
-                waiters=self._waiters_key,
-                process=self.process,
                 slot=slot,
                 capacity=self.capacity,
                 holder_ms=self._holder_ttl_ms,
@@ -295,9 +297,7 @@ class RedisCallGate:
 
     async def _look(self) -> None:
         with store_errors(self._client, "reading the Zoho call pause"):
-            pause_ms, others = await self._scripts.peek(
-                pause=self._pause_key, waiters=self._waiters_key, process=self.process
-            )
+            pause_ms, others = await self._scripts.peek()
         self.round_trips += 1
         self._seen(pause_ms, others)
 

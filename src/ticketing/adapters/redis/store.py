@@ -109,12 +109,12 @@ class RedisTicketStore:
         self._ledger_prefix = prefix + ledger_prefix
         self._lease_prefix = prefix + lease_prefix
         self._owner_prefix = prefix + owner_prefix
-        self._retention = retention
-        self._maxlen = created_maxlen
-        self._dead_maxlen = dead_maxlen
+        self.retention = retention
+        self.created_maxlen = created_maxlen
+        self.dead_maxlen = dead_maxlen
         self._dead_payload_bytes = dead_payload_bytes
         self._group = ConsumerGroup(client, group)
-        self._scripts = TicketScripts(client)
+        self._scripts = TicketScripts(client, self)
 
     def __repr__(self) -> str:
         return f"RedisTicketStore(pending={self.pending_stream!r}, group={self.group!r})"
@@ -153,7 +153,6 @@ class RedisTicketStore:
         with store_errors(self._client, f"accepting {draft.key!r}; nothing was stored"):
             reply = await self._scripts.accept(
                 ledger=self.ledger_key(draft.key),
-                pending=self.pending_stream,
                 lease=self.lease_key(draft.key),
                 key=draft.key,
                 payload=payload,
@@ -238,15 +237,9 @@ class RedisTicketStore:
         with store_errors(self._client, f"completing {key!r}"):
             taken = await self._scripts.complete(
                 ledger=self.ledger_key(key),
-                pending=self.pending_stream,
-                created=self.created_stream,
                 lease=self.lease_key(key),
                 owner_key=self.owner_key(ticket_id),
-                group=self.group,
                 event=encode_event(event).decode(),
-                maxlen=self._maxlen,
-                retention=self._retention,
-                channel=self.created_channel,
                 owner=owner or "",
                 key=key,
                 oldest=self._oldest_kept_id(),
@@ -264,15 +257,7 @@ class RedisTicketStore:
         """
         with store_errors(self._client, f"burying {key!r}"):
             result = await self._scripts.bury(
-                ledger=self.ledger_key(key),
-                pending=self.pending_stream,
-                dead=self.dead_stream,
-                group=self.group,
-                key=key,
-                reason=reason,
-                failed_at=self._now(),
-                retention=self._retention,
-                maxlen=self._dead_maxlen,
+                ledger=self.ledger_key(key), key=key, reason=reason, at=self._now()
             )
         if result == -1:
             raise NotFound(f"no ledger entry for idempotency key {key!r}")
@@ -285,15 +270,12 @@ class RedisTicketStore:
         index = self.dead_stream + RAW_INDEX_SUFFIX
         with store_errors(self._client, f"writing a dead letter from {origin!r}"):
             await self._scripts.bury_raw(
-                dead=self.dead_stream,
                 digest=f"{index}:{digest}",
                 old_index=index,
                 reason=reason,
                 payload=payload,
-                failed_at=self._now(),
+                at=self._now(),
                 origin=origin,
-                retention=self._retention,
-                maxlen=self._dead_maxlen,
             )
 
     async def claim(self, consumer: str, count: int, min_idle: float) -> list[QueuedTicket]:
@@ -359,7 +341,7 @@ class RedisTicketStore:
 
     def _oldest_kept_id(self) -> str:
         """The id before which a created event is past the retention (and trimmed)."""
-        return f"{int((self._clock.now().timestamp() - self._retention) * 1000)}-0"
+        return f"{int((self._clock.now().timestamp() - self.retention) * 1000)}-0"
 
     async def _ensure_group(self) -> None:
         # From id 0, not $: entries accepted before the group existed must be delivered.
@@ -415,14 +397,9 @@ class RedisTicketStore:
         payload, reason = cut_payload(payload, reason, self._dead_payload_bytes)
         await self._scripts.bury(
             ledger=self.ledger_key(key),
-            pending=self.pending_stream,
-            dead=self.dead_stream,
-            group=self.group,
             key=key,
             reason=reason,
-            failed_at=self._now(),
-            retention=self._retention,
-            maxlen=self._dead_maxlen,
+            at=self._now(),
             entry=entry_id,
             payload=payload,
         )
@@ -446,15 +423,8 @@ class RedisTicketStore:
 
     async def _replay_one(self, letter: DeadLetter) -> int:
         if letter.origin != PENDING_ORIGIN:
-            return await self._scripts.replay(
-                dead=self.dead_stream,
-                target=letter.origin,
-                ledger=self.dead_stream,
-                entry=letter.entry_id,
-                to_pending=False,
-                key="",
-                payload=letter.payload,
-                identity={},
+            return await self._scripts.replay_to_stream(
+                stream=letter.origin, entry=letter.entry_id, payload=letter.payload
             )
         key = letter.key or ""
         identity: dict[str, str] = {}
@@ -470,15 +440,8 @@ class RedisTicketStore:
                 "source": draft.source.value,
             }
         ledger = self.ledger_key(key) if key else self.dead_stream
-        return await self._scripts.replay(
-            dead=self.dead_stream,
-            target=self.pending_stream,
-            ledger=ledger,
-            entry=letter.entry_id,
-            to_pending=True,
-            key=key,
-            payload=letter.payload,
-            identity=identity,
+        return await self._scripts.replay_to_pending(
+            ledger=ledger, entry=letter.entry_id, key=key, payload=letter.payload, identity=identity
         )
 
 
