@@ -11,7 +11,11 @@ import fakeredis
 import pytest
 import redis.asyncio as aioredis
 
+from ticketing.adapters.redis.store import RedisTicketStore
 from ticketing.adapters.redis.streams import ConsumerGroup, StreamEntry, read_reply
+
+from tests.conftest import ManualClock
+from tests.contract.test_store_contract import make_draft
 
 pytestmark = pytest.mark.anyio
 
@@ -194,3 +198,24 @@ def test_read_replies_parse_alike_in_resp2_and_resp3() -> None:
     assert read_reply([]) == read_reply({}) == read_reply(None) == []
     assert expected[1].gone
     assert not expected[0].gone
+
+
+async def test_the_pending_queue_claims_and_buries_alike_in_every_protocol(
+    client: aioredis.Redis, key_prefix: str, clock: ManualClock
+) -> None:
+    """The ticket store on the group: an accepted ticket is claimed once, its redelivery
+    counted, an entry without payload buried, an entry deleted while pending dropped."""
+    store = RedisTicketStore(client, clock, prefix=key_prefix)
+    await store.accept(make_draft("k1"))
+    foreign = await client.xadd(store.pending_stream, {"key": "old", "body": "x"})
+    (first,) = await store.claim("c1", 10, 60.0)
+    assert (first.draft.key, first.deliveries) == ("k1", 1)
+    assert await store.dead_count() == 1  # the foreign entry, with every field kept
+    (letter,) = await store.list_dead()
+    assert letter.payload == '{"key": "old", "body": "x"}'
+    assert foreign.decode() != first.entry_id
+    (again,) = await store.claim("c1", 10, 60.0)
+    assert (again.entry_id, again.deliveries) == (first.entry_id, 2)
+    await client.xdel(store.pending_stream, first.entry_id)
+    assert await store.claim("c1", 10, 60.0) == []
+    assert await store.in_flight_count() == 0
