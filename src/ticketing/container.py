@@ -52,6 +52,7 @@ from ticketing.domain.ports import (
     TicketStore,
     TokenStore,
 )
+from ticketing.domain.timeouts import Timeouts
 from ticketing.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -230,16 +231,14 @@ def build_call_gate(settings: Settings, redis: aioredis.Redis | None, clock: Clo
         return InMemoryCallGate(clock, settings.zoho_max_concurrency)
     from ticketing.adapters.redis.gate import RedisCallGate
 
-    hold_for = 5.0
+    timeouts = Timeouts.from_attempt(settings.attempt_timeout)
     return RedisCallGate(
         redis,
         clock,
         capacity=settings.zoho_max_concurrency,
         prefix=settings.redis_key_prefix,
-        # A crashed holder's slot comes back after this; a live call never lasts longer
-        # than one attempt (the attempt is cut off then).
-        holder_ttl=settings.attempt_timeout + hold_for + 5.0,
-        hold_for=hold_for,
+        holder_ttl=timeouts.gate_holder_ttl,
+        hold_for=timeouts.gate_hold_for,
     )
 
 
@@ -511,16 +510,15 @@ class Container(containers.DeclarativeContainer):
     helpdesk = providers.Singleton(
         GuardedHelpdesk, zoho, breaker, clock, call_gate, slot_wait=settings.provided.zoho_timeout
     )
-    # Contact creation is part of an attempt and cut off with it: a lock that outlives the
-    # attempt would only stall the customer's next tickets after a crash.
+    timeouts = providers.Singleton(Timeouts.from_attempt, settings.provided.attempt_timeout)
     contacts = providers.Singleton(
         ContactResolver,
         helpdesk,
         contact_cache,
         leases,
         clock,
-        lock_ttl=settings.provided.attempt_timeout,
-        lock_wait=settings.provided.attempt_timeout,
+        lock_ttl=timeouts.provided.contact_lock_ttl,
+        lock_wait=timeouts.provided.contact_lock_wait,
         inline=settings.provided.zoho_inline_contact,
     )
     policy = providers.Singleton(

@@ -55,6 +55,14 @@ def tickets_for(emulator: EmulatorState, subject: str | None = None) -> list[Any
     return [t for t in emulator.tickets.values() if subject is None or t.subject == subject]
 
 
+async def assert_one_ticket_nothing_pending(
+    emulator: EmulatorState, redis: aioredis.Redis, backend: RedisBackend
+) -> None:
+    """Exactly one ticket was made, and the group holds no inbound entry unacknowledged."""
+    assert len(tickets_for(emulator)) == 1
+    assert await pel_size(redis, backend.inbound, GROUP) == 0
+
+
 async def run_until_created(
     consumer: InboundConsumer, services: Services, key: str, *, what: str
 ) -> None:
@@ -282,8 +290,7 @@ async def test_malformed_message_is_dead_lettered_and_the_consumer_goes_on(
         assert f"(payload cut to its first {MAX_MESSAGE_BYTES} of {size} bytes)" in letter.reason
     assert good is not None
     assert good.state is TicketState.CREATED
-    assert len(tickets_for(emulator)) == 1
-    assert await pel_size(redis, backend.inbound, GROUP) == 0
+    await assert_one_ticket_nothing_pending(emulator, redis, backend)
     assert not [r for r in caplog.records if r.exc_info], "a traceback was logged"
 
 
@@ -382,8 +389,7 @@ async def test_entry_is_acked_only_after_a_durable_accept(
         await run_until_created(
             consumer, services, "wa-later", what="the redelivered entry's ticket"
         )
-    assert len(tickets_for(emulator)) == 1
-    assert await pel_size(redis, backend.inbound, GROUP) == 0
+    await assert_one_ticket_nothing_pending(emulator, redis, backend)
 
 
 async def test_entries_of_a_dead_consumer_are_reclaimed(
@@ -397,11 +403,8 @@ async def test_entries_of_a_dead_consumer_are_reclaimed(
         # a consumer that read the entry and died before acknowledging it
         taken = await redis.xreadgroup(GROUP, "crashed", {backend.inbound: ">"}, count=10)
         assert taken
-        await run_until_created(
-            consumer, services, "wa-orphan", what="the reclaimed entry's ticket"
-        )
-    assert len(tickets_for(emulator)) == 1
-    assert await pel_size(redis, backend.inbound, GROUP) == 0
+        await run_until_created(consumer, services, "wa-orphan", what="the reclaimed ticket")
+    await assert_one_ticket_nothing_pending(emulator, redis, backend)
 
 
 async def test_created_event_published_once_on_channel_and_stream(

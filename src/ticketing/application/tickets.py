@@ -36,6 +36,7 @@ from ticketing.domain.model import (
     TicketState,
 )
 from ticketing.domain.ports import Clock, Metrics, TicketProbe, TicketStore
+from ticketing.domain.timeouts import Timeouts
 
 log = logging.getLogger(__name__)
 
@@ -100,7 +101,7 @@ class TicketProcessor:
     @property
     def lease_ttl(self) -> float:
         """Seconds a ticket's lease lasts: well over one attempt, which is cut off before."""
-        return self.policy.attempt_timeout * 2
+        return Timeouts.from_attempt(self.policy.attempt_timeout).lease
 
     async def process(self, draft: TicketDraft) -> Outcome:
         """Try to create the ticket now; returns the key's outcome afterwards.
@@ -201,7 +202,8 @@ class TicketProcessor:
         the record predates it), the latest it could have ended: when its timeout cut it off."""
         ended = record.attempt_ended_at
         if ended is None and record.last_attempt_at is not None:
-            ended = record.last_attempt_at + timedelta(seconds=self.policy.attempt_timeout)
+            latest = Timeouts.from_attempt(self.policy.attempt_timeout).ambiguous_attempt_end
+            ended = record.last_attempt_at + timedelta(seconds=latest)
         return (self._clock.now() - ended).total_seconds() if ended else 1e9
 
     async def _inline_contact_may_lag(self, draft: TicketDraft, record: Outcome) -> bool:
@@ -545,7 +547,10 @@ class DrainQueue:
         self.consumer = consumer
         self._limiter = anyio.CapacityLimiter(concurrency)
         self._batch = batch_size
-        self._reclaim_idle = reclaim_idle or processor.policy.attempt_timeout * 3
+        self._reclaim_idle = (
+            reclaim_idle
+            or Timeouts.from_attempt(processor.policy.attempt_timeout).queue_reclaim_idle
+        )
         self.state = DrainState()
         self._pass_lock = anyio.Lock()
 

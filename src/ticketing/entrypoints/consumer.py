@@ -3,21 +3,28 @@
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 import anyio
 import msgspec
 import redis.asyncio as aioredis
-from redis.exceptions import RedisError, ResponseError
+from redis.exceptions import RedisError
 
 from ticketing.adapters.redis.store import CONSUMER_GROUP
-from ticketing.adapters.redis.streams import forget_idle_consumers, replay_from, trim_consumed
+from ticketing.adapters.redis.streams import (
+    ConsumerGroup,
+    StreamEntry,
+    forget_idle_consumers,
+    replay_from,
+    text,
+    trim_consumed,
+)
 from ticketing.application import context, intake
 from ticketing.domain.errors import StoreUnavailable, ValidationError
 from ticketing.domain.model import Outcome, Source
+from ticketing.domain.timeouts import Timeouts, reclaim_every
 from ticketing.entrypoints.schemas import Incident, nesting_problem
 
 if TYPE_CHECKING:
@@ -26,18 +33,12 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 MAX_MESSAGE_BYTES = 256 * 1024
+# Entries taken over from dead consumers per XAUTOCLAIM round trip.
+_RECLAIM_PAGE = 100
 
 
 def _text(value: Any) -> str:
-    return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
-
-
-def _entries(response: Any) -> list[tuple[str, Any, Any]]:
-    """The (stream, id, fields) entries of an XREADGROUP reply."""
-    entries: list[tuple[str, Any, Any]] = []
-    for stream, items in cast(list[tuple[Any, list[Any]]], response or []):
-        entries.extend((_text(stream), entry_id, fields) for entry_id, fields in items)
-    return entries
+    return text(value, "replace")
 
 
 class Poison(Exception):
@@ -122,19 +123,18 @@ class InboundConsumer:
         block_ms: int = 1000,
         reclaim_idle_ms: int | None = None,
     ) -> None:
+        settings = services.settings
+        self.group = settings.inbound_group
+        self._group = ConsumerGroup(redis, self.group)
         self._redis = redis
         self._services = services
-        settings = services.settings
         self.stream = settings.inbound_stream
         self.intake = settings.intake_stream
-        self.group = settings.inbound_group
         self.consumer = consumer or services.drain.consumer
         self._batch = batch
         self._block_ms = block_ms
-        # A batch is handled in about two waves of attempts (20 entries, ZOHO_MAX_CONCURRENCY
-        # at once); an entry idle for twice that was left behind by a consumer that died.
-        attempt = services.processor.policy.attempt_timeout
-        self._reclaim_idle_ms = reclaim_idle_ms or int(attempt * 4 * 1000)
+        timeouts = Timeouts.from_attempt(services.processor.policy.attempt_timeout)
+        self._reclaim_idle_ms = reclaim_idle_ms or int(timeouts.inbound_reclaim_idle * 1000)
         self._limiter = anyio.CapacityLimiter(max(1, settings.zoho_max_concurrency))
         self._retention = settings.ledger_retention
         self.handled = 0
@@ -152,8 +152,7 @@ class InboundConsumer:
             tg.start_soon(self._pubsub_loop)
 
     async def ensure_group(self) -> None:
-        try:
-            await self._redis.xgroup_create(self.stream, self.group, id="$", mkstream=True)
+        if await self._group.create(self.stream, start="$"):
             backlog = await self._redis.xlen(self.stream)
             if backlog:
                 # Never from 0: an entry older than the ledger's retention was forgotten, and
@@ -170,15 +169,8 @@ class InboundConsumer:
                     self.group,
                     since,
                 )
-        except ResponseError as exc:
-            if "BUSYGROUP" not in str(exc):
-                raise
-        try:
-            # From the start: the subscriber may have appended before the group existed.
-            await self._redis.xgroup_create(self.intake, self.group, id="0", mkstream=True)
-        except ResponseError as exc:
-            if "BUSYGROUP" not in str(exc):
-                raise
+        # From the start: the subscriber may have appended before the group existed.
+        await self._group.create(self.intake, start="0")
 
     async def trim(self) -> int:
         """Drop the inbound entries every group has acknowledged once they are older than the
@@ -211,7 +203,7 @@ class InboundConsumer:
                 await self.recover()
                 # And again while running: a consumer killed meanwhile leaves its entries
                 # behind, and no restart of this one may ever come to pick them up.
-                every = self._reclaim_idle_ms / 2000
+                every = reclaim_every(self._reclaim_idle_ms / 1000)
                 next_reclaim = anyio.current_time() + every
                 while True:
                     await self.poll_once()
@@ -227,66 +219,50 @@ class InboundConsumer:
 
     async def _reclaim(self) -> None:
         for stream in self.streams:
-            start = "0-0"
-            while True:
-                result = await self._redis.xautoclaim(
-                    stream, self.group, self.consumer, self._reclaim_idle_ms, start, count=100
-                )
-                next_id, entries = result[0], result[1]
-                await self._handle_entries([(stream, i, f) for i, f in entries])
-                if next_id in (b"0-0", "0-0"):
-                    break
-                start = next_id
+            pages = self._group.reclaim(
+                self.consumer, stream, self._reclaim_idle_ms, lambda: _RECLAIM_PAGE
+            )
+            async for page in pages:
+                await self._handle_entries(page)
 
     async def recover(self) -> None:
         """Handle again the entries this consumer was given and did not acknowledge (their
         ticket could not be stored), then those that consumers that died left idle for the
         reclaim time. Raises StoreUnavailable when the store still fails."""
         for stream in self.streams:
-            start: Any = "0"
-            while True:
-                response = await self._redis.xreadgroup(
-                    self.group, self.consumer, {stream: start}, count=self._batch
-                )
-                entries = _entries(response)
-                if not entries:
-                    break
-                await self._handle_entries(entries)
-                start = entries[-1][1]
+            async for page in self._group.own(self.consumer, stream, lambda: self._batch):
+                await self._handle_entries(page)
         await self._reclaim()
 
     async def poll_once(self, *, block_ms: int | None = None) -> int:
         """Read and handle one batch of new entries of both streams; returns how many."""
-        response = await self._redis.xreadgroup(
-            self.group,
+        entries = await self._group.read(
             self.consumer,
             dict.fromkeys(self.streams, ">"),
-            count=self._batch,
-            block=self._block_ms if block_ms is None else block_ms,
+            self._batch,
+            block_ms=self._block_ms if block_ms is None else block_ms,
         )
-        entries = _entries(response)
         await self._handle_entries(entries)
         return len(entries)
 
-    async def _handle_entries(self, entries: list[tuple[str, Any, Any]]) -> None:
+    async def _handle_entries(self, entries: list[StreamEntry]) -> None:
         if not entries:
             return
-        acked: dict[str, list[Any]] = {}
+        acked: dict[str, list[str]] = {}
         failures: list[str] = []
 
-        async def one(stream: str, entry_id: Any, fields: dict[Any, Any] | None) -> None:
+        async def one(entry: StreamEntry) -> None:
+            stream, entry_id, payload = entry.stream, entry.id, entry.payload
             transport = "pubsub" if stream == self.intake else "stream"
             async with self._limiter:
-                payload = fields.get(b"payload", fields.get("payload")) if fields else None
                 try:
-                    if not fields:
+                    if entry.gone:
                         pass  # deleted while pending: only its pending record was left
                     elif payload is None:
                         # Another program's format: keep every field, as JSON, so nothing is
                         # lost and a replay can still be read.
-                        original = {_text(k): _text(v) for k, v in fields.items()}
                         await self._services.store.bury_raw(
-                            json.dumps(original, ensure_ascii=False),
+                            entry.fields_json(errors="replace", ensure_ascii=False),
                             "stream entry has no 'payload' field",
                             stream,
                         )
@@ -311,8 +287,8 @@ class InboundConsumer:
 
         try:
             async with anyio.create_task_group() as tg:
-                for stream, entry_id, fields in entries:
-                    tg.start_soon(one, stream, entry_id, fields)
+                for entry in entries:
+                    tg.start_soon(one, entry)
         finally:
             if acked:
                 with anyio.CancelScope(shield=True):
@@ -320,15 +296,10 @@ class InboundConsumer:
         if failures:
             raise StoreUnavailable(failures[0])
 
-    async def _ack(self, acked: dict[str, list[Any]]) -> None:
-        async with self._redis.pipeline(transaction=False) as pipe:
-            for stream, ids in acked.items():
-                pipe.xack(stream, self.group, *ids)
-                if stream == self.intake:
-                    # The service's own stream, read by this group only: a handled entry has
-                    # nothing left to give.
-                    pipe.xdel(stream, *ids)
-            await pipe.execute()
+    async def _ack(self, acked: dict[str, list[str]]) -> None:
+        # The intake is the service's own stream, read by this group only: a handled entry
+        # has nothing left to give.
+        await self._group.ack(acked, delete_from=(self.intake,))
 
     async def _bury_failed(
         self, stream: str, transport: str, entry_id: Any, payload: Any, exc: Exception

@@ -12,6 +12,7 @@ import anyio
 import redis.asyncio as aioredis
 
 from ticketing.adapters.redis.connection import store_errors
+from ticketing.adapters.redis.scripts import GateScripts
 from ticketing.domain.errors import StoreUnavailable
 from ticketing.domain.ports import Admission, Clock
 
@@ -20,70 +21,6 @@ log = logging.getLogger(__name__)
 SLOTS_KEY: Final = "ticketing:zoho:slots"
 PAUSE_KEY: Final = "ticketing:zoho:pause"
 WAITERS_KEY: Final = "ticketing:zoho:waiting"
-
-# KEYS: slots, pause, waiters. ARGV: process, slot, capacity, holder ttl ms, waiter ttl ms.
-# Returns {granted, pause ms left, other processes waiting}. Time is Redis's own, so the
-# clocks of the fleet's hosts do not matter. A slot whose holder died expires with its score.
-# While other processes wait for a slot, a process that holds its fair share already
-# (capacity / processes wanting slots) is refused, so a busy process cannot starve the rest.
-_ENTER = """
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
-redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now)
-local others = redis.call('ZCARD', KEYS[3])
-if redis.call('ZSCORE', KEYS[3], ARGV[1]) then
-  others = others - 1
-end
-local pause = redis.call('PTTL', KEYS[2])
-if pause > 0 then
-  return {0, pause, others}
-end
-local capacity = tonumber(ARGV[3])
-local holders = redis.call('ZRANGE', KEYS[1], 0, -1)
-local share = capacity
-if others > 0 then
-  share = math.ceil(capacity / (others + 1))
-end
-local mine = 0
-local prefix = ARGV[1] .. ':'
-for _, holder in ipairs(holders) do
-  if string.sub(holder, 1, #prefix) == prefix then
-    mine = mine + 1
-  end
-end
-if #holders < capacity and mine < share then
-  redis.call('ZADD', KEYS[1], now + tonumber(ARGV[4]), ARGV[2])
-  redis.call('PEXPIRE', KEYS[1], ARGV[4])
-  redis.call('ZREM', KEYS[3], ARGV[1])
-  return {1, 0, others}
-end
-redis.call('ZADD', KEYS[3], now + tonumber(ARGV[5]), ARGV[1])
-redis.call('PEXPIRE', KEYS[3], ARGV[5])
-return {0, 0, others}
-"""
-
-# KEYS: pause, waiters. ARGV: process. Returns {pause ms left, other processes waiting}.
-_PEEK = """
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local others = redis.call('ZCOUNT', KEYS[2], now, '+inf')
-local mine = redis.call('ZSCORE', KEYS[2], ARGV[1])
-if mine and tonumber(mine) >= now then
-  others = others - 1
-end
-return {redis.call('PTTL', KEYS[1]), others}
-"""
-
-# KEYS: pause. ARGV: ms. A pause only ever grows: a shorter Retry-After does not cut it.
-_PAUSE = """
-local left = redis.call('PTTL', KEYS[1])
-if left < tonumber(ARGV[1]) then
-  redis.call('SET', KEYS[1], '1', 'PX', ARGV[1])
-  return tonumber(ARGV[1])
-end
-return left
-"""
 
 
 class RedisCallGate:
@@ -161,9 +98,13 @@ class RedisCallGate:
         self._linger = linger
         self.process = uuid.uuid4().hex[:12]
         self._ids = itertools.count()
-        self._enter = client.register_script(_ENTER)
-        self._peek = client.register_script(_PEEK)
-        self._pause = client.register_script(_PAUSE)
+        self._scripts = GateScripts(
+            client,
+            slots=self._slots_key,
+            pause=self._pause_key,
+            waiters=self._waiters_key,
+            process=self.process,
+        )
         self._local = anyio.Semaphore(capacity)  # this process never needs more
         self._ask = anyio.Lock()  # one task of this process asks Redis at a time
         self._busy: dict[str, float] = {}  # slot → when Redis granted it
@@ -264,7 +205,7 @@ class RedisCallGate:
         self._note_pause(seconds)
         ms = max(1, int(seconds * 1000))
         with store_errors(self._client, "pausing Zoho calls"):
-            await self._pause(keys=[self._pause_key], args=[ms])
+            await self._scripts.pause(ms=ms)
         self.round_trips += 1
 
     def paused_for(self) -> float:
@@ -344,27 +285,21 @@ class RedisCallGate:
 
     async def _ask_redis(self, slot: str) -> tuple[bool, int]:
         with store_errors(self._client, "taking a Zoho call slot"):
-            granted, pause_ms, others = await self._enter(
-                keys=[self._slots_key, self._pause_key, self._waiters_key],
-                args=[
-                    self.process,
-                    slot,
-                    self.capacity,
-                    self._holder_ttl_ms,
-                    self._waiter_ttl_ms,
-                ],
+            granted, pause_ms, others = await self._scripts.enter(
+                slot=slot,
+                capacity=self.capacity,
+                holder_ms=self._holder_ttl_ms,
+                waiter_ms=self._waiter_ttl_ms,
             )
         self.round_trips += 1
-        self._seen(int(pause_ms), int(others))
-        return bool(granted), int(pause_ms)
+        self._seen(pause_ms, others)
+        return bool(granted), pause_ms
 
     async def _look(self) -> None:
         with store_errors(self._client, "reading the Zoho call pause"):
-            pause_ms, others = await self._peek(
-                keys=[self._pause_key, self._waiters_key], args=[self.process]
-            )
+            pause_ms, others = await self._scripts.peek()
         self.round_trips += 1
-        self._seen(int(pause_ms), int(others))
+        self._seen(pause_ms, others)
 
     async def _look_shared(self) -> None:
         """:meth:`_look` unless one is on its way already: calls that find the view stale at

@@ -5,35 +5,13 @@ from __future__ import annotations
 import redis.asyncio as aioredis
 
 from ticketing.adapters.redis.connection import store_errors
-
-# Taking a lease the owner already holds renews it (a worker extending its own lease must not
-# be told that someone else has it); anyone else only gets it once it is free or expired.
-# A Lua function, so that the ticket store's scripts take ticket leases the same way.
-TAKE_LUA = """
-local function take(key, owner, ms)
-  if redis.call('GET', key) == owner then
-    redis.call('PEXPIRE', key, ms)
-    return 1
-  end
-  if redis.call('SET', key, owner, 'NX', 'PX', ms) then
-    return 1
-  end
-  return 0
-end
-"""
-_ACQUIRE = TAKE_LUA + "return take(KEYS[1], ARGV[1], ARGV[2])\n"
-
-# Only the holder may release: a lease that expired and was taken by another stays theirs.
-RELEASE_SCRIPT = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then
-  return redis.call('DEL', KEYS[1])
-end
-return 0
-"""
+from ticketing.adapters.redis.scripts import LeaseScripts
 
 
 class RedisLeases:
-    """The ``Leases`` port on Redis: one string key per lease, holding its owner, with a TTL.
+    """The ``Leases`` port on Redis: one string key per lease, holding its owner, with a TTL
+    (``lua/acquire.lua``, ``lua/release.lua``; the ticket store takes ticket leases with the
+    same Lua function).
 
     Args:
         client: An asyncio Redis client.
@@ -43,19 +21,17 @@ class RedisLeases:
     def __init__(self, client: aioredis.Redis, *, prefix: str = "") -> None:
         self._client = client
         self._prefix = prefix
-        self._acquire = client.register_script(_ACQUIRE)
-        self._release = client.register_script(RELEASE_SCRIPT)
+        self._scripts = LeaseScripts(client)
 
     def __repr__(self) -> str:
         return f"RedisLeases(prefix={self._prefix!r})"
 
     async def acquire(self, name: str, owner: str, ttl: float) -> bool:
         with store_errors(self._client, f"taking lease {name!r}"):
-            taken = await self._acquire(
-                keys=[self._prefix + name], args=[owner, max(1, int(ttl * 1000))]
+            return await self._scripts.acquire(
+                lease=self._prefix + name, owner=owner, ms=max(1, int(ttl * 1000))
             )
-        return bool(taken)
 
     async def release(self, name: str, owner: str) -> None:
         with store_errors(self._client, f"releasing lease {name!r}"):
-            await self._release(keys=[self._prefix + name], args=[owner])
+            await self._scripts.release(lease=self._prefix + name, owner=owner)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import AsyncIterator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, Final
@@ -22,7 +21,8 @@ from ticketing.adapters.codec import (
     parse_datetime,
 )
 from ticketing.adapters.redis.connection import store_errors
-from ticketing.adapters.redis.leases import RELEASE_SCRIPT, TAKE_LUA
+from ticketing.adapters.redis.scripts import TicketScripts
+from ticketing.adapters.redis.streams import ConsumerGroup, StreamEntry, text
 from ticketing.domain.errors import NotFound, TicketTaken
 from ticketing.domain.model import (
     DeadLetter,
@@ -57,229 +57,6 @@ PENDING_ORIGIN: Final = "pending"  # a dead letter's origin when it came off the
 # Bounds the read loops of one claim, so a PEL full of deleted entries cannot spin forever.
 _MAX_ROUNDS = 16
 _REPLAY_PAGE = 500
-
-# A ledger hash as a flat list without its draft: the draft is the biggest field and nobody
-# who reads a record needs it back (reading it is the job of ``draft``).
-_LEDGER = """
-local function ledger(key)
-  local all = redis.call('HGETALL', key)
-  local out = {}
-  for i = 1, #all, 2 do
-    if all[i] ~= 'draft' then
-      out[#out + 1] = all[i]
-      out[#out + 1] = all[i + 1]
-    end
-  end
-  return out
-end
-"""
-
-# KEYS: ledger, pending, lease. ARGV: key, payload, lease owner ('' for none), lease ms, then
-# ledger field/value pairs. Returns {0, 0, ledger} for a known key, {1, leased} for a new one.
-_ACCEPT = (
-    _LEDGER
-    + """
-if redis.call('EXISTS', KEYS[1]) == 1 then
-  return {0, 0, ledger(KEYS[1])}
-end
-local id = redis.call('XADD', KEYS[2], '*', 'key', ARGV[1], 'payload', ARGV[2])
-redis.call('HSET', KEYS[1], 'entry_id', id, unpack(ARGV, 5))
-local leased = 0
-if ARGV[3] ~= '' and redis.call('SET', KEYS[3], ARGV[3], 'NX', 'PX', ARGV[4]) then
-  leased = 1
-end
-return {1, leased}
-"""
-)
-
-# KEYS: lease, ledger. ARGV: owner, ms. Taking a lease the owner holds already renews it.
-# Returns {held, ledger}.
-_LEASE = _LEDGER + TAKE_LUA + "return {take(KEYS[1], ARGV[1], ARGV[2]), ledger(KEYS[2])}\n"
-
-# KEYS: ledger, pending, created stream, lease, ticket owner. ARGV: group, event, maxlen,
-# retention, channel, n, lease owner ('' for none), key, oldest event id kept, then n
-# field/value pairs to set ('' deletes), then pairs to set only where absent. A ticket recorded
-# for another key is refused (its key is returned, nothing changes); otherwise the owner's lease
-# is given back. Events older than the retention go (exactly: each call drops only what aged
-# since).
-_COMPLETE = """
-local taken = redis.call('GET', KEYS[5])
-if taken and taken ~= ARGV[8] then
-  return taken
-end
-if ARGV[7] ~= '' and redis.call('GET', KEYS[4]) == ARGV[7] then
-  redis.call('DEL', KEYS[4])
-end
-if redis.call('HGET', KEYS[1], 'state') == 'created' then
-  return 0
-end
-local i = 10
-for _ = 1, tonumber(ARGV[6]) do
-  if ARGV[i + 1] == '' then
-    redis.call('HDEL', KEYS[1], ARGV[i])
-  else
-    redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1])
-  end
-  i = i + 2
-end
-while i < #ARGV do
-  if ARGV[i + 1] ~= '' then
-    redis.call('HSETNX', KEYS[1], ARGV[i], ARGV[i + 1])
-  end
-  i = i + 2
-end
-redis.call('HDEL', KEYS[1], 'draft', 'reason')
-redis.call('EXPIRE', KEYS[1], ARGV[4])
-redis.call('SET', KEYS[5], ARGV[8], 'EX', ARGV[4])
-local entry = redis.call('HGET', KEYS[1], 'entry_id')
-if entry then
-  redis.call('XACK', KEYS[2], ARGV[1], entry)
-  redis.call('XDEL', KEYS[2], entry)
-end
-redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[3], '*', 'payload', ARGV[2])
-redis.call('XTRIM', KEYS[3], 'MINID', ARGV[9])
-redis.call('PUBLISH', ARGV[5], ARGV[2])
-return 1
-"""
-
-# KEYS: ledger, pending, dead. ARGV: group, key, reason, failed_at, retention, entry id,
-# payload, mode, dead maxlen. Mode 'key' buries the ledger's own entry and draft (-1: unknown
-# key, 0: the key is already finished). Mode 'entry' buries one queue entry with the payload
-# given and marks the ledger dead only if that entry is the ledger's own and the key is not
-# finished.
-_BURY = """
-local exists = redis.call('EXISTS', KEYS[1]) == 1
-local state = false
-local own = false
-if exists then
-  state = redis.call('HGET', KEYS[1], 'state')
-  own = redis.call('HGET', KEYS[1], 'entry_id')
-end
-local finished = state == 'created' or state == 'dead'
-local entry = ARGV[6]
-local payload = ARGV[7]
-if ARGV[8] == 'key' then
-  if not exists then
-    return -1
-  end
-  if finished then
-    return 0
-  end
-  entry = own or ''
-  payload = redis.call('HGET', KEYS[1], 'draft') or ''
-  if payload == '' and entry ~= '' then
-    local found = redis.call('XRANGE', KEYS[2], entry, entry)
-    if #found > 0 then
-      local f = found[1][2]
-      for j = 1, #f, 2 do
-        if f[j] == 'payload' then payload = f[j + 1] end
-      end
-    end
-  end
-end
-if exists and not finished and (ARGV[8] == 'key' or own == entry) then
-  redis.call('HSET', KEYS[1], 'state', 'dead', 'reason', ARGV[3])
-  redis.call('HDEL', KEYS[1], 'draft')
-  redis.call('EXPIRE', KEYS[1], ARGV[5])
-end
-redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[9], '*', 'key', ARGV[2], 'reason', ARGV[3],
-  'payload', payload, 'failed_at', ARGV[4], 'origin', 'pending')
-if entry ~= '' then
-  redis.call('XACK', KEYS[2], ARGV[1], entry)
-  redis.call('XDEL', KEYS[2], entry)
-end
-return 1
-"""
-
-# KEYS: dead, digest key, the old digest hash. ARGV: reason, payload, failed_at, origin,
-# retention, dead maxlen.
-# A message already in the dead letters is not buried again: the consumer that buried it may
-# have died before acknowledging it, and a pub/sub copy reaches every instance. The digest key
-# names the message's letter and expires with the retention; a letter replayed (deleted) or
-# trimmed away since no longer counts.
-_BURY_RAW = """
-redis.call('UNLINK', KEYS[3])
-local known = redis.call('GET', KEYS[2])
-if known and #redis.call('XRANGE', KEYS[1], known, known) > 0 then
-  return 0
-end
-local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[6], '*', 'key', '', 'reason', ARGV[1],
-  'payload', ARGV[2], 'failed_at', ARGV[3], 'origin', ARGV[4])
-redis.call('SET', KEYS[2], id, 'EX', ARGV[5])
-return 1
-"""
-
-# KEYS: ledger. ARGV: at. Returns the ledger (unchanged once finished), nil if unknown.
-_MARK_CREATING = (
-    _LEDGER
-    + """
-if redis.call('EXISTS', KEYS[1]) == 0 then
-  return false
-end
-local state = redis.call('HGET', KEYS[1], 'state')
-if state ~= 'created' and state ~= 'dead' then
-  redis.call('HSET', KEYS[1], 'state', 'creating', 'last_attempt_at', ARGV[1])
-  redis.call('HDEL', KEYS[1], 'attempt_ended_at')
-  redis.call('HINCRBY', KEYS[1], 'attempts', 1)
-end
-return ledger(KEYS[1])
-"""
-)
-
-# KEYS: ledger. ARGV: at.
-_MARK_AMBIGUOUS = """
-if redis.call('HGET', KEYS[1], 'state') == 'creating' then
-  redis.call('HSET', KEYS[1], 'attempt_ended_at', ARGV[1])
-  return 1
-end
-return 0
-"""
-
-# KEYS: ledger. ARGV: reason.
-_MARK_FAILED = """
-local state = redis.call('HGET', KEYS[1], 'state')
-if state == 'accepted' or state == 'creating' then
-  redis.call('HSET', KEYS[1], 'state', 'accepted', 'reason', ARGV[1])
-  return 1
-end
-return 0
-"""
-
-# KEYS: dead, target stream, ledger. ARGV: dead entry id, mode ('pending' | 'stream'), key,
-# payload, then identity field/value pairs for a ledger that expired meanwhile.
-# A key that lives again (accepted anew or created since) is not re-queued, which would
-# duplicate it: its dead letter is only dropped, and not counted.
-_REPLAY = """
-if #redis.call('XRANGE', KEYS[1], ARGV[1], ARGV[1]) == 0 then
-  return 0
-end
-if ARGV[2] == 'stream' then
-  redis.call('XADD', KEYS[2], '*', 'payload', ARGV[4])
-else
-  local state = false
-  if ARGV[3] ~= '' then
-    state = redis.call('HGET', KEYS[3], 'state')
-  end
-  if state and state ~= 'dead' then
-    redis.call('XDEL', KEYS[1], ARGV[1])
-    return 0
-  end
-  local id = redis.call('XADD', KEYS[2], '*', 'key', ARGV[3], 'payload', ARGV[4])
-  if ARGV[3] ~= '' then
-    redis.call('HSET', KEYS[3], 'state', 'accepted', 'key', ARGV[3], 'entry_id', id,
-      'attempts', 0, 'draft', ARGV[4])
-    redis.call('HDEL', KEYS[3], 'reason', 'last_attempt_at', 'attempt_ended_at')
-    for i = 5, #ARGV, 2 do
-      if ARGV[i + 1] ~= '' then
-        redis.call('HSETNX', KEYS[3], ARGV[i], ARGV[i + 1])
-      end
-    end
-    redis.call('PERSIST', KEYS[3])
-  end
-end
-redis.call('XDEL', KEYS[1], ARGV[1])
-return 1
-"""
 
 
 class RedisTicketStore:
@@ -332,21 +109,12 @@ class RedisTicketStore:
         self._ledger_prefix = prefix + ledger_prefix
         self._lease_prefix = prefix + lease_prefix
         self._owner_prefix = prefix + owner_prefix
-        self._retention = retention
-        self._maxlen = created_maxlen
-        self._dead_maxlen = dead_maxlen
+        self.retention = retention
+        self.created_maxlen = created_maxlen
+        self.dead_maxlen = dead_maxlen
         self._dead_payload_bytes = dead_payload_bytes
-        self._group_ready = False
-        self._accept = client.register_script(_ACCEPT)
-        self._lease = client.register_script(_LEASE)
-        self._release = client.register_script(RELEASE_SCRIPT)
-        self._complete = client.register_script(_COMPLETE)
-        self._bury = client.register_script(_BURY)
-        self._bury_raw = client.register_script(_BURY_RAW)
-        self._mark_creating = client.register_script(_MARK_CREATING)
-        self._mark_failed = client.register_script(_MARK_FAILED)
-        self._mark_ambiguous = client.register_script(_MARK_AMBIGUOUS)
-        self._replay = client.register_script(_REPLAY)
+        self._group = ConsumerGroup(client, group)
+        self._scripts = TicketScripts(client, self)
 
     def __repr__(self) -> str:
         return f"RedisTicketStore(pending={self.pending_stream!r}, group={self.group!r})"
@@ -383,9 +151,14 @@ class RedisTicketStore:
         if draft.incident_id is not None:
             fields["incident_id"] = draft.incident_id
         with store_errors(self._client, f"accepting {draft.key!r}; nothing was stored"):
-            reply = await self._accept(
-                keys=[self.ledger_key(draft.key), self.pending_stream, self.lease_key(draft.key)],
-                args=[draft.key, payload, owner, _ms(ttl), *_flatten(fields)],
+            reply = await self._scripts.accept(
+                ledger=self.ledger_key(draft.key),
+                lease=self.lease_key(draft.key),
+                key=draft.key,
+                payload=payload,
+                owner=owner,
+                lease_ms=_ms(ttl),
+                fields=fields,
             )
         if not reply[0]:
             return Accepted(_outcome(draft.key, _pairs(reply[2])), new=False, leased=False)
@@ -393,19 +166,19 @@ class RedisTicketStore:
 
     async def lease(self, key: str, owner: str, ttl: float) -> Leased:
         with store_errors(self._client, f"taking the lease of {key!r}"):
-            held, flat = await self._lease(
-                keys=[self.lease_key(key), self.ledger_key(key)], args=[owner, _ms(ttl)]
+            held, flat = await self._scripts.lease(
+                lease=self.lease_key(key), ledger=self.ledger_key(key), owner=owner, ms=_ms(ttl)
             )
         return Leased(bool(held), _outcome(key, _pairs(flat)) if flat else None)
 
     async def release(self, key: str, owner: str) -> None:
         with store_errors(self._client, f"giving back the lease of {key!r}"):
-            await self._release(keys=[self.lease_key(key)], args=[owner])
+            await self._scripts.release(lease=self.lease_key(key), owner=owner)
 
     async def get(self, key: str) -> Outcome | None:
         with store_errors(self._client, f"reading the ledger of {key!r}"):
             values = await self._client.hmget(self.ledger_key(key), _OUTCOME_FIELDS)
-        fields = {name: _s(v) for name, v in zip(_OUTCOME_FIELDS, values, strict=True) if v}
+        fields = {name: text(v) for name, v in zip(_OUTCOME_FIELDS, values, strict=True) if v}
         # Every ledger has a state (accept, complete, bury and replay all write one).
         return _outcome(key, fields) if "state" in fields else None
 
@@ -421,8 +194,8 @@ class RedisTicketStore:
             NotFound: the key is not in the ledger.
         """
         with store_errors(self._client, f"marking {key!r} creating"):
-            flat = await self._mark_creating(
-                keys=[self.ledger_key(key)], args=[format_datetime(at)]
+            flat = await self._scripts.mark_creating(
+                ledger=self.ledger_key(key), at=format_datetime(at)
             )
         if flat is None:
             raise NotFound(f"no ledger entry for idempotency key {key!r}")
@@ -430,16 +203,16 @@ class RedisTicketStore:
 
     async def mark_failed(self, key: str, reason: str) -> None:
         with store_errors(self._client, f"marking {key!r} failed"):
-            await self._mark_failed(keys=[self.ledger_key(key)], args=[reason])
+            await self._scripts.mark_failed(ledger=self.ledger_key(key), reason=reason)
 
     async def mark_ambiguous(self, key: str, at: datetime) -> None:
         with store_errors(self._client, f"marking the create of {key!r} ambiguous"):
-            await self._mark_ambiguous(keys=[self.ledger_key(key)], args=[format_datetime(at)])
+            await self._scripts.mark_ambiguous(ledger=self.ledger_key(key), at=format_datetime(at))
 
     async def owner_of(self, ticket_id: str) -> str | None:
         with store_errors(self._client, f"reading whose ticket {ticket_id} is"):
             value = await self._client.get(self.owner_key(ticket_id))
-        return None if value is None else _s(value)
+        return None if value is None else text(value)
 
     async def complete(
         self, key: str, outcome: Outcome, event: TicketCreated, *, owner: str | None = None
@@ -462,30 +235,19 @@ class RedisTicketStore:
         }
         ticket_id = outcome.ticket_id or event.ticket_id
         with store_errors(self._client, f"completing {key!r}"):
-            taken = await self._complete(
-                keys=[
-                    self.ledger_key(key),
-                    self.pending_stream,
-                    self.created_stream,
-                    self.lease_key(key),
-                    self.owner_key(ticket_id),
-                ],
-                args=[
-                    self.group,
-                    encode_event(event).decode(),
-                    self._maxlen,
-                    self._retention,
-                    self.created_channel,
-                    len(ticket_fields),
-                    owner or "",
-                    key,
-                    self._oldest_kept_id(),
-                    *_flatten(ticket_fields),
-                    *_flatten(identity),
-                ],
+            taken = await self._scripts.complete(
+                ledger=self.ledger_key(key),
+                lease=self.lease_key(key),
+                owner_key=self.owner_key(ticket_id),
+                event=encode_event(event).decode(),
+                owner=owner or "",
+                key=key,
+                oldest=self._oldest_kept_id(),
+                ticket=ticket_fields,
+                identity=identity,
             )
         if isinstance(taken, bytes | str):
-            raise TicketTaken(ticket_id, _s(taken))
+            raise TicketTaken(ticket_id, text(taken))
 
     async def bury(self, key: str, reason: str) -> None:
         """Ledger DEAD, the draft to the dead letters; a finished key is left alone.
@@ -494,19 +256,8 @@ class RedisTicketStore:
             NotFound: the key is not in the ledger.
         """
         with store_errors(self._client, f"burying {key!r}"):
-            result = await self._bury(
-                keys=[self.ledger_key(key), self.pending_stream, self.dead_stream],
-                args=[
-                    self.group,
-                    key,
-                    reason,
-                    self._now(),
-                    self._retention,
-                    "",
-                    "",
-                    "key",
-                    self._dead_maxlen,
-                ],
+            result = await self._scripts.bury(
+                ledger=self.ledger_key(key), key=key, reason=reason, at=self._now()
             )
         if result == -1:
             raise NotFound(f"no ledger entry for idempotency key {key!r}")
@@ -518,9 +269,13 @@ class RedisTicketStore:
         payload, reason = cut_payload(payload, reason, self._dead_payload_bytes)
         index = self.dead_stream + RAW_INDEX_SUFFIX
         with store_errors(self._client, f"writing a dead letter from {origin!r}"):
-            await self._bury_raw(
-                keys=[self.dead_stream, f"{index}:{digest}", index],
-                args=[reason, payload, self._now(), origin, self._retention, self._dead_maxlen],
+            await self._scripts.bury_raw(
+                digest=f"{index}:{digest}",
+                old_index=index,
+                reason=reason,
+                payload=payload,
+                at=self._now(),
+                origin=origin,
             )
 
     async def claim(self, consumer: str, count: int, min_idle: float) -> list[QueuedTicket]:
@@ -534,16 +289,15 @@ class RedisTicketStore:
                 # The stream or group was deleted under us (FLUSHDB, an operator): recreate.
                 if "NOGROUP" not in str(exc):
                     raise
-                self._group_ready = False
+                self._group.forget(self.pending_stream)
                 await self._ensure_group()
                 return await self._claim(consumer, count, min_idle)
 
     async def ack(self, entry_id: str) -> None:
         with store_errors(self._client, f"acknowledging {entry_id}"):
-            async with self._client.pipeline(transaction=True) as pipe:
-                pipe.xack(self.pending_stream, self.group, entry_id)
-                pipe.xdel(self.pending_stream, entry_id)
-                await pipe.execute()
+            await self._group.ack(
+                {self.pending_stream: [entry_id]}, delete_from=(self.pending_stream,)
+            )
 
     async def pending_count(self) -> int:
         with store_errors(self._client, "counting pending tickets"):
@@ -556,7 +310,7 @@ class RedisTicketStore:
     async def list_dead(self, limit: int = 100) -> Sequence[DeadLetter]:
         with store_errors(self._client, "listing dead letters"):
             raw = await self._client.xrange(self.dead_stream, count=limit)
-        return [_dead_letter(_s(eid), _decode_map(fields)) for eid, fields in raw or []]
+        return [_dead_letter(text(eid), _decode_map(fields)) for eid, fields in raw or []]
 
     async def replay_dead(self, entry_ids: Sequence[str] | None = None) -> int:
         """Put dead letters back where they came from: a pending entry with its ledger back to
@@ -572,8 +326,7 @@ class RedisTicketStore:
         """Entries delivered to a consumer and not acked yet (the group's PEL)."""
         with store_errors(self._client, "counting tickets in flight"):
             await self._ensure_group()
-            summary = await self._client.xpending(self.pending_stream, self.group)
-        return int(summary["pending"])
+            return await self._group.in_flight(self.pending_stream)
 
     async def ping(self) -> bool:
         try:
@@ -588,97 +341,48 @@ class RedisTicketStore:
 
     def _oldest_kept_id(self) -> str:
         """The id before which a created event is past the retention (and trimmed)."""
-        return f"{int((self._clock.now().timestamp() - self._retention) * 1000)}-0"
+        return f"{int((self._clock.now().timestamp() - self.retention) * 1000)}-0"
 
     async def _ensure_group(self) -> None:
-        if self._group_ready:
-            return
-        try:
-            # From id 0, not $: entries accepted before the group existed must be delivered.
-            await self._client.xgroup_create(self.pending_stream, self.group, id="0", mkstream=True)
-        except ResponseError as exc:
-            if "BUSYGROUP" not in str(exc):
-                raise
-        self._group_ready = True
+        # From id 0, not $: entries accepted before the group existed must be delivered.
+        await self._group.ensure(self.pending_stream, start="0")
 
     async def _claim(self, consumer: str, count: int, min_idle: float) -> list[QueuedTicket]:
+        """This consumer's own unfinished entries, then those dead consumers left idle for
+        ``min_idle``, then new ones, up to ``count`` that decode."""
         taken: dict[str, TicketDraft] = {}
-
-        # 1. Entries this consumer was given before and did not ack (it crashed or gave up).
-        start = "0"
-        for _ in range(_MAX_ROUNDS):
-            wanted = count - len(taken)
-            batch = await self._read(consumer, start, wanted)
-            for entry_id, fields in batch:
-                start = entry_id
-                await self._take(entry_id, fields, taken)
-            if len(batch) < wanted or len(taken) >= count:
-                break
-
-        # 2. Entries another consumer holds and has left idle for min_idle (it died).
-        cursor = "0-0"
-        for _ in range(_MAX_ROUNDS):
-            if len(taken) >= count:
-                break
-            reply = await self._client.xautoclaim(
-                self.pending_stream,
-                self.group,
-                consumer,
-                min_idle_time=max(0, int(min_idle * 1000)),
-                start_id=cursor,
-                count=count - len(taken),
-            )
-            cursor = _s(reply[0])
-            for raw_id, fields in reply[1]:
-                # Redis 6.2 reports an entry deleted while pending as nil; 7 drops it itself.
-                if raw_id is None or _s(raw_id) in taken:
-                    continue
-                await self._take(_s(raw_id), _decode_map(fields), taken)
-            if cursor == "0-0":
-                break
-
-        # 3. New entries, never delivered to anyone.
-        for _ in range(_MAX_ROUNDS):
-            wanted = count - len(taken)
-            if wanted <= 0:
-                break
-            batch = await self._read(consumer, ">", wanted)
-            for entry_id, fields in batch:
-                await self._take(entry_id, fields, taken)
-            if len(batch) < wanted:
-                break
-
-        deliveries = await self._deliveries(consumer, list(taken))
+        pages = self._group.claim(
+            consumer,
+            self.pending_stream,
+            int(min_idle * 1000),
+            lambda: count - len(taken),
+            rounds=_MAX_ROUNDS,
+        )
+        async for page in pages:
+            for entry in page:
+                if entry.id not in taken:  # a reclaim may hand back one of our own
+                    await self._take(entry, taken)
+        deliveries = await self._group.deliveries(self.pending_stream, consumer, list(taken))
         return [
             QueuedTicket(entry_id=entry_id, draft=draft, deliveries=deliveries[entry_id])
             for entry_id, draft in taken.items()
         ]
 
-    async def _read(
-        self, consumer: str, start: str, count: int
-    ) -> list[tuple[str, dict[str, str]]]:
-        if count <= 0:
-            return []
-        reply = await self._client.xreadgroup(
-            self.group, consumer, {self.pending_stream: start}, count=count
-        )
-        return [(_s(eid), _decode_map(fields)) for eid, fields in _entries(reply)]
-
-    async def _take(
-        self, entry_id: str, fields: dict[str, str], taken: dict[str, TicketDraft]
-    ) -> None:
+    async def _take(self, entry: StreamEntry, taken: dict[str, TicketDraft]) -> None:
         """Keep a claimed entry if it decodes; clean up or bury it otherwise."""
-        if not fields:
+        if entry.gone:
             # Deleted while in a PEL (completed elsewhere): only its PEL record is left.
-            await self._client.xack(self.pending_stream, self.group, entry_id)
+            await self._group.ack({self.pending_stream: [entry.id]})
             return
+        entry_id = entry.id
+        fields = entry.text_fields()
         payload = fields.get("payload")
         if payload is None:
             # Not ours (e.g. the old service's format): keep every field so nothing is lost.
             await self._bury_entry(
                 entry_id,
                 fields.get("key", ""),
-                json.dumps(fields),
+                entry.fields_json(),
                 "undecodable entry: no payload field",
             )
             return
@@ -691,35 +395,14 @@ class RedisTicketStore:
 
     async def _bury_entry(self, entry_id: str, key: str, payload: str, reason: str) -> None:
         payload, reason = cut_payload(payload, reason, self._dead_payload_bytes)
-        await self._bury(
-            keys=[self.ledger_key(key), self.pending_stream, self.dead_stream],
-            args=[
-                self.group,
-                key,
-                reason,
-                self._now(),
-                self._retention,
-                entry_id,
-                payload,
-                "entry",
-                self._dead_maxlen,
-            ],
+        await self._scripts.bury(
+            ledger=self.ledger_key(key),
+            key=key,
+            reason=reason,
+            at=self._now(),
+            entry=entry_id,
+            payload=payload,
         )
-
-    async def _deliveries(self, consumer: str, entry_ids: list[str]) -> dict[str, int]:
-        """How often each entry was delivered, from the PEL (one pipelined round trip)."""
-        if not entry_ids:
-            return {}
-        async with self._client.pipeline(transaction=False) as pipe:
-            for entry_id in entry_ids:
-                pipe.xpending_range(
-                    self.pending_stream, self.group, entry_id, entry_id, 1, consumername=consumer
-                )
-            replies = await pipe.execute()
-        counts: dict[str, int] = {}
-        for entry_id, reply in zip(entry_ids, replies, strict=True):
-            counts[entry_id] = int(reply[0]["times_delivered"]) if reply else 1
-        return counts
 
     async def _dead_letters(self, entry_ids: Sequence[str] | None) -> AsyncIterator[DeadLetter]:
         if entry_ids is not None:
@@ -727,24 +410,22 @@ class RedisTicketStore:
                 for eid, fields in (
                     await self._client.xrange(self.dead_stream, entry_id, entry_id) or []
                 ):
-                    yield _dead_letter(_s(eid), _decode_map(fields))
+                    yield _dead_letter(text(eid), _decode_map(fields))
             return
         start = "-"
         while True:
             page = await self._client.xrange(self.dead_stream, start, "+", count=_REPLAY_PAGE) or []
             for eid, fields in page:
-                yield _dead_letter(_s(eid), _decode_map(fields))
+                yield _dead_letter(text(eid), _decode_map(fields))
             if len(page) < _REPLAY_PAGE:
                 return
-            start = "(" + _s(page[-1][0])
+            start = "(" + text(page[-1][0])
 
     async def _replay_one(self, letter: DeadLetter) -> int:
         if letter.origin != PENDING_ORIGIN:
-            result = await self._replay(
-                keys=[self.dead_stream, letter.origin, self.dead_stream],
-                args=[letter.entry_id, "stream", "", letter.payload],
+            return await self._scripts.replay_to_stream(
+                stream=letter.origin, entry=letter.entry_id, payload=letter.payload
             )
-            return int(result)
         key = letter.key or ""
         identity: dict[str, str] = {}
         try:
@@ -759,11 +440,9 @@ class RedisTicketStore:
                 "source": draft.source.value,
             }
         ledger = self.ledger_key(key) if key else self.dead_stream
-        result = await self._replay(
-            keys=[self.dead_stream, self.pending_stream, ledger],
-            args=[letter.entry_id, "pending", key, letter.payload, *_flatten(identity)],
+        return await self._scripts.replay_to_pending(
+            ledger=ledger, entry=letter.entry_id, key=key, payload=letter.payload, identity=identity
         )
-        return int(result)
 
 
 # What ``get`` reads of a ledger hash: everything an ``Outcome`` holds (not the draft).
@@ -789,36 +468,13 @@ def _ms(seconds: float) -> int:
     return max(1, int(seconds * 1000))
 
 
-def _s(value: object) -> str:
-    """A reply value as text, whether or not the client decodes responses."""
-    if isinstance(value, bytes):
-        return value.decode()
-    return "" if value is None else str(value)
-
-
 def _decode_map(raw: Mapping[Any, Any] | None) -> dict[str, str]:
-    return {_s(k): _s(v) for k, v in (raw or {}).items()}
+    return {text(k): text(v) for k, v in (raw or {}).items()}
 
 
 def _pairs(flat: Sequence[Any]) -> dict[str, str]:
     """A Lua HGETALL reply (a flat list) as a mapping."""
-    return {_s(flat[i]): _s(flat[i + 1]) for i in range(0, len(flat) - 1, 2)}
-
-
-def _flatten(fields: Mapping[str, str]) -> list[str]:
-    return [part for item in fields.items() for part in item]
-
-
-def _entries(reply: Any) -> list[tuple[Any, Any]]:
-    """The entries of a one-stream XREADGROUP reply, whichever protocol the client speaks."""
-    if not reply:
-        return []
-    if isinstance(reply, Mapping):  # RESP3: {stream: [entries]} or {stream: entries}
-        value = next(iter(reply.values()))
-        if value and isinstance(value[0], list):
-            value = value[0]
-        return list(value)
-    return list(reply[0][1])  # RESP2: [[stream, entries]]
+    return {text(flat[i]): text(flat[i + 1]) for i in range(0, len(flat) - 1, 2)}
 
 
 def _opt(fields: Mapping[str, str], name: str) -> str | None:

@@ -1,9 +1,12 @@
-"""Streams the service shares with nobody else: who owns a name, and trimming what is done."""
+"""The Redis Streams protocol in one place: consumer groups (create, own pending, reclaim, new,
+ack, entries whose payload is gone, RESP2 and RESP3 replies), stream ownership and trimming."""
 
 from __future__ import annotations
 
+import itertools
+import json
 import logging
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final
@@ -11,6 +14,7 @@ from typing import Any, Final
 import redis.asyncio as aioredis
 from redis.exceptions import ResponseError
 
+from ticketing.adapters.redis.scripts import ForgetConsumer
 from ticketing.domain.errors import ConfigurationError
 
 log = logging.getLogger(__name__)
@@ -20,15 +24,245 @@ log = logging.getLogger(__name__)
 OWNERS_SUFFIX: Final = ":owners"
 
 
-# KEYS: stream. ARGV: group, consumer. Deletes the consumer only if it holds nothing at that
-# moment: DELCONSUMER drops what a consumer holds, and a live one may have just read entries.
-_FORGET_CONSUMER = """
-if #redis.call('XPENDING', KEYS[1], ARGV[1], '-', '+', 1, ARGV[2]) > 0 then
-  return 0
-end
-redis.call('XGROUP', 'DELCONSUMER', KEYS[1], ARGV[1], ARGV[2])
-return 1
-"""
+@dataclass(frozen=True, slots=True)
+class StreamEntry:
+    """One entry read through a consumer group.
+
+    ``fields`` has text names and the values as the client returned them (bytes unless it
+    decodes responses): a payload that is not UTF-8 reaches whoever decodes it as it was sent.
+    """
+
+    stream: str
+    id: str
+    fields: Mapping[str, Any]
+
+    @property
+    def gone(self) -> bool:
+        """Deleted or trimmed while in a pending list: only its pending record is left, so
+        there is nothing to handle, only that record to acknowledge."""
+        return not self.fields
+
+    @property
+    def payload(self) -> Any | None:
+        """The ``payload`` field; None for an entry in another program's format."""
+        return self.fields.get("payload")
+
+    def text_fields(self, errors: str = "strict") -> dict[str, str]:
+        """Every field as text (``errors`` as for ``bytes.decode``)."""
+        return {name: text(value, errors) for name, value in self.fields.items()}
+
+    def fields_json(self, *, errors: str = "strict", ensure_ascii: bool = True) -> str:
+        """Every field as one JSON object: what a dead letter keeps of an entry without a
+        payload, so nothing is lost and a replay can still read it."""
+        return json.dumps(self.text_fields(errors), ensure_ascii=ensure_ascii)
+
+
+def read_reply(reply: Any) -> list[StreamEntry]:
+    """The entries of an XREADGROUP (or XREAD) reply, in order, whichever protocol the client
+    speaks: RESP2 ``[[stream, entries], ...]``, RESP3 ``{stream: [entries]}`` (which redis-py
+    may wrap once more, ``{stream: [[entries]]}``)."""
+    if not reply:
+        return []
+    by_stream: Iterable[Any] = reply.items() if isinstance(reply, Mapping) else reply
+    found: list[StreamEntry] = []
+    for stream, entries in by_stream:
+        if entries and isinstance(entries[0], list):
+            entries = entries[0]
+        found.extend(_entries(text(stream), entries))
+    return found
+
+
+def _entries(stream: str, raw: Iterable[Any]) -> list[StreamEntry]:
+    # Redis 6.2 reports an entry deleted while pending as a nil id in XAUTOCLAIM (7 drops it).
+    return [
+        StreamEntry(
+            stream, text(entry_id), {text(k, "replace"): v for k, v in (fields or {}).items()}
+        )
+        for entry_id, fields in raw
+        if entry_id is not None
+    ]
+
+
+# How many entries the next page may hold (zero or less ends the step).
+Wanted = Callable[[], int]
+Pages = AsyncIterator[list[StreamEntry]]
+
+
+def _rounds(most: int | None) -> Iterable[int]:
+    return range(most) if most is not None else itertools.count()
+
+
+class ConsumerGroup:
+    """One consumer group's side of the Redis Streams protocol, for any stream it reads.
+
+    A consumer takes work in this order, each step a page at a time (``wanted`` says how many
+    entries the next page may hold; zero or less ends the step): the entries it was given
+    before and did not acknowledge (it crashed, or their handling failed), then the entries
+    other consumers left idle for ``idle_ms`` (they died), then new ones. Pages come as
+    :class:`StreamEntry` lists; an entry that is :attr:`~StreamEntry.gone` only needs its
+    acknowledgement. ``rounds`` bounds the pages of one step, so a pending list full of
+    deleted entries cannot spin a caller forever.
+
+    Args:
+        client: An asyncio Redis client, speaking RESP2 or RESP3.
+        name: The consumer group.
+    """
+
+    def __init__(self, client: aioredis.Redis, name: str) -> None:
+        self._client = client
+        self.name = name
+        self._ready: set[str] = set()
+
+    def __repr__(self) -> str:
+        return f"ConsumerGroup({self.name!r})"
+
+    async def create(self, stream: str, *, start: str = "0") -> bool:
+        """Create the group on ``stream`` (and the stream: MKSTREAM), reading from ``start``;
+        False when it exists already (BUSYGROUP is no error)."""
+        try:
+            await self._client.xgroup_create(stream, self.name, id=start, mkstream=True)
+        except ResponseError as exc:
+            if "BUSYGROUP" not in str(exc):
+                raise
+            created = False
+        else:
+            created = True
+        self._ready.add(stream)
+        return created
+
+    async def ensure(self, stream: str, *, start: str = "0") -> None:
+        """:meth:`create`, once per stream for this object (until :meth:`forget`)."""
+        if stream not in self._ready:
+            await self.create(stream, start=start)
+
+    def forget(self, stream: str) -> None:
+        """The group on ``stream`` is gone (NOGROUP: a FLUSHDB, an operator): the next
+        :meth:`ensure` creates it again."""
+        self._ready.discard(stream)
+
+    async def read(
+        self,
+        consumer: str,
+        streams: Mapping[str, str],
+        count: int,
+        *,
+        block_ms: int | None = None,
+    ) -> list[StreamEntry]:
+        """One XREADGROUP: from each stream, the entries after the id given (``>``: new ones,
+        delivered to nobody before; an id: this consumer's own pending entries after it)."""
+        if count <= 0:
+            return []
+        ids: dict[Any, Any] = dict(streams)
+        reply = await self._client.xreadgroup(self.name, consumer, ids, count=count, block=block_ms)
+        return read_reply(reply)
+
+    async def own(
+        self, consumer: str, stream: str, wanted: Wanted, *, rounds: int | None = None
+    ) -> Pages:
+        """Pages of the entries ``consumer`` was given before and did not acknowledge."""
+        async for page in self._pages(consumer, stream, "0", wanted, rounds):
+            yield page
+
+    async def new(
+        self, consumer: str, stream: str, wanted: Wanted, *, rounds: int | None = None
+    ) -> Pages:
+        """Pages of new entries, never delivered to anyone."""
+        async for page in self._pages(consumer, stream, ">", wanted, rounds):
+            yield page
+
+    async def reclaim(
+        self, consumer: str, stream: str, idle_ms: int, wanted: Wanted, *, rounds: int | None = None
+    ) -> Pages:
+        """Pages of the entries other consumers have left idle for ``idle_ms``, now
+        ``consumer``'s (XAUTOCLAIM, all through the pending list once)."""
+        cursor = "0-0"
+        for _ in _rounds(rounds):
+            count = wanted()
+            if count <= 0:
+                return
+            reply = await self._client.xautoclaim(
+                stream,
+                self.name,
+                consumer,
+                min_idle_time=max(0, idle_ms),
+                start_id=cursor,
+                count=count,
+            )
+            cursor = text(reply[0])
+            page = _entries(stream, reply[1])
+            if page:
+                yield page
+            if cursor == "0-0":
+                return
+
+    async def claim(
+        self, consumer: str, stream: str, idle_ms: int, wanted: Wanted, *, rounds: int | None = None
+    ) -> Pages:
+        """:meth:`own`, then :meth:`reclaim`, then :meth:`new` pages (an entry reclaimed may
+        be one of the consumer's own, seen before: the caller skips those it has)."""
+        async for page in self.own(consumer, stream, wanted, rounds=rounds):
+            yield page
+        async for page in self.reclaim(consumer, stream, idle_ms, wanted, rounds=rounds):
+            yield page
+        async for page in self.new(consumer, stream, wanted, rounds=rounds):
+            yield page
+
+    async def ack(
+        self, entries: Mapping[str, Sequence[str]], *, delete_from: Collection[str] = ()
+    ) -> None:
+        """Acknowledge entries of several streams in one atomic round trip, and delete them
+        from the streams in ``delete_from`` (streams only this group reads: a handled entry
+        has nothing left to give)."""
+        if not any(entries.values()):
+            return
+        async with self._client.pipeline(transaction=True) as pipe:
+            for stream, ids in entries.items():
+                if not ids:
+                    continue
+                pipe.xack(stream, self.name, *ids)
+                if stream in delete_from:
+                    pipe.xdel(stream, *ids)
+            await pipe.execute()
+
+    async def in_flight(self, stream: str) -> int:
+        """Entries delivered to a consumer and not acknowledged yet (the pending list)."""
+        summary = await self._client.xpending(stream, self.name)
+        return int(summary["pending"])
+
+    async def deliveries(self, stream: str, consumer: str, ids: Sequence[str]) -> dict[str, int]:
+        """How often each of ``consumer``'s entries was delivered (one pipelined round trip);
+        1 for an entry the pending list no longer holds."""
+        if not ids:
+            return {}
+        async with self._client.pipeline(transaction=False) as pipe:
+            for entry_id in ids:
+                pipe.xpending_range(stream, self.name, entry_id, entry_id, 1, consumername=consumer)
+            replies = await pipe.execute()
+        return {
+            entry_id: int(reply[0]["times_delivered"]) if reply else 1
+            for entry_id, reply in zip(ids, replies, strict=True)
+        }
+
+    async def _pages(
+        self,
+        consumer: str,
+        stream: str,
+        start: str,
+        wanted: Wanted,
+        rounds: int | None,
+    ) -> Pages:
+        # Own entries are read after the last one seen; new ones (">") always from the end.
+        for _ in _rounds(rounds):
+            count = wanted()
+            if count <= 0:
+                return
+            page = await self.read(consumer, {stream: start}, count)
+            if page:
+                if start != ">":
+                    start = page[-1].id
+                yield page
+            if len(page) < count:
+                return
 
 
 @dataclass(frozen=True)
@@ -52,7 +286,7 @@ async def claim_streams(client: aioredis.Redis, prefix: str, uses: Sequence[Stre
     for use in uses:
         owners = use.stream + OWNERS_SUFFIX
         await client.hsetnx(owners, use.reader, prefix)
-        owner = _text(await client.hget(owners, use.reader))
+        owner = text(await client.hget(owners, use.reader))
         if owner != prefix:
             raise ConfigurationError(
                 f"{use.setting}: {use.stream} ({use.reader}) is already used by the deployment "
@@ -70,7 +304,7 @@ async def legacy_consumed(client: aioredis.Redis, stream: str, group: str) -> in
         groups = await client.xinfo_groups(stream)
     except ResponseError:
         return None  # no such stream
-    if not any(_text(g.get("name")) == group for g in groups):
+    if not any(text(g.get("name")) == group for g in groups):
         return None
     return int(await client.xlen(stream))
 
@@ -101,7 +335,7 @@ async def trim_consumed(client: aioredis.Redis, stream: str, older_than: datetim
         last = _id(group.get("last-delivered-id"))
         floor = min(floor, (last[0], last[1] + 1))
         if int(group.get("pending") or 0):
-            summary = await client.xpending(stream, _text(group.get("name")))
+            summary = await client.xpending(stream, text(group.get("name")))
             if summary.get("min"):
                 floor = min(floor, _id(summary["min"]))
     if floor <= (0, 0):
@@ -120,18 +354,22 @@ async def forget_idle_consumers(
         consumers = await client.xinfo_consumers(stream, group)
     except ResponseError:
         return 0
-    forget = client.register_script(_FORGET_CONSUMER)
+    forget = ForgetConsumer(client)
     gone = 0
     for consumer in consumers:
         if int(consumer.get("pending") or 0) == 0 and int(consumer.get("idle") or 0) > idle * 1000:
-            gone += int(await forget(keys=[stream], args=[group, _text(consumer.get("name"))]))
+            name = text(consumer.get("name"))
+            gone += await forget(stream=stream, group=group, consumer=name)
     return gone
 
 
-def _text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else "" if value is None else str(value)
+def text(value: Any, errors: str = "strict") -> str:
+    """A reply value as text, whether or not the client decodes responses."""
+    if isinstance(value, bytes):
+        return value.decode("utf-8", errors)
+    return "" if value is None else str(value)
 
 
 def _id(value: Any) -> tuple[int, int]:
-    ms, _, seq = _text(value).partition("-")
+    ms, _, seq = text(value).partition("-")
     return int(ms or 0), int(seq or 0)

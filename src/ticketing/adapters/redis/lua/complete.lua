@@ -1,0 +1,56 @@
+-- Complete a ticket: ledger CREATED, its queue entry gone, the created event published.
+-- KEYS[1]  ledger     the key's ledger hash
+-- KEYS[2]  pending    the pending stream
+-- KEYS[3]  created    the created-event stream
+-- KEYS[4]  lease      the key's lease
+-- KEYS[5]  owner_key  holds the key the helpdesk ticket was recorded for
+-- ARGV[1]  group      the pending stream's consumer group
+-- ARGV[2]  event      the encoded created event
+-- ARGV[3]  maxlen     approximate cap of the created stream
+-- ARGV[4]  retention  seconds a finished key is remembered
+-- ARGV[5]  channel    the created-event pub/sub channel
+-- ARGV[6]  n          how many field/value pairs follow to set
+-- ARGV[7]  owner      the lease owner ('' for none)
+-- ARGV[8]  key        the idempotency key
+-- ARGV[9]  oldest     the oldest created-event id kept
+-- ARGV[10..] n field/value pairs to set ('' deletes), then pairs to set only where absent
+-- A ticket recorded for another key is refused (that key is returned, nothing changes);
+-- otherwise the owner's lease is given back. Events older than the retention go (exactly:
+-- each call drops only what aged since). Returns 1 done, 0 already created, or the other key.
+local taken = redis.call('GET', KEYS[5])
+if taken and taken ~= ARGV[8] then
+  return taken
+end
+if ARGV[7] ~= '' and redis.call('GET', KEYS[4]) == ARGV[7] then
+  redis.call('DEL', KEYS[4])
+end
+if redis.call('HGET', KEYS[1], 'state') == 'created' then
+  return 0
+end
+local i = 10
+for _ = 1, tonumber(ARGV[6]) do
+  if ARGV[i + 1] == '' then
+    redis.call('HDEL', KEYS[1], ARGV[i])
+  else
+    redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1])
+  end
+  i = i + 2
+end
+while i < #ARGV do
+  if ARGV[i + 1] ~= '' then
+    redis.call('HSETNX', KEYS[1], ARGV[i], ARGV[i + 1])
+  end
+  i = i + 2
+end
+redis.call('HDEL', KEYS[1], 'draft', 'reason')
+redis.call('EXPIRE', KEYS[1], ARGV[4])
+redis.call('SET', KEYS[5], ARGV[8], 'EX', ARGV[4])
+local entry = redis.call('HGET', KEYS[1], 'entry_id')
+if entry then
+  redis.call('XACK', KEYS[2], ARGV[1], entry)
+  redis.call('XDEL', KEYS[2], entry)
+end
+redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[3], '*', 'payload', ARGV[2])
+redis.call('XTRIM', KEYS[3], 'MINID', ARGV[9])
+redis.call('PUBLISH', ARGV[5], ARGV[2])
+return 1

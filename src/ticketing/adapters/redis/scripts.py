@@ -1,0 +1,263 @@
+"""The Lua scripts of ``lua/*.lua``: loaded from the package once, each behind a wrapper whose
+signature names the script's keys and arguments (their order lives here and in the file's
+header only)."""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections.abc import Mapping
+from importlib import resources
+from typing import Any, ClassVar, Protocol
+
+import redis.asyncio as aioredis
+from redis.commands.core import AsyncScript
+
+# A line ``--! include <name>`` stands for the Lua file <name>.lua (a library of functions).
+_INCLUDE = re.compile(r"^--! include (\w+)$", re.MULTILINE)
+
+
+@functools.cache
+def lua(name: str) -> str:
+    """The source of ``lua/<name>.lua``, its includes expanded; read from the installed
+    package (a wheel, a zip) as from a checkout."""
+    source = (resources.files(__package__) / "lua" / f"{name}.lua").read_text(encoding="utf-8")
+    return _INCLUDE.sub(lambda match: lua(match.group(1)), source)
+
+
+def register(client: aioredis.Redis, name: str) -> AsyncScript:
+    """``lua/<name>.lua`` registered with ``client``: sent by EVALSHA, loaded on NOSCRIPT."""
+    return client.register_script(lua(name))
+
+
+# What a script argument may be (redis-py encodes it).
+Arg = str | int | float
+
+
+def flatten(fields: Mapping[str, str]) -> list[str]:
+    """Field/value pairs as the flat argument list a script reads them from."""
+    return [part for item in fields.items() for part in item]
+
+
+class _Scripts:
+    """Registers the Lua files named in ``files`` once, at construction (no round trip)."""
+
+    files: ClassVar[tuple[str, ...]] = ()
+
+    def __init__(self, client: aioredis.Redis) -> None:
+        self._registered = {name: register(client, name) for name in self.files}
+
+    async def _run(self, name: str, keys: list[str], args: list[Arg]) -> Any:
+        return await self._registered[name](keys=keys, args=args)
+
+
+class StoreNames(Protocol):
+    """What the ticket scripts are bound to: a store's streams, group and limits."""
+
+    pending_stream: str  # the pending queue
+    dead_stream: str  # the dead letters
+    created_stream: str  # the created events
+    created_channel: str  # the created events' pub/sub channel
+    group: str  # the consumer group draining the pending queue
+    retention: int  # seconds a finished key is remembered
+    created_maxlen: int  # approximate cap of the created stream
+    dead_maxlen: int  # approximate cap of the dead letters
+
+
+class TicketScripts(_Scripts):
+    """The ticket store's atomic steps (``RedisTicketStore``), bound to its streams and limits
+    (``names``): a call names only what changes from one call to the next."""
+
+    files = (
+        "accept",
+        "lease",
+        "release",
+        "complete",
+        "bury",
+        "bury_raw",
+        "mark_creating",
+        "mark_failed",
+        "mark_ambiguous",
+        "replay",
+    )
+
+    def __init__(self, client: aioredis.Redis, names: StoreNames) -> None:
+        super().__init__(client)
+        self._pending, self._dead = names.pending_stream, names.dead_stream
+        self._created, self._channel = names.created_stream, names.created_channel
+        self._group, self._retention = names.group, names.retention
+        self._created_maxlen, self._dead_maxlen = names.created_maxlen, names.dead_maxlen
+
+    async def accept(
+        self,
+        *,
+        ledger: str,
+        lease: str,
+        key: str,
+        payload: str,
+        owner: str,
+        lease_ms: int,
+        fields: Mapping[str, str],
+    ) -> Any:
+        """``{0, 0, ledger}`` for a known key, ``{1, leased}`` for a new one."""
+        keys = [ledger, self._pending, lease]
+        return await self._run("accept", keys, [key, payload, owner, lease_ms, *flatten(fields)])
+
+    async def lease(self, *, lease: str, ledger: str, owner: str, ms: int) -> Any:
+        """``{held, ledger}`` (``lua/lease.lua``)."""
+        return await self._run("lease", [lease, ledger], [owner, ms])
+
+    async def release(self, *, lease: str, owner: str) -> Any:
+        return await self._run("release", [lease], [owner])
+
+    async def complete(
+        self,
+        *,
+        ledger: str,
+        lease: str,
+        owner_key: str,
+        event: str,
+        owner: str,
+        key: str,
+        oldest: str,
+        ticket: Mapping[str, str],
+        identity: Mapping[str, str],
+    ) -> Any:
+        """1 done, 0 already created, or the key the ticket is recorded for already
+        (``lua/complete.lua``)."""
+        keys = [ledger, self._pending, self._created, lease, owner_key]
+        limits: list[Arg] = [self._created_maxlen, self._retention, self._channel]
+        args: list[Arg] = [self._group, event, *limits, len(ticket), owner, key, oldest]
+        return await self._run("complete", keys, [*args, *flatten(ticket), *flatten(identity)])
+
+    async def bury(
+        self, *, ledger: str, key: str, reason: str, at: str, entry: str = "", payload: str = ""
+    ) -> Any:
+        """Without ``entry``, the key's own entry and draft (-1: unknown key, 0: finished
+        already); with it, that queue entry with ``payload`` (``lua/bury.lua``)."""
+        mode = "entry" if entry else "key"
+        args: list[Arg] = [self._group, key, reason, at, self._retention, entry, payload, mode]
+        keys = [ledger, self._pending, self._dead]
+        return await self._run("bury", keys, [*args, self._dead_maxlen])
+
+    async def bury_raw(
+        self, *, digest: str, old_index: str, reason: str, payload: str, at: str, origin: str
+    ) -> Any:
+        """1 buried, 0 in the dead letters already (``lua/bury_raw.lua``)."""
+        args: list[Arg] = [reason, payload, at, origin, self._retention, self._dead_maxlen]
+        return await self._run("bury_raw", [self._dead, digest, old_index], args)
+
+    async def mark_creating(self, *, ledger: str, at: str) -> Any:
+        """The ledger afterwards, None for an unknown key."""
+        return await self._run("mark_creating", [ledger], [at])
+
+    async def mark_failed(self, *, ledger: str, reason: str) -> Any:
+        return await self._run("mark_failed", [ledger], [reason])
+
+    async def mark_ambiguous(self, *, ledger: str, at: str) -> Any:
+        return await self._run("mark_ambiguous", [ledger], [at])
+
+    async def replay_to_stream(self, *, stream: str, entry: str, payload: str) -> int:
+        """A dead letter back onto the stream it came from: 1, or 0 when it is gone."""
+        keys = [self._dead, stream, self._dead]
+        return int(await self._run("replay", keys, [entry, "stream", "", payload]))
+
+    async def replay_to_pending(
+        self, *, ledger: str, entry: str, key: str, payload: str, identity: Mapping[str, str]
+    ) -> int:
+        """A dead letter back onto the pending queue, its ledger ACCEPTED: 1, or 0 when it is
+        gone or its key lives again (``lua/replay.lua``)."""
+        keys = [self._dead, self._pending, ledger]
+        args: list[Arg] = [entry, "pending", key, payload, *flatten(identity)]
+        return int(await self._run("replay", keys, args))
+
+
+class LeaseScripts(_Scripts):
+    """Leases (``RedisLeases``): take or renew, give back (``lua/acquire.lua``,
+    ``lua/release.lua``)."""
+
+    files = ("acquire", "release")
+
+    async def acquire(self, *, lease: str, owner: str, ms: int) -> bool:
+        return bool(await self._run("acquire", [lease], [owner, ms]))
+
+    async def release(self, *, lease: str, owner: str) -> None:
+        await self._run("release", [lease], [owner])
+
+
+class ForgetConsumer(_Scripts):
+    """Delete a group's consumer only if it holds nothing (``lua/forget_consumer.lua``)."""
+
+    files = ("forget_consumer",)
+
+    async def __call__(self, *, stream: str, group: str, consumer: str) -> bool:
+        return bool(await self._run("forget_consumer", [stream], [group, consumer]))
+
+
+class GateScripts(_Scripts):
+    """The Zoho call gate (``RedisCallGate``), bound to its keys: take a slot, read the pause,
+    pause (``lua/gate_*.lua``).
+
+    Args:
+        client: An asyncio Redis client.
+        slots: Sorted set of slot holders scored by their expiry.
+        pause: The shared pause.
+        waiters: Sorted set of the processes waiting, scored by expiry.
+        process: This process's id.
+    """
+
+    files = ("gate_enter", "gate_peek", "gate_pause")
+
+    def __init__(
+        self, client: aioredis.Redis, *, slots: str, pause: str, waiters: str, process: str
+    ) -> None:
+        super().__init__(client)
+        self._slots, self._pause, self._waiters, self._process = slots, pause, waiters, process
+
+    async def enter(
+        self, *, slot: str, capacity: int, holder_ms: int, waiter_ms: int
+    ) -> tuple[int, int, int]:
+        """(granted, pause ms left, other processes waiting)."""
+        keys = [self._slots, self._pause, self._waiters]
+        args: list[Arg] = [self._process, slot, capacity, holder_ms, waiter_ms]
+        granted, pause_ms, others = await self._run("gate_enter", keys, args)
+        return int(granted), int(pause_ms), int(others)
+
+    async def peek(self) -> tuple[int, int]:
+        """(pause ms left, other processes waiting)."""
+        pause_ms, others = await self._run(
+            "gate_peek", [self._pause, self._waiters], [self._process]
+        )
+        return int(pause_ms), int(others)
+
+    async def pause(self, *, ms: int) -> None:
+        await self._run("gate_pause", [self._pause], [ms])
+
+
+class BudgetScripts(_Scripts):
+    """The token refresh budget (``RedisRefreshBudget``): look, count, Zoho's pause, back-off
+    (``lua/budget_*.lua``)."""
+
+    files = ("budget_look", "budget_record", "budget_throttled", "budget_failed")
+
+    async def look(
+        self, *, log: str, pause: str, backoff: str, now: int, window: int, limit: int
+    ) -> tuple[int, int, int, int, int]:
+        """(granted, used, until, reason, failures); reason 1 Zoho's pause, 2 the count,
+        3 the back-off."""
+        reply = await self._run("budget_look", [log, pause, backoff], [now, window, limit])
+        granted, used, until, reason, failures = (int(value) for value in reply)
+        return granted, used, until, reason, failures
+
+    async def record(self, *, log: str, backoff: str, now: int, window: int, member: str) -> None:
+        await self._run("budget_record", [log, backoff], [now, window, member])
+
+    async def throttled(
+        self, *, log: str, pause: str, now: int, window: int, member: str, until: int, keep_ms: int
+    ) -> None:
+        await self._run("budget_throttled", [log, pause], [now, window, member, until, keep_ms])
+
+    async def failed(
+        self, *, backoff: str, now: int, first: int, cap: int, jitter: float, keep_ms: int
+    ) -> None:
+        await self._run("budget_failed", [backoff], [now, first, cap, jitter, keep_ms])

@@ -1,0 +1,221 @@
+"""The consumer-group protocol (``adapters/redis/streams.py``) behaves the same on a real Redis
+spoken to in RESP2 and in RESP3, and on fakeredis: the pending queue and the inbound consumer
+both stand on it."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import fakeredis
+import pytest
+import redis.asyncio as aioredis
+
+from ticketing.adapters.redis.store import RedisTicketStore
+from ticketing.adapters.redis.streams import ConsumerGroup, StreamEntry, read_reply
+
+from tests.conftest import ManualClock
+from tests.contract.test_store_contract import make_draft
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture(params=["resp2", "resp3", "fakeredis"])
+def target(request: pytest.FixtureRequest) -> tuple[str, int] | None:
+    """None (fakeredis), or the real Redis URL and the protocol to speak to it (the test's
+    keys are deleted afterwards)."""
+    if request.param == "fakeredis":
+        return None
+    # From a sync fixture: anyio cannot run an async fixture from inside another one.
+    url: str = request.getfixturevalue("real_redis_url")
+    request.getfixturevalue("real_redis")
+    return url, 3 if request.param == "resp3" else 2
+
+
+@pytest.fixture
+async def client(target: tuple[str, int] | None) -> AsyncIterator[aioredis.Redis]:
+    """A client on a fresh fakeredis server, or on the real Redis in the protocol given."""
+    if target is None:
+        made: aioredis.Redis = fakeredis.FakeAsyncRedis(server=fakeredis.FakeServer())
+    else:
+        made = aioredis.Redis.from_url(target[0], protocol=target[1])
+    yield made
+    await made.aclose()
+
+
+async def collect(pages: AsyncIterator[list[StreamEntry]]) -> list[StreamEntry]:
+    return [entry async for page in pages for entry in page]
+
+
+def always(n: int) -> Any:
+    return lambda: n
+
+
+async def test_create_makes_the_stream_and_tolerates_an_existing_group(
+    client: aioredis.Redis, key_prefix: str
+) -> None:
+    """create answers True once, False after (BUSYGROUP is no error); MKSTREAM makes the stream."""
+    group = ConsumerGroup(client, "g")
+    stream = f"{key_prefix}s"
+    assert await group.create(stream) is True
+    assert await group.create(stream) is False
+    assert await client.exists(stream) == 1
+    await group.ensure(stream)  # remembered: no command sent, no error
+
+
+async def test_new_entries_come_once_in_order_with_their_fields(
+    client: aioredis.Redis, key_prefix: str
+) -> None:
+    """New entries are delivered once, in order, with text names and the values as sent."""
+    group, stream = ConsumerGroup(client, "g"), f"{key_prefix}s"
+    await group.create(stream)
+    ids = [await client.xadd(stream, {"payload": f"p{n}"}) for n in range(3)]
+    entries = await collect(group.new("c1", stream, always(2)))
+    assert [e.id for e in entries] == [i.decode() for i in ids]
+    assert [e.payload for e in entries] == [b"p0", b"p1", b"p2"]
+    assert {e.stream for e in entries} == {stream}
+    assert await collect(group.new("c1", stream, always(2))) == []
+
+
+async def test_own_pending_entries_come_back_before_new_ones_and_reclaim_takes_idle_ones(
+    client: aioredis.Redis, key_prefix: str
+) -> None:
+    """claim gives a consumer its own unacknowledged entries first, then the ones another
+    consumer left idle, then new ones; an acknowledged entry never comes back."""
+    group, stream = ConsumerGroup(client, "g"), f"{key_prefix}s"
+    await group.create(stream)
+    first = (await client.xadd(stream, {"payload": "mine"})).decode()
+    await group.read("c1", {stream: ">"}, 1)
+    theirs = (await client.xadd(stream, {"payload": "theirs"})).decode()
+    await group.read("c2", {stream: ">"}, 1)
+    fresh = (await client.xadd(stream, {"payload": "new"})).decode()
+    done = (await client.xadd(stream, {"payload": "done"})).decode()
+    await group.read("c3", {stream: ">"}, 1)  # takes ``fresh``... and acknowledges it
+    await group.ack({stream: [fresh]})
+
+    entries = await collect(group.claim("c1", stream, 0, always(10)))
+    assert [e.id for e in entries if e.id != first][:2] == [theirs, done]
+    assert entries[0].id == first
+    assert fresh not in [e.id for e in entries]
+    assert await group.in_flight(stream) == 3
+
+
+async def test_reclaim_leaves_entries_idle_for_less_than_the_minimum(
+    client: aioredis.Redis, key_prefix: str
+) -> None:
+    """Another consumer's entry is taken only after idle_ms without activity."""
+    group, stream = ConsumerGroup(client, "g"), f"{key_prefix}s"
+    await group.create(stream)
+    await client.xadd(stream, {"payload": "x"})
+    await group.read("c1", {stream: ">"}, 1)
+    assert await collect(group.reclaim("c2", stream, 60_000, always(10))) == []
+    taken = await collect(group.reclaim("c2", stream, 0, always(10)))
+    assert [e.payload for e in taken] == [b"x"]
+
+
+async def test_an_entry_deleted_while_pending_is_reported_gone(
+    client: aioredis.Redis, key_prefix: str
+) -> None:
+    """An entry deleted (or trimmed) while in the pending list comes back without fields, so
+    the caller only acknowledges it; after that it is not in flight any more."""
+    group, stream = ConsumerGroup(client, "g"), f"{key_prefix}s"
+    await group.create(stream)
+    kept = (await client.xadd(stream, {"payload": "kept"})).decode()
+    deleted = (await client.xadd(stream, {"payload": "deleted"})).decode()
+    await group.read("c1", {stream: ">"}, 2)
+    await client.xdel(stream, deleted)
+    own = await collect(group.own("c1", stream, always(10)))
+    assert [(e.id, e.gone) for e in own] == [(kept, False), (deleted, True)]
+    await group.ack({stream: [deleted]})
+    assert await group.in_flight(stream) == 1
+
+
+async def test_ack_deletes_only_from_the_streams_named(
+    client: aioredis.Redis, key_prefix: str
+) -> None:
+    """One ack acknowledges entries of several streams; only the streams in delete_from lose
+    them (the service's own streams, read by no one else)."""
+    group = ConsumerGroup(client, "g")
+    shared, own = f"{key_prefix}shared", f"{key_prefix}own"
+    for stream in (shared, own):
+        await group.create(stream)
+        await client.xadd(stream, {"payload": "x"})
+    entries = await group.read("c1", {shared: ">", own: ">"}, 10)
+    assert {e.stream for e in entries} == {shared, own}
+    by_stream: dict[str, list[str]] = {}
+    for entry in entries:
+        by_stream.setdefault(entry.stream, []).append(entry.id)
+    await group.ack(by_stream, delete_from=(own,))
+    assert (await client.xlen(shared), await client.xlen(own)) == (1, 0)
+    assert (await group.in_flight(shared), await group.in_flight(own)) == (0, 0)
+
+
+async def test_deliveries_count_each_redelivery(client: aioredis.Redis, key_prefix: str) -> None:
+    """deliveries reads how often the consumer was given each entry from the pending list."""
+    group, stream = ConsumerGroup(client, "g"), f"{key_prefix}s"
+    await group.create(stream)
+    entry = (await client.xadd(stream, {"payload": "x"})).decode()
+    await group.read("c1", {stream: ">"}, 1)
+    await group.read("c1", {stream: "0"}, 1)
+    assert await group.deliveries(stream, "c1", [entry]) == {entry: 2}
+    assert await group.deliveries(stream, "c1", []) == {}
+
+
+async def test_rounds_bound_a_step(client: aioredis.Redis, key_prefix: str) -> None:
+    """A step reads at most ``rounds`` pages, however much is left."""
+    group, stream = ConsumerGroup(client, "g"), f"{key_prefix}s"
+    await group.create(stream)
+    for n in range(5):
+        await client.xadd(stream, {"payload": str(n)})
+    assert len(await collect(group.new("c1", stream, always(1), rounds=2))) == 2
+
+
+async def test_an_entry_without_payload_keeps_every_field_as_json(
+    client: aioredis.Redis, key_prefix: str
+) -> None:
+    """An entry in another program's format has no payload; its fields become one JSON object."""
+    group, stream = ConsumerGroup(client, "g"), f"{key_prefix}s"
+    await group.create(stream)
+    await client.xadd(stream, {"key": "k1", "body": "é"})
+    (entry,) = await group.read("c1", {stream: ">"}, 1)
+    assert entry.payload is None
+    assert entry.fields_json() == '{"key": "k1", "body": "\\u00e9"}'
+    assert entry.fields_json(ensure_ascii=False) == '{"key": "k1", "body": "é"}'
+
+
+def test_read_replies_parse_alike_in_resp2_and_resp3() -> None:
+    """The XREADGROUP reply shapes of both protocols give the same entries."""
+    entries = [(b"1-0", {b"payload": b"a"}), (b"1-1", {})]
+    resp2 = [[b"s1", entries], [b"s2", [(b"2-0", {b"payload": b"b"})]]]
+    resp3 = {b"s1": [entries], b"s2": [[(b"2-0", {b"payload": b"b"})]]}
+    resp3_flat = {b"s1": entries, b"s2": [(b"2-0", {b"payload": b"b"})]}
+    expected = [
+        StreamEntry("s1", "1-0", {"payload": b"a"}),
+        StreamEntry("s1", "1-1", {}),
+        StreamEntry("s2", "2-0", {"payload": b"b"}),
+    ]
+    assert read_reply(resp2) == read_reply(resp3) == read_reply(resp3_flat) == expected
+    assert read_reply([]) == read_reply({}) == read_reply(None) == []
+    assert expected[1].gone
+    assert not expected[0].gone
+
+
+async def test_the_pending_queue_claims_and_buries_alike_in_every_protocol(
+    client: aioredis.Redis, key_prefix: str, clock: ManualClock
+) -> None:
+    """The ticket store on the group: an accepted ticket is claimed once, its redelivery
+    counted, an entry without payload buried, an entry deleted while pending dropped."""
+    store = RedisTicketStore(client, clock, prefix=key_prefix)
+    await store.accept(make_draft("k1"))
+    foreign = await client.xadd(store.pending_stream, {"key": "old", "body": "x"})
+    (first,) = await store.claim("c1", 10, 60.0)
+    assert (first.draft.key, first.deliveries) == ("k1", 1)
+    assert await store.dead_count() == 1  # the foreign entry, with every field kept
+    (letter,) = await store.list_dead()
+    assert letter.payload == '{"key": "old", "body": "x"}'
+    assert foreign.decode() != first.entry_id
+    (again,) = await store.claim("c1", 10, 60.0)
+    assert (again.entry_id, again.deliveries) == (first.entry_id, 2)
+    await client.xdel(store.pending_stream, first.entry_id)
+    assert await store.claim("c1", 10, 60.0) == []
+    assert await store.in_flight_count() == 0
