@@ -25,8 +25,8 @@ from ticketing.container import Container
 from ticketing.entrypoints import cli
 from ticketing.settings import Settings
 
-from tests.conftest import ManualClock
-from tests.integration.conftest import free_port
+from tests.support.clock import ManualClock
+from tests.support.processes import free_port
 
 pytestmark = pytest.mark.anyio
 

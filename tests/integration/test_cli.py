@@ -33,8 +33,8 @@ from ticketing.domain.ports import TokenSet
 from ticketing.entrypoints import cli
 from ticketing.settings import Settings
 
-from tests.conftest import ManualClock
 from tests.integration.wired import RedisBackend
+from tests.support.clock import ManualClock
 
 pytestmark = pytest.mark.anyio
 

@@ -18,7 +18,7 @@ from ticketing.adapters.zoho_desk.emulator import (
     SANDBOX_REFRESH_TOKEN,
 )
 
-from tests.integration.conftest import free_port
+from tests.support.processes import free_port
 
 pytestmark = [pytest.mark.anyio, pytest.mark.slow]
 

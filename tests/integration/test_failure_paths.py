@@ -25,8 +25,6 @@ from ticketing.domain.errors import StoreUnavailable
 from ticketing.domain.model import Outcome, TicketDraft, TicketState
 from ticketing.entrypoints.http.app import create_app
 
-from tests.conftest import REQUIRE_REDIS, ManualClock
-from tests.integration.conftest import free_port
 from tests.integration.failures import (
     REDIS_SERVER,
     Crash,
@@ -36,6 +34,9 @@ from tests.integration.failures import (
     served_emulator,
 )
 from tests.integration.wired import RedisBackend, running, wait_for, wire
+from tests.support.clock import ManualClock
+from tests.support.processes import free_port
+from tests.support.redis import REQUIRE_REDIS
 
 pytestmark = pytest.mark.anyio
 

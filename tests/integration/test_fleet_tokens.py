@@ -43,7 +43,7 @@ from ticketing.domain.errors import (
 )
 from ticketing.domain.ports import RefreshBudget, TokenSet, TokenStore
 
-from tests.conftest import ManualClock
+from tests.support.clock import ManualClock
 
 pytestmark = pytest.mark.anyio
 

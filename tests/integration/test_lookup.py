@@ -14,8 +14,6 @@ from ticketing.adapters.zoho_desk.emulator import EmulatorState
 from ticketing.application.intake import ANONYMOUS_CLIENT, scoped_key
 from ticketing.domain.model import TicketState, reference_line
 
-from tests.conftest import ManualClock
-from tests.integration.conftest import free_port
 from tests.integration.failures import served_emulator
 from tests.integration.test_failure_paths import (
     LOOKUPS,
@@ -28,6 +26,8 @@ from tests.integration.test_failure_paths import (
     tickets,
 )
 from tests.integration.wired import RedisBackend, wait_for, wire
+from tests.support.clock import ManualClock
+from tests.support.processes import free_port
 
 pytestmark = pytest.mark.anyio
 

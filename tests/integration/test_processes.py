@@ -28,7 +28,7 @@ from ticketing.adapters.zoho_desk.emulator import (
 )
 from ticketing.domain.ports import TokenSet
 
-from tests.integration.conftest import emulator_process, free_port, stop
+from tests.support.processes import emulator_process, free_port, stop
 
 pytestmark = pytest.mark.slow
 

@@ -19,8 +19,8 @@ from ticketing.adapters.zoho_desk.emulator import (
 )
 from ticketing.entrypoints.http.app import create_app
 
-from tests.integration.conftest import standalone_emulator
 from tests.integration.wired import wire
+from tests.support.processes import standalone_emulator
 
 pytestmark = [pytest.mark.anyio, pytest.mark.slow]
 

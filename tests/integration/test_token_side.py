@@ -22,8 +22,8 @@ from ticketing.adapters.zoho_desk.oauth import BACKOFF_CAP
 from ticketing.container import Container
 from ticketing.entrypoints.http.app import create_app
 
-from tests.conftest import ManualClock
 from tests.integration.wired import RedisBackend, wire
+from tests.support.clock import ManualClock
 
 pytestmark = pytest.mark.anyio
 

@@ -18,7 +18,7 @@ from ticketing.adapters.zoho_desk.emulator import (
     create_emulator_app,
 )
 
-from tests.conftest import ManualClock
+from tests.support.clock import ManualClock
 
 BASE_URL = "http://zoho-emulator"
 

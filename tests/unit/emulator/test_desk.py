@@ -16,7 +16,7 @@ from ticketing.adapters.zoho_desk.emulator import (
     EmulatorState,
 )
 
-from tests.conftest import ManualClock
+from tests.support.clock import ManualClock
 from tests.unit.emulator.conftest import create_ticket
 
 pytestmark = pytest.mark.anyio

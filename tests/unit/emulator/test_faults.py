@@ -13,7 +13,7 @@ import pytest
 from ticketing.adapters.zoho_desk.emulator import EmulatorState, create_emulator_app
 from ticketing.adapters.zoho_desk.emulator.faults import FaultError
 
-from tests.conftest import ManualClock
+from tests.support.clock import ManualClock
 from tests.unit.emulator.conftest import BASE_URL, create_ticket, refresh
 
 pytestmark = pytest.mark.anyio

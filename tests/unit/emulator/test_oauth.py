@@ -16,7 +16,7 @@ from ticketing.adapters.zoho_desk.emulator import (
     create_emulator_app,
 )
 
-from tests.conftest import ManualClock
+from tests.support.clock import ManualClock
 from tests.unit.emulator.conftest import BASE_URL, desk_headers, refresh, refresh_params
 
 pytestmark = pytest.mark.anyio

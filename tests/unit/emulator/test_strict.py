@@ -9,7 +9,7 @@ import pytest
 
 from ticketing.adapters.zoho_desk.emulator import EmulatorState, create_emulator_app
 
-from tests.conftest import ManualClock
+from tests.support.clock import ManualClock
 from tests.unit.emulator.conftest import BASE_URL, create_ticket, desk_headers, refresh
 
 pytestmark = pytest.mark.anyio

@@ -33,8 +33,8 @@ from ticketing.domain.contacts import new_contact_for, normalize_email, normaliz
 from ticketing.domain.model import Customer, Priority, TicketRequest
 from ticketing.domain.ports import TicketProbe
 
-from tests.conftest import ManualClock
-from tests.unit.zoho.conftest import DESK, ORG
+from tests.support.clock import ManualClock
+from tests.support.zoho import DESK, ORG
 from tests.unit.zoho.test_wire_respx import CONTACT_ISO, TICKET
 
 pytestmark = pytest.mark.anyio

@@ -24,7 +24,7 @@ from ticketing.adapters.zoho_desk.oauth import TokenManager, ZohoOAuth
 from ticketing.domain.errors import HelpdeskRejected
 from ticketing.domain.model import NewContact, Priority, TicketRequest
 
-from tests.unit.zoho.conftest import DESK, ORG
+from tests.support.zoho import DESK, ORG
 from tests.unit.zoho.test_wire_respx import API, TICKET
 
 pytestmark = pytest.mark.anyio

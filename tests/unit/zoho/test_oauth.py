@@ -25,8 +25,8 @@ from ticketing.domain.errors import (
 )
 from ticketing.domain.ports import RefreshAllowance, TokenSet
 
-from tests.conftest import ManualClock
-from tests.unit.zoho.conftest import (
+from tests.support.clock import ManualClock
+from tests.support.zoho import (
     ACCESS,
     ACCOUNTS,
     CLIENT_SECRET,

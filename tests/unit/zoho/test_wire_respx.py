@@ -26,8 +26,8 @@ from ticketing.domain.model import NewContact, Priority, TicketRequest
 from ticketing.domain.ports import TicketProbe
 from ticketing.settings import DATA_CENTRES
 
-from tests.conftest import ManualClock
-from tests.unit.zoho.conftest import (
+from tests.support.clock import ManualClock
+from tests.support.zoho import (
     ACCESS,
     ACCOUNTS,
     CLIENT_ID,
