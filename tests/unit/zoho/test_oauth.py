@@ -26,6 +26,7 @@ from ticketing.domain.errors import (
 from ticketing.domain.ports import RefreshAllowance, TokenSet
 
 from tests.support.clock import ManualClock
+from tests.support.concurrency import concurrently
 from tests.support.zoho import (
     ACCESS,
     ACCOUNTS,
@@ -82,14 +83,7 @@ async def test_hundred_concurrent_callers_cause_exactly_one_refresh(
 
     route = router.post(TOKEN_URL).mock(side_effect=slow_refresh)
     manager = TokenManager(oauth, expiring_in(clock, -10), clock)
-    results: list[str] = []
-
-    async def ask() -> None:
-        results.append(await manager.access_token())
-
-    async with anyio.create_task_group() as tg:
-        for _ in range(100):
-            tg.start_soon(ask)
+    results = await concurrently(100, manager.access_token)
 
     assert route.call_count == 1
     assert results == [REFRESHED] * 100

@@ -27,6 +27,7 @@ from ticketing.domain.ports import TicketProbe
 from ticketing.settings import DATA_CENTRES
 
 from tests.support.clock import ManualClock
+from tests.support.concurrency import concurrently
 from tests.support.zoho import (
     ACCESS,
     ACCOUNTS,
@@ -563,14 +564,7 @@ async def test_department_is_discovered_once_under_concurrency(
 
     route = router.get(f"{API}/departments").mock(side_effect=slow_departments)
     desk = ZohoDeskClient(http, tokens, clock, desk_url=DESK, org_id=ORG)
-    results: list[str] = []
-
-    async def ask() -> None:
-        results.append(await desk.department_id())
-
-    async with anyio.create_task_group() as tg:
-        for _ in range(20):
-            tg.start_soon(ask)
+    results = await concurrently(20, desk.department_id)
 
     assert route.call_count == 1
     assert results == ["7009"] * 20
