@@ -13,17 +13,9 @@ from ticketing.adapters.zoho_desk.client import ZohoDeskClient
 from ticketing.adapters.zoho_desk.oauth import TokenManager, ZohoOAuth
 from ticketing.domain.ports import TokenSet
 
+from tests.support import zoho
 from tests.support.clock import ManualClock
-from tests.support.zoho import (
-    ACCESS,
-    ACCOUNTS,
-    CLIENT_ID,
-    CLIENT_SECRET,
-    DESK,
-    ORG,
-    REFRESH,
-    MemoryTokenStore,
-)
+from tests.support.zoho import MemoryTokenStore
 
 
 @pytest.fixture
@@ -42,10 +34,10 @@ async def http(router: respx.MockRouter) -> AsyncIterator[httpx.AsyncClient]:
 def store(clock: ManualClock) -> MemoryTokenStore:
     return MemoryTokenStore(
         TokenSet(
-            refresh_token=REFRESH,
-            access_token=ACCESS,
+            refresh_token=zoho.REFRESH,
+            access_token=zoho.ACCESS,
             expires_at=clock.now() + timedelta(hours=1),
-            accounts_url=ACCOUNTS,
+            accounts_url=zoho.ACCOUNTS,
         )
     )
 
@@ -54,9 +46,9 @@ def store(clock: ManualClock) -> MemoryTokenStore:
 def oauth(http: httpx.AsyncClient, clock: ManualClock) -> ZohoOAuth:
     return ZohoOAuth(
         http,
-        accounts_url=ACCOUNTS,
-        client_id=CLIENT_ID,
-        client_secret=CLIENT_SECRET,
+        accounts_url=zoho.ACCOUNTS,
+        client_id=zoho.CLIENT_ID,
+        client_secret=zoho.CLIENT_SECRET,
         redirect_uri="http://localhost:8888/callback",
         scope="Desk.tickets.ALL,Desk.contacts.ALL,Desk.basic.ALL,Desk.search.READ",
         clock=clock,
@@ -70,4 +62,6 @@ def tokens(oauth: ZohoOAuth, store: MemoryTokenStore, clock: ManualClock) -> Tok
 
 @pytest.fixture
 def desk(http: httpx.AsyncClient, tokens: TokenManager, clock: ManualClock) -> ZohoDeskClient:
-    return ZohoDeskClient(http, tokens, clock, desk_url=DESK, org_id=ORG, department_id="7001")
+    return ZohoDeskClient(
+        http, tokens, clock, desk_url=zoho.DESK, org_id=zoho.ORG, department_id="7001"
+    )
