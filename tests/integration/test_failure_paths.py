@@ -35,6 +35,7 @@ from tests.integration.failures import (
 )
 from tests.integration.wired import RedisBackend, running, wait_for, wire
 from tests.support.clock import ManualClock
+from tests.support.env import zoho_at
 from tests.support.processes import free_port
 from tests.support.redis import REQUIRE_REDIS
 
@@ -187,15 +188,7 @@ async def test_create_then_hang_times_out_and_is_found(
     emulator = EmulatorState()
     emulator.apply_faults({"create_then_hang": 1, "hang": 3, "search_lag": search_lag})
     with served_emulator(emulator, free_port()) as url:
-        container = wire(
-            {
-                "ZOHO_ACCOUNTS_URL": url,
-                "ZOHO_DESK_URL": url,
-                "ZOHO_TIMEOUT": "0.5",
-                "ZOHO_SEARCH_LAG": "5",
-                **lookup,
-            }
-        )
+        container = wire(zoho_at(url, ZOHO_TIMEOUT="0.5", ZOHO_SEARCH_LAG="5", **lookup))
         async with Client(app(container)) as client:
             response = await client.post(
                 "/tickets/customer", data=form("Se colgó"), headers={"Idempotency-Key": "k-hang"}
@@ -288,7 +281,7 @@ async def test_connection_refused_queues_and_drains_once_zoho_is_back() -> None:
     emulator = EmulatorState()
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    container = wire({"ZOHO_ACCOUNTS_URL": url, "ZOHO_DESK_URL": url})
+    container = wire(zoho_at(url))
     async with Client(app(container)) as client:
         with served_emulator(emulator, port):
             assert (await client.post("/tickets/customer", data=form("Antes"))).status_code == 201
