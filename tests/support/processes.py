@@ -33,6 +33,18 @@ def stop(process: subprocess.Popen[bytes] | subprocess.Popen[str]) -> None:
         process.communicate()
 
 
+def python_module(module: str, *argv: str, cwd: Path, env: dict[str, str]) -> subprocess.Popen[str]:
+    """Start ``python -m module argv...`` with its output and errors piped, as text."""
+    return subprocess.Popen(  # noqa: S603 - our own modules, fixed arguments
+        [sys.executable, "-m", module, *argv],
+        cwd=cwd,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
 @contextlib.contextmanager
 def emulator_process(module: str, *argv: str, port: int, cwd: Path | None = None) -> Iterator[str]:
     """Run ``python -m module argv...``, an emulator listening on ``port``; yields its base URL

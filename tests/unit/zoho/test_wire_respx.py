@@ -38,6 +38,7 @@ from tests.support.zoho import (
     REFRESH,
     REFRESHED,
     MemoryTokenStore,
+    answer_late,
     token_body,
 )
 
@@ -519,19 +520,13 @@ async def test_org_is_discovered_once_under_concurrency(
 ) -> None:
     """Twenty concurrent first calls do one /organizations lookup and all use the default org."""
 
-    async def slow_orgs(request: httpx.Request) -> httpx.Response:
-        await anyio.sleep(0.01)
-        return httpx.Response(
-            200,
-            json={
-                "data": [
-                    {"id": "111", "companyName": "Old", "isDefault": False},
-                    {"id": "222", "companyName": "Main", "isDefault": True},
-                ]
-            },
-        )
-
-    orgs = router.get(f"{API}/organizations").mock(side_effect=slow_orgs)
+    orgs_body = {
+        "data": [
+            {"id": "111", "companyName": "Old", "isDefault": False},
+            {"id": "222", "companyName": "Main", "isDefault": True},
+        ]
+    }
+    orgs = router.get(f"{API}/organizations").mock(side_effect=answer_late(orgs_body))
     search = router.get(f"{API}/contacts/search").respond(204)
     desk = ZohoDeskClient(http, tokens, clock, desk_url=DESK, department_id="7001")
 
@@ -550,19 +545,13 @@ async def test_department_is_discovered_once_under_concurrency(
 ) -> None:
     """Twenty concurrent department_id() calls do one lookup and pick the default enabled one."""
 
-    async def slow_departments(request: httpx.Request) -> httpx.Response:
-        await anyio.sleep(0.01)
-        return httpx.Response(
-            200,
-            json={
-                "data": [
-                    {"id": "7003", "name": "Sales", "isEnabled": True, "isDefault": False},
-                    {"id": "7009", "name": "Support", "isEnabled": True, "isDefault": True},
-                ]
-            },
-        )
-
-    route = router.get(f"{API}/departments").mock(side_effect=slow_departments)
+    departments_body = {
+        "data": [
+            {"id": "7003", "name": "Sales", "isEnabled": True, "isDefault": False},
+            {"id": "7009", "name": "Support", "isEnabled": True, "isDefault": True},
+        ]
+    }
+    route = router.get(f"{API}/departments").mock(side_effect=answer_late(departments_body))
     desk = ZohoDeskClient(http, tokens, clock, desk_url=DESK, org_id=ORG)
     results = await concurrently(20, desk.department_id)
 
