@@ -17,7 +17,7 @@ from litestar.testing import AsyncTestClient
 from ticketing.adapters.redis.leases import RedisLeases
 from ticketing.adapters.zoho_desk.emulator import EmulatorState, create_emulator_app
 from ticketing.adapters.zoho_desk.oauth import BACKOFF_CAP
-from ticketing.application.intake import ANONYMOUS_CLIENT, IntakePolicy, customer_ticket, scoped_key
+from ticketing.application.intake import ANONYMOUS_CLIENT, scoped_key
 from ticketing.application.tickets import ProcessingPolicy
 from ticketing.container import Container, Services
 from ticketing.domain.breaker import BreakerState
@@ -38,6 +38,7 @@ from tests.support.clock import ManualClock
 from tests.support.env import zoho_at
 from tests.support.processes import free_port
 from tests.support.redis import REQUIRE_REDIS
+from tests.support.tickets import customer_draft
 
 pytestmark = pytest.mark.anyio
 
@@ -371,19 +372,7 @@ async def test_cancelled_half_open_trial_does_not_close_the_breaker(clock: Manua
 
 
 def draft(clock: ManualClock, key: str, subject: str = "Pago no reflejado") -> TicketDraft:
-    return customer_ticket(
-        customer_name="Ana López",
-        customer_email="ana@example.com",
-        customer_phone=None,
-        subject=subject,
-        description="Pagué ayer y no me llega la confirmación",
-        priority="alta",
-        category="billing",
-        channel=None,
-        key=key,
-        received_at=clock.now(),
-        policy=IntakePolicy(),
-    )
+    return customer_draft(clock.now(), key=key, subject=subject)
 
 
 # ----------------------------------------------------------------------- health

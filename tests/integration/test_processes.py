@@ -28,6 +28,7 @@ from ticketing.adapters.zoho_desk.emulator import (
 )
 from ticketing.domain.ports import TokenSet
 
+from tests.support.env import zoho_at
 from tests.support.processes import emulator_process, free_port, python_module, stop
 
 pytestmark = pytest.mark.slow
@@ -54,16 +55,14 @@ def emulator(
 def service_env(url: str, tmp_path: Path, **extra: str) -> dict[str, str]:
     """The environment of a service process: ours, without any inherited service settings."""
     keep = {k: v for k, v in os.environ.items() if not k.startswith(("ZOHO_", "REDIS_"))}
-    return {
-        **keep,
-        "ZOHO_CLIENT_ID": SANDBOX_CLIENT_ID,
-        "ZOHO_CLIENT_SECRET": SANDBOX_CLIENT_SECRET,
-        "ZOHO_ACCOUNTS_URL": url,
-        "ZOHO_DESK_URL": url,
-        "ZOHO_TOKEN_FILE": str(tmp_path / "tokens.json"),
-        "LOG_LEVEL": "warning",
-        **extra,
-    }
+    ours = zoho_at(
+        url,
+        ZOHO_CLIENT_ID=SANDBOX_CLIENT_ID,
+        ZOHO_CLIENT_SECRET=SANDBOX_CLIENT_SECRET,
+        ZOHO_TOKEN_FILE=str(tmp_path / "tokens.json"),
+        LOG_LEVEL="warning",
+    )
+    return {**keep, **ours, **extra}
 
 
 def ticketing(

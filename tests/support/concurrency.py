@@ -6,6 +6,7 @@ from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 import anyio
+import httpx
 
 T = TypeVar("T")
 
@@ -22,3 +23,16 @@ async def concurrently(callers: int, call: Callable[[], Awaitable[T]]) -> list[T
         for _ in range(callers):
             tg.start_soon(one)
     return results
+
+
+def answer_late(
+    body: object, delay: float = 0.01
+) -> Callable[[httpx.Request], Awaitable[httpx.Response]]:
+    """A respx side effect: 200 with ``body`` after ``delay`` seconds, so that callers arriving
+    at once overlap while the first one waits."""
+
+    async def respond(request: httpx.Request) -> httpx.Response:
+        await anyio.sleep(delay)
+        return httpx.Response(200, json=body)
+
+    return respond

@@ -1,13 +1,7 @@
 """A mocked Zoho for the adapter tests: the fake accounts and Desk hosts, credentials, a token
-store that records every save, a refresh response as Zoho sends it, and an answer that comes
-late."""
+store that records every save, and a refresh response as Zoho sends it."""
 
 from __future__ import annotations
-
-from collections.abc import Awaitable, Callable
-
-import anyio
-import httpx
 
 from ticketing.domain.ports import TokenSet
 
@@ -48,16 +42,3 @@ def token_body(access: str = REFRESHED, **extra: object) -> dict[str, object]:
         "expires_in": 3600,
         **extra,
     }
-
-
-def answer_late(
-    body: object, delay: float = 0.01
-) -> Callable[[httpx.Request], Awaitable[httpx.Response]]:
-    """A respx side effect: 200 with ``body`` after ``delay`` seconds, so that callers arriving
-    at once overlap while the first one waits."""
-
-    async def respond(request: httpx.Request) -> httpx.Response:
-        await anyio.sleep(delay)
-        return httpx.Response(200, json=body)
-
-    return respond

@@ -26,7 +26,7 @@ from ticketing.domain.errors import (
 from ticketing.domain.ports import RefreshAllowance, TokenSet
 
 from tests.support.clock import ManualClock
-from tests.support.concurrency import concurrently
+from tests.support.concurrency import answer_late, concurrently
 from tests.support.zoho import (
     ACCESS,
     ACCOUNTS,
@@ -34,7 +34,6 @@ from tests.support.zoho import (
     REFRESH,
     REFRESHED,
     MemoryTokenStore,
-    answer_late,
     token_body,
 )
 

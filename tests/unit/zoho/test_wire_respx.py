@@ -27,7 +27,7 @@ from ticketing.domain.ports import TicketProbe
 from ticketing.settings import DATA_CENTRES
 
 from tests.support.clock import ManualClock
-from tests.support.concurrency import concurrently
+from tests.support.concurrency import answer_late, concurrently
 from tests.support.zoho import (
     ACCESS,
     ACCOUNTS,
@@ -38,7 +38,6 @@ from tests.support.zoho import (
     REFRESH,
     REFRESHED,
     MemoryTokenStore,
-    answer_late,
     token_body,
 )
 
