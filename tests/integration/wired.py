@@ -125,16 +125,21 @@ async def instance(
     """One instance of the service (its own container and consumer) on the shared Redis and
     emulator."""
     container = wire(backend.env(**env), backend=backend, emulator=emulator, policy=policy)
+    name = name or f"instance-{uuid.uuid4().hex[:6]}"
+    async with with_consumer(container, name, reclaim_idle_ms=60_000) as running_instance:
+        yield running_instance
+
+
+@contextlib.asynccontextmanager
+async def with_consumer(
+    container: Container, name: str, *, block_ms: int = 50, **options: Any
+) -> AsyncIterator[tuple[Services, InboundConsumer]]:
+    """The container's services, started, and an inbound consumer ``name`` on its Redis with
+    its group in place."""
     async with running(container) as services:
         redis = await redis_of(container)
         assert redis is not None
-        consumer = InboundConsumer(
-            redis,
-            services,
-            consumer=name or f"instance-{uuid.uuid4().hex[:6]}",
-            block_ms=50,
-            reclaim_idle_ms=60_000,
-        )
+        consumer = InboundConsumer(redis, services, consumer=name, block_ms=block_ms, **options)
         await consumer.ensure_group()
         yield services, consumer
 
