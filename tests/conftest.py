@@ -1,21 +1,15 @@
-"""Shared fixtures: the anyio backend, a manual clock, and real-Redis access."""
+"""Shared fixtures: the anyio backend, a manual clock, and real-Redis access (the helpers they
+use live in tests/support)."""
 
 from __future__ import annotations
 
-import os
 import uuid
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
 
 import pytest
 
-REDIS_TEST_URL = os.environ.get("REDIS_TEST_URL", "redis://127.0.0.1:6379/15")
-# CI sets REQUIRE_REDIS=1: a missing Redis is then a failure, never a skip.
-REQUIRE_REDIS = os.environ.get("REQUIRE_REDIS", "") not in ("", "0", "false")
-SKIP_REASON = (
-    f"no Redis answers at {REDIS_TEST_URL}; start one (`redis-server --port 6379 --daemonize yes`) "
-    "or set REDIS_TEST_URL, then run the tests again (CI sets REQUIRE_REDIS=1 so they never skip)"
-)
+from tests.support.clock import ManualClock
+from tests.support.redis import REDIS_TEST_URL, REQUIRE_REDIS, SKIP_REASON, redis_available
 
 
 @pytest.fixture
@@ -23,53 +17,9 @@ def anyio_backend() -> str:
     return "asyncio"
 
 
-class ManualClock:
-    """A clock that only moves when told to."""
-
-    def __init__(self, start: datetime | None = None) -> None:
-        self._now = start or datetime(2026, 11, 26, 10, 0, tzinfo=UTC)
-        self._mono = 1000.0
-
-    def now(self) -> datetime:
-        return self._now
-
-    def monotonic(self) -> float:
-        return self._mono
-
-    def advance(self, seconds: float) -> None:
-        self._now += timedelta(seconds=seconds)
-        self._mono += seconds
-
-    def __repr__(self) -> str:
-        return f"ManualClock({self._now.isoformat()})"
-
-
 @pytest.fixture
 def clock() -> ManualClock:
     return ManualClock()
-
-
-def _redis_answers(url: str) -> bool:
-    import redis
-
-    try:
-        client = redis.Redis.from_url(url, socket_connect_timeout=0.5, socket_timeout=0.5)
-        try:
-            return bool(client.ping())
-        finally:
-            client.close()
-    except Exception:
-        return False
-
-
-_REDIS_OK: bool | None = None
-
-
-def redis_available() -> bool:
-    global _REDIS_OK
-    if _REDIS_OK is None:
-        _REDIS_OK = _redis_answers(REDIS_TEST_URL)
-    return _REDIS_OK
 
 
 @pytest.fixture

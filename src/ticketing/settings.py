@@ -6,9 +6,9 @@ import os
 import re
 import stat
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from redis.connection import parse_url
@@ -238,65 +238,81 @@ def _keys(value: str) -> tuple[str, ...]:
     return keys
 
 
-def _var(env: str, parse: Callable[[str], Any], default: str) -> Any:
-    """Declare a setting's variable name, parser and default (as the text a user would write)."""
-    return {"env": env, "parse": parse, "default": default}
+def setting(env: str, parse: Callable[[str], T], default: str) -> T:
+    """Declare a setting: its variable name, parser and default (as the text a user would
+    write). The field's type is the parser's, so mypy checks the two agree."""
+    return cast(T, field(metadata={"env": env, "parse": parse, "default": default}))
 
 
 @dataclass(frozen=True)
 class Settings:
     """Every setting of the service. Build with :func:`Settings.load`."""
 
-    host: str
-    port: int
-    environment: str
-    redis_url: str | None
-    redis_key_prefix: str
-    zoho_client_id: str | None
-    zoho_client_secret: str | None
-    zoho_redirect_uri: str
-    zoho_scope: str
-    zoho_authorization_code: str | None
-    zoho_refresh_token: str | None
-    zoho_token_file: str
-    zoho_dc: str
-    zoho_accounts_url: str | None
-    zoho_desk_url: str | None
-    zoho_org_id: str | None
-    zoho_department_id: str | None
-    default_contact_id: str | None
-    default_contact_email: str | None
-    circuit_breaker_failure_threshold: int
-    circuit_breaker_timeout: float
-    ticket_queue_name: str
-    dead_letter_stream: str
-    created_stream: str
-    inbound_stream: str
-    inbound_group: str
-    ledger_retention: int
-    dead_letter_maxlen: int
-    queue_retry_interval: float
-    queue_max_deliveries: int
-    queue_attempt_timeout: float | None
-    zoho_idempotency_field: str | None
-    zoho_max_concurrency: int
-    zoho_timeout: float
-    api_keys: tuple[str, ...]
-    default_priority: Priority
-    low_confidence_threshold: float
-    low_confidence_priority: Priority
-    default_channel: str
-    default_phone_country: str | None
-    max_body_bytes: int
-    log_level: str
-    log_format: str
-    contact_cache_ttl: float
-    contact_cache_local_ttl: float
-    zoho_inline_contact: bool
-    zoho_refresh_budget: int
-    zoho_search_lag: float
-    zoho_token_store: str
-    metrics_port: int | None
+    host: str = setting("HOST", _text, "127.0.0.1")
+    port: int = setting("PORT", _int(1, 65535), "8005")
+    environment: str = setting(
+        "ENVIRONMENT", _choice("development", "production", "test"), "development"
+    )
+    redis_url: str | None = setting("REDIS_URL", _redis_url, "")
+    redis_key_prefix: str = setting("REDIS_KEY_PREFIX", _text, "")
+    zoho_client_id: str | None = setting("ZOHO_CLIENT_ID", _optional, "")
+    zoho_client_secret: str | None = setting("ZOHO_CLIENT_SECRET", _optional, "")
+    zoho_redirect_uri: str = setting("ZOHO_REDIRECT_URI", _text, "http://localhost:8888/callback")
+    zoho_scope: str = setting("ZOHO_SCOPE", _text, DEFAULT_SCOPE)
+    zoho_authorization_code: str | None = setting("ZOHO_AUTHORIZATION_CODE", _optional, "")
+    zoho_refresh_token: str | None = setting("ZOHO_REFRESH_TOKEN", _optional, "")
+    zoho_token_file: str = setting("ZOHO_TOKEN_FILE", _text, ".zoho_tokens.json")
+    zoho_dc: str = setting("ZOHO_DC", _data_centre, "us")
+    zoho_accounts_url: str | None = setting("ZOHO_ACCOUNTS_URL", _url, "")
+    zoho_desk_url: str | None = setting("ZOHO_DESK_URL", _url, "")
+    zoho_org_id: str | None = setting("ZOHO_ORG_ID", _optional, "")
+    zoho_department_id: str | None = setting("ZOHO_DEPARTMENT_ID", _optional, "")
+    default_contact_id: str | None = setting("DEFAULT_CONTACT_ID", _optional, "")
+    default_contact_email: str | None = setting("DEFAULT_CONTACT_EMAIL", _optional, "")
+    circuit_breaker_failure_threshold: int = setting(
+        "CIRCUIT_BREAKER_FAILURE_THRESHOLD", _int(1, 1000), "5"
+    )
+    circuit_breaker_timeout: float = setting("CIRCUIT_BREAKER_TIMEOUT", _float(0.1, 86400), "30")
+    ticket_queue_name: str = setting("TICKET_QUEUE_NAME", _text, "tickets:pending")
+    dead_letter_stream: str = setting("TICKET_DEAD_LETTER_NAME", _text, "tickets:dead")
+    created_stream: str = setting("TICKET_CREATED_NAME", _text, "tickets:created")
+    inbound_stream: str = setting("INBOUND_STREAM", _text, "tickets:classify:result")
+    inbound_group: str = setting("INBOUND_GROUP", _text, "ticket-service")
+    # Seconds a finished key is remembered (7 days): a repeat after that is a new ticket.
+    ledger_retention: int = setting("LEDGER_RETENTION", _int(10, 400 * 86400), "604800")
+    # Approximate cap on the dead-letter stream's entries (the oldest go first).
+    dead_letter_maxlen: int = setting("DEAD_LETTER_MAXLEN", _int(100, 10_000_000), "10000")
+    queue_retry_interval: float = setting("QUEUE_RETRY_INTERVAL", _float(0.05, 86400), "30")
+    queue_max_deliveries: int = setting("QUEUE_MAX_DELIVERIES", _int(1, 10000), "20")
+    # Unset: max(30, 4 x ZOHO_TIMEOUT). Leases last 2x, abandoned work is reclaimed after 3-4x.
+    queue_attempt_timeout: float | None = setting(
+        "QUEUE_ATTEMPT_TIMEOUT", _unless_empty(_float(1, 3600)), ""
+    )
+    zoho_idempotency_field: str | None = setting("ZOHO_IDEMPOTENCY_FIELD", _optional, "")
+    zoho_max_concurrency: int = setting("ZOHO_MAX_CONCURRENCY", _int(1, 100), "10")
+    zoho_timeout: float = setting("ZOHO_TIMEOUT", _float(0.1, 300), "15")
+    api_keys: tuple[str, ...] = setting("API_KEYS", _keys, "")
+    default_priority: Priority = setting(  # noqa: RUF009 (a declaration)
+        "DEFAULT_PRIORITY", _priority, "Medium"
+    )
+    low_confidence_threshold: float = setting("LOW_CONFIDENCE_THRESHOLD", _float(0, 1), "0.5")
+    low_confidence_priority: Priority = setting(  # noqa: RUF009 (a declaration)
+        "LOW_CONFIDENCE_PRIORITY", _priority, "Medium"
+    )
+    default_channel: str = setting("DEFAULT_CHANNEL", _text, "Web")
+    default_phone_country: str | None = setting("DEFAULT_PHONE_COUNTRY", _phone_country, "")
+    max_body_bytes: int = setting("MAX_BODY_BYTES", _int(1024, 50 * 1024 * 1024), "262144")
+    log_level: str = setting("LOG_LEVEL", _choice("debug", "info", "warning", "error"), "info")
+    log_format: str = setting("LOG_FORMAT", _choice("auto", "json", "text"), "auto")
+    contact_cache_ttl: float = setting("CONTACT_CACHE_TTL", _float(1, 90 * 86400), "604800")
+    # With Redis: seconds a process keeps a contact id in its own memory too (0: not at all).
+    contact_cache_local_ttl: float = setting("CONTACT_CACHE_LOCAL_TTL", _float(0, 86400), "60")
+    zoho_inline_contact: bool = setting("ZOHO_INLINE_CONTACT", _bool, "false")
+    zoho_refresh_budget: int = setting("ZOHO_REFRESH_BUDGET", _int(1, 10), "8")
+    zoho_search_lag: float = setting("ZOHO_SEARCH_LAG", _float(0, 3600), "30")
+    zoho_token_store: str = setting("ZOHO_TOKEN_STORE", _choice("auto", "file", "redis"), "auto")
+    # `ticketing worker` serves /metrics and the probes on this port (unset: no HTTP at all).
+    metrics_port: int | None = setting("METRICS_PORT", _unless_empty(_int(1, 65535)), "")
 
     @property
     def sandbox(self) -> bool:
@@ -421,62 +437,5 @@ class Settings:
         return out
 
 
-SPEC: dict[str, dict[str, Any]] = {
-    "host": _var("HOST", _text, "127.0.0.1"),
-    "port": _var("PORT", _int(1, 65535), "8005"),
-    "environment": _var("ENVIRONMENT", _choice("development", "production", "test"), "development"),
-    "redis_url": _var("REDIS_URL", _redis_url, ""),
-    "redis_key_prefix": _var("REDIS_KEY_PREFIX", _text, ""),
-    "zoho_client_id": _var("ZOHO_CLIENT_ID", _optional, ""),
-    "zoho_client_secret": _var("ZOHO_CLIENT_SECRET", _optional, ""),
-    "zoho_redirect_uri": _var("ZOHO_REDIRECT_URI", _text, "http://localhost:8888/callback"),
-    "zoho_scope": _var("ZOHO_SCOPE", _text, DEFAULT_SCOPE),
-    "zoho_authorization_code": _var("ZOHO_AUTHORIZATION_CODE", _optional, ""),
-    "zoho_refresh_token": _var("ZOHO_REFRESH_TOKEN", _optional, ""),
-    "zoho_token_file": _var("ZOHO_TOKEN_FILE", _text, ".zoho_tokens.json"),
-    "zoho_dc": _var("ZOHO_DC", _data_centre, "us"),
-    "zoho_accounts_url": _var("ZOHO_ACCOUNTS_URL", _url, ""),
-    "zoho_desk_url": _var("ZOHO_DESK_URL", _url, ""),
-    "zoho_org_id": _var("ZOHO_ORG_ID", _optional, ""),
-    "zoho_department_id": _var("ZOHO_DEPARTMENT_ID", _optional, ""),
-    "default_contact_id": _var("DEFAULT_CONTACT_ID", _optional, ""),
-    "default_contact_email": _var("DEFAULT_CONTACT_EMAIL", _optional, ""),
-    "circuit_breaker_failure_threshold": _var(
-        "CIRCUIT_BREAKER_FAILURE_THRESHOLD", _int(1, 1000), "5"
-    ),
-    "circuit_breaker_timeout": _var("CIRCUIT_BREAKER_TIMEOUT", _float(0.1, 86400), "30"),
-    "ticket_queue_name": _var("TICKET_QUEUE_NAME", _text, "tickets:pending"),
-    "dead_letter_stream": _var("TICKET_DEAD_LETTER_NAME", _text, "tickets:dead"),
-    "created_stream": _var("TICKET_CREATED_NAME", _text, "tickets:created"),
-    "inbound_stream": _var("INBOUND_STREAM", _text, "tickets:classify:result"),
-    "inbound_group": _var("INBOUND_GROUP", _text, "ticket-service"),
-    # Seconds a finished key is remembered (7 days): a repeat after that is a new ticket.
-    "ledger_retention": _var("LEDGER_RETENTION", _int(10, 400 * 86400), "604800"),
-    # Approximate cap on the dead-letter stream's entries (the oldest go first).
-    "dead_letter_maxlen": _var("DEAD_LETTER_MAXLEN", _int(100, 10_000_000), "10000"),
-    "queue_retry_interval": _var("QUEUE_RETRY_INTERVAL", _float(0.05, 86400), "30"),
-    "queue_max_deliveries": _var("QUEUE_MAX_DELIVERIES", _int(1, 10000), "20"),
-    # Unset: max(30, 4 x ZOHO_TIMEOUT). Leases last 2x, abandoned work is reclaimed after 3-4x.
-    "queue_attempt_timeout": _var("QUEUE_ATTEMPT_TIMEOUT", _unless_empty(_float(1, 3600)), ""),
-    "zoho_idempotency_field": _var("ZOHO_IDEMPOTENCY_FIELD", _optional, ""),
-    "zoho_max_concurrency": _var("ZOHO_MAX_CONCURRENCY", _int(1, 100), "10"),
-    "zoho_timeout": _var("ZOHO_TIMEOUT", _float(0.1, 300), "15"),
-    "api_keys": _var("API_KEYS", _keys, ""),
-    "default_priority": _var("DEFAULT_PRIORITY", _priority, "Medium"),
-    "low_confidence_threshold": _var("LOW_CONFIDENCE_THRESHOLD", _float(0, 1), "0.5"),
-    "low_confidence_priority": _var("LOW_CONFIDENCE_PRIORITY", _priority, "Medium"),
-    "default_channel": _var("DEFAULT_CHANNEL", _text, "Web"),
-    "default_phone_country": _var("DEFAULT_PHONE_COUNTRY", _phone_country, ""),
-    "max_body_bytes": _var("MAX_BODY_BYTES", _int(1024, 50 * 1024 * 1024), "262144"),
-    "log_level": _var("LOG_LEVEL", _choice("debug", "info", "warning", "error"), "info"),
-    "log_format": _var("LOG_FORMAT", _choice("auto", "json", "text"), "auto"),
-    "contact_cache_ttl": _var("CONTACT_CACHE_TTL", _float(1, 90 * 86400), "604800"),
-    # With Redis: seconds a process keeps a contact id in its own memory too (0: not at all).
-    "contact_cache_local_ttl": _var("CONTACT_CACHE_LOCAL_TTL", _float(0, 86400), "60"),
-    "zoho_inline_contact": _var("ZOHO_INLINE_CONTACT", _bool, "false"),
-    "zoho_refresh_budget": _var("ZOHO_REFRESH_BUDGET", _int(1, 10), "8"),
-    "zoho_search_lag": _var("ZOHO_SEARCH_LAG", _float(0, 3600), "30"),
-    "zoho_token_store": _var("ZOHO_TOKEN_STORE", _choice("auto", "file", "redis"), "auto"),
-    # `ticketing worker` serves /metrics and the probes on this port (unset: no HTTP at all).
-    "metrics_port": _var("METRICS_PORT", _unless_empty(_int(1, 65535)), ""),
-}
+# Each setting's variable name, parser and default, by field name, as declared on `Settings`.
+SPEC: dict[str, dict[str, Any]] = {f.name: dict(f.metadata) for f in fields(Settings)}

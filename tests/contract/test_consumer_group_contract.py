@@ -14,8 +14,8 @@ import redis.asyncio as aioredis
 from ticketing.adapters.redis.store import RedisTicketStore
 from ticketing.adapters.redis.streams import ConsumerGroup, StreamEntry, read_reply
 
-from tests.conftest import ManualClock
 from tests.contract.test_store_contract import make_draft
+from tests.support.clock import ManualClock
 
 pytestmark = pytest.mark.anyio
 

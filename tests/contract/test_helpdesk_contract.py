@@ -20,7 +20,7 @@ from ticketing.domain.errors import HelpdeskRejected
 from ticketing.domain.model import Customer, NewContact, Priority, Ticket, TicketRequest
 from ticketing.domain.ports import Helpdesk, TicketProbe
 
-from tests.conftest import ManualClock
+from tests.support.clock import ManualClock
 
 pytestmark = pytest.mark.anyio
 

@@ -13,7 +13,7 @@ from ticketing.adapters.memory import InMemoryRefreshBudget
 from ticketing.adapters.redis.budget import RedisRefreshBudget
 from ticketing.domain.ports import RefreshBudget
 
-from tests.conftest import ManualClock
+from tests.support.clock import ManualClock
 
 pytestmark = pytest.mark.anyio
 

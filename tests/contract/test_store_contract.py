@@ -39,7 +39,7 @@ from ticketing.domain.model import (
 )
 from ticketing.domain.ports import TokenSet
 
-from tests.conftest import ManualClock
+from tests.support.clock import ManualClock
 
 pytestmark = pytest.mark.anyio
 

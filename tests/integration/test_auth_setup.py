@@ -7,6 +7,7 @@ import json
 import socket
 import stat
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from dataclasses import KW_ONLY, dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
@@ -22,11 +23,11 @@ from ticketing.adapters.redis.tokens import RedisTokenStore
 from ticketing.adapters.token_file import FileTokenStore
 from ticketing.container import Container
 from ticketing.entrypoints import cli
-from ticketing.settings import Settings
 from zoho_desk_emulator import EmulatorState, create_emulator_app
 
-from tests.conftest import ManualClock
-from tests.integration.conftest import free_port
+from tests.support.clock import ManualClock
+from tests.support.containers import container_with
+from tests.support.processes import free_port
 
 pytestmark = pytest.mark.anyio
 
@@ -49,47 +50,39 @@ class HostRouter(httpx.AsyncBaseTransport):
         return await transport.handle_async_request(request)
 
 
+@dataclass(eq=False)
 class Browser:
     """The person at the browser: opens the consent URL at "Zoho" (an emulator), lets the
     test tamper with Zoho's redirect, then follows it to the local callback server."""
 
-    def __init__(
-        self,
-        tg: TaskGroup,
-        zoho: httpx.AsyncBaseTransport,
-        *,
-        tamper: Callable[[dict[str, str]], None] = lambda params: None,
-        auth_host: str | None = None,
-        before_callback: Callable[[], Awaitable[None]] | None = None,
-        present: bool = True,
-    ) -> None:
-        self._tg = tg
-        self._zoho = zoho
-        self._tamper = tamper
-        self._auth_host = auth_host
-        self._before_callback = before_callback
-        self.present = present
-        self.opened: list[str] = []
-        self.page: httpx.Response | None = None
+    tg: TaskGroup
+    zoho: httpx.AsyncBaseTransport
+    _: KW_ONLY
+    tamper: Callable[[dict[str, str]], None] = lambda params: None
+    auth_host: str | None = None
+    before_callback: Callable[[], Awaitable[None]] | None = None
+    present: bool = True
+    opened: list[str] = field(default_factory=list)
+    page: httpx.Response | None = None
 
     def open(self, url: str) -> bool:
         self.opened.append(url)
         if not self.present:
             return False
-        self._tg.start_soon(self.follow, url)
+        self.tg.start_soon(self.follow, url)
         return True
 
     async def follow(self, url: str) -> None:
-        if self._auth_host:  # Zoho sends the person to the accounts host of their DC
-            url = urlsplit(url)._replace(netloc=self._auth_host, scheme="https").geturl()
-        async with httpx.AsyncClient(transport=self._zoho) as zoho:
+        if self.auth_host:  # Zoho sends the person to the accounts host of their DC
+            url = urlsplit(url)._replace(netloc=self.auth_host, scheme="https").geturl()
+        async with httpx.AsyncClient(transport=self.zoho) as zoho:
             consent = await zoho.get(url)
         assert consent.status_code == 302, consent.text
         target = urlsplit(consent.headers["location"])
         params = dict(parse_qsl(target.query))
-        self._tamper(params)
-        if self._before_callback is not None:
-            await self._before_callback()
+        self.tamper(params)
+        if self.before_callback is not None:
+            await self.before_callback()
         async with httpx.AsyncClient(timeout=30) as local:
             self.page = await local.get(target._replace(query=urlencode(params)).geturl())
 
@@ -106,16 +99,13 @@ def make_container(
     clock: ManualClock | None = None,
     redis: Any = None,
 ) -> Container:
-    container = Container()
-    container.settings.override(providers.Object(Settings.load(env, dotenv=None)))
-    container.http.override(providers.Resource(_emulator_http, zoho))
-    if browser is not None:
-        container.browser.override(providers.Object(browser))
-    if clock is not None:
-        container.clock.override(providers.Object(clock))
-    if redis is not None:
-        container.redis.override(providers.Object(redis))
-    return container
+    return container_with(
+        env,
+        resources={"http": providers.Resource(_emulator_http, zoho)},
+        browser=browser,
+        clock=clock,
+        redis=redis,
+    )
 
 
 @pytest.fixture

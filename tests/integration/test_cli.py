@@ -34,8 +34,8 @@ from zoho_desk_emulator import (
     create_emulator_app,
 )
 
-from tests.conftest import ManualClock
 from tests.integration.wired import RedisBackend
+from tests.support.clock import ManualClock
 
 pytestmark = pytest.mark.anyio
 

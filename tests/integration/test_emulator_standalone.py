@@ -13,7 +13,7 @@ import pytest
 
 from zoho_desk_emulator import SANDBOX_ORG_ID
 
-from tests.integration.conftest import free_port, stop
+from tests.support.processes import free_port, stop
 from tests.zoho_desk_emulator.helpers import refresh_params
 
 pytestmark = [pytest.mark.anyio, pytest.mark.slow]

@@ -16,7 +16,7 @@ from litestar.testing import AsyncTestClient
 
 from ticketing.adapters.redis.leases import RedisLeases
 from ticketing.adapters.zoho_desk.oauth import BACKOFF_CAP
-from ticketing.application.intake import ANONYMOUS_CLIENT, IntakePolicy, customer_ticket, scoped_key
+from ticketing.application.intake import ANONYMOUS_CLIENT, scoped_key
 from ticketing.application.tickets import ProcessingPolicy
 from ticketing.container import Container, Services
 from ticketing.domain.breaker import BreakerState
@@ -25,8 +25,6 @@ from ticketing.domain.model import Outcome, TicketDraft, TicketState
 from ticketing.entrypoints.http.app import create_app
 from zoho_desk_emulator import EmulatorState, create_emulator_app
 
-from tests.conftest import REQUIRE_REDIS, ManualClock
-from tests.integration.conftest import free_port
 from tests.integration.failures import (
     REDIS_SERVER,
     Crash,
@@ -36,6 +34,11 @@ from tests.integration.failures import (
     served_emulator,
 )
 from tests.integration.wired import RedisBackend, running, wait_for, wire
+from tests.support.clock import ManualClock
+from tests.support.env import zoho_at
+from tests.support.processes import free_port
+from tests.support.redis import REQUIRE_REDIS
+from tests.support.tickets import customer_draft
 
 pytestmark = pytest.mark.anyio
 
@@ -186,15 +189,7 @@ async def test_create_then_hang_times_out_and_is_found(
     emulator = EmulatorState()
     emulator.apply_faults({"create_then_hang": 1, "hang": 3, "search_lag": search_lag})
     with served_emulator(emulator, free_port()) as url:
-        container = wire(
-            {
-                "ZOHO_ACCOUNTS_URL": url,
-                "ZOHO_DESK_URL": url,
-                "ZOHO_TIMEOUT": "0.5",
-                "ZOHO_SEARCH_LAG": "5",
-                **lookup,
-            }
-        )
+        container = wire(zoho_at(url, ZOHO_TIMEOUT="0.5", ZOHO_SEARCH_LAG="5", **lookup))
         async with Client(app(container)) as client:
             response = await client.post(
                 "/tickets/customer", data=form("Se colgó"), headers={"Idempotency-Key": "k-hang"}
@@ -287,7 +282,7 @@ async def test_connection_refused_queues_and_drains_once_zoho_is_back() -> None:
     emulator = EmulatorState()
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    container = wire({"ZOHO_ACCOUNTS_URL": url, "ZOHO_DESK_URL": url})
+    container = wire(zoho_at(url))
     async with Client(app(container)) as client:
         with served_emulator(emulator, port):
             assert (await client.post("/tickets/customer", data=form("Antes"))).status_code == 201
@@ -377,19 +372,7 @@ async def test_cancelled_half_open_trial_does_not_close_the_breaker(clock: Manua
 
 
 def draft(clock: ManualClock, key: str, subject: str = "Pago no reflejado") -> TicketDraft:
-    return customer_ticket(
-        customer_name="Ana López",
-        customer_email="ana@example.com",
-        customer_phone=None,
-        subject=subject,
-        description="Pagué ayer y no me llega la confirmación",
-        priority="alta",
-        category="billing",
-        channel=None,
-        key=key,
-        received_at=clock.now(),
-        policy=IntakePolicy(),
-    )
+    return customer_draft(clock.now(), key=key, subject=subject)
 
 
 # ----------------------------------------------------------------------- health

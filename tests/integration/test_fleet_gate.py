@@ -11,29 +11,21 @@ import pytest
 
 from ticketing.adapters.clock import SystemClock
 from ticketing.adapters.redis.gate import RedisCallGate
-from ticketing.application.intake import IntakePolicy, customer_ticket
 from ticketing.container import Services
 from ticketing.domain.model import TicketDraft, TicketState
 from zoho_desk_emulator import EmulatorState
 
 from tests.integration.wired import RedisBackend, running, wire
+from tests.support.tickets import customer_draft
 
 pytestmark = pytest.mark.anyio
 
 
 def draft(services: Services, email: str) -> TicketDraft:
-    return customer_ticket(
-        customer_name="Ana López",
+    return customer_draft(
+        services.clock.now(),
         customer_email=email,
-        customer_phone=None,
-        subject="Pago no reflejado",
         description="Pagué ayer y no llega la confirmación",
-        priority="alta",
-        category="billing",
-        channel=None,
-        key=None,
-        received_at=services.clock.now(),
-        policy=IntakePolicy(),
     )
 
 

@@ -43,7 +43,8 @@ from zoho_desk_emulator import (
     create_emulator_app,
 )
 
-from tests.conftest import ManualClock
+from tests.support.clock import ManualClock
+from tests.support.env import sandbox_client_at
 
 pytestmark = pytest.mark.anyio
 
@@ -544,19 +545,15 @@ async def test_health_says_refreshes_are_paused_until_when_and_why(
     clock = ManualClock()
     state = EmulatorState(clock)
     redis = fakeredis.FakeAsyncRedis()
-    env = {
-        "ZOHO_CLIENT_ID": SANDBOX_CLIENT_ID,
-        "ZOHO_CLIENT_SECRET": SANDBOX_CLIENT_SECRET,
-        "ZOHO_ACCOUNTS_URL": ZOHO,
-        "ZOHO_DESK_URL": ZOHO,
-        "ZOHO_REFRESH_TOKEN": SANDBOX_REFRESH_TOKEN,
-        "ZOHO_TOKEN_FILE": str(tmp_path / "tokens.json"),
-        "REDIS_URL": "redis://127.0.0.1:6379/15",
-        "REDIS_KEY_PREFIX": key_prefix,
-        "TICKET_QUEUE_NAME": f"{key_prefix}tickets:pending",
-        "TICKET_DEAD_LETTER_NAME": f"{key_prefix}tickets:dead",
-        "TICKET_CREATED_NAME": f"{key_prefix}tickets:created",
-    }
+    env = sandbox_client_at(
+        ZOHO,
+        ZOHO_TOKEN_FILE=str(tmp_path / "tokens.json"),
+        REDIS_URL="redis://127.0.0.1:6379/15",
+        REDIS_KEY_PREFIX=key_prefix,
+        TICKET_QUEUE_NAME=f"{key_prefix}tickets:pending",
+        TICKET_DEAD_LETTER_NAME=f"{key_prefix}tickets:dead",
+        TICKET_CREATED_NAME=f"{key_prefix}tickets:created",
+    )
 
     async def emulator_http() -> AsyncIterator[httpx.AsyncClient]:
         async with httpx.AsyncClient(transport=SlowTokenEndpoint(state)) as client:

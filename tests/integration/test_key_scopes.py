@@ -12,13 +12,13 @@ import pytest
 import redis.asyncio as aioredis
 
 from ticketing.application.intake import api_client, scoped_key
-from ticketing.container import Services, redis_of
+from ticketing.container import Services
 from ticketing.domain.model import TicketState
 from ticketing.entrypoints.consumer import InboundConsumer
 from ticketing.entrypoints.http.app import create_app
 from zoho_desk_emulator import EmulatorState
 
-from tests.integration.wired import RedisBackend, dumps, incident, running, wire
+from tests.integration.wired import RedisBackend, dumps, incident, wire, with_consumer
 
 pytestmark = pytest.mark.anyio
 
@@ -54,17 +54,11 @@ async def wired(backend: RedisBackend, api_keys: str) -> AsyncIterator[Wired]:
     app = create_app(container, drain=False, consumer=False)
     transport = httpx.ASGITransport(app=app)
     async with (
-        running(container) as services,
+        with_consumer(container, "scopes", reclaim_idle_ms=60_000) as (services, consumer),
         httpx.AsyncClient(transport=transport, base_url="http://service") as client,
         backend.connected() as redis,
     ):
         app.state.services = services
-        connection = await redis_of(container)
-        assert connection is not None
-        consumer = InboundConsumer(
-            connection, services, consumer="scopes", block_ms=50, reclaim_idle_ms=60_000
-        )
-        await consumer.ensure_group()
         yield Wired(client, services, consumer, redis, backend)
 
 

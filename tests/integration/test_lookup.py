@@ -14,8 +14,6 @@ from ticketing.application.intake import ANONYMOUS_CLIENT, scoped_key
 from ticketing.domain.model import TicketState, reference_line
 from zoho_desk_emulator import EmulatorState
 
-from tests.conftest import ManualClock
-from tests.integration.conftest import free_port
 from tests.integration.failures import served_emulator
 from tests.integration.test_failure_paths import (
     LOOKUPS,
@@ -28,6 +26,9 @@ from tests.integration.test_failure_paths import (
     tickets,
 )
 from tests.integration.wired import RedisBackend, wait_for, wire
+from tests.support.clock import ManualClock
+from tests.support.env import zoho_at
+from tests.support.processes import free_port
 
 pytestmark = pytest.mark.anyio
 
@@ -159,15 +160,7 @@ async def test_a_create_committed_after_the_timeout_is_found_not_posted_again(
     emulator = EmulatorState()
     emulator.apply_faults({"create_late": 1, "commit_delay": 3})
     with served_emulator(emulator, free_port()) as url:
-        container = wire(
-            {
-                "ZOHO_ACCOUNTS_URL": url,
-                "ZOHO_DESK_URL": url,
-                "ZOHO_TIMEOUT": "2",
-                "ZOHO_SEARCH_LAG": "2",
-                **lookup,
-            }
-        )
+        container = wire(zoho_at(url, ZOHO_TIMEOUT="2", ZOHO_SEARCH_LAG="2", **lookup))
         async with Client(app(container)) as client:
             response = await submit(client, "k-late")
             assert response.status_code == 202, response.text

@@ -11,11 +11,10 @@ import uuid
 import pytest
 from litestar.testing import AsyncTestClient
 
-from ticketing.entrypoints.consumer import InboundConsumer
 from ticketing.entrypoints.http.app import create_app
 from zoho_desk_emulator import EmulatorState
 
-from tests.integration.wired import RedisBackend, dumps, incident, redis_of, running, wire
+from tests.integration.wired import RedisBackend, dumps, incident, wire, with_consumer
 
 pytestmark = pytest.mark.anyio
 
@@ -52,13 +51,10 @@ async def test_incidents_and_http_tickets_get_a_ticket_whatever_the_portal_lacks
         assert response.status_code == 201, response.text
 
     # Redis: the inbound stream, through the consumer.
-    async with running(container) as services:
-        redis = await redis_of(container)
-        assert redis is not None
-        consumer = InboundConsumer(
-            redis, services, consumer=f"p-{uuid.uuid4().hex[:6]}", block_ms=50
-        )
-        await consumer.ensure_group()
+    async with (
+        with_consumer(container, f"p-{uuid.uuid4().hex[:6]}") as (services, consumer),
+        backend.connected() as redis,
+    ):
         for n in range(3):
             body = incident(f"wa-pick-{n}", category="booking", channel="WhatsApp")
             await redis.xadd(services.settings.inbound_stream, {"payload": dumps(body)})

@@ -28,7 +28,8 @@ from zoho_desk_emulator import (
     SANDBOX_REFRESH_TOKEN,
 )
 
-from tests.integration.conftest import emulator_process, free_port, stop
+from tests.support.env import zoho_at
+from tests.support.processes import emulator_process, free_port, python_module, stop
 
 pytestmark = pytest.mark.slow
 
@@ -54,16 +55,14 @@ def emulator(
 def service_env(url: str, tmp_path: Path, **extra: str) -> dict[str, str]:
     """The environment of a service process: ours, without any inherited service settings."""
     keep = {k: v for k, v in os.environ.items() if not k.startswith(("ZOHO_", "REDIS_"))}
-    return {
-        **keep,
-        "ZOHO_CLIENT_ID": SANDBOX_CLIENT_ID,
-        "ZOHO_CLIENT_SECRET": SANDBOX_CLIENT_SECRET,
-        "ZOHO_ACCOUNTS_URL": url,
-        "ZOHO_DESK_URL": url,
-        "ZOHO_TOKEN_FILE": str(tmp_path / "tokens.json"),
-        "LOG_LEVEL": "warning",
-        **extra,
-    }
+    ours = zoho_at(
+        url,
+        ZOHO_CLIENT_ID=SANDBOX_CLIENT_ID,
+        ZOHO_CLIENT_SECRET=SANDBOX_CLIENT_SECRET,
+        ZOHO_TOKEN_FILE=str(tmp_path / "tokens.json"),
+        LOG_LEVEL="warning",
+    )
+    return {**keep, **ours, **extra}
 
 
 def ticketing(
@@ -110,14 +109,7 @@ def test_three_processes_sharing_redis_refresh_an_expired_token_once(
         env = service_env(url, tmp_path, REDIS_URL=real_redis_url, REDIS_KEY_PREFIX=key_prefix)
         go = tmp_path / "go"
         processes = [
-            subprocess.Popen(  # noqa: S603 - our own module
-                [sys.executable, "-m", "tests.integration.token_process", str(go)],
-                cwd=REPO,
-                env=env,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                text=True,
-            )
+            python_module("tests.integration.token_process", str(go), cwd=REPO, env=env)
             for _ in range(3)
         ]
         try:
@@ -162,13 +154,8 @@ def test_auth_setup_as_an_operator_runs_it(
             REDIS_URL=real_redis_url,
             REDIS_KEY_PREFIX=key_prefix,
         )
-        setup = subprocess.Popen(
-            [sys.executable, "-m", "ticketing", "auth", "setup", "--no-browser", "--json"],
-            cwd=tmp_path,
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
+        setup = python_module(
+            "ticketing", "auth", "setup", "--no-browser", "--json", cwd=tmp_path, env=env
         )
         try:
             assert setup.stderr is not None
@@ -225,14 +212,7 @@ def test_ctrl_c_stops_the_long_running_commands_without_a_traceback(
     env["LOG_LEVEL"] = "info"
     port = free_port()
     argv = ["serve", "--port", str(port)] if command == "serve" else ["worker"]
-    process = subprocess.Popen(  # noqa: S603 - our own module
-        [sys.executable, "-m", "ticketing", *argv],
-        cwd=tmp_path,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    process = python_module("ticketing", *argv, cwd=tmp_path, env=env)
     try:
         wait_for_line(process, "SANDBOX MODE")
         if command == "serve":

@@ -16,16 +16,16 @@ import pytest
 import redis.asyncio as aioredis
 from redis.exceptions import ConnectionError as RedisConnectionError
 
-from ticketing.adapters.prometheus import parse, sample
 from ticketing.container import Services
 from ticketing.domain.model import TicketState
 from ticketing.entrypoints.consumer import MAX_MESSAGE_BYTES
 from zoho_desk_emulator import EmulatorState
 
-from tests.conftest import REQUIRE_REDIS
-from tests.integration.conftest import free_port
 from tests.integration.failures import REDIS_SERVER, RedisServer, redis_server
 from tests.integration.wired import RedisBackend, dumps, incident, instance, wait_for
+from tests.support.metrics import parse, sample
+from tests.support.processes import free_port
+from tests.support.redis import REQUIRE_REDIS
 
 pytestmark = pytest.mark.anyio
 

@@ -17,7 +17,7 @@ from ticketing.container import Services
 from ticketing.domain.model import TicketState
 from ticketing.entrypoints.consumer import InboundConsumer
 
-from tests.integration.wired import RedisBackend, dumps, incident, redis_of, running, wire
+from tests.integration.wired import RedisBackend, dumps, incident, wire, with_consumer
 
 pytestmark = pytest.mark.anyio
 
@@ -39,14 +39,8 @@ async def service(
     """One instance on the real Redis, talking to ``zoho`` (a portal with picklists)."""
     container = wire(backend.env(**env), backend=backend)
     container.zoho.override(providers.Object(zoho))
-    async with running(container) as services:
-        redis = await redis_of(container)
-        assert redis is not None
-        consumer = InboundConsumer(
-            redis, services, consumer=f"red-{uuid.uuid4().hex[:6]}", block_ms=50
-        )
-        await consumer.ensure_group()
-        yield services, consumer
+    async with with_consumer(container, f"red-{uuid.uuid4().hex[:6]}") as running_service:
+        yield running_service
 
 
 def portal() -> InMemoryHelpdesk:

@@ -13,14 +13,12 @@ from litestar.testing import AsyncTestClient
 
 from ticketing.entrypoints.http.app import create_app
 from zoho_desk_emulator import (
-    SANDBOX_CLIENT_ID,
-    SANDBOX_CLIENT_SECRET,
     SANDBOX_ORG_ID,
-    SANDBOX_REFRESH_TOKEN,
 )
 
-from tests.integration.conftest import standalone_emulator
 from tests.integration.wired import wire
+from tests.support.env import sandbox_client_at
+from tests.support.processes import standalone_emulator
 
 pytestmark = [pytest.mark.anyio, pytest.mark.slow]
 
@@ -40,14 +38,7 @@ async def control(emulator_url: str, what: str) -> dict[str, Any]:
 
 
 def service_env(emulator_url: str, tmp_path: Path) -> dict[str, str]:
-    return {
-        "ZOHO_ACCOUNTS_URL": emulator_url,
-        "ZOHO_DESK_URL": emulator_url,
-        "ZOHO_CLIENT_ID": SANDBOX_CLIENT_ID,
-        "ZOHO_CLIENT_SECRET": SANDBOX_CLIENT_SECRET,
-        "ZOHO_REFRESH_TOKEN": SANDBOX_REFRESH_TOKEN,
-        "ZOHO_TOKEN_FILE": str(tmp_path / "tokens.json"),
-    }
+    return sandbox_client_at(emulator_url, ZOHO_TOKEN_FILE=str(tmp_path / "tokens.json"))
 
 
 async def test_second_ticket_same_email_reuses_contact_and_lookups(

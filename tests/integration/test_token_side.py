@@ -15,15 +15,13 @@ from ticketing.adapters.zoho_desk.oauth import BACKOFF_CAP
 from ticketing.container import Container
 from ticketing.entrypoints.http.app import create_app
 from zoho_desk_emulator import (
-    SANDBOX_CLIENT_ID,
-    SANDBOX_CLIENT_SECRET,
-    SANDBOX_REFRESH_TOKEN,
     EmulatorState,
     create_emulator_app,
 )
 
-from tests.conftest import ManualClock
 from tests.integration.wired import RedisBackend, wire
+from tests.support.clock import ManualClock
+from tests.support.env import sandbox_client_at
 
 pytestmark = pytest.mark.anyio
 
@@ -33,14 +31,7 @@ ZOHO = "http://zoho-emulator"
 def zoho_service(backend: RedisBackend, state: EmulatorState, clock: ManualClock) -> Container:
     """The service in Zoho mode (not sandbox) against the emulator: tokens, budget and
     back-off on the shared Redis, as a fleet runs."""
-    env = backend.env(
-        ZOHO_CLIENT_ID=SANDBOX_CLIENT_ID,
-        ZOHO_CLIENT_SECRET=SANDBOX_CLIENT_SECRET,
-        ZOHO_ACCOUNTS_URL=ZOHO,
-        ZOHO_DESK_URL=ZOHO,
-        ZOHO_REFRESH_TOKEN=SANDBOX_REFRESH_TOKEN,
-        ZOHO_TOKEN_STORE="redis",
-    )
+    env = backend.env(**sandbox_client_at(ZOHO, ZOHO_TOKEN_STORE="redis"))
     container = wire(env, backend=backend, clock=clock)
 
     async def emulator_http() -> AsyncIterator[httpx.AsyncClient]:

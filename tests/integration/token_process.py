@@ -19,6 +19,8 @@ import anyio
 from ticketing.container import start, stop
 from ticketing.entrypoints.cli import build_container
 
+from tests.support.concurrency import concurrently
+
 
 async def main(go_file: str) -> None:
     container = build_container()
@@ -29,14 +31,7 @@ async def main(go_file: str) -> None:
         # A barrier across processes: poll the go-file so that all start at once.
         while not os.path.exists(go_file):  # noqa: ASYNC110, ASYNC240
             await anyio.sleep(0.002)
-        got: list[str] = []
-
-        async def ask() -> None:
-            got.append(await tokens.access_token())
-
-        async with anyio.create_task_group() as tg:
-            for _ in range(20):
-                tg.start_soon(ask)
+        got = await concurrently(20, tokens.access_token)
         departments = await services.departments()
         mark = hashlib.sha256(got[0].encode()).hexdigest()[:12]
         print(f"done {len(set(got))} {mark} {tokens.refreshes} {len(departments)}", flush=True)

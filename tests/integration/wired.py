@@ -20,19 +20,17 @@ from ticketing.application.tickets import ProcessingPolicy
 from ticketing.container import Container, Services, redis_of, start, stop
 from ticketing.domain.ports import Clock
 from ticketing.entrypoints.consumer import InboundConsumer
-from ticketing.settings import Settings
 from zoho_desk_emulator import EmulatorState
 
-CONTRACT_EVENT_KEYS = {
-    "request_id",
-    "incident_id",
-    "ticket_id",
-    "ticket_number",
-    "contact_id",
-    "web_url",
-    "created_at",
-    "source",
-}
+from tests.support.containers import container_with
+from tests.support.events import EVENT_FIELDS
+
+CONTRACT_EVENT_KEYS = set(EVENT_FIELDS)
+
+
+def _prefixed(name: str) -> property:
+    """A read-only attribute: ``name`` under the backend's key prefix."""
+    return property(lambda backend: f"{backend.prefix}{name}")
 
 
 @dataclass
@@ -60,21 +58,11 @@ class RedisBackend:
         finally:
             await client.aclose()
 
-    @property
-    def inbound(self) -> str:
-        return f"{self.prefix}tickets:classify:result"
-
-    @property
-    def pending(self) -> str:
-        return f"{self.prefix}tickets:pending"
-
-    @property
-    def dead(self) -> str:
-        return f"{self.prefix}tickets:dead"
-
-    @property
-    def created(self) -> str:
-        return f"{self.prefix}tickets:created"
+    # The default stream names, under this test's prefix.
+    inbound = _prefixed("tickets:classify:result")
+    pending = _prefixed("tickets:pending")
+    dead = _prefixed("tickets:dead")
+    created = _prefixed("tickets:created")
 
     def env(self, **extra: str) -> dict[str, str]:
         """Settings as production reads them, every name under this test's prefix."""
@@ -107,17 +95,12 @@ def wire(
 ) -> Container:
     """A production container with these settings; fakeredis, a shared emulator, a clock and
     a processing policy swapped in where given."""
-    container = Container()
-    container.settings.override(providers.Object(Settings.load(env, dotenv=None)))
+    resources: dict[str, providers.Provider[Any]] = {}
     if backend is not None and backend.server is not None:
-        container.redis.override(providers.Resource(_fake_redis, backend.server))
-    if emulator is not None:
-        container.emulator_state.override(providers.Object(emulator))
-    if clock is not None:
-        container.clock.override(providers.Object(clock))
-    if policy is not None:
-        container.processing.override(providers.Object(policy))
-    return container
+        resources["redis"] = providers.Resource(_fake_redis, backend.server)
+    return container_with(
+        env, resources=resources, emulator_state=emulator, clock=clock, processing=policy
+    )
 
 
 @contextlib.asynccontextmanager
@@ -142,16 +125,21 @@ async def instance(
     """One instance of the service (its own container and consumer) on the shared Redis and
     emulator."""
     container = wire(backend.env(**env), backend=backend, emulator=emulator, policy=policy)
+    name = name or f"instance-{uuid.uuid4().hex[:6]}"
+    async with with_consumer(container, name, reclaim_idle_ms=60_000) as running_instance:
+        yield running_instance
+
+
+@contextlib.asynccontextmanager
+async def with_consumer(
+    container: Container, name: str, *, block_ms: int = 50, **options: Any
+) -> AsyncIterator[tuple[Services, InboundConsumer]]:
+    """The container's services, started, and an inbound consumer ``name`` on its Redis with
+    its group in place."""
     async with running(container) as services:
         redis = await redis_of(container)
         assert redis is not None
-        consumer = InboundConsumer(
-            redis,
-            services,
-            consumer=name or f"instance-{uuid.uuid4().hex[:6]}",
-            block_ms=50,
-            reclaim_idle_ms=60_000,
-        )
+        consumer = InboundConsumer(redis, services, consumer=name, block_ms=block_ms, **options)
         await consumer.ensure_group()
         yield services, consumer
 

@@ -20,6 +20,8 @@ from ticketing.adapters.codec import (
 )
 from ticketing.domain.model import Customer, Priority, Source, TicketCreated, TicketDraft
 
+from tests.support.events import EVENT_FIELDS
+
 RECEIVED = datetime(2026, 11, 26, 10, 0, tzinfo=UTC)
 
 
@@ -158,16 +160,7 @@ def test_created_event_is_exactly_the_contract() -> None:
         "created_at": "2026-11-26T10:00:00Z",
         "source": "http",
     }
-    assert list(json.loads(text)) == [
-        "request_id",
-        "incident_id",
-        "ticket_id",
-        "ticket_number",
-        "contact_id",
-        "web_url",
-        "created_at",
-        "source",
-    ]
+    assert list(json.loads(text)) == list(EVENT_FIELDS)
     assert decode_event(text) == event
 
 

@@ -11,7 +11,7 @@ from ticketing.domain.errors import HelpdeskRejected, HelpdeskUnavailable
 from ticketing.domain.model import NewContact, Priority, TicketRequest
 from ticketing.domain.ports import TicketProbe
 
-from tests.conftest import ManualClock
+from tests.support.clock import ManualClock
 
 pytestmark = pytest.mark.anyio
 

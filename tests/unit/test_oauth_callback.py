@@ -12,7 +12,7 @@ import pytest
 from ticketing.adapters.oauth_callback import LoopbackCallbackServer
 from ticketing.domain.errors import ConfigurationError
 
-from tests.integration.conftest import free_port
+from tests.support.processes import free_port
 
 pytestmark = pytest.mark.anyio
 

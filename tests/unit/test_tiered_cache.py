@@ -13,7 +13,7 @@ from ticketing.adapters.tiered_cache import TwoTierContactCache
 from ticketing.container import build_contact_cache
 from ticketing.settings import Settings
 
-from tests.conftest import ManualClock
+from tests.support.clock import ManualClock
 
 pytestmark = pytest.mark.anyio
 

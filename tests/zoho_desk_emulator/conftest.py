@@ -9,7 +9,7 @@ import pytest
 
 from zoho_desk_emulator import EmulatorState, create_emulator_app
 
-from tests.conftest import ManualClock
+from tests.support.clock import ManualClock
 from tests.zoho_desk_emulator.helpers import BASE_URL, desk_headers, refresh
 
 

@@ -16,7 +16,7 @@ from zoho_desk_emulator import (
     EmulatorState,
 )
 
-from tests.conftest import ManualClock
+from tests.support.clock import ManualClock
 from tests.zoho_desk_emulator.helpers import create_ticket
 
 pytestmark = pytest.mark.anyio

@@ -13,7 +13,7 @@ import pytest
 from zoho_desk_emulator import EmulatorState, create_emulator_app
 from zoho_desk_emulator.faults import FaultError
 
-from tests.conftest import ManualClock
+from tests.support.clock import ManualClock
 from tests.zoho_desk_emulator.helpers import BASE_URL, create_ticket, refresh
 
 pytestmark = pytest.mark.anyio

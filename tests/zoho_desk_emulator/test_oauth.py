@@ -16,7 +16,7 @@ from zoho_desk_emulator import (
     create_emulator_app,
 )
 
-from tests.conftest import ManualClock
+from tests.support.clock import ManualClock
 from tests.zoho_desk_emulator.helpers import BASE_URL, desk_headers, refresh, refresh_params
 
 pytestmark = pytest.mark.anyio

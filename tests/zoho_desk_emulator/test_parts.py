@@ -26,7 +26,7 @@ from zoho_desk_emulator import (
 from zoho_desk_emulator.records import ContactRecord
 from zoho_desk_emulator.search import search_contacts
 
-from tests.conftest import ManualClock
+from tests.support.clock import ManualClock
 
 
 def test_the_package_imports_nothing_from_ticketing() -> None:

@@ -10,7 +10,7 @@ import logging
 import re
 import time
 from collections.abc import Callable, Iterator
-from typing import Any, Final
+from typing import Final
 
 import httpx
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
@@ -257,21 +257,3 @@ class MeteredTransport(httpx.AsyncBaseTransport):
 
     async def aclose(self) -> None:
         await self._inner.aclose()
-
-
-def parse(text: str) -> dict[str, float]:
-    """Samples of a text exposition by ``name{labels}`` (for tests and ``doctor``-like checks)."""
-    from prometheus_client.parser import text_string_to_metric_families
-
-    out: dict[str, float] = {}
-    for family in text_string_to_metric_families(text):
-        for sample in family.samples:
-            labels = ",".join(f'{k}="{v}"' for k, v in sorted(sample.labels.items()))
-            out[f"{sample.name}{{{labels}}}" if labels else sample.name] = sample.value
-    return out
-
-
-def sample(samples: dict[str, float], name: str, **labels: Any) -> float | None:
-    """One sample from :func:`parse`'s result, by name and labels."""
-    key = ",".join(f'{k}="{v}"' for k, v in sorted(labels.items()))
-    return samples.get(f"{name}{{{key}}}" if key else name)

@@ -21,7 +21,7 @@ from ticketing.application.tickets import (
 from ticketing.domain.breaker import CircuitBreaker
 from ticketing.domain.model import TicketDraft
 
-from tests.conftest import ManualClock
+from tests.support.clock import ManualClock
 
 
 @dataclass

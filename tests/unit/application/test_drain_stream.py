@@ -15,7 +15,7 @@ from ticketing.application.tickets import DrainQueue, TicketProcessor
 from ticketing.domain.breaker import CircuitBreaker
 from ticketing.domain.model import QueuedTicket, Ticket, TicketRequest
 
-from tests.conftest import ManualClock
+from tests.support.clock import ManualClock
 
 pytestmark = pytest.mark.anyio
 

@@ -13,7 +13,7 @@ from ticketing.domain.breaker import BreakerState, CircuitBreaker
 from ticketing.domain.errors import BreakerOpen, RateLimited
 from ticketing.domain.model import Department
 
-from tests.conftest import ManualClock
+from tests.support.clock import ManualClock
 
 pytestmark = pytest.mark.anyio
 

@@ -10,7 +10,7 @@ from ticketing.application.guard import GuardedHelpdesk
 from ticketing.domain.breaker import BreakerState, CircuitBreaker
 from ticketing.domain.errors import BreakerOpen, HelpdeskUnavailable
 
-from tests.conftest import ManualClock
+from tests.support.clock import ManualClock
 
 pytestmark = pytest.mark.anyio
 

@@ -8,7 +8,7 @@ import pytest
 from ticketing.domain.errors import HelpdeskRejected
 from ticketing.domain.model import NewContact, TicketState
 
-from tests.conftest import ManualClock
+from tests.support.clock import ManualClock
 from tests.unit.application.conftest import Harness, make_harness
 
 pytestmark = pytest.mark.anyio

@@ -11,7 +11,7 @@ from ticketing.application.tickets import ProcessingPolicy, SubmitTicket, Ticket
 from ticketing.domain.errors import HelpdeskRejected
 from ticketing.domain.model import Priority, Source, TicketState, picklist_note
 
-from tests.conftest import ManualClock
+from tests.support.clock import ManualClock
 from tests.unit.application.conftest import Harness, make_harness
 
 pytestmark = pytest.mark.anyio

@@ -6,7 +6,7 @@ import pytest
 
 from ticketing.domain.breaker import BreakerSnapshot, BreakerState, CircuitBreaker
 
-from tests.conftest import ManualClock
+from tests.support.clock import ManualClock
 
 CLOSED, OPEN, HALF_OPEN = BreakerState.CLOSED, BreakerState.OPEN, BreakerState.HALF_OPEN
 THRESHOLD = 3

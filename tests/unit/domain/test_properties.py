@@ -24,7 +24,7 @@ from ticketing.domain.errors import ValidationError
 from ticketing.domain.model import Contact, Customer, Priority
 from ticketing.domain.priority import KNOWN_PRIORITY_WORDS, classifier_priority, parse_priority
 
-from tests.conftest import ManualClock
+from tests.support.clock import ManualClock
 
 # No example database: nothing is written into the working tree, and runs stay fast.
 FAST = settings(max_examples=150, deadline=None, database=None)

@@ -12,11 +12,11 @@ import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
-from ticketing.adapters.prometheus import parse, sample
 from ticketing.entrypoints.http.app import create_app
 from ticketing.entrypoints.http.guard import WRONG_KEY_LIMIT, WrongKeyThrottle
 
 from tests.integration.wired import running
+from tests.support.metrics import parse, sample
 from tests.unit.http.conftest import API_KEY, make_container
 
 pytestmark = pytest.mark.anyio

@@ -8,10 +8,10 @@ from litestar.testing import AsyncTestClient
 
 from ticketing.adapters.memory import InMemoryTicketStore
 from ticketing.adapters.memory_helpdesk import InMemoryHelpdesk
-from ticketing.adapters.prometheus import parse, sample
 from ticketing.container import Container
 from ticketing.domain.errors import HelpdeskUnavailable
 
+from tests.support.metrics import parse, sample
 from tests.unit.http.conftest import API_KEY, app_client, make_container
 
 pytestmark = pytest.mark.anyio

@@ -7,11 +7,11 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from ticketing.adapters.prometheus import parse, sample
 from ticketing.application import intake
 from ticketing.container import Container, Services, start, stop
 from ticketing.entrypoints.consumer import MAX_MESSAGE_BYTES, handle_message
 
+from tests.support.metrics import parse, sample
 from tests.unit.http.conftest import make_container
 
 pytestmark = pytest.mark.anyio

@@ -18,7 +18,7 @@ from ticketing.adapters.zoho_desk.oauth import BACKOFF_FIRST
 from ticketing.entrypoints.http.app import create_app
 from ticketing.entrypoints.logs import install, uninstall
 
-from tests.integration.conftest import free_port
+from tests.support.processes import free_port
 from tests.unit.http.conftest import make_container
 
 pytestmark = pytest.mark.anyio

@@ -13,45 +13,9 @@ from ticketing.adapters.zoho_desk.client import ZohoDeskClient
 from ticketing.adapters.zoho_desk.oauth import TokenManager, ZohoOAuth
 from ticketing.domain.ports import TokenSet
 
-from tests.conftest import ManualClock
-
-ACCOUNTS = "https://accounts.zoho.eu"
-DESK = "https://desk.zoho.eu"
-ORG = "20071234"
-ACCESS = "1000.fake-access-token"
-REFRESHED = "1000.fake-refreshed-access-token"
-REFRESH = "1000.fake-refresh-token"
-CLIENT_ID = "1000.FAKECLIENTID"
-CLIENT_SECRET = "fake-client-secret"
-
-
-class MemoryTokenStore:
-    """A TokenStore in a list, so tests can see every save."""
-
-    def __init__(self, tokens: TokenSet | None = None) -> None:
-        self.tokens = tokens
-        self.saved: list[TokenSet] = []
-
-    async def load(self) -> TokenSet | None:
-        return self.tokens
-
-    async def save(self, tokens: TokenSet) -> None:
-        self.tokens = tokens
-        self.saved.append(tokens)
-
-    def __repr__(self) -> str:
-        return f"MemoryTokenStore(saves={len(self.saved)})"
-
-
-def token_body(access: str = REFRESHED, **extra: object) -> dict[str, object]:
-    """A successful refresh response as Zoho sends it."""
-    return {
-        "access_token": access,
-        "api_domain": "https://www.zohoapis.eu",
-        "token_type": "Bearer",
-        "expires_in": 3600,
-        **extra,
-    }
+from tests.support import zoho
+from tests.support.clock import ManualClock
+from tests.support.zoho import MemoryTokenStore
 
 
 @pytest.fixture
@@ -70,10 +34,10 @@ async def http(router: respx.MockRouter) -> AsyncIterator[httpx.AsyncClient]:
 def store(clock: ManualClock) -> MemoryTokenStore:
     return MemoryTokenStore(
         TokenSet(
-            refresh_token=REFRESH,
-            access_token=ACCESS,
+            refresh_token=zoho.REFRESH,
+            access_token=zoho.ACCESS,
             expires_at=clock.now() + timedelta(hours=1),
-            accounts_url=ACCOUNTS,
+            accounts_url=zoho.ACCOUNTS,
         )
     )
 
@@ -82,9 +46,9 @@ def store(clock: ManualClock) -> MemoryTokenStore:
 def oauth(http: httpx.AsyncClient, clock: ManualClock) -> ZohoOAuth:
     return ZohoOAuth(
         http,
-        accounts_url=ACCOUNTS,
-        client_id=CLIENT_ID,
-        client_secret=CLIENT_SECRET,
+        accounts_url=zoho.ACCOUNTS,
+        client_id=zoho.CLIENT_ID,
+        client_secret=zoho.CLIENT_SECRET,
         redirect_uri="http://localhost:8888/callback",
         scope="Desk.tickets.ALL,Desk.contacts.ALL,Desk.basic.ALL,Desk.search.READ",
         clock=clock,
@@ -98,4 +62,6 @@ def tokens(oauth: ZohoOAuth, store: MemoryTokenStore, clock: ManualClock) -> Tok
 
 @pytest.fixture
 def desk(http: httpx.AsyncClient, tokens: TokenManager, clock: ManualClock) -> ZohoDeskClient:
-    return ZohoDeskClient(http, tokens, clock, desk_url=DESK, org_id=ORG, department_id="7001")
+    return ZohoDeskClient(
+        http, tokens, clock, desk_url=zoho.DESK, org_id=zoho.ORG, department_id="7001"
+    )

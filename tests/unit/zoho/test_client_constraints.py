@@ -33,8 +33,8 @@ from zoho_desk_emulator.constraints import (
     validate,
 )
 
-from tests.conftest import ManualClock
-from tests.unit.zoho.conftest import DESK, ORG
+from tests.support.clock import ManualClock
+from tests.support.zoho import DESK, ORG
 from tests.unit.zoho.test_wire_respx import CONTACT_ISO, TICKET
 
 pytestmark = pytest.mark.anyio

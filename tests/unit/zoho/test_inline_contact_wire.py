@@ -24,7 +24,7 @@ from zoho_desk_emulator import (
     create_emulator_app,
 )
 
-from tests.unit.zoho.conftest import DESK, ORG
+from tests.support.zoho import DESK, ORG
 from tests.unit.zoho.test_wire_respx import API, TICKET
 
 pytestmark = pytest.mark.anyio

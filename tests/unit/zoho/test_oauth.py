@@ -25,8 +25,9 @@ from ticketing.domain.errors import (
 )
 from ticketing.domain.ports import RefreshAllowance, TokenSet
 
-from tests.conftest import ManualClock
-from tests.unit.zoho.conftest import (
+from tests.support.clock import ManualClock
+from tests.support.concurrency import answer_late, concurrently
+from tests.support.zoho import (
     ACCESS,
     ACCOUNTS,
     CLIENT_SECRET,
@@ -52,12 +53,19 @@ def expiring_in(clock: ManualClock, seconds: float, access: str = ACCESS) -> Mem
     )
 
 
+def an_hour_left(
+    router: respx.MockRouter, oauth: ZohoOAuth, clock: ManualClock
+) -> tuple[respx.Route, TokenManager]:
+    """The token endpoint (answering a refresh) and a manager whose token has an hour left."""
+    route = router.post(TOKEN_URL).respond(200, json=token_body())
+    return route, TokenManager(oauth, expiring_in(clock, 3600), clock)
+
+
 async def test_cached_token_is_reused_until_five_minutes_before_expiry(
     router: respx.MockRouter, oauth: ZohoOAuth, clock: ManualClock
 ) -> None:
     """No refresh while more than 300 s remain; the first call inside the margin refreshes."""
-    route = router.post(TOKEN_URL).respond(200, json=token_body())
-    manager = TokenManager(oauth, expiring_in(clock, 3600), clock)
+    route, manager = an_hour_left(router, oauth, clock)
 
     assert await manager.access_token() == ACCESS
     clock.advance(3600 - 301)
@@ -76,20 +84,9 @@ async def test_hundred_concurrent_callers_cause_exactly_one_refresh(
 ) -> None:
     """100 coroutines finding the token expired wait for one refresh and all reuse its token."""
 
-    async def slow_refresh(request: httpx.Request) -> httpx.Response:
-        await anyio.sleep(0.02)
-        return httpx.Response(200, json=token_body())
-
-    route = router.post(TOKEN_URL).mock(side_effect=slow_refresh)
+    route = router.post(TOKEN_URL).mock(side_effect=answer_late(token_body(), delay=0.02))
     manager = TokenManager(oauth, expiring_in(clock, -10), clock)
-    results: list[str] = []
-
-    async def ask() -> None:
-        results.append(await manager.access_token())
-
-    async with anyio.create_task_group() as tg:
-        for _ in range(100):
-            tg.start_soon(ask)
+    results = await concurrently(100, manager.access_token)
 
     assert route.call_count == 1
     assert results == [REFRESHED] * 100
@@ -100,8 +97,7 @@ async def test_invalidate_with_a_stale_token_does_not_refresh(
     router: respx.MockRouter, oauth: ZohoOAuth, clock: ManualClock
 ) -> None:
     """A 401 for a token that was already replaced refreshes nothing."""
-    route = router.post(TOKEN_URL).respond(200, json=token_body())
-    manager = TokenManager(oauth, expiring_in(clock, 3600), clock)
+    route, manager = an_hour_left(router, oauth, clock)
     assert await manager.access_token() == ACCESS
 
     await manager.invalidate("1000.fake-older-access-token")
@@ -114,8 +110,7 @@ async def test_concurrent_invalidations_of_the_current_token_refresh_once(
     router: respx.MockRouter, oauth: ZohoOAuth, clock: ManualClock
 ) -> None:
     """100 concurrent invalidate(current) calls do one refresh; the new token is handed out."""
-    route = router.post(TOKEN_URL).respond(200, json=token_body())
-    manager = TokenManager(oauth, expiring_in(clock, 3600), clock)
+    route, manager = an_hour_left(router, oauth, clock)
     token = await manager.access_token()
 
     async with anyio.create_task_group() as tg:

@@ -23,7 +23,7 @@ from ticketing.domain.model import (
     reference_line,
 )
 
-from tests.conftest import ManualClock
+from tests.support.clock import ManualClock
 from tests.unit.zoho.test_wire_respx import API, TICKET
 
 pytestmark = pytest.mark.anyio

@@ -26,8 +26,9 @@ from ticketing.domain.model import NewContact, Priority, TicketRequest
 from ticketing.domain.ports import TicketProbe
 from ticketing.settings import DATA_CENTRES
 
-from tests.conftest import ManualClock
-from tests.unit.zoho.conftest import (
+from tests.support.clock import ManualClock
+from tests.support.concurrency import answer_late, concurrently
+from tests.support.zoho import (
     ACCESS,
     ACCOUNTS,
     CLIENT_ID,
@@ -518,19 +519,13 @@ async def test_org_is_discovered_once_under_concurrency(
 ) -> None:
     """Twenty concurrent first calls do one /organizations lookup and all use the default org."""
 
-    async def slow_orgs(request: httpx.Request) -> httpx.Response:
-        await anyio.sleep(0.01)
-        return httpx.Response(
-            200,
-            json={
-                "data": [
-                    {"id": "111", "companyName": "Old", "isDefault": False},
-                    {"id": "222", "companyName": "Main", "isDefault": True},
-                ]
-            },
-        )
-
-    orgs = router.get(f"{API}/organizations").mock(side_effect=slow_orgs)
+    orgs_body = {
+        "data": [
+            {"id": "111", "companyName": "Old", "isDefault": False},
+            {"id": "222", "companyName": "Main", "isDefault": True},
+        ]
+    }
+    orgs = router.get(f"{API}/organizations").mock(side_effect=answer_late(orgs_body))
     search = router.get(f"{API}/contacts/search").respond(204)
     desk = ZohoDeskClient(http, tokens, clock, desk_url=DESK, department_id="7001")
 
@@ -549,28 +544,15 @@ async def test_department_is_discovered_once_under_concurrency(
 ) -> None:
     """Twenty concurrent department_id() calls do one lookup and pick the default enabled one."""
 
-    async def slow_departments(request: httpx.Request) -> httpx.Response:
-        await anyio.sleep(0.01)
-        return httpx.Response(
-            200,
-            json={
-                "data": [
-                    {"id": "7003", "name": "Sales", "isEnabled": True, "isDefault": False},
-                    {"id": "7009", "name": "Support", "isEnabled": True, "isDefault": True},
-                ]
-            },
-        )
-
-    route = router.get(f"{API}/departments").mock(side_effect=slow_departments)
+    departments_body = {
+        "data": [
+            {"id": "7003", "name": "Sales", "isEnabled": True, "isDefault": False},
+            {"id": "7009", "name": "Support", "isEnabled": True, "isDefault": True},
+        ]
+    }
+    route = router.get(f"{API}/departments").mock(side_effect=answer_late(departments_body))
     desk = ZohoDeskClient(http, tokens, clock, desk_url=DESK, org_id=ORG)
-    results: list[str] = []
-
-    async def ask() -> None:
-        results.append(await desk.department_id())
-
-    async with anyio.create_task_group() as tg:
-        for _ in range(20):
-            tg.start_soon(ask)
+    results = await concurrently(20, desk.department_id)
 
     assert route.call_count == 1
     assert results == ["7009"] * 20

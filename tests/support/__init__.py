@@ -1,0 +1,1 @@
+"""Shared test helpers and fakes, in named modules (conftest.py files hold only fixtures)."""
