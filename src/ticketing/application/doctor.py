@@ -25,8 +25,8 @@ from ticketing.domain.ports import (
     AuthorizationServer,
     Credentials,
     Helpdesk,
+    QueueMonitor,
     QuotaMeter,
-    TicketStore,
     TokenStatus,
 )
 
@@ -127,7 +127,7 @@ class Doctor:
         credentials: Credentials,
         server: AuthorizationServer,
         helpdesk: Helpdesk,
-        store: TicketStore,
+        store: QueueMonitor,
         *,
         quota: QuotaMeter | None = None,
         credits_pause: Callable[[], tuple[datetime, datetime] | None] | None = None,

@@ -35,6 +35,11 @@ class TicketState(enum.Enum):
     CREATED = "created"  # the helpdesk confirmed the ticket
     DEAD = "dead"  # can never succeed; in the dead-letter stream
 
+    @property
+    def finished(self) -> bool:
+        """Nothing more will happen to the ticket: it exists (CREATED) or never will (DEAD)."""
+        return self in (TicketState.CREATED, TicketState.DEAD)
+
 
 @dataclass(frozen=True, slots=True)
 class Customer:
