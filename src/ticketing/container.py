@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import logging
+import os
+import socket
+import uuid
 from collections.abc import AsyncIterator, Awaitable
 from dataclasses import dataclass, field
 from typing import Any, cast
@@ -24,19 +27,17 @@ from ticketing.application.contacts import ContactResolver
 from ticketing.application.doctor import Doctor
 from ticketing.application.guard import GuardedHelpdesk
 from ticketing.application.intake import IntakePolicy
+from ticketing.application.operations import QueueStatus, ReplayDeadLetters
 from ticketing.application.queries import (
     AuthorizationUrl,
     CheckHealth,
     ListDepartments,
-    QueueStatus,
-    ReplayDeadLetters,
 )
 from ticketing.application.tickets import (
     DrainQueue,
     ProcessingPolicy,
     SubmitTicket,
     TicketProcessor,
-    consumer_name,
 )
 from ticketing.domain.breaker import CircuitBreaker
 from ticketing.domain.model import Priority
@@ -462,11 +463,16 @@ def watch_metrics(
     helpdesk client's last view of Zoho's credits."""
     metrics.watch(
         store=store,
-        breaker_state=lambda: helpdesk.breaker.state,
+        breaker_state=lambda: helpdesk.breaker_state,
         token_refreshes=lambda: int(getattr(tokens, "refreshes", 0)),
         credits_remaining=lambda: quota.credits_remaining,
     )
     return metrics
+
+
+def consumer_name() -> str:
+    """A name for this process's queue consumer: host, pid and a random suffix."""
+    return f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
 
 
 def _mode(endpoints: ZohoEndpoints) -> str:
@@ -574,7 +580,7 @@ class Container(containers.DeclarativeContainer):
         health=health,
         departments=providers.Singleton(ListDepartments, helpdesk),
         auth_url=providers.Singleton(AuthorizationUrl, oauth),
-        queue_status=providers.Singleton(QueueStatus, store),
+        queue_status=providers.Singleton(QueueStatus, store, store),
         replay=providers.Singleton(ReplayDeadLetters, store),
         mode=providers.Callable(_mode, endpoints),
         metrics=providers.Singleton(watch_metrics, metrics, store, helpdesk, tokens, zoho),
