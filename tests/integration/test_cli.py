@@ -31,6 +31,7 @@ from ticketing.container import Container, start, stop
 from ticketing.domain.errors import RefreshPaused, StoreUnavailable
 from ticketing.domain.ports import TokenSet
 from ticketing.entrypoints import cli
+from ticketing.entrypoints.cli import runner, supervise
 from ticketing.settings import Settings
 
 from tests.conftest import ManualClock
@@ -730,7 +731,7 @@ def test_ctrl_c_is_one_line_and_exit_130(
         raise KeyboardInterrupt
 
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr(cli, "_dispatch", interrupted)
+    monkeypatch.setattr(runner, "dispatch", interrupted)
     assert cli.main(["whoami"]) == cli.EXIT_INTERRUPTED
     assert one_line(capsys.readouterr().err) == "ticketing: interrupted"
 
@@ -766,7 +767,7 @@ def test_worker_that_cannot_start_says_why_in_one_line(
         raise StoreUnavailable("Redis at 127.0.0.1:6379/0 is unreachable (starting): refused")
 
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr(cli, "describe_start", refuse)  # right after the services start
+    monkeypatch.setattr(supervise, "describe_start", refuse)  # right after the services start
     assert cli.main(["worker"]) == cli.EXIT_STORE
     err = capsys.readouterr().err
     assert "Traceback" not in err

@@ -169,32 +169,16 @@ def ticket_out(outcome: Outcome) -> TicketOut:
 
 
 def departments_out(departments: list[Department]) -> DepartmentsOut:
-    data = [
-        DepartmentOut(id=d.id, name=d.name, is_enabled=d.is_enabled, is_default=d.is_default)
-        for d in departments
-    ]
+    data = [msgspec.convert(d, DepartmentOut, from_attributes=True) for d in departments]
     return DepartmentsOut(data=data, count=len(data))
 
 
 def drain_out(report: DrainReport) -> QueueProcessOut:
-    return QueueProcessOut(
-        processed=report.processed,
-        created=report.created,
-        failed=report.failed,
-        remaining=report.remaining,
-        dead=report.dead,
-        errors=list(report.errors),
-    )
+    return msgspec.convert(report, QueueProcessOut, from_attributes=True)
 
 
 def dead_letter_out(letter: DeadLetter) -> DeadLetterOut:
-    return DeadLetterOut(
-        entry_id=letter.entry_id,
-        key=letter.key,
-        reason=letter.reason,
-        failed_at=letter.failed_at,
-        origin=letter.origin,
-    )
+    return msgspec.convert(letter, DeadLetterOut, from_attributes=True)
 
 
 def first_values(pairs: Any) -> dict[str, str]:

@@ -10,7 +10,7 @@ import pytest
 from litestar.testing import AsyncTestClient
 
 from ticketing.container import start, stop
-from ticketing.entrypoints.http.ops import create_ops_app, serve_ops
+from ticketing.entrypoints.http.app import create_ops_app, serve_ops
 
 from tests.unit.http.conftest import API_KEY, make_container
 

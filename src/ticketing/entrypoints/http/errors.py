@@ -1,10 +1,11 @@
-"""The one place that maps the service's errors to HTTP answers."""
+"""The one place that maps the service's errors to HTTP answers, and the one error body."""
 
 from __future__ import annotations
 
 import logging
 from typing import Any
 
+import msgspec
 from litestar import MediaType, Request, Response
 from litestar.exceptions import HTTPException
 from litestar.status_codes import (
@@ -17,6 +18,7 @@ from litestar.status_codes import (
     HTTP_502_BAD_GATEWAY,
     HTTP_503_SERVICE_UNAVAILABLE,
 )
+from litestar.types import ExceptionHandlersMap
 
 from ticketing.domain.errors import (
     ConfigurationError,
@@ -29,7 +31,9 @@ from ticketing.domain.errors import (
     TicketingError,
     ValidationError,
 )
-from ticketing.entrypoints.http.ops import count_invalid
+from ticketing.domain.model import Source
+from ticketing.entrypoints.http.deps import Running
+from ticketing.entrypoints.schemas import ErrorOut
 
 log = logging.getLogger(__name__)
 
@@ -38,11 +42,9 @@ class BadRequest(ValidationError):
     """A body that cannot be read at all (bad JSON, wrong shape)."""
 
 
-def _body(error: str, message: str, field: str | None = None) -> dict[str, str]:
-    out = {"error": error, "message": message}
-    if field:
-        out["field"] = field
-    return out
+def error_body(error: str, message: str, field: str | None = None) -> ErrorOut:
+    """The body of every refusal; ``field`` only when there is one."""
+    return ErrorOut(error=error, message=message, field=field or None)
 
 
 # The first class that matches wins: a subclass stands before its base, and the order settles
@@ -68,47 +70,74 @@ def status_for(exc: TicketingError) -> tuple[int, str]:
     return HTTP_500_INTERNAL_SERVER_ERROR, "error"
 
 
-def handle_ticketing_error(
-    request: Request[Any, Any, Any], exc: Exception
-) -> Response[dict[str, str]]:
-    assert isinstance(exc, TicketingError)
-    status, code = status_for(exc)
-    if status >= 500:
-        log.warning("%s %s failed: %s", request.method, request.url.path, exc.message)
-    field: str | None = None
-    message = exc.message
-    if isinstance(exc, ValidationError):
-        field, message = exc.field, exc.reason
-        count_invalid(request)
-    headers = {}
-    if isinstance(exc, HelpdeskUnavailable) and exc.retry_after:
-        headers["Retry-After"] = str(int(exc.retry_after + 0.999))
-    return Response(
-        _body(code, message, field), status_code=status, media_type=MediaType.JSON, headers=headers
-    )
+def _answer(
+    body: ErrorOut, status: int, headers: dict[str, str] | None = None
+) -> Response[ErrorOut]:
+    return Response(body, status_code=status, media_type=MediaType.JSON, headers=headers)
 
 
-def handle_http_exception(
-    request: Request[Any, Any, Any], exc: Exception
-) -> Response[dict[str, str]]:
-    assert isinstance(exc, HTTPException)
-    status = exc.status_code
-    if status == HTTP_413_REQUEST_ENTITY_TOO_LARGE:
-        body = _body("too_large", "the request body is over the size limit", "body")
-        count_invalid(request)
-    elif status == HTTP_401_UNAUTHORIZED:
-        body = _body("unauthorized", str(exc.detail))
-    elif status == HTTP_429_TOO_MANY_REQUESTS:
-        body = _body("too_many_requests", str(exc.detail))
-    else:
-        body = _body("http_error", str(exc.detail))
-    return Response(body, status_code=status, media_type=MediaType.JSON, headers=exc.headers)
+class ErrorHandlers:
+    """Litestar exception handlers over the services the app runs with (for the counter of
+    ticket submissions refused at intake)."""
 
+    def __init__(self, running: Running) -> None:
+        self._running = running
 
-def handle_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, str]]:
-    log.exception("unexpected error on %s %s", request.method, request.url.path)
-    return Response(
-        _body("internal", "internal error; the request was not completed"),
-        status_code=HTTP_500_INTERNAL_SERVER_ERROR,
-        media_type=MediaType.JSON,
-    )
+    def all(self) -> ExceptionHandlersMap:
+        """Every handler of the API app."""
+        return {
+            TicketingError: self.ticketing_error,
+            HTTPException: self.http_exception,
+            msgspec.ValidationError: self.unreadable,
+            Exception: self.unexpected,
+        }
+
+    def _count_invalid(self, request: Request[Any, Any, Any]) -> None:
+        """A ticket submission refused at intake (4xx): counted as outcome ``invalid``."""
+        if request.method != "POST" or not request.url.path.startswith("/tickets"):
+            return
+        metrics = self._running.metrics()
+        if metrics is not None:
+            metrics.ticket("invalid", Source.HTTP)
+
+    def ticketing_error(
+        self, request: Request[Any, Any, Any], exc: Exception
+    ) -> Response[ErrorOut]:
+        assert isinstance(exc, TicketingError)
+        status, code = status_for(exc)
+        if status >= 500:
+            log.warning("%s %s failed: %s", request.method, request.url.path, exc.message)
+        field: str | None = None
+        message = exc.message
+        if isinstance(exc, ValidationError):
+            field, message = exc.field, exc.reason
+            self._count_invalid(request)
+        headers = {}
+        if isinstance(exc, HelpdeskUnavailable) and exc.retry_after:
+            headers["Retry-After"] = str(int(exc.retry_after + 0.999))
+        return _answer(error_body(code, message, field), status, headers)
+
+    def unreadable(self, request: Request[Any, Any, Any], exc: Exception) -> Response[ErrorOut]:
+        """Fields that do not fit the body's struct: a bad request about the body."""
+        return self.ticketing_error(request, BadRequest("body", str(exc)))
+
+    def http_exception(self, request: Request[Any, Any, Any], exc: Exception) -> Response[ErrorOut]:
+        assert isinstance(exc, HTTPException)
+        status = exc.status_code
+        if status == HTTP_413_REQUEST_ENTITY_TOO_LARGE:
+            body = error_body("too_large", "the request body is over the size limit", "body")
+            self._count_invalid(request)
+        elif status == HTTP_401_UNAUTHORIZED:
+            body = error_body("unauthorized", str(exc.detail))
+        elif status == HTTP_429_TOO_MANY_REQUESTS:
+            body = error_body("too_many_requests", str(exc.detail))
+        else:
+            body = error_body("http_error", str(exc.detail))
+        return _answer(body, status, exc.headers)
+
+    def unexpected(self, request: Request[Any, Any, Any], exc: Exception) -> Response[ErrorOut]:
+        log.exception("unexpected error on %s %s", request.method, request.url.path)
+        return _answer(
+            error_body("internal", "internal error; the request was not completed"),
+            HTTP_500_INTERNAL_SERVER_ERROR,
+        )

@@ -1,0 +1,135 @@
+"""`queue status|process|dead|replay`: the pending queue and its dead letters."""
+
+from __future__ import annotations
+
+import argparse
+from typing import TYPE_CHECKING, Any
+
+from ticketing.domain.errors import ValidationError
+from ticketing.entrypoints.cli.errors import EXIT_OK, EXIT_PENDING
+from ticketing.entrypoints.cli.render import ProgressBar, emit, render_fields, render_table
+
+if TYPE_CHECKING:
+    from ticketing.container import Services
+
+
+async def status(services: Services, args: argparse.Namespace) -> int:
+    figures = await services.queue_status(dead_limit=0)
+    emit(
+        args,
+        {"pending": figures.pending, "dead": figures.dead},
+        lambda: render_fields([("pending", figures.pending), ("dead letters", figures.dead)]),
+    )
+    return EXIT_OK
+
+
+async def process(services: Services, args: argparse.Namespace) -> int:
+    total = await services.store.pending_count()
+    if args.limit is not None:
+        total = min(total, args.limit)
+    bar = ProgressBar(args, total, "processed")
+
+    def progress(report: Any) -> None:
+        bar.show(report.processed, f"{report.created} created, {report.failed} failed")
+
+    try:
+        report = await services.drain(limit=args.limit, progress=progress)
+    finally:
+        bar.close()
+    data = {
+        "processed": report.processed,
+        "created": report.created,
+        "failed": report.failed,
+        "dead": report.dead,
+        "remaining": report.remaining,
+        "errors": report.errors,
+    }
+    emit(
+        args,
+        data,
+        lambda: render_fields(
+            [
+                ("processed", report.processed),
+                ("created", report.created),
+                ("failed", report.failed),
+                ("dead", report.dead),
+                ("remaining", report.remaining),
+                *(("error", e) for e in report.errors),
+            ]
+        ),
+    )
+    return EXIT_PENDING if report.failed or report.remaining else EXIT_OK
+
+
+async def dead(services: Services, args: argparse.Namespace) -> int:
+    letters = await services.store.list_dead(args.limit)
+    data = [
+        {
+            "entry_id": d.entry_id,
+            "key": d.key,
+            "reason": d.reason,
+            "failed_at": d.failed_at.isoformat(),
+            "origin": d.origin,
+            "payload": d.payload,
+        }
+        for d in letters
+    ]
+    emit(
+        args,
+        data,
+        lambda: (
+            render_table(
+                [
+                    (
+                        d.entry_id,
+                        d.key or "-",
+                        d.failed_at.isoformat(timespec="seconds"),
+                        d.reason[:80],
+                    )
+                    for d in letters
+                ],
+                ["ENTRY", "KEY", "FAILED AT", "REASON"],
+            )
+            if letters
+            else "no dead letters"
+        ),
+    )
+    return EXIT_OK
+
+
+REPLAY_BATCH = 100
+
+
+async def replay(services: Services, args: argparse.Namespace) -> int:
+    ids: list[str] = list(args.entry_ids)
+    if not ids and not args.all:
+        raise ValidationError(
+            "entry_ids", "name the dead-letter entry ids to replay, or pass --all"
+        )
+    if args.all:
+        total = await services.store.dead_count()
+    else:
+        total = len(ids)
+    bar = ProgressBar(args, total, "replayed")
+    moved = 0
+    try:
+        if args.all:
+            # In batches, oldest first, so a long replay shows progress; stops when a batch
+            # moves nothing (entries that keep failing to move cannot loop forever).
+            while True:
+                batch = [d.entry_id for d in await services.store.list_dead(REPLAY_BATCH)]
+                if not batch:
+                    break
+                done = await services.replay(batch)
+                moved += done
+                bar.show(moved)
+                if not done:
+                    break
+        else:
+            for start in range(0, len(ids), REPLAY_BATCH):
+                moved += await services.replay(ids[start : start + REPLAY_BATCH])
+                bar.show(moved)
+    finally:
+        bar.close()
+    emit(args, {"replayed": moved}, lambda: f"replayed {moved} dead letter(s) onto the queue")
+    return EXIT_OK

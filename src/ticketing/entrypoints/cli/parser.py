@@ -1,0 +1,136 @@
+"""The argparse tree: every command, its options, and the body or process it runs."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from typing import NoReturn
+
+from ticketing import __version__
+from ticketing.entrypoints.cli import supervise
+from ticketing.entrypoints.cli.admin import AdminBody, with_services
+from ticketing.entrypoints.cli.commands import auth, desk, doctor, queue
+from ticketing.entrypoints.cli.errors import EXIT_USAGE
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse with one-line errors (the contract: a one-line reason on stderr)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"ticketing: {message} (see `{self.prog} --help`)\n")
+
+
+def _admin(parser: argparse.ArgumentParser, body: AdminBody) -> None:
+    parser.add_argument("--json", action="store_true", help="machine-readable output")
+    parser.set_defaults(admin=body)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = Parser(
+        prog="ticketing",
+        description="Customer messages in, Zoho Desk tickets out, exactly once.",
+        epilog=(
+            "Exit codes: 0 ok, 1 error, 2 bad arguments or configuration, 3 Zoho credentials "
+            "need an operator, 4 Zoho unreachable or throttling, 5 Redis unreachable, "
+            "6 queue left pending, 130 interrupted."
+        ),
+    )
+    parser.add_argument("--version", action="version", version=f"ticketing {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
+
+    serve = sub.add_parser("serve", help="HTTP API + queue drain + Redis consumer")
+    serve.add_argument("--host", default=None, help="bind address (default: HOST or 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=None, help="port (default: PORT or 8005)")
+    serve.add_argument("--no-consumer", action="store_true", help="do not consume from Redis")
+    serve.add_argument("--no-drain", action="store_true", help="do not drain the queue")
+    serve.set_defaults(func=supervise.serve)
+
+    worker = sub.add_parser("worker", help="Redis consumer + queue drain, no HTTP")
+    worker.set_defaults(func=supervise.worker)
+
+    sandbox = sub.add_parser(
+        "sandbox",
+        help="run the built-in Zoho Desk emulator on its own port (--help for its switches)",
+        add_help=False,
+    )
+    sandbox.set_defaults(func=lambda _args: supervise.sandbox([]))
+
+    auth_parser = sub.add_parser("auth", help="OAuth with Zoho: setup, url, status, resume")
+    asub = auth_parser.add_subparsers(
+        dest="auth_command", metavar="ACTION", required=True, parser_class=Parser
+    )
+    a_setup = asub.add_parser(
+        "setup",
+        help="one-time consent: local callback server, browser, code exchange, tokens stored",
+    )
+    a_setup.add_argument(
+        "--timeout", type=float, default=300.0, help="seconds to wait for the consent (300)"
+    )
+    a_setup.add_argument(
+        "--no-browser", action="store_true", help="only print the URL, never open a browser"
+    )
+    _admin(a_setup, auth.setup)
+    _admin(asub.add_parser("url", help="print an authorization URL"), with_services(auth.url))
+    _admin(
+        asub.add_parser("status", help="where the tokens are, expiry, data centre, budget"),
+        auth.status,
+    )
+    _admin(
+        asub.add_parser(
+            "resume",
+            help="lift a token refresh pause (budget, Zoho's throttle, back-off) for the fleet",
+            description=(
+                "Lift every pause on refreshing the Zoho access token, for every instance "
+                "sharing the Redis token store. Exit codes: 0 lifted (or nothing was paused), "
+                "2 tokens are not shared (ZOHO_TOKEN_STORE=file: restart instead), 3 no "
+                "refresh token, 5 Redis unreachable."
+            ),
+        ),
+        auth.resume,
+    )
+
+    _admin(sub.add_parser("whoami", help="the agent behind the token and the org ids"), auth.whoami)
+    _admin(
+        sub.add_parser("departments", help="list Zoho Desk departments"),
+        with_services(desk.departments),
+    )
+
+    queue_parser = sub.add_parser("queue", help="inspect and drain the pending queue")
+    qsub = queue_parser.add_subparsers(
+        dest="queue_command", metavar="ACTION", required=True, parser_class=Parser
+    )
+    _admin(
+        qsub.add_parser("status", help="pending and dead-letter counts"),
+        with_services(queue.status),
+    )
+    q_process = qsub.add_parser("process", help="create the pending tickets now")
+    q_process.add_argument("--limit", type=int, default=None, help="at most this many")
+    _admin(q_process, with_services(queue.process))
+    q_dead = qsub.add_parser("dead", help="list dead letters")
+    q_dead.add_argument("--limit", type=int, default=50)
+    _admin(q_dead, with_services(queue.dead))
+    q_replay = qsub.add_parser("replay", help="put dead letters back on the queue")
+    q_replay.add_argument("entry_ids", nargs="*", help="dead-letter entry ids")
+    q_replay.add_argument("--all", action="store_true", help="every dead letter")
+    _admin(q_replay, with_services(queue.replay))
+
+    doctor_parser = sub.add_parser(
+        "doctor",
+        help="check configuration, data centre, token, scopes, org, department and Redis",
+    )
+    _admin(doctor_parser, doctor.check)
+    doctor_parser.set_defaults(doctor=True)  # dispatched through doctor.run
+    return parser
+
+
+def parse(argv: Sequence[str]) -> argparse.Namespace | int:
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # --help, --version, or a usage error already printed
+        return exc.code if isinstance(exc.code, int) else EXIT_USAGE
+    if not getattr(args, "func", None) and not getattr(args, "admin", None):
+        parser.print_help(sys.stderr)
+        return EXIT_USAGE
+    return args

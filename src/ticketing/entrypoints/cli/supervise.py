@@ -1,0 +1,152 @@
+"""The long-running processes: `serve` (HTTP), `worker` (no HTTP) and `sandbox` (the emulator),
+with their start-up banner, start-up refusals and SIGTERM handling."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import functools
+import logging
+import signal
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import anyio
+
+from ticketing.entrypoints.cli.boot import build_container
+from ticketing.entrypoints.cli.errors import EXIT_ERROR, EXIT_OK
+
+if TYPE_CHECKING:
+    from ticketing.container import Services
+
+log = logging.getLogger("ticketing")
+
+
+def describe_start(services: Services) -> None:
+    settings = services.settings
+    if services.mode == "sandbox":
+        where = settings.zoho_desk_url or "the built-in Zoho Desk emulator, in-process"
+        log.warning(
+            "SANDBOX MODE: no ZOHO_CLIENT_ID/ZOHO_CLIENT_SECRET, tickets go to %s; "
+            "nothing reaches a real Zoho Desk",
+            where,
+        )
+    else:
+        log.info(
+            "Zoho Desk at %s (accounts %s)",
+            services.settings.zoho_desk_url or "DC " + settings.zoho_dc,
+            settings.zoho_accounts_url or settings.zoho_dc,
+        )
+    if not settings.redis_url:
+        log.warning(
+            "no REDIS_URL: the queue and idempotency ledger live in this process; "
+            "nothing survives a restart"
+        )
+    if not settings.api_keys:
+        log.warning("no API_KEYS: the HTTP API is open to anyone who can reach it")
+
+
+def serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from ticketing.entrypoints.http.app import create_app
+
+    container = build_container()
+    settings = container.settings()
+    anyio.run(_refusals_before_listening, settings)
+    app = create_app(container, drain=not args.no_drain, consumer=not args.no_consumer)
+    host = args.host or settings.host
+    port = args.port or settings.port
+
+    @app.on_startup.append
+    async def _announce(app_: Any) -> None:
+        describe_start(app_.state.services)
+        log.info("listening on http://%s:%d (OpenAPI at /schema)", host, port)
+
+    config = uvicorn.Config(
+        app, host=host, port=port, log_config=None, access_log=False, lifespan="on"
+    )
+    server = uvicorn.Server(config)
+    server.run()
+    return EXIT_OK if server.started else EXIT_ERROR
+
+
+async def _refusals_before_listening(settings: Any) -> None:
+    """A refusal to start (another deployment reads this one's streams) said as one line
+    before the server starts: raised inside the server's lifespan it would come out as a
+    traceback. The lifespan checks again (Redis may only answer then)."""
+    from redis.exceptions import RedisError
+
+    from ticketing.container import check_streams, open_redis_client
+
+    async with contextlib.asynccontextmanager(open_redis_client)(settings) as redis:
+        if redis is not None:
+            with contextlib.suppress(RedisError, OSError):
+                await check_streams(redis, settings, warn_legacy=False)
+
+
+async def _stop_on_sigterm(
+    scope: anyio.CancelScope, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED
+) -> None:
+    """Cancel ``scope`` on SIGTERM: docker stop, systemd and Kubernetes ask with it, and the
+    work in progress then stops the way Ctrl-C stops it (leases and Zoho call slots go back)."""
+    with anyio.open_signal_receiver(signal.SIGTERM) as signals:
+        task_status.started()
+        async for _ in signals:
+            log.info("SIGTERM: stopping")
+            scope.cancel()
+            return
+
+
+def worker(args: argparse.Namespace) -> int:
+    from ticketing.entrypoints.background import run_background
+
+    container = build_container()
+
+    async def work() -> None:
+        from ticketing.container import redis_of, start, stop
+
+        try:
+            services = await start(container)
+            describe_start(services)
+            if await redis_of(container) is None:
+                log.warning(
+                    "worker without REDIS_URL has no queue to share; draining in-process only"
+                )
+            async with anyio.create_task_group() as tg:
+                await run_background(tg, container, services, drain=True, consumer=True)
+                if services.settings.metrics_port:  # /metrics and the probes, no API
+                    from ticketing.entrypoints.http.app import serve_ops
+
+                    ops = functools.partial(
+                        serve_ops,
+                        services,
+                        host=services.settings.host,
+                        port=services.settings.metrics_port,
+                    )
+                    tg.start_soon(ops)
+        finally:
+            with anyio.CancelScope(shield=True):
+                await stop(container)
+
+    async def main() -> None:
+        failure: Exception | None = None
+        async with anyio.create_task_group() as tg:
+            await tg.start(_stop_on_sigterm, tg.cancel_scope)  # listening before start-up
+            try:
+                await work()
+            except Exception as exc:  # raised as itself below, not in an exception group
+                failure = exc
+            tg.cancel_scope.cancel()
+        if failure is not None:
+            raise failure
+
+    anyio.run(main)
+    return EXIT_OK
+
+
+def sandbox(argv: Sequence[str]) -> int:
+    """`ticketing sandbox ...` hands every option to the emulator's own parser."""
+    from ticketing.adapters.zoho_desk.emulator import main as emulator_main
+
+    return int(emulator_main(list(argv)) or 0)

@@ -1,0 +1,135 @@
+"""The middleware around the whole app: request ids, the one log line and the request counter
+per request, and the refusal of encoded slashes before routing."""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from typing import Any
+
+import msgspec
+from litestar.datastructures import MutableScopeHeaders
+from litestar.enums import ScopeType
+from litestar.types import (
+    ASGIApp,
+    HTTPResponseBodyEvent,
+    HTTPResponseStartEvent,
+    Message,
+    Receive,
+    Scope,
+    Send,
+)
+
+from ticketing.application import context
+from ticketing.application.intake import new_request_id
+from ticketing.entrypoints.http.deps import Running
+from ticketing.entrypoints.http.errors import error_body
+
+log = logging.getLogger("ticketing.http")
+
+REQUEST_ID_HEADER = "x-request-id"
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
+# Probes and scrapes come every few seconds: their lines only at debug level.
+_QUIET = frozenset({"/health", "/health/live", "/health/ready", "/metrics"})
+
+
+def request_id_from(value: str | None) -> str:
+    """The caller's ``X-Request-ID`` when it is a sane token, else a fresh id."""
+    if value and _REQUEST_ID.match(value):
+        return value
+    return new_request_id()
+
+
+_ENCODED_SLASH = re.compile(rb"%2f", re.IGNORECASE)
+_ENCODED_SLASH_BODY = msgspec.json.encode(
+    error_body(
+        "bad_request", "an encoded slash (%2F) in the path is refused; write / instead", "path"
+    )
+)
+
+
+def encoded_slash(scope: Scope) -> bool:
+    """True when the path as sent holds ``%2F``, which the server would decode into a ``/``
+    that routing then follows (and a front proxy's path rules never saw)."""
+    raw = scope.get("raw_path")
+    return bool(raw) and bool(_ENCODED_SLASH.search(raw.split(b"?", 1)[0]))
+
+
+def request_context_middleware(app: ASGIApp, running: Running) -> ASGIApp:
+    """Bind a request id (the caller's ``X-Request-ID`` or a new one) for every log line of
+    the request, echo it in the response, count the request and log one line for it.
+
+    Put around the whole app (:func:`wrap_outermost`), so that answers the router gives
+    itself (404, 405) are counted too; a path with an encoded slash is refused here, 400,
+    before routing.
+    """
+
+    async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != ScopeType.HTTP:
+            await app(scope, receive, send)
+            return
+        given = None
+        for name, value in scope.get("headers", []):
+            if name.lower() == b"x-request-id":
+                given = value.decode("latin-1")
+                break
+        rid = request_id_from(given)
+        started = time.perf_counter()
+        status = 500
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+                MutableScopeHeaders.from_message(message)[REQUEST_ID_HEADER] = rid
+            await send(message)
+
+        with context.bind(request_id=rid):
+            try:
+                if encoded_slash(scope):
+                    await _answer(send_with_id, 400, _ENCODED_SLASH_BODY)
+                else:
+                    await app(scope, receive, send_with_id)
+            finally:
+                _record(running, scope, status, time.perf_counter() - started)
+
+    return middleware
+
+
+def wrap_outermost(app: Any, running: Running) -> None:
+    """Put :func:`request_context_middleware` around all of a Litestar app, router included
+    (Litestar's own ``middleware=`` runs only once a route has matched)."""
+    app.asgi_handler = request_context_middleware(app.asgi_handler, running)
+
+
+async def _answer(send: Send, status: int, body: bytes) -> None:
+    start: HTTPResponseStartEvent = {
+        "type": "http.response.start",
+        "status": status,
+        "headers": [
+            (b"content-type", b"application/json"),
+            (b"content-length", str(len(body)).encode()),
+        ],
+    }
+    await send(start)
+    end: HTTPResponseBodyEvent = {"type": "http.response.body", "body": body, "more_body": False}
+    await send(end)
+
+
+def _record(running: Running, scope: Scope, status: int, seconds: float) -> None:
+    method = str(scope.get("method", "GET"))
+    path = str(scope.get("path", ""))
+    route = str(scope.get("path_template") or "other")  # set by the router once matched
+    metrics = running.metrics()
+    if metrics is not None:
+        metrics.http_request(method, route, status)
+    level = logging.DEBUG if path in _QUIET and status < 500 else logging.INFO
+    log.log(level, "%s %s → %d in %.0f ms", method, _printable(path), status, seconds * 1000)
+
+
+def _printable(path: str, limit: int = 200) -> str:
+    """The path as a log line can show it: every request is logged, unknown paths too, so a
+    decoded ``%0A`` must not forge a line of its own; long paths are cut."""
+    text = "".join(ch if ch.isprintable() else f"\\x{ord(ch):02x}" for ch in path[:limit])
+    return text + "…" if len(path) > limit else text

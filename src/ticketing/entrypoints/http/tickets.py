@@ -1,0 +1,170 @@
+"""Ticket routes: `POST /tickets/customer` and `POST /tickets`, fields from the query, a form
+or a JSON body."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, TypedDict
+from urllib.parse import parse_qsl
+
+import msgspec
+from litestar import Controller, MediaType, Request, Response, post
+from litestar.status_codes import HTTP_201_CREATED, HTTP_202_ACCEPTED
+
+from ticketing.application import context, intake
+from ticketing.application.intake import IntakePolicy
+from ticketing.container import Services
+from ticketing.domain.model import Outcome, TicketDraft, TicketState
+from ticketing.entrypoints.http import openapi
+from ticketing.entrypoints.http.deps import ServicesDep
+from ticketing.entrypoints.http.errors import BadRequest
+from ticketing.entrypoints.http.guard import CLIENT_STATE
+from ticketing.entrypoints.schemas import (
+    AdminTicketIn,
+    CustomerTicketIn,
+    TicketOut,
+    first_values,
+    nesting_problem,
+    ticket_out,
+)
+
+_STATUS_CODE = {
+    TicketState.CREATED: HTTP_201_CREATED,
+    TicketState.ACCEPTED: HTTP_202_ACCEPTED,
+    TicketState.CREATING: HTTP_202_ACCEPTED,
+    TicketState.DEAD: 422,
+}
+
+
+async def read_fields(request: Request[Any, Any, Any]) -> dict[str, str]:
+    """Query parameters, then the body (form or JSON) on top: the old clients send all three."""
+    fields = first_values(request.query_params.multi_items())
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    body = await request.body()
+    if not body.strip():
+        return fields
+    if content_type == "application/json" or (not content_type and body.lstrip()[:1] == b"{"):
+        if problem := nesting_problem(body):  # before decoding: deep nesting exhausts the stack
+            raise BadRequest("body", problem)
+        try:
+            data = msgspec.json.decode(body)
+        except msgspec.DecodeError as exc:
+            raise BadRequest("body", f"not valid JSON: {exc}") from None
+        if not isinstance(data, dict):
+            raise BadRequest("body", "expected a JSON object")
+        for name, value in data.items():
+            if value is None:
+                continue
+            if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+                raise BadRequest(str(name)[:60], "expected a string")
+            fields[str(name)] = str(value)
+    elif content_type == "multipart/form-data":
+        form = await request.form()
+        fields.update(first_values(form.multi_items()))
+    else:  # curl -d sends application/x-www-form-urlencoded
+        try:
+            text = body.decode("utf-8")
+        except UnicodeDecodeError:
+            raise BadRequest("body", "the form body is not UTF-8") from None
+        fields.update(first_values(parse_qsl(text, keep_blank_values=True)))
+    return fields
+
+
+def api_client_of(request: Request[Any, Any, Any]) -> str:
+    """The caller's key namespace, as the API-key guard found it."""
+    return str(request.state.get(CLIENT_STATE, intake.ANONYMOUS_CLIENT))
+
+
+class _Submission(TypedDict):
+    """What every ticket submission takes from its request and the services, beside its
+    fields."""
+
+    key: str | None
+    received_at: datetime
+    policy: IntakePolicy
+    request_id: str | None
+    client: str
+
+
+def _submission(request: Request[Any, Any, Any], services: Services) -> _Submission:
+    return _Submission(
+        key=request.headers.get("idempotency-key"),
+        received_at=services.clock.now(),
+        policy=services.policy,
+        request_id=context.request_id(),
+        client=api_client_of(request),
+    )
+
+
+async def _submit(services: Services, draft: TicketDraft) -> Response[TicketOut]:
+    """Submit the draft; the status says created (201), queued (202) or rejected (422), and a
+    repeated idempotency key is marked as replayed."""
+    outcome, new = await services.submit(draft)
+    return _ticket_response(outcome, new)
+
+
+def _ticket_response(outcome: Outcome, new: bool) -> Response[TicketOut]:
+    headers = {} if new else {"Idempotent-Replayed": "true"}
+    return Response(
+        ticket_out(outcome),
+        status_code=_STATUS_CODE[outcome.state],
+        media_type=MediaType.JSON,
+        headers=headers,
+    )
+
+
+class TicketController(Controller):
+    """Creating tickets."""
+
+    path = "/tickets"
+    tags = ["tickets"]  # noqa: RUF012
+
+    @post(
+        "/customer",
+        operation_id="createCustomerTicket",
+        summary="Create a ticket for a customer (query, form or JSON fields)",
+        status_code=HTTP_201_CREATED,
+        responses=openapi.TICKET,
+        operation_class=openapi.CustomerTicketOperation,
+    )
+    async def create_customer_ticket(
+        self, request: Request[Any, Any, Any], services: ServicesDep
+    ) -> Response[TicketOut]:
+        """Find or create the customer's contact, then the ticket; 202 when queued."""
+        body = msgspec.convert(await read_fields(request), CustomerTicketIn)
+        draft = intake.customer_ticket(
+            customer_name=body.customer_name,
+            customer_email=body.customer_email,
+            customer_phone=body.customer_phone,
+            subject=body.subject,
+            description=body.description,
+            priority=body.priority,
+            category=body.category,
+            channel=body.channel,
+            **_submission(request, services),
+        )
+        return await _submit(services, draft)
+
+    @post(
+        "/",
+        operation_id="createTicket",
+        summary="Create a ticket under the configured default contact",
+        status_code=HTTP_201_CREATED,
+        responses=openapi.TICKET,
+        operation_class=openapi.AdminTicketOperation,
+    )
+    async def create_ticket(
+        self, request: Request[Any, Any, Any], services: ServicesDep
+    ) -> Response[TicketOut]:
+        """A ticket under DEFAULT_CONTACT_ID (or DEFAULT_CONTACT_EMAIL)."""
+        body = msgspec.convert(await read_fields(request), AdminTicketIn)
+        draft = intake.admin_ticket(
+            contact_id=services.settings.default_contact_id,
+            contact_email=services.settings.default_contact_email,
+            subject=body.subject,
+            description=body.description,
+            priority=body.priority,
+            category=body.category,
+            **_submission(request, services),
+        )
+        return await _submit(services, draft)
