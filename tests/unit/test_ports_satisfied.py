@@ -20,9 +20,10 @@ from ticketing.adapters.oauth_callback import LoopbackCallbackServer
 from ticketing.adapters.prometheus import PrometheusMetrics
 from ticketing.adapters.token_file import FileTokenStore
 from ticketing.adapters.zoho_desk.client import ZohoDeskClient
-from ticketing.adapters.zoho_desk.oauth import TokenManager, ZohoOAuth
+from ticketing.adapters.zoho_desk.oauth import TokenManager
 from ticketing.application.guard import GuardedHelpdesk
 from ticketing.container import InProcessBackend, RedisBackend, build_backend
+from ticketing.container.zoho import build_oauth, build_zoho_endpoints
 from ticketing.domain.breaker import CircuitBreaker
 from ticketing.domain.ports import (
     AuthorizationServer,
@@ -124,17 +125,11 @@ def adapters(tmp_path: Path) -> list[tuple[str, object, tuple[type, ...]]]:
     """(what, adapter, the ports it is wired to)."""
     clock = ManualClock()
     http = httpx.AsyncClient()
-    oauth = ZohoOAuth(
-        http,
-        accounts_url="https://accounts.zoho.com",
-        client_id="1000.fake",
-        client_secret="fake-secret",
-        redirect_uri="http://localhost:8888/callback",
-        scope="Desk.tickets.ALL",
-        clock=clock,
-    )
+    settings = Settings.load({}, dotenv=None)  # no Zoho credentials: the sandbox's client
+    endpoints = build_zoho_endpoints(settings)
+    oauth = build_oauth(settings, endpoints, http, clock)
     tokens = TokenManager(oauth, InMemoryTokenStore(), clock)
-    zoho = ZohoDeskClient(http, tokens, clock, desk_url="https://desk.zoho.com", org_id="1")
+    zoho = ZohoDeskClient(http, tokens, clock, desk_url=endpoints.desk_url, org_id="1")
     found: list[tuple[str, object, tuple[type, ...]]] = []
     for backend in backends():
         kind = type(backend).__name__

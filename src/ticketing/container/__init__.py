@@ -220,14 +220,14 @@ class Container(containers.DeclarativeContainer):
         processor=processor,
         drain=drain,
         health=health,
-        ready=providers.Singleton(
-            CheckReadiness, store, store_kind=providers.Callable(store_kind, settings)
-        ),
         departments=providers.Singleton(ListDepartments, helpdesk),
         auth_url=providers.Singleton(AuthorizationUrl, oauth),
         queue_status=providers.Singleton(QueueStatus, store, store),
         dead_letters=providers.Singleton(ListDeadLetters, store),
         replay=providers.Singleton(ReplayDeadLetters, store),
+        ready=providers.Singleton(
+            CheckReadiness, store, store_kind=providers.Callable(store_kind, settings)
+        ),
         reject=providers.Singleton(RejectMessage, store),
         mode=mode,
         store=store,
