@@ -113,7 +113,9 @@ def lease_owner() -> str:
 
 
 class Leases(Protocol):
-    """Named, expiring, owner-checked locks (fleet-wide when backed by Redis)."""
+    """Named, expiring, owner-checked locks (fleet-wide when backed by Redis), for what is
+    not a ticket: a customer's contact creation, the token refresh. A ticket's own lease is
+    :meth:`TicketLedger.lease`, taken in one step with its ledger record."""
 
     async def acquire(self, name: str, owner: str, ttl: float) -> bool:
         """Take the lease if free or expired; True when ``owner`` now holds it."""
@@ -166,6 +168,10 @@ class TicketLedger(Protocol):
     the holder of a ticket's *lease* (expiring, owner-checked, fleet-wide with Redis) works on
     it; the lease is taken with the ledger read (or with the accept) and given back with the
     completion, so that the common path costs no round trips of its own.
+
+    :meth:`accept` and :meth:`accept_and_lease` are one step with and without the lease: a
+    ticket that will not be tried now (the helpdesk is unavailable) is accepted unleased, so
+    that any drain may take it at once rather than after a lease expires.
     """
 
     async def accept(self, draft: TicketDraft) -> tuple[Outcome, bool]:
