@@ -138,13 +138,7 @@ class InMemoryTicketStore:
             return record.outcome, False
         payload = encode_draft(draft).decode()
         entry_id = self.add_entry({"key": draft.key, "payload": payload})
-        outcome = Outcome(
-            key=draft.key,
-            request_id=draft.request_id,
-            state=TicketState.ACCEPTED,
-            incident_id=draft.incident_id,
-            source=draft.source,
-        )
+        outcome = Outcome.of(draft, TicketState.ACCEPTED)
         self._ledger[draft.key] = _Ledger(outcome, entry_id=entry_id, draft=payload)
         return outcome, True
 

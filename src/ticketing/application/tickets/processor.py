@@ -339,18 +339,7 @@ class TicketProcessor:
         return found
 
     async def _complete(self, draft: TicketDraft, ticket: Ticket, attempt: _Attempt) -> Outcome:
-        outcome = Outcome(
-            key=draft.key,
-            request_id=draft.request_id,
-            state=TicketState.CREATED,
-            ticket_id=ticket.id,
-            ticket_number=ticket.ticket_number,
-            contact_id=ticket.contact_id,
-            web_url=ticket.web_url,
-            created_at=ticket.created_time or self._clock.now(),
-            incident_id=draft.incident_id,
-            source=draft.source,
-        )
+        outcome = Outcome.created(draft, ticket, ticket.created_time or self._clock.now())
         with anyio.CancelScope(shield=True):
             # Zoho has the ticket: recording it must not be cancelled half-way. The lease
             # goes back in the same step.
@@ -372,14 +361,7 @@ class TicketProcessor:
         if self._metrics is not None:
             self._metrics.ticket("dead", draft.source)
         log.warning("ticket %s moved to the dead letters: %s", draft.key, reason)
-        return Outcome(
-            key=draft.key,
-            request_id=draft.request_id,
-            state=TicketState.DEAD,
-            reason=reason,
-            incident_id=draft.incident_id,
-            source=draft.source,
-        )
+        return Outcome.of(draft, TicketState.DEAD, reason=reason)
 
 
 def _naming(draft: TicketDraft) -> AbstractContextManager[None]:
