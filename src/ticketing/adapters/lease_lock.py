@@ -2,21 +2,28 @@
 
 from __future__ import annotations
 
-import os
-import secrets
-import socket
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
 import anyio
 
 from ticketing.domain.errors import HelpdeskUnavailable
-from ticketing.domain.ports import Leases
+from ticketing.domain.ports import Leases, lease_owner
 
 
-def owner_token() -> str:
-    """A lease owner unique to this acquisition: host, process and a random part."""
-    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(8)}"
+async def poll(take: Callable[[], Awaitable[bool]], *, wait: float) -> bool:
+    """Call ``take`` until it answers True, sleeping a growing interval (5 ms doubling to
+    100 ms) in between, for at most ``wait`` seconds (real time); False when time ran out.
+
+    The one polling loop of the locks held across processes (a lease, a ``flock``).
+    """
+    delay = 0.005
+    with anyio.move_on_after(wait):
+        while not await take():
+            await anyio.sleep(delay)
+            delay = min(delay * 2, 0.1)
+        return True
+    return False
 
 
 class LeaseLock:
@@ -55,13 +62,12 @@ class LeaseLock:
 
     @asynccontextmanager
     async def __call__(self) -> AsyncIterator[None]:
-        owner = owner_token()
-        delay = 0.005
-        with anyio.move_on_after(self.wait) as scope:
-            while not await self._leases.acquire(self.name, owner, self.ttl):
-                await anyio.sleep(delay)
-                delay = min(delay * 2, 0.1)
-        if scope.cancelled_caught:
+        owner = lease_owner()
+
+        async def take() -> bool:
+            return await self._leases.acquire(self.name, owner, self.ttl)
+
+        if not await poll(take, wait=self.wait):
             raise HelpdeskUnavailable(
                 f"another instance has held {self._what} for more than {self.wait:g}s; "
                 "it will expire on its own, try again shortly"

@@ -45,8 +45,6 @@ PENDING_ORIGIN = "pending"
 # No method awaits between reading and writing its state, so on one event loop each step is
 # as atomic as the Redis store's Lua scripts.
 
-_FINISHED = (TicketState.CREATED, TicketState.DEAD)
-
 
 @dataclass(slots=True)
 class _Delivery:
@@ -140,13 +138,7 @@ class InMemoryTicketStore:
             return record.outcome, False
         payload = encode_draft(draft).decode()
         entry_id = self.add_entry({"key": draft.key, "payload": payload})
-        outcome = Outcome(
-            key=draft.key,
-            request_id=draft.request_id,
-            state=TicketState.ACCEPTED,
-            incident_id=draft.incident_id,
-            source=draft.source,
-        )
+        outcome = Outcome.of(draft, TicketState.ACCEPTED)
         self._ledger[draft.key] = _Ledger(outcome, entry_id=entry_id, draft=payload)
         return outcome, True
 
@@ -181,7 +173,7 @@ class InMemoryTicketStore:
             NotFound: the key is not in the ledger.
         """
         record = self._known(key)
-        if record.outcome.state not in _FINISHED:
+        if not record.outcome.state.finished:
             record.outcome = replace(
                 record.outcome,
                 state=TicketState.CREATING,
@@ -207,7 +199,7 @@ class InMemoryTicketStore:
 
     async def mark_failed(self, key: str, reason: str) -> None:
         record = self._record(key)
-        if record is None or record.outcome.state in _FINISHED:
+        if record is None or record.outcome.state.finished:
             return
         record.outcome = replace(record.outcome, state=TicketState.ACCEPTED, reason=reason)
 
@@ -259,7 +251,7 @@ class InMemoryTicketStore:
             NotFound: the key is not in the ledger.
         """
         record = self._known(key)
-        if record.outcome.state in _FINISHED:
+        if record.outcome.state.finished:
             return
         payload = record.draft
         if payload is None and record.entry_id is not None:
@@ -415,7 +407,7 @@ class InMemoryTicketStore:
             if (
                 record is not None
                 and record.entry_id == entry_id
-                and record.outcome.state not in _FINISHED
+                and not record.outcome.state.finished
             ):
                 self._kill(record, reason)
             self._add_dead(key, reason, payload, PENDING_ORIGIN)

@@ -19,7 +19,7 @@ from prometheus_client.registry import Collector
 
 from ticketing.domain.breaker import BreakerState
 from ticketing.domain.model import Source
-from ticketing.domain.ports import TicketStore
+from ticketing.domain.ports import QueueMonitor
 
 log = logging.getLogger(__name__)
 
@@ -126,7 +126,7 @@ class PrometheusMetrics:
         )
         self._state = _StateCollector()
         r.register(self._state)
-        self._store: TicketStore | None = None
+        self._store: QueueMonitor | None = None
         self._credits: Callable[[], int | None] | None = None
 
     def __repr__(self) -> str:
@@ -171,7 +171,7 @@ class PrometheusMetrics:
     def watch(
         self,
         *,
-        store: TicketStore,
+        store: QueueMonitor,
         breaker_state: Callable[[], BreakerState],
         token_refreshes: Callable[[], int],
         credits_remaining: Callable[[], int | None] | None = None,

@@ -15,6 +15,7 @@ import anyio
 import anyio.to_thread
 import msgspec
 
+from ticketing.adapters.lease_lock import poll
 from ticketing.domain.errors import ConfigurationError, HelpdeskUnavailable
 from ticketing.domain.ports import TokenSet
 
@@ -108,16 +109,15 @@ class FileTokenStore:
             yield
             return
         try:
-            delay = 0.005
-            with anyio.move_on_after(wait) as scope:
-                while True:
-                    try:
-                        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                        break
-                    except BlockingIOError:
-                        await anyio.sleep(delay)
-                        delay = min(delay * 2, 0.1)
-            if scope.cancelled_caught:
+
+            async def take() -> bool:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    return False
+                return True
+
+            if not await poll(take, wait=wait):
                 raise HelpdeskUnavailable(
                     f"another process has held {lock_path} for more than {wait:g}s while "
                     "refreshing the Zoho token; try again shortly"

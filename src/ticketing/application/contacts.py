@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -13,7 +12,7 @@ import anyio
 from ticketing.domain.contacts import choose_contact, new_contact_for
 from ticketing.domain.errors import ValidationError
 from ticketing.domain.model import Customer, NewContact
-from ticketing.domain.ports import Clock, ContactCache, Helpdesk, Leases
+from ticketing.domain.ports import Clock, ContactCache, Helpdesk, Leases, lease_owner
 
 log = logging.getLogger(__name__)
 
@@ -145,7 +144,7 @@ class ContactResolver:
         if cached:
             yield ContactClaim(cached)
             return
-        owner = uuid.uuid4().hex
+        owner = lease_owner()
         lease = f"contact:{identity}"
         deadline = self._clock.monotonic() + self._lock_wait
         delay = 0.02

@@ -25,8 +25,8 @@ from ticketing.domain.ports import (
     AuthorizationServer,
     Credentials,
     Helpdesk,
+    QueueMonitor,
     QuotaMeter,
-    TicketStore,
     TokenStatus,
 )
 
@@ -127,7 +127,7 @@ class Doctor:
         credentials: Credentials,
         server: AuthorizationServer,
         helpdesk: Helpdesk,
-        store: TicketStore,
+        store: QueueMonitor,
         *,
         quota: QuotaMeter | None = None,
         credits_pause: Callable[[], tuple[datetime, datetime] | None] | None = None,
@@ -299,17 +299,14 @@ class Doctor:
         configured = self._config.org_id
         listing = _names(organizations)
         if configured:
-            found = next((o for o in organizations if o.id == configured), None)
-            if found is None:
-                return Check(
-                    "organization",
-                    FAIL,
-                    f"ZOHO_ORG_ID={configured} is not an organization this token can see "
-                    f"(it sees: {listing or 'none'})",
-                    "set ZOHO_ORG_ID to one of those ids, or unset it for the default one",
-                    HelpdeskAuthError(f"ZOHO_ORG_ID={configured} is not visible to the token"),
-                )
-            return Check("organization", OK, f"ZOHO_ORG_ID={found.id} ({found.name})")
+            return _configured(
+                "organization",
+                "ZOHO_ORG_ID",
+                configured,
+                organizations,
+                missing=f"is not an organization this token can see (it sees: {listing or 'none'})",
+                refused="is not visible to the token",
+            )
         default = default_organization(organizations)
         if default is None:
             return Check(
@@ -330,17 +327,15 @@ class Doctor:
         configured = self._config.department_id
         listing = _names(departments)
         if configured:
-            found = next((d for d in departments if d.id == configured), None)
-            if found is None:
-                return Check(
-                    "department",
-                    FAIL,
-                    f"ZOHO_DEPARTMENT_ID={configured} is not an enabled department of the "
-                    f"organization (enabled: {listing or 'none'})",
-                    "set ZOHO_DEPARTMENT_ID to one of those ids, or unset it for the default one",
-                    HelpdeskAuthError(f"ZOHO_DEPARTMENT_ID={configured} is not enabled"),
-                )
-            return Check("department", OK, f"ZOHO_DEPARTMENT_ID={found.id} ({found.name})")
+            return _configured(
+                "department",
+                "ZOHO_DEPARTMENT_ID",
+                configured,
+                departments,
+                missing="is not an enabled department of the organization "
+                f"(enabled: {listing or 'none'})",
+                refused="is not enabled",
+            )
         if not departments:
             return Check(
                 "department",
@@ -460,3 +455,26 @@ def _split(message: str) -> tuple[str, str | None]:
             detail, _, rest = message.rpartition(marker)
             return detail, marker[2:] + rest
     return message, None
+
+
+def _configured(
+    name: str,
+    setting: str,
+    configured: str,
+    choices: Sequence[Organization] | Sequence[Department],
+    *,
+    missing: str,
+    refused: str,
+) -> Check:
+    """The check of a configured id (``setting``) that must be one of ``choices``: OK naming
+    it, or FAIL saying ``setting``=id ``missing``, with the fix and the error it stands for."""
+    found = next((c for c in choices if c.id == configured), None)
+    if found is None:
+        return Check(
+            name,
+            FAIL,
+            f"{setting}={configured} {missing}",
+            f"set {setting} to one of those ids, or unset it for the default one",
+            HelpdeskAuthError(f"{setting}={configured} {refused}"),
+        )
+    return Check(name, OK, f"{setting}={found.id} ({found.name})")

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TypeVar
 
@@ -36,6 +38,14 @@ T = TypeVar("T")
 CREDITS_SPENT = "THRESHOLD_EXCEEDED"
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class CallSlots:
+    """The call gate's cap (None without a gate) and the calls this process has in flight."""
+
+    capacity: int | None
+    in_flight: int
 
 
 class GuardedHelpdesk:
@@ -80,6 +90,28 @@ class GuardedHelpdesk:
         self.last_success_at: datetime | None = None
         self.last_failure_at: datetime | None = None
         self.last_error: str | None = None
+
+    @property
+    def breaker_state(self) -> BreakerState:
+        """The circuit breaker's state now (for the drain, health and metrics)."""
+        return self.breaker.state
+
+    async def call_slots(self) -> CallSlots:
+        """The call gate's cap and this process's use of it, with the pause read fresh from
+        where it is shared (a pause another instance set shows here too; the store being down
+        is reported elsewhere)."""
+        gate = self.gate
+        if gate is None:
+            return CallSlots(capacity=None, in_flight=0)
+        with contextlib.suppress(StoreUnavailable):
+            await gate.refresh()
+        return CallSlots(capacity=gate.capacity, in_flight=gate.in_flight())
+
+    async def run_upkeep(self) -> None:
+        """The call gate's upkeep (see :meth:`CallGate.run`) for as long as the process
+        serves; returns at once when there is no gate."""
+        if self.gate is not None:
+            await self.gate.run()
 
     @property
     def available(self) -> bool:

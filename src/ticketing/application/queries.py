@@ -1,19 +1,17 @@
-"""Read-side use cases: departments, health, the queue, the authorization URL."""
+"""Read-side use cases: departments, health, the authorization URL."""
 
 from __future__ import annotations
 
-import contextlib
 import secrets
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
 from ticketing.application.guard import GuardedHelpdesk
 from ticketing.application.tickets import DrainQueue
 from ticketing.domain.breaker import BreakerState
-from ticketing.domain.errors import StoreUnavailable, TicketingError
-from ticketing.domain.model import DeadLetter, Department, DrainReport
-from ticketing.domain.ports import AuthorizationServer, Credentials, QuotaMeter, TicketStore
+from ticketing.domain.errors import TicketingError
+from ticketing.domain.model import Department, DrainReport
+from ticketing.domain.ports import AuthorizationServer, Credentials, QueueMonitor, QuotaMeter
 
 
 class ListDepartments:
@@ -36,40 +34,6 @@ class AuthorizationUrl:
         """Returns (url, state)."""
         state = state or secrets.token_urlsafe(24)
         return self._server.authorization_url(state), state
-
-
-@dataclass(frozen=True, slots=True)
-class QueueFigures:
-    """Queue and dead-letter figures."""
-
-    pending: int
-    dead: int
-    dead_letters: Sequence[DeadLetter] = ()
-
-
-class QueueStatus:
-    """How many tickets wait and how many are dead, with the oldest dead letters."""
-
-    def __init__(self, store: TicketStore) -> None:
-        self._store = store
-
-    async def __call__(self, *, dead_limit: int = 0) -> QueueFigures:
-        dead = await self._store.list_dead(dead_limit) if dead_limit else ()
-        return QueueFigures(
-            pending=await self._store.pending_count(),
-            dead=await self._store.dead_count(),
-            dead_letters=dead,
-        )
-
-
-class ReplayDeadLetters:
-    """Put dead letters back where they came from, to be tried again."""
-
-    def __init__(self, store: TicketStore) -> None:
-        self._store = store
-
-    async def __call__(self, entry_ids: Sequence[str] | None = None) -> int:
-        return await self._store.replay_dead(entry_ids)
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,7 +77,7 @@ class CheckHealth:
 
     def __init__(
         self,
-        store: TicketStore,
+        store: QueueMonitor,
         helpdesk: GuardedHelpdesk,
         drain: DrainQueue,
         *,
@@ -132,16 +96,12 @@ class CheckHealth:
 
     async def limits(self) -> ZohoLimits:
         """Credits left, the concurrency cap and its use, and the pause, read fresh."""
-        gate = self._helpdesk.gate
-        if gate is not None:
-            # A pause another instance set shows here too; Redis down is reported below.
-            with contextlib.suppress(StoreUnavailable):
-                await gate.refresh()
+        slots = await self._helpdesk.call_slots()
         credits = self._helpdesk.credits_pause()
         return ZohoLimits(
             credits_remaining=self._quota.credits_remaining if self._quota else None,
-            max_concurrency=gate.capacity if gate is not None else None,
-            in_flight=gate.in_flight() if gate is not None else 0,
+            max_concurrency=slots.capacity,
+            in_flight=slots.in_flight,
             paused_for=round(self._helpdesk.paused_for(), 1),
             credits_ran_out_at=credits[0] if credits else None,
             credits_back_at=credits[1] if credits else None,
@@ -155,7 +115,7 @@ class CheckHealth:
             dead = await self._store.dead_count() if store_ok else 0
         except TicketingError:  # StoreUnavailable among them
             store_ok, pending, dead = False, 0, 0
-        breaker = self._helpdesk.breaker.state
+        breaker = self._helpdesk.breaker_state
         zoho_ok = breaker is BreakerState.CLOSED and not self._helpdesk.paused_for()
         last_error = self._helpdesk.last_error
         refreshes = await self._refresh_pause()

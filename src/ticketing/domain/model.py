@@ -35,6 +35,11 @@ class TicketState(enum.Enum):
     CREATED = "created"  # the helpdesk confirmed the ticket
     DEAD = "dead"  # can never succeed; in the dead-letter stream
 
+    @property
+    def finished(self) -> bool:
+        """Nothing more will happen to the ticket: it exists (CREATED) or never will (DEAD)."""
+        return self in (TicketState.CREATED, TicketState.DEAD)
+
 
 @dataclass(frozen=True, slots=True)
 class Customer:
@@ -254,6 +259,30 @@ class Outcome:
     attempts: int = 0
     last_attempt_at: datetime | None = None  # when the last create was sent
     attempt_ended_at: datetime | None = None  # when that create ended without an answer
+
+    @classmethod
+    def of(cls, draft: TicketDraft, state: TicketState, *, reason: str | None = None) -> Outcome:
+        """The draft's outcome in ``state``: its key, request, incident and source."""
+        return cls(
+            key=draft.key,
+            request_id=draft.request_id,
+            state=state,
+            reason=reason,
+            incident_id=draft.incident_id,
+            source=draft.source,
+        )
+
+    @classmethod
+    def created(cls, draft: TicketDraft, ticket: Ticket, at: datetime) -> Outcome:
+        """The draft's outcome once the helpdesk made ``ticket`` (created ``at``)."""
+        return replace(
+            cls.of(draft, TicketState.CREATED),
+            ticket_id=ticket.id,
+            ticket_number=ticket.ticket_number,
+            contact_id=ticket.contact_id,
+            web_url=ticket.web_url,
+            created_at=at,
+        )
 
     def created_event(self) -> TicketCreated:
         """The event a created ticket's outcome publishes."""

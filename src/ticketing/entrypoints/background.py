@@ -21,11 +21,11 @@ log = logging.getLogger(__name__)
 
 async def drain_forever(services: Services, *, interval: float, tick: float = 0.5) -> None:
     """Drain every ``interval`` seconds, and at once when the breaker closes again."""
-    breaker = services.helpdesk.breaker
-    last_state = breaker.state
+    helpdesk = services.helpdesk
+    last_state = helpdesk.breaker_state
     waited = interval  # drain once at start: tickets may be waiting from before a restart
     while True:
-        state = breaker.state
+        state = helpdesk.breaker_state
         reopened = state is BreakerState.CLOSED and last_state is not BreakerState.CLOSED
         last_state = state
         if waited >= interval or reopened:
@@ -55,9 +55,7 @@ async def run_background(
 ) -> None:
     """Start the call gate's upkeep, the drain loop and, with Redis, the inbound consumer in
     ``tg``. Cancelling ``tg`` stops them; the gate then gives back the call slots it kept."""
-    gate = services.helpdesk.gate
-    if gate is not None:
-        tg.start_soon(gate.run)
+    tg.start_soon(services.helpdesk.run_upkeep)
     if drain:
         tg.start_soon(
             functools.partial(

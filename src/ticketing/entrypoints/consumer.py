@@ -91,7 +91,7 @@ async def handle_message(
         reason = str(exc)
         log.warning("poison message from %s (%s): %s", origin, transport, reason)
         # Whole: the store keeps it up to the limit and notes a cut beyond it.
-        await services.store.bury_raw(_text(raw), reason, origin)
+        await services.reject(_text(raw), reason, origin)
         if services.metrics is not None:
             services.metrics.ticket("invalid", Source.REDIS)
             services.metrics.poison(transport)
@@ -261,7 +261,7 @@ class InboundConsumer:
                     elif payload is None:
                         # Another program's format: keep every field, as JSON, so nothing is
                         # lost and a replay can still be read.
-                        await self._services.store.bury_raw(
+                        await self._services.reject(
                             entry.fields_json(errors="replace", ensure_ascii=False),
                             "stream entry has no 'payload' field",
                             stream,
@@ -315,7 +315,7 @@ class InboundConsumer:
             exc_info=exc if log.isEnabledFor(logging.DEBUG) else None,
         )
         try:
-            await self._services.store.bury_raw(_text(payload or b""), reason, stream)
+            await self._services.reject(_text(payload or b""), reason, stream)
         except Exception as bury_exc:
             log.error("inbound entry %s stays pending: %s", _text(entry_id), bury_exc)
             return False

@@ -65,13 +65,11 @@ def live() -> LiveOut:
 )
 async def ready(services: ServicesDep) -> Response[ReadyOut]:
     """200 when a ticket would be accepted durably now, 503 when the store does not answer."""
-    try:
-        ok = bool(await services.store.ping())
-    except Exception as exc:  # any failure of the store means "not ready", never a 500
-        log.warning("readiness: the store did not answer: %s", exc)
-        ok = False
-    kind = "redis" if services.settings.redis_url else "memory"
-    body = ReadyOut(status="ready" if ok else "not_ready", store=kind, store_ok=ok)
+    readiness = await services.ready()  # any failure of the store means "not ready"
+    if readiness.error is not None:
+        log.warning("readiness: the store did not answer: %s", readiness.error)
+    ok = readiness.ok
+    body = ReadyOut(status="ready" if ok else "not_ready", store=readiness.store, store_ok=ok)
     return Response(body, status_code=200 if ok else 503, media_type=MediaType.JSON)
 
 

@@ -24,7 +24,7 @@ async def status(services: Services, args: argparse.Namespace) -> int:
 
 
 async def process(services: Services, args: argparse.Namespace) -> int:
-    total = await services.store.pending_count()
+    total = await services.queue_status.pending()
     if args.limit is not None:
         total = min(total, args.limit)
     bar = ProgressBar(args, total, "processed")
@@ -62,7 +62,7 @@ async def process(services: Services, args: argparse.Namespace) -> int:
 
 
 async def dead(services: Services, args: argparse.Namespace) -> int:
-    letters = await services.store.list_dead(args.limit)
+    letters = await services.dead_letters(args.limit)
     data = [
         {
             "entry_id": d.entry_id,
@@ -97,38 +97,19 @@ async def dead(services: Services, args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-REPLAY_BATCH = 100
-
-
 async def replay(services: Services, args: argparse.Namespace) -> int:
     ids: list[str] = list(args.entry_ids)
     if not ids and not args.all:
         raise ValidationError(
             "entry_ids", "name the dead-letter entry ids to replay, or pass --all"
         )
-    if args.all:
-        total = await services.store.dead_count()
-    else:
-        total = len(ids)
+    total = await services.dead_letters.count() if args.all else len(ids)
     bar = ProgressBar(args, total, "replayed")
-    moved = 0
     try:
         if args.all:
-            # In batches, oldest first, so a long replay shows progress; stops when a batch
-            # moves nothing (entries that keep failing to move cannot loop forever).
-            while True:
-                batch = [d.entry_id for d in await services.store.list_dead(REPLAY_BATCH)]
-                if not batch:
-                    break
-                done = await services.replay(batch)
-                moved += done
-                bar.show(moved)
-                if not done:
-                    break
+            moved = await services.replay.every(progress=bar.show)
         else:
-            for start in range(0, len(ids), REPLAY_BATCH):
-                moved += await services.replay(ids[start : start + REPLAY_BATCH])
-                bar.show(moved)
+            moved = await services.replay.these(ids, progress=bar.show)
     finally:
         bar.close()
     emit(args, {"replayed": moved}, lambda: f"replayed {moved} dead letter(s) onto the queue")

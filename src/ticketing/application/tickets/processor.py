@@ -1,14 +1,11 @@
-"""The ticket use cases: submit (accept durably, then try now), process one, drain the queue."""
+"""Processing one accepted ticket: create it in the helpdesk exactly once, under its lease."""
 
 from __future__ import annotations
 
 import logging
-import os
-import socket
-import uuid
 from collections.abc import Callable
 from contextlib import AbstractContextManager
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import timedelta
 
 import anyio
@@ -16,7 +13,6 @@ import anyio
 from ticketing.application import context
 from ticketing.application.contacts import ContactClaim, ContactResolver
 from ticketing.application.guard import GuardedHelpdesk
-from ticketing.domain.breaker import BreakerState
 from ticketing.domain.errors import (
     BreakerOpen,
     HelpdeskAuthError,
@@ -26,27 +22,19 @@ from ticketing.domain.errors import (
     TicketTaken,
 )
 from ticketing.domain.model import (
-    DrainReport,
     NewContact,
     Outcome,
-    QueuedTicket,
     Ticket,
     TicketDraft,
     TicketRequest,
     TicketState,
 )
-from ticketing.domain.ports import Clock, Metrics, TicketProbe, TicketStore
+from ticketing.domain.ports import Clock, Metrics, TicketLedger, TicketProbe, lease_owner
 from ticketing.domain.timeouts import Timeouts
 
 log = logging.getLogger(__name__)
 
-FINISHED = (TicketState.CREATED, TicketState.DEAD)
 LOOK_UP_MARGIN = timedelta(hours=1)
-
-
-def consumer_name() -> str:
-    """A name for this process's queue consumer: host, pid and a random suffix."""
-    return f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,7 +69,7 @@ class TicketProcessor:
 
     def __init__(
         self,
-        store: TicketStore,
+        store: TicketLedger,
         helpdesk: GuardedHelpdesk,
         contacts: ContactResolver,
         clock: Clock,
@@ -111,7 +99,7 @@ class TicketProcessor:
         process holds is left to it.
         """
         with _naming(draft):
-            owner = uuid.uuid4().hex
+            owner = lease_owner()
             leased = await self._store.lease(draft.key, owner, self.lease_ttl)
             if not leased.held:
                 return leased.record or _accepted(draft)
@@ -154,7 +142,7 @@ class TicketProcessor:
     async def _process_leased(
         self, draft: TicketDraft, attempt: _Attempt, record: Outcome
     ) -> Outcome:
-        if record.state in FINISHED:
+        if record.state.finished:
             return record
         if record.attempts >= self.policy.max_deliveries:
             return await self._bury(
@@ -353,18 +341,7 @@ class TicketProcessor:
         return found
 
     async def _complete(self, draft: TicketDraft, ticket: Ticket, attempt: _Attempt) -> Outcome:
-        outcome = Outcome(
-            key=draft.key,
-            request_id=draft.request_id,
-            state=TicketState.CREATED,
-            ticket_id=ticket.id,
-            ticket_number=ticket.ticket_number,
-            contact_id=ticket.contact_id,
-            web_url=ticket.web_url,
-            created_at=ticket.created_time or self._clock.now(),
-            incident_id=draft.incident_id,
-            source=draft.source,
-        )
+        outcome = Outcome.created(draft, ticket, ticket.created_time or self._clock.now())
         with anyio.CancelScope(shield=True):
             # Zoho has the ticket: recording it must not be cancelled half-way. The lease
             # goes back in the same step.
@@ -386,14 +363,7 @@ class TicketProcessor:
         if self._metrics is not None:
             self._metrics.ticket("dead", draft.source)
         log.warning("ticket %s moved to the dead letters: %s", draft.key, reason)
-        return Outcome(
-            key=draft.key,
-            request_id=draft.request_id,
-            state=TicketState.DEAD,
-            reason=reason,
-            incident_id=draft.incident_id,
-            source=draft.source,
-        )
+        return Outcome.of(draft, TicketState.DEAD, reason=reason)
 
 
 def _naming(draft: TicketDraft) -> AbstractContextManager[None]:
@@ -409,238 +379,3 @@ def _without(request: TicketRequest, name: str) -> TicketRequest:
 def _accepted(draft: TicketDraft) -> Outcome:
     """What to answer for a key whose ledger record is missing (the store lost it)."""
     return Outcome(draft.key, draft.request_id, TicketState.ACCEPTED)
-
-
-class SubmitTicket:
-    """Accept a ticket durably, then try to create it right away.
-
-    Returns CREATED when the helpdesk took it now, ACCEPTED (queued) when it could not, DEAD
-    when it refused it, and for a key seen before, that key's first outcome.
-    """
-
-    def __init__(
-        self,
-        store: TicketStore,
-        processor: TicketProcessor,
-        helpdesk: GuardedHelpdesk,
-        *,
-        metrics: Metrics | None = None,
-    ):
-        self._store = store
-        self._processor = processor
-        self._helpdesk = helpdesk
-        self._metrics = metrics
-
-    async def __call__(
-        self, draft: TicketDraft, *, attempt_now: bool = True
-    ) -> tuple[Outcome, bool]:
-        """Returns the outcome and whether the key was new."""
-        owner = uuid.uuid4().hex
-        leased = False
-        # Decided once: a ticket leased here is attempted here (an attempt that finds the
-        # breaker open meanwhile leaves it queued and gives the lease back).
-        attempt = attempt_now and self._helpdesk.available
-        if attempt:
-            # Accepted and leased in one step: the attempt needs no round trip of its own.
-            accepted = await self._store.accept_and_lease(draft, owner, self._processor.lease_ttl)
-            outcome, new, leased = accepted.outcome, accepted.new, accepted.leased
-        else:
-            outcome, new = await self._store.accept(draft)
-        self._count("accepted" if new else "duplicate", draft)
-        if not new:
-            return outcome, False
-        if not attempt:
-            self._count("queued", draft)
-            return outcome, True
-        try:
-            if leased:
-                result = await self._processor.process_leased(draft, owner, outcome)
-            else:
-                result = await self._processor.process(draft)
-            if result.state not in FINISHED:
-                self._count("queued", draft)
-            return result, True
-        except StoreUnavailable as exc:
-            # Accepted already (the step above succeeded): the ticket is durable, so the
-            # caller hears "queued", not an error that would tempt it to send it again.
-            log.warning("store failed after accepting %s: %s", draft.key, exc.message)
-            self._count("queued", draft)
-            return outcome, True
-
-    def _count(self, outcome: str, draft: TicketDraft) -> None:
-        if self._metrics is not None:
-            self._metrics.ticket(outcome, draft.source)
-
-
-@dataclass
-class DrainState:
-    """What the drain has done, for health and the CLI."""
-
-    running: bool = False
-    passes: int = 0
-    last_report: DrainReport | None = None
-    totals: DrainReport = field(default_factory=DrainReport)
-
-
-class _PassRun:
-    """The book-keeping of one streaming drain pass."""
-
-    def __init__(self, report: DrainReport) -> None:
-        self.report = report
-        self.unfinished = 0  # claimed and not finished yet (waiting for a worker or running)
-        self.outstanding = 0  # claimed and not acked: unfinished, or left for the next pass
-        self.store_failures: list[StoreUnavailable] = []
-        self._changed = anyio.Event()
-
-    def started(self, entry: QueuedTicket) -> None:
-        self.unfinished += 1
-        self.outstanding += 1
-
-    def finished(self, entry: QueuedTicket, outcome: Outcome | None) -> None:
-        self.unfinished -= 1
-        if outcome is not None:
-            report = self.report
-            report.processed += 1
-            if outcome.state is TicketState.CREATED:
-                report.created += 1
-                self.outstanding -= 1
-            elif outcome.state is TicketState.DEAD:
-                report.dead += 1
-                self.outstanding -= 1
-            else:
-                report.failed += 1
-                if outcome.reason and len(report.errors) < 10:
-                    report.errors.append(f"{entry.draft.key}: {outcome.reason}")
-        self._changed.set()
-        self._changed = anyio.Event()
-
-    async def wait_until(self, condition: Callable[[], bool]) -> None:
-        while not condition():
-            await self._changed.wait()
-
-
-class DrainQueue:
-    """Work through the pending queue: several processes can drain it at once.
-
-    Each pass claims batches for this process's consumer (its own unfinished entries, then
-    entries abandoned by dead consumers, then new ones) and processes up to ``concurrency`` of
-    them at once, claiming the next batch before the last one has finished. Zoho's cap on calls
-    in flight is the helpdesk's call gate's business, so ``concurrency`` may exceed it (tickets
-    between two calls then leave their slot to another). A pass stops when the breaker opens,
-    Zoho asks to wait, or nothing new comes back.
-    """
-
-    def __init__(
-        self,
-        store: TicketStore,
-        processor: TicketProcessor,
-        helpdesk: GuardedHelpdesk,
-        *,
-        consumer: str,
-        concurrency: int = 10,
-        batch_size: int = 50,
-        reclaim_idle: float | None = None,
-    ) -> None:
-        self._store = store
-        self._processor = processor
-        self._helpdesk = helpdesk
-        self.consumer = consumer
-        self._limiter = anyio.CapacityLimiter(concurrency)
-        self._batch = batch_size
-        self._reclaim_idle = (
-            reclaim_idle
-            or Timeouts.from_attempt(processor.policy.attempt_timeout).queue_reclaim_idle
-        )
-        self.state = DrainState()
-        self._pass_lock = anyio.Lock()
-
-    async def __call__(
-        self,
-        *,
-        limit: int | None = None,
-        progress: Callable[[DrainReport], None] | None = None,
-    ) -> DrainReport:
-        """One pass; ``limit`` caps how many entries it processes."""
-        async with self._pass_lock:
-            self.state.running = True
-            try:
-                report = await self._pass(limit, progress)
-            finally:
-                self.state.running = False
-            self.state.passes += 1
-            self.state.last_report = report
-            totals = self.state.totals
-            totals.processed += report.processed
-            totals.created += report.created
-            totals.failed += report.failed
-            totals.dead += report.dead
-            return report
-
-    async def _pass(
-        self, limit: int | None, progress: Callable[[DrainReport], None] | None
-    ) -> DrainReport:
-        """Claim and process entries as a stream: the next batch is claimed while the last
-        ones are still being worked on, so Zoho's call slots never wait for a whole batch to
-        finish (or for the acks and the next claim)."""
-        report = DrainReport()
-        run = _PassRun(report)
-        seen: set[str] = set()
-        claimed = 0
-        async with anyio.create_task_group() as tg:
-            while limit is None or claimed < limit:
-                # Claim more once no more than one batch's worth is left to start.
-                await run.wait_until(lambda: run.unfinished <= self._batch)
-                if self._helpdesk.breaker.state is BreakerState.HALF_OPEN:
-                    # One trial first; the rest follow once it has closed the breaker.
-                    await run.wait_until(lambda: run.unfinished == 0)
-                state = self._helpdesk.breaker.state
-                if state is BreakerState.OPEN or self._helpdesk.paused_for():
-                    break
-                want = self._batch if limit is None else min(self._batch, limit - claimed)
-                if state is BreakerState.HALF_OPEN:
-                    want = 1
-                # This consumer's own entries come first in a claim: the ones still being
-                # worked on and the ones left unfinished, which ``seen`` filters out.
-                try:
-                    batch = await self._store.claim(
-                        self.consumer, run.outstanding + want, self._reclaim_idle
-                    )
-                except StoreUnavailable as exc:
-                    # Raised here it would leave the task group as an exception group (a
-                    # crash, a 500): recorded like a worker's, and raised alone below.
-                    run.store_failures.append(exc)
-                    break
-                fresh = [entry for entry in batch if entry.entry_id not in seen]
-                if not fresh:
-                    break
-                seen.update(entry.entry_id for entry in fresh)
-                claimed += len(fresh)
-                for entry in fresh:
-                    run.started(entry)
-                    tg.start_soon(self._work, run, entry)
-                if progress:
-                    progress(report)
-        if run.store_failures:
-            # One StoreUnavailable (a 503, a logged warning), not an exception group that
-            # reads as a crash; what did finish was recorded by the store already.
-            raise run.store_failures[0]
-        report.remaining = await self._store.pending_count()
-        if progress:
-            progress(report)
-        return report
-
-    async def _work(self, run: _PassRun, entry: QueuedTicket) -> None:
-        try:
-            async with self._limiter:
-                outcome = await self._processor.process(entry.draft)
-                if outcome.state in FINISHED:
-                    await self._store.ack(entry.entry_id)
-        except StoreUnavailable as exc:
-            # The entry stays with this consumer and comes back on the next claim.
-            run.store_failures.append(exc)
-            run.finished(entry, None)
-            return
-        except BaseException:
-            run.finished(entry, None)
-            raise
-        run.finished(entry, outcome)

@@ -1,0 +1,131 @@
+"""Operations use cases: queue figures, readiness, the dead letters (list, replay, reject)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from ticketing.domain.model import DeadLetter
+from ticketing.domain.ports import DeadLetters, QueueMonitor
+
+# Dead letters replayed per store call: a long replay shows progress between batches.
+REPLAY_BATCH = 100
+
+
+@dataclass(frozen=True, slots=True)
+class QueueFigures:
+    """Queue and dead-letter figures."""
+
+    pending: int
+    dead: int
+    dead_letters: Sequence[DeadLetter] = ()
+
+
+class QueueStatus:
+    """How many tickets wait and how many are dead, with the oldest dead letters."""
+
+    def __init__(self, monitor: QueueMonitor, dead: DeadLetters) -> None:
+        self._monitor = monitor
+        self._dead = dead
+
+    async def __call__(self, *, dead_limit: int = 0) -> QueueFigures:
+        dead = await self._dead.list_dead(dead_limit) if dead_limit else ()
+        return QueueFigures(
+            pending=await self._monitor.pending_count(),
+            dead=await self._monitor.dead_count(),
+            dead_letters=dead,
+        )
+
+    async def pending(self) -> int:
+        """Tickets accepted and not yet created or dead."""
+        return await self._monitor.pending_count()
+
+
+@dataclass(frozen=True, slots=True)
+class Readiness:
+    """Would a ticket be accepted durably now?"""
+
+    ok: bool
+    store: str  # redis | memory
+    error: Exception | None = None  # why the store did not answer
+
+
+class CheckReadiness:
+    """Ready when the store answers; any failure of the store means "not ready"."""
+
+    def __init__(self, monitor: QueueMonitor, *, store_kind: str) -> None:
+        self._monitor = monitor
+        self._store_kind = store_kind
+
+    async def __call__(self) -> Readiness:
+        try:
+            ok = bool(await self._monitor.ping())
+        except Exception as exc:  # readiness answers, never raises
+            return Readiness(False, self._store_kind, exc)
+        return Readiness(ok, self._store_kind)
+
+
+class ListDeadLetters:
+    """The oldest dead letters."""
+
+    def __init__(self, dead: DeadLetters) -> None:
+        self._dead = dead
+
+    async def __call__(self, limit: int = 100) -> Sequence[DeadLetter]:
+        return await self._dead.list_dead(limit)
+
+    async def count(self) -> int:
+        """How many dead letters there are."""
+        return await self._dead.dead_count()
+
+
+class ReplayDeadLetters:
+    """Put dead letters back where they came from, to be tried again."""
+
+    def __init__(self, dead: DeadLetters, *, batch: int = REPLAY_BATCH) -> None:
+        self._dead = dead
+        self._batch = batch
+
+    async def __call__(self, entry_ids: Sequence[str] | None = None) -> int:
+        """Replay these letters (all of them when None) in one step; how many moved."""
+        return await self._dead.replay_dead(entry_ids)
+
+    async def every(self, progress: Callable[[int], None] | None = None) -> int:
+        """Replay every dead letter, oldest first, a batch at a time, calling ``progress``
+        with the number moved so far after each batch. Stops when a batch moves nothing, so
+        letters that keep failing to move cannot loop forever."""
+        moved = 0
+        while True:
+            batch = [d.entry_id for d in await self._dead.list_dead(self._batch)]
+            if not batch:
+                return moved
+            done = await self._dead.replay_dead(batch)
+            moved += done
+            if progress:
+                progress(moved)
+            if not done:
+                return moved
+
+    async def these(
+        self, entry_ids: Sequence[str], progress: Callable[[int], None] | None = None
+    ) -> int:
+        """Replay the named letters a batch at a time, calling ``progress`` with the number
+        moved so far after each batch."""
+        moved = 0
+        for start in range(0, len(entry_ids), self._batch):
+            moved += await self._dead.replay_dead(entry_ids[start : start + self._batch])
+            if progress:
+                progress(moved)
+        return moved
+
+
+class RejectMessage:
+    """A message that never became a ticket (malformed): straight to the dead letters,
+    remembering the stream it came from so that a replay puts it back there (see
+    :meth:`DeadLetters.bury_raw`)."""
+
+    def __init__(self, dead: DeadLetters) -> None:
+        self._dead = dead
+
+    async def __call__(self, payload: str, reason: str, origin: str) -> None:
+        await self._dead.bury_raw(payload, reason, origin)

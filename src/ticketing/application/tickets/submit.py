@@ -1,0 +1,74 @@
+"""Submitting a ticket: accept it durably, then try to create it right away."""
+
+from __future__ import annotations
+
+import logging
+
+from ticketing.application.guard import GuardedHelpdesk
+from ticketing.application.tickets.processor import TicketProcessor
+from ticketing.domain.errors import StoreUnavailable
+from ticketing.domain.model import Outcome, TicketDraft
+from ticketing.domain.ports import Metrics, TicketLedger, lease_owner
+
+log = logging.getLogger(__name__)
+
+
+class SubmitTicket:
+    """Accept a ticket durably, then try to create it right away.
+
+    Returns CREATED when the helpdesk took it now, ACCEPTED (queued) when it could not, DEAD
+    when it refused it, and for a key seen before, that key's first outcome.
+    """
+
+    def __init__(
+        self,
+        store: TicketLedger,
+        processor: TicketProcessor,
+        helpdesk: GuardedHelpdesk,
+        *,
+        metrics: Metrics | None = None,
+    ):
+        self._store = store
+        self._processor = processor
+        self._helpdesk = helpdesk
+        self._metrics = metrics
+
+    async def __call__(
+        self, draft: TicketDraft, *, attempt_now: bool = True
+    ) -> tuple[Outcome, bool]:
+        """Returns the outcome and whether the key was new."""
+        owner = lease_owner()
+        leased = False
+        # Decided once: a ticket leased here is attempted here (an attempt that finds the
+        # breaker open meanwhile leaves it queued and gives the lease back).
+        attempt = attempt_now and self._helpdesk.available
+        if attempt:
+            # Accepted and leased in one step: the attempt needs no round trip of its own.
+            accepted = await self._store.accept_and_lease(draft, owner, self._processor.lease_ttl)
+            outcome, new, leased = accepted.outcome, accepted.new, accepted.leased
+        else:
+            outcome, new = await self._store.accept(draft)
+        self._count("accepted" if new else "duplicate", draft)
+        if not new:
+            return outcome, False
+        if not attempt:
+            self._count("queued", draft)
+            return outcome, True
+        try:
+            if leased:
+                result = await self._processor.process_leased(draft, owner, outcome)
+            else:
+                result = await self._processor.process(draft)
+            if not result.state.finished:
+                self._count("queued", draft)
+            return result, True
+        except StoreUnavailable as exc:
+            # Accepted already (the step above succeeded): the ticket is durable, so the
+            # caller hears "queued", not an error that would tempt it to send it again.
+            log.warning("store failed after accepting %s: %s", draft.key, exc.message)
+            self._count("queued", draft)
+            return outcome, True
+
+    def _count(self, outcome: str, draft: TicketDraft) -> None:
+        if self._metrics is not None:
+            self._metrics.ticket(outcome, draft.source)

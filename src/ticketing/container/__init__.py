@@ -1,0 +1,332 @@
+"""The composition root: which adapter backs which port, decided once from the settings.
+
+Two decisions are made once and read everywhere: the backend (:mod:`.backend`: Redis when
+REDIS_URL is set, else in-process adapters) and the token storage (:mod:`.zoho`: where the
+OAuth tokens live). Every builder is typed by what it provides, so mypy holds each adapter to
+its port; :mod:`.services` builds what the entrypoints get. This module wires them into one
+dependency-injector container and opens and closes it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable
+from typing import cast
+
+import redis.asyncio as aioredis
+from dependency_injector import containers, providers
+from redis.exceptions import RedisError
+
+from ticketing.adapters.clock import SystemClock
+from ticketing.adapters.prometheus import PrometheusMetrics
+from ticketing.adapters.redis.store import CONSUMER_GROUP
+from ticketing.adapters.redis.streams import StreamUse, claim_streams, legacy_consumed
+from ticketing.adapters.token_file import FileTokenStore
+from ticketing.application.auth import AuthStatus, ResumeRefreshes, SetupAuthorization, Whoami
+from ticketing.application.contacts import ContactResolver
+from ticketing.application.doctor import Doctor
+from ticketing.application.intake import IntakePolicy
+from ticketing.application.operations import (
+    CheckReadiness,
+    ListDeadLetters,
+    QueueStatus,
+    RejectMessage,
+    ReplayDeadLetters,
+)
+from ticketing.application.queries import AuthorizationUrl, ListDepartments
+from ticketing.application.tickets import (
+    DrainQueue,
+    ProcessingPolicy,
+    SubmitTicket,
+    TicketProcessor,
+)
+from ticketing.container.backend import (
+    Backend,
+    InProcessBackend,
+    RedisBackend,
+    _call_gate,
+    _contact_cache,
+    _leases,
+    _store,
+    build_backend,
+    build_contact_cache,
+    open_redis_client,
+    store_kind,
+)
+from ticketing.container.services import (
+    AdminServices,
+    Services,
+    build_health,
+    build_helpdesk,
+    consumer_name,
+    watch_metrics,
+)
+from ticketing.container.zoho import (
+    REFRESH_LOCK,
+    SANDBOX_BASE_URL,
+    TokenStorage,
+    ZohoEndpoints,
+    build_browser,
+    build_callback_server,
+    build_emulator_app,
+    build_emulator_state,
+    build_oauth,
+    build_refresh_budget,
+    build_refresh_lock,
+    build_token_manager,
+    build_token_store,
+    build_zoho_client,
+    build_zoho_config,
+    build_zoho_endpoints,
+    decide_token_storage,
+    open_http_client,
+    sent_picklist_values,
+)
+from ticketing.domain.breaker import CircuitBreaker
+from ticketing.domain.ports import Clock
+from ticketing.domain.timeouts import Timeouts
+from ticketing.settings import SPEC, Settings
+
+__all__ = [
+    "REFRESH_LOCK",
+    "SANDBOX_BASE_URL",
+    "AdminServices",
+    "Backend",
+    "Container",
+    "InProcessBackend",
+    "RedisBackend",
+    "Services",
+    "TokenStorage",
+    "ZohoEndpoints",
+    "admin_of",
+    "build_backend",
+    "build_contact_cache",
+    "build_zoho_endpoints",
+    "check_streams",
+    "consumer_name",
+    "open_http_client",
+    "open_redis_client",
+    "redis_of",
+    "start",
+    "stop",
+    "store_kind",
+]
+
+log = logging.getLogger(__name__)
+
+
+class Container(containers.DeclarativeContainer):
+    """Adapters for ports, decided from the settings; override any provider in tests."""
+
+    settings = providers.Singleton(Settings.load)
+    clock: providers.Provider[Clock] = providers.Singleton(SystemClock)
+    endpoints = providers.Singleton(build_zoho_endpoints, settings)
+    mode = endpoints.provided.mode
+    emulator_state = providers.Singleton(build_emulator_state, endpoints)
+    emulator = providers.Singleton(build_emulator_app, emulator_state)
+    metrics = providers.Singleton(PrometheusMetrics)
+    http = providers.Resource(open_http_client, settings, emulator, metrics)
+    redis = providers.Resource(open_redis_client, settings)
+
+    # The backend: Redis or this process, decided once; the four adapters below come from it.
+    backend = providers.Singleton(build_backend, settings, redis, clock)
+    store = providers.Singleton(_store, backend)
+    leases = providers.Singleton(_leases, backend)
+    contact_cache = providers.Singleton(_contact_cache, backend)
+    call_gate = providers.Singleton(_call_gate, backend)
+
+    # The OAuth tokens: where they live is decided once, and every token adapter reads it.
+    token_storage = providers.Singleton(decide_token_storage, settings, endpoints)
+    token_file = providers.Singleton(FileTokenStore, settings.provided.zoho_token_file)
+    token_store = providers.Singleton(
+        build_token_store, settings, token_storage, token_file, backend
+    )
+    refresh_budget = providers.Singleton(
+        build_refresh_budget, settings, token_storage, backend, clock
+    )
+    refresh_lock = providers.Singleton(
+        build_refresh_lock, settings, token_storage, token_file, backend
+    )
+
+    oauth = providers.Singleton(build_oauth, settings, endpoints, http, clock)
+    tokens = providers.Singleton(
+        build_token_manager,
+        settings,
+        endpoints,
+        oauth,
+        token_store,
+        clock,
+        refresh_lock,
+        refresh_budget,
+    )
+    zoho = providers.Singleton(build_zoho_client, settings, endpoints, http, tokens, clock)
+
+    breaker = providers.Singleton(
+        CircuitBreaker,
+        clock,
+        failure_threshold=settings.provided.circuit_breaker_failure_threshold,
+        timeout=settings.provided.circuit_breaker_timeout,
+    )
+    helpdesk = providers.Singleton(build_helpdesk, settings, zoho, breaker, clock, call_gate)
+    timeouts = providers.Singleton(Timeouts.from_attempt, settings.provided.attempt_timeout)
+    contacts = providers.Singleton(
+        ContactResolver,
+        helpdesk,
+        contact_cache,
+        leases,
+        clock,
+        lock_ttl=timeouts.provided.contact_lock_ttl,
+        lock_wait=timeouts.provided.contact_lock_wait,
+        inline=settings.provided.zoho_inline_contact,
+    )
+    policy = providers.Singleton(
+        IntakePolicy,
+        default_priority=settings.provided.default_priority,
+        low_confidence_threshold=settings.provided.low_confidence_threshold,
+        low_confidence_priority=settings.provided.low_confidence_priority,
+        default_channel=settings.provided.default_channel,
+        default_phone_country=settings.provided.default_phone_country,
+    )
+    processing = providers.Singleton(
+        ProcessingPolicy,
+        max_deliveries=settings.provided.queue_max_deliveries,
+        ambiguous_grace=settings.provided.zoho_search_lag,
+        attempt_timeout=settings.provided.attempt_timeout,
+    )
+    processor = providers.Singleton(
+        TicketProcessor, store, helpdesk, contacts, clock, processing, metrics=metrics
+    )
+    submit = providers.Singleton(SubmitTicket, store, processor, helpdesk, metrics=metrics)
+    drain = providers.Singleton(
+        DrainQueue,
+        store,
+        processor,
+        helpdesk,
+        consumer=providers.Callable(consumer_name),
+        # Twice the Zoho cap in progress: while some tickets do their Redis steps, others
+        # keep every call slot busy; the call gate, not this, holds Zoho to the cap.
+        concurrency=providers.Callable(lambda s: 2 * s.zoho_max_concurrency, settings),
+    )
+    health = providers.Singleton(
+        build_health, settings, endpoints, store, helpdesk, drain, zoho, tokens
+    )
+    services = providers.Singleton(
+        Services,
+        settings=settings,
+        clock=clock,
+        policy=policy,
+        helpdesk=helpdesk,
+        submit=submit,
+        processor=processor,
+        drain=drain,
+        health=health,
+        departments=providers.Singleton(ListDepartments, helpdesk),
+        auth_url=providers.Singleton(AuthorizationUrl, oauth),
+        queue_status=providers.Singleton(QueueStatus, store, store),
+        dead_letters=providers.Singleton(ListDeadLetters, store),
+        replay=providers.Singleton(ReplayDeadLetters, store),
+        ready=providers.Singleton(
+            CheckReadiness, store, store_kind=providers.Callable(store_kind, settings)
+        ),
+        reject=providers.Singleton(RejectMessage, store),
+        mode=mode,
+        store=store,
+        metrics=providers.Singleton(watch_metrics, metrics, store, helpdesk, tokens, zoho),
+    )
+
+    # The admin commands (auth setup/status, whoami, doctor): resolved by the CLI only.
+    zoho_config = providers.Singleton(build_zoho_config, settings, endpoints, token_storage)
+    browser = providers.Singleton(build_browser)
+    callback_server = providers.Singleton(build_callback_server, settings)
+    whoami = providers.Singleton(Whoami, helpdesk, org_id=settings.provided.zoho_org_id)
+    admin = providers.Singleton(
+        AdminServices,
+        config=zoho_config,
+        whoami=whoami,
+        auth_status=providers.Singleton(AuthStatus, tokens, zoho_config),
+        resume_refreshes=providers.Singleton(ResumeRefreshes, tokens),
+        setup_auth=providers.Singleton(
+            SetupAuthorization, oauth, callback_server, browser, tokens, whoami, zoho_config
+        ),
+        doctor=providers.Singleton(
+            Doctor,
+            zoho_config,
+            tokens,
+            oauth,
+            helpdesk,
+            store,
+            quota=zoho,
+            credits_pause=helpdesk.provided.credits_pause,
+            picklist_values=providers.Callable(sent_picklist_values, settings),
+        ),
+    )
+
+
+async def start(container: Container) -> Services:
+    """Open the container's resources and build the services (everything async is awaited).
+
+    Raises:
+        ConfigurationError: another deployment (another REDIS_KEY_PREFIX) reads the same queue,
+            dead letters or inbound stream and group.
+    """
+    await cast(Awaitable[None], container.init_resources())
+    services = await cast(Awaitable[Services], container.services())
+    redis = await redis_of(container)
+    if redis is not None:
+        try:
+            await check_streams(redis, services.settings)
+        except (RedisError, OSError) as exc:
+            # A service starts with Redis down (and is not ready, and says so); the consumer
+            # checks again once Redis answers.
+            log.debug("could not check who else reads this deployment's streams: %s", exc)
+    return services
+
+
+async def check_streams(
+    redis: aioredis.Redis, settings: Settings, *, warn_legacy: bool = True
+) -> None:
+    """Refuse to share a stream with another deployment; warn (unless ``warn_legacy`` is
+    False) when a prefix set on a running deployment leaves work behind on the unprefixed
+    names it used before."""
+    uses = [
+        StreamUse("TICKET_QUEUE_NAME", settings.ticket_queue_name, CONSUMER_GROUP),
+        StreamUse("TICKET_DEAD_LETTER_NAME", settings.dead_letter_stream, "dead letters"),
+        StreamUse("INBOUND_STREAM", settings.inbound_stream, settings.inbound_group),
+    ]
+    await claim_streams(redis, settings.redis_key_prefix, uses)
+    if not warn_legacy:
+        return
+    consumed = {"ticket_queue_name": uses[0], "inbound_stream": uses[2]}
+    for name, use in consumed.items():
+        if not settings.derived_name(name):
+            continue
+        legacy = SPEC[name]["default"]
+        backlog = await legacy_consumed(redis, legacy, use.reader)
+        if backlog is not None:
+            log.warning(
+                "%s is %s under REDIS_KEY_PREFIX, but %s (%d entries) is still read by group "
+                "%s: if that was this deployment, set %s=%s to keep reading it (and point the "
+                "publisher at it), or drain it first",
+                use.setting,
+                use.stream,
+                legacy,
+                backlog,
+                use.reader,
+                use.setting,
+                legacy,
+            )
+
+
+async def stop(container: Container) -> None:
+    """Close what :func:`start` opened (HTTP pool, Redis connections)."""
+    await cast(Awaitable[None], container.shutdown_resources())
+
+
+async def admin_of(container: Container) -> AdminServices:
+    """The admin use cases (after :func:`start`)."""
+    return await cast(Awaitable[AdminServices], container.admin())
+
+
+async def redis_of(container: Container) -> aioredis.Redis | None:
+    """The Redis client, or None in in-process mode."""
+    return await cast(Awaitable["aioredis.Redis | None"], container.redis())

@@ -1,0 +1,222 @@
+"""The backend: Redis or in-process adapters for the store, leases, contact cache and call
+gate, decided once (:func:`build_backend`)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from functools import cached_property
+from typing import Literal, Protocol
+
+import redis.asyncio as aioredis
+
+from ticketing.adapters.memory import (
+    InMemoryContactCache,
+    InMemoryLeases,
+    InMemoryTicketStore,
+)
+from ticketing.adapters.memory_gate import InMemoryCallGate
+from ticketing.adapters.redis.budget import RedisRefreshBudget
+from ticketing.adapters.redis.cache import RedisContactCache
+from ticketing.adapters.redis.connection import connect
+from ticketing.adapters.redis.gate import RedisCallGate
+from ticketing.adapters.redis.leases import RedisLeases
+from ticketing.adapters.redis.store import (
+    LEASE_PREFIX,
+    LEDGER_PREFIX,
+    OWNER_PREFIX,
+    RedisTicketStore,
+)
+from ticketing.adapters.redis.tokens import RedisTokenStore
+from ticketing.adapters.tiered_cache import TwoTierContactCache
+from ticketing.domain.errors import ConfigurationError
+from ticketing.domain.ports import (
+    CallGate,
+    Clock,
+    ContactCache,
+    Leases,
+    RefreshBudget,
+    TicketStore,
+    TokenStore,
+)
+from ticketing.domain.timeouts import Timeouts
+from ticketing.settings import Settings
+
+# Said by whoever finds the tokens must be shared in Redis without one.
+TOKENS_NEED_REDIS = "ZOHO_TOKEN_STORE=redis needs REDIS_URL; set it, or ZOHO_TOKEN_STORE=file"
+# Contact ids a process keeps in memory in front of Redis (about 200 bytes each).
+LOCAL_CONTACTS = 50_000
+
+
+async def open_redis_client(settings: Settings) -> AsyncIterator[aioredis.Redis | None]:
+    """The Redis client when REDIS_URL is set; None means in-process stores."""
+    if not settings.redis_url:
+        yield None
+        return
+    client = connect(settings.redis_url)
+    try:
+        yield client
+    finally:
+        await client.aclose()
+
+
+def store_kind(settings: Settings) -> Literal["redis", "memory"]:
+    """Where tickets are kept, as ``/health`` and ``/ready`` name it."""
+    return "redis" if settings.redis_url else "memory"
+
+
+class Backend(Protocol):
+    """The adapters that either live in this process or are shared through Redis, chosen
+    once (:func:`build_backend`). Each is built on first use and kept."""
+
+    @property
+    def store(self) -> TicketStore: ...
+
+    @property
+    def leases(self) -> Leases: ...
+
+    @property
+    def contact_cache(self) -> ContactCache: ...
+
+    @property
+    def call_gate(self) -> CallGate: ...
+
+    def shared_tokens(self, imported_from: TokenStore) -> TokenStore:
+        """A token store the fleet shares, importing ``imported_from`` once."""
+        ...
+
+    def shared_refresh_budget(self) -> RefreshBudget:
+        """A refresh budget the fleet shares."""
+        ...
+
+
+class InProcessBackend:
+    """Everything in this process: nothing survives a restart, nothing is shared."""
+
+    def __init__(self, settings: Settings, clock: Clock) -> None:
+        self._settings = settings
+        self._clock = clock
+
+    @cached_property
+    def store(self) -> TicketStore:
+        # The start-up log says nothing survives a restart.
+        settings = self._settings
+        return InMemoryTicketStore(
+            self._clock,
+            retention=settings.ledger_retention,
+            dead_maxlen=settings.dead_letter_maxlen,
+        )
+
+    @cached_property
+    def leases(self) -> Leases:
+        return InMemoryLeases(self._clock)
+
+    @cached_property
+    def contact_cache(self) -> ContactCache:
+        return InMemoryContactCache(self._clock, ttl=self._settings.contact_cache_ttl)
+
+    @cached_property
+    def call_gate(self) -> CallGate:
+        """ZOHO_MAX_CONCURRENCY calls in flight in this process."""
+        return InMemoryCallGate(self._clock, self._settings.zoho_max_concurrency)
+
+    def shared_tokens(self, imported_from: TokenStore) -> TokenStore:
+        raise ConfigurationError(TOKENS_NEED_REDIS)
+
+    def shared_refresh_budget(self) -> RefreshBudget:
+        raise ConfigurationError(TOKENS_NEED_REDIS)
+
+
+class RedisBackend:
+    """Everything shared by the fleet through one Redis, under REDIS_KEY_PREFIX."""
+
+    def __init__(self, settings: Settings, redis: aioredis.Redis, clock: Clock) -> None:
+        self._settings = settings
+        self._redis = redis
+        self._clock = clock
+        self._prefix = settings.redis_key_prefix
+
+    @cached_property
+    def store(self) -> TicketStore:
+        settings = self._settings
+        return RedisTicketStore(
+            self._redis,
+            self._clock,
+            ledger_prefix=self._prefix + LEDGER_PREFIX,
+            lease_prefix=self._prefix + LEASE_PREFIX,
+            owner_prefix=self._prefix + OWNER_PREFIX,
+            pending=settings.ticket_queue_name,
+            dead=settings.dead_letter_stream,
+            created=settings.created_stream,
+            retention=settings.ledger_retention,
+            dead_maxlen=settings.dead_letter_maxlen,
+        )
+
+    @cached_property
+    def leases(self) -> Leases:
+        return RedisLeases(self._redis, prefix=self._prefix)
+
+    @cached_property
+    def contact_cache(self) -> ContactCache:
+        """Redis, with a short-lived copy in this process in front of it (unless
+        CONTACT_CACHE_LOCAL_TTL is 0)."""
+        settings = self._settings
+        shared = RedisContactCache(self._redis, ttl=settings.contact_cache_ttl, prefix=self._prefix)
+        local_ttl = min(settings.contact_cache_local_ttl, settings.contact_cache_ttl)
+        if local_ttl <= 0:
+            return shared
+        near = InMemoryContactCache(self._clock, ttl=local_ttl, max_entries=LOCAL_CONTACTS)
+        return TwoTierContactCache(near, shared)
+
+    @cached_property
+    def call_gate(self) -> CallGate:
+        """ZOHO_MAX_CONCURRENCY calls in flight across the fleet."""
+        timeouts = Timeouts.from_attempt(self._settings.attempt_timeout)
+        return RedisCallGate(
+            self._redis,
+            self._clock,
+            capacity=self._settings.zoho_max_concurrency,
+            prefix=self._prefix,
+            holder_ttl=timeouts.gate_holder_ttl,
+            hold_for=timeouts.gate_hold_for,
+        )
+
+    def shared_tokens(self, imported_from: TokenStore) -> TokenStore:
+        return RedisTokenStore(self._redis, prefix=self._prefix, import_from=imported_from)
+
+    def shared_refresh_budget(self) -> RefreshBudget:
+        return RedisRefreshBudget(
+            self._redis,
+            self._clock,
+            limit=self._settings.zoho_refresh_budget,
+            prefix=self._prefix,
+        )
+
+
+def build_backend(settings: Settings, redis: aioredis.Redis | None, clock: Clock) -> Backend:
+    """The one place that decides between Redis and in-process adapters."""
+    if redis is None:
+        return InProcessBackend(settings, clock)
+    return RedisBackend(settings, redis, clock)
+
+
+def _store(backend: Backend) -> TicketStore:
+    return backend.store
+
+
+def _leases(backend: Backend) -> Leases:
+    return backend.leases
+
+
+def _contact_cache(backend: Backend) -> ContactCache:
+    return backend.contact_cache
+
+
+def _call_gate(backend: Backend) -> CallGate:
+    return backend.call_gate
+
+
+def build_contact_cache(
+    settings: Settings, redis: aioredis.Redis | None, clock: Clock
+) -> ContactCache:
+    """The contact cache the backend for ``redis`` provides."""
+    return build_backend(settings, redis, clock).contact_cache

@@ -1,0 +1,145 @@
+"""What the entrypoints get: the use cases, built from the ports (typed builders where mypy
+should hold an adapter to its port)."""
+
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+from dataclasses import dataclass
+
+from ticketing.adapters.prometheus import PrometheusMetrics
+from ticketing.adapters.zoho_desk.client import ZohoDeskClient
+from ticketing.adapters.zoho_desk.oauth import TokenManager
+from ticketing.application.auth import (
+    AuthStatus,
+    ResumeRefreshes,
+    SetupAuthorization,
+    Whoami,
+    ZohoConfig,
+)
+from ticketing.application.doctor import Doctor
+from ticketing.application.guard import GuardedHelpdesk
+from ticketing.application.intake import IntakePolicy
+from ticketing.application.operations import (
+    CheckReadiness,
+    ListDeadLetters,
+    QueueStatus,
+    RejectMessage,
+    ReplayDeadLetters,
+)
+from ticketing.application.queries import (
+    AuthorizationUrl,
+    CheckHealth,
+    ListDepartments,
+)
+from ticketing.application.tickets import (
+    DrainQueue,
+    SubmitTicket,
+    TicketProcessor,
+)
+from ticketing.container.backend import store_kind
+from ticketing.container.zoho import ZohoEndpoints
+from ticketing.domain.breaker import CircuitBreaker
+from ticketing.domain.ports import (
+    CallGate,
+    Clock,
+    QuotaMeter,
+    TicketStore,
+)
+from ticketing.settings import Settings
+
+
+def build_helpdesk(
+    settings: Settings,
+    zoho: ZohoDeskClient,
+    breaker: CircuitBreaker,
+    clock: Clock,
+    gate: CallGate,
+) -> GuardedHelpdesk:
+    """Zoho Desk behind the breaker and the call gate (typed: mypy holds the client to the
+    ``Helpdesk`` port here)."""
+    return GuardedHelpdesk(zoho, breaker, clock, gate, slot_wait=settings.zoho_timeout)
+
+
+def build_health(
+    settings: Settings,
+    endpoints: ZohoEndpoints,
+    store: TicketStore,
+    helpdesk: GuardedHelpdesk,
+    drain: DrainQueue,
+    zoho: ZohoDeskClient,
+    tokens: TokenManager,
+) -> CheckHealth:
+    """``/health`` (typed: the client is held to ``QuotaMeter``, the token manager to
+    ``Credentials``)."""
+    return CheckHealth(
+        store,
+        helpdesk,
+        drain,
+        mode=endpoints.mode,
+        store_kind=store_kind(settings),
+        quota=zoho,
+        credentials=tokens,
+    )
+
+
+def consumer_name() -> str:
+    """A name for this process's queue consumer: host, pid and a random suffix."""
+    return f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+
+
+@dataclass(frozen=True)
+class AdminServices:
+    """The admin commands' use cases (the CLI asks for these besides :class:`Services`)."""
+
+    config: ZohoConfig
+    whoami: Whoami
+    auth_status: AuthStatus
+    resume_refreshes: ResumeRefreshes
+    setup_auth: SetupAuthorization
+    doctor: Doctor
+
+
+@dataclass(frozen=True)
+class Services:
+    """What the entrypoints use, built once per process: use cases, and the settings where
+    an entrypoint needs its own configuration."""
+
+    settings: Settings
+    clock: Clock
+    policy: IntakePolicy
+    helpdesk: GuardedHelpdesk
+    submit: SubmitTicket
+    processor: TicketProcessor
+    drain: DrainQueue
+    health: CheckHealth
+    ready: CheckReadiness
+    departments: ListDepartments
+    auth_url: AuthorizationUrl
+    queue_status: QueueStatus
+    dead_letters: ListDeadLetters
+    replay: ReplayDeadLetters
+    reject: RejectMessage
+    mode: str
+    # The raw store: for tests that assert on its state. Entrypoints use the use cases above.
+    store: TicketStore
+    metrics: PrometheusMetrics | None = None
+
+
+def watch_metrics(
+    metrics: PrometheusMetrics,
+    store: TicketStore,
+    helpdesk: GuardedHelpdesk,
+    tokens: TokenManager,
+    quota: QuotaMeter,
+) -> PrometheusMetrics:
+    """Point the scrape-time gauges at this process's store, breaker, token manager and the
+    helpdesk client's last view of Zoho's credits."""
+    metrics.watch(
+        store=store,
+        breaker_state=lambda: helpdesk.breaker_state,
+        token_refreshes=lambda: tokens.refreshes,
+        credits_remaining=lambda: quota.credits_remaining,
+    )
+    return metrics

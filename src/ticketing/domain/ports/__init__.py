@@ -1,0 +1,73 @@
+"""Ports: what the core needs from the outside world, as Protocols named after what they are,
+grouped by who needs them.
+
+- :mod:`.clock`: time, for everyone.
+- :mod:`.pipeline`: the ticket pipeline (helpdesk, ledger, pending queue, leases, contacts,
+  call gate, metrics).
+- :mod:`.credentials`: OAuth tokens and their administration.
+- :mod:`.operations`: monitoring, the doctor and the dead-letter tools; and the whole
+  :class:`TicketStore` an adapter implements.
+
+Everything is re-exported here, so ``from ticketing.domain.ports import X`` keeps working.
+"""
+
+from ticketing.domain.ports.clock import Clock
+from ticketing.domain.ports.credentials import (
+    AuthorizationServer,
+    Browser,
+    CallbackInbox,
+    CallbackServer,
+    Credentials,
+    RefreshAllowance,
+    RefreshBudget,
+    TokenSet,
+    TokenStatus,
+    TokenStore,
+    backoff_delay,
+)
+from ticketing.domain.ports.operations import DeadLetters, QueueMonitor, QuotaMeter, TicketStore
+from ticketing.domain.ports.pipeline import (
+    Accepted,
+    Admission,
+    CallGate,
+    ContactCache,
+    Helpdesk,
+    Leased,
+    Leases,
+    Metrics,
+    PendingQueue,
+    TicketLedger,
+    TicketProbe,
+    lease_owner,
+)
+
+__all__ = [
+    "Accepted",
+    "Admission",
+    "AuthorizationServer",
+    "Browser",
+    "CallGate",
+    "CallbackInbox",
+    "CallbackServer",
+    "Clock",
+    "ContactCache",
+    "Credentials",
+    "DeadLetters",
+    "Helpdesk",
+    "Leased",
+    "Leases",
+    "Metrics",
+    "PendingQueue",
+    "QueueMonitor",
+    "QuotaMeter",
+    "RefreshAllowance",
+    "RefreshBudget",
+    "TicketLedger",
+    "TicketProbe",
+    "TicketStore",
+    "TokenSet",
+    "TokenStatus",
+    "TokenStore",
+    "backoff_delay",
+    "lease_owner",
+]

@@ -1,0 +1,71 @@
+"""Ports of operations (monitoring, the doctor, the dead-letter tools), and the whole
+ticket store the adapters implement."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol
+
+from ticketing.domain.model import DeadLetter
+from ticketing.domain.ports.pipeline import PendingQueue, TicketLedger
+
+
+class DeadLetters(Protocol):
+    """The dead letters: tickets and messages that can never succeed, kept for an operator
+    to inspect and replay."""
+
+    async def bury_raw(self, payload: str, reason: str, origin: str) -> None:
+        """A message that never became a ticket (malformed): straight to the dead letters,
+        remembering the stream it came from (``origin``) so that a replay puts it back there.
+
+        The same message from the same origin is buried once while its letter is there: a
+        consumer killed before acknowledging it, or a pub/sub copy reaching every instance,
+        adds nothing. A replayed letter can be buried again."""
+        ...
+
+    async def dead_count(self) -> int:
+        """Entries in the dead letters."""
+        ...
+
+    async def list_dead(self, limit: int = 100) -> Sequence[DeadLetter]:
+        """The oldest dead letters."""
+        ...
+
+    async def replay_dead(self, entry_ids: Sequence[str] | None = None) -> int:
+        """Move dead letters (all, or these) back to the pending queue; how many moved."""
+        ...
+
+
+class QueueMonitor(Protocol):
+    """What monitoring reads of the store: is it reachable, how much waits, how much is dead."""
+
+    async def ping(self) -> bool:
+        """Is the store reachable?"""
+        ...
+
+    async def pending_count(self) -> int:
+        """Tickets accepted and not yet created or dead."""
+        ...
+
+    async def dead_count(self) -> int:
+        """Entries in the dead letters."""
+        ...
+
+
+class QuotaMeter(Protocol):
+    """What the helpdesk last said about its API quota (Zoho's daily credits)."""
+
+    @property
+    def credits_remaining(self) -> int | None:
+        """Credits left today per the last ``X-Rate-Limit-Remaining-v3``; None before any."""
+        ...
+
+
+class TicketStore(TicketLedger, PendingQueue, DeadLetters, QueueMonitor, Protocol):
+    """The whole store: the ledger, the pending queue and the dead letters kept together so
+    that accepting, completing and burying a ticket are each one atomic step.
+
+    Adapters implement it in one class; use cases ask only for the narrow port they use
+    (:class:`TicketLedger`, :class:`PendingQueue`, :class:`DeadLetters`,
+    :class:`QueueMonitor`), and the composition root hands the same object to each.
+    """

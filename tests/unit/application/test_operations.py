@@ -1,0 +1,156 @@
+"""The operations use cases the entrypoints call instead of the store: queue figures,
+readiness, the dead letters (list, replay in batches, reject), and what the guard answers
+about its breaker and call gate."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import anyio
+import pytest
+
+from ticketing.adapters.memory_gate import InMemoryCallGate
+from ticketing.application.guard import CallSlots, GuardedHelpdesk
+from ticketing.application.operations import (
+    CheckReadiness,
+    ListDeadLetters,
+    QueueStatus,
+    RejectMessage,
+    ReplayDeadLetters,
+)
+from ticketing.domain.breaker import BreakerState, CircuitBreaker
+from ticketing.domain.errors import StoreUnavailable
+from ticketing.domain.model import DeadLetter
+
+from tests.support.clock import ManualClock
+from tests.unit.application.conftest import Harness
+
+pytestmark = pytest.mark.anyio
+
+
+async def bury(h: Harness, count: int) -> list[str]:
+    """``count`` accepted tickets moved to the dead letters; their entry ids, oldest first."""
+    for n in range(count):
+        draft = h.draft(key=f"k{n}")
+        await h.store.accept(draft)
+        await h.store.bury(draft.key, "refused")
+    return [letter.entry_id for letter in await h.store.list_dead(count)]
+
+
+async def test_replay_every_moves_all_letters_a_batch_at_a_time(h: Harness) -> None:
+    """Replaying everything goes oldest first in batches and reports the running total."""
+    await bury(h, 5)
+    seen: list[int] = []
+    moved = await ReplayDeadLetters(h.store, batch=2).every(progress=seen.append)
+    assert (moved, seen) == (5, [2, 4, 5])
+    assert (await h.store.dead_count(), await h.store.pending_count()) == (0, 5)
+
+
+async def test_replay_these_moves_the_named_letters_a_batch_at_a_time(h: Harness) -> None:
+    """Named letters are replayed in batches; the others stay dead."""
+    ids = await bury(h, 4)
+    seen: list[int] = []
+    moved = await ReplayDeadLetters(h.store, batch=2).these(ids[:3], progress=seen.append)
+    assert (moved, seen) == (3, [2, 3])
+    assert [d.entry_id for d in await h.store.list_dead()] == ids[3:]
+
+
+class StuckLetters:
+    """Dead letters that never move (a replay that keeps failing)."""
+
+    def __init__(self) -> None:
+        self.replays = 0
+
+    async def list_dead(self, limit: int = 100) -> Sequence[DeadLetter]:
+        return [DeadLetter("1-0", "stuck", "{}", ManualClock().now())]
+
+    async def replay_dead(self, entry_ids: Sequence[str] | None = None) -> int:
+        self.replays += 1
+        return 0
+
+    async def dead_count(self) -> int:
+        return 1
+
+    async def bury_raw(self, payload: str, reason: str, origin: str) -> None:
+        raise AssertionError("not called")
+
+
+async def test_replay_every_stops_when_a_batch_moves_nothing() -> None:
+    """Letters that keep failing to move end the replay instead of looping forever."""
+    letters = StuckLetters()
+    seen: list[int] = []
+    assert await ReplayDeadLetters(letters).every(progress=seen.append) == 0
+    assert (letters.replays, seen) == (1, [0])
+
+
+async def test_list_dead_letters_and_their_count(h: Harness) -> None:
+    """The oldest letters up to the limit, and how many there are in all."""
+    ids = await bury(h, 3)
+    listed = ListDeadLetters(h.store)
+    assert [d.entry_id for d in await listed(2)] == ids[:2]
+    assert await listed.count() == 3
+
+
+async def test_queue_status_counts_pending_and_dead(h: Harness) -> None:
+    """The figures and the pending count alone."""
+    await bury(h, 2)
+    await h.store.accept(h.draft(key="waiting"))
+    status = QueueStatus(h.store, h.store)
+    figures = await status(dead_limit=1)
+    assert (figures.pending, figures.dead, len(figures.dead_letters)) == (1, 2, 1)
+    assert await status.pending() == 1
+
+
+async def test_reject_message_buries_it_with_its_origin(h: Harness) -> None:
+    """A malformed message goes to the dead letters remembering the stream it came from."""
+    await RejectMessage(h.store)('{"not": "an incident"}', "no incident_id", "inbound")
+    [letter] = await h.store.list_dead()
+    assert (letter.origin, letter.reason, letter.key) == ("inbound", "no incident_id", None)
+
+
+class DownStore:
+    async def ping(self) -> bool:
+        raise StoreUnavailable("redis is down")
+
+    async def pending_count(self) -> int:
+        raise StoreUnavailable("redis is down")
+
+    async def dead_count(self) -> int:
+        raise StoreUnavailable("redis is down")
+
+
+async def test_readiness_says_ready_when_the_store_answers(h: Harness) -> None:
+    """Ready, with the store's kind, and no error."""
+    readiness = await CheckReadiness(h.store, store_kind="memory")()
+    assert (readiness.ok, readiness.store, readiness.error) == (True, "memory", None)
+
+
+async def test_readiness_answers_not_ready_instead_of_raising() -> None:
+    """A store that fails means "not ready", with the failure kept for the log line."""
+    readiness = await CheckReadiness(DownStore(), store_kind="redis")()
+    assert (readiness.ok, readiness.store) == (False, "redis")
+    assert isinstance(readiness.error, StoreUnavailable)
+
+
+async def test_the_guard_reports_its_breaker_state(h: Harness) -> None:
+    """breaker_state follows the breaker (the drain and health read it, not .breaker)."""
+    assert h.guarded.breaker_state is BreakerState.CLOSED
+    for _ in range(3):
+        h.breaker.record_failure()
+    assert h.guarded.breaker_state is BreakerState.OPEN
+
+
+async def test_the_guard_reports_its_call_slots(clock: ManualClock, h: Harness) -> None:
+    """Without a gate: no cap, nothing counted; with one: its cap and the calls in flight."""
+    assert await h.guarded.call_slots() == CallSlots(capacity=None, in_flight=0)
+    gate = InMemoryCallGate(clock, 3)
+    guarded = GuardedHelpdesk(h.helpdesk, CircuitBreaker(clock), clock, gate)
+    admission = await gate.enter(0)
+    assert admission.slot is not None
+    assert await guarded.call_slots() == CallSlots(capacity=3, in_flight=1)
+
+
+async def test_the_guard_upkeep_returns_at_once_without_a_gate(h: Harness) -> None:
+    """Without a gate there is no upkeep to run; the background task ends at once."""
+    with anyio.fail_after(1):
+        await h.guarded.run_upkeep()
