@@ -2,8 +2,9 @@
 
 Every entry names the file of ``zoho/zohodesk-oas`` (``v1.0/…``) and the schema or operation it
 was copied from. The emulator validates the requests it receives against these schemas (unless
-it runs ``lenient``), and ``tests/unit/zoho/test_client_constraints.py`` validates the bodies and
-query parameters the Zoho adapter produces against the same schemas, so the two cannot drift.
+it runs ``lenient``). A Zoho client can validate the bodies and query parameters it produces
+against the same schemas (``ticketing`` does, in
+``tests/unit/adapters/zoho_desk/test_client_constraints.py``), so the two cannot drift.
 
 Patterns are Zoho's (Java regular expressions, matched against the whole value) translated to
 Python: ``\\P{InBasicLatin}`` (any non-ASCII character) becomes ``\\u0080-\\U0010ffff`` inside a

@@ -19,7 +19,7 @@ from ticketing.entrypoints.http.app import create_app
 from ticketing.entrypoints.logs import install, uninstall
 
 from tests.support.processes import free_port
-from tests.unit.http.conftest import make_container
+from tests.unit.entrypoints.http.conftest import make_container
 
 pytestmark = pytest.mark.anyio
 

@@ -25,7 +25,7 @@ from zoho_desk_emulator import (
 )
 
 from tests.support.zoho import DESK, ORG
-from tests.unit.zoho.test_wire_respx import API, TICKET
+from tests.unit.adapters.zoho_desk.test_wire_respx import API, TICKET
 
 pytestmark = pytest.mark.anyio
 

@@ -24,7 +24,7 @@ from ticketing.domain.model import (
 )
 
 from tests.support.clock import ManualClock
-from tests.unit.zoho.test_wire_respx import API, TICKET
+from tests.unit.adapters.zoho_desk.test_wire_respx import API, TICKET
 
 pytestmark = pytest.mark.anyio
 

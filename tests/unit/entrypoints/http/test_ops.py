@@ -12,7 +12,7 @@ from ticketing.container import Container
 from ticketing.domain.errors import HelpdeskUnavailable
 
 from tests.support.metrics import parse, sample
-from tests.unit.http.conftest import API_KEY, app_client, make_container
+from tests.unit.entrypoints.http.conftest import API_KEY, app_client, make_container
 
 pytestmark = pytest.mark.anyio
 

@@ -35,7 +35,7 @@ from zoho_desk_emulator.constraints import (
 
 from tests.support.clock import ManualClock
 from tests.support.zoho import DESK, ORG
-from tests.unit.zoho.test_wire_respx import CONTACT_ISO, TICKET
+from tests.unit.adapters.zoho_desk.test_wire_respx import CONTACT_ISO, TICKET
 
 pytestmark = pytest.mark.anyio
 

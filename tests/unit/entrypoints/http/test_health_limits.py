@@ -8,8 +8,8 @@ import pytest
 
 from zoho_desk_emulator import EmulatorState
 
-from tests.unit.http.conftest import app_client, make_container
-from tests.unit.http.test_zoho_calls_per_ticket import ticket
+from tests.unit.entrypoints.http.conftest import app_client, make_container
+from tests.unit.entrypoints.http.test_zoho_calls_per_ticket import ticket
 
 pytestmark = pytest.mark.anyio
 

@@ -20,7 +20,7 @@ from ticketing.adapters.zoho_desk.wire import (
 from ticketing.domain.model import NewContact, Priority, TicketRequest
 from zoho_desk_emulator.constraints import CF_PATTERN
 
-from tests.unit.zoho.test_wire_respx import API, CONTACT_ISO, TICKET
+from tests.unit.adapters.zoho_desk.test_wire_respx import API, CONTACT_ISO, TICKET
 
 pytestmark = pytest.mark.anyio
 
