@@ -278,6 +278,8 @@ class Settings:
     created_stream: str = setting("TICKET_CREATED_NAME", _text, "tickets:created")
     inbound_stream: str = setting("INBOUND_STREAM", _text, "tickets:classify:result")
     inbound_group: str = setting("INBOUND_GROUP", _text, "ticket-service")
+    # This process's name in the consumer groups and its heartbeat; unset: <host>-<slot>.
+    consumer_name: str | None = setting("CONSUMER_NAME", _optional, "")
     # Seconds a finished key is remembered (7 days): a repeat after that is a new ticket.
     ledger_retention: int = setting("LEDGER_RETENTION", _int(10, 400 * 86400), "604800")
     # Approximate cap on the dead-letter stream's entries (the oldest go first).

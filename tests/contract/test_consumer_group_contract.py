@@ -4,13 +4,16 @@ both stand on it."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import os
+from collections.abc import AsyncIterator, Collection, Sequence
 from typing import Any
 
+import anyio
 import fakeredis
 import pytest
 import redis.asyncio as aioredis
 
+from ticketing.adapters.redis.liveness import Heartbeat
 from ticketing.adapters.redis.store import RedisTicketStore
 from ticketing.adapters.redis.streams import ConsumerGroup, StreamEntry, read_reply
 
@@ -219,3 +222,149 @@ async def test_the_pending_queue_claims_and_buries_alike_in_every_protocol(
     await client.xdel(store.pending_stream, first.entry_id)
     assert await store.claim("c1", 10, 60.0) == []
     assert await store.in_flight_count() == 0
+
+
+def living(*alive: str) -> Any:
+    """A liveness check that names ``alive`` as the living processes."""
+
+    async def check(names: Sequence[str]) -> Collection[str]:
+        return {name for name in names if name in alive}
+
+    return check
+
+
+async def consumers(client: aioredis.Redis, stream: str) -> dict[str, int]:
+    infos = await client.xinfo_consumers(stream, "g")
+    return {
+        (i["name"].decode() if isinstance(i["name"], bytes) else i["name"]): i["pending"]
+        for i in infos
+    }
+
+
+async def test_a_living_consumers_entries_are_never_taken_over(
+    client: aioredis.Redis, key_prefix: str
+) -> None:
+    """take_over leaves a consumer with a heartbeat alone, however long its entries have been
+    idle (a slow Zoho call in a live process is not abandoned work)."""
+    group, stream = ConsumerGroup(client, "g"), f"{key_prefix}s"
+    await group.create(stream)
+    await client.xadd(stream, {"payload": "slow"})
+    await group.read("alive", {stream: ">"}, 1)
+    await anyio.sleep(0.05)
+    assert await collect(group.take_over("c2", stream, living("alive", "c2"), 1, always(10))) == []
+    assert await consumers(client, stream) == {"alive": 1}
+
+
+async def test_a_dead_consumers_entries_are_taken_and_it_is_deleted(
+    client: aioredis.Redis, key_prefix: str
+) -> None:
+    """take_over moves every entry of a consumer without a heartbeat to the taker (in pages),
+    and deletes the dead consumer from the group once it holds nothing; consumers that hold
+    nothing and are gone (a CLI run) are deleted too."""
+    group, stream = ConsumerGroup(client, "g"), f"{key_prefix}s"
+    await group.create(stream)
+    ids = [(await client.xadd(stream, {"payload": f"p{n}"})).decode() for n in range(5)]
+    await group.read("dead", {stream: ">"}, 5)
+    await group.read("cli-run", {stream: ">"}, 1)  # nothing left: registered, holds nothing
+    await anyio.sleep(0.05)
+    taken = await collect(group.take_over("c2", stream, living("c2"), 1, always(2)))
+    assert [e.id for e in taken] == ids
+    assert await consumers(client, stream) == {"c2": 5}
+    assert await group.deliveries(stream, "c2", ids[:1]) == {ids[0]: 2}
+
+
+async def test_take_over_spares_an_entry_delivered_less_than_the_minimum_ago(
+    client: aioredis.Redis, key_prefix: str
+) -> None:
+    """An entry delivered since the liveness check (to a restarted process with the dead
+    one's name) is not taken: min-idle guards the gap between the check and the claim."""
+    group, stream = ConsumerGroup(client, "g"), f"{key_prefix}s"
+    await group.create(stream)
+    await client.xadd(stream, {"payload": "x"})
+    await group.read("again", {stream: ">"}, 1)
+    assert await collect(group.take_over("c2", stream, living(), 60_000, always(10))) == []
+    assert (await consumers(client, stream))["again"] == 1
+
+
+async def test_a_restarted_consumer_reads_its_own_entries_first(
+    client: aioredis.Redis, key_prefix: str
+) -> None:
+    """A process restarted with its predecessor's name is given that name's pending entries
+    before anything new (the claim reads "own" first)."""
+    group, stream = ConsumerGroup(client, "g"), f"{key_prefix}s"
+    await group.create(stream)
+    held = (await client.xadd(stream, {"payload": "held"})).decode()
+    await group.read("host-0", {stream: ">"}, 1)
+    await client.xadd(stream, {"payload": "new"})
+    entries = await collect(group.claim("host-0", stream, 60_000, always(1), rounds=1))
+    assert entries[0].id == held
+
+
+async def test_the_pending_queue_takes_over_a_dead_consumers_tickets(
+    client: aioredis.Redis, key_prefix: str, clock: ManualClock
+) -> None:
+    """The ticket store moves a dead consumer's tickets to the taker, whose next claim gives
+    them as its own; a living consumer keeps its own."""
+    store = RedisTicketStore(client, clock, prefix=key_prefix)
+    for key in ("k1", "k2", "k3"):
+        await store.accept(make_draft(key))
+    await store.claim("dead", 2, 60.0)
+    await store.claim("alive", 1, 60.0)
+    await anyio.sleep(0.01)
+    assert await store.take_over("taker", living("alive", "taker"), 0.001) == 2
+    assert await store.take_over("taker", living("alive", "taker"), 0.001) == 0
+    assert sorted(t.draft.key for t in await store.claim("taker", 10, 60.0)) == ["k1", "k2"]
+
+
+async def test_heartbeats_give_two_living_processes_of_one_host_two_names(
+    client: aioredis.Redis, key_prefix: str
+) -> None:
+    """The default name is <host>-<slot>: a second living process of the host gets the next
+    slot; a process whose heartbeat is gone is not alive, and a clean end deletes it."""
+    first = Heartbeat(client, prefix=key_prefix, ttl=5, every=1, host="h", pid=1, namespace="ns")
+    second = Heartbeat(client, prefix=key_prefix, ttl=5, every=1, host="h", pid=2, namespace="ns")
+    second._predecessor = lambda held: False  # type: ignore[method-assign]  # pid 1 may be alive
+    assert await first.claim() == "h-0"
+    assert await second.claim() == "h-1"
+    assert set(await first.living(["h-0", "h-1", "h-2"])) == {"h-0", "h-1"}
+    await first.end()
+    assert set(await second.living(["h-0", "h-1"])) == {"h-1"}
+    assert await first.beat() == 2  # lapsed (here: ended): set again
+
+
+async def test_a_restarted_process_gets_its_predecessors_name_back_at_once(
+    client: aioredis.Redis, key_prefix: str
+) -> None:
+    """A heartbeat not yet expired, left by a process of this host and pid namespace that is
+    gone, is taken over at once: the restarted process reads its predecessor's entries."""
+    gone = Heartbeat(client, prefix=key_prefix, ttl=5, every=1, host="h", namespace="ns")
+    gone.pid = 2**22 + 7  # no such process
+    gone.value = f"h ns {gone.pid} abc"
+    assert await gone.claim() == "h-0"
+    again = Heartbeat(client, prefix=key_prefix, ttl=5, every=1, host="h", namespace="ns")
+    assert await again.claim() == "h-0"
+    assert await gone.beat() == 0  # the name is the new process's now
+    assert await again.beat() == 1
+    other_namespace = Heartbeat(client, prefix=key_prefix, ttl=5, every=1, host="h")
+    other_namespace.namespace = "elsewhere"
+    assert await other_namespace.claim() == "h-1"  # can't tell: treated as alive
+
+
+async def test_a_wanted_name_held_by_a_living_process_is_refused(
+    client: aioredis.Redis, key_prefix: str
+) -> None:
+    """CONSUMER_NAME held by a living process: the start waits out one heartbeat, then is
+    refused with one line."""
+    from ticketing.domain.errors import ConfigurationError
+
+    holder = Heartbeat(client, prefix=key_prefix, ttl=0.2, every=0.05, host="h", pid=os.getpid())
+    assert await holder.claim("pod-0") == "pod-0"
+    other = Heartbeat(client, prefix=key_prefix, ttl=0.2, every=0.05, host="other")
+    with anyio.fail_after(5):
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(holder.run)
+            with pytest.raises(ConfigurationError, match="CONSUMER_NAME 'pod-0' is in use"):
+                await other.claim("pod-0")
+            tg.cancel_scope.cancel()
+    await anyio.sleep(0.3)  # its heartbeat expires
+    assert await other.claim("pod-0") == "pod-0"

@@ -50,6 +50,7 @@ from ticketing.container.backend import (
     _store,
     build_backend,
     build_contact_cache,
+    open_heartbeat,
     open_redis_client,
     store_kind,
 )
@@ -58,7 +59,9 @@ from ticketing.container.services import (
     Services,
     build_health,
     build_helpdesk,
+    build_take_over,
     consumer_name,
+    process_name,
     watch_metrics,
 )
 from ticketing.container.zoho import (
@@ -169,6 +172,8 @@ class Container(containers.DeclarativeContainer):
     )
     helpdesk = providers.Singleton(build_helpdesk, settings, zoho, breaker, clock, call_gate)
     timeouts = providers.Singleton(Timeouts.from_attempt, settings.provided.attempt_timeout)
+    # This process's name and heartbeat (with Redis), open while the container is.
+    liveness = providers.Resource(open_heartbeat, settings, redis, timeouts)
     contacts = providers.Singleton(
         ContactResolver,
         helpdesk,
@@ -202,7 +207,9 @@ class Container(containers.DeclarativeContainer):
         store,
         processor,
         helpdesk,
-        consumer=providers.Callable(consumer_name),
+        consumer=providers.Callable(process_name, liveness),
+        take_over=providers.Callable(build_take_over, store, liveness, timeouts),
+        take_over_every=timeouts.provided.takeover_every,
         # Twice the Zoho cap in progress: while some tickets do their Redis steps, others
         # keep every call slot busy; the call gate, not this, holds Zoho to the cap.
         concurrency=providers.Callable(lambda s: 2 * s.zoho_max_concurrency, settings),
@@ -232,6 +239,7 @@ class Container(containers.DeclarativeContainer):
         mode=mode,
         store=store,
         metrics=providers.Singleton(watch_metrics, metrics, store, helpdesk, tokens, zoho),
+        liveness=liveness,
     )
 
     # The admin commands (auth setup/status, whoami, doctor): resolved by the CLI only.

@@ -3,11 +3,14 @@ gate, decided once (:func:`build_backend`)."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from functools import cached_property
 from typing import Literal, Protocol
 
 import redis.asyncio as aioredis
+from redis.exceptions import RedisError
 
 from ticketing.adapters.memory import (
     InMemoryContactCache,
@@ -20,6 +23,7 @@ from ticketing.adapters.redis.cache import RedisContactCache
 from ticketing.adapters.redis.connection import connect
 from ticketing.adapters.redis.gate import RedisCallGate
 from ticketing.adapters.redis.leases import RedisLeases
+from ticketing.adapters.redis.liveness import Heartbeat
 from ticketing.adapters.redis.store import (
     LEASE_PREFIX,
     LEDGER_PREFIX,
@@ -57,6 +61,35 @@ async def open_redis_client(settings: Settings) -> AsyncIterator[aioredis.Redis 
         yield client
     finally:
         await client.aclose()
+
+
+async def open_heartbeat(
+    settings: Settings, redis: aioredis.Redis | None, timeouts: Timeouts
+) -> AsyncIterator[Heartbeat | None]:
+    """This process's name and heartbeat (with Redis; None without): the name is claimed at
+    start (CONSUMER_NAME or ``<host>-<slot>``), the heartbeat renewed in the background while
+    the container is open and deleted when it closes, so the fleet takes over what this
+    process leaves at once. Every process that reads the groups (serve, worker, a CLI run)
+    opens it: a consumer without a heartbeat is taken for dead."""
+    if redis is None:
+        yield None
+        return
+    heartbeat = Heartbeat(
+        redis,
+        prefix=settings.redis_key_prefix,
+        ttl=timeouts.heartbeat_ttl,
+        every=timeouts.heartbeat_every,
+    )
+    await heartbeat.claim(settings.consumer_name)
+    renewing = asyncio.create_task(heartbeat.run(), name=f"heartbeat {heartbeat.name}")
+    try:
+        yield heartbeat
+    finally:
+        renewing.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await renewing
+        with contextlib.suppress(RedisError, OSError):
+            await heartbeat.end()
 
 
 def store_kind(settings: Settings) -> Literal["redis", "memory"]:

@@ -3,12 +3,15 @@ should hold an adapter to its port)."""
 
 from __future__ import annotations
 
+import functools
 import os
 import socket
 import uuid
 from dataclasses import dataclass
 
 from ticketing.adapters.prometheus import PrometheusMetrics
+from ticketing.adapters.redis.liveness import Heartbeat
+from ticketing.adapters.redis.store import RedisTicketStore
 from ticketing.adapters.zoho_desk.client import ZohoDeskClient
 from ticketing.adapters.zoho_desk.oauth import TokenManager
 from ticketing.application.auth import (
@@ -38,6 +41,7 @@ from ticketing.application.tickets import (
     SubmitTicket,
     TicketProcessor,
 )
+from ticketing.application.tickets.drain import TakeOver
 from ticketing.container.backend import store_kind
 from ticketing.container.zoho import ZohoEndpoints
 from ticketing.domain.breaker import CircuitBreaker
@@ -47,6 +51,7 @@ from ticketing.domain.ports import (
     QuotaMeter,
     TicketStore,
 )
+from ticketing.domain.timeouts import Timeouts
 from ticketing.settings import Settings
 
 
@@ -85,8 +90,26 @@ def build_health(
 
 
 def consumer_name() -> str:
-    """A name for this process's queue consumer: host, pid and a random suffix."""
+    """A name for this process's queue consumer without Redis (nothing is shared, nobody takes
+    over): host, pid and a random suffix."""
     return f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+
+
+def process_name(heartbeat: Heartbeat | None) -> str:
+    """This process's consumer name: its heartbeat's (with Redis), else :func:`consumer_name`."""
+    return heartbeat.name if heartbeat is not None else consumer_name()
+
+
+def build_take_over(
+    store: TicketStore, heartbeat: Heartbeat | None, timeouts: Timeouts
+) -> TakeOver | None:
+    """How the drain takes over the pending entries of processes that are gone: with Redis
+    and a heartbeat only (in one process, there is nobody else)."""
+    if heartbeat is None or not isinstance(store, RedisTicketStore):
+        return None
+    return functools.partial(
+        store.take_over, heartbeat.name, heartbeat.living, timeouts.takeover_min_idle
+    )
 
 
 @dataclass(frozen=True)
@@ -125,6 +148,9 @@ class Services:
     # The raw store: for tests that assert on its state. Entrypoints use the use cases above.
     store: TicketStore
     metrics: PrometheusMetrics | None = None
+    # This process's name and heartbeat (None without Redis): the inbound consumer asks it who
+    # is alive before taking over a consumer's entries.
+    liveness: Heartbeat | None = None
 
 
 def watch_metrics(

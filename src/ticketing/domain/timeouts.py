@@ -11,6 +11,18 @@ GATE_HOLD_FOR: Final = 5.0
 # Slack for clock drift and the round trips around one call, on top of an attempt and a hold.
 GATE_SLACK: Final = 5.0
 
+# Process liveness (``adapters/redis/liveness.py``): every process renews its heartbeat key
+# this often...
+HEARTBEAT_EVERY: Final = 1.0
+# ...and the key expires this long after the last renewal: five renewals may be missed (a slow
+# Redis round trip, a busy event loop, a short network blip) before a live process is taken
+# for dead. This, not the attempt timeout, bounds how long a dead process's work waits.
+HEARTBEAT_TTL: Final = 5.0
+# A dead process's stream entry is taken only when it was delivered at least this long ago:
+# a restarted process with the dead one's name may have just re-read it between the
+# heartbeat check and the claim (XCLAIM's min-idle makes that check and the claim safe).
+TAKEOVER_MIN_IDLE: Final = 1.0
+
 
 @dataclass(frozen=True, slots=True)
 class Timeouts:
@@ -55,6 +67,29 @@ class Timeouts:
     def inbound_reclaim_every(self) -> float:
         """How often a running inbound consumer looks for abandoned entries."""
         return reclaim_every(self.inbound_reclaim_idle)
+
+    @property
+    def heartbeat_every(self) -> float:
+        """How often a process renews its heartbeat (independent of the attempt)."""
+        return HEARTBEAT_EVERY
+
+    @property
+    def heartbeat_ttl(self) -> float:
+        """How long a process's heartbeat outlives its last renewal: a process silent this long
+        is dead, and the fleet takes over its stream entries."""
+        return HEARTBEAT_TTL
+
+    @property
+    def takeover_every(self) -> float:
+        """How often a running process looks for dead processes' entries: once per renewal,
+        so a dead process's work waits at most a heartbeat and a renewal."""
+        return HEARTBEAT_EVERY
+
+    @property
+    def takeover_min_idle(self) -> float:
+        """The least idle time of an entry taken from a dead process (see
+        ``TAKEOVER_MIN_IDLE``): small, but never 0."""
+        return TAKEOVER_MIN_IDLE
 
     @property
     def gate_holder_ttl(self) -> float:

@@ -62,6 +62,7 @@ async def run_background(
                 drain_forever, services, interval=services.settings.queue_retry_interval
             )
         )
+        tg.start_soon(services.drain.take_over_forever)
     if consumer:
         from ticketing.container import redis_of
 

@@ -135,6 +135,8 @@ class InboundConsumer:
         self._block_ms = block_ms
         timeouts = Timeouts.from_attempt(services.processor.policy.attempt_timeout)
         self._reclaim_idle_ms = reclaim_idle_ms or int(timeouts.inbound_reclaim_idle * 1000)
+        self._take_over_every = timeouts.takeover_every
+        self._take_over_idle_ms = int(timeouts.takeover_min_idle * 1000)
         self._limiter = anyio.CapacityLimiter(max(1, settings.zoho_max_concurrency))
         self._retention = settings.ledger_retention
         self.handled = 0
@@ -205,10 +207,16 @@ class InboundConsumer:
                 # behind, and no restart of this one may ever come to pick them up.
                 every = reclaim_every(self._reclaim_idle_ms / 1000)
                 next_reclaim = anyio.current_time() + every
+                next_take_over = anyio.current_time() + self._take_over_every
                 while True:
                     await self.poll_once()
                     delay = 0.5
+                    if anyio.current_time() >= next_take_over:
+                        # A process that is gone: its entries wait for its heartbeat only.
+                        await self.take_over()
+                        next_take_over = anyio.current_time() + self._take_over_every
                     if anyio.current_time() >= next_reclaim:
+                        # A process alive but stuck: its entries wait the attempt-sized time.
                         await self._reclaim()
                         await self.trim()
                         next_reclaim = anyio.current_time() + every
@@ -225,13 +233,32 @@ class InboundConsumer:
             async for page in pages:
                 await self._handle_entries(page)
 
+    async def take_over(self) -> None:
+        """Handle the entries of consumers whose process is gone (no heartbeat), now this
+        consumer's; without a heartbeat of its own (no liveness), nothing is taken."""
+        liveness = self._services.liveness
+        if liveness is None:
+            return
+        for stream in self.streams:
+            pages = self._group.take_over(
+                self.consumer,
+                stream,
+                liveness.living,
+                self._take_over_idle_ms,
+                lambda: _RECLAIM_PAGE,
+            )
+            async for page in pages:
+                await self._handle_entries(page)
+
     async def recover(self) -> None:
         """Handle again the entries this consumer was given and did not acknowledge (their
-        ticket could not be stored), then those that consumers that died left idle for the
-        reclaim time. Raises StoreUnavailable when the store still fails."""
+        ticket could not be stored), then those of processes that are gone (no heartbeat),
+        then those that any consumer left idle for the reclaim time. Raises StoreUnavailable
+        when the store still fails."""
         for stream in self.streams:
             async for page in self._group.own(self.consumer, stream, lambda: self._batch):
                 await self._handle_entries(page)
+        await self.take_over()
         await self._reclaim()
 
     async def poll_once(self, *, block_ms: int | None = None) -> int:

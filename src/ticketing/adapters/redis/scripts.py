@@ -194,6 +194,22 @@ class ForgetConsumer(_Scripts):
         return bool(await self._run("forget_consumer", [stream], [group, consumer]))
 
 
+class LivenessScripts(_Scripts):
+    """A process's heartbeat (``Heartbeat``): take a dead incarnation's name, renew, end
+    (``lua/alive_*.lua``; the end is ``release.lua``: only the holder deletes it)."""
+
+    files = ("alive_take", "alive_beat", "release")
+
+    async def take(self, *, alive: str, seen: str, value: str, ms: int) -> bool:
+        return bool(await self._run("alive_take", [alive], [seen, value, ms]))
+
+    async def beat(self, *, alive: str, value: str, ms: int) -> int:
+        return int(await self._run("alive_beat", [alive], [value, ms]))
+
+    async def end(self, *, alive: str, value: str) -> bool:
+        return bool(await self._run("release", [alive], [value]))
+
+
 class GateScripts(_Scripts):
     """The Zoho call gate (``RedisCallGate``), bound to its keys: take a slot, read the pause,
     pause (``lua/gate_*.lua``).

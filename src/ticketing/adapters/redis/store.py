@@ -22,7 +22,7 @@ from ticketing.adapters.codec import (
 )
 from ticketing.adapters.redis.connection import store_errors
 from ticketing.adapters.redis.scripts import TicketScripts
-from ticketing.adapters.redis.streams import ConsumerGroup, StreamEntry, text
+from ticketing.adapters.redis.streams import ConsumerGroup, Living, StreamEntry, text
 from ticketing.domain.errors import NotFound, TicketTaken
 from ticketing.domain.model import (
     DeadLetter,
@@ -57,6 +57,8 @@ PENDING_ORIGIN: Final = "pending"  # a dead letter's origin when it came off the
 # Bounds the read loops of one claim, so a PEL full of deleted entries cannot spin forever.
 _MAX_ROUNDS = 16
 _REPLAY_PAGE = 500
+# Entries taken over from a dead consumer per XCLAIM round trip.
+_TAKEOVER_PAGE = 100
 
 
 class RedisTicketStore:
@@ -292,6 +294,30 @@ class RedisTicketStore:
                 self._group.forget(self.pending_stream)
                 await self._ensure_group()
                 return await self._claim(consumer, count, min_idle)
+
+    async def take_over(self, consumer: str, living: Living, min_idle: float) -> int:
+        """Move the pending entries of consumers whose process is gone (``living`` does not
+        name them) to ``consumer``, whose next claim reads them as its own; returns how many
+        (see ``ConsumerGroup.take_over``)."""
+        moved = 0
+        with store_errors(self._client, f"taking over dead consumers' tickets for {consumer!r}"):
+            await self._ensure_group()
+            try:
+                pages = self._group.take_over(
+                    consumer,
+                    self.pending_stream,
+                    living,
+                    int(min_idle * 1000),
+                    lambda: _TAKEOVER_PAGE,
+                    rounds=_MAX_ROUNDS,
+                )
+                async for page in pages:
+                    moved += len(page)
+            except ResponseError as exc:
+                if "NOGROUP" not in str(exc):
+                    raise
+                self._group.forget(self.pending_stream)
+        return moved
 
     async def ack(self, entry_id: str) -> None:
         with store_errors(self._client, f"acknowledging {entry_id}"):

@@ -6,7 +6,15 @@ from __future__ import annotations
 import itertools
 import json
 import logging
-from collections.abc import AsyncIterator, Callable, Collection, Iterable, Mapping, Sequence
+from collections.abc import (
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Collection,
+    Iterable,
+    Mapping,
+    Sequence,
+)
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final
@@ -86,6 +94,8 @@ def _entries(stream: str, raw: Iterable[Any]) -> list[StreamEntry]:
 # How many entries the next page may hold (zero or less ends the step).
 Wanted = Callable[[], int]
 Pages = AsyncIterator[list[StreamEntry]]
+# Which of these consumers belong to a living process (a heartbeat, see ``liveness.py``).
+Living = Callable[[Sequence[str]], Awaitable[Collection[str]]]
 
 
 def _rounds(most: int | None) -> Iterable[int]:
@@ -194,6 +204,58 @@ class ConsumerGroup:
                 yield page
             if cursor == "0-0":
                 return
+
+    async def dead(self, stream: str, living: Living) -> list[tuple[str, int]]:
+        """The group's consumers on ``stream`` whose process is gone (``living`` does not name
+        them), each with how many entries it holds."""
+        consumers = [
+            (text(info.get("name")), int(info.get("pending") or 0))
+            for info in await self._client.xinfo_consumers(stream, self.name)
+        ]
+        alive = await living([name for name, _ in consumers])
+        return [(name, held) for name, held in consumers if name not in alive]
+
+    async def take_over(
+        self,
+        consumer: str,
+        stream: str,
+        living: Living,
+        min_idle_ms: int,
+        wanted: Wanted,
+        *,
+        rounds: int | None = None,
+    ) -> Pages:
+        """Pages of the entries held by consumers whose process is gone, now ``consumer``'s
+        (XCLAIM); each such consumer is deleted from the group once it holds nothing (which
+        also clears the consumers that CLI runs left).
+
+        A living process's entries are never taken: ``living`` decides, and ``min_idle_ms``
+        (small, never 0) spares an entry delivered since ``living`` answered, to a restarted
+        process that has the dead one's name.
+        """
+        forget = ForgetConsumer(self._client)
+        for dead, held in await self.dead(stream, living):
+            if dead == consumer:
+                continue
+            for _ in _rounds(rounds) if held else ():
+                count = wanted()
+                if count <= 0:
+                    return
+                rows = await self._client.xpending_range(
+                    stream, self.name, "-", "+", count, consumername=dead
+                )
+                if not rows:
+                    break
+                ids: list[Any] = [text(row["message_id"]) for row in rows]
+                claimed = await self._client.xclaim(
+                    stream, self.name, consumer, max(1, min_idle_ms), ids
+                )
+                page = _entries(stream, claimed)
+                if page:
+                    yield page
+                if len(page) < len(ids):
+                    break  # too fresh (a living holder), or gone: looked at on the next scan
+            await forget(stream=stream, group=self.name, consumer=dead)
 
     async def claim(
         self, consumer: str, stream: str, idle_ms: int, wanted: Wanted, *, rounds: int | None = None

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 import anyio
@@ -10,10 +11,15 @@ import anyio
 from ticketing.application.guard import GuardedHelpdesk
 from ticketing.application.tickets.processor import TicketProcessor
 from ticketing.domain.breaker import BreakerState
-from ticketing.domain.errors import StoreUnavailable
+from ticketing.domain.errors import StoreUnavailable, TicketingError
 from ticketing.domain.model import DrainReport, Outcome, QueuedTicket, TicketState
 from ticketing.domain.ports import PendingQueue
 from ticketing.domain.timeouts import Timeouts
+
+log = logging.getLogger(__name__)
+
+# Moves the pending entries of processes that are gone to this consumer; returns how many.
+TakeOver = Callable[[], Awaitable[int]]
 
 
 @dataclass
@@ -84,6 +90,8 @@ class DrainQueue:
         concurrency: int = 10,
         batch_size: int = 50,
         reclaim_idle: float | None = None,
+        take_over: TakeOver | None = None,
+        take_over_every: float | None = None,
     ) -> None:
         self._store = store
         self._processor = processor
@@ -95,8 +103,32 @@ class DrainQueue:
             reclaim_idle
             or Timeouts.from_attempt(processor.policy.attempt_timeout).queue_reclaim_idle
         )
+        self._take_over = take_over
+        self.take_over_every = (
+            take_over_every
+            or Timeouts.from_attempt(processor.policy.attempt_timeout).takeover_every
+        )
         self.state = DrainState()
         self._pass_lock = anyio.Lock()
+
+    async def take_over_forever(self) -> None:
+        """Every ``take_over_every`` seconds, take over the pending entries of processes
+        that are gone (their heartbeat expired) and drain at once when there were any, so
+        their tickets wait for the heartbeat, not for the attempt-sized reclaim or the next
+        drain. Returns at once without Redis (nothing is shared, nothing to take)."""
+        if self._take_over is None:
+            return
+        while True:
+            await anyio.sleep(self.take_over_every)
+            try:
+                taken = await self._take_over()
+                if taken:
+                    log.info("took over %d pending tickets of processes that are gone", taken)
+                    await self()
+            except TicketingError as exc:
+                log.debug("taking over dead processes' tickets: %s", exc.message)
+            except Exception:
+                log.exception("taking over dead processes' tickets crashed; trying again")
 
     async def __call__(
         self,
