@@ -61,6 +61,7 @@ from ticketing.container.services import (
     build_helpdesk,
     build_take_over,
     consumer_name,
+    lease_holder,
     process_name,
     watch_metrics,
 )
@@ -130,9 +131,12 @@ class Container(containers.DeclarativeContainer):
     metrics = providers.Singleton(PrometheusMetrics)
     http = providers.Resource(open_http_client, settings, emulator, metrics)
     redis = providers.Resource(open_redis_client, settings)
+    timeouts = providers.Singleton(Timeouts.from_attempt, settings.provided.attempt_timeout)
+    # This process's name and heartbeat (with Redis), open while the container is.
+    liveness = providers.Resource(open_heartbeat, settings, redis, timeouts)
 
     # The backend: Redis or this process, decided once; the four adapters below come from it.
-    backend = providers.Singleton(build_backend, settings, redis, clock)
+    backend = providers.Singleton(build_backend, settings, redis, clock, liveness)
     store = providers.Singleton(_store, backend)
     leases = providers.Singleton(_leases, backend)
     contact_cache = providers.Singleton(_contact_cache, backend)
@@ -171,9 +175,6 @@ class Container(containers.DeclarativeContainer):
         timeout=settings.provided.circuit_breaker_timeout,
     )
     helpdesk = providers.Singleton(build_helpdesk, settings, zoho, breaker, clock, call_gate)
-    timeouts = providers.Singleton(Timeouts.from_attempt, settings.provided.attempt_timeout)
-    # This process's name and heartbeat (with Redis), open while the container is.
-    liveness = providers.Resource(open_heartbeat, settings, redis, timeouts)
     contacts = providers.Singleton(
         ContactResolver,
         helpdesk,
@@ -199,7 +200,14 @@ class Container(containers.DeclarativeContainer):
         attempt_timeout=settings.provided.attempt_timeout,
     )
     processor = providers.Singleton(
-        TicketProcessor, store, helpdesk, contacts, clock, processing, metrics=metrics
+        TicketProcessor,
+        store,
+        helpdesk,
+        contacts,
+        clock,
+        processing,
+        metrics=metrics,
+        holder=providers.Callable(lease_holder, liveness),
     )
     submit = providers.Singleton(SubmitTicket, store, processor, helpdesk, metrics=metrics)
     drain = providers.Singleton(

@@ -23,7 +23,7 @@ from ticketing.adapters.redis.cache import RedisContactCache
 from ticketing.adapters.redis.connection import connect
 from ticketing.adapters.redis.gate import RedisCallGate
 from ticketing.adapters.redis.leases import RedisLeases
-from ticketing.adapters.redis.liveness import Heartbeat
+from ticketing.adapters.redis.liveness import ALIVE_PREFIX, Heartbeat
 from ticketing.adapters.redis.store import (
     LEASE_PREFIX,
     LEDGER_PREFIX,
@@ -162,11 +162,18 @@ class InProcessBackend:
 class RedisBackend:
     """Everything shared by the fleet through one Redis, under REDIS_KEY_PREFIX."""
 
-    def __init__(self, settings: Settings, redis: aioredis.Redis, clock: Clock) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        redis: aioredis.Redis,
+        clock: Clock,
+        heartbeat: Heartbeat | None = None,
+    ) -> None:
         self._settings = settings
         self._redis = redis
         self._clock = clock
         self._prefix = settings.redis_key_prefix
+        self._heartbeat = heartbeat
 
     @cached_property
     def store(self) -> TicketStore:
@@ -177,6 +184,7 @@ class RedisBackend:
             ledger_prefix=self._prefix + LEDGER_PREFIX,
             lease_prefix=self._prefix + LEASE_PREFIX,
             owner_prefix=self._prefix + OWNER_PREFIX,
+            alive_prefix=self._prefix + ALIVE_PREFIX,
             pending=settings.ticket_queue_name,
             dead=settings.dead_letter_stream,
             created=settings.created_stream,
@@ -186,7 +194,14 @@ class RedisBackend:
 
     @cached_property
     def leases(self) -> Leases:
-        return RedisLeases(self._redis, prefix=self._prefix)
+        if self._heartbeat is None:
+            return RedisLeases(self._redis, prefix=self._prefix)
+        return RedisLeases(
+            self._redis,
+            prefix=self._prefix,
+            holder=self._heartbeat.holder,
+            alive=self._prefix + ALIVE_PREFIX,
+        )
 
     @cached_property
     def contact_cache(self) -> ContactCache:
@@ -225,11 +240,17 @@ class RedisBackend:
         )
 
 
-def build_backend(settings: Settings, redis: aioredis.Redis | None, clock: Clock) -> Backend:
-    """The one place that decides between Redis and in-process adapters."""
+def build_backend(
+    settings: Settings,
+    redis: aioredis.Redis | None,
+    clock: Clock,
+    heartbeat: Heartbeat | None = None,
+) -> Backend:
+    """The one place that decides between Redis and in-process adapters (with Redis, this
+    process's ``heartbeat`` names the holder of its leases)."""
     if redis is None:
         return InProcessBackend(settings, clock)
-    return RedisBackend(settings, redis, clock)
+    return RedisBackend(settings, redis, clock, heartbeat)
 
 
 def _store(backend: Backend) -> TicketStore:

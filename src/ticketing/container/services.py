@@ -100,6 +100,11 @@ def process_name(heartbeat: Heartbeat | None) -> str:
     return heartbeat.name if heartbeat is not None else consumer_name()
 
 
+def lease_holder(heartbeat: Heartbeat | None) -> str:
+    """What this process's ticket lease owners start with (empty without a heartbeat)."""
+    return heartbeat.holder if heartbeat is not None else ""
+
+
 def build_take_over(
     store: TicketStore, heartbeat: Heartbeat | None, timeouts: Timeouts
 ) -> TakeOver | None:

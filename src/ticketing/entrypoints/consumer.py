@@ -61,14 +61,21 @@ def decode_incident(raw: bytes | str) -> Incident:
 
 
 async def handle_message(
-    raw: bytes | str, services: Services, *, origin: str, transport: str = "stream"
+    raw: bytes | str,
+    services: Services,
+    *,
+    origin: str,
+    transport: str = "stream",
+    finish: bool = False,
 ) -> Outcome | None:
     """One incident → one accepted ticket (created now if Zoho takes it).
 
     A malformed message goes to the dead letters with the reason (``origin`` is the stream a
     replay puts it back on; ``transport``, ``stream`` or ``pubsub``, labels the poison counter)
     and None is returned. Raises StoreUnavailable when it could not be stored: the caller must
-    not acknowledge it.
+    not acknowledge it. With ``finish`` (an entry taken over from a process that is gone), a
+    ticket accepted before and unfinished is attempted now: the dead process was working on
+    it, and its queue entry may wait behind the whole queue.
     """
     try:
         incident = decode_incident(raw)
@@ -97,7 +104,9 @@ async def handle_message(
             services.metrics.poison(transport)
         return None
     with context.bind(request_id=draft.request_id, incident_id=draft.incident_id, key=draft.key):
-        outcome, _new = await services.submit(draft)
+        outcome, new = await services.submit(draft)
+        if finish and not new and not outcome.state.finished:
+            outcome = await services.processor.process(draft)
     return outcome
 
 
@@ -248,7 +257,7 @@ class InboundConsumer:
                 lambda: _RECLAIM_PAGE,
             )
             async for page in pages:
-                await self._handle_entries(page)
+                await self._handle_entries(page, finish=True)
 
     async def recover(self) -> None:
         """Handle again the entries this consumer was given and did not acknowledge (their
@@ -256,8 +265,9 @@ class InboundConsumer:
         then those that any consumer left idle for the reclaim time. Raises StoreUnavailable
         when the store still fails."""
         for stream in self.streams:
+            # A predecessor under this name may have died working on them: finished now.
             async for page in self._group.own(self.consumer, stream, lambda: self._batch):
-                await self._handle_entries(page)
+                await self._handle_entries(page, finish=True)
         await self.take_over()
         await self._reclaim()
 
@@ -272,7 +282,7 @@ class InboundConsumer:
         await self._handle_entries(entries)
         return len(entries)
 
-    async def _handle_entries(self, entries: list[StreamEntry]) -> None:
+    async def _handle_entries(self, entries: list[StreamEntry], *, finish: bool = False) -> None:
         if not entries:
             return
         acked: dict[str, list[str]] = {}
@@ -295,7 +305,11 @@ class InboundConsumer:
                         )
                     else:
                         await handle_message(
-                            payload, self._services, origin=stream, transport=transport
+                            payload,
+                            self._services,
+                            origin=stream,
+                            transport=transport,
+                            finish=finish,
                         )
                 except StoreUnavailable as exc:
                     failures.append(exc.message)  # not acknowledged: it will be redelivered

@@ -13,25 +13,42 @@ class RedisLeases:
     (``lua/acquire.lua``, ``lua/release.lua``; the ticket store takes ticket leases with the
     same Lua function).
 
+    Given this process's ``holder`` (``<name>/<incarnation>``, see ``Heartbeat.holder``) and the
+    heartbeat key prefix ``alive``, an owner is stored as ``<holder>/<owner>``, and a lease whose
+    holder's process is gone is taken over at once instead of waited out (the contact-creation
+    lock and the refresh lease of a killed process).
+
     Args:
         client: An asyncio Redis client.
         prefix: Put before every lease name.
+        holder: This process's name and incarnation ("" for bare owners, never taken over).
+        alive: The heartbeat key prefix ("" to wait out every holder).
     """
 
-    def __init__(self, client: aioredis.Redis, *, prefix: str = "") -> None:
+    def __init__(
+        self, client: aioredis.Redis, *, prefix: str = "", holder: str = "", alive: str = ""
+    ) -> None:
         self._client = client
         self._prefix = prefix
+        self._holder = holder
+        self._alive = alive
         self._scripts = LeaseScripts(client)
 
     def __repr__(self) -> str:
         return f"RedisLeases(prefix={self._prefix!r})"
 
+    def _owner(self, owner: str) -> str:
+        return f"{self._holder}/{owner}" if self._holder else owner
+
     async def acquire(self, name: str, owner: str, ttl: float) -> bool:
         with store_errors(self._client, f"taking lease {name!r}"):
             return await self._scripts.acquire(
-                lease=self._prefix + name, owner=owner, ms=max(1, int(ttl * 1000))
+                lease=self._prefix + name,
+                owner=self._owner(owner),
+                ms=max(1, int(ttl * 1000)),
+                alive=self._alive,
             )
 
     async def release(self, name: str, owner: str) -> None:
         with store_errors(self._client, f"releasing lease {name!r}"):
-            await self._scripts.release(lease=self._prefix + name, owner=owner)
+            await self._scripts.release(lease=self._prefix + name, owner=self._owner(owner))

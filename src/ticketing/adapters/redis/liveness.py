@@ -81,13 +81,21 @@ class Heartbeat:
         self.host = host or socket.gethostname()
         self.pid = os.getpid() if pid is None else pid
         self.namespace = pid_namespace() if namespace is None else namespace
-        self.value = f"{self.host} {self.namespace} {self.pid} {secrets.token_hex(8)}"
+        # This incarnation (a process restarted under the same name is another one).
+        self.incarnation = secrets.token_hex(8)
+        self.value = f"{self.host} {self.namespace} {self.pid} {self.incarnation}"
         self.name = ""
         self._scripts = LivenessScripts(client)
         self._healthy = True
 
     def __repr__(self) -> str:
         return f"Heartbeat({self.name!r})"
+
+    @property
+    def holder(self) -> str:
+        """What this process's lease owners start with, ``<name>/<incarnation>``: a lease whose
+        holder is gone (no heartbeat, or another incarnation's) is taken over."""
+        return f"{self.name}/{self.incarnation}"
 
     def key(self, name: str) -> str:
         """The heartbeat key of the process named ``name``."""

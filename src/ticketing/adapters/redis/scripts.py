@@ -103,9 +103,12 @@ class TicketScripts(_Scripts):
         keys = [ledger, self._pending, lease]
         return await self._run("accept", keys, [key, payload, owner, lease_ms, *flatten(fields)])
 
-    async def lease(self, *, lease: str, ledger: str, owner: str, ms: int) -> Any:
-        """``{held, ledger}`` (``lua/lease.lua``)."""
-        return await self._run("lease", [lease, ledger], [owner, ms])
+    async def lease(
+        self, *, lease: str, ledger: str, owner: str, ms: int, alive: str = "", now: str = ""
+    ) -> Any:
+        """``{held, ledger}``; a lease whose holder has no heartbeat under ``alive`` is taken
+        over (``lua/lease.lua``)."""
+        return await self._run("lease", [lease, ledger], [owner, ms, alive, now])
 
     async def release(self, *, lease: str, owner: str) -> Any:
         return await self._run("release", [lease], [owner])
@@ -178,8 +181,8 @@ class LeaseScripts(_Scripts):
 
     files = ("acquire", "release")
 
-    async def acquire(self, *, lease: str, owner: str, ms: int) -> bool:
-        return bool(await self._run("acquire", [lease], [owner, ms]))
+    async def acquire(self, *, lease: str, owner: str, ms: int, alive: str = "") -> bool:
+        return bool(await self._run("acquire", [lease], [owner, ms, alive]))
 
     async def release(self, *, lease: str, owner: str) -> None:
         await self._run("release", [lease], [owner])

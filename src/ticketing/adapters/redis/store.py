@@ -21,6 +21,7 @@ from ticketing.adapters.codec import (
     parse_datetime,
 )
 from ticketing.adapters.redis.connection import store_errors
+from ticketing.adapters.redis.liveness import ALIVE_PREFIX
 from ticketing.adapters.redis.scripts import TicketScripts
 from ticketing.adapters.redis.streams import ConsumerGroup, Living, StreamEntry, text
 from ticketing.domain.errors import NotFound, TicketTaken
@@ -76,6 +77,8 @@ class RedisTicketStore:
         ledger_prefix: Each idempotency key's ledger hash is ``<ledger_prefix><key>``.
         lease_prefix: Each idempotency key's lease is ``<lease_prefix><key>``.
         owner_prefix: Each created ticket's key is recorded at ``<owner_prefix><ticket id>``.
+        alive_prefix: Each process's heartbeat is ``<alive_prefix><name>``: a ticket lease whose
+            owner names a process without one (``<name>/<token>``) is taken over.
         retention: Seconds a finished (created or dead) key is remembered (LEDGER_RETENTION).
         created_maxlen: Approximate cap of the created-event stream.
         dead_maxlen: Approximate cap of the dead-letter stream (DEAD_LETTER_MAXLEN).
@@ -96,6 +99,7 @@ class RedisTicketStore:
         ledger_prefix: str = LEDGER_PREFIX,
         lease_prefix: str = LEASE_PREFIX,
         owner_prefix: str = OWNER_PREFIX,
+        alive_prefix: str = ALIVE_PREFIX,
         retention: int = RETENTION_SECONDS,
         created_maxlen: int = CREATED_MAXLEN,
         dead_maxlen: int = DEAD_MAXLEN,
@@ -111,6 +115,7 @@ class RedisTicketStore:
         self._ledger_prefix = prefix + ledger_prefix
         self._lease_prefix = prefix + lease_prefix
         self._owner_prefix = prefix + owner_prefix
+        self._alive_prefix = prefix + alive_prefix
         self.retention = retention
         self.created_maxlen = created_maxlen
         self.dead_maxlen = dead_maxlen
@@ -169,7 +174,12 @@ class RedisTicketStore:
     async def lease(self, key: str, owner: str, ttl: float) -> Leased:
         with store_errors(self._client, f"taking the lease of {key!r}"):
             held, flat = await self._scripts.lease(
-                lease=self.lease_key(key), ledger=self.ledger_key(key), owner=owner, ms=_ms(ttl)
+                lease=self.lease_key(key),
+                ledger=self.ledger_key(key),
+                owner=owner,
+                ms=_ms(ttl),
+                alive=self._alive_prefix,
+                now=self._now(),
             )
         return Leased(bool(held), _outcome(key, _pairs(flat)) if flat else None)
 
@@ -297,27 +307,36 @@ class RedisTicketStore:
 
     async def take_over(self, consumer: str, living: Living, min_idle: float) -> int:
         """Move the pending entries of consumers whose process is gone (``living`` does not
-        name them) to ``consumer``, whose next claim reads them as its own; returns how many
-        (see ``ConsumerGroup.take_over``)."""
-        moved = 0
+        name them) to ``consumer``, whose next claim reads them as its own, and delete those
+        consumers (see ``ConsumerGroup.take_over``); returns how many processes were gone.
+        A drain is due then even if they held no entry: the tickets they were working on are
+        free to lease (their queue entries were given to nobody yet)."""
         with store_errors(self._client, f"taking over dead consumers' tickets for {consumer!r}"):
             await self._ensure_group()
             try:
-                pages = self._group.take_over(
-                    consumer,
-                    self.pending_stream,
-                    living,
-                    int(min_idle * 1000),
-                    lambda: _TAKEOVER_PAGE,
-                    rounds=_MAX_ROUNDS,
-                )
-                async for page in pages:
-                    moved += len(page)
+                gone = [
+                    (name, held)
+                    for name, held in await self._group.dead(self.pending_stream, living)
+                    if name != consumer
+                ]
+                for name, held in gone:
+                    pages = self._group.take_from(
+                        consumer,
+                        self.pending_stream,
+                        name,
+                        held,
+                        int(min_idle * 1000),
+                        lambda: _TAKEOVER_PAGE,
+                        rounds=_MAX_ROUNDS,
+                    )
+                    async for _page in pages:
+                        pass
             except ResponseError as exc:
                 if "NOGROUP" not in str(exc):
                     raise
                 self._group.forget(self.pending_stream)
-        return moved
+                return 0
+        return len(gone)
 
     async def ack(self, entry_id: str) -> None:
         with store_errors(self._client, f"acknowledging {entry_id}"):

@@ -233,29 +233,45 @@ class ConsumerGroup:
         (small, never 0) spares an entry delivered since ``living`` answered, to a restarted
         process that has the dead one's name.
         """
-        forget = ForgetConsumer(self._client)
         for dead, held in await self.dead(stream, living):
-            if dead == consumer:
-                continue
-            for _ in _rounds(rounds) if held else ():
-                count = wanted()
-                if count <= 0:
-                    return
-                rows = await self._client.xpending_range(
-                    stream, self.name, "-", "+", count, consumername=dead
-                )
-                if not rows:
-                    break
-                ids: list[Any] = [text(row["message_id"]) for row in rows]
-                claimed = await self._client.xclaim(
-                    stream, self.name, consumer, max(1, min_idle_ms), ids
-                )
-                page = _entries(stream, claimed)
-                if page:
+            if dead != consumer:
+                async for page in self.take_from(
+                    consumer, stream, dead, held, min_idle_ms, wanted, rounds=rounds
+                ):
                     yield page
-                if len(page) < len(ids):
-                    break  # too fresh (a living holder), or gone: looked at on the next scan
-            await forget(stream=stream, group=self.name, consumer=dead)
+
+    async def take_from(
+        self,
+        consumer: str,
+        stream: str,
+        dead: str,
+        held: int,
+        min_idle_ms: int,
+        wanted: Wanted,
+        *,
+        rounds: int | None = None,
+    ) -> Pages:
+        """:meth:`take_over` of one consumer ``dead`` (holding ``held`` entries), known to be
+        gone."""
+        for _ in _rounds(rounds) if held else ():
+            count = wanted()
+            if count <= 0:
+                return
+            rows = await self._client.xpending_range(
+                stream, self.name, "-", "+", count, consumername=dead
+            )
+            if not rows:
+                break
+            ids: list[Any] = [text(row["message_id"]) for row in rows]
+            claimed = await self._client.xclaim(
+                stream, self.name, consumer, max(1, min_idle_ms), ids
+            )
+            page = _entries(stream, claimed)
+            if page:
+                yield page
+            if len(page) < len(ids):
+                break  # too fresh (a living holder), or gone: looked at on the next scan
+        await ForgetConsumer(self._client)(stream=stream, group=self.name, consumer=dead)
 
     async def claim(
         self, consumer: str, stream: str, idle_ms: int, wanted: Wanted, *, rounds: int | None = None

@@ -18,7 +18,8 @@ from ticketing.domain.timeouts import Timeouts
 
 log = logging.getLogger(__name__)
 
-# Moves the pending entries of processes that are gone to this consumer; returns how many.
+# Moves the pending entries of processes that are gone to this consumer; returns how many
+# processes were gone.
 TakeOver = Callable[[], Awaitable[int]]
 
 
@@ -113,17 +114,17 @@ class DrainQueue:
 
     async def take_over_forever(self) -> None:
         """Every ``take_over_every`` seconds, take over the pending entries of processes
-        that are gone (their heartbeat expired) and drain at once when there were any, so
-        their tickets wait for the heartbeat, not for the attempt-sized reclaim or the next
-        drain. Returns at once without Redis (nothing is shared, nothing to take)."""
+        that are gone (their heartbeat expired) and drain at once when one was, so their
+        tickets (those in their pending lists, and those whose lease they held) wait for the
+        heartbeat, not for the attempt-sized reclaim or the next drain. Returns at once
+        without Redis (nothing is shared, nothing to take)."""
         if self._take_over is None:
             return
         while True:
             await anyio.sleep(self.take_over_every)
             try:
-                taken = await self._take_over()
-                if taken:
-                    log.info("took over %d pending tickets of processes that are gone", taken)
+                if gone := await self._take_over():
+                    log.info("took over the pending tickets of %d processes that are gone", gone)
                     await self()
             except TicketingError as exc:
                 log.debug("taking over dead processes' tickets: %s", exc.message)

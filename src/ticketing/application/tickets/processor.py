@@ -77,6 +77,7 @@ class TicketProcessor:
         *,
         on_created: Callable[[TicketDraft, Outcome], None] | None = None,
         metrics: Metrics | None = None,
+        holder: str = "",
     ) -> None:
         self._store = store
         self._helpdesk = helpdesk
@@ -85,6 +86,13 @@ class TicketProcessor:
         self.policy = policy or ProcessingPolicy()
         self._on_created = on_created
         self._metrics = metrics
+        self._holder = holder
+
+    def new_owner(self) -> str:
+        """A fresh owner for one holding of a ticket's lease: ``<holder>/<token>`` when this
+        process has a heartbeat (``holder`` is its name and incarnation), so that the fleet
+        can take the lease over as soon as the process is gone."""
+        return f"{self._holder}/{lease_owner()}" if self._holder else lease_owner()
 
     @property
     def lease_ttl(self) -> float:
@@ -99,7 +107,7 @@ class TicketProcessor:
         process holds is left to it.
         """
         with _naming(draft):
-            owner = lease_owner()
+            owner = self.new_owner()
             leased = await self._store.lease(draft.key, owner, self.lease_ttl)
             if not leased.held:
                 return leased.record or _accepted(draft)

@@ -8,7 +8,7 @@ from ticketing.application.guard import GuardedHelpdesk
 from ticketing.application.tickets.processor import TicketProcessor
 from ticketing.domain.errors import StoreUnavailable
 from ticketing.domain.model import Outcome, TicketDraft
-from ticketing.domain.ports import Metrics, TicketLedger, lease_owner
+from ticketing.domain.ports import Metrics, TicketLedger
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +37,7 @@ class SubmitTicket:
         self, draft: TicketDraft, *, attempt_now: bool = True
     ) -> tuple[Outcome, bool]:
         """Returns the outcome and whether the key was new."""
-        owner = lease_owner()
+        owner = self._processor.new_owner()
         leased = False
         # Decided once: a ticket leased here is attempted here (an attempt that finds the
         # breaker open meanwhile leaves it queued and gives the lease back).

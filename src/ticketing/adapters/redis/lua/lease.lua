@@ -1,9 +1,19 @@
--- Take (or renew) a ticket's lease and read its ledger, in one step.
+-- Take (or renew) a ticket's lease and read its ledger, in one step. A lease whose holder's
+-- process is gone (no heartbeat) is taken over; if that holder was creating the ticket, its
+-- attempt ended now at the latest (a process that is gone sends nothing more), so the
+-- look-up's grace runs from now.
 -- KEYS[1]  lease     the key's lease
 -- KEYS[2]  ledger    the key's ledger hash
 -- ARGV[1]  owner     the lease owner
 -- ARGV[2]  ms        the lease's time to live
+-- ARGV[3]  alive     the heartbeat key prefix ('' to wait out every holder)
+-- ARGV[4]  now       when the lease is taken (the attempt end of a dead holder's create)
 -- Returns {held, ledger} (ledger empty when the key is unknown).
 --! include lib_ledger
 --! include lib_take
-return {take(KEYS[1], ARGV[1], ARGV[2]), ledger(KEYS[2])}
+local held = take(KEYS[1], ARGV[1], ARGV[2], ARGV[3])
+if held == 2 and redis.call('HGET', KEYS[2], 'state') == 'creating'
+    and redis.call('HEXISTS', KEYS[2], 'attempt_ended_at') == 0 then
+  redis.call('HSET', KEYS[2], 'attempt_ended_at', ARGV[4])
+end
+return {held, ledger(KEYS[2])}
