@@ -42,6 +42,14 @@ def clock() -> ManualClock:
     return ManualClock(datetime(2026, 12, 3, 12, 0, tzinfo=UTC))
 
 
+@pytest.fixture
+async def store(client: aioredis.Redis, key_prefix: str, clock: ManualClock) -> RedisTicketStore:
+    """A ticket store with key k1 accepted."""
+    made = RedisTicketStore(client, clock, prefix=key_prefix)
+    await made.accept(make_draft("k1"))
+    return made
+
+
 async def process(client: aioredis.Redis, prefix: str, host: str) -> Heartbeat:
     heartbeat = Heartbeat(client, prefix=prefix, ttl=TTL, every=1, host=host, namespace="ns")
     await heartbeat.claim()
@@ -53,23 +61,19 @@ def owner(heartbeat: Heartbeat, suffix: str = "t1") -> str:
 
 
 async def test_a_living_holders_lease_is_never_taken(
-    client: aioredis.Redis, key_prefix: str, clock: ManualClock
+    client: aioredis.Redis, key_prefix: str, store: RedisTicketStore
 ) -> None:
     """While its holder's heartbeat lives, a ticket's lease stays the holder's."""
-    store = RedisTicketStore(client, clock, prefix=key_prefix)
-    await store.accept(make_draft("k1"))
     holder, other = [await process(client, key_prefix, h) for h in ("a", "b")]
     assert (await store.lease("k1", owner(holder), TTL)).held
     assert not (await store.lease("k1", owner(other), TTL)).held
 
 
 async def test_a_dead_holders_lease_is_taken_at_once(
-    client: aioredis.Redis, key_prefix: str, clock: ManualClock
+    client: aioredis.Redis, key_prefix: str, store: RedisTicketStore
 ) -> None:
     """Once the holder's heartbeat is gone, the next claimant takes the lease at once; the
     holder, if it ever came back, could no longer give it back."""
-    store = RedisTicketStore(client, clock, prefix=key_prefix)
-    await store.accept(make_draft("k1"))
     holder, other = [await process(client, key_prefix, h) for h in ("a", "b")]
     assert (await store.lease("k1", owner(holder), TTL)).held
     await holder.end()
@@ -79,12 +83,10 @@ async def test_a_dead_holders_lease_is_taken_at_once(
 
 
 async def test_a_lease_of_a_previous_incarnation_with_the_same_name_is_taken(
-    client: aioredis.Redis, key_prefix: str, clock: ManualClock
+    client: aioredis.Redis, key_prefix: str, store: RedisTicketStore
 ) -> None:
     """A process restarted under its predecessor's name (its heartbeat alive again) takes the
     predecessor's leases at once: the heartbeat names another incarnation."""
-    store = RedisTicketStore(client, clock, prefix=key_prefix)
-    await store.accept(make_draft("k1"))
     before = await process(client, key_prefix, "a")
     assert (await store.lease("k1", owner(before), TTL)).held
     await before.end()
@@ -94,24 +96,20 @@ async def test_a_lease_of_a_previous_incarnation_with_the_same_name_is_taken(
 
 
 async def test_an_owner_without_a_process_is_waited_out(
-    client: aioredis.Redis, key_prefix: str, clock: ManualClock
+    client: aioredis.Redis, key_prefix: str, store: RedisTicketStore
 ) -> None:
     """A lease taken by an older version (a bare token, no process) is never taken over."""
-    store = RedisTicketStore(client, clock, prefix=key_prefix)
-    await store.accept(make_draft("k1"))
     assert (await store.lease("k1", "0123456789abcdef", TTL)).held
     other = await process(client, key_prefix, "b")
     assert not (await store.lease("k1", owner(other), TTL)).held
 
 
 async def test_a_dead_holders_create_ends_when_its_lease_is_taken(
-    client: aioredis.Redis, key_prefix: str, clock: ManualClock
+    client: aioredis.Redis, key_prefix: str, store: RedisTicketStore, clock: ManualClock
 ) -> None:
     """A ticket its dead holder was creating (CREATING, no recorded end) gets its attempt's
     end recorded as the moment its lease is taken over: the look-up's grace runs from then,
     not from a whole attempt timeout after the create began."""
-    store = RedisTicketStore(client, clock, prefix=key_prefix)
-    await store.accept(make_draft("k1"))
     holder, other = [await process(client, key_prefix, h) for h in ("a", "b")]
     assert (await store.lease("k1", owner(holder), TTL)).held
     await store.mark_creating("k1", clock.now())
@@ -148,8 +146,8 @@ async def test_a_dead_processs_named_lease_is_taken_and_a_living_ones_is_not(
 
     alive = key_prefix + ALIVE_PREFIX
     holder, other = [await process(client, key_prefix, h) for h in ("a", "b")]
-    mine = RedisLeases(client, prefix=key_prefix, holder=holder.holder, alive=alive)
-    theirs = RedisLeases(client, prefix=key_prefix, holder=other.holder, alive=alive)
+    mine = RedisLeases(client, prefix=key_prefix, holder=lambda: holder.holder, alive=alive)
+    theirs = RedisLeases(client, prefix=key_prefix, holder=lambda: other.holder, alive=alive)
     assert await mine.acquire("contact:ana", "o1", TTL)
     assert not await theirs.acquire("contact:ana", "o2", TTL)
     await mine.release("contact:ana", "o1")

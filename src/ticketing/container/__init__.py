@@ -50,6 +50,7 @@ from ticketing.container.backend import (
     _store,
     build_backend,
     build_contact_cache,
+    build_heartbeat,
     open_heartbeat,
     open_redis_client,
     store_kind,
@@ -132,11 +133,13 @@ class Container(containers.DeclarativeContainer):
     http = providers.Resource(open_http_client, settings, emulator, metrics)
     redis = providers.Resource(open_redis_client, settings)
     timeouts = providers.Singleton(Timeouts.from_attempt, settings.provided.attempt_timeout)
-    # This process's name and heartbeat (with Redis), open while the container is.
-    liveness = providers.Resource(open_heartbeat, settings, redis, timeouts)
+    # This process's heartbeat (with Redis), its name claimed and renewed while the container
+    # is open (``liveness``); the leases read its name at each use.
+    heartbeat = providers.Singleton(build_heartbeat, settings, redis, timeouts)
+    liveness = providers.Resource(open_heartbeat, heartbeat, settings)
 
     # The backend: Redis or this process, decided once; the four adapters below come from it.
-    backend = providers.Singleton(build_backend, settings, redis, clock, liveness)
+    backend = providers.Singleton(build_backend, settings, redis, clock, heartbeat)
     store = providers.Singleton(_store, backend)
     leases = providers.Singleton(_leases, backend)
     contact_cache = providers.Singleton(_contact_cache, backend)
@@ -334,7 +337,10 @@ async def check_streams(
 
 
 async def stop(container: Container) -> None:
-    """Close what :func:`start` opened (HTTP pool, Redis connections)."""
+    """Close what :func:`start` opened (HTTP pool, Redis connections); the heartbeat first,
+    while Redis is still open to delete it."""
+    if container.liveness.initialized:
+        await cast(Awaitable[None], container.liveness.shutdown())
     await cast(Awaitable[None], container.shutdown_resources())
 
 

@@ -63,23 +63,31 @@ async def open_redis_client(settings: Settings) -> AsyncIterator[aioredis.Redis 
         await client.aclose()
 
 
-async def open_heartbeat(
+def build_heartbeat(
     settings: Settings, redis: aioredis.Redis | None, timeouts: Timeouts
-) -> AsyncIterator[Heartbeat | None]:
-    """This process's name and heartbeat (with Redis; None without): the name is claimed at
-    start (CONSUMER_NAME or ``<host>-<slot>``), the heartbeat renewed in the background while
-    the container is open and deleted when it closes, so the fleet takes over what this
-    process leaves at once. Every process that reads the groups (serve, worker, a CLI run)
-    opens it: a consumer without a heartbeat is taken for dead."""
+) -> Heartbeat | None:
+    """This process's heartbeat with Redis (None without); its name is claimed when the
+    container opens (:func:`open_heartbeat`)."""
     if redis is None:
-        yield None
-        return
-    heartbeat = Heartbeat(
+        return None
+    return Heartbeat(
         redis,
         prefix=settings.redis_key_prefix,
         ttl=timeouts.heartbeat_ttl,
         every=timeouts.heartbeat_every,
     )
+
+
+async def open_heartbeat(
+    heartbeat: Heartbeat | None, settings: Settings
+) -> AsyncIterator[Heartbeat | None]:
+    """Claim this process's name (CONSUMER_NAME or ``<host>-<slot>``) and renew its heartbeat
+    in the background while the container is open; delete it when it closes, so the fleet
+    takes over what this process leaves at once. Every process that reads the groups (serve,
+    worker, a CLI run) opens it: a consumer without a heartbeat is taken for dead."""
+    if heartbeat is None:
+        yield None
+        return
     await heartbeat.claim(settings.consumer_name)
     renewing = asyncio.create_task(heartbeat.run(), name=f"heartbeat {heartbeat.name}")
     try:
@@ -196,10 +204,12 @@ class RedisBackend:
     def leases(self) -> Leases:
         if self._heartbeat is None:
             return RedisLeases(self._redis, prefix=self._prefix)
+        heartbeat = self._heartbeat
         return RedisLeases(
             self._redis,
             prefix=self._prefix,
-            holder=self._heartbeat.holder,
+            # Read at each use: the name is claimed when the container opens.
+            holder=lambda: heartbeat.holder,
             alive=self._prefix + ALIVE_PREFIX,
         )
 

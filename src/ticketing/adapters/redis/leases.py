@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import redis.asyncio as aioredis
 
 from ticketing.adapters.redis.connection import store_errors
@@ -21,12 +23,18 @@ class RedisLeases:
     Args:
         client: An asyncio Redis client.
         prefix: Put before every lease name.
-        holder: This process's name and incarnation ("" for bare owners, never taken over).
+        holder: This process's name and incarnation, read at each use (None, or "", for bare
+            owners, never taken over).
         alive: The heartbeat key prefix ("" to wait out every holder).
     """
 
     def __init__(
-        self, client: aioredis.Redis, *, prefix: str = "", holder: str = "", alive: str = ""
+        self,
+        client: aioredis.Redis,
+        *,
+        prefix: str = "",
+        holder: Callable[[], str] | None = None,
+        alive: str = "",
     ) -> None:
         self._client = client
         self._prefix = prefix
@@ -38,7 +46,8 @@ class RedisLeases:
         return f"RedisLeases(prefix={self._prefix!r})"
 
     def _owner(self, owner: str) -> str:
-        return f"{self._holder}/{owner}" if self._holder else owner
+        holder = self._holder() if self._holder is not None else ""
+        return f"{holder}/{owner}" if holder else owner
 
     async def acquire(self, name: str, owner: str, ttl: float) -> bool:
         with store_errors(self._client, f"taking lease {name!r}"):

@@ -94,8 +94,9 @@ class Heartbeat:
     @property
     def holder(self) -> str:
         """What this process's lease owners start with, ``<name>/<incarnation>``: a lease whose
-        holder is gone (no heartbeat, or another incarnation's) is taken over."""
-        return f"{self.name}/{self.incarnation}"
+        holder is gone (no heartbeat, or another incarnation's) is taken over; empty before
+        the name is claimed."""
+        return f"{self.name}/{self.incarnation}" if self.name else ""
 
     def key(self, name: str) -> str:
         """The heartbeat key of the process named ``name``."""
