@@ -11,8 +11,8 @@ from ticketing.application import intake
 from ticketing.container import Container, Services, start, stop
 from ticketing.entrypoints.consumer import MAX_MESSAGE_BYTES, handle_message
 
+from tests.support.http import make_container
 from tests.support.metrics import parse, sample
-from tests.unit.entrypoints.http.conftest import make_container
 
 pytestmark = pytest.mark.anyio
 

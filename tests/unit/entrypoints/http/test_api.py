@@ -13,7 +13,7 @@ from ticketing.adapters.memory_helpdesk import InMemoryHelpdesk
 from ticketing.container import Container
 from ticketing.domain.errors import HelpdeskRejected, HelpdeskUnavailable
 
-from tests.unit.entrypoints.http.conftest import API_KEY, app_client, make_container
+from tests.support.http import API_KEY, app_client, make_container
 
 pytestmark = pytest.mark.anyio
 
