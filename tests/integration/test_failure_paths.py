@@ -5,6 +5,8 @@ tickets in the emulator, the ledger, the queue and the dead letters."""
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -18,10 +20,11 @@ from ticketing.adapters.redis.leases import RedisLeases
 from ticketing.adapters.zoho_desk.oauth import BACKOFF_CAP
 from ticketing.application.intake import ANONYMOUS_CLIENT, scoped_key
 from ticketing.application.tickets import ProcessingPolicy
-from ticketing.container import Container
+from ticketing.container import Container, Services
 from ticketing.domain.breaker import BreakerState
 from ticketing.domain.errors import StoreUnavailable
 from ticketing.domain.model import Outcome, TicketDraft, TicketState
+from ticketing.domain.ports import TicketStore
 from ticketing.entrypoints.http.app import create_app
 from zoho_desk_emulator import EmulatorState, create_emulator_app
 
@@ -561,6 +564,19 @@ def shared_redis(real_redis_url: str, real_redis: object, key_prefix: str) -> Re
 CRASH_POLICY = ProcessingPolicy(attempt_timeout=0.5, ambiguous_grace=30)  # lease 1 s, reclaim 1.5 s
 
 
+@contextlib.asynccontextmanager
+async def crashing_and_fresh(
+    shared_redis: RedisBackend, lookup: dict[str, str], emulator: EmulatorState
+) -> AsyncIterator[tuple[Services, Services, TicketStore]]:
+    """Two processes on the shared Redis and Zoho, both with CRASH_POLICY: the one the test
+    makes crash, and a fresh one (its services and its store)."""
+    env = shared_redis.env(**lookup)
+    crashed = wire(env, backend=shared_redis, emulator=emulator, policy=CRASH_POLICY)
+    fresh = wire(env, backend=shared_redis, emulator=emulator, policy=CRASH_POLICY)
+    async with running(crashed) as dying, running(fresh) as services:
+        yield dying, services, await store_of(fresh)
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("lookup", LOOKUPS)
 async def test_crash_between_zoho_answer_and_record_is_found_by_the_next_process(
@@ -570,11 +586,7 @@ async def test_crash_between_zoho_answer_and_record_is_found_by_the_next_process
     still held. A fresh process leaves the ticket alone while the lease lasts, then finds it
     by the ambiguous look-up: one ticket, one created event, nothing pending."""
     emulator = EmulatorState()
-    env = shared_redis.env(**lookup)
-    crashed = wire(env, backend=shared_redis, emulator=emulator, policy=CRASH_POLICY)
-    fresh = wire(env, backend=shared_redis, emulator=emulator, policy=CRASH_POLICY)
-    async with running(crashed) as dying, running(fresh) as services:
-        store = await store_of(fresh)
+    async with crashing_and_fresh(shared_redis, lookup, emulator) as (dying, services, store):
         dying.helpdesk.inner = CrashAfterCreate(dying.helpdesk.inner)
         clock = ManualClock(dying.clock.now())
         with pytest.raises(Crash):
@@ -612,11 +624,7 @@ async def test_crash_of_a_draining_worker_is_reclaimed_and_found(
     entry waits in the dead worker's pending list until it has been idle for the reclaim
     time; another worker then takes it over and finds the ticket: no duplicate."""
     emulator = EmulatorState()
-    env = shared_redis.env(**lookup)
-    crashed = wire(env, backend=shared_redis, emulator=emulator, policy=CRASH_POLICY)
-    fresh = wire(env, backend=shared_redis, emulator=emulator, policy=CRASH_POLICY)
-    async with running(crashed) as dying, running(fresh) as services:
-        store = await store_of(fresh)
+    async with crashing_and_fresh(shared_redis, lookup, emulator) as (dying, services, store):
         clock = ManualClock(dying.clock.now())
         await dying.submit(draft(clock, "k-worker", subject="Trabajador caído"), attempt_now=False)
         dying.helpdesk.inner = CrashAfterCreate(dying.helpdesk.inner)
