@@ -235,7 +235,6 @@ class Container(containers.DeclarativeContainer):
         policy=policy,
         helpdesk=helpdesk,
         submit=submit,
-        processor=processor,
         drain=drain,
         health=health,
         departments=providers.Singleton(ListDepartments, helpdesk),
@@ -248,7 +247,6 @@ class Container(containers.DeclarativeContainer):
         ),
         reject=providers.Singleton(RejectMessage, store),
         mode=mode,
-        store=store,
         metrics=providers.Singleton(watch_metrics, metrics, store, helpdesk, tokens, zoho),
         liveness=liveness,
     )

@@ -36,11 +36,7 @@ from ticketing.application.queries import (
     CheckHealth,
     ListDepartments,
 )
-from ticketing.application.tickets import (
-    DrainQueue,
-    SubmitTicket,
-    TicketProcessor,
-)
+from ticketing.application.tickets import DrainQueue, SubmitTicket
 from ticketing.application.tickets.drain import TakeOver
 from ticketing.container.backend import store_kind
 from ticketing.container.zoho import ZohoEndpoints
@@ -132,14 +128,14 @@ class AdminServices:
 @dataclass(frozen=True)
 class Services:
     """What the entrypoints use, built once per process: use cases, and the settings where
-    an entrypoint needs its own configuration."""
+    an entrypoint needs its own configuration. Never the raw store: tests that assert on its
+    state take it from the container."""
 
     settings: Settings
-    clock: Clock
+    clock: Clock  # intake stamps ``received_at`` (HTTP and the inbound consumer)
     policy: IntakePolicy
-    helpdesk: GuardedHelpdesk
+    helpdesk: GuardedHelpdesk  # background upkeep: the call gate's upkeep, the breaker's state
     submit: SubmitTicket
-    processor: TicketProcessor
     drain: DrainQueue
     health: CheckHealth
     ready: CheckReadiness
@@ -150,8 +146,6 @@ class Services:
     replay: ReplayDeadLetters
     reject: RejectMessage
     mode: str
-    # The raw store: for tests that assert on its state. Entrypoints use the use cases above.
-    store: TicketStore
     metrics: PrometheusMetrics | None = None
     # This process's name and heartbeat (None without Redis): the inbound consumer asks it who
     # is alive before taking over a consumer's entries.

@@ -5,16 +5,14 @@ from __future__ import annotations
 
 import functools
 import logging
-from typing import TYPE_CHECKING
 
 import anyio
 from anyio.abc import TaskGroup
 
+from ticketing.container import Container, Services, redis_of
 from ticketing.domain.breaker import BreakerState
 from ticketing.domain.errors import TicketingError
-
-if TYPE_CHECKING:
-    from ticketing.container import Container, Services
+from ticketing.entrypoints.consumer import InboundConsumer
 
 log = logging.getLogger(__name__)
 
@@ -64,13 +62,9 @@ async def run_background(
         )
         tg.start_soon(services.drain.take_over_forever)
     if consumer:
-        from ticketing.container import redis_of
-
         redis = await redis_of(container)
         if redis is None:
             log.info("no REDIS_URL: the Redis inbound consumer is off")
         else:
-            from ticketing.entrypoints.consumer import InboundConsumer
-
             inbound = InboundConsumer(redis, services)
             tg.start_soon(inbound.run)

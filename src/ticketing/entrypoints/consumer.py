@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import logging
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import anyio
 import msgspec
@@ -22,13 +22,11 @@ from ticketing.adapters.redis.streams import (
     trim_consumed,
 )
 from ticketing.application import context, intake
+from ticketing.container import Services, check_streams
 from ticketing.domain.errors import StoreUnavailable, ValidationError
 from ticketing.domain.model import Outcome, Source
 from ticketing.domain.timeouts import Timeouts, reclaim_every
 from ticketing.entrypoints.schemas import Incident, nesting_problem
-
-if TYPE_CHECKING:
-    from ticketing.container import Services
 
 log = logging.getLogger(__name__)
 
@@ -106,7 +104,7 @@ async def handle_message(
     with context.bind(request_id=draft.request_id, incident_id=draft.incident_id, key=draft.key):
         outcome, new = await services.submit(draft)
         if finish and not new and not outcome.state.finished:
-            outcome = await services.processor.process(draft)
+            outcome = await services.submit.finish(draft)
     return outcome
 
 
@@ -142,7 +140,7 @@ class InboundConsumer:
         self.consumer = consumer or services.drain.consumer
         self._batch = batch
         self._block_ms = block_ms
-        timeouts = Timeouts.from_attempt(services.processor.policy.attempt_timeout)
+        timeouts = Timeouts.from_attempt(settings.attempt_timeout)
         self._reclaim_idle_ms = reclaim_idle_ms or int(timeouts.inbound_reclaim_idle * 1000)
         self._take_over_every = timeouts.takeover_every
         self._take_over_idle_ms = int(timeouts.takeover_min_idle * 1000)
@@ -199,8 +197,6 @@ class InboundConsumer:
         return trimmed
 
     async def _stream_loop(self) -> None:
-        from ticketing.container import check_streams
-
         delay = 0.5
         checked = False
         while True:

@@ -33,6 +33,11 @@ class SubmitTicket:
         self._helpdesk = helpdesk
         self._metrics = metrics
 
+    async def finish(self, draft: TicketDraft) -> Outcome:
+        """Attempt an accepted, unfinished ticket now (its lease taken over if the process
+        that held it is gone); one whose lease a living process holds is left to it."""
+        return await self._processor.process(draft)
+
     async def __call__(
         self, draft: TicketDraft, *, attempt_now: bool = True
     ) -> tuple[Outcome, bool]:
