@@ -14,10 +14,11 @@ import pytest
 import redis
 from litestar.testing import AsyncTestClient
 
-from ticketing.container import Container
+from ticketing.container import Container, redis_of
 from ticketing.entrypoints import cli
 from ticketing.entrypoints.background import drain_forever
 from ticketing.entrypoints.cli.errors import EXIT_AUTH, EXIT_OK
+from ticketing.entrypoints.consumer import InboundConsumer
 from ticketing.entrypoints.http.app import create_app
 from zoho_desk_emulator import SANDBOX_REFRESH_TOKEN, EmulatorState
 
@@ -262,3 +263,57 @@ def _async(check: Any) -> Any:
         return bool(check())
 
     return call
+
+
+@pytest.mark.slow
+@needs_redis_server
+async def test_the_consumer_logs_an_outage_once_per_loop(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Redis stopped while the inbound consumer runs: its stream loop warns once and retries
+    at debug level, the pub/sub loop says once that the subscription was lost; when Redis is
+    back, one line each says so."""
+    port = free_port()
+    consumer_log = "ticketing.entrypoints.consumer"
+
+    def said(level: int, start: str) -> list[str]:
+        return [
+            r.getMessage()
+            for r in caplog.records
+            if r.name == consumer_log and r.levelno == level and r.getMessage().startswith(start)
+        ]
+
+    with redis_server(port, tmp_path) as server:
+        server.start()
+        admin = redis.Redis(port=port)
+        container = wire({"REDIS_URL": server.url}, emulator=EmulatorState())
+        caplog.set_level(logging.DEBUG, logger=consumer_log)
+        async with running(container) as services, anyio.create_task_group() as tg:
+            redis_client = await redis_of(container)
+            assert redis_client is not None
+            consumer = InboundConsumer(redis_client, services, consumer="c-1", block_ms=50)
+            tg.start_soon(consumer.run)
+            stream = services.settings.inbound_stream
+            await wait_for(_async(lambda: admin.exists(stream)), what="the consumer's group")
+            await wait_for(_async(lambda: admin.pubsub_numsub(stream)[0][1] == 1), what="pubsub")
+            server.kill()
+
+            async def retried() -> bool:
+                return len(said(logging.DEBUG, "inbound stream: ")) >= 3
+
+            await wait_for(retried, within=60, what="three failed stream passes")
+            server.start()
+
+            async def recovered() -> bool:
+                return bool(said(logging.INFO, "inbound stream works again")) and bool(
+                    said(logging.INFO, "inbound pub/sub")
+                )
+
+            await wait_for(recovered, within=60, what="both loops working again")
+            tg.cancel_scope.cancel()
+        admin.close()
+    assert len(said(logging.WARNING, "inbound stream: ")) == 1
+    lost = said(logging.WARNING, "inbound pub/sub")
+    assert len(lost) == 1, lost
+    assert "messages published meanwhile are lost" in lost[0]
+    assert len(said(logging.INFO, "inbound pub/sub")) == 1

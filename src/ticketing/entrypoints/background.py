@@ -51,9 +51,20 @@ class Outage:
         self.failing, self.repeats = kind, 0
         self._log.warning(message, *args, exc_info=exc)
 
-    def recovered(self) -> None:
-        """A pass worked: the info line when it ends an outage, nothing otherwise."""
+    def begin(self, kind: str) -> None:
+        """An outage of ``kind`` starts that another line has said already: its retries
+        are logged at debug level only."""
         if self.failing is None:
+            self._since = time.monotonic()
+        self.failing, self.repeats = kind, 0
+
+    def recovered(self, *, say: bool = True) -> None:
+        """A pass worked: the info line when it ends an outage (unless ``say`` is false:
+        another line says it), nothing otherwise."""
+        if self.failing is None:
+            return
+        if not say:
+            self.failing, self.repeats = None, 0
             return
         self._log.info(
             "%s works again after %.0fs of failures (%s, %d retries)",
