@@ -44,9 +44,9 @@ _SWITCHES = (
 )
 
 
-def _parser() -> argparse.ArgumentParser:
+def _parser(prog: str) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m zoho_desk_emulator",
+        prog=prog,
         description="The built-in Zoho Desk emulator (accounts + Desk API + /_emulator control).",
     )
     parser.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1)")
@@ -75,9 +75,12 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Parse the options, set the switches, serve; 0 on a clean stop, 2 on bad options."""
-    args = _parser().parse_args(argv)
+def main(argv: Sequence[str] | None = None, *, prog: str = "python -m zoho_desk_emulator") -> int:
+    """Parse the options, set the switches, serve; 0 on a clean stop, 2 on bad options.
+
+    ``prog`` is the command name usage and errors show (a program embedding the emulator
+    passes its own, e.g. ``ticketing sandbox``)."""
+    args = _parser(prog).parse_args(argv)
     state = EmulatorState(
         seed=args.seed,
         credits_per_day=args.credits_per_day,

@@ -149,4 +149,4 @@ def sandbox(argv: Sequence[str]) -> int:
     """`ticketing sandbox ...` hands every option to the emulator's own parser."""
     from zoho_desk_emulator import main as emulator_main
 
-    return int(emulator_main(list(argv)) or 0)
+    return int(emulator_main(list(argv), prog="ticketing sandbox") or 0)

@@ -125,3 +125,23 @@ def test_every_admin_command_has_a_body_and_json() -> None:
         else:
             assert callable(parsed.admin), args
             assert parsed.json is False, args
+
+
+@pytest.mark.parametrize(
+    ("argv", "prog"),
+    [(["sandbox", "--help"], "ticketing sandbox"), (["sandbox", "--latency", "x"], None)],
+)
+def test_sandbox_hands_its_options_to_the_emulator_under_its_own_name(
+    argv: list[str], prog: str | None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`ticketing sandbox` is the emulator's parser, but usage and errors name the command the
+    user typed, not `python -m zoho_desk_emulator`; a bad option exits 2 in one line."""
+    code = cli.main(argv)
+    out, err = capsys.readouterr()
+    if prog:
+        assert code == 0
+        assert out.startswith(f"usage: {prog} ")
+    else:
+        assert code == 2
+        assert "ticketing sandbox: error: argument --latency: invalid float value: 'x'" in err
+        assert "Traceback" not in err
