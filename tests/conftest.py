@@ -3,10 +3,13 @@ use live in tests/support)."""
 
 from __future__ import annotations
 
+import logging
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 
 import pytest
+
+from ticketing.entrypoints.logs import uninstall
 
 from tests.support.clock import ManualClock
 from tests.support.redis import REDIS_TEST_URL, REQUIRE_REDIS, SKIP_REASON, redis_available
@@ -50,3 +53,14 @@ async def real_redis(real_redis_url: str, key_prefix: str) -> AsyncIterator[obje
         async for key in client.scan_iter(match=f"{key_prefix}*", count=500):
             await client.delete(key)
         await client.aclose()
+
+
+@pytest.fixture
+def cli_logging() -> Iterator[None]:
+    """For a test that runs a whole CLI command: the command installs the service's log
+    handler on the root logger, writing to that test's captured stderr; take it off again, so
+    a later test does not log into a stream pytest has closed."""
+    before = set(logging.getLogger().handlers)
+    yield
+    for handler in set(logging.getLogger().handlers) - before:
+        uninstall(handler)

@@ -17,7 +17,7 @@ from schemathesis import checks
 from ticketing.adapters.memory_helpdesk import InMemoryHelpdesk
 from ticketing.entrypoints.http.app import create_app
 
-from tests.unit.entrypoints.http.conftest import make_container
+from tests.support.http import make_container
 
 ENV = {"DEFAULT_CONTACT_EMAIL": "ops@example.com"}
 # Per operation; derandomized, so every run sends the same requests.

@@ -36,6 +36,7 @@ from zoho_desk_emulator import (
 
 from tests.integration.wired import RedisBackend
 from tests.support.clock import ManualClock
+from tests.support.containers import store_of
 
 pytestmark = pytest.mark.anyio
 
@@ -383,10 +384,11 @@ async def test_queue_commands_show_drain_bury_and_replay(
 ) -> None:
     """queue status counts, process drains with progress, dead lists, replay moves back."""
     seed = queue_container(queue_redis, emulator, key_prefix)
-    services = await start(seed)
+    await start(seed)
+    store = await store_of(seed)
     for i in range(3):
-        await services.store.accept(draft(f"k{i}"))
-    await services.store.bury_raw('{"not": "an incident"}', "no incident_id", "inbound")
+        await store.accept(draft(f"k{i}"))
+    await store.bury_raw('{"not": "an incident"}', "no incident_id", "inbound")
     await stop(seed)
 
     def fresh() -> Container:
@@ -427,8 +429,8 @@ async def test_queue_process_exits_6_when_tickets_stay_pending(
 ) -> None:
     """Zoho down: the drain leaves the tickets queued and the exit code says so."""
     seed = queue_container(queue_redis, emulator, key_prefix)
-    services = await start(seed)
-    await services.store.accept(draft("k-down"))
+    await start(seed)
+    await (await store_of(seed)).accept(draft("k-down"))
     await stop(seed)
     emulator.apply_faults({"outage": "503"})
 

@@ -12,9 +12,9 @@ import anyio
 import pytest
 import redis.asyncio as aioredis
 
-from ticketing.container import Services
 from ticketing.domain.errors import StoreUnavailable
 from ticketing.domain.model import TicketState
+from ticketing.domain.ports import TicketStore
 from ticketing.entrypoints.consumer import MAX_MESSAGE_BYTES, InboundConsumer
 from zoho_desk_emulator import EmulatorState
 
@@ -64,14 +64,14 @@ async def assert_one_ticket_nothing_pending(
 
 
 async def run_until_created(
-    consumer: InboundConsumer, services: Services, key: str, *, what: str
+    consumer: InboundConsumer, store: TicketStore, key: str, *, what: str
 ) -> None:
     """Run the consumer until the ticket of ``key`` is created, then stop it."""
     async with anyio.create_task_group() as tg:
         tg.start_soon(consumer.run)
 
         async def created() -> bool:
-            record = await services.store.get(key)
+            record = await store.get(key)
             return record is not None and record.state is TicketState.CREATED
 
         await wait_for(created, what=what)
@@ -82,10 +82,10 @@ async def test_stream_incident_becomes_one_ticket(
     backend: RedisBackend, redis: aioredis.Redis, emulator: EmulatorState
 ) -> None:
     """An incident on the stream becomes one ticket with its contact, and its entry is acked."""
-    async with instance(backend, emulator) as (services, consumer):
+    async with instance(backend, emulator) as (_, consumer, store):
         await add(redis, backend, incident("wa-1"))
         assert await consumer.poll_once() == 1
-        record = await services.store.get("wa-1")
+        record = await store.get("wa-1")
     assert record is not None
     assert record.state is TicketState.CREATED
     [ticket] = tickets_for(emulator)
@@ -110,7 +110,7 @@ async def test_same_incident_on_stream_and_pubsub_is_one_ticket(
 ) -> None:
     """The classifier publishing an incident on the channel and appending it to the stream
     yields one ticket and one created event."""
-    async with instance(backend, emulator) as (services, consumer):
+    async with instance(backend, emulator) as (_, consumer, store):
         async with anyio.create_task_group() as tg:
             tg.start_soon(consumer.run)
 
@@ -128,7 +128,7 @@ async def test_same_incident_on_stream_and_pubsub_is_one_ticket(
 
             await wait_for(both_handled, what="both deliveries")
             tg.cancel_scope.cancel()
-        record = await services.store.get("wa-both")
+        record = await store.get("wa-both")
     assert record is not None
     assert record.state is TicketState.CREATED
     assert len(tickets_for(emulator)) == 1
@@ -142,8 +142,8 @@ async def test_same_incident_to_two_instances_is_one_ticket(
     """The same incident delivered twice, each copy to another instance at the same time,
     yields one ticket."""
     async with (
-        instance(backend, emulator, name="one") as (_, first),
-        instance(backend, emulator, name="two") as (services, second),
+        instance(backend, emulator, name="one") as (_, first, _),
+        instance(backend, emulator, name="two") as (_, second, store),
     ):
         await add(redis, backend, incident("wa-twice"))
         await add(redis, backend, incident("wa-twice"))
@@ -157,7 +157,7 @@ async def test_same_incident_to_two_instances_is_one_ticket(
         async with anyio.create_task_group() as tg:
             tg.start_soon(poll, first)
             tg.start_soon(poll, second)
-        record = await services.store.get("wa-twice")
+        record = await store.get("wa-twice")
     assert sorted(counts) == [1, 1]
     assert record is not None
     assert record.state is TicketState.CREATED
@@ -177,8 +177,8 @@ async def test_two_first_incidents_from_one_new_customer_make_one_contact(
     """Two first incidents from the same new customer, handled at once by two instances,
     create one Zoho contact and two tickets under it."""
     async with (
-        instance(backend, emulator, name="one") as (_, first),
-        instance(backend, emulator, name="two") as (_, second),
+        instance(backend, emulator, name="one") as (_, first, _),
+        instance(backend, emulator, name="two") as (_, second, _),
     ):
         await add(redis, backend, incident("wa-a", customer=who, subject="Primero"))
         await add(redis, backend, incident("wa-b", customer=who, subject="Segundo"))
@@ -197,10 +197,10 @@ async def test_phone_only_customer(
 ) -> None:
     """A customer known only by a WhatsApp number gets a contact with the E.164 number in
     ``mobile``, where Zoho's own WhatsApp channel keeps it."""
-    async with instance(backend, emulator) as (services, consumer):
+    async with instance(backend, emulator) as (_, consumer, store):
         await add(redis, backend, incident("wa-phone", customer={"phone": "+52 1 55 1234 5678"}))
         await consumer.poll_once()
-        record = await services.store.get("wa-phone")
+        record = await store.get("wa-phone")
     assert record is not None
     assert record.state is TicketState.CREATED
     [ticket] = tickets_for(emulator)
@@ -235,7 +235,7 @@ async def test_priority_mapping_and_subject(
 ) -> None:
     """The classifier's label maps to Zoho's priority (a low confidence gives
     LOW_CONFIDENCE_PRIORITY), and a missing subject is derived from category and text."""
-    async with instance(backend, emulator, LOW_CONFIDENCE_PRIORITY="Low") as (_, consumer):
+    async with instance(backend, emulator, LOW_CONFIDENCE_PRIORITY="Low") as (_, consumer, _):
         await add(redis, backend, incident("wa-p", **overrides))
         await consumer.poll_once()
     [ticket] = tickets_for(emulator)
@@ -274,12 +274,12 @@ async def test_malformed_message_is_dead_lettered_and_the_consumer_goes_on(
     """A malformed message goes to the dead letters with the reason and its origin, its entry
     is acknowledged, and the next message still becomes a ticket; no traceback is logged."""
     payload, reason = POISON[case]
-    async with instance(backend, emulator) as (services, consumer):
+    async with instance(backend, emulator) as (_, consumer, store):
         await add(redis, backend, payload)
         await add(redis, backend, incident("wa-good"))
         assert await consumer.poll_once() == 2
-        [letter] = await services.store.list_dead()
-        good = await services.store.get("wa-good")
+        [letter] = await store.list_dead()
+        good = await store.get("wa-good")
     assert reason in letter.reason
     assert letter.origin == backend.inbound
     size = len(payload.encode())
@@ -303,16 +303,16 @@ async def test_entry_failing_unexpectedly_is_dead_lettered_once_not_redelivered(
     """An entry whose handling raises something unforeseen (a bug) is dead-lettered with the
     reason on the first failure and acknowledged: no redelivery loop, one log line, no
     traceback; the entries around it become tickets."""
-    async with instance(backend, emulator) as (services, consumer):
-        store: Any = services.store
-        original = store.accept_and_lease
+    async with instance(backend, emulator) as (_, consumer, store):
+        patched: Any = store
+        original = patched.accept_and_lease
 
         async def accept_and_lease(draft: Any, owner: str, ttl: float) -> Any:
             if draft.key == "wa-bug":
                 raise RuntimeError("injected bug")
             return await original(draft, owner, ttl)
 
-        store.accept_and_lease = accept_and_lease
+        patched.accept_and_lease = accept_and_lease
         payload = dumps(incident("wa-bug"))
         await add(redis, backend, payload)
         await add(redis, backend, incident("wa-fine"))
@@ -321,8 +321,8 @@ async def test_entry_failing_unexpectedly_is_dead_lettered_once_not_redelivered(
         # whatever a restart or a reclaim would find: nothing is handled again
         await consumer.recover()
         assert await consumer.poll_once(block_ms=1) == 0
-        [letter] = await services.store.list_dead()
-        fine = await services.store.get("wa-fine")
+        [letter] = await store.list_dead()
+        fine = await store.get("wa-fine")
     assert letter.reason == "unexpected RuntimeError: injected bug"
     assert letter.payload == payload
     assert fine is not None
@@ -338,20 +338,19 @@ async def test_entry_without_payload_field_is_dead_lettered(
     backend: RedisBackend, redis: aioredis.Redis, emulator: EmulatorState
 ) -> None:
     """A stream entry in some other format is kept whole in the dead letters and acked."""
-    async with instance(backend, emulator) as (services, consumer):
+    async with instance(backend, emulator) as (_, consumer, store):
         await redis.xadd(backend.inbound, {"data": '{"incident_id": "wa-old"}'})
         await consumer.poll_once()
-        [letter] = await services.store.list_dead()
+        [letter] = await store.list_dead()
     assert "no 'payload' field" in letter.reason
     assert json.loads(letter.payload) == {"data": '{"incident_id": "wa-old"}'}
     assert letter.origin == backend.inbound
     assert await pel_size(redis, backend.inbound, GROUP) == 0
 
 
-def unavailable_accept(services: Services, failures: int) -> list[str]:
+def unavailable_accept(store: Any, failures: int) -> list[str]:
     """Make the store's accept fail ``failures`` times (Redis refusing writes); returns the
     keys it refused."""
-    store: Any = services.store
     original, original_leased = store.accept, store.accept_and_lease
     refused: list[str] = []
 
@@ -377,8 +376,8 @@ async def test_entry_is_acked_only_after_a_durable_accept(
 ) -> None:
     """While the store cannot accept the ticket, the stream entry stays unacknowledged; the
     running consumer delivers it again and it becomes one ticket."""
-    async with instance(backend, emulator) as (services, consumer):
-        refused = unavailable_accept(services, failures=1)
+    async with instance(backend, emulator) as (_, consumer, store):
+        refused = unavailable_accept(store, failures=1)
         await add(redis, backend, incident("wa-later"))
         with pytest.raises(StoreUnavailable):
             await consumer.poll_once()
@@ -386,9 +385,7 @@ async def test_entry_is_acked_only_after_a_durable_accept(
         assert await pel_size(redis, backend.inbound, GROUP) == 1
         assert tickets_for(emulator) == []
 
-        await run_until_created(
-            consumer, services, "wa-later", what="the redelivered entry's ticket"
-        )
+        await run_until_created(consumer, store, "wa-later", what="the redelivered entry's ticket")
     await assert_one_ticket_nothing_pending(emulator, redis, backend)
 
 
@@ -397,13 +394,13 @@ async def test_entries_of_a_dead_consumer_are_reclaimed(
 ) -> None:
     """Entries a crashed consumer took and never acknowledged are claimed by a running one
     once they have been idle long enough, and become tickets."""
-    async with instance(backend, emulator) as (services, consumer):
+    async with instance(backend, emulator) as (_, consumer, store):
         consumer._reclaim_idle_ms = 300
         await add(redis, backend, incident("wa-orphan"))
         # a consumer that read the entry and died before acknowledging it
         taken = await redis.xreadgroup(GROUP, "crashed", {backend.inbound: ">"}, count=10)
         assert taken
-        await run_until_created(consumer, services, "wa-orphan", what="the reclaimed ticket")
+        await run_until_created(consumer, store, "wa-orphan", what="the reclaimed ticket")
     await assert_one_ticket_nothing_pending(emulator, redis, backend)
 
 
@@ -415,11 +412,11 @@ async def test_created_event_published_once_on_channel_and_stream(
     pubsub = redis.pubsub(ignore_subscribe_messages=True)
     await pubsub.subscribe(backend.created)
     try:
-        async with instance(backend, emulator) as (services, consumer):
+        async with instance(backend, emulator) as (_, consumer, store):
             await add(redis, backend, incident("wa-event"))
             await add(redis, backend, incident("wa-event"))
             await consumer.poll_once()
-            record = await services.store.get("wa-event")
+            record = await store.get("wa-event")
         messages = []
         with anyio.move_on_after(0.5):
             while True:
@@ -447,15 +444,15 @@ async def test_replaying_a_dead_inbound_message_puts_it_back_on_the_stream(
 ) -> None:
     """`queue replay` puts a dead inbound message back on the inbound stream, as it was."""
     payload = dumps(incident("wa-fixme", customer={"name": "Sin contacto"}))
-    async with instance(backend, emulator) as (services, consumer):
+    async with instance(backend, emulator) as (services, consumer, store):
         await add(redis, backend, payload)
         await consumer.poll_once()
-        assert await services.store.dead_count() == 1
+        assert await store.dead_count() == 1
         assert await services.replay() == 1
-        assert await services.store.dead_count() == 0
+        assert await store.dead_count() == 0
         entries = await redis.xrange(backend.inbound)
         assert len(entries) == 2  # the original (acked, kept) and the replayed copy
         assert entries[-1][1][b"payload"].decode() == payload
         # still malformed: the consumer buries it again rather than losing it
         assert await consumer.poll_once() == 1
-        assert await services.store.dead_count() == 1
+        assert await store.dead_count() == 1

@@ -13,6 +13,7 @@ from ticketing.domain.model import TicketState
 from ticketing.entrypoints.consumer import InboundConsumer
 
 from tests.integration.wired import RedisBackend, running, wire
+from tests.support.containers import store_of
 
 pytestmark = pytest.mark.anyio
 
@@ -26,6 +27,7 @@ async def test_a_running_consumer_reclaims_what_a_killed_one_left() -> None:
     async with running(container) as services:
         redis = await redis_of(container)
         assert redis is not None
+        store = await store_of(container)
         live = InboundConsumer(redis, services, consumer="live", block_ms=20, reclaim_idle_ms=300)
         await live.ensure_group()
         incident = {
@@ -42,7 +44,7 @@ async def test_a_running_consumer_reclaims_what_a_killed_one_left() -> None:
             tg.start_soon(live.run)
             with anyio.fail_after(5):
                 while True:
-                    outcome = await services.store.get("wa-reclaim-1")
+                    outcome = await store.get("wa-reclaim-1")
                     unacked = (await redis.xpending(live.stream, live.group))["pending"]
                     if outcome is not None and not unacked:
                         break

@@ -5,6 +5,8 @@ tickets in the emulator, the ledger, the queue and the dead letters."""
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +24,7 @@ from ticketing.container import Container, Services
 from ticketing.domain.breaker import BreakerState
 from ticketing.domain.errors import StoreUnavailable
 from ticketing.domain.model import DrainReport, Outcome, TicketDraft, TicketState
+from ticketing.domain.ports import TicketStore
 from ticketing.entrypoints.http.app import create_app
 from zoho_desk_emulator import EmulatorState, create_emulator_app
 
@@ -35,6 +38,7 @@ from tests.integration.failures import (
 )
 from tests.integration.wired import RedisBackend, running, wait_for, wire
 from tests.support.clock import ManualClock
+from tests.support.containers import store_of
 from tests.support.env import zoho_at
 from tests.support.processes import free_port
 from tests.support.redis import REQUIRE_REDIS
@@ -74,15 +78,10 @@ def tickets(emulator: EmulatorState, subject: str) -> list[Any]:
     return [t for t in emulator.tickets.values() if t.subject == subject]
 
 
-async def services_of(container: Container) -> Services:
-    services: Services = await container.services()  # type: ignore[misc]
-    return services
-
-
 async def record_of(container: Container, key: str) -> Outcome | None:
     """The ledger record of the HTTP ``Idempotency-Key`` ``key`` (in the namespace of the one
     anonymous client these tests are, API_KEYS being unset)."""
-    return await (await services_of(container)).store.get(scoped_key(ANONYMOUS_CLIENT, key))
+    return await (await store_of(container)).get(scoped_key(ANONYMOUS_CLIENT, key))
 
 
 async def state_of(container: Container, key: str) -> TicketState | None:
@@ -427,7 +426,7 @@ async def test_store_failing_during_a_drain_is_503_and_keeps_the_ticket(
         assert queued.status_code == 202
         emulator.faults.clear()
         clock.advance(BACKOFF_CAP)  # the outage's token refresh back-off has passed
-        store: Any = (await services_of(container)).store
+        store: Any = await store_of(container)
         working = store.mark_creating
 
         async def unavailable(key: str, at: Any) -> Any:
@@ -577,6 +576,19 @@ async def drain_until_created(services: Services) -> DrainReport:
         await anyio.sleep(0.25)
 
 
+@contextlib.asynccontextmanager
+async def crashing_and_fresh(
+    shared_redis: RedisBackend, lookup: dict[str, str], emulator: EmulatorState
+) -> AsyncIterator[tuple[Services, Services, TicketStore]]:
+    """Two processes on the shared Redis and Zoho, both with CRASH_POLICY: the one the test
+    makes crash, and a fresh one (its services and its store)."""
+    env = shared_redis.env(**lookup)
+    crashed = wire(env, backend=shared_redis, emulator=emulator, policy=CRASH_POLICY)
+    fresh = wire(env, backend=shared_redis, emulator=emulator, policy=CRASH_POLICY)
+    async with running(crashed) as dying, running(fresh) as services:
+        yield dying, services, await store_of(fresh)
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("lookup", LOOKUPS)
 async def test_crash_between_zoho_answer_and_record_is_found_by_the_next_process(
@@ -586,16 +598,13 @@ async def test_crash_between_zoho_answer_and_record_is_found_by_the_next_process
     still held. A fresh process leaves the ticket alone while the lease lasts, then finds it
     by the ambiguous look-up: one ticket, one created event, nothing pending."""
     emulator = EmulatorState()
-    env = shared_redis.env(**lookup)
-    crashed = wire(env, backend=shared_redis, emulator=emulator, policy=CRASH_POLICY)
-    fresh = wire(env, backend=shared_redis, emulator=emulator, policy=CRASH_POLICY)
-    async with running(crashed) as dying, running(fresh) as services:
+    async with crashing_and_fresh(shared_redis, lookup, emulator) as (dying, services, store):
         dying.helpdesk.inner = CrashAfterCreate(dying.helpdesk.inner)
         clock = ManualClock(dying.clock.now())
         with pytest.raises(Crash):
             await dying.submit(draft(clock, "k-crash", subject="Se cayó"))
         # What the dead process leaves: the ledger says creating, its lease is still held.
-        record = await services.store.get("k-crash")
+        record = await store.get("k-crash")
         assert record is not None
         assert record.state is TicketState.CREATING
         client = shared_redis.client()
@@ -609,7 +618,7 @@ async def test_crash_between_zoho_answer_and_record_is_found_by_the_next_process
         await anyio.sleep(CRASH_POLICY.attempt_timeout * 2 + 0.1)  # the lease's time
         report = await drain_until_created(services)
         assert (report.created, report.remaining) == (1, 0)
-        record = await services.store.get("k-crash")
+        record = await store.get("k-crash")
         events = await client.xlen(shared_redis.created)
         await client.aclose()
     assert record is not None
@@ -627,10 +636,7 @@ async def test_crash_of_a_draining_worker_is_reclaimed_and_found(
     entry waits in the dead worker's pending list until it has been idle for the reclaim
     time; another worker then takes it over and finds the ticket: no duplicate."""
     emulator = EmulatorState()
-    env = shared_redis.env(**lookup)
-    crashed = wire(env, backend=shared_redis, emulator=emulator, policy=CRASH_POLICY)
-    fresh = wire(env, backend=shared_redis, emulator=emulator, policy=CRASH_POLICY)
-    async with running(crashed) as dying, running(fresh) as services:
+    async with crashing_and_fresh(shared_redis, lookup, emulator) as (dying, services, store):
         clock = ManualClock(dying.clock.now())
         await dying.submit(draft(clock, "k-worker", subject="Trabajador caído"), attempt_now=False)
         dying.helpdesk.inner = CrashAfterCreate(dying.helpdesk.inner)
@@ -644,8 +650,8 @@ async def test_crash_of_a_draining_worker_is_reclaimed_and_found(
         await anyio.sleep(CRASH_POLICY.attempt_timeout * 3 + 0.1)  # the reclaim's idle time
         report = await drain_until_created(services)
         assert (report.created, report.remaining) == (1, 0)
-        record = await services.store.get("k-worker")
-        in_flight = await services.store.in_flight_count()  # type: ignore[attr-defined]
+        record = await store.get("k-worker")
+        in_flight = await store.in_flight_count()  # type: ignore[attr-defined]
     assert record is not None
     assert record.ticket_id == made.id
     assert emulator.tickets_created == 1

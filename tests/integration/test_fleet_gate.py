@@ -16,6 +16,7 @@ from ticketing.domain.model import TicketDraft, TicketState
 from zoho_desk_emulator import EmulatorState
 
 from tests.integration.wired import RedisBackend, running, wire
+from tests.support.containers import store_of
 from tests.support.tickets import customer_draft
 
 pytestmark = pytest.mark.anyio
@@ -98,9 +99,10 @@ async def test_a_429_in_one_instance_pauses_calls_in_another(backend: RedisBacke
     emulator = EmulatorState()
     emulator.apply_faults({"rate_limit_calls": 1, "retry_after": 30})
     env = backend.env()
+    other = wire(env, backend=backend, emulator=emulator)
     async with (
         running(wire(env, backend=backend, emulator=emulator)) as first,
-        running(wire(env, backend=backend, emulator=emulator)) as second,
+        running(other) as second,
     ):
         outcome, _ = await first.submit(draft(first, "ana@example.com"))
         assert outcome.state is TicketState.ACCEPTED  # queued: Zoho said 429
@@ -111,7 +113,7 @@ async def test_a_429_in_one_instance_pauses_calls_in_another(backend: RedisBacke
         assert outcome.state is TicketState.ACCEPTED
         assert statuses(emulator) == [429]  # the second instance sent nothing
         assert second.helpdesk.paused_for() > 25
-        assert await second.store.pending_count() == 2
+        assert await (await store_of(other)).pending_count() == 2
 
 
 async def test_a_crashed_holders_slot_is_recovered(backend: RedisBackend) -> None:

@@ -18,6 +18,7 @@ from ticketing.settings import SPEC
 from zoho_desk_emulator import EmulatorState
 
 from tests.integration.wired import dumps, incident, running, wire
+from tests.support.containers import store_of
 
 pytestmark = pytest.mark.anyio
 
@@ -58,6 +59,7 @@ async def test_two_prefixes_on_one_redis_never_touch_each_other(
     b = wire(prefixed_env(real_redis_url, f"{key_prefix}b:"), emulator=zoho_b)
     async with running(a) as sa, running(b) as sb:
         client_a, client_b = await redis_of(a), await redis_of(b)
+        store_a, store_b = await store_of(a), await store_of(b)
         assert client_a is not None
         assert client_b is not None
         inbound_a, inbound_b = consumer_of(client_a, sa, "a-1"), consumer_of(client_b, sb, "b-1")
@@ -72,20 +74,20 @@ async def test_two_prefixes_on_one_redis_never_touch_each_other(
         await redis.xadd(sa.settings.inbound_stream, {"payload": "not json {"})
         assert await inbound_b.poll_once(block_ms=50) == 0
         assert await inbound_a.poll_once(block_ms=50) == 2
-        queued = await sa.store.get("wa-A1")
+        queued = await store_a.get("wa-A1")
         assert queued is not None
         assert queued.state is not TicketState.CREATED
 
         # B drains its queue: A's queued ticket is not B's to take.
         report = await sb.drain()
         assert report.processed == 0
-        assert await sb.store.get("wa-A1") is None
-        assert await sb.store.pending_count() == 0
-        assert await sa.store.pending_count() == 1
+        assert await store_b.get("wa-A1") is None
+        assert await store_b.pending_count() == 0
+        assert await store_a.pending_count() == 1
 
         # The poison went to A's dead letters only.
-        assert [d.payload for d in await sa.store.list_dead()] == ["not json {"]
-        assert await sb.store.list_dead() == []
+        assert [d.payload for d in await store_a.list_dead()] == ["not json {"]
+        assert await store_b.list_dead() == []
 
         # A's Zoho is back: A creates its ticket; B's channel and stream hear nothing of it.
         pubsub = redis.pubsub()
@@ -99,10 +101,10 @@ async def test_two_prefixes_on_one_redis_never_touch_each_other(
         assert await redis.xlen(sb.settings.created_stream) == 0
         [(_, fields)] = await redis.xrange(sa.settings.created_stream)
         assert json.loads(fields[b"payload"])["incident_id"] == "wa-A1"
-        created = await sa.store.get("wa-A1")
+        created = await store_a.get("wa-A1")
         assert created is not None
         assert created.state is TicketState.CREATED
-        assert await sb.store.get("wa-A1") is None
+        assert await store_b.get("wa-A1") is None
 
     assert len(zoho_a.tickets) == 1
     assert zoho_b.tickets == {}
@@ -151,7 +153,7 @@ async def test_ledger_retention_setting_reaches_the_ledger(
         await consumer.ensure_group()
         await redis.xadd(services.settings.inbound_stream, {"payload": dumps(incident("wa-1"))})
         assert await consumer.poll_once(block_ms=50) == 1
-        record = await services.store.get("wa-1")
+        record = await (await store_of(container)).get("wa-1")
         assert record is not None
         assert record.state is TicketState.CREATED
         assert 3595 <= await redis.ttl(f"{key_prefix}ticketing:ledger:wa-1") <= 3600

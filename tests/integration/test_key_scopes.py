@@ -14,6 +14,7 @@ import redis.asyncio as aioredis
 from ticketing.application.intake import api_client, scoped_key
 from ticketing.container import Services
 from ticketing.domain.model import TicketState
+from ticketing.domain.ports import TicketStore
 from ticketing.entrypoints.consumer import InboundConsumer
 from ticketing.entrypoints.http.app import create_app
 from zoho_desk_emulator import EmulatorState
@@ -37,6 +38,7 @@ class Wired:
     client: httpx.AsyncClient
     services: Services
     consumer: InboundConsumer
+    store: TicketStore
     redis: aioredis.Redis
     backend: RedisBackend
 
@@ -54,12 +56,12 @@ async def wired(backend: RedisBackend, api_keys: str) -> AsyncIterator[Wired]:
     app = create_app(container, drain=False, consumer=False)
     transport = httpx.ASGITransport(app=app)
     async with (
-        with_consumer(container, "scopes", reclaim_idle_ms=60_000) as (services, consumer),
+        with_consumer(container, "scopes", reclaim_idle_ms=60_000) as (services, consumer, store),
         httpx.AsyncClient(transport=transport, base_url="http://service") as client,
         backend.connected() as redis,
     ):
         app.state.services = services
-        yield Wired(client, services, consumer, redis, backend)
+        yield Wired(client, services, consumer, store, redis, backend)
 
 
 def bearer(key: str, api_keys: str) -> dict[str, str]:
@@ -76,7 +78,7 @@ async def test_an_api_client_cannot_read_an_incidents_ticket(wired: Wired, api_k
     """An incident's id sent as Idempotency-Key is a new ticket of the caller's own, never the
     incident's ticket id, contact id and URL."""
     await deliver(wired, "wa-3EB0C767D26A1B2C7F")
-    record = await wired.services.store.get("wa-3EB0C767D26A1B2C7F")
+    record = await wired.store.get("wa-3EB0C767D26A1B2C7F")
     assert record is not None
     assert record.state is TicketState.CREATED
 
@@ -104,7 +106,7 @@ async def test_an_api_client_cannot_preempt_an_incident(wired: Wired, api_keys: 
     assert first.status_code == 201, first.text
 
     await deliver(wired, "wa-PREEMPTED")
-    record = await wired.services.store.get("wa-PREEMPTED")
+    record = await wired.store.get("wa-PREEMPTED")
     assert record is not None
     assert record.state is TicketState.CREATED
     assert record.ticket_id != first.json()["ticket_id"]
@@ -128,7 +130,7 @@ async def test_a_replay_goes_only_to_the_client_that_owns_the_key(
     assert a_again.headers["idempotent-replayed"] == "true"
     assert a_again.json()["ticket_id"] == a.json()["ticket_id"]
 
-    owned = await wired.services.store.get(scoped_key(api_client(KEY_A), "order-1"))
+    owned = await wired.store.get(scoped_key(api_client(KEY_A), "order-1"))
     assert owned is not None
     assert owned.ticket_id == a.json()["ticket_id"]
     names = [k async for k in wired.redis.scan_iter(match=f"{backend.prefix}*")]

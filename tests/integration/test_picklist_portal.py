@@ -52,7 +52,7 @@ async def test_incidents_and_http_tickets_get_a_ticket_whatever_the_portal_lacks
 
     # Redis: the inbound stream, through the consumer.
     async with (
-        with_consumer(container, f"p-{uuid.uuid4().hex[:6]}") as (services, consumer),
+        with_consumer(container, f"p-{uuid.uuid4().hex[:6]}") as (services, consumer, store),
         backend.connected() as redis,
     ):
         for n in range(3):
@@ -71,7 +71,7 @@ async def test_incidents_and_http_tickets_get_a_ticket_whatever_the_portal_lacks
         assert handled == 4
 
         for n in range(3):
-            record = await services.store.get(f"wa-pick-{n}")
+            record = await store.get(f"wa-pick-{n}")
             assert record is not None
             assert record.ticket_id is not None, record
 

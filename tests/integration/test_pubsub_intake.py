@@ -18,6 +18,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 
 from ticketing.container import Services
 from ticketing.domain.model import TicketState
+from ticketing.domain.ports import TicketStore
 from ticketing.entrypoints.consumer import MAX_MESSAGE_BYTES
 from zoho_desk_emulator import EmulatorState
 
@@ -55,17 +56,17 @@ async def subscribed(redis: aioredis.Redis, channel: str) -> None:
 @contextlib.asynccontextmanager
 async def consuming(
     backend: RedisBackend, emulator: EmulatorState
-) -> AsyncIterator[tuple[aioredis.Redis, Services]]:
+) -> AsyncIterator[tuple[aioredis.Redis, Services, TicketStore]]:
     """One instance whose consumer runs and is subscribed to the inbound channel: a client on
-    its Redis and its services; the consumer stops on the way out."""
+    its Redis, its services and its store; the consumer stops on the way out."""
     async with (
         backend.connected() as redis,
-        instance(backend, emulator) as (services, consumer),
+        instance(backend, emulator) as (services, consumer, store),
         anyio.create_task_group() as tg,
     ):
         tg.start_soon(consumer.run)
         await subscribed(redis, backend.inbound)
-        yield redis, services
+        yield redis, services, store
         tg.cancel_scope.cancel()
 
 
@@ -97,7 +98,7 @@ async def test_a_burst_published_while_zoho_is_slow_becomes_every_ticket_once(
     count, filler = 1500, "Hola, necesito ayuda con mi reserva. " * 130  # ~5 KiB a message
     emulator = EmulatorState()
     emulator.apply_faults({"latency": 0.05})
-    async with consuming(backend, emulator) as (redis, services):
+    async with consuming(backend, emulator) as (redis, services, store):
         subscriber = await subscriber_ids(redis)
         for start in range(0, count, 50):  # 1,000 a second
             async with redis.pipeline(transaction=False) as pipe:
@@ -117,7 +118,7 @@ async def test_a_burst_published_while_zoho_is_slow_becomes_every_ticket_once(
         )
         figures = await metrics_of(services)
         for i in (0, count // 2, count - 1):
-            record = await services.store.get(f"wa-burst-{i}")
+            record = await store.get(f"wa-burst-{i}")
             assert record is not None
             assert record.state is TicketState.CREATED
     made = Counter(t.subject for t in emulator.tickets.values())
@@ -132,14 +133,14 @@ async def test_a_burst_published_while_zoho_is_slow_becomes_every_ticket_once(
 async def _run_until_ticket(
     redis: aioredis.Redis,
     backend: RedisBackend,
-    services: Services,
+    store: TicketStore,
     key: str,
 ) -> None:
     """Publish one incident (again and again, until it is taken) and wait for its ticket."""
 
     async def created() -> bool:
         await redis.publish(backend.inbound, dumps(incident(key)))
-        record = await services.store.get(key)
+        record = await store.get(key)
         return record is not None and record.state is TicketState.CREATED
 
     await wait_for(created, within=30, what=f"the ticket of {key} through pub/sub")
@@ -159,7 +160,7 @@ async def test_a_lost_subscription_is_logged_counted_and_reconnected(
     server, backend = own_server
     emulator = EmulatorState()
     caplog.set_level(logging.WARNING, logger="ticketing.entrypoints.consumer")
-    async with consuming(backend, emulator) as (redis, services):
+    async with consuming(backend, emulator) as (redis, services, store):
         if cut == "output-buffer-limit":
             # one message bigger than the hard limit: Redis closes the subscriber at once
             await redis.publish(backend.inbound, "x" * 100_000)
@@ -176,7 +177,7 @@ async def test_a_lost_subscription_is_logged_counted_and_reconnected(
             return (sample(figures, "ticketing_pubsub_disconnects_total") or 0) >= 1
 
         await wait_for(counted, within=30, what="the disconnect to be counted")
-        await _run_until_ticket(redis, backend, services, f"wa-after-{cut}")
+        await _run_until_ticket(redis, backend, store, f"wa-after-{cut}")
     lines = [r.getMessage() for r in caplog.records if "pub/sub" in r.getMessage()]
     assert any("published meanwhile are lost" in line for line in lines), lines
     assert not [r for r in caplog.records if r.exc_info], "a traceback was logged"
@@ -190,16 +191,16 @@ async def test_poison_published_on_the_channel_is_dead_lettered(
     incident still becomes a ticket."""
     deep = dumps(incident("wa-deep"))[:-1] + ', "x": ' + "[" * 2000 + "]" * 2000 + "}"
     big = dumps(incident("wa-big", description="x" * MAX_MESSAGE_BYTES))
-    async with consuming(backend, emulator) as (redis, services):
+    async with consuming(backend, emulator) as (redis, services, store):
         await redis.publish(backend.inbound, deep)
         await redis.publish(backend.inbound, big)
-        await _run_until_ticket(redis, backend, services, "wa-good")
+        await _run_until_ticket(redis, backend, store, "wa-good")
 
         async def both_dead() -> bool:
-            return await services.store.dead_count() >= 2
+            return await store.dead_count() >= 2
 
         await wait_for(both_dead, what="two dead letters")
-        letters = await services.store.list_dead()
+        letters = await store.list_dead()
         figures = await metrics_of(services)
     reasons = sorted(letter.reason for letter in letters)
     assert len(reasons) == 2, reasons

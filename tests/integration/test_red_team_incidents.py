@@ -17,7 +17,7 @@ from ticketing.container import Services
 from ticketing.domain.model import TicketState
 from ticketing.entrypoints.consumer import InboundConsumer
 
-from tests.integration.wired import RedisBackend, dumps, incident, wire, with_consumer
+from tests.integration.wired import Instance, RedisBackend, dumps, incident, wire, with_consumer
 
 pytestmark = pytest.mark.anyio
 
@@ -35,7 +35,7 @@ def backend(real_redis_url: str, real_redis: object, key_prefix: str) -> RedisBa
 @contextlib.asynccontextmanager
 async def service(
     backend: RedisBackend, zoho: InMemoryHelpdesk, **env: str
-) -> AsyncIterator[tuple[Services, InboundConsumer]]:
+) -> AsyncIterator[Instance]:
     """One instance on the real Redis, talking to ``zoho`` (a portal with picklists)."""
     container = wire(backend.env(**env), backend=backend)
     container.zoho.override(providers.Object(zoho))
@@ -108,10 +108,10 @@ async def test_an_odd_optional_field_still_makes_the_ticket(
 ) -> None:
     zoho = portal()
     body = incident("wa-red", **changes)
-    async with service(backend, zoho, **env) as (services, consumer):
+    async with service(backend, zoho, **env) as (services, consumer, store):
         await deliver(backend, services, consumer, body)
-        record = await services.store.get("wa-red")
-        assert await services.store.dead_count() == 0
+        record = await store.get("wa-red")
+        assert await store.dead_count() == 0
     assert record is not None
     assert record.state is TicketState.CREATED
     (sent,) = zoho.ticket_requests.values()
@@ -127,9 +127,9 @@ async def test_no_customer_or_no_message_is_dead_lettered_naming_the_field(
     backend: RedisBackend, changes: dict[str, Any], field: str
 ) -> None:
     zoho = portal()
-    async with service(backend, zoho) as (services, consumer):
+    async with service(backend, zoho) as (services, consumer, store):
         await deliver(backend, services, consumer, incident("wa-red", **changes))
-        (letter,) = await services.store.list_dead(10)
+        (letter,) = await store.list_dead(10)
     assert letter.reason.startswith(f"{field}:")
     assert zoho.calls == []
 
@@ -142,14 +142,14 @@ async def test_a_dead_letter_replayed_after_a_fix_runs_intake_again(
     makes the ticket with the number in E.164."""
     zoho = portal()
     body = incident("wa-replay", **phone_only("55 1234 5678"))
-    async with service(backend, zoho) as (services, consumer):
+    async with service(backend, zoho) as (services, consumer, store):
         await deliver(backend, services, consumer, body)
-        (letter,) = await services.store.list_dead(10)
-    async with service(backend, zoho, DEFAULT_PHONE_COUNTRY="MX") as (services, consumer):
+        (letter,) = await store.list_dead(10)
+    async with service(backend, zoho, DEFAULT_PHONE_COUNTRY="MX") as (services, consumer, store):
         assert await services.replay([letter.entry_id]) == 1
         assert await consumer.poll_once() == 1
-        record = await services.store.get("wa-replay")
-        assert await services.store.dead_count() == 0
+        record = await store.get("wa-replay")
+        assert await store.dead_count() == 0
     assert record is not None
     assert record.state is TicketState.CREATED
     (sent,) = zoho.ticket_requests.values()

@@ -13,11 +13,12 @@ import pytest
 import redis.asyncio as aioredis
 
 from ticketing.adapters.redis.streams import forget_idle_consumers
-from ticketing.container import Services, redis_of
+from ticketing.container import redis_of
 from ticketing.entrypoints.consumer import InboundConsumer
 from zoho_desk_emulator import EmulatorState
 
-from tests.integration.wired import dumps, incident, running, wait_for, wire
+from tests.integration.wired import Instance, dumps, incident, running, wait_for, wire
+from tests.support.containers import store_of
 
 pytestmark = pytest.mark.anyio
 
@@ -27,7 +28,7 @@ HOUR_MS = 3600 * 1000
 @pytest.fixture
 async def tenant(
     real_redis_url: str, real_redis: aioredis.Redis, key_prefix: str
-) -> AsyncIterator[tuple[Services, InboundConsumer]]:
+) -> AsyncIterator[Instance]:
     """One deployment under the test's prefix with a one-hour ledger retention, and its
     inbound consumer (reclaiming, and so trimming, every 0.1 s when run)."""
     env = {
@@ -40,9 +41,10 @@ async def tenant(
     async with running(container) as services:
         client = await redis_of(container)
         assert client is not None
-        yield (
+        yield Instance(
             services,
             InboundConsumer(client, services, consumer="c-1", block_ms=20, reclaim_idle_ms=200),
+            await store_of(container),
         )
 
 
@@ -51,12 +53,12 @@ def ids(entries: list[tuple[bytes, object]]) -> list[str]:
 
 
 async def test_handled_entries_past_the_retention_are_trimmed_and_no_others(
-    tenant: tuple[Services, InboundConsumer], real_redis: aioredis.Redis
+    tenant: Instance, real_redis: aioredis.Redis
 ) -> None:
     """The running consumer trims the entries every group has acknowledged once they are
     older than LEDGER_RETENTION; younger ones, and those another group has not read or not
     acknowledged, stay until they are done too."""
-    services, consumer = tenant
+    services, consumer, store = tenant
     stream = services.settings.inbound_stream
     now = int(time.time() * 1000)
     old = [f"{now - 2 * HOUR_MS + n}-0" for n in range(3)]
@@ -90,16 +92,16 @@ async def test_handled_entries_past_the_retention_are_trimmed_and_no_others(
         await wait_for(all_old_gone, what="the other old entries trimmed")
         tg.cancel_scope.cancel()
     for n in range(3):
-        record = await services.store.get(f"wa-old-{n}")
+        record = await store.get(f"wa-old-{n}")
         assert record is not None  # each became its ticket before its entry went
 
 
 async def test_an_unacknowledged_entry_is_never_trimmed(
-    tenant: tuple[Services, InboundConsumer], real_redis: aioredis.Redis
+    tenant: Instance, real_redis: aioredis.Redis
 ) -> None:
     """An old entry a consumer holds without an acknowledgement (it crashed) stays, and so
     does everything after it, however old."""
-    services, consumer = tenant
+    services, consumer, _ = tenant
     stream = services.settings.inbound_stream
     group = services.settings.inbound_group
     now = int(time.time() * 1000)
@@ -118,14 +120,14 @@ async def test_an_unacknowledged_entry_is_never_trimmed(
 
 
 async def test_group_hint_never_replays_beyond_the_retention(
-    tenant: tuple[Services, InboundConsumer],
+    tenant: Instance,
     real_redis: aioredis.Redis,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     """A group created at the end of a stream with a backlog suggests replaying from an id
     younger than LEDGER_RETENTION (handled entries there are still in the ledger), never 0,
     which would make every older incident a second ticket."""
-    services, consumer = tenant
+    services, consumer, _ = tenant
     stream = services.settings.inbound_stream
     now = int(time.time() * 1000)
     forgotten = f"{now - 2 * HOUR_MS}-0"

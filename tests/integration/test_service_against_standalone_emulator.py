@@ -18,17 +18,10 @@ from zoho_desk_emulator import (
 
 from tests.integration.wired import wire
 from tests.support.env import sandbox_client_at
+from tests.support.http import OLD_FORM
 from tests.support.processes import standalone_emulator
 
 pytestmark = [pytest.mark.anyio, pytest.mark.slow]
-
-OLD_FORM = {
-    "customer_email": "test@example.com",
-    "customer_name": "Test User",
-    "subject": "Test Issue",
-    "description": "Testing",
-    "priority": "High",
-}
 
 
 async def control(emulator_url: str, what: str) -> dict[str, Any]:

@@ -9,7 +9,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import anyio
 import fakeredis
@@ -18,11 +18,11 @@ from dependency_injector import providers
 
 from ticketing.application.tickets import ProcessingPolicy
 from ticketing.container import Container, Services, redis_of, start, stop
-from ticketing.domain.ports import Clock
+from ticketing.domain.ports import Clock, TicketStore
 from ticketing.entrypoints.consumer import InboundConsumer
 from zoho_desk_emulator import EmulatorState
 
-from tests.support.containers import container_with
+from tests.support.containers import container_with, store_of
 from tests.support.events import EVENT_FIELDS
 
 CONTRACT_EVENT_KEYS = set(EVENT_FIELDS)
@@ -103,6 +103,15 @@ def wire(
     )
 
 
+class Instance(NamedTuple):
+    """A started instance: what its entrypoints get, its inbound consumer, and its raw store
+    (for the test's assertions: the services never carry it)."""
+
+    services: Services
+    consumer: InboundConsumer
+    store: TicketStore
+
+
 @contextlib.asynccontextmanager
 async def running(container: Container) -> AsyncIterator[Services]:
     """The container's services, started and always stopped."""
@@ -121,7 +130,7 @@ async def instance(
     name: str | None = None,
     policy: ProcessingPolicy | None = None,
     **env: str,
-) -> AsyncIterator[tuple[Services, InboundConsumer]]:
+) -> AsyncIterator[Instance]:
     """One instance of the service (its own container and consumer) on the shared Redis and
     emulator."""
     container = wire(backend.env(**env), backend=backend, emulator=emulator, policy=policy)
@@ -133,15 +142,15 @@ async def instance(
 @contextlib.asynccontextmanager
 async def with_consumer(
     container: Container, name: str, *, block_ms: int = 50, **options: Any
-) -> AsyncIterator[tuple[Services, InboundConsumer]]:
-    """The container's services, started, and an inbound consumer ``name`` on its Redis with
-    its group in place."""
+) -> AsyncIterator[Instance]:
+    """The container's services, started, an inbound consumer ``name`` on its Redis with its
+    group in place, and the container's store."""
     async with running(container) as services:
         redis = await redis_of(container)
         assert redis is not None
         consumer = InboundConsumer(redis, services, consumer=name, block_ms=block_ms, **options)
         await consumer.ensure_group()
-        yield services, consumer
+        yield Instance(services, consumer, await store_of(container))
 
 
 def incident(incident_id: str, **overrides: Any) -> dict[str, Any]:

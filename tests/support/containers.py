@@ -1,14 +1,16 @@
-"""The production container for a test: settings from a dict (never a `.env` file), and the
-providers the test swaps, by name."""
+"""The production container for a test: settings from a dict (never a `.env` file), the
+providers the test swaps, by name, and the raw store a test asserts on."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+import inspect
+from collections.abc import Awaitable, Mapping
+from typing import Any, cast
 
 from dependency_injector import providers
 
 from ticketing.container import Container
+from ticketing.domain.ports import TicketStore
 from ticketing.settings import Settings
 
 
@@ -29,3 +31,11 @@ def container_with(
         if value is not None:
             getattr(container, name).override(providers.Object(value))
     return container
+
+
+async def store_of(container: Container) -> TicketStore:
+    """The container's raw store, for a test that asserts on its state (the entrypoints never
+    get it: they use the use cases in ``Services``)."""
+    store: TicketStore | Awaitable[TicketStore] = container.store()
+    # Awaitable when the store is built from an async resource (the Redis client), else built.
+    return await store if inspect.isawaitable(store) else cast(TicketStore, store)

@@ -3,20 +3,27 @@ conftest.py, and never in the product package."""
 
 from __future__ import annotations
 
-import re
+import ast
+from collections.abc import Iterator
 from pathlib import Path
 
 import ticketing.adapters.prometheus as prometheus
 
 TESTS = Path(__file__).resolve().parents[1]
-_FROM_CONFTEST = re.compile(r"^\s*from (tests(?:\.\w+)*\.conftest) import", re.MULTILINE)
-# Helpers still defined in these conftest files (API_KEY, make_container, app_client;
-# Harness, make_harness) move with the HTTP, emulator and
-# application tests' own restructuring; remove each entry as its conftest is emptied.
-NOT_YET_MOVED = {
-    "tests.unit.entrypoints.http.conftest",
-    "tests.unit.application.conftest",
-}
+
+
+def _conftest_imports(path: Path) -> Iterator[str]:
+    """The conftest modules ``path`` imports, in any spelling: ``from x.conftest import y``,
+    ``import x.conftest``, ``from x import conftest``, ``from .conftest import y``."""
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            module = "." * node.level + (node.module or "")
+            names = [module, *(f"{module}.{alias.name}" for alias in node.names)]
+        else:
+            continue
+        yield from (name for name in names if name.rsplit(".", 1)[-1] == "conftest")
 
 
 def test_no_test_module_imports_from_a_conftest() -> None:
@@ -24,8 +31,7 @@ def test_no_test_module_imports_from_a_conftest() -> None:
     offenders = {
         f"{path.relative_to(TESTS.parent)}: {module}"
         for path in TESTS.rglob("*.py")
-        for module in _FROM_CONFTEST.findall(path.read_text(encoding="utf-8"))
-        if module not in NOT_YET_MOVED
+        for module in _conftest_imports(path)
     }
     assert not offenders, sorted(offenders)
 

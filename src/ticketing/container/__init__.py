@@ -217,7 +217,6 @@ class Container(containers.DeclarativeContainer):
         policy=policy,
         helpdesk=helpdesk,
         submit=submit,
-        processor=processor,
         drain=drain,
         health=health,
         departments=providers.Singleton(ListDepartments, helpdesk),
@@ -230,7 +229,6 @@ class Container(containers.DeclarativeContainer):
         ),
         reject=providers.Singleton(RejectMessage, store),
         mode=mode,
-        store=store,
         metrics=providers.Singleton(watch_metrics, metrics, store, helpdesk, tokens, zoho),
     )
 

@@ -33,11 +33,7 @@ from ticketing.application.queries import (
     CheckHealth,
     ListDepartments,
 )
-from ticketing.application.tickets import (
-    DrainQueue,
-    SubmitTicket,
-    TicketProcessor,
-)
+from ticketing.application.tickets import DrainQueue, SubmitTicket
 from ticketing.container.backend import store_kind
 from ticketing.container.zoho import ZohoEndpoints
 from ticketing.domain.breaker import CircuitBreaker
@@ -104,14 +100,14 @@ class AdminServices:
 @dataclass(frozen=True)
 class Services:
     """What the entrypoints use, built once per process: use cases, and the settings where
-    an entrypoint needs its own configuration."""
+    an entrypoint needs its own configuration. Never the raw store: tests that assert on its
+    state take it from the container."""
 
     settings: Settings
-    clock: Clock
+    clock: Clock  # intake stamps ``received_at`` (HTTP and the inbound consumer)
     policy: IntakePolicy
-    helpdesk: GuardedHelpdesk
+    helpdesk: GuardedHelpdesk  # background upkeep: the call gate's upkeep, the breaker's state
     submit: SubmitTicket
-    processor: TicketProcessor
     drain: DrainQueue
     health: CheckHealth
     ready: CheckReadiness
@@ -122,8 +118,6 @@ class Services:
     replay: ReplayDeadLetters
     reject: RejectMessage
     mode: str
-    # The raw store: for tests that assert on its state. Entrypoints use the use cases above.
-    store: TicketStore
     metrics: PrometheusMetrics | None = None
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import logging
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import anyio
 import msgspec
@@ -22,14 +22,12 @@ from ticketing.adapters.redis.streams import (
     trim_consumed,
 )
 from ticketing.application import context, intake
+from ticketing.container import Services, check_streams
 from ticketing.domain.errors import StoreUnavailable, ValidationError
 from ticketing.domain.model import Outcome, Source
 from ticketing.domain.timeouts import Timeouts, reclaim_every
-from ticketing.entrypoints.background import Outage
+from ticketing.entrypoints.outage import Outage
 from ticketing.entrypoints.schemas import Incident, nesting_problem
-
-if TYPE_CHECKING:
-    from ticketing.container import Services
 
 log = logging.getLogger(__name__)
 
@@ -134,7 +132,7 @@ class InboundConsumer:
         self.consumer = consumer or services.drain.consumer
         self._batch = batch
         self._block_ms = block_ms
-        timeouts = Timeouts.from_attempt(services.processor.policy.attempt_timeout)
+        timeouts = Timeouts.from_attempt(settings.attempt_timeout)
         self._reclaim_idle_ms = reclaim_idle_ms or int(timeouts.inbound_reclaim_idle * 1000)
         self._limiter = anyio.CapacityLimiter(max(1, settings.zoho_max_concurrency))
         self._retention = settings.ledger_retention
@@ -189,8 +187,6 @@ class InboundConsumer:
         return trimmed
 
     async def _stream_loop(self) -> None:
-        from ticketing.container import check_streams
-
         delay = 0.5
         checked = False
         outage = Outage(log, "inbound stream")  # one warning per outage, not per retry

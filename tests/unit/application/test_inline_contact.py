@@ -9,7 +9,7 @@ from ticketing.domain.errors import HelpdeskRejected
 from ticketing.domain.model import NewContact, TicketState
 
 from tests.support.clock import ManualClock
-from tests.unit.application.conftest import Harness, make_harness
+from tests.support.harness import Harness, make_harness
 
 pytestmark = pytest.mark.anyio
 

@@ -23,7 +23,7 @@ from ticketing.domain.errors import StoreUnavailable
 from ticketing.domain.model import DeadLetter
 
 from tests.support.clock import ManualClock
-from tests.unit.application.conftest import Harness
+from tests.support.harness import Harness
 
 pytestmark = pytest.mark.anyio
 

@@ -12,7 +12,7 @@ from ticketing.domain.errors import HelpdeskRejected
 from ticketing.domain.model import Priority, Source, TicketState, picklist_note
 
 from tests.support.clock import ManualClock
-from tests.unit.application.conftest import Harness, make_harness
+from tests.support.harness import Harness, make_harness
 
 pytestmark = pytest.mark.anyio
 

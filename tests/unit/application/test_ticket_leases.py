@@ -13,7 +13,7 @@ from ticketing.adapters.memory import InMemoryTicketStore
 from ticketing.domain.errors import HelpdeskRejected, HelpdeskUnavailable
 from ticketing.domain.model import TicketState
 
-from tests.unit.application.conftest import Harness
+from tests.support.harness import Harness
 
 pytestmark = pytest.mark.anyio
 

@@ -14,7 +14,7 @@ from ticketing.domain.errors import (
 )
 from ticketing.domain.model import TicketState
 
-from tests.unit.application.conftest import Harness, make_harness
+from tests.support.harness import Harness, make_harness
 
 pytestmark = pytest.mark.anyio
 

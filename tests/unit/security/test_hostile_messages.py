@@ -11,8 +11,9 @@ from ticketing.application import intake
 from ticketing.container import Container, Services, start, stop
 from ticketing.entrypoints.consumer import MAX_MESSAGE_BYTES, handle_message
 
+from tests.support.containers import store_of
+from tests.support.http import make_container
 from tests.support.metrics import parse, sample
-from tests.unit.entrypoints.http.conftest import make_container
 
 pytestmark = pytest.mark.anyio
 
@@ -65,8 +66,9 @@ async def test_hostile_message_is_dead_lettered_and_reaches_nothing(
     container, svc = services
     assert await handle_message(raw, svc, origin="tickets:classify:result") is None
     assert container.emulator_state().calls == []
-    assert await svc.store.pending_count() == 0
-    (letter,) = await svc.store.list_dead(10)
+    store = await store_of(container)
+    assert await store.pending_count() == 0
+    (letter,) = await store.list_dead(10)
     assert letter.reason
     assert len(letter.payload) <= MAX_MESSAGE_BYTES
     assert svc.metrics is not None

@@ -18,8 +18,8 @@ from ticketing.adapters.zoho_desk.oauth import BACKOFF_FIRST
 from ticketing.entrypoints.http.app import create_app
 from ticketing.entrypoints.logs import install, uninstall
 
+from tests.support.http import make_container
 from tests.support.processes import free_port
-from tests.unit.entrypoints.http.conftest import make_container
 
 pytestmark = pytest.mark.anyio
 

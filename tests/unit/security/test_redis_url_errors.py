@@ -54,6 +54,7 @@ def test_a_malformed_redis_url_is_one_line_without_its_password(url: str) -> Non
 
 
 @pytest.mark.parametrize("url", MALFORMED.values(), ids=MALFORMED.keys())
+@pytest.mark.usefixtures("cli_logging")
 def test_serve_with_a_malformed_redis_url_stops_with_one_line(
     url: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -1,4 +1,5 @@
-"""An app over a function-scoped container: sandbox defaults, or an in-memory helpdesk."""
+"""An app over a function-scoped container: sandbox defaults, or an in-memory helpdesk (the
+helpers these fixtures use live in tests/support/http)."""
 
 from __future__ import annotations
 
@@ -10,16 +11,8 @@ from litestar.testing import AsyncTestClient
 
 from ticketing.adapters.memory_helpdesk import InMemoryHelpdesk
 from ticketing.container import Container
-from ticketing.entrypoints.http.app import create_app
-from ticketing.settings import Settings
 
-API_KEY = "test-key-0123456789abcdef"
-
-
-def make_container(env: dict[str, str] | None = None) -> Container:
-    container = Container()
-    container.settings.override(providers.Object(Settings.load(env or {}, dotenv=None)))
-    return container
+from tests.support.http import app_client, make_container
 
 
 @pytest.fixture
@@ -38,11 +31,6 @@ def memory_helpdesk(container: Container) -> InMemoryHelpdesk:
     helpdesk = InMemoryHelpdesk(clock=container.clock())
     container.zoho.override(providers.Object(helpdesk))
     return helpdesk
-
-
-def app_client(container: Container) -> AsyncTestClient:  # type: ignore[type-arg]
-    """A test client over the API alone: no drain loop, no inbound consumer."""
-    return AsyncTestClient(create_app(container, drain=False, consumer=False))
 
 
 @pytest.fixture

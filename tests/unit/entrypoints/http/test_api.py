@@ -13,17 +13,9 @@ from ticketing.adapters.memory_helpdesk import InMemoryHelpdesk
 from ticketing.container import Container
 from ticketing.domain.errors import HelpdeskRejected, HelpdeskUnavailable
 
-from tests.unit.entrypoints.http.conftest import API_KEY, app_client, make_container
+from tests.support.http import API_KEY, OLD_FORM, app_client, make_container
 
 pytestmark = pytest.mark.anyio
-
-OLD_FORM = {
-    "customer_email": "test@example.com",
-    "customer_name": "Test User",
-    "subject": "Test Issue",
-    "description": "Testing",
-    "priority": "High",
-}
 
 
 async def test_old_curl_form_creates_ticket(client: AsyncTestClient, container: Container) -> None:  # type: ignore[type-arg]

@@ -16,8 +16,8 @@ from ticketing.entrypoints.http.app import create_app
 from ticketing.entrypoints.http.guard import WRONG_KEY_LIMIT, WrongKeyThrottle
 
 from tests.integration.wired import running
+from tests.support.http import API_KEY, make_container
 from tests.support.metrics import parse, sample
-from tests.unit.entrypoints.http.conftest import API_KEY, make_container
 
 pytestmark = pytest.mark.anyio
 

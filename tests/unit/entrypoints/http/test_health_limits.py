@@ -8,7 +8,7 @@ import pytest
 
 from zoho_desk_emulator import EmulatorState
 
-from tests.unit.entrypoints.http.conftest import app_client, make_container
+from tests.support.http import app_client, make_container
 from tests.unit.entrypoints.http.test_zoho_calls_per_ticket import ticket
 
 pytestmark = pytest.mark.anyio

@@ -11,8 +11,8 @@ from ticketing.adapters.memory_helpdesk import InMemoryHelpdesk
 from ticketing.container import Container
 from ticketing.domain.errors import HelpdeskUnavailable
 
+from tests.support.http import API_KEY, app_client, make_container
 from tests.support.metrics import parse, sample
-from tests.unit.entrypoints.http.conftest import API_KEY, app_client, make_container
 
 pytestmark = pytest.mark.anyio
 

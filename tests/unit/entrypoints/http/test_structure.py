@@ -19,7 +19,7 @@ from ticketing.entrypoints.http.deps import Running
 from ticketing.entrypoints.http.errors import error_body
 from ticketing.entrypoints.schemas import ErrorOut
 
-from tests.unit.entrypoints.http.conftest import API_KEY, make_container
+from tests.support.http import API_KEY, make_container
 
 pytestmark = pytest.mark.anyio
 

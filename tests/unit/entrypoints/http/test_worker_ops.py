@@ -12,7 +12,7 @@ from litestar.testing import AsyncTestClient
 from ticketing.container import start, stop
 from ticketing.entrypoints.http.app import create_ops_app, serve_ops
 
-from tests.unit.entrypoints.http.conftest import API_KEY, make_container
+from tests.support.http import API_KEY, make_container
 
 pytestmark = pytest.mark.anyio
 

@@ -9,7 +9,7 @@ import pytest
 
 from zoho_desk_emulator import SANDBOX_ORG_ID, EmulatorState
 
-from tests.unit.entrypoints.http.conftest import app_client, make_container
+from tests.support.http import app_client, make_container
 
 pytestmark = pytest.mark.anyio
 
