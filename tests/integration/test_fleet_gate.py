@@ -39,6 +39,7 @@ async def hogged(busy: RedisCallGate, *, between: float = 0.0) -> AsyncIterator[
     """Six callers keep every slot of ``busy`` (capacity 2) taken with back-to-back calls,
     ``between`` seconds apart, until the block ends; it starts once they hold both."""
     stop = anyio.Event()
+    full = anyio.Event()  # both slots held at once
     peak = 0
 
     async def hog() -> None:
@@ -48,6 +49,8 @@ async def hogged(busy: RedisCallGate, *, between: float = 0.0) -> AsyncIterator[
             if admission.slot is None:
                 continue
             peak = max(peak, busy.in_flight())
+            if peak == 2:
+                full.set()
             await anyio.sleep(0.02)
             await busy.leave(admission.slot)
             if between:
@@ -56,7 +59,8 @@ async def hogged(busy: RedisCallGate, *, between: float = 0.0) -> AsyncIterator[
     async with anyio.create_task_group() as tg:
         for _ in range(6):
             tg.start_soon(hog)
-        await anyio.sleep(0.2)
+        with anyio.fail_after(30):  # a condition, not a moment: a busy machine is slow
+            await full.wait()
         assert peak == 2  # the busy process holds the whole fleet's capacity
         try:
             yield

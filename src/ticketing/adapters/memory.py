@@ -339,6 +339,9 @@ class InMemoryTicketStore:
     async def ping(self) -> bool:
         return True
 
+    async def probe_write(self) -> None:
+        """Memory takes every write (until the process itself runs out)."""
+
     # -- internals -------------------------------------------------------------------------
 
     def _new_id(self) -> str:

@@ -19,7 +19,7 @@ from prometheus_client.registry import Collector
 
 from ticketing.domain.breaker import BreakerState
 from ticketing.domain.model import Source
-from ticketing.domain.ports import QueueMonitor
+from ticketing.domain.ports import Credentials, QueueMonitor
 
 log = logging.getLogger(__name__)
 
@@ -117,10 +117,6 @@ class PrometheusMetrics:
             self.pubsub_messages.labels(outcome)
         for transport in ("stream", "pubsub"):
             self.poison_messages.labels(transport)
-        self.queue_pending = Gauge(
-            "ticketing_queue_pending", "Tickets accepted and not yet in Zoho", registry=r
-        )
-        self.queue_dead = Gauge("ticketing_queue_dead", "Entries in the dead letters", registry=r)
         self.store_up = Gauge(
             "ticketing_store_up", "1 when the ticket store (Redis) answered the scrape", registry=r
         )
@@ -128,6 +124,7 @@ class PrometheusMetrics:
         r.register(self._state)
         self._store: QueueMonitor | None = None
         self._credits: Callable[[], int | None] | None = None
+        self._credentials: Credentials | None = None
 
     def __repr__(self) -> str:
         return f"PrometheusMetrics(watching={self._store is not None})"
@@ -175,12 +172,14 @@ class PrometheusMetrics:
         breaker_state: Callable[[], BreakerState],
         token_refreshes: Callable[[], int],
         credits_remaining: Callable[[], int | None] | None = None,
+        credentials: Credentials | None = None,
     ) -> None:
         """Where the scrape-time figures come from."""
         self._store = store
         self._state.breaker_state = breaker_state
         self._state.token_refreshes = token_refreshes
         self._credits = credits_remaining
+        self._credentials = credentials
 
     async def scrape(self) -> bytes:
         """Read the store's figures now, then render every metric in the text format."""
@@ -188,16 +187,31 @@ class PrometheusMetrics:
         if credits is not None:  # the helpdesk client keeps the last header Zoho sent
             self.zoho_credits.set(credits)
         if self._store is not None:
+            # Unknown is not zero: without the store's answer the queue samples are left
+            # out (an alert on absent() fires; one on a threshold does not see a false 0).
+            self._state.queue = None
             try:
                 ok = await self._store.ping()
                 if ok:
-                    self.queue_pending.set(await self._store.pending_count())
-                    self.queue_dead.set(await self._store.dead_count())
+                    pending = await self._store.pending_count()
+                    self._state.queue = (pending, await self._store.dead_count())
             except Exception as exc:  # a scrape must answer even when Redis does not
                 log.warning("metrics: the store did not answer: %s", exc)
                 ok = False
             self.store_up.set(1 if ok else 0)
+        if self._credentials is not None:
+            self._state.credentials_ok = await self._credentials_ok(self._credentials)
         return generate_latest(self.registry)
+
+    @staticmethod
+    async def _credentials_ok(credentials: Credentials) -> bool | None:
+        """True while Zoho tokens can be had without an operator; None when the token
+        store cannot say (left out of the scrape, like the queue)."""
+        try:
+            status = await credentials.report()
+        except Exception:  # the store's own trouble shows in ticketing_store_up
+            return None
+        return status.authorized and status.needs_operator is None
 
 
 class _StateCollector(Collector):
@@ -206,8 +220,30 @@ class _StateCollector(Collector):
     def __init__(self) -> None:
         self.breaker_state: Callable[[], BreakerState] | None = None
         self.token_refreshes: Callable[[], int] | None = None
+        self.queue: tuple[int, int] | None = None  # (pending, dead) as last read; None: unknown
+        self.credentials_ok: bool | None = None
 
     def collect(self) -> Iterator[Metric]:
+        if self.queue is not None:
+            pending, dead = self.queue
+            yield GaugeMetricFamily(
+                "ticketing_queue_pending",
+                "Tickets accepted and not yet in Zoho (absent while the store does not answer)",
+                value=float(pending),
+            )
+            yield GaugeMetricFamily(
+                "ticketing_queue_dead",
+                "Entries in the dead letters (absent while the store does not answer)",
+                value=float(dead),
+            )
+        if self.credentials_ok is not None:
+            yield GaugeMetricFamily(
+                "ticketing_zoho_credentials_ok",
+                "1 while Zoho tokens can be had without an operator; 0 when Zoho refused the "
+                "refresh token or the client for good, or there is none (run `ticketing auth "
+                "setup`)",
+                value=1.0 if self.credentials_ok else 0.0,
+            )
         if self.breaker_state is not None:
             current = self.breaker_state()
             family = GaugeMetricFamily(

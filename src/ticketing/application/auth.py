@@ -100,14 +100,27 @@ class AuthReport:
 
 class AuthStatus:
     """Where the tokens are, when the access token expires, the data centre and the refresh
-    budget; never a secret."""
+    budget, and whether they need an operator; never a secret.
+
+    Without an access token (none fetched yet, or dropped because Zoho refused the refresh
+    token it came from) one is asked for, as the next Zoho call would: a refresh token Zoho
+    has revoked shows as needing an operator here, not as "authorized"."""
 
     def __init__(self, credentials: Credentials, config: ZohoConfig) -> None:
         self._credentials = credentials
         self._config = config
 
     async def __call__(self) -> AuthReport:
-        return AuthReport(token=await self._credentials.report(), config=self._config)
+        token = await self._credentials.report()
+        if token.authorized and token.needs_operator is None and not token.access_token_expires_at:
+            try:
+                await self._credentials.access_token()
+            except HelpdeskAuthError:
+                pass  # the token manager keeps what Zoho said: the report below shows it
+            except TicketingError as exc:  # unreachable or paused: the budget line says so
+                log.info("auth status: could not check the tokens with Zoho: %s", exc.message)
+            token = await self._credentials.report()
+        return AuthReport(token=token, config=self._config)
 
 
 @dataclass(frozen=True, slots=True)

@@ -235,6 +235,9 @@ class Doctor:
                 "run `ticketing auth setup` (or set ZOHO_REFRESH_TOKEN)",
                 HelpdeskAuthError(f"no refresh token in {status.store}"),
             ), False
+        if status.needs_operator is not None:
+            refused = HelpdeskAuthError(status.needs_operator)
+            return _failed("token", refused, "needs an operator: "), False
         try:
             await self._credentials.access_token()
         except TicketingError as exc:

@@ -51,7 +51,10 @@ class Readiness:
 
 
 class CheckReadiness:
-    """Ready when the store answers; any failure of the store means "not ready"."""
+    """Ready when a ticket would be accepted durably now: the store answers and takes a
+    small write that fails the way an acceptance fails (Redis full with ``noeviction``
+    answers PING and refuses every acceptance). Any failure of the store means "not
+    ready"."""
 
     def __init__(self, monitor: QueueMonitor, *, store_kind: str) -> None:
         self._monitor = monitor
@@ -59,10 +62,12 @@ class CheckReadiness:
 
     async def __call__(self) -> Readiness:
         try:
-            ok = bool(await self._monitor.ping())
+            if not await self._monitor.ping():
+                return Readiness(False, self._store_kind)
+            await self._monitor.probe_write()
         except Exception as exc:  # readiness answers, never raises
             return Readiness(False, self._store_kind, exc)
-        return Readiness(ok, self._store_kind)
+        return Readiness(True, self._store_kind)
 
 
 class ListDeadLetters:

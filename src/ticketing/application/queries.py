@@ -55,8 +55,8 @@ class HealthReport:
     status: str  # healthy | degraded | unhealthy
     zoho_connected: bool
     redis_connected: bool
-    queue_length: int
-    dead_letters: int
+    queue_length: int | None  # None: unknown (the store did not answer), never a false 0
+    dead_letters: int | None  # likewise
     breaker: str
     mode: str
     store: str
@@ -64,6 +64,8 @@ class HealthReport:
     drain: DrainReport | None
     draining: bool
     limits: ZohoLimits | None = None
+    store_error: str | None = None  # why tickets cannot be accepted durably now
+    credentials_ok: bool | None = None  # False: an operator must act; None: not known here
 
     @property
     def accepting(self) -> bool:
@@ -71,9 +73,20 @@ class HealthReport:
         return self.status != "unhealthy"
 
 
+@dataclass(frozen=True, slots=True)
+class StoreCheck:
+    """What the store said: reachable, the figures (None when unread), why not ready."""
+
+    reachable: bool
+    pending: int | None = None
+    dead: int | None = None
+    error: str | None = None  # set when a ticket would not be accepted durably now
+
+
 class CheckHealth:
     """Healthy: Zoho and the store answer. Degraded: tickets are accepted and queued, Zoho is
-    not taking them now. Unhealthy: the store is down, so nothing can be accepted."""
+    not taking them now (or its credentials need an operator). Unhealthy: the store is down
+    or refuses writes (e.g. full), so nothing can be accepted."""
 
     def __init__(
         self,
@@ -109,18 +122,14 @@ class CheckHealth:
 
     async def __call__(self) -> HealthReport:
         limits = await self.limits()
-        try:
-            store_ok = await self._store.ping()
-            pending = await self._store.pending_count() if store_ok else 0
-            dead = await self._store.dead_count() if store_ok else 0
-        except TicketingError:  # StoreUnavailable among them
-            store_ok, pending, dead = False, 0, 0
+        store = await self.check_store()
         breaker = self._helpdesk.breaker_state
         zoho_ok = breaker is BreakerState.CLOSED and not self._helpdesk.paused_for()
         last_error = self._helpdesk.last_error
-        refreshes = await self._refresh_pause()
-        if refreshes is not None:
-            zoho_ok, last_error = False, refreshes
+        credentials_ok, problem = await self._credentials_problem()
+        if problem is not None:
+            zoho_ok, last_error = False, problem
+        store_ok = store.error is None
         if not store_ok:
             status = "unhealthy"
         elif zoho_ok:
@@ -130,9 +139,9 @@ class CheckHealth:
         return HealthReport(
             status=status,
             zoho_connected=zoho_ok,
-            redis_connected=store_ok and self._store_kind == "redis",
-            queue_length=pending,
-            dead_letters=dead,
+            redis_connected=store.reachable and self._store_kind == "redis",
+            queue_length=store.pending,
+            dead_letters=store.dead,
             breaker=breaker.value,
             mode=self._mode,
             store=self._store_kind,
@@ -140,18 +149,46 @@ class CheckHealth:
             drain=self._drain.state.last_report,
             draining=self._drain.state.running,
             limits=limits,
+            store_error=store.error,
+            credentials_ok=credentials_ok,
         )
 
-    async def _refresh_pause(self) -> str | None:
-        """Why token refreshes are held back now, asked fresh (the budget is the truth, so a
-        lifted pause stops showing at once); None when they are not, or nobody can say."""
+    async def check_store(self) -> StoreCheck:
+        """Reachable, the figures when they can be read, and whether it takes a write the
+        way an acceptance needs (a full Redis answers PING and refuses every ticket)."""
+        try:
+            reachable = await self._store.ping()
+        except TicketingError as exc:  # StoreUnavailable among them
+            return StoreCheck(False, error=exc.message)
+        if not reachable:
+            return StoreCheck(False, error=f"the {self._store_kind} store does not answer")
+        pending: int | None = None
+        dead: int | None = None
+        try:
+            pending = await self._store.pending_count()
+            dead = await self._store.dead_count()
+        except TicketingError as exc:
+            return StoreCheck(False, pending, dead, error=exc.message)
+        try:
+            await self._store.probe_write()
+        except TicketingError as exc:
+            return StoreCheck(True, pending, dead, error=exc.message)
+        return StoreCheck(True, pending, dead)
+
+    async def _credentials_problem(self) -> tuple[bool | None, str | None]:
+        """Whether the credentials work without an operator (None: cannot say), and why Zoho
+        is not being asked for tokens now: they need an operator (``ticketing auth
+        setup``), or refreshes are held back. Asked fresh (the budget is the truth, so a
+        lifted pause stops showing at once)."""
         if self._credentials is None:
-            return None
+            return None, None
         try:
             status = await self._credentials.report()
         except TicketingError:
-            return None  # the store's or the tokens' own trouble is reported elsewhere
+            return None, None  # the store's or the tokens' own trouble is reported elsewhere
+        if status.needs_operator is not None:
+            return False, f"Zoho credentials need an operator: {status.needs_operator}"
         budget = status.budget
         if budget is None or (budget.granted and not budget.failures):
-            return None
-        return budget.describe()
+            return status.authorized, None
+        return status.authorized, budget.describe()

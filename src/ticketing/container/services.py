@@ -166,5 +166,6 @@ def watch_metrics(
         breaker_state=lambda: helpdesk.breaker_state,
         token_refreshes=lambda: tokens.refreshes,
         credits_remaining=lambda: quota.credits_remaining,
+        credentials=tokens,
     )
     return metrics

@@ -13,14 +13,18 @@ from ticketing.container import Container, Services, redis_of
 from ticketing.domain.breaker import BreakerState
 from ticketing.domain.errors import TicketingError
 from ticketing.entrypoints.consumer import InboundConsumer
+from ticketing.entrypoints.outage import Outage
 
 log = logging.getLogger(__name__)
 
 
 async def drain_forever(services: Services, *, interval: float, tick: float = 0.5) -> None:
-    """Drain every ``interval`` seconds, and at once when the breaker closes again."""
+    """Drain every ``interval`` seconds, and at once when the breaker closes again. A drain
+    that keeps failing (Redis down or misconfigured) logs once when it starts and once when
+    it works again (see :class:`Outage`)."""
     helpdesk = services.helpdesk
     last_state = helpdesk.breaker_state
+    outage = Outage(log, "drain")
     waited = interval  # drain once at start: tickets may be waiting from before a restart
     while True:
         state = helpdesk.breaker_state
@@ -40,9 +44,13 @@ async def drain_forever(services: Services, *, interval: float, tick: float = 0.
                         report.remaining,
                     )
             except TicketingError as exc:
-                log.warning("drain failed: %s", exc.message)
-            except Exception:
-                log.exception("drain crashed; trying again in %ss", interval)
+                outage.failed(type(exc).__name__, "drain failed: %s", exc.message)
+            except Exception as exc:
+                outage.failed(
+                    type(exc).__name__, "drain crashed; trying again in %ss", interval, exc=exc
+                )
+            else:
+                outage.recovered()
         step = min(tick, interval)
         await anyio.sleep(step)
         waited += step

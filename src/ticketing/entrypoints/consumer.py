@@ -26,6 +26,7 @@ from ticketing.container import Services, check_streams
 from ticketing.domain.errors import StoreUnavailable, ValidationError
 from ticketing.domain.model import Outcome, Source
 from ticketing.domain.timeouts import Timeouts, reclaim_every
+from ticketing.entrypoints.outage import Outage
 from ticketing.entrypoints.schemas import Incident, nesting_problem
 
 log = logging.getLogger(__name__)
@@ -199,6 +200,7 @@ class InboundConsumer:
     async def _stream_loop(self) -> None:
         delay = 0.5
         checked = False
+        outage = Outage(log, "inbound stream")  # one warning per outage, not per retry
         while True:
             try:
                 if not checked:  # at start, or once Redis answers if it was down then
@@ -216,6 +218,7 @@ class InboundConsumer:
                 while True:
                     await self.poll_once()
                     delay = 0.5
+                    outage.recovered()
                     if anyio.current_time() >= next_take_over:
                         # A process that is gone: its entries wait for its heartbeat only.
                         await self.take_over()
@@ -226,7 +229,7 @@ class InboundConsumer:
                         await self.trim()
                         next_reclaim = anyio.current_time() + every
             except (RedisError, OSError, StoreUnavailable) as exc:
-                log.warning("inbound stream: %s; retrying in %.1fs", exc, delay)
+                outage.failed("redis", "inbound stream: %s; retrying in %.1fs", exc, delay)
                 await anyio.sleep(delay)
                 delay = min(delay * 2, 15.0)
 
@@ -368,6 +371,7 @@ class InboundConsumer:
 
     async def _pubsub_loop(self) -> None:
         delay = 0.5
+        outage = Outage(log, "inbound pub/sub")  # one warning per outage, not per retry
         while True:
             pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
             connection: Any = None
@@ -375,6 +379,7 @@ class InboundConsumer:
                 await pubsub.subscribe(self.stream)
                 if delay > 0.5:
                     log.info("inbound pub/sub %s: subscribed again", self.stream)
+                outage.recovered(say=False)  # the line above says it
                 connection = pubsub.connection
                 if connection is not None:
                     connection.register_connect_callback(self._reconnected)
@@ -393,8 +398,9 @@ class InboundConsumer:
             except (RedisError, OSError) as exc:
                 if connection is not None:  # it was subscribed: a loss, counted once
                     self._lost_subscription(f"{exc}; subscribing again in {delay:.1f}s")
+                    outage.begin("redis")
                 else:
-                    log.warning("inbound pub/sub: %s; retrying in %.1fs", exc, delay)
+                    outage.failed("redis", "inbound pub/sub: %s; retrying in %.1fs", exc, delay)
                 await anyio.sleep(delay)
                 delay = min(delay * 2, 15.0)
             finally:

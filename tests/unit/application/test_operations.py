@@ -118,6 +118,9 @@ class DownStore:
     async def dead_count(self) -> int:
         raise StoreUnavailable("redis is down")
 
+    async def probe_write(self) -> None:
+        raise StoreUnavailable("redis is down")
+
 
 async def test_readiness_says_ready_when_the_store_answers(h: Harness) -> None:
     """Ready, with the store's kind, and no error."""

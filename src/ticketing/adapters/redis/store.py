@@ -47,6 +47,10 @@ LEASE_PREFIX: Final = "ticket:"
 # ``<owner_prefix><ticket id>`` holds the key a helpdesk ticket was recorded for, as long as
 # that key's ledger record: an ambiguous create's look-up never takes another key's ticket.
 OWNER_PREFIX: Final = "ticketing:ticket-key:"
+# Readiness writes this key (with a short expiry): Redis refuses it when it would refuse an
+# acceptance (over maxmemory with noeviction, a read-only replica, a MISCONF snapshot error).
+READY_PROBE: Final = "ticketing:ready-probe"
+READY_PROBE_MS: Final = 5000
 RETENTION_SECONDS: Final = 7 * 24 * 3600
 CREATED_MAXLEN: Final = 100_000
 DEAD_MAXLEN: Final = 10_000
@@ -116,6 +120,7 @@ class RedisTicketStore:
         self._lease_prefix = prefix + lease_prefix
         self._owner_prefix = prefix + owner_prefix
         self._alive_prefix = prefix + alive_prefix
+        self._ready_probe = prefix + READY_PROBE
         self.retention = retention
         self.created_maxlen = created_maxlen
         self.dead_maxlen = dead_maxlen
@@ -378,6 +383,10 @@ class RedisTicketStore:
             return bool(await self._client.ping())
         except (RedisError, OSError):
             return False
+
+    async def probe_write(self) -> None:
+        with store_errors(self._client, "the readiness write"):
+            await self._client.set(self._ready_probe, "1", px=READY_PROBE_MS)
 
     # -- internals -------------------------------------------------------------------------
 

@@ -403,6 +403,9 @@ class TokenManager:
         self._tokens: TokenSet | None = None
         # A refresh token Zoho refused (revoked or wrong), and what it said: never sent again.
         self._rejected: tuple[str, str] | None = None
+        # The refresh token of the last refresh Zoho refused for good (revoked, wrong, or a
+        # client it does not know), and what it said: an operator must act (``report``).
+        self._needs_operator: tuple[str, str] | None = None
         self.refreshes = 0
 
     def __repr__(self) -> str:
@@ -458,6 +461,7 @@ class TokenManager:
             await self._store.save(tokens)
             self._tokens = tokens
             self._rejected = None
+            self._needs_operator = None
             self._authorization_code = None
 
     async def report(self) -> TokenStatus:
@@ -486,7 +490,25 @@ class TokenManager:
             refreshes=self.refreshes,
             budget=budget,
             budget_shared=not isinstance(self._budget, InMemoryRefreshBudget),
+            needs_operator=self._refused(refresh_token),
         )
+
+    def _refused(self, refresh_token: str | None) -> str | None:
+        """What Zoho said when it last refused this refresh token (or the client) for good;
+        None when it did not, or the refresh token has changed since."""
+        if self._needs_operator is None or self._needs_operator[0] != refresh_token:
+            return None
+        return self._needs_operator[1]
+
+    async def _forget_access_token(self, tokens: TokenSet) -> None:
+        """Zoho refused the refresh token, so the access tokens made from it are refused
+        too: drop the cached one here and in the store, so that every process (and
+        ``auth status``) asks Zoho and hears the refusal instead of trusting it until it
+        expires."""
+        if tokens.access_token is None:
+            return
+        self._tokens = replace(tokens, access_token=None, expires_at=None, lifetime=None)
+        await self._save(self._tokens)
 
     @property
     def store_description(self) -> str:
@@ -618,8 +640,10 @@ class TokenManager:
                 retry_after=self._wait(allowance),
             ) from exc
         except HelpdeskAuthError as exc:
+            self._needs_operator = (tokens.refresh_token, exc.message)
             if exc.code == "invalid_code":
                 self._rejected = (tokens.refresh_token, exc.message)
+                await self._forget_access_token(tokens)
             else:
                 # invalid_client and the like issue nothing either; an operator must act, and
                 # until then the accounts server is not asked on every call.
@@ -628,6 +652,7 @@ class TokenManager:
                 )
             raise
         self.refreshes += 1
+        self._needs_operator = None
         merged = replace(
             tokens,
             access_token=fresh.access_token,

@@ -181,6 +181,9 @@ class TokenStatus:
     refreshes: int = 0  # by this process
     budget: RefreshAllowance | None = None
     budget_shared: bool = False  # counted in Redis for the fleet, not in this process only
+    # Why no token can be had until an operator acts (Zoho refused the refresh token or the
+    # client for good), as this process last heard it; None when nothing says so.
+    needs_operator: str | None = None
 
 
 class Credentials(Protocol):

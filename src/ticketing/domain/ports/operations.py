@@ -43,6 +43,16 @@ class QueueMonitor(Protocol):
         """Is the store reachable?"""
         ...
 
+    async def probe_write(self) -> None:
+        """Would a ticket be accepted durably now? A small write that fails the way an
+        acceptance fails (e.g. Redis over ``maxmemory`` with ``noeviction``).
+
+        Raises:
+            StoreUnavailable: the store refused the write or cannot be reached; the message
+                says why.
+        """
+        ...
+
     async def pending_count(self) -> int:
         """Tickets accepted and not yet created or dead."""
         ...

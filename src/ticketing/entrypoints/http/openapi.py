@@ -50,8 +50,9 @@ class HealthOut(msgspec.Struct, kw_only=True, omit_defaults=True):
     version: str
     zoho_connected: bool
     redis_connected: bool
-    queue_length: int
-    dead_letters: int
+    queue_length: int  # the contract's int: 0 when unknown, with queue_length_known false
+    queue_length_known: bool  # false: the store did not answer, the figures are not known
+    dead_letters: int | None  # null when unknown
     breaker: str
     mode: str
     store: str
@@ -59,6 +60,8 @@ class HealthOut(msgspec.Struct, kw_only=True, omit_defaults=True):
     last_drain: LastDrainOut | None
     last_error: str | None = None
     zoho_limits: ZohoLimitsOut | None = None
+    store_error: str | None = None  # why tickets cannot be accepted durably now
+    zoho_credentials_ok: bool | None = None  # false: an operator must act (auth setup)
 
 
 def _error(description: str) -> ResponseSpec:

@@ -52,19 +52,21 @@ def live() -> LiveOut:
 @get(
     "/health/ready",
     operation_id="getReadiness",
-    summary="Readiness: tickets can be accepted (the store answers)",
+    summary="Readiness: a ticket would be accepted durably now (the store takes a write)",
     tags=["ops"],
     opt={"public": True},
     responses={
         503: ResponseSpec(
             data_container=ReadyOut,
-            description="The store does not answer: send no traffic here",
+            description="The store does not answer or refuses writes (e.g. full): send no "
+            "traffic here",
             generate_examples=False,
         )
     },
 )
 async def ready(services: ServicesDep) -> Response[ReadyOut]:
-    """200 when a ticket would be accepted durably now, 503 when the store does not answer."""
+    """200 when a ticket would be accepted durably now, 503 when the store does not answer
+    or refuses the readiness write (Redis over maxmemory with noeviction)."""
     readiness = await services.ready()  # any failure of the store means "not ready"
     if readiness.error is not None:
         log.warning("readiness: the store did not answer: %s", readiness.error)
@@ -106,7 +108,8 @@ async def health(services: ServicesDep) -> Response[openapi.HealthOut]:
         version=__version__,
         zoho_connected=report.zoho_connected,
         redis_connected=report.redis_connected,
-        queue_length=report.queue_length,
+        queue_length=report.queue_length or 0,
+        queue_length_known=report.queue_length is not None,
         dead_letters=report.dead_letters,
         breaker=report.breaker,
         mode=report.mode,
@@ -128,6 +131,8 @@ async def health(services: ServicesDep) -> Response[openapi.HealthOut]:
         )
         if limits is not None
         else None,
+        store_error=report.store_error,
+        zoho_credentials_ok=report.credentials_ok,
     )
     return Response(body, status_code=200 if report.accepting else 503, media_type=MediaType.JSON)
 

@@ -61,7 +61,8 @@ def _status_json(report: AuthReport) -> dict[str, Any]:
     token = report.token
     budget = token.budget
     return {
-        "authorized": token.authorized,
+        "authorized": token.authorized and token.needs_operator is None,
+        "needs_operator": token.needs_operator,
         "store": token.store,
         "access_token_expires_at": (
             token.access_token_expires_at.isoformat() if token.access_token_expires_at else None
@@ -90,7 +91,9 @@ def _status_json(report: AuthReport) -> dict[str, Any]:
 
 def _status_text(report: AuthReport) -> str:
     token = report.token
-    if token.authorized and report.config.sandbox:
+    if token.needs_operator is not None:
+        authorized = f"needs an operator: {token.needs_operator}"
+    elif token.authorized and report.config.sandbox:
         authorized = "yes (the emulator's sandbox token)"
     elif token.authorized:
         authorized = "yes" + (" (ZOHO_REFRESH_TOKEN)" if token.refresh_token_from_env else "")
@@ -128,6 +131,8 @@ async def status(ctx: Admin, args: argparse.Namespace) -> int:
         raise HelpdeskAuthError(
             f"no Zoho refresh token in {report.token.store}: run `ticketing auth setup`"
         )
+    if report.token.needs_operator is not None:
+        raise HelpdeskAuthError(f"Zoho credentials need an operator: {report.token.needs_operator}")
     return EXIT_OK
 
 
