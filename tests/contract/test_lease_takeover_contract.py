@@ -158,3 +158,36 @@ async def test_a_dead_processs_named_lease_is_taken_and_a_living_ones_is_not(
     bare = RedisLeases(client, prefix=key_prefix)
     assert await bare.acquire("refresh", "o3", TTL)
     assert not await mine.acquire("refresh", "o1", TTL)
+
+
+async def test_a_dead_processs_call_slots_are_freed_when_every_slot_is_taken(
+    client: aioredis.Redis, key_prefix: str
+) -> None:
+    """The Zoho call gate: slots held by a process whose heartbeat is gone are freed as soon
+    as a living process finds every slot taken, instead of blocking the fleet until they
+    expire; a living holder's slots are never freed."""
+    from ticketing.adapters.redis.gate import RedisCallGate
+    from ticketing.adapters.redis.liveness import ALIVE_PREFIX
+
+    alive = key_prefix + ALIVE_PREFIX
+    clock = ManualClock(datetime(2026, 12, 3, 12, 0, tzinfo=UTC))
+    dead, living = [await process(client, key_prefix, h) for h in ("a", "b")]
+
+    def gate(heartbeat: Heartbeat) -> RedisCallGate:
+        return RedisCallGate(
+            client,
+            clock,
+            capacity=2,
+            prefix=key_prefix,
+            linger=0,
+            process=heartbeat.holder,
+            alive=alive,
+        )
+
+    theirs, mine = gate(dead), gate(living)
+    assert (await theirs.enter(1)).admitted
+    assert (await theirs.enter(1)).admitted
+    assert not (await mine.enter(0.3)).admitted  # both slots held by a living process
+    await dead.end()
+    assert (await mine.enter(1)).admitted
+    assert (await mine.enter(1)).admitted

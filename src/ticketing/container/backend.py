@@ -236,6 +236,10 @@ class RedisBackend:
             prefix=self._prefix,
             holder_ttl=timeouts.gate_holder_ttl,
             hold_for=timeouts.gate_hold_for,
+            # Its slots are freed as soon as its heartbeat is gone (built after the name is
+            # claimed; before, an id of its own, whose slots only expire).
+            process=self._heartbeat.holder if self._heartbeat is not None else "",
+            alive=self._prefix + ALIVE_PREFIX,
         )
 
     def shared_tokens(self, imported_from: TokenStore) -> TokenStore:

@@ -63,6 +63,9 @@ class RedisCallGate:
             jitter, up to 4 times this).
         linger: Seconds an idle slot is kept for this process's next call while :meth:`run`
             runs; 0 gives every slot back as soon as no local call waits for it.
+        process: This process's heartbeat holder (``<name>/<incarnation>``); "" for an id of
+            its own, whose slots only expire.
+        alive: The heartbeat key prefix, with ``process``.
     """
 
     def __init__(
@@ -77,6 +80,8 @@ class RedisCallGate:
         pause_check: float = 0.1,
         poll: float = 0.01,
         linger: float = 0.05,
+        process: str = "",
+        alive: str = "",
     ) -> None:
         if capacity < 1:
             raise ValueError("capacity must be at least 1")
@@ -96,7 +101,9 @@ class RedisCallGate:
         self._pause_check = pause_check
         self._poll = poll
         self._linger = linger
-        self.process = uuid.uuid4().hex[:12]
+        # Its heartbeat's holder (``<name>/<incarnation>``) when it has one: its slots are
+        # then freed as soon as it is gone (``alive``), not when they expire.
+        self.process = process or uuid.uuid4().hex[:12]
         self._ids = itertools.count()
         self._scripts = GateScripts(
             client,
@@ -104,6 +111,7 @@ class RedisCallGate:
             pause=self._pause_key,
             waiters=self._waiters_key,
             process=self.process,
+            alive=alive if process else "",
         )
         self._local = anyio.Semaphore(capacity)  # this process never needs more
         self._ask = anyio.Lock()  # one task of this process asks Redis at a time

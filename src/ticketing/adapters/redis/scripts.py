@@ -223,22 +223,33 @@ class GateScripts(_Scripts):
         pause: The shared pause.
         waiters: Sorted set of the processes waiting, scored by expiry.
         process: This process's id.
+        alive: The heartbeat key prefix: with it, the slots of a process that is gone (its id
+            ``<name>/<incarnation>`` without a matching heartbeat) are freed ("" keeps them
+            until they expire).
     """
 
     files = ("gate_enter", "gate_peek", "gate_pause")
 
     def __init__(
-        self, client: aioredis.Redis, *, slots: str, pause: str, waiters: str, process: str
+        self,
+        client: aioredis.Redis,
+        *,
+        slots: str,
+        pause: str,
+        waiters: str,
+        process: str,
+        alive: str = "",
     ) -> None:
         super().__init__(client)
         self._slots, self._pause, self._waiters, self._process = slots, pause, waiters, process
+        self._alive = alive
 
     async def enter(
         self, *, slot: str, capacity: int, holder_ms: int, waiter_ms: int
     ) -> tuple[int, int, int]:
         """(granted, pause ms left, other processes waiting)."""
         keys = [self._slots, self._pause, self._waiters]
-        args: list[Arg] = [self._process, slot, capacity, holder_ms, waiter_ms]
+        args: list[Arg] = [self._process, slot, capacity, holder_ms, waiter_ms, self._alive]
         granted, pause_ms, others = await self._run("gate_enter", keys, args)
         return int(granted), int(pause_ms), int(others)
 

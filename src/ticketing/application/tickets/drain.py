@@ -124,7 +124,7 @@ class DrainQueue:
             await anyio.sleep(self.take_over_every)
             try:
                 if gone := await self._take_over():
-                    log.info("took over the pending tickets of %d processes that are gone", gone)
+                    log.info("took over the pending tickets of processes that are gone (%d)", gone)
                     await self()
             except TicketingError as exc:
                 log.debug("taking over dead processes' tickets: %s", exc.message)

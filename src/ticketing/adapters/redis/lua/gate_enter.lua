@@ -7,8 +7,10 @@
 -- ARGV[3]  capacity    slots fleet-wide (ZOHO_MAX_CONCURRENCY)
 -- ARGV[4]  holder_ms   how long a slot stays taken if its holder dies
 -- ARGV[5]  waiter_ms   how long this process counts as waiting
+-- ARGV[6]  alive       the heartbeat key prefix ('' : slots of a dead holder only expire)
 -- Returns {granted, pause ms left, other processes waiting}. Time is Redis's own, so the
--- clocks of the fleet's hosts do not matter. A slot whose holder died expires with its score.
+-- clocks of the fleet's hosts do not matter. A slot whose holder died expires with its score,
+-- or, given ARGV[6], is freed as soon as its holder's heartbeat is gone.
 -- While other processes wait for a slot, a process that holds its fair share already
 -- (capacity / processes wanting slots) is refused, so a busy process cannot starve the rest.
 local t = redis.call('TIME')
@@ -25,6 +27,24 @@ if pause > 0 then
 end
 local capacity = tonumber(ARGV[3])
 local holders = redis.call('ZRANGE', KEYS[1], 0, -1)
+if ARGV[6] and ARGV[6] ~= '' and #holders >= capacity then
+  -- Every slot taken: free those of processes that are gone (a holder <name>/<incarnation>
+  -- whose heartbeat is missing or another incarnation's) instead of waiting for them to expire.
+  local freed = false
+  for _, holder in ipairs(holders) do
+    local name, incarnation = string.match(holder, '^(.+)/([^/:]+):%d+$')
+    if name then
+      local beat = redis.call('GET', ARGV[6] .. name)
+      if not beat or string.sub(beat, -#incarnation - 1) ~= ' ' .. incarnation then
+        redis.call('ZREM', KEYS[1], holder)
+        freed = true
+      end
+    end
+  end
+  if freed then
+    holders = redis.call('ZRANGE', KEYS[1], 0, -1)
+  end
+end
 local share = capacity
 if others > 0 then
   share = math.ceil(capacity / (others + 1))
