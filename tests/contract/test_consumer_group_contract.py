@@ -369,3 +369,21 @@ async def test_a_wanted_name_held_by_a_living_process_is_refused(
             tg.cancel_scope.cancel()
     await anyio.sleep(0.3)  # its heartbeat expires
     assert await other.claim("pod-0") == "pod-0"
+
+
+async def test_a_heartbeat_is_surely_held_only_while_its_last_renewal_is_fresh(
+    client: aioredis.Redis, key_prefix: str
+) -> None:
+    """What a process asks before each ticket create: held from the claim until a renewal's
+    interval before the key could expire; renewed, held again; never claimed, not held."""
+    heart = Heartbeat(client, prefix=key_prefix, ttl=0.6, every=0.2, host="h", namespace="ns")
+    assert not heart.surely_held()
+    await heart.claim()
+    assert heart.surely_held()
+    await anyio.sleep(0.45)  # past ttl - every, no renewal (as when Redis is out of reach)
+    assert not heart.surely_held()
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(heart.run)
+        await anyio.sleep(0.3)  # one renewal sent and accepted
+        assert heart.surely_held()
+        tg.cancel_scope.cancel()

@@ -20,6 +20,7 @@ import logging
 import os
 import secrets
 import socket
+import time
 from collections.abc import Collection, Sequence
 from typing import Final
 
@@ -87,6 +88,9 @@ class Heartbeat:
         self.name = ""
         self._scripts = LivenessScripts(client)
         self._healthy = True
+        # time.monotonic() when the last claim or renewal that Redis accepted was SENT: the
+        # key lives at least ``ttl`` from then (Redis sets the expiry when it receives it).
+        self._held_since: float | None = None
 
     def __repr__(self) -> str:
         return f"Heartbeat({self.name!r})"
@@ -97,6 +101,15 @@ class Heartbeat:
         holder is gone (no heartbeat, or another incarnation's) is taken over; empty before
         the name is claimed."""
         return f"{self.name}/{self.incarnation}" if self.name else ""
+
+    def surely_held(self) -> bool:
+        """Whether this process's heartbeat is certainly still in Redis, with a renewal's
+        interval to spare: no process can have taken its work over. A process cut off from
+        Redis (or starved of CPU) longer than that sends no ticket create: by then the fleet
+        may have taken its lease, and a create sent now could make a second ticket."""
+        if self._held_since is None:
+            return False
+        return time.monotonic() - self._held_since < self.ttl - self.every
 
     def key(self, name: str) -> str:
         """The heartbeat key of the process named ``name``."""
@@ -114,8 +127,10 @@ class Heartbeat:
         Raises:
             ConfigurationError: ``wanted`` is held by a living process.
         """
+        sent = time.monotonic()
         try:
             self.name = await (self._claim_wanted(wanted) if wanted else self._claim_slot())
+            self._held_since = sent
         except (RedisError, OSError) as exc:
             # A service starts with Redis down: the first renewal that reaches Redis sets it.
             self.name = wanted or unique_name(self.host)
@@ -182,6 +197,7 @@ class Heartbeat:
         per change of state, not per failure."""
         while True:
             await anyio.sleep(self.every)
+            sent = time.monotonic()
             try:
                 state = await self.beat()
             except (RedisError, OSError) as exc:
@@ -198,6 +214,7 @@ class Heartbeat:
                     )
                 self._healthy = False
                 continue
+            self._held_since = sent
             if state == 2:
                 log.warning("heartbeat %s had lapsed; set again", self.name)
             elif not self._healthy:

@@ -34,6 +34,11 @@ from ticketing.domain.timeouts import Timeouts
 
 log = logging.getLogger(__name__)
 
+LAPSED = (
+    "this process's heartbeat may have lapsed (Redis out of reach or the process starved), so "
+    "the fleet may have taken the ticket over; left to whoever holds it"
+)
+
 LOOK_UP_MARGIN = timedelta(hours=1)
 
 
@@ -78,6 +83,7 @@ class TicketProcessor:
         on_created: Callable[[TicketDraft, Outcome], None] | None = None,
         metrics: Metrics | None = None,
         holder: str = "",
+        alive: Callable[[], bool] | None = None,
     ) -> None:
         self._store = store
         self._helpdesk = helpdesk
@@ -87,6 +93,10 @@ class TicketProcessor:
         self._on_created = on_created
         self._metrics = metrics
         self._holder = holder
+        # Whether this process's heartbeat is surely still held (None: no heartbeat, as with
+        # the in-process backend): once it may have lapsed, the fleet may have taken this
+        # process's leases, so it sends no create of its own.
+        self._alive = alive
 
     def new_owner(self) -> str:
         """A fresh owner for one holding of a ticket's lease: ``<holder>/<token>`` when this
@@ -234,7 +244,14 @@ class TicketProcessor:
         dropped: list[str] = []
         contact_retried = False
         while True:  # at most one post per picklist field, and one for a stale contact
+            if self._lapsed(draft, "before marking it"):
+                return replace(await self._current(draft), reason=LAPSED)
             await self._store.mark_creating(draft.key, self._clock.now())
+            if self._lapsed(draft, "after marking it"):
+                # Marked CREATING but never sent: recorded as an attempt that ended now, so
+                # whoever takes it looks it up (and finds nothing) before posting it.
+                await self._store.mark_ambiguous(draft.key, self._clock.now())
+                return replace(await self._current(draft), reason=LAPSED)
             inline = claim.new_contact if claim is not None and contact_id is None else None
             request = self._request(draft, contact_id, department_id, inline=inline)
             for name in dropped:
@@ -278,6 +295,13 @@ class TicketProcessor:
             if inline is not None and claim is not None and ticket.contact_id:
                 await self._learn(claim, ticket.contact_id)
             return outcome
+
+    def _lapsed(self, draft: TicketDraft, when: str) -> bool:
+        """True (and one warning) when this process's heartbeat may have lapsed."""
+        if self._alive is None or self._alive():
+            return False
+        log.warning("not creating %s (%s): %s", draft.key, when, LAPSED)
+        return True
 
     def _picklist_refused(self, draft: TicketDraft, name: str, value: str) -> None:
         log.warning(
