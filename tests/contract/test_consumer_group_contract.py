@@ -371,19 +371,28 @@ async def test_a_wanted_name_held_by_a_living_process_is_refused(
     assert await other.claim("pod-0") == "pod-0"
 
 
-async def test_a_heartbeat_is_surely_held_only_while_its_last_renewal_is_fresh(
+async def test_a_heartbeat_run_is_unbroken_only_while_each_renewal_is_fresh(
     client: aioredis.Redis, key_prefix: str
 ) -> None:
-    """What a process asks before each ticket create: held from the claim until a renewal's
-    interval before the key could expire; renewed, held again; never claimed, not held."""
+    """What a process asks before a ticket create: held since the run its lease was taken in,
+    until a renewal's interval before the key could expire; once it may have lapsed, holding
+    it again (at once, inline) starts a new run, and the old run never counts again."""
     heart = Heartbeat(client, prefix=key_prefix, ttl=0.6, every=0.2, host="h", namespace="ns")
     assert not heart.surely_held()
     await heart.claim()
-    assert heart.surely_held()
+    run = await heart.hold()
+    assert run is not None
+    assert heart.held_since(run)
     await anyio.sleep(0.45)  # past ttl - every, no renewal (as when Redis is out of reach)
-    assert not heart.surely_held()
+    assert not heart.held_since(run)
+    await anyio.sleep(0.3)  # the key has expired
+    again = await heart.hold()  # renewed at once: set again after a lapse
+    assert again is not None
+    assert again != run
+    assert heart.held_since(again)
+    assert not heart.held_since(run)
     async with anyio.create_task_group() as tg:
         tg.start_soon(heart.run)
-        await anyio.sleep(0.3)  # one renewal sent and accepted
-        assert heart.surely_held()
+        await anyio.sleep(0.7)  # renewals keep the same run going
+        assert heart.held_since(again)
         tg.cancel_scope.cancel()

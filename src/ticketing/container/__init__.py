@@ -62,7 +62,6 @@ from ticketing.container.services import (
     build_helpdesk,
     build_take_over,
     consumer_name,
-    heartbeat_held,
     lease_holder,
     process_name,
     watch_metrics,
@@ -212,7 +211,7 @@ class Container(containers.DeclarativeContainer):
         processing,
         metrics=metrics,
         holder=providers.Callable(lease_holder, liveness),
-        alive=providers.Callable(heartbeat_held, liveness),
+        liveness=liveness,
     )
     submit = providers.Singleton(SubmitTicket, store, processor, helpdesk, metrics=metrics)
     drain = providers.Singleton(

@@ -7,7 +7,6 @@ import functools
 import os
 import socket
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass
 
 from ticketing.adapters.prometheus import PrometheusMetrics
@@ -100,12 +99,6 @@ def process_name(heartbeat: Heartbeat | None) -> str:
 def lease_holder(heartbeat: Heartbeat | None) -> str:
     """What this process's ticket lease owners start with (empty without a heartbeat)."""
     return heartbeat.holder if heartbeat is not None else ""
-
-
-def heartbeat_held(heartbeat: Heartbeat | None) -> Callable[[], bool] | None:
-    """Whether this process's heartbeat is surely held, asked before each ticket create
-    (None without a heartbeat: nothing can take an in-process ticket over)."""
-    return heartbeat.surely_held if heartbeat is not None else None
 
 
 def build_take_over(

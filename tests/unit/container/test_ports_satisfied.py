@@ -18,6 +18,7 @@ from ticketing.adapters.memory import InMemoryRefreshBudget, InMemoryTokenStore
 from ticketing.adapters.memory_helpdesk import InMemoryHelpdesk
 from ticketing.adapters.oauth_callback import LoopbackCallbackServer
 from ticketing.adapters.prometheus import PrometheusMetrics
+from ticketing.adapters.redis.liveness import Heartbeat
 from ticketing.adapters.token_file import FileTokenStore
 from ticketing.adapters.zoho_desk.client import ZohoDeskClient
 from ticketing.adapters.zoho_desk.oauth import TokenManager
@@ -38,6 +39,7 @@ from ticketing.domain.ports import (
     Leases,
     Metrics,
     PendingQueue,
+    ProcessLiveness,
     QueueMonitor,
     QuotaMeter,
     RefreshBudget,
@@ -164,6 +166,11 @@ def adapters(tmp_path: Path) -> list[tuple[str, object, tuple[type, ...]]]:
         ("TokenManager", tokens, (Credentials,)),
         ("ZohoOAuth", oauth, (AuthorizationServer,)),
         ("SystemClock", SystemClock(), (Clock,)),
+        (
+            "Heartbeat",
+            Heartbeat(fakeredis.FakeAsyncRedis(), ttl=5, every=1),
+            (ProcessLiveness,),
+        ),
         ("ManualClock", clock, (Clock,)),
         ("SystemBrowser", SystemBrowser(), (Browser,)),
         (

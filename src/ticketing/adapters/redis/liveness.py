@@ -91,6 +91,8 @@ class Heartbeat:
         # time.monotonic() when the last claim or renewal that Redis accepted was SENT: the
         # key lives at least ``ttl`` from then (Redis sets the expiry when it receives it).
         self._held_since: float | None = None
+        # The number of the current unbroken run of renewals (a new one after any gap).
+        self._run = 0
 
     def __repr__(self) -> str:
         return f"Heartbeat({self.name!r})"
@@ -104,12 +106,41 @@ class Heartbeat:
 
     def surely_held(self) -> bool:
         """Whether this process's heartbeat is certainly still in Redis, with a renewal's
-        interval to spare: no process can have taken its work over. A process cut off from
-        Redis (or starved of CPU) longer than that sends no ticket create: by then the fleet
-        may have taken its lease, and a create sent now could make a second ticket."""
+        interval to spare."""
         if self._held_since is None:
             return False
         return time.monotonic() - self._held_since < self.ttl - self.every
+
+    def held_since(self, run: int) -> bool:
+        """Surely held, and unbroken since run ``run`` began: no process can have taken over
+        a lease this process took during that run (see :class:`ProcessLiveness`)."""
+        return run == self._run and self.surely_held()
+
+    async def hold(self) -> int | None:
+        """The current run, renewing the heartbeat at once when it is not surely held (a
+        process whose Redis just came back does not wait for its next renewal); None when
+        Redis does not answer or another process has the name."""
+        if self.surely_held():
+            return self._run
+        if not self.name:
+            return None
+        sent = time.monotonic()
+        try:
+            state = await self.beat()
+        except (RedisError, OSError):
+            return None
+        if state == 0:
+            return None
+        self._renewed(sent, lapsed=state == 2)
+        return self._run
+
+    def _renewed(self, sent: float, *, lapsed: bool) -> None:
+        """Redis accepted a claim or renewal sent at ``sent``: a new run when the key had
+        lapsed, or when it may have (no renewal surely alive when this one was sent)."""
+        held = self._held_since
+        if lapsed or held is None or sent - held >= self.ttl:
+            self._run += 1
+        self._held_since = sent
 
     def key(self, name: str) -> str:
         """The heartbeat key of the process named ``name``."""
@@ -130,7 +161,7 @@ class Heartbeat:
         sent = time.monotonic()
         try:
             self.name = await (self._claim_wanted(wanted) if wanted else self._claim_slot())
-            self._held_since = sent
+            self._renewed(sent, lapsed=True)
         except (RedisError, OSError) as exc:
             # A service starts with Redis down: the first renewal that reaches Redis sets it.
             self.name = wanted or unique_name(self.host)
@@ -214,7 +245,7 @@ class Heartbeat:
                     )
                 self._healthy = False
                 continue
-            self._held_since = sent
+            self._renewed(sent, lapsed=state == 2)
             if state == 2:
                 log.warning("heartbeat %s had lapsed; set again", self.name)
             elif not self._healthy:

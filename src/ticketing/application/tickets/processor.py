@@ -29,7 +29,14 @@ from ticketing.domain.model import (
     TicketRequest,
     TicketState,
 )
-from ticketing.domain.ports import Clock, Metrics, TicketLedger, TicketProbe, lease_owner
+from ticketing.domain.ports import (
+    Clock,
+    Metrics,
+    ProcessLiveness,
+    TicketLedger,
+    TicketProbe,
+    lease_owner,
+)
 from ticketing.domain.timeouts import Timeouts
 
 log = logging.getLogger(__name__)
@@ -63,6 +70,8 @@ class _Attempt:
 
     owner: str
     released: bool = False
+    # The heartbeat's run when the lease was taken (None without a heartbeat).
+    run: int | None = None
 
 
 class TicketProcessor:
@@ -83,7 +92,7 @@ class TicketProcessor:
         on_created: Callable[[TicketDraft, Outcome], None] | None = None,
         metrics: Metrics | None = None,
         holder: str = "",
-        alive: Callable[[], bool] | None = None,
+        liveness: ProcessLiveness | None = None,
     ) -> None:
         self._store = store
         self._helpdesk = helpdesk
@@ -93,10 +102,9 @@ class TicketProcessor:
         self._on_created = on_created
         self._metrics = metrics
         self._holder = holder
-        # Whether this process's heartbeat is surely still held (None: no heartbeat, as with
-        # the in-process backend): once it may have lapsed, the fleet may have taken this
-        # process's leases, so it sends no create of its own.
-        self._alive = alive
+        # This process's heartbeat (None: none, as with the in-process backend): a create is
+        # sent only while it has been held, unbroken, since the ticket's lease was taken.
+        self._liveness = liveness
 
     def new_owner(self) -> str:
         """A fresh owner for one holding of a ticket's lease: ``<holder>/<token>`` when this
@@ -117,17 +125,30 @@ class TicketProcessor:
         process holds is left to it.
         """
         with _naming(draft):
+            run = await self.hold()
+            if run is None:
+                return await self._current(draft)  # no heartbeat: left to a process with one
             owner = self.new_owner()
             leased = await self._store.lease(draft.key, owner, self.lease_ttl)
             if not leased.held:
                 return leased.record or _accepted(draft)
-            return await self._attempt(draft, _Attempt(owner), leased.record)
+            return await self._attempt(draft, _Attempt(owner, run=run), leased.record)
 
-    async def process_leased(self, draft: TicketDraft, owner: str, record: Outcome) -> Outcome:
+    async def hold(self) -> int | None:
+        """Before taking a lease: the heartbeat's current run (0 without a heartbeat), or None
+        when this process cannot hold its heartbeat now (then it takes no lease)."""
+        if self._liveness is None:
+            return 0
+        return await self._liveness.hold()
+
+    async def process_leased(
+        self, draft: TicketDraft, owner: str, record: Outcome, *, run: int = 0
+    ) -> Outcome:
         """:meth:`process` for a ticket whose lease ``owner`` took with its acceptance
-        (``record`` is what the acceptance returned); the lease is given back afterwards."""
+        (``record`` is what the acceptance returned; ``run`` what :meth:`hold` said before
+        it); the lease is given back afterwards."""
         with _naming(draft):
-            return await self._attempt(draft, _Attempt(owner), record)
+            return await self._attempt(draft, _Attempt(owner, run=run), record)
 
     async def _attempt(
         self, draft: TicketDraft, attempt: _Attempt, record: Outcome | None
@@ -244,10 +265,10 @@ class TicketProcessor:
         dropped: list[str] = []
         contact_retried = False
         while True:  # at most one post per picklist field, and one for a stale contact
-            if self._lapsed(draft, "before marking it"):
+            if self._lapsed(draft, attempt, "before marking it"):
                 return replace(await self._current(draft), reason=LAPSED)
             await self._store.mark_creating(draft.key, self._clock.now())
-            if self._lapsed(draft, "after marking it"):
+            if self._lapsed(draft, attempt, "after marking it"):
                 # Marked CREATING but never sent: recorded as an attempt that ended now, so
                 # whoever takes it looks it up (and finds nothing) before posting it.
                 await self._store.mark_ambiguous(draft.key, self._clock.now())
@@ -296,9 +317,12 @@ class TicketProcessor:
                 await self._learn(claim, ticket.contact_id)
             return outcome
 
-    def _lapsed(self, draft: TicketDraft, when: str) -> bool:
-        """True (and one warning) when this process's heartbeat may have lapsed."""
-        if self._alive is None or self._alive():
+    def _lapsed(self, draft: TicketDraft, attempt: _Attempt, when: str) -> bool:
+        """True (and one warning) when this process's heartbeat may have lapsed since the
+        ticket's lease was taken."""
+        if self._liveness is None or attempt.run is None:
+            return False
+        if self._liveness.held_since(attempt.run):
             return False
         log.warning("not creating %s (%s): %s", draft.key, when, LAPSED)
         return True

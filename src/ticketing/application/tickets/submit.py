@@ -47,6 +47,9 @@ class SubmitTicket:
         # Decided once: a ticket leased here is attempted here (an attempt that finds the
         # breaker open meanwhile leaves it queued and gives the lease back).
         attempt = attempt_now and self._helpdesk.available
+        # A process that cannot hold its heartbeat takes no lease: it only queues the ticket.
+        run = await self._processor.hold() if attempt else None
+        attempt = attempt and run is not None
         if attempt:
             # Accepted and leased in one step: the attempt needs no round trip of its own.
             accepted = await self._store.accept_and_lease(draft, owner, self._processor.lease_ttl)
@@ -61,7 +64,7 @@ class SubmitTicket:
             return outcome, True
         try:
             if leased:
-                result = await self._processor.process_leased(draft, owner, outcome)
+                result = await self._processor.process_leased(draft, owner, outcome, run=run or 0)
             else:
                 result = await self._processor.process(draft)
             if not result.state.finished:

@@ -356,3 +356,21 @@ class CallGate(Protocol):
         gate works as well, every slot going back at once.
         """
         ...
+
+
+class ProcessLiveness(Protocol):
+    """This process's heartbeat, as the ticket pipeline needs it: a process sends a ticket
+    create only if its heartbeat has been held since it took the ticket's lease (once it may
+    have lapsed, the fleet may have taken the lease over, and a create of its own could make
+    a second ticket)."""
+
+    async def hold(self) -> int | None:
+        """Make sure the heartbeat is held now (renewing it at once if that is not certain);
+        the number of the current unbroken run of renewals, or None when it cannot be held
+        (Redis out of reach)."""
+        ...
+
+    def held_since(self, run: int) -> bool:
+        """Whether the heartbeat is surely still held and has been, unbroken, since run
+        ``run`` began."""
+        ...
