@@ -13,9 +13,11 @@ import anyio
 import fakeredis
 import httpx
 import pytest
+import redis.asyncio
 from dependency_injector import providers
 
 from ticketing.adapters.memory_helpdesk import InMemoryHelpdesk
+from ticketing.adapters.redis.liveness import Heartbeat
 from ticketing.adapters.redis.tokens import RedisTokenStore
 from ticketing.adapters.token_file import FileTokenStore
 from ticketing.adapters.zoho_desk.oauth import fingerprint
@@ -34,9 +36,11 @@ from zoho_desk_emulator import (
     create_emulator_app,
 )
 
+from tests.integration.failures import REDIS_SERVER, redis_server
 from tests.integration.wired import RedisBackend
 from tests.support.clock import ManualClock
 from tests.support.containers import store_of
+from tests.support.processes import free_port
 
 pytestmark = pytest.mark.anyio
 
@@ -462,9 +466,12 @@ async def test_doctor_on_a_healthy_set_up(
     real_redis: Any,
     key_prefix: str,
 ) -> None:
-    """Credentials, tokens, scopes, org, department and Redis all fine: every check OK."""
+    """Credentials, tokens, scopes, org, department and Redis all fine: every check OK, and
+    the living processes named (persistence is the test server's own: it may warn)."""
     env = zoho_env(tmp_path, REDIS_URL=real_redis_url, REDIS_KEY_PREFIX=key_prefix)
     container = container_for(env, emulator)
+    beat = Heartbeat(real_redis, prefix=key_prefix, ttl=30, every=10)
+    await beat.claim("doctor-test-0")
     # Redis is the token store now: the token file is imported into it once.
     code, out, err = await run(capsys, container, "doctor")
     assert code == cli.EXIT_OK, out + err
@@ -474,16 +481,67 @@ async def test_doctor_on_a_healthy_set_up(
     assert any(line.startswith("OK    redis") for line in lines), out
     assert any(line.startswith("OK    picklists") for line in lines), out
     assert any(line.startswith("OK    credits") and "credits left today" in line for line in lines)
-    assert out.rstrip().endswith("all checks passed")
+    assert any(line.startswith("OK    processes") and "doctor-test-0" in line for line in lines)
+    assert "all checks passed" in out.splitlines()[-1]
 
     code, out, _ = await run(capsys, container_for(env, emulator), "doctor", "--json")
     data = json.loads(out)
     assert data["ok"] is True
     # The picklists check reads GET /organizationFields, which the emulator may not serve
     # (a warning then, never a failure); see the picklist tests below.
-    assert {c["status"] for c in data["checks"] if c["name"] != "picklists"} == {"ok"}
+    unchecked = {"picklists", "persistence", "eviction"}
+    assert {c["status"] for c in data["checks"] if c["name"] not in unchecked} == {"ok"}
+    assert data["redis"]["mode"] == "single"
+    assert data["redis"]["version"]
+    assert data["redis"]["processes"] == ["doctor-test-0"]
+    await beat.end()
     assert stored_tokens.access_token not in out
     assert await RedisTokenStore(real_redis, prefix=key_prefix).load() == stored_tokens
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(REDIS_SERVER is None, reason="needs the redis-server binary")
+async def test_doctor_warns_about_an_evicting_redis_and_one_that_does_not_persist(
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    emulator: EmulatorState,
+    stored_tokens: TokenSet,
+) -> None:
+    """A redis-server of the test's own (never the shared one's config) with
+    ``maxmemory-policy allkeys-lru`` and no persistence: both warn naming the fix, the
+    living process is named; the exit is still 0 (warnings)."""
+    port = free_port()
+    with redis_server(port, tmp_path / "redis") as server:
+        (tmp_path / "redis").mkdir()
+        server.start()
+        admin = redis.asyncio.Redis(port=port)
+        try:
+            await admin.config_set("maxmemory-policy", "allkeys-lru")
+            beat = Heartbeat(admin, ttl=30, every=10)
+            await beat.claim("doctor-own-1")
+            env = zoho_env(tmp_path, REDIS_URL=server.url)
+            code, out, err = await run(capsys, container_for(env, emulator), "doctor")
+            assert code == cli.EXIT_OK, out + err
+            assert "WARN  eviction" in out
+            assert "maxmemory-policy allkeys-lru" in out
+            assert "fix: set `maxmemory-policy noeviction` in redis.conf" in out
+            assert "WARN  persistence" in out
+            assert "fix: set `appendonly yes`" in out
+            assert "doctor-own-1" in out
+
+            code, out, _ = await run(capsys, container_for(env, emulator), "doctor", "--json")
+            data = json.loads(out)
+            checks = {c["name"]: c for c in data["checks"]}
+            assert (checks["eviction"]["status"], checks["persistence"]["status"]) == (
+                "warn",
+                "warn",
+            )
+            assert data["redis"]["maxmemory_policy"] == "allkeys-lru"
+            assert data["redis"]["persistence"] == "none"
+            assert data["redis"]["processes"] == ["doctor-own-1"]
+            await beat.end()
+        finally:
+            await admin.aclose()
 
 
 async def test_doctor_in_sandbox_mode_warns_but_passes(

@@ -27,6 +27,8 @@ from ticketing.domain.ports import (
     Helpdesk,
     QueueMonitor,
     QuotaMeter,
+    RedisFacts,
+    StoreFacts,
     TokenStatus,
 )
 
@@ -46,6 +48,8 @@ NEEDED_SCOPES: Final = (
     ("search", "READ"),
 )
 PROBE_EMAIL: Final = "doctor.probe@example.invalid"
+# The checks made of what the Redis server says (after the ``redis`` check).
+REDIS_FACT_CHECKS: Final = ("persistence", "eviction", "processes")
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,9 +65,10 @@ class Check:
 
 @dataclass(frozen=True, slots=True)
 class DoctorReport:
-    """Every check, in order."""
+    """Every check, in order, and what was read of the Redis server (None without it)."""
 
     checks: tuple[Check, ...]
+    redis: StoreFacts | None = None
 
     @property
     def ok(self) -> bool:
@@ -86,6 +91,7 @@ def configuration_failed(error: TicketingError) -> DoctorReport:
         "picklists",
         "credits",
         "redis",
+        *REDIS_FACT_CHECKS,
     )
     return DoctorReport(
         (
@@ -119,6 +125,7 @@ class Doctor:
         credits_pause: when the credits ran out and come back, while they are out.
         picklist_values: (field, value, where it comes from) for each picklist value the
             service sends: DEFAULT_CHANNEL, incidents' WhatsApp, the priority map's outputs.
+        facts: what the Redis server says of itself and the fleet (None without Redis).
     """
 
     def __init__(
@@ -132,7 +139,9 @@ class Doctor:
         quota: QuotaMeter | None = None,
         credits_pause: Callable[[], tuple[datetime, datetime] | None] | None = None,
         picklist_values: Sequence[tuple[str, str, str]] = (),
+        facts: RedisFacts | None = None,
     ) -> None:
+        self._facts = facts
         self._quota = quota
         self._credits_pause = credits_pause
         self._picklist_values = tuple(picklist_values)
@@ -154,6 +163,7 @@ class Doctor:
         scopes = await self._scopes(status, have_token, org_ok)
         department = await self._guard("department", self._departments, have_token and org_ok)
         picklists = await self._picklists(have_token and org_ok)
+        redis = await self._redis()
         checks = (
             configuration,
             data_centre,
@@ -163,9 +173,10 @@ class Doctor:
             department,
             picklists,
             self._credits(),
-            await self._redis(),
+            redis,
         )
-        return DoctorReport(checks)
+        facts, fact_checks = await self._redis_facts(redis)
+        return DoctorReport((*checks, *fact_checks), facts)
 
     # ------------------------------------------------------------------ checks
 
@@ -426,6 +437,17 @@ class Doctor:
             )
         return Check("redis", OK, f"Redis at {where} answers; tokens in {self._config.token_store}")
 
+    async def _redis_facts(self, redis: Check) -> tuple[StoreFacts | None, tuple[Check, ...]]:
+        """What the server says: persistence, eviction policy and the living processes."""
+        if self._facts is None or redis.status != OK:
+            reason = "needs Redis" if self._facts is None else "needs the redis check"
+            return None, tuple(Check(n, SKIP, reason) for n in REDIS_FACT_CHECKS)
+        try:
+            facts = await self._facts.facts()
+        except TicketingError as exc:
+            return None, tuple(_failed(n, exc) for n in REDIS_FACT_CHECKS)
+        return facts, (_persistence(facts), _eviction(facts), _processes(facts))
+
     async def _guard(self, name: str, check: Callable[[], Awaitable[Check]], ready: bool) -> Check:
         if not ready:
             return Check(name, SKIP, "needs the checks above")
@@ -433,6 +455,45 @@ class Doctor:
             return await check()
         except TicketingError as exc:
             return _failed(name, exc)
+
+
+def _persistence(facts: StoreFacts) -> Check:
+    server = f"Redis {facts.version} ({facts.mode})"
+    detail = f"{server}: {facts.persistence_detail}"
+    if facts.persistence == "aof":
+        return Check("persistence", OK, detail)
+    lost = {
+        "rdb": "the tickets accepted since the last snapshot are lost if Redis restarts",
+        "none": "every accepted ticket is lost if Redis restarts",
+        "unknown": "cannot tell whether accepted tickets survive a restart",
+    }[facts.persistence]
+    return Check(
+        "persistence",
+        WARN,
+        f"{detail}; {lost}",
+        "set `appendonly yes` (and `appendfsync always` or `everysec`) in redis.conf",
+    )
+
+
+def _eviction(facts: StoreFacts) -> Check:
+    policy = facts.eviction_policy
+    if policy == "noeviction":
+        return Check("eviction", OK, "maxmemory-policy noeviction: a full Redis refuses writes")
+    seen = f"maxmemory-policy {policy}" if policy else "maxmemory-policy unknown"
+    return Check(
+        "eviction",
+        WARN,
+        f"{seen}: Redis may evict a ledger key when full, and a ticket is then created twice "
+        "(exactly-once is lost)",
+        "set `maxmemory-policy noeviction` in redis.conf",
+    )
+
+
+def _processes(facts: StoreFacts) -> Check:
+    names = facts.processes
+    if not names:
+        return Check("processes", OK, "no other process of the fleet holds a heartbeat")
+    return Check("processes", OK, f"{len(names)} alive besides this one: {', '.join(names)}")
 
 
 def _names(items: Sequence[Organization | Department]) -> str:

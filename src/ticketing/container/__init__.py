@@ -51,6 +51,7 @@ from ticketing.container.backend import (
     build_backend,
     build_contact_cache,
     build_heartbeat,
+    build_redis_facts,
     open_heartbeat,
     open_redis_client,
     store_kind,
@@ -276,6 +277,7 @@ class Container(containers.DeclarativeContainer):
             quota=zoho,
             credits_pause=helpdesk.provided.credits_pause,
             picklist_values=providers.Callable(sent_picklist_values, settings),
+            facts=providers.Singleton(build_redis_facts, settings, redis, heartbeat),
         ),
     )
 

@@ -21,6 +21,7 @@ from ticketing.adapters.memory_gate import InMemoryCallGate
 from ticketing.adapters.redis.budget import RedisRefreshBudget
 from ticketing.adapters.redis.cache import RedisContactCache
 from ticketing.adapters.redis.connection import connect
+from ticketing.adapters.redis.facts import RedisServerFacts
 from ticketing.adapters.redis.gate import RedisCallGate
 from ticketing.adapters.redis.leases import RedisLeases
 from ticketing.adapters.redis.liveness import ALIVE_PREFIX, Heartbeat
@@ -38,6 +39,7 @@ from ticketing.domain.ports import (
     Clock,
     ContactCache,
     Leases,
+    RedisFacts,
     RefreshBudget,
     TicketStore,
     TokenStore,
@@ -98,6 +100,16 @@ async def open_heartbeat(
             await renewing
         with contextlib.suppress(RedisError, OSError):
             await heartbeat.end()
+
+
+def build_redis_facts(
+    settings: Settings, redis: aioredis.Redis | None, heartbeat: Heartbeat | None
+) -> RedisFacts | None:
+    """What the doctor reads of the Redis server and the fleet (leaving out the doctor's own
+    heartbeat); None without Redis."""
+    if redis is None:
+        return None
+    return RedisServerFacts(redis, prefix=settings.redis_key_prefix, own=heartbeat)
 
 
 def store_kind(settings: Settings) -> Literal["redis", "memory"]:

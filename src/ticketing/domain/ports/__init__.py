@@ -25,7 +25,14 @@ from ticketing.domain.ports.credentials import (
     TokenStore,
     backoff_delay,
 )
-from ticketing.domain.ports.operations import DeadLetters, QueueMonitor, QuotaMeter, TicketStore
+from ticketing.domain.ports.operations import (
+    DeadLetters,
+    QueueMonitor,
+    QuotaMeter,
+    RedisFacts,
+    StoreFacts,
+    TicketStore,
+)
 from ticketing.domain.ports.pipeline import (
     Accepted,
     Admission,
@@ -62,8 +69,10 @@ __all__ = [
     "ProcessLiveness",
     "QueueMonitor",
     "QuotaMeter",
+    "RedisFacts",
     "RefreshAllowance",
     "RefreshBudget",
+    "StoreFacts",
     "TicketLedger",
     "TicketProbe",
     "TicketStore",

@@ -4,6 +4,7 @@ ticket store the adapters implement."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Protocol
 
 from ticketing.domain.model import DeadLetter
@@ -59,6 +60,43 @@ class QueueMonitor(Protocol):
 
     async def dead_count(self) -> int:
         """Entries in the dead letters."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class StoreFacts:
+    """What the doctor reads of the Redis server behind the store.
+
+    Attributes:
+        mode: "single": one Redis (cluster and sentinel are not supported yet).
+        version: The server's version, e.g. "7.2.4".
+        persistence: How the server keeps what it accepts across a restart: "aof" (the
+            append-only file), "rdb" (snapshots only: the writes since the last one are lost),
+            "none", or "unknown" (``CONFIG`` refused).
+        persistence_detail: What was seen, e.g. "appendonly yes" or "CONFIG GET refused".
+        eviction_policy: ``maxmemory-policy``; None when it cannot be read.
+        processes: The names of the fleet's processes holding a heartbeat, sorted (not this
+            process's own).
+    """
+
+    mode: str
+    version: str
+    persistence: str
+    persistence_detail: str
+    eviction_policy: str | None
+    processes: tuple[str, ...]
+
+
+class RedisFacts(Protocol):
+    """The doctor's view of the Redis server: mode, version, persistence, eviction policy
+    and the living processes of the fleet."""
+
+    async def facts(self) -> StoreFacts:
+        """Read them now.
+
+        Raises:
+            StoreUnavailable: Redis cannot be reached or refused the reads.
+        """
         ...
 
 

@@ -36,12 +36,22 @@ def _doctor_text(report: DoctorReport) -> str:
 
 
 def _doctor_json(report: DoctorReport) -> dict[str, Any]:
+    facts = report.redis
     return {
         "ok": report.ok,
         "checks": [
             {"name": c.name, "status": c.status, "detail": c.detail, "fix": c.fix}
             for c in report.checks
         ],
+        "redis": None
+        if facts is None
+        else {
+            "mode": facts.mode,
+            "version": facts.version,
+            "persistence": facts.persistence,
+            "maxmemory_policy": facts.eviction_policy,
+            "processes": list(facts.processes),
+        },
     }
 
 

@@ -1,0 +1,104 @@
+"""What the doctor reads of the Redis server: mode, version, persistence, eviction policy
+and the fleet's living processes (their heartbeats, see :mod:`.liveness`)."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import redis.asyncio as aioredis
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import ResponseError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from ticketing.adapters.redis.connection import store_errors
+from ticketing.adapters.redis.liveness import ALIVE_PREFIX, Heartbeat
+from ticketing.adapters.redis.streams import text
+from ticketing.domain.ports import StoreFacts
+
+# One connection to one Redis: cluster and sentinel are not supported yet.
+MODE = "single"
+
+
+def _glob_escape(value: str) -> str:
+    """``value`` matched literally in a SCAN pattern."""
+    return re.sub(r"([*?\[\]\\])", r"\\\1", value)
+
+
+class RedisServerFacts:
+    """Implements :class:`ticketing.domain.ports.RedisFacts` on an asyncio client.
+
+    Args:
+        client: An asyncio Redis client.
+        prefix: ``REDIS_KEY_PREFIX``: the heartbeats read are this deployment's.
+        own: This process's heartbeat, if it holds one (a CLI command claims a name too): it
+            is left out of the fleet's processes.
+    """
+
+    def __init__(
+        self, client: aioredis.Redis, *, prefix: str = "", own: Heartbeat | None = None
+    ) -> None:
+        self._client = client
+        self._alive = prefix + ALIVE_PREFIX
+        self._own = own
+
+    async def facts(self) -> StoreFacts:
+        with store_errors(self._client, "doctor"):
+            server = await self._client.info("server")
+            persistence, detail = await self._persistence()
+            policy = await self._eviction_policy()
+            processes = await self._processes()
+        return StoreFacts(
+            mode=MODE,
+            version=text(server.get("redis_version")) or "unknown",
+            persistence=persistence,
+            persistence_detail=detail,
+            eviction_policy=policy,
+            processes=processes,
+        )
+
+    async def _config(self, name: str) -> str | None:
+        """``CONFIG GET name``, or None when the server refuses CONFIG (managed services
+        often rename or forbid it)."""
+        try:
+            reply: dict[Any, Any] = await self._client.config_get(name)
+        except (RedisConnectionError, RedisTimeoutError):
+            raise
+        except ResponseError:
+            return None
+        for key, value in reply.items():
+            if text(key) == name:
+                return text(value)
+        return None
+
+    async def _persistence(self) -> tuple[str, str]:
+        appendonly = await self._config("appendonly")
+        save = await self._config("save")
+        if appendonly is None or save is None:
+            # INFO says whether the append-only file is on; RDB snapshots it cannot tell.
+            info = await self._client.info("persistence")
+            if text(info.get("aof_enabled")) == "1":
+                return "aof", "aof_enabled:1 (INFO persistence; CONFIG GET refused)"
+            return "unknown", "CONFIG GET is refused and INFO shows no append-only file"
+        if appendonly == "yes":
+            return "aof", "appendonly yes" + (f', save "{save}"' if save else "")
+        if save:
+            return "rdb", f'appendonly no, RDB snapshots only (save "{save}")'
+        return "none", 'appendonly no and save ""'
+
+    async def _eviction_policy(self) -> str | None:
+        policy = await self._config("maxmemory-policy")
+        if policy is not None:
+            return policy
+        info = await self._client.info("memory")
+        found = text(info.get("maxmemory_policy"))
+        return found or None
+
+    async def _processes(self) -> tuple[str, ...]:
+        pattern = _glob_escape(self._alive) + "*"
+        own = self._own.name if self._own is not None else ""
+        names = {
+            text(key)[len(self._alive) :]
+            async for key in self._client.scan_iter(match=pattern, count=500)
+        }
+        return tuple(sorted(names - {own}))
