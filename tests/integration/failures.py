@@ -9,7 +9,7 @@ import shutil
 import subprocess
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -115,8 +115,11 @@ class RedisServer:
     asks of production, so a restart (even after SIGKILL) brings back everything accepted.
     """
 
-    def __init__(self, port: int, directory: Path, *, aof: bool = False) -> None:
+    def __init__(
+        self, port: int, directory: Path, *, aof: bool = False, extra: Sequence[str] = ()
+    ) -> None:
         self.port = port
+        self._extra = tuple(extra)
         self.url = f"redis://127.0.0.1:{port}/0"
         self._dir = directory
         self._aof = aof
@@ -146,6 +149,7 @@ class RedisServer:
                 str(self._dir),
                 "--daemonize",
                 "no",
+                *self._extra,
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
@@ -184,9 +188,12 @@ class RedisServer:
 
 
 @contextlib.contextmanager
-def redis_server(port: int, directory: Path, *, aof: bool = False) -> Iterator[RedisServer]:
-    """A RedisServer (not started yet) that is always stopped at the end."""
-    server = RedisServer(port, directory, aof=aof)
+def redis_server(
+    port: int, directory: Path, *, aof: bool = False, extra: Sequence[str] = ()
+) -> Iterator[RedisServer]:
+    """A RedisServer (not started yet) that is always stopped at the end; ``extra`` are more
+    redis-server arguments."""
+    server = RedisServer(port, directory, aof=aof, extra=extra)
     try:
         yield server
     finally:
