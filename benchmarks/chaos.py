@@ -8,6 +8,12 @@ workers with SIGKILL at seeded random moments and restarts them, optionally kill
 and restarts it from its append-only file, then waits (bounded) until everything is drained and
 counts, per idempotency key, the tickets the emulator holds.
 
+For each worker SIGKILL it also reports kill to recovery: what the worker held right before
+(its entries in both groups' pending lists, under its own CONSUMER_NAME) and the time from the
+kill to the last of those tickets created in the emulator (p50 and max over the kills), and
+whether any was duplicated or never created; printed as a table and written with the other
+figures to benchmarks/out/chaos.json (``--json``).
+
     uv run python benchmarks/chaos.py                      # 3000 tickets, 3 workers, Redis crash
     uv run python benchmarks/chaos.py --tickets 600 --appendfsync always
     uv run python benchmarks/chaos.py --look-up            # the look-up's hard cases, see below
@@ -42,6 +48,7 @@ from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import IO, Any
 
@@ -114,6 +121,21 @@ class Scenario:
 
 
 @dataclass
+class Recovery:
+    """One worker SIGKILL: the tickets it held and when the last of them was created."""
+
+    worker: str
+    consumer: str
+    killed_at: float  # wall clock (time.time())
+    held: set[str] = field(default_factory=set)  # ticket references (the ledger keys')
+    unread: bool = False  # its pending lists could not be read (Redis down)
+    seconds: float | None = None  # kill → the last held ticket created; None: held nothing
+    median: float | None = None  # kill → the median held ticket created
+    duplicated: int = 0  # extra tickets among the held ones
+    missing: list[str] = field(default_factory=list)  # held, never created
+
+
+@dataclass
 class Result:
     """What happened, per key and in total."""
 
@@ -146,6 +168,76 @@ class Result:
     zoho_answers: dict[str, int] = field(default_factory=dict)  # emulator calls by status
     logs: dict[str, Path] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    # Per worker SIGKILL: what it held right before (its entries in both groups' pending
+    # lists) and, after the run, how long until the last of them was created.
+    recoveries: list[Recovery] = field(default_factory=list)
+
+    def recovery_figures(self) -> dict[str, Any]:
+        """p50 and max over the kills of kill → last held ticket created (kills that held
+        something), and the held tickets duplicated or never created."""
+        times = sorted(r.seconds for r in self.recoveries if r.seconds is not None)
+        return {
+            "kills": len(self.recoveries),
+            "kills_holding_tickets": sum(1 for r in self.recoveries if r.held),
+            "held_tickets": sum(len(r.held) for r in self.recoveries),
+            "p50_s": round(times[(len(times) - 1) // 2], 3) if times else None,
+            "max_s": round(times[-1], 3) if times else None,
+            "held_duplicated": sum(r.duplicated for r in self.recoveries),
+            "held_not_created": sum(len(r.missing) for r in self.recoveries),
+            "unread_kills": sum(1 for r in self.recoveries if r.unread),
+        }
+
+    def recovery_table(self) -> str:
+        f = self.recovery_figures()
+        lines = [
+            "kill to recovery (each SIGKILL → last ticket the worker held created)",
+            "  kill  worker    held  recovered in  (median held)  duplicated  not created",
+        ]
+        for n, r in enumerate(self.recoveries, 1):
+            took = "unread" if r.unread else "-" if r.seconds is None else f"{r.seconds:.2f} s"
+            mid = "-" if r.median is None else f"{r.median:.2f} s"
+            lines.append(
+                f"  {n:>4}  {r.worker:<8}  {len(r.held):>4}  {took:>12}  {mid:>13}  "
+                f"{r.duplicated:>10}  {len(r.missing):>11}"
+            )
+        p50 = "-" if f["p50_s"] is None else f"{f['p50_s']:.2f} s"
+        top = "-" if f["max_s"] is None else f"{f['max_s']:.2f} s"
+        lines.append(
+            f"  {f['kills']} kills, {f['kills_holding_tickets']} holding {f['held_tickets']} "
+            f"ticket(s): p50 {p50}, max {top}; duplicated {f['held_duplicated']}, "
+            f"not created {f['held_not_created']}"
+        )
+        return "\n".join(lines)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "tickets": len(self.sent_keys),
+            "created": self.created,
+            "duplicated": self.duplicated,
+            "lost": len(self.lost),
+            "worker_kills": len(self.kills),
+            "redis_restarts": self.redis_restarts,
+            "drained": self.drained,
+            "drain_seconds": round(self.drain_seconds, 2),
+            "total_seconds": round(self.total_seconds, 2),
+            "problems": self.problems(),
+            "kill_to_recovery": {
+                **self.recovery_figures(),
+                "per_kill": [
+                    {
+                        "worker": r.worker,
+                        "consumer": r.consumer,
+                        "held": len(r.held),
+                        "seconds": None if r.seconds is None else round(r.seconds, 3),
+                        "median_s": None if r.median is None else round(r.median, 3),
+                        "duplicated": r.duplicated,
+                        "not_created": len(r.missing),
+                        "unread": r.unread,
+                    }
+                    for r in self.recoveries
+                ],
+            },
+        }
 
     @property
     def sent_keys(self) -> set[str]:
@@ -416,6 +508,8 @@ class Chaos:
         self._last_state: tuple[object, ...] = ()
         self._quiet_since = time.monotonic()
         self.customers: set[str] = set()
+        self.created_at: dict[str, float] = {}  # ticket reference → first created (wall clock)
+        self.tickets_per_ref: Counter[str] = Counter()
 
     def log(self, line: str) -> None:
         self.s.log(f"[{time.monotonic() - self.started:6.1f}s] {line}")
@@ -528,11 +622,51 @@ class Chaos:
             lambda: httpx.get(f"{url}/health", timeout=2).status_code < 600, 40, "serve", serve
         )
         for n in range(self.s.workers):
-            worker = Proc(f"worker{n}", self.python("worker"), env, self.workdir, self.logdir)
+            # Its own CONSUMER_NAME (kept over restarts), so a kill knows what it held.
+            worker_env = {**env, "CONSUMER_NAME": self.consumer_name(n)}
+            worker = Proc(
+                f"worker{n}", self.python("worker"), worker_env, self.workdir, self.logdir
+            )
             worker.start()
             self.procs.append(worker)
             self.workers.append(worker)
         return url
+
+    def consumer_name(self, n: int) -> str:
+        return f"{self.ns}-worker{n}"
+
+    def held_by(self, redis_url: str, consumer: str) -> set[str]:
+        """The ticket references in `consumer`'s pending lists: the pending queue's (entries
+        carry the ledger key) and the inbound stream's (the incident id is the key)."""
+        held: set[str] = set()
+        r = redis.Redis.from_url(redis_url, socket_timeout=1, socket_connect_timeout=1)
+        try:
+            for stream, group in (
+                (f"{self.ns}:pending", "ticketing"),
+                (f"{self.ns}:classify:result", "ticket-service"),
+            ):
+                try:
+                    entries = r.xpending_range(stream, group, "-", "+", 10_000, consumer)
+                except redis.ResponseError:  # no group yet
+                    continue
+                for entry in entries:
+                    found = r.xrange(stream, entry["message_id"], entry["message_id"])
+                    if not found:
+                        continue
+                    fields = {_text(k): _text(v) for k, v in found[0][1].items()}
+                    if fields.get("key"):
+                        held.add(ticket_reference(fields["key"]))
+                        continue
+                    try:
+                        incident = json.loads(fields.get("payload", ""))
+                    except ValueError:
+                        continue  # poison: it has no ticket to wait for
+                    key = incident.get("incident_id") if isinstance(incident, dict) else None
+                    if isinstance(key, str) and key.startswith(f"{self.ns}-r"):
+                        held.add(ticket_reference(key))
+        finally:
+            r.close()
+        return held
 
     def redis(self, url: str) -> redis.Redis:
         return redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=2)
@@ -792,13 +926,15 @@ class Chaos:
             at = self.rng_chaos.uniform(0.05 * w, w)
             victim = self.rng_chaos.randrange(len(self.workers)) if self.workers else 0
             back_after = self.rng_chaos.uniform(0.2, 1.5)
-            events.append((at, f"SIGKILL worker{victim}", self._killer(victim, back_after)))
+            events.append(
+                (at, f"SIGKILL worker{victim}", self._killer(victim, back_after, redis_url))
+            )
         for n in range(s.redis_restarts if s.redis_url is None else 0):
             at = (0.5 + 0.3 * n / max(1, s.redis_restarts)) * w
             events.append((at, "SIGKILL redis-server", self._redis_crash))
         return sorted(events, key=lambda e: e[0])
 
-    def _killer(self, victim: int, back_after: float) -> Callable[[], None]:
+    def _killer(self, victim: int, back_after: float, redis_url: str) -> Callable[[], None]:
         def act() -> None:
             # The one drawn, or the next one alive if it is still down from a kill before.
             n = len(self.workers)
@@ -807,8 +943,17 @@ class Chaos:
                 return
             chosen = (victim + alive[0]) % n
             worker = self.workers[chosen]
+            consumer = self.consumer_name(chosen)
+            try:
+                held, unread = self.held_by(redis_url, consumer), False
+            except redis.RedisError:
+                held, unread = set(), True
+            killed_at = time.time()
             worker.kill()
             self.result.kills.append(f"worker{chosen}")
+            self.result.recoveries.append(
+                Recovery(f"worker{chosen}", consumer, killed_at, held, unread)
+            )
 
             def restart() -> None:
                 time.sleep(back_after)
@@ -876,8 +1021,17 @@ class Chaos:
         keys_by_ref = {ticket_reference(ledger_key[k]): k for k in res.sent_keys}
         per_key: Counter[str] = Counter()
         foreign = 0
+        self.created_at.clear()
+        self.tickets_per_ref.clear()
         for ticket in body["data"]:
             last = (ticket.get("description") or "").rsplit("\n", 1)[-1]
+            ref = last.removeprefix(REFERENCE_PREFIX)
+            self.tickets_per_ref[ref] += 1
+            with contextlib.suppress(KeyError, TypeError, ValueError):
+                # Zoho's clock is the host's plus the skew fault.
+                when = datetime.fromisoformat(ticket["createdTime"]).timestamp()
+                when -= self.s.clock_skew
+                self.created_at[ref] = min(when, self.created_at.get(ref, when))
             key = keys_by_ref.get(last.removeprefix(REFERENCE_PREFIX))
             if key is None:
                 foreign += 1
@@ -929,6 +1083,17 @@ class Chaos:
         if state != self._last_state:
             self._last_state, self._quiet_since = state, time.monotonic()
         return drained and res.redis_restarts > 0 and time.monotonic() - self._quiet_since > 10
+
+    def measure_recoveries(self) -> None:
+        """Kill → the last held ticket created; a ticket created before the kill (the worker
+        created it and died before acknowledging) counts as 0."""
+        for rec in self.result.recoveries:
+            rec.missing = sorted(ref for ref in rec.held if ref not in self.created_at)
+            rec.duplicated = sum(max(0, self.tickets_per_ref[ref] - 1) for ref in rec.held)
+            done = [self.created_at[ref] for ref in rec.held if ref in self.created_at]
+            rec.seconds = max(0.0, max(done) - rec.killed_at) if done else None
+            if done:
+                rec.median = max(0.0, sorted(done)[(len(done) - 1) // 2] - rec.killed_at)
 
     def cleanup_redis(self, redis_url: str) -> None:
         """Delete what this run wrote to a shared Redis: its streams, ledger, leases, cache."""
@@ -1008,6 +1173,7 @@ class Chaos:
             if res.drained and res.lost:  # settled by standing still: it was done back then
                 res.drain_seconds = max(0.0, self._quiet_since - sent_at)
             self.snapshot(r, emulator_url)
+            self.measure_recoveries()
             res.customers = len(self.customers)
             r.close()
         finally:
@@ -1091,6 +1257,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--drain-timeout", type=float, default=180.0)
     parser.add_argument("--keep", action="store_true", help="keep the work directory")
     parser.add_argument(
+        "--json",
+        default=str(Path(__file__).resolve().parent / "out" / "chaos.json"),
+        help="where to write the figures (default benchmarks/out/chaos.json)",
+    )
+    parser.add_argument(
         "--redis-url", help="use this Redis (no crash) instead of starting one with an AOF"
     )
     parser.add_argument(
@@ -1130,6 +1301,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     result, diagnosis = run(scenario)
     print(result.table())
+    print()
+    print(result.recovery_table())
+    out = Path(args.json)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result.to_json(), indent=2))
     print(
         f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
     )
