@@ -40,6 +40,7 @@ from tests.integration.failures import REDIS_SERVER, redis_server
 from tests.integration.wired import RedisBackend
 from tests.support.clock import ManualClock
 from tests.support.containers import store_of
+from tests.support.env import SANDBOX_CLIENT, SANDBOX_GRANT
 from tests.support.processes import free_port
 
 pytestmark = pytest.mark.anyio
@@ -78,8 +79,7 @@ def container_for(
 def zoho_env(tmp_path: Path, **extra: str) -> dict[str, str]:
     """Real-Zoho mode against the emulator, with the emulator's registered sandbox client."""
     return {
-        "ZOHO_CLIENT_ID": SANDBOX_CLIENT_ID,
-        "ZOHO_CLIENT_SECRET": SANDBOX_CLIENT_SECRET,
+        **SANDBOX_CLIENT,
         "ZOHO_ACCOUNTS_URL": ZOHO,
         "ZOHO_DESK_URL": ZOHO,
         "ZOHO_TOKEN_FILE": str(tmp_path / "tokens.json"),
@@ -299,7 +299,7 @@ async def test_auth_resume_lifts_the_fleets_refresh_pause_at_once(
         tmp_path,
         REDIS_URL=backend.url,
         REDIS_KEY_PREFIX=backend.prefix,
-        ZOHO_REFRESH_TOKEN=SANDBOX_REFRESH_TOKEN,
+        **SANDBOX_GRANT,
     )
     async with backend.connected() as redis:
         serving = container_for(env, emulator, redis=redis, clock=clock)
@@ -343,7 +343,7 @@ async def test_auth_resume_without_a_shared_budget_says_to_restart(
 ) -> None:
     """Tokens in a file: each process counts its own refreshes, so the CLI cannot lift a
     server's pause; one line says what to do, exit 2."""
-    env = zoho_env(tmp_path, ZOHO_REFRESH_TOKEN=SANDBOX_REFRESH_TOKEN)
+    env = zoho_env(tmp_path, **SANDBOX_GRANT)
     code, _, err = await run(capsys, container_for(env, emulator), "auth", "resume")
     assert code == cli.EXIT_USAGE
     assert "restart the service to lift its pause" in one_line(err)
@@ -671,7 +671,7 @@ async def test_doctor_says_when_credits_ran_out_and_when_they_come_back(
     clock = ManualClock()
     emulator = EmulatorState(clock)
     emulator.apply_faults({"credits_remaining": 0})
-    env = zoho_env(tmp_path, ZOHO_REFRESH_TOKEN=SANDBOX_REFRESH_TOKEN)
+    env = zoho_env(tmp_path, **SANDBOX_GRANT)
     code, out, _ = await run(capsys, container_for(env, emulator, clock=clock), "doctor", "--json")
     assert code == cli.EXIT_UNAVAILABLE
     checks = {c["name"]: c for c in json.loads(out)["checks"]}

@@ -30,7 +30,7 @@ from zoho_desk_emulator import (
     SANDBOX_REFRESH_TOKEN,
 )
 
-from tests.support.env import zoho_at
+from tests.support.env import SANDBOX_CLIENT, zoho_at
 from tests.support.processes import emulator_process, free_port, python_module, stop
 
 pytestmark = pytest.mark.slow
@@ -59,8 +59,7 @@ def service_env(url: str, tmp_path: Path, **extra: str) -> dict[str, str]:
     keep = {k: v for k, v in os.environ.items() if not k.startswith(("ZOHO_", "REDIS_"))}
     ours = zoho_at(
         url,
-        ZOHO_CLIENT_ID=SANDBOX_CLIENT_ID,
-        ZOHO_CLIENT_SECRET=SANDBOX_CLIENT_SECRET,
+        **SANDBOX_CLIENT,
         ZOHO_TOKEN_FILE=str(tmp_path / "tokens.json"),
         LOG_LEVEL="warning",
     )

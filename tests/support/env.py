@@ -8,6 +8,11 @@ from zoho_desk_emulator import (
     SANDBOX_REFRESH_TOKEN,
 )
 
+# The emulator's registered client, and the refresh token it issued to it, as the service's
+# settings (published fakes of the emulator's own).
+SANDBOX_CLIENT = {"ZOHO_CLIENT_ID": SANDBOX_CLIENT_ID, "ZOHO_CLIENT_SECRET": SANDBOX_CLIENT_SECRET}
+SANDBOX_GRANT = {"ZOHO_REFRESH_TOKEN": SANDBOX_REFRESH_TOKEN}
+
 
 def zoho_at(url: str, **extra: str) -> dict[str, str]:
     """Settings with both Zoho hosts (accounts and Desk) at ``url``, plus ``extra``."""
@@ -17,10 +22,4 @@ def zoho_at(url: str, **extra: str) -> dict[str, str]:
 def sandbox_client_at(url: str, **extra: str) -> dict[str, str]:
     """Zoho mode (not sandbox) against an emulator at ``url``: the emulator's registered
     client and its refresh token, plus ``extra``."""
-    return zoho_at(
-        url,
-        ZOHO_CLIENT_ID=SANDBOX_CLIENT_ID,
-        ZOHO_CLIENT_SECRET=SANDBOX_CLIENT_SECRET,
-        ZOHO_REFRESH_TOKEN=SANDBOX_REFRESH_TOKEN,
-        **extra,
-    )
+    return zoho_at(url, **SANDBOX_CLIENT, **SANDBOX_GRANT, **extra)
