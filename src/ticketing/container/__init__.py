@@ -228,7 +228,7 @@ class Container(containers.DeclarativeContainer):
         concurrency=providers.Callable(lambda s: 2 * s.zoho_max_concurrency, settings),
     )
     health = providers.Singleton(
-        build_health, settings, endpoints, store, helpdesk, drain, zoho, tokens
+        build_health, backend, endpoints, store, helpdesk, drain, zoho, tokens
     )
     services = providers.Singleton(
         Services,
@@ -245,7 +245,7 @@ class Container(containers.DeclarativeContainer):
         dead_letters=providers.Singleton(ListDeadLetters, store),
         replay=providers.Singleton(ReplayDeadLetters, store),
         ready=providers.Singleton(
-            CheckReadiness, store, store_kind=providers.Callable(store_kind, settings)
+            CheckReadiness, store, store_kind=providers.Callable(store_kind, backend)
         ),
         reject=providers.Singleton(RejectMessage, store),
         mode=mode,

@@ -112,14 +112,12 @@ def build_redis_facts(
     return RedisServerFacts(redis, prefix=settings.redis_key_prefix, own=heartbeat)
 
 
-def store_kind(settings: Settings) -> Literal["redis", "memory"]:
-    """Where tickets are kept, as ``/health`` and ``/ready`` name it."""
-    return "redis" if settings.redis_url else "memory"
-
-
 class Backend(Protocol):
     """The adapters that either live in this process or are shared through Redis, chosen
     once (:func:`build_backend`). Each is built on first use and kept."""
+
+    # Where tickets are kept, as ``/health`` and ``/ready`` name it.
+    kind: Literal["redis", "memory"]
 
     @property
     def store(self) -> TicketStore: ...
@@ -144,6 +142,8 @@ class Backend(Protocol):
 
 class InProcessBackend:
     """Everything in this process: nothing survives a restart, nothing is shared."""
+
+    kind: Literal["redis", "memory"] = "memory"
 
     def __init__(self, settings: Settings, clock: Clock) -> None:
         self._settings = settings
@@ -181,6 +181,8 @@ class InProcessBackend:
 
 class RedisBackend:
     """Everything shared by the fleet through one Redis, under REDIS_KEY_PREFIX."""
+
+    kind: Literal["redis", "memory"] = "redis"
 
     def __init__(
         self,
@@ -277,6 +279,11 @@ def build_backend(
     if redis is None:
         return InProcessBackend(settings, clock)
     return RedisBackend(settings, redis, clock, heartbeat)
+
+
+def store_kind(backend: Backend) -> Literal["redis", "memory"]:
+    """Where tickets are kept, as ``/health`` and ``/ready`` name it: the backend's choice."""
+    return backend.kind
 
 
 def _store(backend: Backend) -> TicketStore:

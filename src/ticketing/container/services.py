@@ -38,7 +38,7 @@ from ticketing.application.queries import (
 )
 from ticketing.application.tickets import DrainQueue, SubmitTicket
 from ticketing.application.tickets.drain import TakeOver
-from ticketing.container.backend import store_kind
+from ticketing.container.backend import Backend, store_kind
 from ticketing.container.zoho import ZohoEndpoints
 from ticketing.domain.breaker import CircuitBreaker
 from ticketing.domain.ports import (
@@ -64,7 +64,7 @@ def build_helpdesk(
 
 
 def build_health(
-    settings: Settings,
+    backend: Backend,
     endpoints: ZohoEndpoints,
     store: TicketStore,
     helpdesk: GuardedHelpdesk,
@@ -79,7 +79,7 @@ def build_health(
         helpdesk,
         drain,
         mode=endpoints.mode,
-        store_kind=store_kind(settings),
+        store_kind=store_kind(backend),
         quota=zoho,
         credentials=tokens,
     )
