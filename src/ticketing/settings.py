@@ -181,17 +181,26 @@ def _redis_url_problem(value: str) -> str | None:
         return f"expected {_REDIS_FORM}"
     if "#" in value:
         return "it holds a '#'; write it as %23 in a password"
-    try:
-        port = parts.port
-    except ValueError:
-        port = -1
-    if port is not None and not 1 <= port <= 65535:
-        return "the port is not a number from 1 to 65535 (in a password, write / as %2F, ? as %3F)"
+    for node in parts.netloc.rpartition("@")[2].split(","):  # several: sentinels, cluster seeds
+        try:
+            port = urlsplit(f"//{node.strip()}").port
+        except ValueError:
+            port = -1
+        if port is not None and not 1 <= port <= 65535:
+            return (
+                "the port is not a number from 1 to 65535 (in a password, write / as %2F, "
+                "? as %3F; several hosts are comma-separated host:port)"
+            )
     if parts.scheme == "unix":
+        if "," in parts.netloc:
+            return "unix:// names one socket, not several hosts"
         if not parts.path:
             return "unix:// needs the socket's path, as in unix:///run/redis.sock"
     elif not re.fullmatch(r"/?\d*", parts.path):
         return "the database (the path after the host) is not a number"
+    if "," in parts.netloc.rpartition("@")[2]:  # parse_url reads one host: ask it of the first
+        first = parts.netloc.rpartition("@")[2].split(",")[0]
+        value = value.replace(parts.netloc.rpartition("@")[2], first, 1)
     try:
         parse_url(value)  # type: ignore[no-untyped-call]
     except ValueError as exc:  # its messages name a known option at most, never a value
@@ -255,6 +264,10 @@ class Settings:
     )
     redis_url: str | None = setting("REDIS_URL", _redis_url, "")
     redis_key_prefix: str = setting("REDIS_KEY_PREFIX", _text, "")
+    redis_mode: str = setting(
+        "REDIS_MODE", _choice("standalone", "cluster", "sentinel"), "standalone"
+    )
+    redis_sentinel_master: str | None = setting("REDIS_SENTINEL_MASTER", _optional, "")
     zoho_client_id: str | None = setting("ZOHO_CLIENT_ID", _optional, "")
     zoho_client_secret: str | None = setting("ZOHO_CLIENT_SECRET", _optional, "")
     zoho_redirect_uri: str = setting("ZOHO_REDIRECT_URI", _text, "http://localhost:8888/callback")
@@ -381,6 +394,7 @@ class Settings:
                 "ZOHO_IDEMPOTENCY_FIELD: expected a custom field API name such as "
                 f"cf_request_key, got {self.zoho_idempotency_field!r}"
             )
+        self._check_redis()
         if self.production:
             if self.sandbox:
                 raise ConfigurationError(
@@ -405,6 +419,37 @@ class Settings:
                     f"ZOHO_TOKEN_FILE: {self.zoho_token_file} is readable by other users; "
                     f"run `chmod 600 {self.zoho_token_file}` (ENVIRONMENT=production refuses it)"
                 )
+
+    def _check_redis(self) -> None:
+        if self.redis_mode != "standalone" and not self.redis_url:
+            raise ConfigurationError(
+                f"REDIS_MODE={self.redis_mode} needs REDIS_URL ("
+                + (
+                    "any node of the cluster"
+                    if self.redis_mode == "cluster"
+                    else "the sentinels, as redis://host1:26379,host2:26379"
+                )
+                + ")"
+            )
+        if self.redis_mode == "sentinel" and not self.redis_sentinel_master:
+            raise ConfigurationError(
+                "REDIS_SENTINEL_MASTER: REDIS_MODE=sentinel needs the primary's name as the "
+                "sentinels know it (`sentinel monitor <name> …`), e.g. mymaster"
+            )
+        if self.redis_mode != "sentinel" and self.redis_sentinel_master:
+            raise ConfigurationError(
+                "REDIS_SENTINEL_MASTER is set but REDIS_MODE is "
+                f"{self.redis_mode}; set REDIS_MODE=sentinel or unset it"
+            )
+        if (
+            self.redis_mode == "standalone"
+            and self.redis_url
+            and "," in urlsplit(self.redis_url).netloc.rpartition("@")[2]
+        ):
+            raise ConfigurationError(
+                "REDIS_URL names several hosts; that needs REDIS_MODE=sentinel (the sentinels) "
+                "or REDIS_MODE=cluster (seed nodes)"
+            )
 
     def __repr__(self) -> str:
         # Never the secrets: a Settings object can end up in a log line or a traceback.

@@ -13,12 +13,12 @@ import logging
 from collections.abc import Awaitable
 from typing import cast
 
-import redis.asyncio as aioredis
 from dependency_injector import containers, providers
 from redis.exceptions import RedisError
 
 from ticketing.adapters.clock import SystemClock
 from ticketing.adapters.prometheus import PrometheusMetrics
+from ticketing.adapters.redis.connection import RedisClient
 from ticketing.adapters.redis.store import CONSUMER_GROUP
 from ticketing.adapters.redis.streams import StreamUse, claim_streams, legacy_consumed
 from ticketing.adapters.token_file import FileTokenStore
@@ -303,7 +303,7 @@ async def start(container: Container) -> Services:
 
 
 async def check_streams(
-    redis: aioredis.Redis, settings: Settings, *, warn_legacy: bool = True
+    redis: RedisClient, settings: Settings, *, warn_legacy: bool = True
 ) -> None:
     """Refuse to share a stream with another deployment; warn (unless ``warn_legacy`` is
     False) when a prefix set on a running deployment leaves work behind on the unprefixed
@@ -350,6 +350,6 @@ async def admin_of(container: Container) -> AdminServices:
     return await cast(Awaitable[AdminServices], container.admin())
 
 
-async def redis_of(container: Container) -> aioredis.Redis | None:
+async def redis_of(container: Container) -> RedisClient | None:
     """The Redis client, or None in in-process mode."""
-    return await cast(Awaitable["aioredis.Redis | None"], container.redis())
+    return await cast(Awaitable["RedisClient | None"], container.redis())

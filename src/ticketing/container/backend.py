@@ -9,7 +9,6 @@ from collections.abc import AsyncIterator
 from functools import cached_property
 from typing import Literal, Protocol
 
-import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from ticketing.adapters.memory import (
@@ -20,7 +19,7 @@ from ticketing.adapters.memory import (
 from ticketing.adapters.memory_gate import InMemoryCallGate
 from ticketing.adapters.redis.budget import RedisRefreshBudget
 from ticketing.adapters.redis.cache import RedisContactCache
-from ticketing.adapters.redis.connection import connect
+from ticketing.adapters.redis.connection import RedisClient, connect
 from ticketing.adapters.redis.facts import RedisServerFacts
 from ticketing.adapters.redis.gate import RedisCallGate
 from ticketing.adapters.redis.leases import RedisLeases
@@ -53,12 +52,14 @@ TOKENS_NEED_REDIS = "ZOHO_TOKEN_STORE=redis needs REDIS_URL; set it, or ZOHO_TOK
 LOCAL_CONTACTS = 50_000
 
 
-async def open_redis_client(settings: Settings) -> AsyncIterator[aioredis.Redis | None]:
+async def open_redis_client(settings: Settings) -> AsyncIterator[RedisClient | None]:
     """The Redis client when REDIS_URL is set; None means in-process stores."""
     if not settings.redis_url:
         yield None
         return
-    client = connect(settings.redis_url)
+    client = connect(
+        settings.redis_url, mode=settings.redis_mode, sentinel_master=settings.redis_sentinel_master
+    )
     try:
         yield client
     finally:
@@ -66,7 +67,7 @@ async def open_redis_client(settings: Settings) -> AsyncIterator[aioredis.Redis 
 
 
 def build_heartbeat(
-    settings: Settings, redis: aioredis.Redis | None, timeouts: Timeouts
+    settings: Settings, redis: RedisClient | None, timeouts: Timeouts
 ) -> Heartbeat | None:
     """This process's heartbeat with Redis (None without); its name is claimed when the
     container opens (:func:`open_heartbeat`)."""
@@ -103,7 +104,7 @@ async def open_heartbeat(
 
 
 def build_redis_facts(
-    settings: Settings, redis: aioredis.Redis | None, heartbeat: Heartbeat | None
+    settings: Settings, redis: RedisClient | None, heartbeat: Heartbeat | None
 ) -> RedisFacts | None:
     """What the doctor reads of the Redis server and the fleet (leaving out the doctor's own
     heartbeat); None without Redis."""
@@ -187,7 +188,7 @@ class RedisBackend:
     def __init__(
         self,
         settings: Settings,
-        redis: aioredis.Redis,
+        redis: RedisClient,
         clock: Clock,
         heartbeat: Heartbeat | None = None,
     ) -> None:
@@ -270,7 +271,7 @@ class RedisBackend:
 
 def build_backend(
     settings: Settings,
-    redis: aioredis.Redis | None,
+    redis: RedisClient | None,
     clock: Clock,
     heartbeat: Heartbeat | None = None,
 ) -> Backend:
@@ -303,7 +304,7 @@ def _call_gate(backend: Backend) -> CallGate:
 
 
 def build_contact_cache(
-    settings: Settings, redis: aioredis.Redis | None, clock: Clock
+    settings: Settings, redis: RedisClient | None, clock: Clock
 ) -> ContactCache:
     """The contact cache the backend for ``redis`` provides."""
     return build_backend(settings, redis, clock).contact_cache

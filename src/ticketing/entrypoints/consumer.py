@@ -9,9 +9,9 @@ from typing import Any
 
 import anyio
 import msgspec
-import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
+from ticketing.adapters.redis.connection import RedisClient
 from ticketing.adapters.redis.store import CONSUMER_GROUP
 from ticketing.adapters.redis.streams import (
     ConsumerGroup,
@@ -123,7 +123,7 @@ class InboundConsumer:
 
     def __init__(
         self,
-        redis: aioredis.Redis,
+        redis: RedisClient,
         services: Services,
         *,
         consumer: str | None = None,

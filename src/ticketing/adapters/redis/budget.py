@@ -9,9 +9,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Final, TypedDict
 
-import redis.asyncio as aioredis
-
-from ticketing.adapters.redis.connection import store_errors
+from ticketing.adapters.redis.connection import RedisClient, store_errors
 from ticketing.adapters.redis.scripts import BudgetScripts
 from ticketing.domain.ports import Clock, RefreshAllowance
 
@@ -54,7 +52,7 @@ class RedisRefreshBudget:
 
     def __init__(
         self,
-        client: aioredis.Redis,
+        client: RedisClient,
         clock: Clock,
         *,
         limit: int,

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from typing import Final
 
-import redis.asyncio as aioredis
-
-from ticketing.adapters.redis.connection import store_errors
+from ticketing.adapters.redis.connection import RedisClient, store_errors
 
 CONTACT_PREFIX: Final = "ticketing:contact:"
 CONTACT_TTL: Final = 7 * 24 * 3600.0
@@ -22,9 +20,7 @@ class RedisContactCache:
         prefix: Put before every key.
     """
 
-    def __init__(
-        self, client: aioredis.Redis, *, ttl: float = CONTACT_TTL, prefix: str = ""
-    ) -> None:
+    def __init__(self, client: RedisClient, *, ttl: float = CONTACT_TTL, prefix: str = "") -> None:
         self._client = client
         self._ttl_ms = max(1, int(ttl * 1000))  # PX rather than EX: tests use sub-second TTLs
         self._prefix = prefix + CONTACT_PREFIX

@@ -1,12 +1,23 @@
-"""Redis clients built for the stores, and the translation of Redis failures into ours."""
+"""Redis clients built for the stores, and the translation of Redis failures into ours.
+
+``REDIS_MODE`` picks the client: ``standalone`` (one server, ``REDIS_URL`` names it),
+``cluster`` (``REDIS_URL`` names any node; the client learns the rest) or ``sentinel``
+(``REDIS_URL`` names the sentinels, comma-separated, and ``REDIS_SENTINEL_MASTER`` the
+primary's name; the client asks the sentinels where the primary is and asks again after a
+failover). Every adapter takes a :data:`RedisClient`.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any, TypeAlias
+from urllib.parse import parse_qsl, unquote, urlsplit
 
 import redis.asyncio as aioredis
+from redis.asyncio.cluster import ClusterNode, RedisCluster
 from redis.asyncio.retry import Retry
+from redis.asyncio.sentinel import Sentinel
 from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
@@ -17,29 +28,103 @@ from ticketing.domain.errors import StoreUnavailable
 CONNECT_TIMEOUT = 2.0
 SOCKET_TIMEOUT = 5.0
 HEALTH_CHECK_INTERVAL = 30
+MODES = ("standalone", "cluster", "sentinel")
+
+# What every adapter is given: one server (standalone, or the primary a sentinel names), or a
+# cluster. Both speak the same commands; a cluster routes each by its key's hash slot.
+RedisClient: TypeAlias = aioredis.Redis | RedisCluster
 
 
-def connect(url: str) -> aioredis.Redis:
-    """An asyncio client for ``url`` that fails fast when Redis is down.
+def hosts(url: str) -> list[tuple[str, int]]:
+    """The ``host:port`` pairs a URL names: one, or several comma-separated (sentinels, or a
+    cluster's seed nodes). The default port is 6379, or 26379 for sentinels."""
+    netloc = urlsplit(url).netloc.rpartition("@")[2]
+    found: list[tuple[str, int]] = []
+    for part in netloc.split(","):
+        node = urlsplit(f"//{part.strip()}")
+        found.append((node.hostname or "localhost", node.port or 0))
+    return found
+
+
+def _url_options(url: str) -> dict[str, Any]:
+    """What a (possibly multi-host) URL says besides its hosts: credentials, db, TLS."""
+    parts = urlsplit(url)
+    userinfo, _, _ = parts.netloc.rpartition("@")
+    user, _, password = userinfo.partition(":")
+    query = dict(parse_qsl(parts.query))
+    options: dict[str, Any] = {}
+    if user or query.get("username"):
+        options["username"] = unquote(user) if user else query["username"]
+    if password or query.get("password"):
+        options["password"] = unquote(password) if password else query["password"]
+    db = parts.path.lstrip("/")
+    if db:
+        options["db"] = int(db)
+    if parts.scheme == "rediss":
+        options["ssl"] = True
+    return options
+
+
+def _client_options() -> dict[str, Any]:
+    return {
+        "socket_connect_timeout": CONNECT_TIMEOUT,
+        "socket_timeout": SOCKET_TIMEOUT,
+        "health_check_interval": HEALTH_CHECK_INTERVAL,
+        "retry": Retry(NoBackoff(), retries=1, supported_errors=(RedisConnectionError,)),
+        "retry_on_timeout": False,
+    }
+
+
+def connect(
+    url: str, *, mode: str = "standalone", sentinel_master: str | None = None
+) -> RedisClient:
+    """An asyncio client for ``url`` in ``mode`` that fails fast when Redis is down.
 
     Nothing is sent until the first command. One immediate retry covers a pooled connection
-    that went stale; it is on connection errors only, never on timeouts, because a write that
-    timed out may have been applied (every store step is a Lua script that checks its ledger
-    first, so even the retried connection error cannot apply a step twice).
+    that went stale (and, under a sentinel, a primary that became a replica: the retry asks
+    the sentinels again); it is on connection errors only, never on timeouts, because a write
+    that timed out may have been applied (every store step is a Lua script that checks its
+    ledger first, so even the retried connection error cannot apply a step twice).
     """
-    return aioredis.Redis.from_url(
-        url,
-        socket_connect_timeout=CONNECT_TIMEOUT,
-        socket_timeout=SOCKET_TIMEOUT,
-        health_check_interval=HEALTH_CHECK_INTERVAL,
-        retry=Retry(NoBackoff(), retries=1, supported_errors=(RedisConnectionError,)),
-        retry_on_timeout=False,
-    )
+    if mode == "standalone":
+        client: RedisClient = aioredis.Redis.from_url(url, **_client_options())
+        return client
+    if mode == "cluster":
+        options = _client_options()
+        options.pop("retry_on_timeout")
+        options.update(_url_options(url))
+        options.pop("db", None)  # a cluster has only db 0
+        seeds = [ClusterNode(host, port or 6379) for host, port in hosts(url)]
+        return RedisCluster(startup_nodes=seeds, **options)
+    if mode == "sentinel":
+        if not sentinel_master:
+            raise ValueError("REDIS_MODE=sentinel needs REDIS_SENTINEL_MASTER")
+        sentinels = [(host, port or 26379) for host, port in hosts(url)]
+        sentinel = Sentinel(  # type: ignore[no-untyped-call]
+            sentinels,
+            sentinel_kwargs={
+                "socket_connect_timeout": CONNECT_TIMEOUT,
+                "socket_timeout": CONNECT_TIMEOUT,
+            },
+        )
+        primary: aioredis.Redis = sentinel.master_for(
+            sentinel_master, **_client_options(), **_url_options(url)
+        )
+        return primary
+    raise ValueError(f"REDIS_MODE: expected one of {', '.join(MODES)}, got {mode!r}")
 
 
 def describe(client: object) -> str:
-    """``host:port/db`` of a client, for error messages (never the password)."""
+    """Where a client points, for error messages (never the password): ``host:port/db``, the
+    sentinels' primary, or the cluster's seed node."""
+    if isinstance(client, RedisCluster):
+        seeds = client.nodes_manager.startup_nodes
+        first = next(iter(seeds.values()), None) if seeds else None
+        return f"cluster via {first.host}:{first.port}" if first else "cluster"
     pool = getattr(client, "connection_pool", None)
+    service = getattr(pool, "service_name", None)
+    if service:
+        return f"sentinel primary {service!r}"
     kwargs = getattr(pool, "connection_kwargs", None) or {}
     if "path" in kwargs:
         return f"unix:{kwargs['path']}"

@@ -6,12 +6,11 @@ from __future__ import annotations
 import re
 from typing import Any
 
-import redis.asyncio as aioredis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from ticketing.adapters.redis.connection import store_errors
+from ticketing.adapters.redis.connection import RedisClient, store_errors
 from ticketing.adapters.redis.liveness import ALIVE_PREFIX, Heartbeat
 from ticketing.adapters.redis.streams import text
 from ticketing.domain.ports import StoreFacts
@@ -36,7 +35,7 @@ class RedisServerFacts:
     """
 
     def __init__(
-        self, client: aioredis.Redis, *, prefix: str = "", own: Heartbeat | None = None
+        self, client: RedisClient, *, prefix: str = "", own: Heartbeat | None = None
     ) -> None:
         self._client = client
         self._alive = prefix + ALIVE_PREFIX

@@ -9,9 +9,8 @@ import uuid
 from typing import Final
 
 import anyio
-import redis.asyncio as aioredis
 
-from ticketing.adapters.redis.connection import store_errors
+from ticketing.adapters.redis.connection import RedisClient, store_errors
 from ticketing.adapters.redis.scripts import GateScripts
 from ticketing.domain.errors import StoreUnavailable
 from ticketing.domain.ports import Admission, Clock
@@ -70,7 +69,7 @@ class RedisCallGate:
 
     def __init__(
         self,
-        client: aioredis.Redis,
+        client: RedisClient,
         clock: Clock,
         *,
         capacity: int,

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-import redis.asyncio as aioredis
-
-from ticketing.adapters.redis.connection import store_errors
+from ticketing.adapters.redis.connection import RedisClient, store_errors
 from ticketing.adapters.redis.scripts import LeaseScripts
 
 
@@ -30,7 +28,7 @@ class RedisLeases:
 
     def __init__(
         self,
-        client: aioredis.Redis,
+        client: RedisClient,
         *,
         prefix: str = "",
         holder: Callable[[], str] | None = None,

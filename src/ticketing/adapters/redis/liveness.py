@@ -25,9 +25,9 @@ from collections.abc import Collection, Sequence
 from typing import Final
 
 import anyio
-import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
+from ticketing.adapters.redis.connection import RedisClient
 from ticketing.adapters.redis.scripts import LivenessScripts
 from ticketing.adapters.redis.streams import text
 from ticketing.domain.errors import ConfigurationError
@@ -66,7 +66,7 @@ class Heartbeat:
 
     def __init__(
         self,
-        client: aioredis.Redis,
+        client: RedisClient,
         *,
         prefix: str = "",
         ttl: float,

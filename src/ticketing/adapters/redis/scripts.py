@@ -10,8 +10,9 @@ from collections.abc import Mapping
 from importlib import resources
 from typing import Any, ClassVar, Protocol
 
-import redis.asyncio as aioredis
 from redis.commands.core import AsyncScript
+
+from ticketing.adapters.redis.connection import RedisClient
 
 # A line ``--! include <name>`` stands for the Lua file <name>.lua (a library of functions).
 _INCLUDE = re.compile(r"^--! include (\w+)$", re.MULTILINE)
@@ -25,7 +26,7 @@ def lua(name: str) -> str:
     return _INCLUDE.sub(lambda match: lua(match.group(1)), source)
 
 
-def register(client: aioredis.Redis, name: str) -> AsyncScript:
+def register(client: RedisClient, name: str) -> AsyncScript:
     """``lua/<name>.lua`` registered with ``client``: sent by EVALSHA, loaded on NOSCRIPT."""
     return client.register_script(lua(name))
 
@@ -44,7 +45,7 @@ class _Scripts:
 
     files: ClassVar[tuple[str, ...]] = ()
 
-    def __init__(self, client: aioredis.Redis) -> None:
+    def __init__(self, client: RedisClient) -> None:
         self._registered = {name: register(client, name) for name in self.files}
 
     async def _run(self, name: str, keys: list[str], args: list[Arg]) -> Any:
@@ -81,7 +82,7 @@ class TicketScripts(_Scripts):
         "replay",
     )
 
-    def __init__(self, client: aioredis.Redis, names: StoreNames) -> None:
+    def __init__(self, client: RedisClient, names: StoreNames) -> None:
         super().__init__(client)
         self._pending, self._dead = names.pending_stream, names.dead_stream
         self._created, self._channel = names.created_stream, names.created_channel
@@ -232,7 +233,7 @@ class GateScripts(_Scripts):
 
     def __init__(
         self,
-        client: aioredis.Redis,
+        client: RedisClient,
         *,
         slots: str,
         pause: str,

@@ -7,7 +7,6 @@ from collections.abc import AsyncIterator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, Final
 
-import redis.asyncio as aioredis
 from redis.exceptions import RedisError, ResponseError
 
 from ticketing.adapters.codec import (
@@ -20,7 +19,7 @@ from ticketing.adapters.codec import (
     format_datetime,
     parse_datetime,
 )
-from ticketing.adapters.redis.connection import store_errors
+from ticketing.adapters.redis.connection import RedisClient, store_errors
 from ticketing.adapters.redis.liveness import ALIVE_PREFIX
 from ticketing.adapters.redis.scripts import TicketScripts
 from ticketing.adapters.redis.streams import ConsumerGroup, Living, StreamEntry, text
@@ -91,7 +90,7 @@ class RedisTicketStore:
 
     def __init__(
         self,
-        client: aioredis.Redis,
+        client: RedisClient,
         clock: Clock,
         *,
         prefix: str = "",

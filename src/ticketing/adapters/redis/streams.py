@@ -19,9 +19,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final
 
-import redis.asyncio as aioredis
 from redis.exceptions import ResponseError
 
+from ticketing.adapters.redis.connection import RedisClient
 from ticketing.adapters.redis.scripts import ForgetConsumer
 from ticketing.domain.errors import ConfigurationError
 
@@ -118,7 +118,7 @@ class ConsumerGroup:
         name: The consumer group.
     """
 
-    def __init__(self, client: aioredis.Redis, name: str) -> None:
+    def __init__(self, client: RedisClient, name: str) -> None:
         self._client = client
         self.name = name
         self._ready: set[str] = set()
@@ -353,7 +353,7 @@ class StreamUse:
     reader: str
 
 
-async def claim_streams(client: aioredis.Redis, prefix: str, uses: Sequence[StreamUse]) -> None:
+async def claim_streams(client: RedisClient, prefix: str, uses: Sequence[StreamUse]) -> None:
     """Record that the deployment with ``prefix`` reads these streams; refuse (one line) when a
     deployment with another prefix reads one of them the same way, which would let each take
     the other's entries.
@@ -375,7 +375,7 @@ async def claim_streams(client: aioredis.Redis, prefix: str, uses: Sequence[Stre
             )
 
 
-async def legacy_consumed(client: aioredis.Redis, stream: str, group: str) -> int | None:
+async def legacy_consumed(client: RedisClient, stream: str, group: str) -> int | None:
     """How many entries ``stream`` holds when consumer group ``group`` reads it; None when the
     stream or the group does not exist."""
     try:
@@ -395,7 +395,7 @@ def replay_from(now: datetime, retention: float, *, margin: float = 3600.0) -> s
     return f"{int((now.timestamp() - retention + margin) * 1000)}-0"
 
 
-async def trim_consumed(client: aioredis.Redis, stream: str, older_than: datetime) -> int:
+async def trim_consumed(client: RedisClient, stream: str, older_than: datetime) -> int:
     """Trim ``stream`` (XTRIM MINID) of entries older than ``older_than`` that
     every consumer group has been given and acknowledged; returns how many went.
 
@@ -423,9 +423,7 @@ async def trim_consumed(client: aioredis.Redis, stream: str, older_than: datetim
     return int(await client.xtrim(stream, minid=f"{floor[0]}-{floor[1]}", approximate=False))
 
 
-async def forget_idle_consumers(
-    client: aioredis.Redis, stream: str, group: str, idle: float
-) -> int:
+async def forget_idle_consumers(client: RedisClient, stream: str, group: str, idle: float) -> int:
     """Delete the group's consumers that hold nothing and were idle for ``idle`` seconds (each
     process start adds one, so the list would otherwise grow forever); returns how many."""
     try:

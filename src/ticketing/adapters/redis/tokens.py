@@ -6,9 +6,8 @@ import logging
 from typing import Final
 
 import msgspec
-import redis.asyncio as aioredis
 
-from ticketing.adapters.redis.connection import describe, store_errors
+from ticketing.adapters.redis.connection import RedisClient, describe, store_errors
 from ticketing.domain.errors import ConfigurationError
 from ticketing.domain.ports import TokenSet, TokenStore
 
@@ -33,7 +32,7 @@ class RedisTokenStore:
 
     def __init__(
         self,
-        client: aioredis.Redis,
+        client: RedisClient,
         *,
         key: str = TOKENS_KEY,
         prefix: str = "",
