@@ -46,6 +46,7 @@ from zoho_desk_emulator.plumbing import (
 )
 from zoho_desk_emulator.records import zoho_time
 from zoho_desk_emulator.state import EmulatorState
+from zoho_desk_emulator.twoway import HANDLERS as TWO_WAY_HANDLERS
 
 _NOT_FOUND = {"errorCode": "URL_NOT_FOUND", "message": "The URL you requested could not be found."}
 
@@ -425,6 +426,7 @@ def create_emulator_app(state: EmulatorState | None = None, *, lenient: bool = F
             control_reset,
             control_tickets,
             control_calls,
+            *TWO_WAY_HANDLERS,
         ],
         dependencies={"emu": Provide(provide_state, sync_to_thread=False)},
         exception_handlers={
