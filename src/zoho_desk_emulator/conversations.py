@@ -171,7 +171,7 @@ class Conversations:
         self.threads[thread.id] = thread
         ticket.thread_count += 1
         ticket.recent_thread_time = now
-        ticket.modified_time = now
+        ticket.touch(now)
         # Every thread raises Ticket_Thread_Add, drafts and failed sends included (whether
         # Zoho does for those is unconfirmed: a receiver must look at status anyway).
         self.desk.emit(
@@ -251,7 +251,7 @@ class Conversations:
         )
         self.comments[comment.id] = comment
         ticket.comment_count += 1
-        ticket.modified_time = now
+        ticket.touch(now)
         self.desk.emit(
             DeskEvent(
                 "Ticket_Comment_Add",

@@ -487,7 +487,7 @@ class Desk:
         now = self.now()
         for name in changed:
             _set_ticket_value(ticket, name, updates[name])
-        ticket.modified_time = now
+        ticket.touch(now)
         if "status" in changed:
             ticket.closed_time = now if ticket.status == "Closed" else None
         self.emit(
@@ -560,7 +560,8 @@ class Desk:
     def search_tickets(
         self, org_id: str, params: Mapping[str, str]
     ) -> tuple[list[dict[str, Any]], int]:
-        """Ticket search: ``(page, total)``; tickets younger than ``search_lag`` are not indexed."""
+        """Ticket search: ``(page, total)``; tickets younger than ``search_lag`` are not indexed,
+        and changes younger than it are not seen by ``modifiedTimeRange``."""
         lag = self.faults.search_lag
         indexed_before = self.now() - timedelta(seconds=lag) if lag else None
         return search.search_tickets(

@@ -143,11 +143,26 @@ class TicketRecord:
     cf: dict[str, str | None] = field(default_factory=dict)
     # None until the ticket first changes: then the time of the last change
     modified_time: datetime | None = None
+    # every change's time, oldest first (what a lagging search index has seen of them)
+    changes: list[datetime] = field(default_factory=list)
     closed_time: datetime | None = None
     thread_count: int = 0
     comment_count: int = 0
     # the newest thread's time (GET /tickets?sortBy=recentThread)
     recent_thread_time: datetime | None = None
+
+    def touch(self, at: datetime) -> None:
+        """The ticket changed at ``at``: its ``modifiedTime``."""
+        self.modified_time = at
+        self.changes.append(at)
+
+    def modified_as_of(self, indexed_before: datetime | None) -> datetime:
+        """``modifiedTime`` as a search index that has seen changes up to ``indexed_before``
+        (all when None) knows it."""
+        if indexed_before is None:
+            return self.modified_time or self.created_time
+        seen = [at for at in self.changes if at <= indexed_before]
+        return seen[-1] if seen else self.created_time
 
     def as_zoho(self) -> dict[str, Any]:
         body: dict[str, Any] = {

@@ -95,7 +95,8 @@ def search_tickets(
         checks.append(lambda t: low <= t.created_time <= high)
     if modified is not None:
         since, until = modified
-        checks.append(lambda t: since <= (t.modified_time or t.created_time) <= until)
+        # the index lags changes as it lags new tickets (the search_lag fault)
+        checks.append(lambda t: since <= t.modified_as_of(indexed_before) <= until)
     checks += [_ticket_cf_matches(name, value) for name, value in cf_tests]
     found = [t for t in tickets if all(check(t) for check in checks)]
     found = _sorted(found, params.get("sortBy"), TICKET_SORTS, _ticket_sort_key)

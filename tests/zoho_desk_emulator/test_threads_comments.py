@@ -161,6 +161,26 @@ async def test_a_status_change_moves_modified_and_closed_time(
     assert listed.headers["X-Rate-Limit-Request-Weight-v3"] == "3"
 
 
+async def test_a_lagging_search_sees_a_change_late(
+    client: httpx.AsyncClient,
+    headers: dict[str, str],
+    ticket: dict[str, Any],
+    clock: ManualClock,
+    state: EmulatorState,
+) -> None:
+    """With search_lag, a search by modifiedTimeRange finds a change only once the index
+    has caught up: a poller must overlap its windows by the lag."""
+    state.apply_faults({"search_lag": 30})
+    clock.advance(60)
+    await client.post(f"/_emulator/tickets/{ticket['id']}/status", json={"status": "Closed"})
+    window = {"modifiedTimeRange": "2026-11-26T10:00:50.000Z,2026-11-26T10:01:10.000Z"}
+    search = "/api/v1/tickets/search"
+    assert (await client.get(search, headers=headers, params=window)).status_code == 204
+    clock.advance(31)
+    found = await client.get(search, headers=headers, params=window)
+    assert [t["id"] for t in found.json()["data"]] == [ticket["id"]]
+
+
 @pytest.mark.parametrize(
     ("method", "path", "kwargs", "expected"),
     [
