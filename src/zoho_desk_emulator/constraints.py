@@ -443,6 +443,12 @@ LIST_COMMENTS: Final = Schema(
     query=True,
 )
 
+CREATE_COMMENT_QUERY: Final = Schema(
+    source="TicketComment.json paths./api/v1/tickets/{ticketId}/comments.post (no query)",
+    fields={},
+    query=True,
+)
+
 GET_COMMENT: Final = Schema(
     source=(
         "TicketComment.json paths./api/v1/tickets/{ticketId}/comments/{commentId}.get.parameters"

@@ -113,7 +113,7 @@ async def list_conversations(request: AnyRequest, emu: Emu) -> Response[Any]:
 @post("/api/v1/tickets/{ticket_id:str}/comments")
 async def create_comment(request: AnyRequest, emu: Emu) -> Response[Any]:
     async def run(org_id: str) -> Answer:
-        emu.desk.check_query(constraints.WEBHOOK_QUERY, query(request))
+        emu.desk.check_query(constraints.CREATE_COMMENT_QUERY, query(request))
         body = await json_body(request)
         comment = emu.conversations.create_comment(org_id, _ticket_id(request), body)
         return 200, comment.as_zoho()

@@ -108,3 +108,19 @@ class WebhookSubscription:
     name: str | None = None
     description: str | None = None
     created_time: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookEvent:
+    """One event of a webhook delivery, reduced to what says where to look: the event, the
+    ticket, the thread or comment (``resource_id``; the ticket's own id for ticket events)
+    and, for updates, the status after and before. Nothing in it is trusted: what the sync
+    publishes is fetched from the helpdesk by these ids."""
+
+    event_type: str
+    org_id: str | None
+    ticket_id: str | None
+    resource_id: str | None
+    event_time: datetime | None = None
+    status: str | None = None
+    previous_status: str | None = None

@@ -25,6 +25,7 @@ from ticketing.domain.conversation import (
     Comment,
     Thread,
     TicketState,
+    WebhookEvent,
     WebhookSubscription,
 )
 
@@ -240,3 +241,43 @@ def webhook_body(
     if enabled is not None:
         body["isEnabled"] = enabled
     return body
+
+
+# the events whose payload is the ticket itself (the others carry a ticketId)
+_TICKET_EVENTS: Final = frozenset({"Ticket_Add", "Ticket_Update", "Ticket_Delete"})
+
+
+class WireEvent(msgspec.Struct, kw_only=True, rename="camel"):
+    """One element of a delivery's array (facts page: ``eventType``, ``eventTime`` in epoch
+    milliseconds, ``orgId``, ``payload``, ``prevState`` when asked for)."""
+
+    event_type: str
+    event_time: WireTime = None
+    org_id: WireId | None = None
+    payload: dict[str, Any] | None = None
+    prev_state: dict[str, Any] | None = None
+
+    def to_domain(self) -> WebhookEvent:
+        payload = self.payload or {}
+        previous = self.prev_state or {}
+        ticket_events = self.event_type in _TICKET_EVENTS
+        resource = to_id(payload.get("id"))
+        return WebhookEvent(
+            event_type=self.event_type,
+            org_id=to_id(self.org_id),
+            ticket_id=resource if ticket_events else to_id(payload.get("ticketId")),
+            resource_id=resource,
+            event_time=parse_time(self.event_time),
+            status=payload.get("status") if ticket_events else None,
+            previous_status=previous.get("status") if ticket_events else None,
+        )
+
+
+def decode_delivery(body: bytes) -> list[WebhookEvent]:
+    """A webhook delivery's events: a JSON array (any number; one object is read as one).
+    Raises ``msgspec.DecodeError`` when the body is neither."""
+    try:
+        events = msgspec.json.decode(body, type=list[WireEvent])
+    except msgspec.ValidationError:
+        events = [msgspec.json.decode(body, type=WireEvent)]
+    return [e.to_domain() for e in events]

@@ -15,7 +15,7 @@ import pytest
 import respx
 
 from ticketing.adapters.zoho_desk.client import ZohoDeskClient
-from ticketing.adapters.zoho_desk.wire_sync import SYNC_SUBSCRIPTIONS, WireThread
+from ticketing.adapters.zoho_desk.wire_sync import SYNC_SUBSCRIPTIONS, WireThread, decode_delivery
 from ticketing.domain.conversation import Comment, Thread
 from ticketing.domain.errors import HelpdeskAuthError, HelpdeskRejected, ValidationError
 from zoho_desk_emulator.constraints import ALL_SCHEMAS, TICKET_ID_PATTERN, validate
@@ -291,3 +291,38 @@ async def test_webhook_refusals_become_domain_errors(
     with pytest.raises(ValidationError):
         await desk.update_webhook("1", SYNC_SUBSCRIPTIONS, url="https://bridge.example/" + "x" * 90)
     assert patch.call_count == 0
+
+
+def test_a_delivery_reads_as_events_pointing_at_what_to_fetch() -> None:
+    """Thread and comment events name their ticket and their own id; a status update its
+    ticket, the status and the one before; one bare object is read as one event."""
+    body = json.dumps(
+        [
+            {
+                "eventType": "Ticket_Thread_Add",
+                "eventTime": "1764151200000",
+                "orgId": ORG,
+                "payload": {**THREAD, "ticketId": TICKET_ID, "content": "<p>x</p>"},
+            },
+            {
+                "eventType": "Ticket_Update",
+                "eventTime": 1764151260000,
+                "orgId": int(ORG),
+                "payload": {"id": TICKET_ID, "status": "Closed"},
+                "prevState": {"id": TICKET_ID, "status": "Open"},
+            },
+        ]
+    ).encode()
+    thread, update = decode_delivery(body)
+    assert (thread.ticket_id, thread.resource_id) == (TICKET_ID, THREAD["id"])
+    assert thread.event_time == datetime(2025, 11, 26, 10, 0, tzinfo=UTC)
+    assert (update.ticket_id, update.status, update.previous_status) == (
+        TICKET_ID,
+        "Closed",
+        "Open",
+    )
+    assert update.org_id == ORG
+    (one,) = decode_delivery(json.dumps({"eventType": "Ticket_Comment_Add"}).encode())
+    assert (one.ticket_id, one.resource_id) == (None, None)
+    with pytest.raises(msgspec.DecodeError):
+        decode_delivery(b"not json")
