@@ -1,12 +1,13 @@
 """One contract for the ticket store, leases, contact cache and token store: in memory,
-on fakeredis and on a real Redis, so the in-memory fakes cannot drift from Redis."""
+on fakeredis, on a real Redis and on a Redis Cluster, so the in-memory fakes cannot drift from
+Redis."""
 
 from __future__ import annotations
 
 import json
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, cast
 
@@ -14,6 +15,7 @@ import anyio
 import fakeredis
 import pytest
 import redis.asyncio as aioredis
+from redis.asyncio.cluster import RedisCluster
 
 from ticketing.adapters.codec import encode_draft, encode_event
 from ticketing.adapters.memory import (
@@ -24,8 +26,10 @@ from ticketing.adapters.memory import (
 )
 from ticketing.adapters.redis.cache import RedisContactCache
 from ticketing.adapters.redis.connection import connect
+from ticketing.adapters.redis.layout import KeyLayout
 from ticketing.adapters.redis.leases import RedisLeases
-from ticketing.adapters.redis.store import RedisTicketStore
+from ticketing.adapters.redis.pubsub import open_pubsub
+from ticketing.adapters.redis.store import PENDING_STREAM, RedisTicketStore
 from ticketing.adapters.redis.tokens import RedisTokenStore
 from ticketing.domain.errors import NotFound, StoreUnavailable, TicketTaken
 from ticketing.domain.model import (
@@ -42,6 +46,10 @@ from ticketing.domain.ports import TokenSet
 from tests.support.clock import ManualClock
 
 pytestmark = pytest.mark.anyio
+
+# On the cluster the stores are built with the cluster's KeyLayout (the contract's streams in
+# slots of their own), so the test's namespace is a plain prefix (see conftest.key_prefix).
+CLUSTER_LAYOUT = True
 
 CACHE_TTL = 0.3
 MIN_IDLE = 0.3  # seconds; real time on Redis, the manual clock in memory
@@ -97,6 +105,7 @@ class Backend:
     tokens: InMemoryTokenStore | RedisTokenStore
     prefix: str = ""
     client: aioredis.Redis | None = None
+    layout: KeyLayout = field(default_factory=KeyLayout)
 
     @property
     def redis(self) -> aioredis.Redis:
@@ -139,7 +148,9 @@ class Backend:
         """A second store on the same backend and namespace, built with other options."""
         if self.client is None:
             return InMemoryTicketStore(self.clock, **options)
-        return RedisTicketStore(self.client, self.clock, prefix=self.prefix, **options)
+        return RedisTicketStore(
+            self.client, self.clock, prefix=self.prefix, layout=self.layout, **options
+        )
 
     async def stream_payloads(self, name: str) -> list[str]:
         """The ``payload`` fields of another stream (where a replay puts inbound messages)."""
@@ -148,13 +159,16 @@ class Backend:
         return [fields[b"payload"].decode() for _, fields in await self.redis.xrange(name)]
 
 
-@pytest.fixture(params=["memory", "fakeredis", "redis"])
+@pytest.fixture(params=["memory", "fakeredis", "redis", "cluster"])
 def redis_client(request: pytest.FixtureRequest) -> aioredis.Redis | None:
-    """None (memory), a fakeredis client on a fresh server, or the real Redis (may skip)."""
+    """None (memory), a fakeredis client on a fresh server, the real Redis, or a client on the
+    Redis Cluster (both may skip)."""
     if request.param == "memory":
         return None
     if request.param == "fakeredis":
         return fakeredis.FakeAsyncRedis(server=fakeredis.FakeServer())
+    if request.param == "cluster":
+        return cast(aioredis.Redis, request.getfixturevalue("cluster_redis"))
     # From a sync fixture: anyio cannot run an async fixture from inside another one.
     return cast(aioredis.Redis, request.getfixturevalue("real_redis"))
 
@@ -174,15 +188,21 @@ async def backend(
         )
         return
     fake = isinstance(redis_client, fakeredis.FakeAsyncRedis)
+    clustered = isinstance(redis_client, RedisCluster)
+    layout = KeyLayout.for_mode(
+        "cluster" if clustered else "standalone", key_prefix + PENDING_STREAM
+    )
+    own = layout.own(key_prefix)
     yield Backend(
-        kind="fakeredis" if fake else "redis",
+        kind="fakeredis" if fake else "cluster" if clustered else "redis",
         clock=clock,
-        store=RedisTicketStore(redis_client, clock, prefix=key_prefix),
-        leases=RedisLeases(redis_client, prefix=key_prefix),
-        cache=RedisContactCache(redis_client, ttl=CACHE_TTL, prefix=key_prefix),
-        tokens=RedisTokenStore(redis_client, prefix=key_prefix),
+        store=RedisTicketStore(redis_client, clock, prefix=key_prefix, layout=layout),
+        leases=RedisLeases(redis_client, prefix=own),
+        cache=RedisContactCache(redis_client, ttl=CACHE_TTL, prefix=own),
+        tokens=RedisTokenStore(redis_client, prefix=own),
         prefix=key_prefix,
         client=redis_client,
+        layout=layout,
     )
     if fake:
         await redis_client.aclose()
@@ -200,7 +220,7 @@ async def subscriber(backend: Backend) -> AsyncIterator[Callable[[float], Awaita
 
         yield next_memory
         return
-    pubsub = backend.redis.pubsub()
+    pubsub = await open_pubsub(backend.redis)
     await pubsub.subscribe(backend.store.created_channel)
     await pubsub.get_message(timeout=1.0)  # the subscribe confirmation
 

@@ -15,6 +15,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import redis
+from redis.asyncio.cluster import RedisCluster
+
+from ticketing.adapters.redis.connection import connect
 
 from tests.support.redis import REQUIRE_REDIS
 
@@ -154,3 +157,10 @@ def cluster_unavailable(exc: BaseException) -> str:
     """What a test says when the cluster did not start (a failure under REQUIRE_REDIS)."""
     prefix = "REQUIRE_REDIS is set but " if REQUIRE_REDIS else ""
     return f"{prefix}{CLUSTER_SKIP_REASON}: {exc}"
+
+
+def cluster_client(cluster: LocalCluster) -> RedisCluster:
+    """An asyncio client on the cluster, built as the service builds it (``REDIS_MODE=cluster``)."""
+    client = connect(cluster.url, mode="cluster")
+    assert isinstance(client, RedisCluster)
+    return client
