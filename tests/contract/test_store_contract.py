@@ -15,6 +15,7 @@ import anyio
 import fakeredis
 import pytest
 import redis.asyncio as aioredis
+import redis.exceptions
 from redis.asyncio.cluster import RedisCluster
 
 from ticketing.adapters.codec import encode_draft, encode_event
@@ -842,7 +843,9 @@ async def test_token_store_round_trips(backend: Backend) -> None:
 # -- Redis only -----------------------------------------------------------------------------
 
 
-redis_only = pytest.mark.parametrize("redis_client", ["fakeredis", "redis"], indirect=True)
+redis_only = pytest.mark.parametrize(
+    "redis_client", ["fakeredis", "redis", "cluster"], indirect=True
+)
 
 
 @redis_only
@@ -915,7 +918,7 @@ async def test_raw_digests_expire_with_the_retention(backend: Backend) -> None:
     b = backend
     store = b.another_store(retention=3600)
     assert isinstance(store, RedisTicketStore)
-    index = f"{store.dead_stream}:raw"
+    index = b.layout.beside(store.dead_stream, ":raw")  # in a cluster, in the dead slot
     await b.redis.hset(index, "old-digest", "1-0")  # left by the previous version
     for n in range(3):
         await store.bury_raw(f"not json {n}", "not JSON", "somewhere")
@@ -934,7 +937,8 @@ async def test_redis_layout_matches_the_contract(backend: Backend) -> None:
     assert store.pending_stream == f"{b.prefix}tickets:pending"
     assert store.dead_stream == f"{b.prefix}tickets:dead"
     assert store.created_stream == store.created_channel == f"{b.prefix}tickets:created"
-    assert store.ledger_key("k1") == f"{b.prefix}ticketing:ledger:k1"
+    # In a cluster, behind the pending stream's hash tag (KeyLayout); elsewhere as it was.
+    assert store.ledger_key("k1") == b.layout.own(f"{b.prefix}ticketing:ledger:k1")
     draft = make_draft("k1")
     await store.accept(draft)
     [(entry_id, fields)] = await b.redis.xrange(store.pending_stream)
@@ -955,7 +959,7 @@ async def test_ticket_lease_is_the_key_older_processes_lease(backend: Backend) -
     for it before: a process of the previous version and one of this one exclude each other."""
     b = backend
     store = b.redis_store
-    assert store.lease_key("k1") == f"{b.prefix}ticket:k1"
+    assert store.lease_key("k1") == b.layout.own(f"{b.prefix}ticket:k1")
     await store.accept(make_draft("k1"))
     assert await b.leases.acquire("ticket:k1", "old-process", 10) is True
     assert (await store.lease("k1", "new-process", 10)).held is False
@@ -982,7 +986,7 @@ async def test_tokens_live_in_one_key_without_ttl(backend: Backend) -> None:
     """The tokens are one JSON value at ticketing:oauth:tokens, with no expiry."""
     b = backend
     await b.tokens.save(TokenSet(refresh_token="1000.r"))
-    key = f"{b.prefix}ticketing:oauth:tokens"
+    key = b.layout.own(f"{b.prefix}ticketing:oauth:tokens")
     assert json.loads(await b.redis.get(key))["refresh_token"] == "1000.r"
     assert await b.redis.ttl(key) == -1
 
@@ -997,6 +1001,60 @@ async def test_claim_recreates_a_group_deleted_under_it(backend: Backend) -> Non
     await b.redis.xgroup_destroy(store.pending_stream, store.group)
     [again] = await store.claim("c1", 10, MIN_IDLE)
     assert again.draft.key == "k1"
+
+
+async def _append_fails(**_: Any) -> int:
+    """An append that does not reach Redis: the process died between the two steps."""
+    raise redis.exceptions.ConnectionError("the process died here")
+
+
+@redis_only
+async def test_what_a_crash_left_in_the_outbox_is_appended_once(
+    backend: Backend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A created event and a dead letter whose second step (the append to their stream, in
+    another slot on a cluster) never ran are in the outbox; the upkeep appends each once, and
+    two upkeeps at the same moment append nothing twice."""
+    b = backend
+    store = b.redis_store
+    done, dead = make_draft("k1"), make_draft("k2")
+    await store.accept(done)
+    await store.accept(dead)
+    monkeypatch.setattr(store._scripts, "append_once", _append_fails)
+    await store.complete("k1", *created(done))  # the ledger change stands
+    await store.bury("k2", "rejected")
+    monkeypatch.undo()
+    assert (await store.get("k1")).state is TicketState.CREATED  # type: ignore[union-attr]
+    assert await b.events() == []
+    assert await store.dead_count() == 0
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(store.flush_outbox)
+        tg.start_soon(store.flush_outbox)
+    assert [event["incident_id"] for event in await b.events()] == ["k1"]
+    assert [letter.key for letter in await store.list_dead()] == ["k2"]
+    assert await store.flush_outbox() == 0  # nothing left
+
+
+@redis_only
+async def test_a_dead_letter_replayed_twice_at_once_is_queued_once(backend: Backend) -> None:
+    """Two replays of one letter at the same moment (the letter is deleted after it is put
+    back, in another slot on a cluster): one puts it back, the other only finds it done."""
+    b = backend
+    store = b.redis_store
+    await store.accept(make_draft("k1"))
+    await store.bury("k1", "rejected")
+    await store.claim("c1", 10, MIN_IDLE)  # the group exists, the queue is empty
+    moved: list[int] = []
+
+    async def replay() -> None:
+        moved.append(await store.replay_dead())
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(replay)
+        tg.start_soon(replay)
+    assert sum(moved) == 1
+    assert await store.pending_count() == 1
+    assert await store.dead_count() == 0
 
 
 # -- Redis down -----------------------------------------------------------------------------
