@@ -14,10 +14,13 @@ import anyio
 import pytest
 from litestar.testing import AsyncTestClient
 from redis.asyncio.cluster import RedisCluster
+from redis.crc import key_slot
 
+from ticketing.adapters.redis.layout import KeyLayout
 from ticketing.adapters.redis.pubsub import open_pubsub
 from ticketing.adapters.redis.store import OUTBOX_STREAM
 from ticketing.adapters.redis.streams import ConsumerGroup
+from ticketing.domain.errors import ConfigurationError
 from ticketing.entrypoints.http.app import create_app
 from zoho_desk_emulator import EmulatorState
 
@@ -47,6 +50,32 @@ def form(subject: str) -> dict[str, str]:
         "description": "Pagué ayer y no me llega la confirmación",
         "priority": "High",
     }
+
+
+def slot(key: str) -> int:
+    return int(key_slot(key.encode()))
+
+
+def test_the_layout_puts_own_keys_in_the_pending_slot_only_in_cluster_mode() -> None:
+    """Cluster mode: the service's own keys carry the pending stream's hash tag (also when the
+    stream name has a tag of its own), keys beside another stream are in that stream's slot;
+    standalone and sentinel: every name exactly as before; a name no tag can follow is
+    refused."""
+    clustered = KeyLayout.for_mode("cluster", "acme:tickets:pending")
+    assert (
+        clustered.own("acme:ticketing:ledger:k1")
+        == "{acme:tickets:pending}acme:ticketing:ledger:k1"
+    )
+    assert slot(clustered.own("acme:ticket:k1")) == slot("acme:tickets:pending")
+    assert slot(clustered.beside("tickets:created", ":once:1-0")) == slot("tickets:created")
+    tagged = KeyLayout.for_mode("cluster", "{q}pending")
+    assert slot(tagged.own("ticketing:ledger:k1")) == slot("{q}pending") == slot("q")
+    for mode in ("standalone", "sentinel"):
+        plain = KeyLayout.for_mode(mode, "tickets:pending")
+        assert plain.own("ticketing:ledger:k1") == "ticketing:ledger:k1"
+        assert plain.beside("tickets:dead", ":raw") == "tickets:dead:raw"
+    with pytest.raises(ConfigurationError, match="TICKET_QUEUE_NAME"):
+        KeyLayout.for_mode("cluster", "tickets}pending")
 
 
 async def every_key(client: RedisCluster) -> list[str]:

@@ -75,6 +75,8 @@ OUTBOX_EVERY: Final = 5.0
 # Bounds the read loops of one claim, so a PEL full of deleted entries cannot spin forever.
 _MAX_ROUNDS = 16
 _REPLAY_PAGE = 500
+# Outbox entries appended before they are deleted together (also at each claim).
+_FORGET_BATCH = 50
 # Entries taken over from a dead consumer per XCLAIM round trip.
 _TAKEOVER_PAGE = 100
 
@@ -145,6 +147,8 @@ class RedisTicketStore:
         self.outbox_stream = layout.own(prefix + outbox)
         self._replayed_prefix = layout.own(prefix + replayed_prefix)
         self._outbox_due = 0.0  # time.monotonic() of the next look at the outbox
+        # Outbox entries appended and not deleted yet: deleted together, off the hot path.
+        self._delivered: list[str] = []
         self.retention = retention
         self.created_maxlen = created_maxlen
         self.dead_maxlen = dead_maxlen
@@ -501,8 +505,9 @@ class RedisTicketStore:
             log.warning("%s stays in the outbox until the next upkeep: %s", what, exc.message)
 
     async def _deliver(self, outbox_id: str, fields: dict[str, str]) -> None:
-        """Append one outbox entry to its stream (once, whoever else does it too), then delete
-        it from the outbox."""
+        """Append one outbox entry to its stream (once, whoever else does it too); it is
+        deleted from the outbox with the next few (:meth:`_forget_delivered`): an entry
+        appended and not deleted yet costs a second look that does nothing."""
         stream = fields.pop("_stream", "")
         maxlen, minid = fields.pop("_maxlen", ""), fields.pop("_minid", "")
         channel = fields.pop("_channel", "")
@@ -515,17 +520,31 @@ class RedisTicketStore:
                 minid=minid,
                 channel=channel,
             )
-        await self._client.xdel(self.outbox_stream, outbox_id)
+        self._delivered.append(outbox_id)
+        if len(self._delivered) >= _FORGET_BATCH:
+            await self._forget_delivered()
+
+    async def _forget_delivered(self) -> None:
+        """Delete the outbox entries appended since the last time, in one round trip."""
+        delivered, self._delivered = self._delivered, []
+        if delivered:
+            try:
+                await self._client.xdel(self.outbox_stream, *delivered)
+            except BaseException:
+                self._delivered[:0] = delivered  # tried again next time
+                raise
 
     async def flush_outbox(self) -> int:
         """Append whatever the outbox still holds (a process died between a ledger change and
         its append; appending twice does nothing); returns how many entries it held."""
         done = 0
         with store_errors(self._client, "appending what the outbox holds"):
+            await self._forget_delivered()
             while True:
                 page = await self._client.xrange(self.outbox_stream, count=_REPLAY_PAGE) or []
                 for entry_id, fields in page:
                     await self._deliver(text(entry_id), _decode_map(fields))
+                await self._forget_delivered()
                 done += len(page)
                 if len(page) < _REPLAY_PAGE:
                     return done
@@ -534,6 +553,7 @@ class RedisTicketStore:
         """:meth:`flush_outbox`, at most every ``OUTBOX_EVERY`` seconds (from the drain)."""
         now = time.monotonic()
         if now < self._outbox_due:
+            await self._forget_delivered()
             return
         self._outbox_due = now + OUTBOX_EVERY
         await self.flush_outbox()
