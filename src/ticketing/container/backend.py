@@ -19,7 +19,7 @@ from ticketing.adapters.memory import (
 from ticketing.adapters.memory_gate import InMemoryCallGate
 from ticketing.adapters.redis.budget import RedisRefreshBudget
 from ticketing.adapters.redis.cache import RedisContactCache
-from ticketing.adapters.redis.connection import RedisClient, connect
+from ticketing.adapters.redis.connection import RedisClient, connect, prepare
 from ticketing.adapters.redis.facts import RedisServerFacts
 from ticketing.adapters.redis.gate import RedisCallGate
 from ticketing.adapters.redis.layout import KeyLayout
@@ -63,6 +63,7 @@ async def open_redis_client(settings: Settings) -> AsyncIterator[RedisClient | N
     client = connect(
         settings.redis_url, mode=settings.redis_mode, sentinel_master=settings.redis_sentinel_master
     )
+    await prepare(client)
     try:
         yield client
     finally:

@@ -10,7 +10,7 @@ failover). Every adapter takes a :data:`RedisClient`.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from typing import Any, TypeAlias
 from urllib.parse import parse_qsl, unquote, urlsplit
 
@@ -112,6 +112,19 @@ def connect(
         )
         return primary
     raise ValueError(f"REDIS_MODE: expected one of {', '.join(MODES)}, got {mode!r}")
+
+
+async def prepare(client: RedisClient) -> None:
+    """Load a cluster client's slot map now, before the service's concurrent work starts.
+
+    redis-py (8.1) fills it lazily on the first command; ten commands racing to be first on a
+    fresh client broke each other's connections ("Connection closed by server", a writer gone
+    mid-handshake) and one retried a script that had been applied. When the cluster does not
+    answer yet, the client still loads the map on its first command, as before. Nothing to do
+    for one server or a sentinel's primary."""
+    if isinstance(client, RedisCluster):
+        with suppress(RedisError, OSError):
+            await client.initialize()
 
 
 def describe(client: object) -> str:
