@@ -13,6 +13,9 @@ from ticketing.entrypoints.logs import uninstall
 
 from tests.support.clock import ManualClock
 from tests.support.redis import REDIS_TEST_URL, REQUIRE_REDIS, SKIP_REASON, redis_available
+from tests.support.redis_sentinel import MASTER_NAME as SENTINEL_MASTER
+from tests.support.redis_sentinel import SKIP_REASON as SENTINEL_SKIP_REASON
+from tests.support.redis_sentinel import SentinelTopology, TopologyError, sentinel_topology
 
 
 @pytest.fixture
@@ -47,6 +50,35 @@ async def real_redis(real_redis_url: str, key_prefix: str) -> AsyncIterator[obje
     import redis.asyncio as aioredis
 
     client = aioredis.Redis.from_url(real_redis_url)
+    try:
+        yield client
+    finally:
+        async for key in client.scan_iter(match=f"{key_prefix}*", count=500):
+            await client.delete(key)
+        await client.aclose()
+
+
+@pytest.fixture(scope="session")
+def sentinels() -> Iterator[SentinelTopology]:
+    """A primary, a replica and three sentinels on loopback, shared by the session (started on
+    first use); skips (or fails under REQUIRE_REDIS) when they cannot start."""
+    try:
+        with sentinel_topology() as topology:
+            yield topology
+            return
+    except TopologyError as exc:
+        if REQUIRE_REDIS:
+            pytest.fail(f"REQUIRE_REDIS is set but the sentinel topology did not start: {exc}")
+        pytest.skip(f"{exc}: {SENTINEL_SKIP_REASON}")
+
+
+@pytest.fixture
+async def sentinel_redis(sentinels: SentinelTopology, key_prefix: str) -> AsyncIterator[object]:
+    """A client on the sentinels' primary, built as REDIS_MODE=sentinel builds it; deletes the
+    test's keys afterwards."""
+    from ticketing.adapters.redis.connection import connect
+
+    client = connect(sentinels.url(12), mode="sentinel", sentinel_master=SENTINEL_MASTER)
     try:
         yield client
     finally:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import AsyncIterator, Collection, Sequence
-from typing import Any
+from typing import Any, cast
 
 import anyio
 import fakeredis
@@ -23,12 +23,14 @@ from tests.support.clock import ManualClock
 pytestmark = pytest.mark.anyio
 
 
-@pytest.fixture(params=["resp2", "resp3", "fakeredis"])
-def target(request: pytest.FixtureRequest) -> tuple[str, int] | None:
-    """None (fakeredis), or the real Redis URL and the protocol to speak to it (the test's
-    keys are deleted afterwards)."""
+@pytest.fixture(params=["resp2", "resp3", "fakeredis", "sentinel"])
+def target(request: pytest.FixtureRequest) -> tuple[str, int] | aioredis.Redis | None:
+    """None (fakeredis), the real Redis URL and the protocol to speak to it, or a client on a
+    sentinel-managed primary (the test's keys are deleted afterwards)."""
     if request.param == "fakeredis":
         return None
+    if request.param == "sentinel":
+        return cast(aioredis.Redis, request.getfixturevalue("sentinel_redis"))
     # From a sync fixture: anyio cannot run an async fixture from inside another one.
     url: str = request.getfixturevalue("real_redis_url")
     request.getfixturevalue("real_redis")
@@ -36,8 +38,13 @@ def target(request: pytest.FixtureRequest) -> tuple[str, int] | None:
 
 
 @pytest.fixture
-async def client(target: tuple[str, int] | None) -> AsyncIterator[aioredis.Redis]:
+async def client(
+    target: tuple[str, int] | aioredis.Redis | None,
+) -> AsyncIterator[aioredis.Redis]:
     """A client on a fresh fakeredis server, or on the real Redis in the protocol given."""
+    if isinstance(target, aioredis.Redis):
+        yield target  # closed by its own fixture
+        return
     if target is None:
         made: aioredis.Redis = fakeredis.FakeAsyncRedis(server=fakeredis.FakeServer())
     else:

@@ -148,7 +148,7 @@ class Backend:
         return [fields[b"payload"].decode() for _, fields in await self.redis.xrange(name)]
 
 
-@pytest.fixture(params=["memory", "fakeredis", "redis"])
+@pytest.fixture(params=["memory", "fakeredis", "redis", "sentinel"])
 def redis_client(request: pytest.FixtureRequest) -> aioredis.Redis | None:
     """None (memory), a fakeredis client on a fresh server, or the real Redis (may skip)."""
     if request.param == "memory":
@@ -156,6 +156,8 @@ def redis_client(request: pytest.FixtureRequest) -> aioredis.Redis | None:
     if request.param == "fakeredis":
         return fakeredis.FakeAsyncRedis(server=fakeredis.FakeServer())
     # From a sync fixture: anyio cannot run an async fixture from inside another one.
+    if request.param == "sentinel":
+        return cast(aioredis.Redis, request.getfixturevalue("sentinel_redis"))
     return cast(aioredis.Redis, request.getfixturevalue("real_redis"))
 
 

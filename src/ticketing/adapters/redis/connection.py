@@ -108,10 +108,24 @@ def connect(
             },
         )
         primary: aioredis.Redis = sentinel.master_for(
-            sentinel_master, **_client_options(), **_url_options(url)
+            sentinel_master,
+            redis_class=SentinelPrimary,
+            **_client_options(),
+            **_url_options(url),
         )
         return primary
     raise ValueError(f"REDIS_MODE: expected one of {', '.join(MODES)}, got {mode!r}")
+
+
+class SentinelPrimary(aioredis.Redis):
+    """The client on a sentinel-managed primary; closing it also closes its connections to
+    the sentinels (redis-py leaves those open)."""
+
+    async def aclose(self, close_connection_pool: bool | None = None) -> None:
+        await super().aclose(close_connection_pool)
+        manager = getattr(self.connection_pool, "sentinel_manager", None)
+        for sentinel in getattr(manager, "sentinels", ()):
+            await sentinel.aclose()
 
 
 def describe(client: object) -> str:
