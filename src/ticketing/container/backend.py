@@ -24,6 +24,7 @@ from ticketing.adapters.redis.facts import RedisServerFacts
 from ticketing.adapters.redis.gate import RedisCallGate
 from ticketing.adapters.redis.leases import RedisLeases
 from ticketing.adapters.redis.liveness import ALIVE_PREFIX, Heartbeat
+from ticketing.adapters.redis.replication import ReplicaWait
 from ticketing.adapters.redis.store import (
     LEASE_PREFIX,
     LEDGER_PREFIX,
@@ -213,6 +214,14 @@ class RedisBackend:
             created=settings.created_stream,
             retention=settings.ledger_retention,
             dead_maxlen=settings.dead_letter_maxlen,
+            replicas=ReplicaWait(
+                self._redis,
+                anchor=settings.ticket_queue_name,
+                replicas=settings.redis_wait_replicas,
+                timeout=settings.redis_wait_timeout,
+            )
+            if settings.redis_wait_replicas
+            else None,
         )
 
     @cached_property
