@@ -309,11 +309,12 @@ def test_a_failover_under_load_is_a_short_503_window_and_loses_nothing_answered(
     finally:
         load.stop()
     expected = {scoped_key(ANONYMOUS_CLIENT, k) for k in load.answered} | load.incidents
-    by_key = wait_until(
-        lambda: (found := tickets_by_key(emulator)) if expected <= set(found) else None,
-        60,
-        "a ticket for every key answered",
-    )
+
+    def all_created() -> dict[str, int] | None:
+        found = tickets_by_key(emulator)
+        return found if expected <= set(found) else None
+
+    by_key = wait_until(all_created, 60, "a ticket for every key answered")
     assert {k: n for k, n in by_key.items() if n > 1} == {}
     assert not [s for s in load.statuses if s.startswith("5") and s != "503"], load.statuses
     assert load.no_retry_after == 0
