@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 from collections.abc import AsyncIterator, Mapping, Sequence
 from datetime import UTC, datetime
@@ -182,7 +183,8 @@ class RedisTicketStore:
                 await self._replicas.confirm(f"the acceptance of {draft.key!r}")
             except StoreUnavailable:
                 if reply[0] and reply[1]:  # leased for an attempt that is not made now
-                    await self.release(draft.key, owner)
+                    with contextlib.suppress(StoreUnavailable):  # the caller gives it back
+                        await self.release(draft.key, owner)
                 raise
         if not reply[0]:
             return Accepted(_outcome(draft.key, _pairs(reply[2])), new=False, leased=False)
