@@ -6,6 +6,7 @@ primary, and every ticket answered 201/202 exists in the emulator exactly once."
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -17,6 +18,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, cast
 
+import anyio
 import httpx
 import pytest
 import redis
@@ -327,3 +329,32 @@ def test_a_failover_under_load_is_a_short_503_window_and_loses_nothing_answered(
         assert list(client.scan_iter(match=f"{key_prefix}{ALIVE_PREFIX}*"))
     finally:
         client.close()
+
+
+async def test_after_a_switch_writes_follow_the_new_primary_within_seconds(
+    sentinels: SentinelTopology, key_prefix: str
+) -> None:
+    """SENTINEL FAILOVER leaves the old primary running as a primary for some 10 s, and
+    whatever it takes then is thrown away when it becomes a replica; a client with connections
+    to it moves its writes to the new primary within a couple of seconds instead."""
+    client = connect(sentinels.url(12), mode="sentinel", sentinel_master=MASTER_NAME)
+    new = None
+    try:
+        await client.set(f"{key_prefix}before", "1")  # a pooled connection to the old primary
+        new = await anyio.to_thread.run_sync(sentinels.switch)
+        switched = time.monotonic()
+        direct = redis.Redis(port=new, db=12)
+        try:
+            n = 0
+            while not direct.exists(f"{key_prefix}w{n}"):
+                assert time.monotonic() - switched < 4, "writes still go to the old primary"
+                n += 1
+                with contextlib.suppress(StoreUnavailable, redis.RedisError):
+                    await client.set(f"{key_prefix}w{n}", "1")
+                await anyio.sleep(0.05)
+        finally:
+            direct.close()
+    finally:
+        await client.aclose()
+        if new is not None:  # the next test starts from a settled topology
+            await anyio.to_thread.run_sync(sentinels.settle, new)

@@ -129,10 +129,18 @@ class SentinelTopology:
     def failover(self, timeout: float = 30) -> int:
         """``SENTINEL FAILOVER``: the replica becomes the primary, the old primary its replica
         (both keep running). Returns the new primary's port once all agree."""
+        new = self.switch(timeout)
+        self.settle(new, timeout)
+        return new
+
+    def switch(self, timeout: float = 30) -> int:
+        """``SENTINEL FAILOVER``, returning the new primary's port as soon as a sentinel names
+        it; the old primary still runs as a primary, until the sentinels make it a replica
+        (some 10 s later) and it throws away what was written to it meanwhile."""
         old = self.primary_port()
         self._client(self.sentinel_ports[0]).execute_command("SENTINEL", "FAILOVER", MASTER_NAME)
         new = next(port for port in self.data_ports if port != old)
-        self.settle(new, timeout)
+        wait_for(f"a sentinel names port {new}", lambda: self.primary_port() == new, timeout)
         return new
 
     def kill_primary(self, timeout: float = 30) -> int:
