@@ -7,6 +7,7 @@ import logging
 import uuid
 from collections.abc import AsyncIterator, Iterator
 
+import anyio
 import pytest
 
 from ticketing.entrypoints.logs import uninstall
@@ -78,6 +79,8 @@ async def sentinel_redis(sentinels: SentinelTopology, key_prefix: str) -> AsyncI
     test's keys afterwards."""
     from ticketing.adapters.redis.connection import connect
 
+    # A test before may have failed the primary over: its old one may not be a replica yet.
+    await anyio.to_thread.run_sync(sentinels.settle, sentinels.primary_port())
     client = connect(sentinels.url(12), mode="sentinel", sentinel_master=SENTINEL_MASTER)
     try:
         yield client

@@ -137,16 +137,15 @@ class WatchedPrimaryPool(SentinelConnectionPool):
         super().__init__(service_name, sentinel_manager, **kwargs)  # type: ignore[no-untyped-call]
         self._checked = 0.0
 
-    async def get_connection(self, command_name: Any = None, *keys: Any, **options: Any) -> Any:
+    async def get_connection(self, *args: Any, **kwargs: Any) -> Any:
         now = time.monotonic()
         if self.master_address is not None and now - self._checked >= PRIMARY_CHECK_EVERY:
             self._checked = now
             with contextlib.suppress(RedisError, OSError):  # the connection will ask again
                 # Closes the idle connections when the primary moved.
                 await self.get_master_address()  # type: ignore[no-untyped-call]
-        return await super().get_connection(  # type: ignore[no-untyped-call]
-            command_name, *keys, **options
-        )
+        # As called (redis-py passes nothing: arguments are deprecated there).
+        return await super().get_connection(*args, **kwargs)  # type: ignore[no-untyped-call]
 
     async def release(self, connection: Any) -> None:
         moved = self.master_address is not None and (connection.host, connection.port) != tuple(
