@@ -3,12 +3,21 @@
 from zoho_desk_emulator.app import EmulatorApp, create_emulator_app
 from zoho_desk_emulator.calls import CallLog
 from zoho_desk_emulator.clock import Clock, SystemClock
+from zoho_desk_emulator.conversations import Conversations
 from zoho_desk_emulator.credits import CreditMeter
 from zoho_desk_emulator.desk import Desk
 from zoho_desk_emulator.errors import DeskError, OAuthError
+from zoho_desk_emulator.events import DeskEvent
 from zoho_desk_emulator.faults import FaultError, Faults
 from zoho_desk_emulator.oauth import API_DOMAIN, OAuthServer
-from zoho_desk_emulator.records import CallRecord, ContactRecord, TicketRecord
+from zoho_desk_emulator.records import (
+    CallRecord,
+    CommentRecord,
+    ContactRecord,
+    ThreadRecord,
+    TicketRecord,
+    WebhookRecord,
+)
 from zoho_desk_emulator.sandbox import (
     ARCHIVE_DEPARTMENT_ID,
     BILLING_DEPARTMENT_ID,
@@ -23,6 +32,7 @@ from zoho_desk_emulator.sandbox import (
 )
 from zoho_desk_emulator.standalone import main, run_standalone
 from zoho_desk_emulator.state import EmulatorState
+from zoho_desk_emulator.webhooks import Delivery, Webhooks
 
 __all__ = [
     "API_DOMAIN",
@@ -39,10 +49,14 @@ __all__ = [
     "CallLog",
     "CallRecord",
     "Clock",
+    "CommentRecord",
     "ContactRecord",
+    "Conversations",
     "CreditMeter",
+    "Delivery",
     "Desk",
     "DeskError",
+    "DeskEvent",
     "EmulatorApp",
     "EmulatorState",
     "FaultError",
@@ -50,7 +64,10 @@ __all__ = [
     "OAuthError",
     "OAuthServer",
     "SystemClock",
+    "ThreadRecord",
     "TicketRecord",
+    "WebhookRecord",
+    "Webhooks",
     "create_emulator_app",
     "main",
     "run_standalone",

@@ -3,17 +3,14 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable
-from datetime import UTC
-from email.utils import format_datetime
 from typing import Any, cast
 from urllib.parse import parse_qsl, urlencode
 
 import anyio
 import httpx
-from litestar import Litestar, Request, Response, get, post
-from litestar.di import NamedDependency, Provide
-from litestar.enums import MediaType, ScopeType
+from litestar import Litestar, Response, get, post
+from litestar.di import Provide
+from litestar.enums import ScopeType
 from litestar.exceptions import HTTPException, MethodNotAllowedException, NotFoundException
 from litestar.types import (
     HTTPScope,
@@ -30,14 +27,26 @@ from zoho_desk_emulator import constraints
 from zoho_desk_emulator.calls import logged_headers, redacted_query
 from zoho_desk_emulator.credits import PLAIN_WEIGHT, SEARCH_WEIGHT
 from zoho_desk_emulator.desk import Desk
-from zoho_desk_emulator.errors import DeskError, OAuthError
+from zoho_desk_emulator.errors import OAuthError
 from zoho_desk_emulator.faults import FaultError
+from zoho_desk_emulator.plumbing import (
+    Answer,
+    AnyRequest,
+    Emu,
+    answer,
+    base_url,
+    credit_headers,
+    desk_call,
+    desk_read,
+    desk_search,
+    internal_error,
+    json_body,
+    listing,
+    query,
+)
 from zoho_desk_emulator.records import zoho_time
 from zoho_desk_emulator.state import EmulatorState
-
-AnyRequest = Request[Any, Any, Any]
-Emu = NamedDependency[EmulatorState]
-Answer = tuple[int, Any]
+from zoho_desk_emulator.twoway import HANDLERS as TWO_WAY_HANDLERS
 
 _NOT_FOUND = {"errorCode": "URL_NOT_FOUND", "message": "The URL you requested could not be found."}
 
@@ -83,10 +92,10 @@ class EmulatorApp(Litestar):
                 )
                 raise httpx.ReadError("the Zoho emulator dropped the connection (outage=reset)")
             if state.faults.accounts_outage and http_scope["path"].startswith("/oauth/"):
-                await _send_json(capture, 503, {"error": "Service Unavailable"})
+                await _sendanswer(capture, 503, {"error": "Service Unavailable"})
                 return
             if state.faults.outage == "503":
-                await _send_json(
+                await _sendanswer(
                     capture,
                     503,
                     {"errorCode": "SERVICE_UNAVAILABLE", "message": "Service Unavailable"},
@@ -103,7 +112,7 @@ class EmulatorApp(Litestar):
             )
 
 
-async def _send_json(send: Send, status: int, body: Any) -> None:
+async def _sendanswer(send: Send, status: int, body: Any) -> None:
     payload = json.dumps(body).encode()
     await send(
         {
@@ -118,157 +127,11 @@ async def _send_json(send: Send, status: int, body: Any) -> None:
     await send({"type": "http.response.body", "body": payload, "more_body": False})
 
 
-def _json(status: int, body: Any, headers: dict[str, str] | None = None) -> Response[Any]:
-    if status == 204:
-        return Response(content=b"", status_code=204, headers=headers or {})
-    return Response(
-        content=body, status_code=status, headers=headers or {}, media_type=MediaType.JSON
-    )
-
-
-def _credit_headers(state: EmulatorState, weight: int) -> dict[str, str]:
-    """The headers of every Desk answer: the credits, and the time in Zoho's clock."""
-    return {
-        "X-Rate-Limit-Remaining-v3": str(state.credits_left()),
-        "X-Rate-Limit-Request-Weight-v3": str(weight),
-        "Date": format_datetime(state.now().astimezone(UTC), usegmt=True),
-    }
-
-
-def _check_rate_limit_fault(state: EmulatorState) -> None:
-    faults = state.faults
-    limited = False
-    if faults.rate_limit_until is not None:
-        if state.clock.monotonic() < faults.rate_limit_until:
-            limited = True
-        else:
-            faults.rate_limit_until = None
-    if not limited and faults.rate_limit_calls > 0:
-        faults.rate_limit_calls -= 1
-        limited = True
-    if limited:
-        raise DeskError(
-            429,
-            "TOO_MANY_REQUESTS",
-            "Too many requests; try again later.",
-            headers={"Retry-After": str(faults.retry_after)},
-        )
-
-
-def _internal_error() -> DeskError:
-    return DeskError(
-        500,
-        "INTERNAL_SERVER_ERROR",
-        "An internal server error occurred while performing this operation.",
-    )
-
-
-async def _desk_call(
-    request: AnyRequest,
-    state: EmulatorState,
-    weight: int,
-    run: Callable[[str], Awaitable[Answer]],
-    *,
-    needs_org: bool = True,
-) -> Response[Any]:
-    """The rules every Desk call goes through, in Zoho's order as far as it is known."""
-    faults = state.faults
-    if state.in_flight >= state.max_concurrency:
-        return _json(
-            429,
-            {"errorCode": "TOO_MANY_REQUESTS", "message": "Too many concurrent requests."},
-            {"Retry-After": "1", **_credit_headers(state, 0)},
-        )
-    state.in_flight += 1
-    try:
-        if faults.latency:
-            await anyio.sleep(faults.latency)
-        charged = 0
-        try:
-            _check_rate_limit_fault(state)
-            state.oauth.authenticate(request.headers.get("authorization"))
-            org_id = state.desk.check_org(request.headers.get("orgid")) if needs_org else ""
-            if faults.error_rate and state.rng.random() < faults.error_rate:
-                raise _internal_error()
-            state.credits.charge(weight)
-            charged = weight
-            state.desk.settle()
-            status, body = await run(org_id)
-        except DeskError as error:
-            return _json(
-                error.status, error.body(), {**error.headers, **_credit_headers(state, charged)}
-            )
-        return _json(status, body, _credit_headers(state, charged))
-    finally:
-        state.in_flight = max(0, state.in_flight - 1)
-
-
-async def _desk_read(
-    request: AnyRequest,
-    emu: EmulatorState,
-    schema: constraints.Schema,
-    read: Callable[[str, dict[str, str]], Answer],
-    *,
-    weight: int = PLAIN_WEIGHT,
-    needs_org: bool = True,
-) -> Response[Any]:
-    """A Desk GET: its query checked against Zoho's description, then ``read(org_id, query)``."""
-
-    async def run(org_id: str) -> Answer:
-        params = _query(request)
-        emu.desk.check_query(schema, params)
-        return read(org_id, params)
-
-    return await _desk_call(request, emu, weight, run, needs_org=needs_org)
-
-
-async def _desk_search(
-    request: AnyRequest,
-    emu: EmulatorState,
-    schema: constraints.Schema,
-    search: Callable[[Desk, str, dict[str, str]], tuple[list[dict[str, Any]], int]],
-) -> Response[Any]:
-    """A Desk search: a page of results with the total ``count``, at the search weight."""
-
-    def read(org_id: str, params: dict[str, str]) -> Answer:
-        return _listing(*search(emu.desk, org_id, params))
-
-    return await _desk_read(request, emu, schema, read, weight=SEARCH_WEIGHT)
-
-
-async def _json_body(request: AnyRequest) -> Any:
-    raw = await request.body()
-    try:
-        return json.loads(raw or b"null")
-    except ValueError:
-        raise DeskError(
-            422, "UNPROCESSABLE_ENTITY", "The request body is not valid JSON."
-        ) from None
-
-
-def _query(request: AnyRequest) -> dict[str, str]:
-    return {name: request.query_params[name] for name in request.query_params}
-
-
 async def _oauth_params(request: AnyRequest) -> dict[str, str]:
     """Zoho takes the accounts parameters from the query string as well as from a form body."""
-    params = _query(request)
+    params = query(request)
     params.update(parse_qsl((await request.body()).decode("utf-8", "replace")))
     return params
-
-
-def _base_url(request: AnyRequest) -> str:
-    return str(request.base_url).rstrip("/")
-
-
-def _listing(items: list[Any], total: int | None = None) -> Answer:
-    """Zoho answers an empty list or search with 204 and no body."""
-    if not items:
-        return 204, None
-    body: dict[str, Any] = {"data": items}
-    if total is not None:
-        body["count"] = total
-    return 200, body
 
 
 # ---------------------------------------------------------------------- accounts
@@ -276,9 +139,9 @@ def _listing(items: list[Any], total: int | None = None) -> Answer:
 
 @get("/oauth/v2/auth", sync_to_thread=False)
 def oauth_authorize(request: AnyRequest, emu: Emu) -> Response[Any]:
-    params = _query(request)
+    params = query(request)
     try:
-        answer = emu.oauth.authorize(
+        granted = emu.oauth.authorize(
             client_id=params.get("client_id"),
             redirect_uri=params.get("redirect_uri"),
             response_type=params.get("response_type"),
@@ -287,17 +150,17 @@ def oauth_authorize(request: AnyRequest, emu: Emu) -> Response[Any]:
         )
     except OAuthError as error:
         # never redirect to an unverified URI; Zoho shows an error page instead
-        return _json(400, error.body)
-    if "code" in answer:
-        answer |= {"location": "us", "accounts-server": _base_url(request)}
+        return answer(400, error.body)
+    if "code" in granted:
+        granted |= {"location": "us", "accounts-server": base_url(request)}
     if "state" in params:
-        answer["state"] = params["state"]
+        granted["state"] = params["state"]
     redirect_uri = params["redirect_uri"]
     separator = "&" if "?" in redirect_uri else "?"
     return Response(
         content=b"",
         status_code=302,
-        headers={"Location": redirect_uri + separator + urlencode(answer)},
+        headers={"Location": redirect_uri + separator + urlencode(granted)},
     )
 
 
@@ -305,18 +168,18 @@ def oauth_authorize(request: AnyRequest, emu: Emu) -> Response[Any]:
 async def oauth_token(request: AnyRequest, emu: Emu) -> Response[Any]:
     params = await _oauth_params(request)
     try:
-        return _json(200, emu.oauth.token(params))
+        return answer(200, emu.oauth.token(params))
     except OAuthError as error:
-        return _json(emu.faults.token_error_status, error.body)
+        return answer(emu.faults.token_error_status, error.body)
 
 
 @post("/oauth/v2/token/revoke", status_code=200)
 async def oauth_revoke(request: AnyRequest, emu: Emu) -> Response[Any]:
     token = (await _oauth_params(request)).get("token")
     if not token:
-        return _json(emu.faults.token_error_status, {"error": "invalid_request"})
+        return answer(emu.faults.token_error_status, {"error": "invalid_request"})
     emu.oauth.revoke(token)
-    return _json(200, {"status": "success"})
+    return answer(200, {"status": "success"})
 
 
 # ---------------------------------------------------------------------- desk
@@ -324,18 +187,18 @@ async def oauth_revoke(request: AnyRequest, emu: Emu) -> Response[Any]:
 
 @get("/api/v1/organizations")
 async def organizations(request: AnyRequest, emu: Emu) -> Response[Any]:
-    return await _desk_read(
+    return await desk_read(
         request,
         emu,
         constraints.LIST_ORGANIZATIONS,
-        lambda _, __: _listing(emu.desk.list_organizations()),
+        lambda _, __: listing(emu.desk.list_organizations()),
         needs_org=False,
     )
 
 
 @get("/api/v1/myinfo")
 async def myinfo(request: AnyRequest, emu: Emu) -> Response[Any]:
-    return await _desk_read(
+    return await desk_read(
         request, emu, constraints.MY_INFO, lambda _, __: (200, emu.desk.myinfo())
     )
 
@@ -343,22 +206,22 @@ async def myinfo(request: AnyRequest, emu: Emu) -> Response[Any]:
 @get("/api/v1/departments")
 async def departments(request: AnyRequest, emu: Emu) -> Response[Any]:
     def read(org_id: str, params: dict[str, str]) -> Answer:
-        return _listing(emu.desk.list_departments(org_id, params))
+        return listing(emu.desk.list_departments(org_id, params))
 
-    return await _desk_read(request, emu, constraints.LIST_DEPARTMENTS, read, weight=SEARCH_WEIGHT)
+    return await desk_read(request, emu, constraints.LIST_DEPARTMENTS, read, weight=SEARCH_WEIGHT)
 
 
 @get("/api/v1/contacts/search")
 async def search_contacts(request: AnyRequest, emu: Emu) -> Response[Any]:
-    return await _desk_search(request, emu, constraints.SEARCH_CONTACTS, Desk.search_contacts)
+    return await desk_search(request, emu, constraints.SEARCH_CONTACTS, Desk.search_contacts)
 
 
 @post("/api/v1/contacts")
 async def create_contact(request: AnyRequest, emu: Emu) -> Response[Any]:
     async def run(org_id: str) -> Answer:
-        return 200, emu.desk.create_contact(org_id, await _json_body(request)).as_zoho()
+        return 200, emu.desk.create_contact(org_id, await json_body(request)).as_zoho()
 
-    return await _desk_call(request, emu, PLAIN_WEIGHT, run)
+    return await desk_call(request, emu, PLAIN_WEIGHT, run)
 
 
 @post("/api/v1/tickets")
@@ -369,29 +232,29 @@ async def create_ticket(request: AnyRequest, emu: Emu) -> Response[Any]:
             faults.create_late -= 1
             delay = faults.commit_delay
             late = emu.desk.create_ticket_later(
-                org_id, await _json_body(request), _base_url(request), delay
+                org_id, await json_body(request), base_url(request), delay
             )
             # Committed at its due time even if nobody waits for this answer any more.
             await anyio.sleep(delay)
             emu.settle()
             if late.ticket is None:
-                raise _internal_error()
+                raise internal_error()
             return 200, late.ticket.as_zoho()
-        ticket = emu.desk.create_ticket(org_id, await _json_body(request), _base_url(request))
+        ticket = emu.desk.create_ticket(org_id, await json_body(request), base_url(request))
         if faults.create_then_fail > 0:
             faults.create_then_fail -= 1
-            raise _internal_error()
+            raise internal_error()
         if faults.create_then_hang > 0:
             faults.create_then_hang -= 1
             await anyio.sleep(faults.hang)
         return 200, ticket.as_zoho()
 
-    return await _desk_call(request, emu, PLAIN_WEIGHT, run)
+    return await desk_call(request, emu, PLAIN_WEIGHT, run)
 
 
 @get("/api/v1/tickets/search")
 async def search_tickets(request: AnyRequest, emu: Emu) -> Response[Any]:
-    return await _desk_search(request, emu, constraints.SEARCH_TICKETS, Desk.search_tickets)
+    return await desk_search(request, emu, constraints.SEARCH_TICKETS, Desk.search_tickets)
 
 
 @get("/api/v1/tickets/{ticket_id:str}")
@@ -401,7 +264,7 @@ async def get_ticket(request: AnyRequest, emu: Emu) -> Response[Any]:
     def read(org_id: str, _: dict[str, str]) -> Answer:
         return 200, emu.desk.get_ticket(org_id, ticket_id).as_zoho()
 
-    return await _desk_read(request, emu, constraints.GET_TICKET, read)
+    return await desk_read(request, emu, constraints.GET_TICKET, read)
 
 
 @get("/api/v1/organizationFields")
@@ -409,9 +272,9 @@ async def organization_fields(request: AnyRequest, emu: Emu) -> Response[Any]:
     def read(org_id: str, params: dict[str, str]) -> Answer:
         if params.get("module") != "tickets":
             return 204, None  # the emulator keeps picklists for tickets only
-        return _listing(emu.desk.organization_fields(org_id))
+        return listing(emu.desk.organization_fields(org_id))
 
-    return await _desk_read(request, emu, constraints.ORGANIZATION_FIELDS, read)
+    return await desk_read(request, emu, constraints.ORGANIZATION_FIELDS, read)
 
 
 # ---------------------------------------------------------------------- control
@@ -436,8 +299,8 @@ async def control_set_faults(request: AnyRequest, emu: Emu) -> Response[Any]:
             raise FaultError("the body is a JSON object of switches")
         emu.apply_faults(data)
     except ValueError as error:  # FaultError and JSONDecodeError are both ValueErrors
-        return _json(400, {"error": str(error)})
-    return _json(200, emu.faults.as_json())
+        return answer(400, {"error": str(error)})
+    return answer(200, emu.faults.as_json())
 
 
 @get("/_emulator/picklists", sync_to_thread=False)
@@ -459,8 +322,8 @@ async def control_set_picklist(request: AnyRequest, emu: Emu) -> Response[Any]:
             data["field"], add=add, remove=remove, org_id=data.get("org_id")
         )
     except ValueError as error:
-        return _json(400, {"error": str(error)})
-    return _json(200, {"field": data["field"], "allowedValues": values})
+        return answer(400, {"error": str(error)})
+    return answer(200, {"field": data["field"], "allowedValues": values})
 
 
 @post("/_emulator/reset", status_code=200, sync_to_thread=False)
@@ -506,12 +369,12 @@ def control_calls(emu: Emu) -> dict[str, Any]:
 def _not_found(request: AnyRequest, _: Exception) -> Response[Any]:
     app = request.app
     if isinstance(app, EmulatorApp) and request.url.path.startswith("/api/"):
-        return _json(404, _NOT_FOUND, _credit_headers(app.emulator, 0))
-    return _json(404, _NOT_FOUND)
+        return answer(404, _NOT_FOUND, credit_headers(app.emulator, 0))
+    return answer(404, _NOT_FOUND)
 
 
 def _method_not_allowed(_: AnyRequest, __: Exception) -> Response[Any]:
-    return _json(
+    return answer(
         405, {"errorCode": "METHOD_NOT_ALLOWED", "message": "The method is not allowed here."}
     )
 
@@ -520,11 +383,11 @@ def _http_error(_: AnyRequest, error: HTTPException) -> Response[Any]:
     code = {400: "INVALID_DATA", 401: "UNAUTHORIZED", 403: "FORBIDDEN"}.get(
         error.status_code, "UNPROCESSABLE_ENTITY"
     )
-    return _json(error.status_code, {"errorCode": code, "message": error.detail})
+    return answer(error.status_code, {"errorCode": code, "message": error.detail})
 
 
 def _server_error(_: AnyRequest, __: Exception) -> Response[Any]:
-    return _json(
+    return answer(
         500,
         {"errorCode": "INTERNAL_SERVER_ERROR", "message": "An internal server error occurred."},
     )
@@ -563,6 +426,7 @@ def create_emulator_app(state: EmulatorState | None = None, *, lenient: bool = F
             control_reset,
             control_tickets,
             control_calls,
+            *TWO_WAY_HANDLERS,
         ],
         dependencies={"emu": Provide(provide_state, sync_to_thread=False)},
         exception_handlers={

@@ -69,6 +69,8 @@ class Field:
     # objects: their own schema; arrays / comma lists: at most this many items
     schema: Schema | None = None
     max_items: int | None = None
+    # arrays: each item is checked with this field
+    items: Field | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -322,6 +324,296 @@ ORGANIZATION_FIELDS: Final = Schema(
 )
 
 
+# ---------------------------------------------------------------- ticket updates and lists
+
+UPDATE_TICKET: Final = Schema(
+    source=(
+        "Ticket.json paths./api/v1/tickets/{ticketId}.patch (requestBodies/updateTicketRequest: "
+        "the create's commonJson and commonKeys properties)"
+    ),
+    fields={
+        name: spec
+        for name, spec in CREATE_TICKET.fields.items()
+        if name not in ("contact", "uploads", "secondaryContacts", "entitySkills")
+    },
+    notes="nothing is required; a field not in the create's schema is refused",
+)
+
+UPDATE_TICKET_QUERY: Final = Schema(
+    source="Ticket.json paths./api/v1/tickets/{ticketId}.patch.parameters",
+    fields={"disableClosureNotification": Field(kinds=("boolean",))},
+    query=True,
+)
+
+_TICKET_INCLUDES = "(?:contacts|products|departments|team|assignee)"
+LIST_TICKETS: Final = Schema(
+    source="Ticket.json paths./api/v1/tickets.get.parameters",
+    fields={
+        "include": Field(pattern=rf"{_TICKET_INCLUDES}(?:,{_TICKET_INCLUDES})*"),
+        "departmentIds": Field(pattern=r"[0-9]+(?:,[0-9]+)*", max_items=20),
+        "priority": Field(max_items=20, pattern=PICKLIST_PATTERN),
+        "departmentId": Field(pattern=ID_PATTERN),
+        # the description gives a default (25) and no range; the stricter reading: 1 to 100
+        "limit": Field(kinds=("integer",), minimum=1, maximum=100),
+        "channel": Field(pattern=PICKLIST_PATTERN),
+        "from": Field(kinds=("integer",), minimum=0),
+        # enum dueDate | createdTime | recentThread; "-" for descending as on every Desk list
+        "sortBy": Field(pattern=r"-?(?:dueDate|createdTime|recentThread)"),
+        "assignee": Field(pattern=r"(?:[0-9]+|Unassigned)(?:,(?:[0-9]+|Unassigned))*"),
+        "teamIds": Field(pattern=r"[0-9]+(?:,[0-9]+)*"),
+        "receivedInDays": Field(enum=("15", "30", "90", "-1")),
+        "status": Field(pattern=PICKLIST_PATTERN.replace("\\s()", "\\s(),")),
+        "viewId": Field(pattern=ID_PATTERN),
+        "fields": Field(max_items=30),
+        "filters": Field(max_length=4500),
+    },
+    query=True,
+    notes="no modifiedTimeRange here: polling by modification time is a search",
+)
+
+# ---------------------------------------------------------------- threads and conversations
+
+# the threads' limit: Thread.json gives only the pattern [0-9]+; the stricter reading is
+# the range of the conversations list (1 to 200)
+LIST_THREADS: Final = Schema(
+    source="Thread.json paths./api/v1/tickets/{ticketId}/threads.get.parameters",
+    fields={
+        "limit": Field(kinds=("integer",), minimum=1, maximum=200),
+        "from": Field(kinds=("integer",), minimum=0),
+        # enum sendDateTime; its description allows "-sendDateTime" (descending, the default)
+        "sortBy": Field(max_length=100, pattern=r"-?sendDateTime"),
+    },
+    query=True,
+)
+
+GET_THREAD: Final = Schema(
+    source="Thread.json paths./api/v1/tickets/{ticketId}/threads/{threadId}.get.parameters",
+    fields={"include": Field(kinds=("string",), enum=("plainText",))},
+    query=True,
+)
+
+LATEST_THREAD: Final = Schema(
+    source="Thread.json paths./api/v1/tickets/{ticketId}/latestThread.get.parameters",
+    fields={
+        "needPublic": Field(kinds=("boolean",)),
+        "needIncomingThread": Field(kinds=("boolean",)),
+        "include": Field(max_length=100, pattern=r"(?:source|plainText)(?:,(?:source|plainText))?"),
+        "threadStatus": Field(max_length=100, enum=("success", "failed")),
+    },
+    query=True,
+)
+
+LIST_CONVERSATIONS: Final = Schema(
+    source="Thread.json paths./api/v1/tickets/{ticketId}/conversations.get.parameters",
+    fields={
+        "limit": Field(kinds=("integer",), minimum=1, maximum=200),
+        "from": Field(kinds=("integer",), minimum=0),
+    },
+    query=True,
+)
+
+# ---------------------------------------------------------------- comments
+
+CREATE_COMMENT: Final = Schema(
+    source="TicketComment.json schemas/addCommentPayload (requestBodies/addCommentInput)",
+    fields={
+        "isPublic": Field(kinds=("boolean",)),
+        "attachmentIds": Field(
+            kinds=("array",), items=Field(kinds=("string", "integer"), pattern=ID_PATTERN)
+        ),
+        "contentType": Field(kinds=("string",), enum=("plainText", "html")),
+        "content": Field(kinds=("string",), max_length=32000),
+    },
+    required=("content",),
+)
+
+# ``include``'s items enum is ["mentions"] while its description allows mentions and
+# plainText (and the history answer has plainText): both are accepted
+_COMMENT_INCLUDE: Final = Field(
+    pattern=r"(?:mentions|plainText)(?:,(?:mentions|plainText))?",
+)
+LIST_COMMENTS: Final = Schema(
+    source="TicketComment.json paths./api/v1/tickets/{ticketId}/comments.get.parameters",
+    fields={
+        "include": _COMMENT_INCLUDE,
+        "limit": Field(kinds=("integer",), minimum=1, maximum=100),
+        "from": Field(kinds=("integer",), minimum=0),
+        "sortBy": Field(pattern=r"-?commentedTime"),
+    },
+    query=True,
+)
+
+CREATE_COMMENT_QUERY: Final = Schema(
+    source="TicketComment.json paths./api/v1/tickets/{ticketId}/comments.post (no query)",
+    fields={},
+    query=True,
+)
+
+GET_COMMENT: Final = Schema(
+    source=(
+        "TicketComment.json paths./api/v1/tickets/{ticketId}/comments/{commentId}.get.parameters"
+    ),
+    fields={"include": _COMMENT_INCLUDE},
+    query=True,
+)
+
+# ---------------------------------------------------------------- webhooks
+
+_WEBHOOK_IDS: Final = Field(
+    kinds=("array", "null"), items=Field(kinds=("string", "integer", "null"), pattern=ID_PATTERN)
+)
+_FILTERS: Final[Mapping[str, Field]] = {
+    "departmentId": _WEBHOOK_IDS,
+    "departmentIds": _WEBHOOK_IDS,
+    "fields": Field(
+        kinds=("array", "null"),
+        max_items=5,
+        items=Field(max_length=100, pattern=rf"[0-9a-zA-Z_\-.$@?,:'/!{_NON_ASCII}\s]+"),
+    ),
+    "includePrevState": Field(kinds=("boolean", "null")),
+    "direction": Field(kinds=("string", "null"), enum=("in", "out")),
+}
+# Webhook.json schemas/subscriptions: every event Zoho knows, and the filters it takes
+# (None: the event takes no filter, its value is null). Each filter object is
+# additionalProperties false; its "required" lists every property (and min/maxProperties
+# their count), which Zoho's own request example does not follow ({"departmentIds": [...]}
+# alone): the emulator refuses unknown filters and bad values, not missing ones.
+WEBHOOK_EVENTS: Final[Mapping[str, tuple[str, ...] | None]] = {
+    "Ticket_Add": ("departmentId", "departmentIds"),
+    "Ticket_Update": ("departmentId", "departmentIds", "fields", "includePrevState"),
+    "Ticket_Delete": None,
+    "Ticket_Thread_Add": ("departmentId", "departmentIds", "direction"),
+    "Ticket_Comment_Add": ("departmentId", "departmentIds"),
+    "Ticket_Comment_Update": ("departmentId", "departmentIds"),
+    "Ticket_Attachment_Add": (),
+    "Ticket_Attachment_Update": (),
+    "Ticket_Attachment_Trashed": ("departmentIds",),
+    "Ticket_Attachment_Restored": ("departmentIds",),
+    "Ticket_Attachment_Delete": ("departmentIds",),
+    "Ticket_Comment_Attachment_Add": None,
+    "Ticket_Comment_Attachment_Delete": None,
+    "Ticket_Approval_Add": None,
+    "Ticket_Approval_Update": ("includePrevState",),
+    "Contact_Add": None,
+    "Contact_Update": ("includePrevState",),
+    "Contact_Delete": None,
+    "Account_Add": None,
+    "Account_Update": ("includePrevState",),
+    "Account_Delete": None,
+    "Agent_Add": None,
+    "Agent_Update": ("includePrevState",),
+    "Agent_Delete": None,
+    "Agent_Presence_Update": None,
+    "Agent_Channel_Preference_Update": None,
+    "Department_Add": None,
+    "Department_Update": ("includePrevState",),
+    "Task_Add": ("departmentIds",),
+    "Task_Update": ("departmentIds", "includePrevState"),
+    "Task_Delete": None,
+    "Call_Add": ("departmentIds",),
+    "Call_Update": ("departmentIds", "includePrevState"),
+    "Call_Delete": None,
+    "Event_Add": ("departmentIds",),
+    "Event_Update": ("departmentIds", "includePrevState"),
+    "Event_Delete": None,
+    "TimeEntry_Add": None,
+    "TimeEntry_Update": ("includePrevState",),
+    "TimeEntry_Delete": None,
+    "Article_Add": None,
+    "Article_Update": ("includePrevState",),
+    "Article_Delete": None,
+    "Article_Translation_Add": None,
+    "Article_Translation_Update": ("includePrevState",),
+    "Article_Translation_Delete": None,
+    "Article_Feedback_Add": None,
+    "KBRootCategory_Add": None,
+    "KBRootCategory_Update": ("includePrevState",),
+    "KBRootCategory_Delete": None,
+    "KBSection_Add": None,
+    "KBSection_Update": ("includePrevState",),
+    "KBSection_Delete": None,
+    "IM_Message_Add": ("departmentIds",),
+    "IM_Message_Status": ("departmentIds",),
+    "IM_Session_Status": ("departmentId", "departmentIds"),
+}
+
+
+def _event_field(filters: tuple[str, ...] | None) -> Field:
+    if filters is None:
+        return Field(kinds=("string", "null"))
+    return Field(
+        kinds=("object", "null"),
+        schema=Schema(
+            source="Webhook.json schemas/subscriptions (one event's filters)",
+            fields={name: _FILTERS[name] for name in filters},
+        ),
+    )
+
+
+SUBSCRIPTIONS: Final = Schema(
+    source="Webhook.json schemas/subscriptions",
+    fields={event: _event_field(filters) for event, filters in WEBHOOK_EVENTS.items()},
+)
+
+_UUID_OR_EMPTY: Final = (
+    r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}|"
+)
+_AUTOMATION: Final = Field(
+    kinds=("array",), items=Field(kinds=("string",), max_length=100, pattern="AUTOMATION")
+)
+CREATE_WEBHOOK: Final = Schema(
+    source="Webhook.json requestBodies/webhookjson",
+    fields={
+        "subscriptions": Field(kinds=("object", "null"), schema=SUBSCRIPTIONS),
+        "includeEventsFrom": _AUTOMATION,
+        "isEnabled": Field(kinds=("boolean",)),
+        "name": Field(
+            kinds=("string",),
+            max_length=100,
+            pattern=rf"[0-9a-zA-Z_\-&.$@^(){{}}~=|*+?\[\],:\"'/!{_NON_ASCII}\s]+",
+        ),
+        "description": Field(
+            kinds=("string",), max_length=3000, pattern=rf"[0-9a-zA-Z_\-.$@?,:'/!{_NON_ASCII}\s]+"
+        ),
+        "ignoreSourceId": Field(kinds=("string",), max_length=250, pattern=_UUID_OR_EMPTY),
+        "url": Field(
+            kinds=("string",),
+            max_length=500,
+            pattern=(
+                r"(?:(?:ht|f)tps?://[0-9a-zA-Z][-.\w]*(?::[0-9])*/?"
+                r"[a-zA-Z0-9\-.?,|:'/\\+=&%$#_\[\]@!()*;~]*)|[*]"
+            ),
+        ),
+    },
+    required=("subscriptions", "url"),
+)
+
+UPDATE_WEBHOOK: Final = Schema(
+    source="Webhook.json requestBodies/updateWebhook_webhookjson",
+    fields={
+        "subscriptions": Field(kinds=("object", "null"), schema=SUBSCRIPTIONS),
+        "includeEventsFrom": _AUTOMATION,
+        "isEnabled": Field(kinds=("boolean",)),
+        "name": Field(kinds=("string",), max_length=100),
+        "description": Field(kinds=("string",), max_length=3000),
+        "ignoreSourceId": Field(kinds=("string",), max_length=100, pattern=_UUID_OR_EMPTY),
+        # the update's url: at most 100 characters, and an older pattern than the create's
+        "url": Field(
+            kinds=("string",),
+            max_length=100,
+            pattern=r"(?:ht|f)tps?://[-.\w]*/?[a-zA-Z0-9\-.?,:'/\\+=&amp;%$#_@]*",
+        ),
+    },
+    # the update requires the subscriptions, even when only the URL changes
+    required=("subscriptions",),
+)
+
+WEBHOOK_QUERY: Final = Schema(
+    source="Webhook.json paths./api/v1/webhooks (no query parameters on any operation)",
+    fields={},
+    query=True,
+)
+
 # ---------------------------------------------------------------- validation
 
 
@@ -362,6 +654,11 @@ def _check(
     if isinstance(value, list):
         if spec.max_items is not None and len(value) > spec.max_items:
             return [Violation(name, "invalid", f"{name} takes at most {spec.max_items} items")]
+        if spec.items is not None:
+            for item in value:
+                found = _check(name, item, spec.items, picklists, query=False)
+                if found:
+                    return found
         return []
     text = str(value) if not isinstance(value, bool) else ("true" if value else "false")
     if query and spec.max_items is not None:
@@ -480,6 +777,18 @@ ALL_SCHEMAS: Final = {
     "GET /api/v1/organizations": LIST_ORGANIZATIONS,
     "GET /api/v1/myinfo": MY_INFO,
     "GET /api/v1/organizationFields": ORGANIZATION_FIELDS,
+    "PATCH /api/v1/tickets/{ticketId}": UPDATE_TICKET,
+    "GET /api/v1/tickets": LIST_TICKETS,
+    "GET /api/v1/tickets/{ticketId}/threads": LIST_THREADS,
+    "GET /api/v1/tickets/{ticketId}/threads/{threadId}": GET_THREAD,
+    "GET /api/v1/tickets/{ticketId}/latestThread": LATEST_THREAD,
+    "GET /api/v1/tickets/{ticketId}/conversations": LIST_CONVERSATIONS,
+    "POST /api/v1/tickets/{ticketId}/comments": CREATE_COMMENT,
+    "GET /api/v1/tickets/{ticketId}/comments": LIST_COMMENTS,
+    "GET /api/v1/tickets/{ticketId}/comments/{commentId}": GET_COMMENT,
+    "POST /api/v1/webhooks": CREATE_WEBHOOK,
+    "PATCH /api/v1/webhooks/{webhookId}": UPDATE_WEBHOOK,
+    "GET /api/v1/webhooks": WEBHOOK_QUERY,
 }
 
 __all__ = [

@@ -15,11 +15,13 @@ from zoho_desk_emulator.constraints import (
     CREATE_CONTACT,
     CREATE_TICKET,
     DEFAULT_PICKLISTS,
+    UPDATE_TICKET,
     Schema,
     picklist_value,
     validate,
 )
 from zoho_desk_emulator.errors import DeskError, FieldError, invalid_data, not_a_json_object
+from zoho_desk_emulator.events import DeskEvent, Listener
 from zoho_desk_emulator.faults import Faults
 from zoho_desk_emulator.records import (
     TICKET_EXTRAS,
@@ -131,6 +133,15 @@ class Desk:
         self._ids = 0
         self._ticket_numbers = 100
         self._late: list[LateCreate] = []
+        # called with each ticket as it is stored (before its Ticket_Add event)
+        self.on_ticket_stored: list[Callable[[TicketRecord], None]] = []
+        # told of every event (the webhooks)
+        self.listeners: list[Listener] = []
+
+    def emit(self, event: DeskEvent) -> None:
+        """Tell the listeners (the webhook subscriptions) of one event."""
+        for listener in self.listeners:
+            listener(event)
 
     def __repr__(self) -> str:
         return f"Desk(tickets={len(self.tickets)}, contacts={len(self.contacts)})"
@@ -213,7 +224,7 @@ class Desk:
             for n, (name, values) in enumerate(self.picklists[org_id].items(), start=1)
         ]
 
-    def _new_id(self) -> str:
+    def new_id(self) -> str:
         self._ids += 1
         return str(_ID_BASE + self._ids)
 
@@ -291,7 +302,7 @@ class Desk:
         self, org_id: str, body: Mapping[str, Any], cf: dict[str, str | None]
     ) -> ContactRecord:
         contact = ContactRecord(
-            id=self._new_id(),
+            id=self.new_id(),
             org_id=org_id,
             last_name=str(body["lastName"]).strip(),
             created_time=self.now(),
@@ -412,7 +423,7 @@ class Desk:
             # Zoho matches the inline contact by email when it commits the ticket.
             email = str(inline.get("email") or "")
             contact = self._contact_by_email(org_id, email) or self._add_contact(org_id, inline, {})
-        ticket_id = self._new_id()
+        ticket_id = self.new_id()
         self._ticket_numbers += 1
         ticket = TicketRecord(
             id=ticket_id,
@@ -435,7 +446,66 @@ class Desk:
         )
         self.tickets[ticket.id] = ticket
         self.tickets_created += 1
+        for hook in self.on_ticket_stored:
+            hook(ticket)
+        self.emit(DeskEvent("Ticket_Add", org_id, department_id, ticket.as_zoho(), at))
         return ticket
+
+    def update_ticket(self, org_id: str, ticket_id: str, body: Any) -> TicketRecord:
+        """``PATCH /tickets/{id}``: validate like Zoho (422), apply, and when something changed
+        stamp ``modifiedTime`` (and ``closedTime``) and tell the subscriptions
+        (``Ticket_Update`` with the changed fields and the state before)."""
+        ticket = self.get_ticket(org_id, ticket_id)
+        body, errors = self._checked_body(UPDATE_TICKET, body, org_id, _TICKET_STRINGS)
+        if errors:
+            raise invalid_data(*errors)
+        updates: dict[str, Any] = {}
+        for name, value in body.items():
+            if name == "cf":
+                cf, cf_errors = _custom_fields(value, "/cf")
+                errors += cf_errors
+                updates["cf"] = {**ticket.cf, **cf}
+                continue
+            text = _text(value)
+            if name in ("priority", "channel", "status", *TICKET_EXTRAS):
+                text, known = self._picklist(org_id, name, text)
+                if not known:
+                    errors.append(FieldError(f"/{name}", "invalid", f"{name} is not listed"))
+            if name in ("subject", "status") and not text:
+                errors.append(FieldError(f"/{name}", "invalid", f"{name} cannot be empty"))
+            if name == "departmentId":
+                department = self.departments.get(text or "")
+                if department is None or department.org_id != org_id:
+                    errors.append(FieldError("/departmentId", "invalid", "no such department"))
+            updates[name] = text
+        if errors:
+            raise invalid_data(*errors)
+        before = ticket.as_zoho()
+        changed = [name for name, value in updates.items() if _ticket_value(ticket, name) != value]
+        if not changed:
+            return ticket
+        now = self.now()
+        for name in changed:
+            _set_ticket_value(ticket, name, updates[name])
+        ticket.touch(now)
+        if "status" in changed:
+            ticket.closed_time = now if ticket.status == "Closed" else None
+        self.emit(
+            DeskEvent(
+                "Ticket_Update",
+                org_id,
+                ticket.department_id,
+                ticket.as_zoho(),
+                now,
+                prev_state=before,
+                changed=tuple(changed),
+            )
+        )
+        return ticket
+
+    def list_tickets(self, org_id: str, params: Mapping[str, str]) -> list[dict[str, Any]]:
+        """``GET /tickets``: a page of the portal's tickets (no search, no lag)."""
+        return search.list_tickets(self.tickets.values(), org_id, params)
 
     def _ticket_contact(
         self, org_id: str, body: Mapping[str, Any]
@@ -490,7 +560,8 @@ class Desk:
     def search_tickets(
         self, org_id: str, params: Mapping[str, str]
     ) -> tuple[list[dict[str, Any]], int]:
-        """Ticket search: ``(page, total)``; tickets younger than ``search_lag`` are not indexed."""
+        """Ticket search: ``(page, total)``; tickets younger than ``search_lag`` are not indexed,
+        and changes younger than it are not seen by ``modifiedTimeRange``."""
         lag = self.faults.search_lag
         indexed_before = self.now() - timedelta(seconds=lag) if lag else None
         return search.search_tickets(
@@ -499,6 +570,33 @@ class Desk:
 
 
 # ---------------------------------------------------------------------- validation
+
+# the ticket attribute behind each updatable API name (the rest live in ``extra``)
+_TICKET_ATTRIBUTES = {
+    "subject": "subject",
+    "description": "description",
+    "email": "email",
+    "phone": "phone",
+    "status": "status",
+    "priority": "priority",
+    "channel": "channel",
+    "departmentId": "department_id",
+    "contactId": "contact_id",
+    "cf": "cf",
+}
+
+
+def _ticket_value(ticket: TicketRecord, name: str) -> Any:
+    attribute = _TICKET_ATTRIBUTES.get(name)
+    return getattr(ticket, attribute) if attribute else ticket.extra.get(name)
+
+
+def _set_ticket_value(ticket: TicketRecord, name: str, value: Any) -> None:
+    attribute = _TICKET_ATTRIBUTES.get(name)
+    if attribute:
+        setattr(ticket, attribute, value)
+    else:
+        ticket.extra[name] = value
 
 
 def _text(value: Any) -> str | None:

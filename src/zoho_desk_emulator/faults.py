@@ -24,6 +24,12 @@ class Faults:
     ``clock_skew`` (seconds, either sign) sets Zoho's clock apart from the host's: its ``Date``
     header and the times it stamps. ``create_late`` creates are committed ``commit_delay``
     seconds after they arrive (a proxy holding the request), and answered only then.
+
+    Webhook deliveries: at most ``webhook_batch`` events in one delivery, collected for
+    ``webhook_batch_window`` seconds; an answer later than ``webhook_timeout`` seconds (Zoho's
+    5 s) counts as failed; a failed delivery is sent again ``webhook_redeliveries`` times,
+    ``webhook_redelivery_delay`` seconds apart (Zoho documents no retry: 0 by default); a
+    delivered one is sent ``webhook_duplicates`` more times (a receiver must not care).
     """
 
     outage: Outage | None = None
@@ -44,6 +50,12 @@ class Faults:
     expires_in_ms: bool = False
     deny_consent: bool = False
     duplicate_contact_email: DuplicatePolicy = "allow"
+    webhook_batch: int = 1
+    webhook_batch_window: float = 0.0
+    webhook_timeout: float = 5.0
+    webhook_redeliveries: int = 0
+    webhook_redelivery_delay: float = 0.5
+    webhook_duplicates: int = 0
 
     def clear(self) -> None:
         """Every switch off, in place, so references held by tests stay live."""
@@ -69,13 +81,23 @@ class Faults:
 
 
 _OFF = Faults()
-_SIMPLE_FLOATS = {"latency", "hang", "search_lag", "commit_delay"}
+_SIMPLE_FLOATS = {
+    "latency",
+    "hang",
+    "search_lag",
+    "commit_delay",
+    "webhook_batch_window",
+    "webhook_timeout",
+    "webhook_redelivery_delay",
+}
 _SIMPLE_COUNTS = {
     "create_then_fail",
     "create_then_hang",
     "create_late",
     "retry_after",
     "rate_limit_calls",
+    "webhook_redeliveries",
+    "webhook_duplicates",
 }
 
 
@@ -88,6 +110,10 @@ def _apply_one(faults: Faults, name: str, value: Any, monotonic_now: float) -> N
         setattr(faults, name, _non_negative_float(name, value))
     elif name in _SIMPLE_COUNTS:
         setattr(faults, name, whole_number(name, value))
+    elif name == "webhook_batch":
+        if whole_number(name, value) < 1:
+            raise FaultError("webhook_batch is a whole number, 1 or more")
+        faults.webhook_batch = value
     elif name == "clock_skew":
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise FaultError("clock_skew is a number of seconds")

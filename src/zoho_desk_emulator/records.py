@@ -1,5 +1,6 @@
 """The records the emulator keeps, and their JSON form: Desk resources (portals, departments,
-contacts, tickets), the accounts server's clients, codes and tokens, and the calls answered."""
+contacts, tickets, threads, comments, webhooks), the accounts server's clients, codes and
+tokens, and the calls answered."""
 
 from __future__ import annotations
 
@@ -140,6 +141,28 @@ class TicketRecord:
     channel: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
     cf: dict[str, str | None] = field(default_factory=dict)
+    # None until the ticket first changes: then the time of the last change
+    modified_time: datetime | None = None
+    # every change's time, oldest first (what a lagging search index has seen of them)
+    changes: list[datetime] = field(default_factory=list)
+    closed_time: datetime | None = None
+    thread_count: int = 0
+    comment_count: int = 0
+    # the newest thread's time (GET /tickets?sortBy=recentThread)
+    recent_thread_time: datetime | None = None
+
+    def touch(self, at: datetime) -> None:
+        """The ticket changed at ``at``: its ``modifiedTime``."""
+        self.modified_time = at
+        self.changes.append(at)
+
+    def modified_as_of(self, indexed_before: datetime | None) -> datetime:
+        """``modifiedTime`` as a search index that has seen changes up to ``indexed_before``
+        (all when None) knows it."""
+        if indexed_before is None:
+            return self.modified_time or self.created_time
+        seen = [at for at in self.changes if at <= indexed_before]
+        return seen[-1] if seen else self.created_time
 
     def as_zoho(self) -> dict[str, Any]:
         body: dict[str, Any] = {
@@ -157,15 +180,15 @@ class TicketRecord:
             "phone": self.phone,
             "assigneeId": None,
             "teamId": None,
-            "threadCount": "1",
-            "commentCount": "0",
+            "threadCount": str(self.thread_count),
+            "commentCount": str(self.comment_count),
             "attachmentCount": "0",
             "isSpam": False,
             "isArchived": False,
             "webUrl": self.web_url,
             "createdTime": zoho_time(self.created_time),
-            "modifiedTime": zoho_time(self.created_time),
-            "closedTime": None,
+            "modifiedTime": zoho_time(self.modified_time or self.created_time),
+            "closedTime": zoho_time(self.closed_time) if self.closed_time else None,
             "onholdTime": None,
             "cf": dict(self.cf),
         }
@@ -173,6 +196,153 @@ class TicketRecord:
             body[name] = self.extra.get(name)
         body.update({k: v for k, v in self.extra.items() if k not in body})
         return body
+
+
+# ---------------------------------------------------------------------- threads and comments
+
+
+def person(
+    person_id: str, first: str | None, last: str, email: str | None, kind: str
+) -> dict[str, Any]:
+    """A thread's ``author`` or a comment's ``commenter``: ``kind`` AGENT or END_USER."""
+    return {
+        "id": person_id,
+        "name": " ".join(p for p in (first, last) if p),
+        "firstName": first,
+        "lastName": last,
+        "email": email,
+        "photoURL": None,
+        "type": kind,
+        "roleName": "Agent" if kind == "AGENT" else None,
+    }
+
+
+@dataclass(slots=True)
+class ThreadRecord:
+    """One thread of a ticket (``Thread.json`` threadKeys): ``content`` is HTML."""
+
+    id: str
+    ticket_id: str
+    org_id: str
+    direction: str  # in | out
+    visibility: str  # public | private
+    status: str  # SUCCESS | PENDING | FAILED | DRAFT
+    channel: str
+    content: str
+    plain_text: str
+    author: dict[str, Any]
+    created_time: datetime
+    is_description: bool = False
+
+    def as_listed(self) -> dict[str, Any]:
+        """An item of ``GET /threads``: a summary, never the content."""
+        return {
+            "id": self.id,
+            "channel": self.channel,
+            "direction": self.direction,
+            "visibility": self.visibility,
+            "status": self.status,
+            "summary": self.plain_text[:100],
+            "author": dict(self.author),
+            "createdTime": zoho_time(self.created_time),
+            "isDescriptionThread": self.is_description,
+            "contentType": "text/html",
+            "hasAttach": False,
+            "attachmentCount": "0",
+            "canReply": self.direction == "in",
+            "respondedIn": None,
+            "source": {"type": "SYSTEM", "appName": None, "extId": None, "permalink": None},
+            "channelRelatedInfo": None,
+            "actions": [],
+            "readReceipts": [],
+            "impersonatedUser": None,
+            "aspects": [],
+            "sentiment": None,
+            "keyWords": [],
+            "lastRatingIconURL": None,
+        }
+
+    def as_zoho(self, *, plain_text: bool = False) -> dict[str, Any]:
+        """``GET /threads/{id}``: the listed keys with the content; ``plainText`` on request."""
+        body = self.as_listed()
+        body |= {
+            "content": self.content,
+            "isContentTruncated": False,
+            "fullContentURL": None,
+            "attachments": [],
+        }
+        if plain_text:
+            body["plainText"] = self.plain_text
+        return body
+
+
+@dataclass(slots=True)
+class CommentRecord:
+    """One comment on a ticket (``TicketComment.json`` commentResponse)."""
+
+    id: str
+    ticket_id: str
+    org_id: str
+    content: str
+    content_type: str  # html | plainText
+    plain_text: str
+    is_public: bool
+    commenter: dict[str, Any]
+    commented_time: datetime
+
+    def as_zoho(self, *, plain_text: bool = False) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "id": self.id,
+            "content": self.content,
+            "contentType": self.content_type,
+            "isPublic": self.is_public,
+            "commentedTime": zoho_time(self.commented_time),
+            "modifiedTime": None,
+            "commenterId": self.commenter["id"],
+            "commenter": dict(self.commenter),
+            "attachments": [],
+            "encodedContent": None,
+            "impersonatedUser": None,
+        }
+        if plain_text:
+            body["plainText"] = self.plain_text
+        return body
+
+
+# ---------------------------------------------------------------------- webhooks
+
+
+@dataclass(slots=True)
+class WebhookRecord:
+    """One webhook subscription (``Webhook.json`` webhookResponse)."""
+
+    id: str
+    org_id: str
+    url: str
+    subscriptions: dict[str, Any]
+    created_time: datetime
+    modified_time: datetime
+    name: str | None = None
+    description: str | None = None
+    is_enabled: bool = True
+    include_events_from: list[str] = field(default_factory=list)
+    ignore_source_id: str | None = None
+
+    def as_zoho(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "name": self.name,
+            "description": self.description,
+            "url": self.url,
+            "subscriptions": self.subscriptions,
+            "isEnabled": self.is_enabled,
+            "includeEventsFrom": list(self.include_events_from),
+            "ignoreSourceId": self.ignore_source_id,
+            "type": "CUSTOMER_WEBHOOK",
+            "createdBy": SANDBOX_AGENT_ID,
+            "createdTime": zoho_time(self.created_time),
+            "modifiedTime": zoho_time(self.modified_time),
+        }
 
 
 # ---------------------------------------------------------------------- accounts

@@ -9,7 +9,8 @@ SANDBOX_CLIENT_ID = "1000.fake-sandbox-client-id"
 SANDBOX_CLIENT_SECRET = "sandbox-client-secret"  # noqa: S105 - a published fake, not a secret
 SANDBOX_REFRESH_TOKEN = "1000.sandbox-refresh-token"  # noqa: S105 - a published fake
 SANDBOX_REDIRECT_URI = "http://localhost:8888/callback"
-SANDBOX_SCOPE = "Desk.tickets.ALL,Desk.contacts.ALL,Desk.basic.ALL,Desk.search.READ"
+# Desk.events.ALL: the webhook subscriptions (any of Desk.events, .settings, .webhooks)
+SANDBOX_SCOPE = "Desk.tickets.ALL,Desk.contacts.ALL,Desk.basic.ALL,Desk.search.READ,Desk.events.ALL"
 SANDBOX_ORG_ID = "900000001"
 SECOND_ORG_ID = "900000002"
 SANDBOX_DEPARTMENT_ID = "900000000000010001"

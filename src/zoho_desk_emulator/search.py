@@ -70,7 +70,8 @@ def search_tickets(
     subject = params.get("subject")
     if subject is not None and len(subject.strip()) < 3:
         raise invalid_data(FieldError("subject", "invalid", "subject needs 3 characters"))
-    window = _time_range(params.get("createdTimeRange"))
+    window = _time_range(params.get("createdTimeRange"), "createdTimeRange")
+    modified = _time_range(params.get("modifiedTimeRange"), "modifiedTimeRange")
     cf_tests = _custom_field_tests(params)
     exact = {name: params[name] for name in _TICKET_FIELDS if name in params}
     checks: list[Callable[[TicketRecord], bool]] = [lambda t: t.org_id == org_id]
@@ -92,6 +93,10 @@ def search_tickets(
     if window is not None:
         low, high = window
         checks.append(lambda t: low <= t.created_time <= high)
+    if modified is not None:
+        since, until = modified
+        # the index lags changes as it lags new tickets (the search_lag fault)
+        checks.append(lambda t: since <= t.modified_as_of(indexed_before) <= until)
     checks += [_ticket_cf_matches(name, value) for name, value in cf_tests]
     found = [t for t in tickets if all(check(t) for check in checks)]
     found = _sorted(found, params.get("sortBy"), TICKET_SORTS, _ticket_sort_key)
@@ -228,7 +233,7 @@ def _parse_time(raw: str) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
-def _time_range(raw: str | None) -> tuple[datetime, datetime] | None:
+def _time_range(raw: str | None, name: str) -> tuple[datetime, datetime] | None:
     if raw is None:
         return None
     start, sep, end = raw.partition(",")
@@ -237,9 +242,7 @@ def _time_range(raw: str | None) -> tuple[datetime, datetime] | None:
             raise ValueError(raw)
         return _parse_time(start), _parse_time(end)
     except ValueError:
-        raise invalid_data(
-            FieldError("createdTimeRange", "invalid", "createdTimeRange is ISO,ISO")
-        ) from None
+        raise invalid_data(FieldError(name, "invalid", f"{name} is ISO,ISO")) from None
 
 
 def _sorted(items: list[Any], sort_by: str | None, allowed: tuple[str, ...], key: Any) -> list[Any]:
@@ -283,4 +286,39 @@ def _ticket_sort_key(ticket: TicketRecord, name: str) -> Any:
         return int(ticket.ticket_number)
     if name == "dueDate":
         return str(ticket.extra.get("dueDate") or "")
+    if name == "modifiedTime":
+        return ticket.modified_time or ticket.created_time
+    if name == "recentThread":
+        return ticket.recent_thread_time or ticket.created_time
     return ticket.created_time
+
+
+LIST_SORTS = ("dueDate", "createdTime", "recentThread")
+
+
+def list_tickets(
+    tickets: Iterable[TicketRecord], org_id: str, params: Mapping[str, str]
+) -> list[dict[str, Any]]:
+    """``GET /tickets``: a page (``limit`` 25 unless given, at most 100) filtered by
+    ``departmentId``/``departmentIds``, ``status``, ``priority``, ``channel``."""
+    limit = int_param(params, "limit", default=25, low=1, high=100)
+    start = int_param(params, "from", default=0, low=0, high=1_000_000)
+    departments = set(_list(params, "departmentIds")) | set(_list(params, "departmentId"))
+    statuses = {v.lower() for v in _list(params, "status")}
+    priorities = {v.lower() for v in _list(params, "priority")}
+    channels = {v.lower() for v in _list(params, "channel")}
+    found = [
+        t
+        for t in tickets
+        if t.org_id == org_id
+        and (not departments or t.department_id in departments)
+        and (not statuses or t.status.lower() in statuses)
+        and (not priorities or (t.priority or "").lower() in priorities)
+        and (not channels or (t.channel or "").lower() in channels)
+    ]
+    found = _sorted(found, params.get("sortBy"), LIST_SORTS, _ticket_sort_key)
+    return [t.as_zoho() for t in found[start : start + limit]]
+
+
+def _list(params: Mapping[str, str], name: str) -> list[str]:
+    return [v.strip() for v in params.get(name, "").split(",") if v.strip()]

@@ -41,6 +41,9 @@ _SWITCHES = (
     "clock_skew",
     "token_error_status",
     "duplicate_contact_email",
+    "webhook_batch",
+    "webhook_redeliveries",
+    "webhook_duplicates",
 )
 
 
@@ -71,6 +74,13 @@ def _parser(prog: str) -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--duplicate-contact-email", choices=["allow", "reject"], help="duplicate email policy"
+    )
+    parser.add_argument("--webhook-batch", type=int, help="events per webhook delivery (1)")
+    parser.add_argument(
+        "--webhook-redeliveries", type=int, help="times a failed delivery is sent again (0)"
+    )
+    parser.add_argument(
+        "--webhook-duplicates", type=int, help="extra copies of each delivered batch (0)"
     )
     return parser
 

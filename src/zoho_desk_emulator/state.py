@@ -8,8 +8,11 @@ from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any, Generic, TypeVar, cast
 
+import httpx
+
 from zoho_desk_emulator.calls import CallLog
 from zoho_desk_emulator.clock import Clock, SystemClock
+from zoho_desk_emulator.conversations import Conversations
 from zoho_desk_emulator.credits import CreditMeter
 from zoho_desk_emulator.desk import Desk
 from zoho_desk_emulator.faults import Faults, whole_number
@@ -32,6 +35,7 @@ from zoho_desk_emulator.sandbox import (
     SANDBOX_REFRESH_TOKEN,
     SANDBOX_SCOPE,
 )
+from zoho_desk_emulator.webhooks import Webhooks
 
 T = TypeVar("T")
 Search = tuple[list[dict[str, Any]], int]  # one page of results, and the total
@@ -60,13 +64,17 @@ class EmulatorState:
 
     A façade over the parts, each with its own state: ``oauth`` (:class:`OAuthServer`),
     ``desk`` (:class:`Desk`, searches included), ``credits`` (:class:`CreditMeter`) and
-    ``call_log`` (:class:`CallLog`). ``faults`` is one object shared by all of them, cleared in
-    place so references held by tests stay live. :meth:`reset` replaces every part; the
+    ``call_log`` (:class:`CallLog`), ``conversations`` (:class:`Conversations`: threads and
+    comments) and ``webhooks`` (:class:`Webhooks`: subscriptions and deliveries, over
+    ``webhook_transport`` when given). ``faults`` is one object shared by all of them, cleared
+    in place so references held by tests stay live. :meth:`reset` replaces every part; the
     attributes listed under "the parts' surface" read (and set) the current part's.
     """
 
     oauth: OAuthServer
     desk: Desk
+    conversations: Conversations
+    webhooks: Webhooks
     credits: CreditMeter
     call_log: CallLog
 
@@ -80,8 +88,10 @@ class EmulatorState:
         edition: str = "Enterprise",
         access_token_seconds: int = ACCESS_TOKEN_SECONDS,
         lenient: bool = False,
+        webhook_transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self.clock: Clock = clock or SystemClock()
+        self.webhook_transport = webhook_transport
         self.access_token_seconds = access_token_seconds  # Zoho's are 3600; shorter for tests
         # lenient: the old, forgiving emulator (for demos only): no checks against Zoho's
         # published constraints (constraints.py), any picklist value of the default lists
@@ -110,6 +120,14 @@ class EmulatorState:
         self.faults.clear()
         self.rng = random.Random(self.seed)  # noqa: S311 - drives fault injection, not security
         self.desk = Desk(self.clock, self.faults, edition=self.edition, lenient=self.lenient)
+        self.conversations = Conversations(self.desk)
+        self.webhooks = Webhooks(
+            self.clock,
+            self.faults,
+            self.desk,
+            transport=self.webhook_transport,
+            lenient=self.lenient,
+        )
         self.oauth = OAuthServer(self.clock, self.faults, self.access_token_seconds)
         self.oauth.register_client(SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET, SANDBOX_REDIRECT_URI)
         self.oauth.add_refresh_token(SANDBOX_CLIENT_ID, SANDBOX_SCOPE, SANDBOX_REFRESH_TOKEN)
@@ -141,6 +159,11 @@ class EmulatorState:
             "tickets": len(self.tickets),
             "contacts_created": self.contacts_created,
             "tickets_created": self.tickets_created,
+            "threads": len(self.conversations.threads),
+            "comments": len(self.conversations.comments),
+            "webhooks": len(self.webhooks.subscriptions),
+            "webhook_deliveries": len(self.webhooks.deliveries),
+            "webhook_events_pending": self.webhooks.pending(),
             "token_refreshes": self.token_refreshes,
             "access_tokens_issued": self.access_tokens_issued,
             "access_tokens_live": self.oauth.live_access_tokens(),

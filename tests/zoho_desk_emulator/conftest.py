@@ -10,12 +10,18 @@ import pytest
 from zoho_desk_emulator import EmulatorState, create_emulator_app
 
 from tests.support.clock import ManualClock
-from tests.zoho_desk_emulator.helpers import BASE_URL, desk_headers, refresh
+from tests.zoho_desk_emulator.helpers import BASE_URL, Receiver, desk_headers, refresh
 
 
 @pytest.fixture
-def state(clock: ManualClock) -> EmulatorState:
-    return EmulatorState(clock)
+def receiver() -> Receiver:
+    """The webhook subscriber every test's emulator delivers to (whatever the URL)."""
+    return Receiver()
+
+
+@pytest.fixture
+def state(clock: ManualClock, receiver: Receiver) -> EmulatorState:
+    return EmulatorState(clock, webhook_transport=httpx.ASGITransport(receiver))
 
 
 @pytest.fixture

@@ -15,6 +15,7 @@ import httpx
 import msgspec
 
 from ticketing.adapters.zoho_desk.oauth import SETUP_HINT, TokenManager
+from ticketing.adapters.zoho_desk.sync_calls import SyncCalls
 from ticketing.adapters.zoho_desk.wire import (
     Envelope,
     ErrorBody,
@@ -70,8 +71,8 @@ _AUTH_HINTS: Final = {
     ),
     "SCOPE_MISMATCH": (
         "the token lacks a scope this call needs: make ZOHO_SCOPE include "
-        "Desk.tickets.ALL,Desk.contacts.ALL,Desk.basic.ALL,Desk.search.READ and run "
-        "`ticketing auth setup` again"
+        "Desk.tickets.ALL,Desk.contacts.ALL,Desk.basic.ALL,Desk.search.READ (and "
+        "Desk.events.ALL for webhooks) and run `ticketing auth setup` again"
     ),
     "FORBIDDEN": (
         "the agent behind the token may not do this: check the agent's profile and "
@@ -110,8 +111,8 @@ def build_http_client(
     )
 
 
-class ZohoDeskClient:
-    """The ``Helpdesk`` port against Zoho Desk.
+class ZohoDeskClient(SyncCalls):
+    """The ``Helpdesk`` port against Zoho Desk, and the two-way sync's calls (``SyncCalls``).
 
     Every call carries ``Authorization: Zoho-oauthtoken <token>`` and, except
     ``/organizations``, the ``orgId`` header. The organization and the default department
@@ -347,8 +348,10 @@ class ZohoDeskClient:
         params: dict[str, str | int] | None = None,
         json: dict[str, Any] | None = None,
         org: bool = True,
+        read_timeout: float | None = None,
     ) -> bytes | None:
-        """One Desk call; the body, or None for 204. Retries once after INVALID_OAUTH."""
+        """One Desk call; the body, or None for 204. Retries once after INVALID_OAUTH.
+        ``read_timeout``: a longer read timeout for this call (connecting stays quick)."""
         headers = {"orgId": await self.org_id()} if org else {}
         url = f"{self.desk_url}{API}{path}"
         for attempt in (1, 2):
@@ -357,7 +360,16 @@ class ZohoDeskClient:
             self.calls[operation] += 1
             try:
                 response = await self._http.request(
-                    method, url, params=params, json=json, headers=headers
+                    method,
+                    url,
+                    params=params,
+                    json=json,
+                    headers=headers,
+                    timeout=(
+                        httpx.Timeout(read_timeout, connect=5.0, pool=5.0)
+                        if read_timeout is not None
+                        else httpx.USE_CLIENT_DEFAULT
+                    ),
                 )
             except httpx.RequestError as exc:
                 raise self._transport_error(method, path, exc) from exc
