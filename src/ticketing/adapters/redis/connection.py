@@ -9,7 +9,6 @@ failover). Every adapter takes a :data:`RedisClient`.
 
 from __future__ import annotations
 
-import contextlib
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -33,6 +32,7 @@ HEALTH_CHECK_INTERVAL = 30
 MODES = ("standalone", "cluster", "sentinel")
 # Under a sentinel: how often (at most) the sentinels are asked where the primary is now.
 PRIMARY_CHECK_EVERY = 1.0
+PRIMARY_CHECK_BACKOFF = 10.0  # after no sentinel answered
 
 # What every adapter is given: one server (standalone, or the primary a sentinel names), or a
 # cluster. Both speak the same commands; a cluster routes each by its key's hash slot.
@@ -141,9 +141,13 @@ class WatchedPrimaryPool(SentinelConnectionPool):
         now = time.monotonic()
         if self.master_address is not None and now - self._checked >= PRIMARY_CHECK_EVERY:
             self._checked = now
-            with contextlib.suppress(RedisError, OSError):  # the connection will ask again
+            try:
                 # Closes the idle connections when the primary moved.
                 await self.get_master_address()  # type: ignore[no-untyped-call]
+            except (RedisError, OSError):
+                # No sentinel answers: the connections keep to the primary they know (a new
+                # one asks again), and a caller waits on unreachable sentinels rarely.
+                self._checked = now + PRIMARY_CHECK_BACKOFF
         # As called (redis-py passes nothing: arguments are deprecated there).
         return await super().get_connection(*args, **kwargs)  # type: ignore[no-untyped-call]
 
