@@ -31,10 +31,12 @@ from ticketing.adapters.redis.liveness import ALIVE_PREFIX
 from ticketing.adapters.redis.replication import ReplicaWait, sentinel_topology
 from ticketing.adapters.redis.store import LEASE_PREFIX, LEDGER_PREFIX, RedisTicketStore
 from ticketing.application.intake import ANONYMOUS_CLIENT, scoped_key
+from ticketing.container import redis_of
 from ticketing.domain.errors import StoreUnavailable
+from ticketing.entrypoints.consumer import InboundConsumer
 
 from tests.contract.test_store_contract import make_draft
-from tests.integration.wired import incident
+from tests.integration.wired import dumps, incident, pel_size, running, wire
 from tests.support.env import sandbox_client_at
 from tests.support.http import OLD_FORM, app_client, make_container
 from tests.support.processes import free_port, standalone_emulator, stop
@@ -106,6 +108,33 @@ async def test_an_http_acceptance_without_its_replicas_is_a_503_with_retry_after
     assert answer.status_code == 503, answer.text
     assert answer.json()["error"] == "store_unavailable"
     assert int(answer.headers["Retry-After"]) >= 1
+
+
+async def test_an_inbound_entry_without_its_replicas_is_left_unacknowledged(
+    real_redis_url: str, real_redis: aioredis.Redis, key_prefix: str
+) -> None:
+    """On a Redis without replicas and REDIS_WAIT_REPLICAS=1 an incident is not acknowledged
+    (its acceptance is not confirmed); the same consumer with WAIT off handles it again from
+    its pending list and acknowledges it."""
+    env = {"REDIS_URL": real_redis_url, "REDIS_KEY_PREFIX": key_prefix}
+    strict = wire({**env, "REDIS_WAIT_REPLICAS": "1", "REDIS_WAIT_TIMEOUT": "0.05"})
+    async with running(strict) as services:
+        redis_client = await redis_of(strict)
+        assert redis_client is not None
+        consumer = InboundConsumer(redis_client, services, consumer="c-1")
+        await consumer.ensure_group()
+        await real_redis.xadd(consumer.stream, {"payload": dumps(incident("wait-inc"))})
+        with pytest.raises(StoreUnavailable, match="0 of 1 replica"):
+            await consumer.poll_once(block_ms=10)
+        assert await pel_size(real_redis, consumer.stream, consumer.group) == 1
+    relaxed = wire(env)
+    async with running(relaxed) as services:
+        redis_client = await redis_of(relaxed)
+        assert redis_client is not None
+        consumer = InboundConsumer(redis_client, services, consumer="c-1")
+        await consumer.recover()
+        assert await pel_size(real_redis, consumer.stream, consumer.group) == 0
+    assert await real_redis.hget(f"{key_prefix}{LEDGER_PREFIX}wait-inc", "state") is not None
 
 
 async def test_the_topology_names_the_primary_its_replica_and_three_sentinels(
