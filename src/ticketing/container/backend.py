@@ -25,6 +25,7 @@ from ticketing.adapters.redis.gate import RedisCallGate
 from ticketing.adapters.redis.layout import KeyLayout
 from ticketing.adapters.redis.leases import RedisLeases
 from ticketing.adapters.redis.liveness import ALIVE_PREFIX, Heartbeat
+from ticketing.adapters.redis.replication import ReplicaWait
 from ticketing.adapters.redis.store import (
     LEASE_PREFIX,
     LEDGER_PREFIX,
@@ -235,6 +236,14 @@ class RedisBackend:
             retention=settings.ledger_retention,
             dead_maxlen=settings.dead_letter_maxlen,
             layout=self._layout,
+            replicas=ReplicaWait(
+                self._redis,
+                anchor=settings.ticket_queue_name,
+                replicas=settings.redis_wait_replicas,
+                timeout=settings.redis_wait_timeout,
+            )
+            if settings.redis_wait_replicas
+            else None,
         )
 
     @cached_property
