@@ -236,6 +236,8 @@ class RedisCallGate:
                 await self.sweep()
             except StoreUnavailable as exc:
                 log.debug("sweeping this process's Zoho call slots: %s", exc.message)
+            except Exception:  # the upkeep must outlive a bad sweep: slots would only expire
+                log.exception("sweeping this process's Zoho call slots failed; trying again")
 
     async def sweep(self) -> int:
         """Give back the slots Redis holds for this process that it does not hold (lost to
