@@ -491,7 +491,7 @@ async def test_doctor_on_a_healthy_set_up(
     # (a warning then, never a failure); see the picklist tests below.
     unchecked = {"picklists", "persistence", "eviction"}
     assert {c["status"] for c in data["checks"] if c["name"] not in unchecked} == {"ok"}
-    assert data["redis"]["mode"] == "single"
+    assert data["redis"]["mode"] == "standalone"
     assert data["redis"]["version"]
     assert data["redis"]["processes"] == ["doctor-test-0"]
     await beat.end()

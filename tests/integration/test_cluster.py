@@ -16,6 +16,7 @@ from litestar.testing import AsyncTestClient
 from redis.asyncio.cluster import RedisCluster
 from redis.crc import key_slot
 
+from ticketing.adapters.redis.facts import RedisServerFacts
 from ticketing.adapters.redis.layout import KeyLayout
 from ticketing.adapters.redis.pubsub import open_pubsub
 from ticketing.adapters.redis.store import ONCE_SUFFIX, OUTBOX_STREAM
@@ -81,6 +82,18 @@ def test_the_layout_puts_own_keys_in_the_pending_slot_only_in_cluster_mode() -> 
 async def every_key(client: RedisCluster) -> list[str]:
     """Every key on every primary."""
     return [key.decode() async for key in client.scan_iter(count=500)]
+
+
+async def test_doctor_names_the_cluster_its_primaries_and_the_missing_replicas(
+    cluster: RedisCluster, redis_cluster: LocalCluster
+) -> None:
+    """What doctor reports of a cluster: its primaries by address, and (this test cluster has
+    no replicas) that a failed primary would lose its slots."""
+    facts = await RedisServerFacts(cluster).facts()
+    assert facts.mode == "cluster, 3 primaries"
+    where = ", ".join(f"127.0.0.1:{port}" for port in redis_cluster.ports)
+    assert facts.topology == f"3 primaries ({where}), 0 replicas"
+    assert facts.topology_problems[0].startswith("a primary without a replica loses its slots")
 
 
 async def test_streams_of_two_slots_are_read_and_acknowledged_together(

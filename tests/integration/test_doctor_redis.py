@@ -38,11 +38,13 @@ async def test_with_config_refused_persistence_comes_from_info_or_is_unknown(
             await beat.claim("doctor-adapter-0")
             await client.set("ticketing:alive:other-deployment-0", "x", ex=30)
             facts = await RedisServerFacts(client, prefix="fake:").facts()
-            assert facts.mode == "single"
+            assert facts.mode == "standalone"
             assert facts.version.count(".") == 2
             assert facts.persistence == seen
             assert facts.eviction_policy == "noeviction"
             assert facts.processes == ("doctor-adapter-0",)
+            assert facts.topology == "one server, 0 replica(s) connected"
+            assert facts.topology_problems == ()
             own = await RedisServerFacts(client, prefix="fake:", own=beat).facts()
             assert own.processes == ()
         finally:

@@ -27,6 +27,7 @@ from redis.sentinel import Sentinel
 
 from ticketing.adapters.clock import SystemClock
 from ticketing.adapters.redis.connection import connect
+from ticketing.adapters.redis.facts import RedisServerFacts
 from ticketing.adapters.redis.liveness import ALIVE_PREFIX
 from ticketing.adapters.redis.replication import ReplicaWait, sentinel_topology
 from ticketing.adapters.redis.store import LEASE_PREFIX, LEDGER_PREFIX, RedisTicketStore
@@ -152,6 +153,18 @@ async def test_the_topology_names_the_primary_its_replica_and_three_sentinels(
     assert seen.quorum == 2
     assert seen.problems == []
     assert await sentinel_topology(cast(aioredis.Redis, connect("redis://127.0.0.1:1/0"))) is None
+    facts = await RedisServerFacts(sentinel_redis, wait_replicas=1).facts()
+    assert facts.mode == "sentinel"
+    assert facts.topology.startswith(
+        f"primary '{MASTER_NAME}' at {seen.primary}, 1/1 replicas healthy"
+    )
+    assert "3/3 sentinels answering, quorum 2" in facts.topology
+    assert facts.topology_problems == ()
+    asked_too_much = await RedisServerFacts(sentinel_redis, wait_replicas=2).facts()
+    assert asked_too_much.topology_problems == (
+        "REDIS_WAIT_REPLICAS=2 but 1 replica(s) follow the primary: every acceptance will "
+        "wait REDIS_WAIT_TIMEOUT and be refused (503)",
+    )
 
 
 # -- a failover in the middle of a load ----------------------------------------------------

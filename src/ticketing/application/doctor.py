@@ -49,7 +49,7 @@ NEEDED_SCOPES: Final = (
 )
 PROBE_EMAIL: Final = "doctor.probe@example.invalid"
 # The checks made of what the Redis server says (after the ``redis`` check).
-REDIS_FACT_CHECKS: Final = ("persistence", "eviction", "processes")
+REDIS_FACT_CHECKS: Final = ("topology", "persistence", "eviction", "processes")
 
 
 @dataclass(frozen=True, slots=True)
@@ -446,7 +446,7 @@ class Doctor:
             facts = await self._facts.facts()
         except TicketingError as exc:
             return None, tuple(_failed(n, exc) for n in REDIS_FACT_CHECKS)
-        return facts, (_persistence(facts), _eviction(facts), _processes(facts))
+        return facts, (_topology(facts), _persistence(facts), _eviction(facts), _processes(facts))
 
     async def _guard(self, name: str, check: Callable[[], Awaitable[Check]], ready: bool) -> Check:
         if not ready:
@@ -455,6 +455,18 @@ class Doctor:
             return await check()
         except TicketingError as exc:
             return _failed(name, exc)
+
+
+def _topology(facts: StoreFacts) -> Check:
+    seen = f"{facts.mode}: {facts.topology}" if facts.topology else facts.mode
+    if not facts.topology_problems:
+        return Check("topology", OK, seen)
+    return Check(
+        "topology",
+        WARN,
+        f"{seen}; " + "; ".join(facts.topology_problems),
+        "see the README's Durability section (replicas, sentinels, REDIS_WAIT_REPLICAS)",
+    )
 
 
 def _persistence(facts: StoreFacts) -> Check:

@@ -127,7 +127,12 @@ def build_redis_facts(
     heartbeat); None without Redis."""
     if redis is None:
         return None
-    return RedisServerFacts(redis, prefix=own_prefix(settings), own=heartbeat)
+    return RedisServerFacts(
+        redis,
+        prefix=own_prefix(settings),
+        own=heartbeat,
+        wait_replicas=settings.redis_wait_replicas,
+    )
 
 
 class Backend(Protocol):

@@ -18,7 +18,7 @@ pytestmark = pytest.mark.anyio
 
 FAKE_REDIS = "redis.example.invalid:6379/0"
 SAFE = StoreFacts(
-    mode="single",
+    mode="standalone",
     version="7.2.4",
     persistence="aof",
     persistence_detail="appendonly yes",
@@ -90,23 +90,25 @@ async def doctor(facts: Any, *, redis: str | None = FAKE_REDIS, answers: bool = 
 async def test_a_safe_server_is_ok_and_names_the_living_processes() -> None:
     report, checks = await doctor(FakeFacts(SAFE))
     assert checks["persistence"].status == "ok"
-    assert "Redis 7.2.4 (single)" in checks["persistence"].detail
+    assert "Redis 7.2.4 (standalone)" in checks["persistence"].detail
     assert checks["eviction"].status == "ok"
     assert checks["processes"].status == "ok"
     assert "2 alive besides this one: host-a-0, host-b-0" in checks["processes"].detail
     data = _doctor_json(report)
     assert data["redis"] == {
-        "mode": "single",
+        "mode": "standalone",
         "version": "7.2.4",
         "persistence": "aof",
         "maxmemory_policy": "noeviction",
         "processes": ["host-a-0", "host-b-0"],
+        "topology": "",
+        "topology_problems": [],
     }
 
 
 @pytest.mark.parametrize("policy", ["allkeys-lru", "volatile-ttl", None])
 async def test_an_evicting_policy_warns_naming_the_fix(policy: str | None) -> None:
-    facts = StoreFacts("single", "7.2.4", "aof", "appendonly yes", policy, ())
+    facts = StoreFacts("standalone", "7.2.4", "aof", "appendonly yes", policy, ())
     report, checks = await doctor(FakeFacts(facts))
     eviction = checks["eviction"]
     assert eviction.status == "warn"
@@ -128,7 +130,7 @@ async def test_an_evicting_policy_warns_naming_the_fix(policy: str | None) -> No
 async def test_persistence_that_is_off_or_unknown_warns_naming_the_fix(
     persistence: str, said: str
 ) -> None:
-    facts = StoreFacts("single", "7.2.4", persistence, "seen", "noeviction", ())
+    facts = StoreFacts("standalone", "7.2.4", persistence, "seen", "noeviction", ())
     _, checks = await doctor(FakeFacts(facts))
     check = checks["persistence"]
     assert (check.status, said in check.detail) == ("warn", True)
@@ -136,8 +138,41 @@ async def test_persistence_that_is_off_or_unknown_warns_naming_the_fix(
     assert "`appendonly yes`" in check.fix
 
 
+async def test_the_topology_is_named_and_its_problems_warn_with_the_fix() -> None:
+    healthy = StoreFacts(
+        "sentinel",
+        "7.2.4",
+        "aof",
+        "appendonly yes",
+        "noeviction",
+        (),
+        topology="primary 'mymaster' at 10.0.0.1:6379, 1/1 replicas healthy",
+    )
+    _, checks = await doctor(FakeFacts(healthy))
+    assert checks["topology"].status == "ok"
+    assert (
+        checks["topology"].detail
+        == "sentinel: primary 'mymaster' at 10.0.0.1:6379, 1/1 replicas healthy"
+    )
+    short = StoreFacts(
+        "standalone",
+        "7.2.4",
+        "aof",
+        "appendonly yes",
+        "noeviction",
+        (),
+        topology="one server, 0 replica(s) connected",
+        topology_problems=("REDIS_WAIT_REPLICAS=1 but 0 replica(s) follow the primary",),
+    )
+    report, checks = await doctor(FakeFacts(short))
+    assert checks["topology"].status == "warn"
+    assert "REDIS_WAIT_REPLICAS=1 but 0 replica(s)" in checks["topology"].detail
+    assert "Durability" in str(checks["topology"].fix)
+    assert _doctor_json(report)["redis"]["topology_problems"] == list(short.topology_problems)
+
+
 async def test_no_living_process_is_said_not_failed() -> None:
-    facts = StoreFacts("single", "7.2.4", "aof", "appendonly yes", "noeviction", ())
+    facts = StoreFacts("standalone", "7.2.4", "aof", "appendonly yes", "noeviction", ())
     _, checks = await doctor(FakeFacts(facts))
     assert checks["processes"].status == "ok"
     assert "no other process" in checks["processes"].detail
@@ -146,7 +181,8 @@ async def test_no_living_process_is_said_not_failed() -> None:
 async def test_without_redis_or_with_redis_down_the_facts_are_skipped() -> None:
     for facts, redis, answers in ((None, None, True), (FakeFacts(SAFE), FAKE_REDIS, False)):
         report, checks = await doctor(facts, redis=redis, answers=answers)
-        assert {checks[n].status for n in ("persistence", "eviction", "processes")} == {"skip"}
+        names = ("topology", "persistence", "eviction", "processes")
+        assert {checks[n].status for n in names} == {"skip"}
         assert _doctor_json(report)["redis"] is None
 
 

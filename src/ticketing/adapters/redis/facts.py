@@ -7,17 +7,19 @@ import re
 from typing import Any
 
 from redis.asyncio.cluster import RedisCluster
+from redis.asyncio.sentinel import SentinelConnectionPool
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from ticketing.adapters.redis.connection import RedisClient, store_errors
 from ticketing.adapters.redis.liveness import ALIVE_PREFIX, Heartbeat
+from ticketing.adapters.redis.replication import sentinel_topology
 from ticketing.adapters.redis.streams import text
 from ticketing.domain.ports import StoreFacts
 
-# One connection to one Redis (a cluster says so, and how many primaries it has).
-MODE = "single"
+# One server (a cluster says so, and how many primaries it has; a sentinel's primary too).
+MODE = "standalone"
 
 
 def _glob_escape(value: str) -> str:
@@ -36,11 +38,17 @@ class RedisServerFacts:
     """
 
     def __init__(
-        self, client: RedisClient, *, prefix: str = "", own: Heartbeat | None = None
+        self,
+        client: RedisClient,
+        *,
+        prefix: str = "",
+        own: Heartbeat | None = None,
+        wait_replicas: int = 0,
     ) -> None:
         self._client = client
         self._alive = prefix + ALIVE_PREFIX
         self._own = own
+        self._wait_replicas = wait_replicas
 
     async def facts(self) -> StoreFacts:
         with store_errors(self._client, "doctor"):
@@ -48,7 +56,10 @@ class RedisServerFacts:
             persistence, detail = await self._persistence()
             policy = await self._eviction_policy()
             processes = await self._processes()
+            topology, problems = await self._topology()
         return StoreFacts(
+            topology=topology,
+            topology_problems=problems,
             mode=self._mode(),
             version=text(server.get("redis_version")) or "unknown",
             persistence=persistence,
@@ -62,7 +73,52 @@ class RedisServerFacts:
         commands before; the settings read are then one node's)."""
         if isinstance(self._client, RedisCluster):
             return f"cluster, {len(self._client.get_primaries())} primaries"
+        if isinstance(getattr(self._client, "connection_pool", None), SentinelConnectionPool):
+            return "sentinel"
         return MODE
+
+    async def _topology(self) -> tuple[str, tuple[str, ...]]:
+        """Who serves the data and what is wrong with it; with REDIS_WAIT_REPLICAS, whether
+        there are replicas enough to confirm an acceptance at all."""
+        problems: list[str] = []
+        if isinstance(self._client, RedisCluster):
+            primaries = self._client.get_primaries()
+            replicas = len(self._client.get_replicas())
+            where = ", ".join(f"{node.host}:{node.port}" for node in primaries)
+            line = f"{len(primaries)} primaries ({where}), {replicas} replicas"
+            if replicas < len(primaries):
+                problems.append(
+                    "a primary without a replica loses its slots (and the queue, if it holds "
+                    "the service's slot) when it fails"
+                )
+            # WAIT counts the replicas of the primary holding the service's slot: at least
+            # one each is assumed here, the pending slot's own count is WAIT's to find.
+            per_primary = replicas // max(len(primaries), 1)
+        else:
+            sentinel = await sentinel_topology(self._client)
+            info = await self._client.info("replication")
+            per_primary = int(info.get("connected_slaves", 0) or 0)
+            if sentinel is None:
+                line = f"one server, {per_primary} replica(s) connected"
+            elif sentinel.primary is None:
+                line = f"sentinels name no primary {sentinel.name!r}"
+            else:
+                healthy = sum(r.link == "ok" and "down" not in r.flags for r in sentinel.replicas)
+                line = (
+                    f"primary {sentinel.name!r} at {sentinel.primary}, "
+                    f"{healthy}/{len(sentinel.replicas)} replicas healthy, "
+                    f"{len(sentinel.sentinels_answering)}/{len(sentinel.sentinels_configured)} "
+                    f"sentinels answering, quorum {sentinel.quorum}"
+                )
+            if sentinel is not None:
+                problems.extend(sentinel.problems)
+        if self._wait_replicas > per_primary:
+            problems.append(
+                f"REDIS_WAIT_REPLICAS={self._wait_replicas} but {per_primary} replica(s) "
+                "follow the primary: every acceptance will wait REDIS_WAIT_TIMEOUT and be "
+                "refused (503)"
+            )
+        return line, tuple(problems)
 
     async def _config(self, name: str) -> str | None:
         """``CONFIG GET name``, or None when the server refuses CONFIG (managed services

@@ -68,7 +68,7 @@ class StoreFacts:
     """What the doctor reads of the Redis server behind the store.
 
     Attributes:
-        mode: "single": one Redis (cluster and sentinel are not supported yet).
+        mode: ``REDIS_MODE`` as seen: "standalone", "cluster, <n> primaries" or "sentinel".
         version: The server's version, e.g. "7.2.4".
         persistence: How the server keeps what it accepts across a restart: "aof" (the
             append-only file), "rdb" (snapshots only: the writes since the last one are lost),
@@ -77,6 +77,10 @@ class StoreFacts:
         eviction_policy: ``maxmemory-policy``; None when it cannot be read.
         processes: The names of the fleet's processes holding a heartbeat, sorted (not this
             process's own).
+        topology: Who serves the data, in a line: the server, the cluster's primaries and
+            replicas, or the sentinels' primary, replicas and quorum.
+        topology_problems: What an operator should fix in it (a sentinel not answering, no
+            replica to fail over to, fewer replicas than REDIS_WAIT_REPLICAS asks for).
     """
 
     mode: str
@@ -85,6 +89,8 @@ class StoreFacts:
     persistence_detail: str
     eviction_policy: str | None
     processes: tuple[str, ...]
+    topology: str = ""
+    topology_problems: tuple[str, ...] = ()
 
 
 class RedisFacts(Protocol):

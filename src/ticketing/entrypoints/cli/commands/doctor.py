@@ -51,6 +51,8 @@ def _doctor_json(report: DoctorReport) -> dict[str, Any]:
             "persistence": facts.persistence,
             "maxmemory_policy": facts.eviction_policy,
             "processes": list(facts.processes),
+            "topology": facts.topology,
+            "topology_problems": list(facts.topology_problems),
         },
     }
 
