@@ -13,6 +13,7 @@ from ticketing.entrypoints.logs import uninstall
 
 from tests.support.clock import ManualClock
 from tests.support.redis import REDIS_TEST_URL, REQUIRE_REDIS, SKIP_REASON, redis_available
+from tests.support.redis_cluster import LocalCluster, cluster_unavailable, start_cluster
 
 
 @pytest.fixture
@@ -53,6 +54,34 @@ async def real_redis(real_redis_url: str, key_prefix: str) -> AsyncIterator[obje
         async for key in client.scan_iter(match=f"{key_prefix}*", count=500):
             await client.delete(key)
         await client.aclose()
+
+
+@pytest.fixture(scope="session")
+def redis_cluster_session() -> Iterator[LocalCluster | BaseException]:
+    """One three-primary Redis Cluster for the whole session, started on first use (or why
+    it could not start)."""
+    try:
+        cluster = start_cluster()
+    except (RuntimeError, OSError) as exc:
+        yield exc
+        return
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+@pytest.fixture
+def redis_cluster(redis_cluster_session: LocalCluster | BaseException) -> LocalCluster:
+    """The session's Redis Cluster, emptied before the test; skips (or fails under
+    REQUIRE_REDIS) when it could not start."""
+    if isinstance(redis_cluster_session, BaseException):
+        reason = cluster_unavailable(redis_cluster_session)
+        if REQUIRE_REDIS:
+            pytest.fail(reason)
+        pytest.skip(reason)
+    redis_cluster_session.flush()
+    return redis_cluster_session
 
 
 @pytest.fixture

@@ -1,4 +1,5 @@
-"""One contract for the Zoho call gate: in memory, on fakeredis and on a real Redis."""
+"""One contract for the Zoho call gate: in memory, on fakeredis, on a real Redis and on a
+Redis Cluster."""
 
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ pytestmark = pytest.mark.anyio
 GateFactory = Callable[[int], CallGate]
 
 
-@pytest.fixture(params=["memory", "fakeredis", "redis"])
+@pytest.fixture(params=["memory", "fakeredis", "redis", "cluster"])
 def make_gate(request: pytest.FixtureRequest, key_prefix: str) -> GateFactory:
     """Builds gates of a given capacity; the Redis ones of one test share their keys."""
     clock = SystemClock()
@@ -29,6 +30,8 @@ def make_gate(request: pytest.FixtureRequest, key_prefix: str) -> GateFactory:
     client: aioredis.Redis
     if request.param == "fakeredis":
         client = fakeredis.FakeAsyncRedis(server=fakeredis.FakeServer())
+    elif request.param == "cluster":
+        client = cast(aioredis.Redis, request.getfixturevalue("cluster_redis"))
     else:
         client = cast(aioredis.Redis, request.getfixturevalue("real_redis"))
     return lambda capacity: RedisCallGate(client, clock, capacity=capacity, prefix=key_prefix)

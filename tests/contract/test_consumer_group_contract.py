@@ -1,34 +1,39 @@
 """The consumer-group protocol (``adapters/redis/streams.py``) behaves the same on a real Redis
-spoken to in RESP2 and in RESP3, and on fakeredis: the pending queue and the inbound consumer
-both stand on it."""
+spoken to in RESP2 and in RESP3, on a Redis Cluster and on fakeredis: the pending queue and the
+inbound consumer both stand on it."""
 
 from __future__ import annotations
 
 import os
 from collections.abc import AsyncIterator, Collection, Sequence
-from typing import Any
+from typing import Any, cast
 
 import anyio
 import fakeredis
 import pytest
 import redis.asyncio as aioredis
 
+from ticketing.adapters.redis.connection import connect
 from ticketing.adapters.redis.liveness import Heartbeat
 from ticketing.adapters.redis.store import RedisTicketStore
 from ticketing.adapters.redis.streams import ConsumerGroup, StreamEntry, read_reply
 
 from tests.contract.test_store_contract import make_draft
 from tests.support.clock import ManualClock
+from tests.support.redis_cluster import LocalCluster
 
 pytestmark = pytest.mark.anyio
 
 
-@pytest.fixture(params=["resp2", "resp3", "fakeredis"])
+@pytest.fixture(params=["resp2", "resp3", "fakeredis", "cluster"])
 def target(request: pytest.FixtureRequest) -> tuple[str, int] | None:
     """None (fakeredis), or the real Redis URL and the protocol to speak to it (the test's
-    keys are deleted afterwards)."""
+    keys are deleted afterwards); on the cluster, its URL and protocol 0."""
     if request.param == "fakeredis":
         return None
+    if request.param == "cluster":
+        cluster: LocalCluster = request.getfixturevalue("redis_cluster")
+        return cluster.url, 0
     # From a sync fixture: anyio cannot run an async fixture from inside another one.
     url: str = request.getfixturevalue("real_redis_url")
     request.getfixturevalue("real_redis")
@@ -40,6 +45,8 @@ async def client(target: tuple[str, int] | None) -> AsyncIterator[aioredis.Redis
     """A client on a fresh fakeredis server, or on the real Redis in the protocol given."""
     if target is None:
         made: aioredis.Redis = fakeredis.FakeAsyncRedis(server=fakeredis.FakeServer())
+    elif target[1] == 0:
+        made = cast(aioredis.Redis, connect(target[0], mode="cluster"))
     else:
         made = aioredis.Redis.from_url(target[0], protocol=target[1])
     yield made

@@ -1,11 +1,13 @@
 """Ticket leases of a process that is gone (``lua/lib_take.lua``, ``lua/lease.lua``), on
-fakeredis and a real Redis: taken over at once when the holder's heartbeat is gone or belongs to
-another incarnation, never while the holder lives, never from an owner without a process."""
+fakeredis, a real Redis and a Redis Cluster: taken over at once when the holder's heartbeat is
+gone or belongs to another incarnation, never while the holder lives, never from an owner
+without a process."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
+from typing import cast
 
 import fakeredis
 import pytest
@@ -18,16 +20,19 @@ from ticketing.domain.model import TicketState
 
 from tests.contract.test_store_contract import make_draft
 from tests.support.clock import ManualClock
+from tests.support.redis_cluster import cluster_client
 
 pytestmark = pytest.mark.anyio
 
 TTL = 60.0
 
 
-@pytest.fixture(params=["fakeredis", "redis"])
+@pytest.fixture(params=["fakeredis", "redis", "cluster"])
 async def client(request: pytest.FixtureRequest, key_prefix: str) -> AsyncIterator[aioredis.Redis]:
     if request.param == "fakeredis":
         made: aioredis.Redis = fakeredis.FakeAsyncRedis(server=fakeredis.FakeServer())
+    elif request.param == "cluster":
+        made = cast(aioredis.Redis, cluster_client(request.getfixturevalue("redis_cluster")))
     else:
         url: str = request.getfixturevalue("real_redis_url")
         made = aioredis.Redis.from_url(url)

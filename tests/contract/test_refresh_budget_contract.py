@@ -1,9 +1,11 @@
-"""One contract for the token refresh budget: in memory, on fakeredis and on a real Redis."""
+"""One contract for the token refresh budget: in memory, on fakeredis, on a real Redis and on
+a Redis Cluster."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from datetime import timedelta
+from typing import cast
 
 import fakeredis
 import pytest
@@ -14,6 +16,7 @@ from ticketing.adapters.redis.budget import RedisRefreshBudget
 from ticketing.domain.ports import RefreshBudget
 
 from tests.support.clock import ManualClock
+from tests.support.redis_cluster import cluster_client
 
 pytestmark = pytest.mark.anyio
 
@@ -21,7 +24,14 @@ LIMIT = 3
 SUBJECT = "0123456789abcdef"
 
 
-@pytest.fixture(params=["memory", "fakeredis", pytest.param("redis", marks=pytest.mark.redis)])
+@pytest.fixture(
+    params=[
+        "memory",
+        "fakeredis",
+        pytest.param("redis", marks=pytest.mark.redis),
+        pytest.param("cluster", marks=pytest.mark.redis),
+    ]
+)
 async def budget(
     request: pytest.FixtureRequest, clock: ManualClock, key_prefix: str
 ) -> AsyncIterator[RefreshBudget]:
@@ -30,6 +40,8 @@ async def budget(
         return
     if request.param == "fakeredis":
         client: aioredis.Redis = fakeredis.FakeAsyncRedis()
+    elif request.param == "cluster":
+        client = cast(aioredis.Redis, cluster_client(request.getfixturevalue("redis_cluster")))
     else:
         client = aioredis.Redis.from_url(request.getfixturevalue("real_redis_url"))
     try:

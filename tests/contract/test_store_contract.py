@@ -1,12 +1,13 @@
 """One contract for the ticket store, leases, contact cache and token store: in memory,
-on fakeredis and on a real Redis, so the in-memory fakes cannot drift from Redis."""
+on fakeredis, on a real Redis and on a Redis Cluster, so the in-memory fakes cannot drift from
+Redis."""
 
 from __future__ import annotations
 
 import json
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, cast
 
@@ -14,6 +15,8 @@ import anyio
 import fakeredis
 import pytest
 import redis.asyncio as aioredis
+import redis.exceptions
+from redis.asyncio.cluster import RedisCluster
 
 from ticketing.adapters.codec import encode_draft, encode_event
 from ticketing.adapters.memory import (
@@ -24,8 +27,10 @@ from ticketing.adapters.memory import (
 )
 from ticketing.adapters.redis.cache import RedisContactCache
 from ticketing.adapters.redis.connection import connect
+from ticketing.adapters.redis.layout import KeyLayout
 from ticketing.adapters.redis.leases import RedisLeases
-from ticketing.adapters.redis.store import RedisTicketStore
+from ticketing.adapters.redis.pubsub import open_pubsub
+from ticketing.adapters.redis.store import PENDING_STREAM, RedisTicketStore
 from ticketing.adapters.redis.tokens import RedisTokenStore
 from ticketing.domain.errors import NotFound, StoreUnavailable, TicketTaken
 from ticketing.domain.model import (
@@ -42,6 +47,10 @@ from ticketing.domain.ports import TokenSet
 from tests.support.clock import ManualClock
 
 pytestmark = pytest.mark.anyio
+
+# On the cluster the stores are built with the cluster's KeyLayout (the contract's streams in
+# slots of their own), so the test's namespace is a plain prefix (see conftest.key_prefix).
+CLUSTER_LAYOUT = True
 
 CACHE_TTL = 0.3
 MIN_IDLE = 0.3  # seconds; real time on Redis, the manual clock in memory
@@ -97,6 +106,7 @@ class Backend:
     tokens: InMemoryTokenStore | RedisTokenStore
     prefix: str = ""
     client: aioredis.Redis | None = None
+    layout: KeyLayout = field(default_factory=KeyLayout)
 
     @property
     def redis(self) -> aioredis.Redis:
@@ -139,7 +149,9 @@ class Backend:
         """A second store on the same backend and namespace, built with other options."""
         if self.client is None:
             return InMemoryTicketStore(self.clock, **options)
-        return RedisTicketStore(self.client, self.clock, prefix=self.prefix, **options)
+        return RedisTicketStore(
+            self.client, self.clock, prefix=self.prefix, layout=self.layout, **options
+        )
 
     async def stream_payloads(self, name: str) -> list[str]:
         """The ``payload`` fields of another stream (where a replay puts inbound messages)."""
@@ -148,13 +160,16 @@ class Backend:
         return [fields[b"payload"].decode() for _, fields in await self.redis.xrange(name)]
 
 
-@pytest.fixture(params=["memory", "fakeredis", "redis"])
+@pytest.fixture(params=["memory", "fakeredis", "redis", "cluster"])
 def redis_client(request: pytest.FixtureRequest) -> aioredis.Redis | None:
-    """None (memory), a fakeredis client on a fresh server, or the real Redis (may skip)."""
+    """None (memory), a fakeredis client on a fresh server, the real Redis, or a client on the
+    Redis Cluster (both may skip)."""
     if request.param == "memory":
         return None
     if request.param == "fakeredis":
         return fakeredis.FakeAsyncRedis(server=fakeredis.FakeServer())
+    if request.param == "cluster":
+        return cast(aioredis.Redis, request.getfixturevalue("cluster_redis"))
     # From a sync fixture: anyio cannot run an async fixture from inside another one.
     return cast(aioredis.Redis, request.getfixturevalue("real_redis"))
 
@@ -174,15 +189,21 @@ async def backend(
         )
         return
     fake = isinstance(redis_client, fakeredis.FakeAsyncRedis)
+    clustered = isinstance(redis_client, RedisCluster)
+    layout = KeyLayout.for_mode(
+        "cluster" if clustered else "standalone", key_prefix + PENDING_STREAM
+    )
+    own = layout.own(key_prefix)
     yield Backend(
-        kind="fakeredis" if fake else "redis",
+        kind="fakeredis" if fake else "cluster" if clustered else "redis",
         clock=clock,
-        store=RedisTicketStore(redis_client, clock, prefix=key_prefix),
-        leases=RedisLeases(redis_client, prefix=key_prefix),
-        cache=RedisContactCache(redis_client, ttl=CACHE_TTL, prefix=key_prefix),
-        tokens=RedisTokenStore(redis_client, prefix=key_prefix),
+        store=RedisTicketStore(redis_client, clock, prefix=key_prefix, layout=layout),
+        leases=RedisLeases(redis_client, prefix=own),
+        cache=RedisContactCache(redis_client, ttl=CACHE_TTL, prefix=own),
+        tokens=RedisTokenStore(redis_client, prefix=own),
         prefix=key_prefix,
         client=redis_client,
+        layout=layout,
     )
     if fake:
         await redis_client.aclose()
@@ -200,7 +221,7 @@ async def subscriber(backend: Backend) -> AsyncIterator[Callable[[float], Awaita
 
         yield next_memory
         return
-    pubsub = backend.redis.pubsub()
+    pubsub = await open_pubsub(backend.redis)
     await pubsub.subscribe(backend.store.created_channel)
     await pubsub.get_message(timeout=1.0)  # the subscribe confirmation
 
@@ -822,7 +843,9 @@ async def test_token_store_round_trips(backend: Backend) -> None:
 # -- Redis only -----------------------------------------------------------------------------
 
 
-redis_only = pytest.mark.parametrize("redis_client", ["fakeredis", "redis"], indirect=True)
+redis_only = pytest.mark.parametrize(
+    "redis_client", ["fakeredis", "redis", "cluster"], indirect=True
+)
 
 
 @redis_only
@@ -895,7 +918,7 @@ async def test_raw_digests_expire_with_the_retention(backend: Backend) -> None:
     b = backend
     store = b.another_store(retention=3600)
     assert isinstance(store, RedisTicketStore)
-    index = f"{store.dead_stream}:raw"
+    index = b.layout.beside(store.dead_stream, ":raw")  # in a cluster, in the dead slot
     await b.redis.hset(index, "old-digest", "1-0")  # left by the previous version
     for n in range(3):
         await store.bury_raw(f"not json {n}", "not JSON", "somewhere")
@@ -914,7 +937,8 @@ async def test_redis_layout_matches_the_contract(backend: Backend) -> None:
     assert store.pending_stream == f"{b.prefix}tickets:pending"
     assert store.dead_stream == f"{b.prefix}tickets:dead"
     assert store.created_stream == store.created_channel == f"{b.prefix}tickets:created"
-    assert store.ledger_key("k1") == f"{b.prefix}ticketing:ledger:k1"
+    # In a cluster, behind the pending stream's hash tag (KeyLayout); elsewhere as it was.
+    assert store.ledger_key("k1") == b.layout.own(f"{b.prefix}ticketing:ledger:k1")
     draft = make_draft("k1")
     await store.accept(draft)
     [(entry_id, fields)] = await b.redis.xrange(store.pending_stream)
@@ -935,7 +959,7 @@ async def test_ticket_lease_is_the_key_older_processes_lease(backend: Backend) -
     for it before: a process of the previous version and one of this one exclude each other."""
     b = backend
     store = b.redis_store
-    assert store.lease_key("k1") == f"{b.prefix}ticket:k1"
+    assert store.lease_key("k1") == b.layout.own(f"{b.prefix}ticket:k1")
     await store.accept(make_draft("k1"))
     assert await b.leases.acquire("ticket:k1", "old-process", 10) is True
     assert (await store.lease("k1", "new-process", 10)).held is False
@@ -962,7 +986,7 @@ async def test_tokens_live_in_one_key_without_ttl(backend: Backend) -> None:
     """The tokens are one JSON value at ticketing:oauth:tokens, with no expiry."""
     b = backend
     await b.tokens.save(TokenSet(refresh_token="1000.r"))
-    key = f"{b.prefix}ticketing:oauth:tokens"
+    key = b.layout.own(f"{b.prefix}ticketing:oauth:tokens")
     assert json.loads(await b.redis.get(key))["refresh_token"] == "1000.r"
     assert await b.redis.ttl(key) == -1
 
@@ -977,6 +1001,60 @@ async def test_claim_recreates_a_group_deleted_under_it(backend: Backend) -> Non
     await b.redis.xgroup_destroy(store.pending_stream, store.group)
     [again] = await store.claim("c1", 10, MIN_IDLE)
     assert again.draft.key == "k1"
+
+
+async def _append_fails(**_: Any) -> int:
+    """An append that does not reach Redis: the process died between the two steps."""
+    raise redis.exceptions.ConnectionError("the process died here")
+
+
+@redis_only
+async def test_what_a_crash_left_in_the_outbox_is_appended_once(
+    backend: Backend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A created event and a dead letter whose second step (the append to their stream, in
+    another slot on a cluster) never ran are in the outbox; the upkeep appends each once, and
+    two upkeeps at the same moment append nothing twice."""
+    b = backend
+    store = b.redis_store
+    done, dead = make_draft("k1"), make_draft("k2")
+    await store.accept(done)
+    await store.accept(dead)
+    monkeypatch.setattr(store._scripts, "append_once", _append_fails)
+    await store.complete("k1", *created(done))  # the ledger change stands
+    await store.bury("k2", "rejected")
+    monkeypatch.undo()
+    assert (await store.get("k1")).state is TicketState.CREATED  # type: ignore[union-attr]
+    assert await b.events() == []
+    assert await store.dead_count() == 0
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(store.flush_outbox)
+        tg.start_soon(store.flush_outbox)
+    assert [event["incident_id"] for event in await b.events()] == ["k1"]
+    assert [letter.key for letter in await store.list_dead()] == ["k2"]
+    assert await store.flush_outbox() == 0  # nothing left
+
+
+@redis_only
+async def test_a_dead_letter_replayed_twice_at_once_is_queued_once(backend: Backend) -> None:
+    """Two replays of one letter at the same moment (the letter is deleted after it is put
+    back, in another slot on a cluster): one puts it back, the other only finds it done."""
+    b = backend
+    store = b.redis_store
+    await store.accept(make_draft("k1"))
+    await store.bury("k1", "rejected")
+    await store.claim("c1", 10, MIN_IDLE)  # the group exists, the queue is empty
+    moved: list[int] = []
+
+    async def replay() -> None:
+        moved.append(await store.replay_dead())
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(replay)
+        tg.start_soon(replay)
+    assert sum(moved) == 1
+    assert await store.pending_count() == 1
+    assert await store.dead_count() == 0
 
 
 # -- Redis down -----------------------------------------------------------------------------

@@ -22,12 +22,15 @@ from ticketing.adapters.redis.cache import RedisContactCache
 from ticketing.adapters.redis.connection import RedisClient, connect
 from ticketing.adapters.redis.facts import RedisServerFacts
 from ticketing.adapters.redis.gate import RedisCallGate
+from ticketing.adapters.redis.layout import KeyLayout
 from ticketing.adapters.redis.leases import RedisLeases
 from ticketing.adapters.redis.liveness import ALIVE_PREFIX, Heartbeat
 from ticketing.adapters.redis.store import (
     LEASE_PREFIX,
     LEDGER_PREFIX,
+    OUTBOX_STREAM,
     OWNER_PREFIX,
+    REPLAYED_PREFIX,
     RedisTicketStore,
 )
 from ticketing.adapters.redis.tokens import RedisTokenStore
@@ -66,6 +69,18 @@ async def open_redis_client(settings: Settings) -> AsyncIterator[RedisClient | N
         await client.aclose()
 
 
+def key_layout(settings: Settings) -> KeyLayout:
+    """Where this deployment's keys live (the one place that decides it): in cluster mode, the
+    service's own keys in the pending stream's hash slot; elsewhere, the names as they were."""
+    return KeyLayout.for_mode(settings.redis_mode, settings.ticket_queue_name)
+
+
+def own_prefix(settings: Settings) -> str:
+    """What the service's own keys start with: REDIS_KEY_PREFIX, behind the cluster's hash
+    tag in cluster mode (:func:`key_layout`)."""
+    return key_layout(settings).own(settings.redis_key_prefix)
+
+
 def build_heartbeat(
     settings: Settings, redis: RedisClient | None, timeouts: Timeouts
 ) -> Heartbeat | None:
@@ -75,7 +90,7 @@ def build_heartbeat(
         return None
     return Heartbeat(
         redis,
-        prefix=settings.redis_key_prefix,
+        prefix=own_prefix(settings),
         ttl=timeouts.heartbeat_ttl,
         every=timeouts.heartbeat_every,
     )
@@ -110,7 +125,7 @@ def build_redis_facts(
     heartbeat); None without Redis."""
     if redis is None:
         return None
-    return RedisServerFacts(redis, prefix=settings.redis_key_prefix, own=heartbeat)
+    return RedisServerFacts(redis, prefix=own_prefix(settings), own=heartbeat)
 
 
 class Backend(Protocol):
@@ -181,7 +196,8 @@ class InProcessBackend:
 
 
 class RedisBackend:
-    """Everything shared by the fleet through one Redis, under REDIS_KEY_PREFIX."""
+    """Everything shared by the fleet through one Redis, under REDIS_KEY_PREFIX (in a cluster,
+    every key of the service's own in the pending stream's hash slot: :func:`key_layout`)."""
 
     kind: Literal["redis", "memory"] = "redis"
 
@@ -195,7 +211,8 @@ class RedisBackend:
         self._settings = settings
         self._redis = redis
         self._clock = clock
-        self._prefix = settings.redis_key_prefix
+        self._layout = key_layout(settings)
+        self._prefix = self._layout.own(settings.redis_key_prefix)
         self._heartbeat = heartbeat
 
     @cached_property
@@ -204,15 +221,19 @@ class RedisBackend:
         return RedisTicketStore(
             self._redis,
             self._clock,
-            ledger_prefix=self._prefix + LEDGER_PREFIX,
-            lease_prefix=self._prefix + LEASE_PREFIX,
-            owner_prefix=self._prefix + OWNER_PREFIX,
-            alive_prefix=self._prefix + ALIVE_PREFIX,
+            # Untagged: the store puts its keys where the layout says.
+            ledger_prefix=settings.redis_key_prefix + LEDGER_PREFIX,
+            lease_prefix=settings.redis_key_prefix + LEASE_PREFIX,
+            owner_prefix=settings.redis_key_prefix + OWNER_PREFIX,
+            alive_prefix=settings.redis_key_prefix + ALIVE_PREFIX,
+            outbox=settings.redis_key_prefix + OUTBOX_STREAM,
+            replayed_prefix=settings.redis_key_prefix + REPLAYED_PREFIX,
             pending=settings.ticket_queue_name,
             dead=settings.dead_letter_stream,
             created=settings.created_stream,
             retention=settings.ledger_retention,
             dead_maxlen=settings.dead_letter_maxlen,
+            layout=self._layout,
         )
 
     @cached_property

@@ -12,6 +12,7 @@ import msgspec
 from redis.exceptions import RedisError
 
 from ticketing.adapters.redis.connection import RedisClient
+from ticketing.adapters.redis.pubsub import open_pubsub
 from ticketing.adapters.redis.store import CONSUMER_GROUP
 from ticketing.adapters.redis.streams import (
     ConsumerGroup,
@@ -373,9 +374,10 @@ class InboundConsumer:
         delay = 0.5
         outage = Outage(log, "inbound pub/sub")  # one warning per outage, not per retry
         while True:
-            pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
+            pubsub: Any = None
             connection: Any = None
             try:
+                pubsub = await open_pubsub(self._redis, ignore_subscribe_messages=True)
                 await pubsub.subscribe(self.stream)
                 if delay > 0.5:
                     log.info("inbound pub/sub %s: subscribed again", self.stream)
@@ -407,8 +409,9 @@ class InboundConsumer:
                 with anyio.CancelScope(shield=True):
                     if connection is not None:
                         connection.deregister_connect_callback(self._reconnected)
-                    with contextlib.suppress(RedisError, OSError):
-                        await pubsub.aclose()  # type: ignore[no-untyped-call]
+                    if pubsub is not None:
+                        with contextlib.suppress(RedisError, OSError):
+                            await pubsub.aclose()
 
     async def _receive(self, pubsub: Any, most: int = 500) -> list[Any]:
         """The next pub/sub message (waiting up to a second) and all that are already there."""

@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from redis.asyncio.cluster import RedisCluster
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
@@ -15,7 +16,7 @@ from ticketing.adapters.redis.liveness import ALIVE_PREFIX, Heartbeat
 from ticketing.adapters.redis.streams import text
 from ticketing.domain.ports import StoreFacts
 
-# One connection to one Redis: cluster and sentinel are not supported yet.
+# One connection to one Redis (a cluster says so, and how many primaries it has).
 MODE = "single"
 
 
@@ -48,13 +49,20 @@ class RedisServerFacts:
             policy = await self._eviction_policy()
             processes = await self._processes()
         return StoreFacts(
-            mode=MODE,
+            mode=self._mode(),
             version=text(server.get("redis_version")) or "unknown",
             persistence=persistence,
             persistence_detail=detail,
             eviction_policy=policy,
             processes=processes,
         )
+
+    def _mode(self) -> str:
+        """``single``, or ``cluster, <n> primaries`` (the client's slot map, loaded by the
+        commands before; the settings read are then one node's)."""
+        if isinstance(self._client, RedisCluster):
+            return f"cluster, {len(self._client.get_primaries())} primaries"
+        return MODE
 
     async def _config(self, name: str) -> str | None:
         """``CONFIG GET name``, or None when the server refuses CONFIG (managed services

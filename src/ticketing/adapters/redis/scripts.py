@@ -33,6 +33,15 @@ def register(client: RedisClient, name: str) -> AsyncScript:
 
 # What a script argument may be (redis-py encodes it).
 Arg = str | int | float
+# Calls of a script that asks to be called again with a heartbeat key declared (its holder
+# changed in between each time: then it is taken for alive, as a lease held).
+_LOOKS = 3
+# Slot holders whose heartbeat keys the gate declares at most (the fleet's processes).
+_MAX_HOLDERS = 64
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 def flatten(fields: Mapping[str, str]) -> list[str]:
@@ -60,6 +69,7 @@ class StoreNames(Protocol):
     created_stream: str  # the created events
     created_channel: str  # the created events' pub/sub channel
     group: str  # the consumer group draining the pending queue
+    outbox_stream: str  # what is still to be appended to another stream (pending's slot)
     retention: int  # seconds a finished key is remembered
     created_maxlen: int  # approximate cap of the created stream
     dead_maxlen: int  # approximate cap of the dead letters
@@ -80,11 +90,13 @@ class TicketScripts(_Scripts):
         "mark_failed",
         "mark_ambiguous",
         "replay",
+        "append_once",
     )
 
     def __init__(self, client: RedisClient, names: StoreNames) -> None:
         super().__init__(client)
         self._pending, self._dead = names.pending_stream, names.dead_stream
+        self._outbox = names.outbox_stream
         self._created, self._channel = names.created_stream, names.created_channel
         self._group, self._retention = names.group, names.retention
         self._created_maxlen, self._dead_maxlen = names.created_maxlen, names.dead_maxlen
@@ -106,10 +118,19 @@ class TicketScripts(_Scripts):
 
     async def lease(
         self, *, lease: str, ledger: str, owner: str, ms: int, alive: str = "", now: str = ""
-    ) -> Any:
-        """``{held, ledger}``; a lease whose holder has no heartbeat under ``alive`` is taken
-        over (``lua/lease.lua``)."""
-        return await self._run("lease", [lease, ledger], [owner, ms, alive, now])
+    ) -> tuple[int, Any]:
+        """``(held, ledger)``; a lease whose holder has no heartbeat under ``alive`` is taken
+        over (``lua/lease.lua``: asked again with the holder's heartbeat key declared when
+        the lease is another process's)."""
+        beat = lease  # no heartbeat to declare yet: any key of the lease's slot
+        for _ in range(_LOOKS):
+            held, flat, holder = await self._run(
+                "lease", [lease, ledger, beat], [owner, ms, alive, now]
+            )
+            if int(held) != -1:
+                return int(held), flat
+            beat = alive + _text(holder)
+        return 0, flat
 
     async def release(self, *, lease: str, owner: str) -> Any:
         return await self._run("release", [lease], [owner])
@@ -127,22 +148,25 @@ class TicketScripts(_Scripts):
         ticket: Mapping[str, str],
         identity: Mapping[str, str],
     ) -> Any:
-        """1 done, 0 already created, or the key the ticket is recorded for already
+        """The outbox entry of the created event (``[id, field, value, ...]``) when done, 0
+        when created already, or the key the ticket is recorded for already
         (``lua/complete.lua``)."""
-        keys = [ledger, self._pending, self._created, lease, owner_key]
+        keys = [ledger, self._pending, self._outbox, lease, owner_key]
         limits: list[Arg] = [self._created_maxlen, self._retention, self._channel]
         args: list[Arg] = [self._group, event, *limits, len(ticket), owner, key, oldest]
+        args.append(self._created)
         return await self._run("complete", keys, [*args, *flatten(ticket), *flatten(identity)])
 
     async def bury(
         self, *, ledger: str, key: str, reason: str, at: str, entry: str = "", payload: str = ""
     ) -> Any:
         """Without ``entry``, the key's own entry and draft (-1: unknown key, 0: finished
-        already); with it, that queue entry with ``payload`` (``lua/bury.lua``)."""
+        already); with it, that queue entry with ``payload``; the dead letter's outbox entry
+        (``[id, field, value, ...]``) when buried (``lua/bury.lua``)."""
         mode = "entry" if entry else "key"
         args: list[Arg] = [self._group, key, reason, at, self._retention, entry, payload, mode]
-        keys = [ledger, self._pending, self._dead]
-        return await self._run("bury", keys, [*args, self._dead_maxlen])
+        keys = [ledger, self._pending, self._outbox]
+        return await self._run("bury", keys, [*args, self._dead_maxlen, self._dead])
 
     async def bury_raw(
         self, *, digest: str, old_index: str, reason: str, payload: str, at: str, origin: str
@@ -161,18 +185,29 @@ class TicketScripts(_Scripts):
     async def mark_ambiguous(self, *, ledger: str, at: str) -> Any:
         return await self._run("mark_ambiguous", [ledger], [at])
 
-    async def replay_to_stream(self, *, stream: str, entry: str, payload: str) -> int:
-        """A dead letter back onto the stream it came from: 1, or 0 when it is gone."""
-        keys = [self._dead, stream, self._dead]
-        return int(await self._run("replay", keys, [entry, "stream", "", payload]))
+    async def append_once(
+        self,
+        *,
+        stream: str,
+        marker: str,
+        fields: Mapping[str, str],
+        maxlen: str = "",
+        minid: str = "",
+        channel: str = "",
+    ) -> int:
+        """An entry onto ``stream`` unless ``marker`` says it was appended already (1 appended,
+        0 before; ``lua/append_once.lua``)."""
+        args: list[Arg] = [self._retention, maxlen, minid, channel, *flatten(fields)]
+        return int(await self._run("append_once", [stream, marker], args))
 
     async def replay_to_pending(
-        self, *, ledger: str, entry: str, key: str, payload: str, identity: Mapping[str, str]
+        self, *, ledger: str, marker: str, key: str, payload: str, identity: Mapping[str, str]
     ) -> int:
-        """A dead letter back onto the pending queue, its ledger ACCEPTED: 1, or 0 when it is
-        gone or its key lives again (``lua/replay.lua``)."""
-        keys = [self._dead, self._pending, ledger]
-        args: list[Arg] = [entry, "pending", key, payload, *flatten(identity)]
+        """A dead letter back onto the pending queue, its ledger ACCEPTED, once (``marker``
+        names the letter): 1, or 0 when replayed already or its key lives again
+        (``lua/replay.lua``)."""
+        keys = [self._pending, ledger, marker]
+        args: list[Arg] = [self._retention, key, payload, *flatten(identity)]
         return int(await self._run("replay", keys, args))
 
 
@@ -183,7 +218,13 @@ class LeaseScripts(_Scripts):
     files = ("acquire", "release")
 
     async def acquire(self, *, lease: str, owner: str, ms: int, alive: str = "") -> bool:
-        return bool(await self._run("acquire", [lease], [owner, ms, alive]))
+        beat = lease  # no heartbeat to declare yet: any key of the lease's slot
+        for _ in range(_LOOKS):
+            reply = await self._run("acquire", [lease, beat], [owner, ms, alive])
+            if not isinstance(reply, bytes | str):
+                return bool(reply)
+            beat = alive + _text(reply)  # held by that process: declare its heartbeat
+        return False
 
     async def release(self, *, lease: str, owner: str) -> None:
         await self._run("release", [lease], [owner])
@@ -244,14 +285,25 @@ class GateScripts(_Scripts):
         super().__init__(client)
         self._slots, self._pause, self._waiters, self._process = slots, pause, waiters, process
         self._alive = alive
+        # The slot holders met so far, whose heartbeat keys each call declares (newest last).
+        self._holders: dict[str, None] = {}
 
     async def enter(
         self, *, slot: str, capacity: int, holder_ms: int, waiter_ms: int
     ) -> tuple[int, int, int]:
-        """(granted, pause ms left, other processes waiting)."""
-        keys = [self._slots, self._pause, self._waiters]
+        """(granted, pause ms left, other processes waiting); asked again at once when the
+        script names slot holders whose heartbeats it was not given."""
         args: list[Arg] = [self._process, slot, capacity, holder_ms, waiter_ms, self._alive]
-        granted, pause_ms, others = await self._run("gate_enter", keys, args)
+        for _ in range(_LOOKS):
+            beats = [self._alive + name for name in self._holders] if self._alive else []
+            keys = [self._slots, self._pause, self._waiters, *beats]
+            granted, pause_ms, others, *unknown = await self._run("gate_enter", keys, args)
+            if not unknown:
+                break
+            for name in unknown:
+                self._holders[_text(name)] = None
+            while len(self._holders) > _MAX_HOLDERS:
+                del self._holders[next(iter(self._holders))]
         return int(granted), int(pause_ms), int(others)
 
     async def peek(self) -> tuple[int, int]:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+import logging
+import time
 from collections.abc import AsyncIterator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, Final
@@ -20,10 +22,11 @@ from ticketing.adapters.codec import (
     parse_datetime,
 )
 from ticketing.adapters.redis.connection import RedisClient, store_errors
+from ticketing.adapters.redis.layout import KeyLayout
 from ticketing.adapters.redis.liveness import ALIVE_PREFIX
 from ticketing.adapters.redis.scripts import TicketScripts
 from ticketing.adapters.redis.streams import ConsumerGroup, Living, StreamEntry, text
-from ticketing.domain.errors import NotFound, TicketTaken
+from ticketing.domain.errors import NotFound, StoreUnavailable, TicketTaken
 from ticketing.domain.model import (
     DeadLetter,
     Outcome,
@@ -34,6 +37,8 @@ from ticketing.domain.model import (
     TicketState,
 )
 from ticketing.domain.ports import Accepted, Clock, Leased
+
+log = logging.getLogger(__name__)
 
 PENDING_STREAM: Final = "tickets:pending"
 DEAD_STREAM: Final = "tickets:dead"
@@ -57,10 +62,21 @@ DEAD_MAXLEN: Final = 10_000
 # hash <dead>:raw that held every digest forever before is removed on the next raw burial.)
 RAW_INDEX_SUFFIX: Final = ":raw"
 PENDING_ORIGIN: Final = "pending"  # a dead letter's origin when it came off the pending queue
+# The outbox: entries still to be appended to another stream (created events, dead letters),
+# written in the same atomic step as the ledger change they belong to (see lua/lib_outbox).
+OUTBOX_STREAM: Final = "ticketing:outbox"
+# <target stream><ONCE_SUFFIX><outbox id> marks an outbox entry appended (lua/append_once).
+ONCE_SUFFIX: Final = ":once:"
+# <REPLAYED_PREFIX><dead letter id> marks a dead letter put back on the pending queue.
+REPLAYED_PREFIX: Final = "ticketing:replayed:"
+# Seconds between two looks at the outbox for entries a crash left (from claim).
+OUTBOX_EVERY: Final = 5.0
 
 # Bounds the read loops of one claim, so a PEL full of deleted entries cannot spin forever.
 _MAX_ROUNDS = 16
 _REPLAY_PAGE = 500
+# Outbox entries appended before they are deleted together (also at each claim).
+_FORGET_BATCH = 50
 # Entries taken over from a dead consumer per XCLAIM round trip.
 _TAKEOVER_PAGE = 100
 
@@ -82,10 +98,14 @@ class RedisTicketStore:
         owner_prefix: Each created ticket's key is recorded at ``<owner_prefix><ticket id>``.
         alive_prefix: Each process's heartbeat is ``<alive_prefix><name>``: a ticket lease whose
             owner names a process without one (``<name>/<token>``) is taken over.
+        outbox: The outbox stream (what is still to be appended to another stream).
+        replayed_prefix: ``<replayed_prefix><dead letter id>`` marks a letter put back.
         retention: Seconds a finished (created or dead) key is remembered (LEDGER_RETENTION).
         created_maxlen: Approximate cap of the created-event stream.
         dead_maxlen: Approximate cap of the dead-letter stream (DEAD_LETTER_MAXLEN).
         dead_payload_bytes: Longest payload a dead letter keeps whole.
+        layout: Where the store's own keys live (:class:`KeyLayout`: in a cluster, in the
+            pending stream's slot); the prefixes above are put through ``layout.own``.
     """
 
     def __init__(
@@ -103,10 +123,13 @@ class RedisTicketStore:
         lease_prefix: str = LEASE_PREFIX,
         owner_prefix: str = OWNER_PREFIX,
         alive_prefix: str = ALIVE_PREFIX,
+        outbox: str = OUTBOX_STREAM,
+        replayed_prefix: str = REPLAYED_PREFIX,
         retention: int = RETENTION_SECONDS,
         created_maxlen: int = CREATED_MAXLEN,
         dead_maxlen: int = DEAD_MAXLEN,
         dead_payload_bytes: int = DEAD_PAYLOAD_BYTES,
+        layout: KeyLayout | None = None,
     ) -> None:
         self._client = client
         self._clock = clock
@@ -115,11 +138,17 @@ class RedisTicketStore:
         self.created_stream = prefix + created
         self.created_channel = prefix + (created_channel or created)
         self.group = group
-        self._ledger_prefix = prefix + ledger_prefix
-        self._lease_prefix = prefix + lease_prefix
-        self._owner_prefix = prefix + owner_prefix
-        self._alive_prefix = prefix + alive_prefix
-        self._ready_probe = prefix + READY_PROBE
+        self.layout = layout = layout or KeyLayout()
+        self._ledger_prefix = layout.own(prefix + ledger_prefix)
+        self._lease_prefix = layout.own(prefix + lease_prefix)
+        self._owner_prefix = layout.own(prefix + owner_prefix)
+        self._alive_prefix = layout.own(prefix + alive_prefix)
+        self._ready_probe = layout.own(prefix + READY_PROBE)
+        self.outbox_stream = layout.own(prefix + outbox)
+        self._replayed_prefix = layout.own(prefix + replayed_prefix)
+        self._outbox_due = 0.0  # time.monotonic() of the next look at the outbox
+        # Outbox entries appended and not deleted yet: deleted together, off the hot path.
+        self._delivered: list[str] = []
         self.retention = retention
         self.created_maxlen = created_maxlen
         self.dead_maxlen = dead_maxlen
@@ -251,7 +280,7 @@ class RedisTicketStore:
         }
         ticket_id = outcome.ticket_id or event.ticket_id
         with store_errors(self._client, f"completing {key!r}"):
-            taken = await self._scripts.complete(
+            reply = await self._scripts.complete(
                 ledger=self.ledger_key(key),
                 lease=self.lease_key(key),
                 owner_key=self.owner_key(ticket_id),
@@ -262,8 +291,10 @@ class RedisTicketStore:
                 ticket=ticket_fields,
                 identity=identity,
             )
-        if isinstance(taken, bytes | str):
-            raise TicketTaken(ticket_id, text(taken))
+        if isinstance(reply, bytes | str):
+            raise TicketTaken(ticket_id, text(reply))
+        if isinstance(reply, list):
+            await self._deliver_after(reply, f"the created event of {key!r}")
 
     async def bury(self, key: str, reason: str) -> None:
         """Ledger DEAD, the draft to the dead letters; a finished key is left alone.
@@ -277,13 +308,15 @@ class RedisTicketStore:
             )
         if result == -1:
             raise NotFound(f"no ledger entry for idempotency key {key!r}")
+        if isinstance(result, list):
+            await self._deliver_after(result, f"the dead letter of {key!r}")
 
     async def bury_raw(self, payload: str, reason: str, origin: str) -> None:
         """A dead letter for a message, unless the same message from the same origin is in the
         dead letters already (redelivered, or a pub/sub copy)."""
         digest = hashlib.sha256(f"{origin}\n{payload}".encode()).hexdigest()
         payload, reason = cut_payload(payload, reason, self._dead_payload_bytes)
-        index = self.dead_stream + RAW_INDEX_SUFFIX
+        index = self.layout.beside(self.dead_stream, RAW_INDEX_SUFFIX)
         with store_errors(self._client, f"writing a dead letter from {origin!r}"):
             await self._scripts.bury_raw(
                 digest=f"{index}:{digest}",
@@ -298,6 +331,7 @@ class RedisTicketStore:
         if count <= 0:
             return []
         with store_errors(self._client, f"claiming pending tickets for {consumer!r}"):
+            await self._outbox_upkeep()
             await self._ensure_group()
             try:
                 return await self._claim(consumer, count, min_idle)
@@ -448,7 +482,7 @@ class RedisTicketStore:
 
     async def _bury_entry(self, entry_id: str, key: str, payload: str, reason: str) -> None:
         payload, reason = cut_payload(payload, reason, self._dead_payload_bytes)
-        await self._scripts.bury(
+        reply = await self._scripts.bury(
             ledger=self.ledger_key(key),
             key=key,
             reason=reason,
@@ -456,6 +490,73 @@ class RedisTicketStore:
             entry=entry_id,
             payload=payload,
         )
+        if isinstance(reply, list):
+            await self._deliver(text(reply[0]), _pairs(reply[1:]))
+
+    # -- the outbox: the second step of a write that spans two hash slots --------------------
+
+    async def _deliver_after(self, reply: list[Any], what: str) -> None:
+        """Append the outbox entry a script just wrote; if Redis fails now, the ledger change
+        stands (that is what the caller asked for) and the upkeep appends it later."""
+        try:
+            with store_errors(self._client, f"appending {what}"):
+                await self._deliver(text(reply[0]), _pairs(reply[1:]))
+        except StoreUnavailable as exc:
+            log.warning("%s stays in the outbox until the next upkeep: %s", what, exc.message)
+
+    async def _deliver(self, outbox_id: str, fields: dict[str, str]) -> None:
+        """Append one outbox entry to its stream (once, whoever else does it too); it is
+        deleted from the outbox with the next few (:meth:`_forget_delivered`): an entry
+        appended and not deleted yet costs a second look that does nothing."""
+        stream = fields.pop("_stream", "")
+        maxlen, minid = fields.pop("_maxlen", ""), fields.pop("_minid", "")
+        channel = fields.pop("_channel", "")
+        if stream:
+            await self._scripts.append_once(
+                stream=stream,
+                marker=self.layout.beside(stream, ONCE_SUFFIX + outbox_id),
+                fields=fields,
+                maxlen=maxlen,
+                minid=minid,
+                channel=channel,
+            )
+        self._delivered.append(outbox_id)
+        if len(self._delivered) >= _FORGET_BATCH:
+            await self._forget_delivered()
+
+    async def _forget_delivered(self) -> None:
+        """Delete the outbox entries appended since the last time, in one round trip."""
+        delivered, self._delivered = self._delivered, []
+        if delivered:
+            try:
+                await self._client.xdel(self.outbox_stream, *delivered)
+            except BaseException:
+                self._delivered[:0] = delivered  # tried again next time
+                raise
+
+    async def flush_outbox(self) -> int:
+        """Append whatever the outbox still holds (a process died between a ledger change and
+        its append; appending twice does nothing); returns how many entries it held."""
+        done = 0
+        with store_errors(self._client, "appending what the outbox holds"):
+            await self._forget_delivered()
+            while True:
+                page = await self._client.xrange(self.outbox_stream, count=_REPLAY_PAGE) or []
+                for entry_id, fields in page:
+                    await self._deliver(text(entry_id), _decode_map(fields))
+                await self._forget_delivered()
+                done += len(page)
+                if len(page) < _REPLAY_PAGE:
+                    return done
+
+    async def _outbox_upkeep(self) -> None:
+        """:meth:`flush_outbox`, at most every ``OUTBOX_EVERY`` seconds (from the drain)."""
+        now = time.monotonic()
+        if now < self._outbox_due:
+            await self._forget_delivered()
+            return
+        self._outbox_due = now + OUTBOX_EVERY
+        await self.flush_outbox()
 
     async def _dead_letters(self, entry_ids: Sequence[str] | None) -> AsyncIterator[DeadLetter]:
         if entry_ids is not None:
@@ -475,9 +576,18 @@ class RedisTicketStore:
             start = "(" + text(page[-1][0])
 
     async def _replay_one(self, letter: DeadLetter) -> int:
+        """Put back once (a marker in the target's slot names the letter), then delete the
+        letter: a crash in between leaves a letter whose next replay only deletes it."""
+        moved = await self._requeue(letter)
+        await self._client.xdel(self.dead_stream, letter.entry_id)
+        return moved
+
+    async def _requeue(self, letter: DeadLetter) -> int:
         if letter.origin != PENDING_ORIGIN:
-            return await self._scripts.replay_to_stream(
-                stream=letter.origin, entry=letter.entry_id, payload=letter.payload
+            return await self._scripts.append_once(
+                stream=letter.origin,
+                marker=self.layout.beside(letter.origin, f"{ONCE_SUFFIX}dead-{letter.entry_id}"),
+                fields={"payload": letter.payload},
             )
         key = letter.key or ""
         identity: dict[str, str] = {}
@@ -492,9 +602,12 @@ class RedisTicketStore:
                 "incident_id": draft.incident_id or "",
                 "source": draft.source.value,
             }
-        ledger = self.ledger_key(key) if key else self.dead_stream
         return await self._scripts.replay_to_pending(
-            ledger=ledger, entry=letter.entry_id, key=key, payload=letter.payload, identity=identity
+            ledger=self.ledger_key(key),
+            marker=self._replayed_prefix + letter.entry_id,
+            key=key,
+            payload=letter.payload,
+            identity=identity,
         )
 
 

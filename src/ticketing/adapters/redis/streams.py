@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final
 
+from redis.asyncio.cluster import RedisCluster
 from redis.exceptions import ResponseError
 
 from ticketing.adapters.redis.connection import RedisClient
@@ -26,6 +27,11 @@ from ticketing.adapters.redis.scripts import ForgetConsumer
 from ticketing.domain.errors import ConfigurationError
 
 log = logging.getLogger(__name__)
+
+# In a cluster, streams of several hash slots cannot be read by one XREADGROUP: each slot's
+# streams are read on their own, and when none has anything, one of them is waited on for at
+# most this long (in turn), so that entries on the others wait no longer than that.
+CLUSTER_BLOCK_MS: Final = 100
 
 # <stream>:owners, a hash: reader (a consumer group, or "dead letters") → the REDIS_KEY_PREFIX of
 # the deployment that reads the stream that way. Tiny, one per stream, kept for good.
@@ -91,6 +97,19 @@ def _entries(stream: str, raw: Iterable[Any]) -> list[StreamEntry]:
     ]
 
 
+def by_slot(client: RedisClient, keys: Iterable[str]) -> list[list[str]]:
+    """``keys`` grouped by hash slot, in order of first appearance: a cluster runs a
+    multi-key command (XREADGROUP of several streams, MULTI) only on keys of one slot. One
+    group off a cluster."""
+    keys = list(keys)
+    if not isinstance(client, RedisCluster):
+        return [keys] if keys else []
+    groups: dict[int, list[str]] = {}
+    for key in keys:
+        groups.setdefault(client.keyslot(key), []).append(key)
+    return list(groups.values())
+
+
 # How many entries the next page may hold (zero or less ends the step).
 Wanted = Callable[[], int]
 Pages = AsyncIterator[list[StreamEntry]]
@@ -122,6 +141,7 @@ class ConsumerGroup:
         self._client = client
         self.name = name
         self._ready: set[str] = set()
+        self._turn = 0  # which slot's streams a cluster read waits on next
 
     def __repr__(self) -> str:
         return f"ConsumerGroup({self.name!r})"
@@ -162,6 +182,26 @@ class ConsumerGroup:
         delivered to nobody before; an id: this consumer's own pending entries after it)."""
         if count <= 0:
             return []
+        slots = by_slot(self._client, streams)
+        if len(slots) <= 1:
+            return await self._read(consumer, streams, count, block_ms)
+        # A cluster, streams in several slots: each slot's at once, then wait on one of them.
+        found: list[StreamEntry] = []
+        for keys in slots:
+            wanted = {key: streams[key] for key in keys}
+            found += await self._read(consumer, wanted, count - len(found), None)
+            if len(found) >= count:
+                return found
+        if found or not block_ms:
+            return found
+        keys = slots[self._turn % len(slots)]
+        self._turn += 1
+        wait = min(block_ms, CLUSTER_BLOCK_MS)
+        return await self._read(consumer, {key: streams[key] for key in keys}, count, wait)
+
+    async def _read(
+        self, consumer: str, streams: Mapping[str, str], count: int, block_ms: int | None
+    ) -> list[StreamEntry]:
         ids: dict[Any, Any] = dict(streams)
         reply = await self._client.xreadgroup(self.name, consumer, ids, count=count, block=block_ms)
         return read_reply(reply)
@@ -288,19 +328,18 @@ class ConsumerGroup:
     async def ack(
         self, entries: Mapping[str, Sequence[str]], *, delete_from: Collection[str] = ()
     ) -> None:
-        """Acknowledge entries of several streams in one atomic round trip, and delete them
-        from the streams in ``delete_from`` (streams only this group reads: a handled entry
-        has nothing left to give)."""
-        if not any(entries.values()):
-            return
-        async with self._client.pipeline(transaction=True) as pipe:
-            for stream, ids in entries.items():
-                if not ids:
-                    continue
-                pipe.xack(stream, self.name, *ids)
-                if stream in delete_from:
-                    pipe.xdel(stream, *ids)
-            await pipe.execute()
+        """Acknowledge entries of several streams in one atomic round trip (in a cluster, one
+        per hash slot), and delete them from the streams in ``delete_from`` (streams only this
+        group reads: a handled entry has nothing left to give)."""
+        streams = [stream for stream, ids in entries.items() if ids]
+        for keys in by_slot(self._client, streams):
+            async with self._client.pipeline(transaction=True) as pipe:
+                for stream in keys:
+                    ids = entries[stream]
+                    pipe.xack(stream, self.name, *ids)
+                    if stream in delete_from:
+                        pipe.xdel(stream, *ids)
+                await pipe.execute()
 
     async def in_flight(self, stream: str) -> int:
         """Entries delivered to a consumer and not acknowledged yet (the pending list)."""

@@ -1,7 +1,8 @@
--- Bury a ticket: a dead letter, the ledger DEAD (when that is right), the queue entry gone.
+-- Bury a ticket: the ledger DEAD (when that is right), the queue entry gone, its dead letter
+-- in the outbox (the caller appends it to the dead letters with append_once.lua).
 -- KEYS[1]  ledger     the key's ledger hash
 -- KEYS[2]  pending    the pending stream
--- KEYS[3]  dead       the dead-letter stream
+-- KEYS[3]  outbox     the outbox stream
 -- ARGV[1]  group      the pending stream's consumer group
 -- ARGV[2]  key        the idempotency key ('' when unknown)
 -- ARGV[3]  reason     why it was buried
@@ -11,9 +12,12 @@
 -- ARGV[7]  payload    the entry's payload ('entry' mode)
 -- ARGV[8]  mode       'key' or 'entry'
 -- ARGV[9]  maxlen     approximate cap of the dead-letter stream
+-- ARGV[10] dead       the dead-letter stream
 -- Mode 'key' buries the ledger's own entry and draft (-1: unknown key, 0: the key is already
 -- finished). Mode 'entry' buries one queue entry with the payload given and marks the ledger
--- dead only if that entry is the ledger's own and the key is not finished.
+-- dead only if that entry is the ledger's own and the key is not finished. Returns the outbox
+-- entry (see lib_outbox) when buried.
+--! include lib_outbox
 local exists = redis.call('EXISTS', KEYS[1]) == 1
 local state = false
 local own = false
@@ -48,10 +52,9 @@ if exists and not finished and (ARGV[8] == 'key' or own == entry) then
   redis.call('HDEL', KEYS[1], 'draft')
   redis.call('EXPIRE', KEYS[1], ARGV[5])
 end
-redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[9], '*', 'key', ARGV[2], 'reason', ARGV[3],
-  'payload', payload, 'failed_at', ARGV[4], 'origin', 'pending')
 if entry ~= '' then
   redis.call('XACK', KEYS[2], ARGV[1], entry)
   redis.call('XDEL', KEYS[2], entry)
 end
-return 1
+return outbox(KEYS[3], ARGV[10], ARGV[9], '', '', {'key', ARGV[2], 'reason', ARGV[3],
+  'payload', payload, 'failed_at', ARGV[4], 'origin', 'pending'})

@@ -1,7 +1,8 @@
--- Complete a ticket: ledger CREATED, its queue entry gone, the created event published.
+-- Complete a ticket: ledger CREATED, its queue entry gone, the created event in the outbox
+-- (the caller appends it to the created stream, and publishes it, with append_once.lua).
 -- KEYS[1]  ledger     the key's ledger hash
 -- KEYS[2]  pending    the pending stream
--- KEYS[3]  created    the created-event stream
+-- KEYS[3]  outbox     the outbox stream
 -- KEYS[4]  lease      the key's lease
 -- KEYS[5]  owner_key  holds the key the helpdesk ticket was recorded for
 -- ARGV[1]  group      the pending stream's consumer group
@@ -13,10 +14,13 @@
 -- ARGV[7]  owner      the lease owner ('' for none)
 -- ARGV[8]  key        the idempotency key
 -- ARGV[9]  oldest     the oldest created-event id kept
--- ARGV[10..] n field/value pairs to set ('' deletes), then pairs to set only where absent
+-- ARGV[10] created    the created-event stream
+-- ARGV[11..] n field/value pairs to set ('' deletes), then pairs to set only where absent
 -- A ticket recorded for another key is refused (that key is returned, nothing changes);
 -- otherwise the owner's lease is given back. Events older than the retention go (exactly:
--- each call drops only what aged since). Returns 1 done, 0 already created, or the other key.
+-- each call drops only what aged since). Returns the outbox entry (see lib_outbox) when done,
+-- 0 when already created, or the other key.
+--! include lib_outbox
 local taken = redis.call('GET', KEYS[5])
 if taken and taken ~= ARGV[8] then
   return taken
@@ -27,7 +31,7 @@ end
 if redis.call('HGET', KEYS[1], 'state') == 'created' then
   return 0
 end
-local i = 10
+local i = 11
 for _ = 1, tonumber(ARGV[6]) do
   if ARGV[i + 1] == '' then
     redis.call('HDEL', KEYS[1], ARGV[i])
@@ -50,7 +54,4 @@ if entry then
   redis.call('XACK', KEYS[2], ARGV[1], entry)
   redis.call('XDEL', KEYS[2], entry)
 end
-redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[3], '*', 'payload', ARGV[2])
-redis.call('XTRIM', KEYS[3], 'MINID', ARGV[9])
-redis.call('PUBLISH', ARGV[5], ARGV[2])
-return 1
+return outbox(KEYS[3], ARGV[10], ARGV[3], ARGV[9], ARGV[5], {'payload', ARGV[2]})

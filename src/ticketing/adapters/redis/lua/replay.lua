@@ -1,40 +1,36 @@
--- Put one dead letter back where it came from.
--- KEYS[1]  dead     the dead-letter stream
--- KEYS[2]  target   the pending stream ('pending' mode) or the origin stream ('stream' mode)
--- KEYS[3]  ledger   the key's ledger hash (any key when there is no idempotency key)
--- ARGV[1]  entry    the dead letter's id
--- ARGV[2]  mode     'pending' or 'stream'
--- ARGV[3]  key      the idempotency key ('' when unknown)
--- ARGV[4]  payload  the payload to queue again
--- ARGV[5..] identity field/value pairs for a ledger that expired meanwhile
+-- Put one dead letter back on the pending queue, once: the letter is deleted from the dead
+-- letters afterwards (another hash slot in a cluster), and the marker, named after the letter,
+-- makes a second try (a retry after a crash in between, a concurrent replay) do nothing.
+-- KEYS[1]  pending  the pending stream
+-- KEYS[2]  ledger   the key's ledger hash (any key of the same slot when there is none)
+-- KEYS[3]  marker   <replayed prefix><dead letter id>
+-- ARGV[1]  keep     seconds the marker is kept
+-- ARGV[2]  key      the idempotency key ('' when unknown)
+-- ARGV[3]  payload  the payload to queue again
+-- ARGV[4..] identity field/value pairs for a ledger that expired meanwhile
 -- A key that lives again (accepted anew or created since) is not re-queued, which would
 -- duplicate it: its dead letter is only dropped, and not counted. Returns 1 replayed, else 0.
-if #redis.call('XRANGE', KEYS[1], ARGV[1], ARGV[1]) == 0 then
+if redis.call('EXISTS', KEYS[3]) == 1 then
   return 0
 end
-if ARGV[2] == 'stream' then
-  redis.call('XADD', KEYS[2], '*', 'payload', ARGV[4])
-else
-  local state = false
-  if ARGV[3] ~= '' then
-    state = redis.call('HGET', KEYS[3], 'state')
-  end
-  if state and state ~= 'dead' then
-    redis.call('XDEL', KEYS[1], ARGV[1])
-    return 0
-  end
-  local id = redis.call('XADD', KEYS[2], '*', 'key', ARGV[3], 'payload', ARGV[4])
-  if ARGV[3] ~= '' then
-    redis.call('HSET', KEYS[3], 'state', 'accepted', 'key', ARGV[3], 'entry_id', id,
-      'attempts', 0, 'draft', ARGV[4])
-    redis.call('HDEL', KEYS[3], 'reason', 'last_attempt_at', 'attempt_ended_at')
-    for i = 5, #ARGV, 2 do
-      if ARGV[i + 1] ~= '' then
-        redis.call('HSETNX', KEYS[3], ARGV[i], ARGV[i + 1])
-      end
-    end
-    redis.call('PERSIST', KEYS[3])
-  end
+local state = false
+if ARGV[2] ~= '' then
+  state = redis.call('HGET', KEYS[2], 'state')
 end
-redis.call('XDEL', KEYS[1], ARGV[1])
+if state and state ~= 'dead' then
+  return 0
+end
+local id = redis.call('XADD', KEYS[1], '*', 'key', ARGV[2], 'payload', ARGV[3])
+if ARGV[2] ~= '' then
+  redis.call('HSET', KEYS[2], 'state', 'accepted', 'key', ARGV[2], 'entry_id', id,
+    'attempts', 0, 'draft', ARGV[3])
+  redis.call('HDEL', KEYS[2], 'reason', 'last_attempt_at', 'attempt_ended_at')
+  for i = 4, #ARGV, 2 do
+    if ARGV[i + 1] ~= '' then
+      redis.call('HSETNX', KEYS[2], ARGV[i], ARGV[i + 1])
+    end
+  end
+  redis.call('PERSIST', KEYS[2])
+end
+redis.call('SET', KEYS[3], id, 'EX', ARGV[1])
 return 1
