@@ -5,6 +5,7 @@ grouped by who needs them.
 - :mod:`.pipeline`: the ticket pipeline (helpdesk, ledger, pending queue, leases, contacts,
   call gate, metrics).
 - :mod:`.credentials`: OAuth tokens and their administration.
+- :mod:`.sync`: the two-way sync (conversations, its log and output streams, the inbox).
 - :mod:`.operations`: monitoring, the doctor and the dead-letter tools; and the whole
   :class:`TicketStore` an adapter implements.
 
@@ -48,6 +49,15 @@ from ticketing.domain.ports.pipeline import (
     TicketProbe,
     lease_owner,
 )
+from ticketing.domain.ports.sync import (
+    Conversations,
+    EventStream,
+    InboxEntry,
+    StatusMark,
+    SyncInbox,
+    SyncLog,
+    SyncMetrics,
+)
 
 __all__ = [
     "Accepted",
@@ -59,9 +69,12 @@ __all__ = [
     "CallbackServer",
     "Clock",
     "ContactCache",
+    "Conversations",
     "Credentials",
     "DeadLetters",
+    "EventStream",
     "Helpdesk",
+    "InboxEntry",
     "Leased",
     "Leases",
     "Metrics",
@@ -72,7 +85,11 @@ __all__ = [
     "RedisFacts",
     "RefreshAllowance",
     "RefreshBudget",
+    "StatusMark",
     "StoreFacts",
+    "SyncInbox",
+    "SyncLog",
+    "SyncMetrics",
     "TicketLedger",
     "TicketProbe",
     "TicketStore",
