@@ -12,9 +12,26 @@ from typing import Any, Protocol
 
 import httpx
 
-from ticketing.adapters.memory import InMemoryConversations, InMemoryTokenStore
+from prometheus_client import generate_latest
+
+from ticketing.adapters.memory import (
+    InMemoryConversations,
+    InMemoryLeases,
+    InMemorySyncInbox,
+    InMemorySyncLog,
+    InMemoryTicketStore,
+    InMemoryTokenStore,
+)
+from ticketing.adapters.prometheus import PrometheusMetrics
 from ticketing.adapters.zoho_desk.client import ZohoDeskClient, build_http_client
 from ticketing.adapters.zoho_desk.oauth import TokenManager, ZohoOAuth
+from ticketing.application.sync import (
+    HandleDeliveries,
+    PollChanges,
+    ReceiveDelivery,
+    SyncPublisher,
+)
+from ticketing.domain.conversation import WebhookEvent
 from ticketing.domain.model import (
     Customer,
     Outcome,
@@ -38,6 +55,7 @@ from zoho_desk_emulator import (
 )
 
 from tests.support.clock import ManualClock
+from tests.support.metrics import parse, sample
 
 EMULATOR = "http://zoho-emulator.invalid"
 ANA = Customer(name="Ana López", email="ana@example.com", phone="+525512345678")
@@ -175,3 +193,86 @@ async def record_ticket(
 
 def payloads(raw: list[str]) -> list[dict[str, Any]]:
     return [json.loads(p) for p in raw]
+
+
+@dataclass
+class SyncWorld:
+    """The sync's use cases over in-process adapters (or any given): a helpdesk with agents,
+    the ledger, the log with its two streams, the inbox."""
+
+    clock: ManualClock
+    desk: FakeDesk
+    store: InMemoryTicketStore
+    log: InMemorySyncLog
+    inbox: InMemorySyncInbox
+    metrics: PrometheusMetrics
+    publisher: SyncPublisher
+    handle: HandleDeliveries
+    receive: ReceiveDelivery
+    poll: PollChanges
+
+    @property
+    def conversations(self) -> InMemoryConversations:
+        return self.desk.conversations  # type: ignore[return-value]
+
+    async def our_ticket(self) -> str:
+        """A ticket the service created (in the helpdesk and in the ledger)."""
+        ticket_id = self.desk.ticket()
+        await record_ticket(self.store, ticket_id, self.clock.now())
+        return ticket_id
+
+    def replies(self) -> list[dict[str, Any]]:
+        return payloads(self.log.replies)
+
+    def statuses(self) -> list[dict[str, Any]]:
+        return payloads(self.log.status)
+
+    def counted(self, name: str, **labels: str) -> float:
+        return sample(parse(generate_latest(self.metrics.registry).decode()), name, **labels) or 0
+
+
+def sync_world(clock: ManualClock, **options: Any) -> SyncWorld:
+    conversations = InMemoryConversations(clock)
+    store = InMemoryTicketStore(clock)
+    log = InMemorySyncLog()
+    inbox = InMemorySyncInbox(clock)
+    leases = InMemoryLeases(clock)
+    metrics = PrometheusMetrics()
+    publisher = SyncPublisher(conversations, store, log, leases, clock, metrics)
+    poll = PollChanges(
+        conversations,
+        publisher,
+        log,
+        leases,
+        clock,
+        metrics,
+        owner=options.get("owner", "poller-1"),
+        overlap=options.get("overlap", 30.0),
+        first_window=options.get("first_window", 3600.0),
+        follow_closed=options.get("follow_closed", 86400.0),
+        lease_ttl=options.get("lease_ttl", 180.0),
+    )
+    return SyncWorld(
+        clock=clock,
+        desk=FakeDesk(conversations),
+        store=store,
+        log=log,
+        inbox=inbox,
+        metrics=metrics,
+        publisher=publisher,
+        handle=HandleDeliveries(inbox, publisher, idle=60.0),
+        receive=ReceiveDelivery(inbox, metrics),
+        poll=poll,
+    )
+
+
+def thread_added(ticket_id: str, thread_id: str) -> WebhookEvent:
+    return WebhookEvent("Ticket_Thread_Add", "1", ticket_id, thread_id)
+
+
+def comment_added(ticket_id: str, comment_id: str) -> WebhookEvent:
+    return WebhookEvent("Ticket_Comment_Add", "1", ticket_id, comment_id)
+
+
+def ticket_updated(ticket_id: str, status: str = "Closed", before: str = "Open") -> WebhookEvent:
+    return WebhookEvent("Ticket_Update", "1", ticket_id, ticket_id, None, status, before)

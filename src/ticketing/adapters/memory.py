@@ -20,6 +20,7 @@ from ticketing.domain.conversation import Author, Comment, Thread, WebhookEvent
 from ticketing.domain.conversation import TicketState as TicketState_
 from ticketing.domain.errors import HelpdeskRejected, NotFound, TicketTaken
 from ticketing.domain.model import (
+    Customer,
     DeadLetter,
     Outcome,
     QueuedTicket,
@@ -67,6 +68,7 @@ class _Ledger:
     outcome: Outcome
     entry_id: str | None = None
     draft: str | None = None
+    customer: Customer | None = None  # kept from the draft once the ticket is created
     expires_at: float | None = None
 
 
@@ -171,6 +173,10 @@ class InMemoryTicketStore:
             return None
         return decode_draft(record.draft)
 
+    async def customer(self, key: str) -> Customer | None:
+        record = self._record(key)
+        return None if record is None else record.customer
+
     async def mark_creating(self, key: str, at: datetime) -> Outcome:
         """State CREATING, attempts + 1; a finished key is returned unchanged.
 
@@ -233,6 +239,8 @@ class InMemoryTicketStore:
             created_at=outcome.created_at or event.created_at,
             reason=None,
         )
+        if record.draft is not None:
+            record.customer = decode_draft(record.draft).customer
         record.draft = None
         record.expires_at = self.clock.monotonic() + self.retention
         if outcome.ticket_id:

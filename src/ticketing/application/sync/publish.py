@@ -21,6 +21,7 @@ from ticketing.application.sync.events import (
 )
 from ticketing.domain.conversation import Comment, Thread, TicketState, WebhookEvent
 from ticketing.domain.errors import HelpdeskRejected
+from ticketing.domain.model import Customer
 from ticketing.domain.model import TicketState as LedgerState
 from ticketing.domain.ports import (
     Clock,
@@ -95,15 +96,13 @@ class SyncPublisher:
         outcome = await self._ledger.get(key)
         if outcome is None or outcome.state is not LedgerState.CREATED:
             return None
-        draft = await self._ledger.draft(key)
-        if draft is None:
-            return None
+        customer = await self._ledger.customer(key) or Customer()
         return TicketOrigin(
             ticket_id=ticket_id,
             ticket_number=outcome.ticket_number,
             incident_id=outcome.incident_id,
             request_id=outcome.request_id,
-            customer=draft.customer,
+            customer=customer,
         )
 
     async def handle(self, event: WebhookEvent) -> Handled:
