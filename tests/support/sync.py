@@ -11,7 +11,6 @@ from datetime import datetime
 from typing import Any, Protocol
 
 import httpx
-
 from prometheus_client import generate_latest
 
 from ticketing.adapters.memory import (
