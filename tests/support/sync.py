@@ -3,6 +3,7 @@ behind the real Zoho client) where agents act, and a ticket the service "created
 
 from __future__ import annotations
 
+import inspect
 import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -275,3 +276,8 @@ def comment_added(ticket_id: str, comment_id: str) -> WebhookEvent:
 
 def ticket_updated(ticket_id: str, status: str = "Closed", before: str = "Open") -> WebhookEvent:
     return WebhookEvent("Ticket_Update", "1", ticket_id, ticket_id, None, status, before)
+
+
+async def resolved(value: Any) -> Any:
+    """A container provider's value, awaited when it is built from an async resource."""
+    return await value if inspect.isawaitable(value) else value

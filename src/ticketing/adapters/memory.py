@@ -819,6 +819,7 @@ class InMemorySyncLog:
     _marks: dict[str, StatusMark] = field(default_factory=dict, init=False)
     _own: set[str] = field(default_factory=set, init=False)
     _cursor: datetime | None = field(default=None, init=False)
+    _webhook: str | None = field(default=None, init=False)
 
     def __repr__(self) -> str:
         return f"InMemorySyncLog(replies={len(self.replies)}, status={len(self.status)})"
@@ -856,6 +857,12 @@ class InMemorySyncLog:
 
     async def set_poll_cursor(self, until: datetime) -> None:
         self._cursor = until
+
+    async def registered_webhook(self) -> str | None:
+        return self._webhook
+
+    async def set_registered_webhook(self, webhook_id: str | None) -> None:
+        self._webhook = webhook_id
 
 
 @dataclass

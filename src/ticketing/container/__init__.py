@@ -67,6 +67,7 @@ from ticketing.container.services import (
     process_name,
     watch_metrics,
 )
+from ticketing.container.sync import SyncServices, build_sync, build_sync_inbox, build_sync_log
 from ticketing.container.zoho import (
     REFRESH_LOCK,
     SANDBOX_BASE_URL,
@@ -102,6 +103,7 @@ __all__ = [
     "InProcessBackend",
     "RedisBackend",
     "Services",
+    "SyncServices",
     "TokenStorage",
     "ZohoEndpoints",
     "admin_of",
@@ -230,6 +232,21 @@ class Container(containers.DeclarativeContainer):
     health = providers.Singleton(
         build_health, backend, endpoints, store, helpdesk, drain, zoho, tokens
     )
+    # The two-way sync: its log and inbox (Redis or this process) and use cases.
+    sync_log = providers.Singleton(build_sync_log, settings, redis)
+    sync_inbox = providers.Singleton(build_sync_inbox, settings, redis, clock)
+    sync = providers.Singleton(
+        build_sync,
+        settings,
+        zoho,
+        store,
+        sync_log,
+        sync_inbox,
+        leases,
+        clock,
+        metrics,
+        consumer=providers.Callable(process_name, liveness),
+    )
     services = providers.Singleton(
         Services,
         settings=settings,
@@ -251,6 +268,7 @@ class Container(containers.DeclarativeContainer):
         mode=mode,
         metrics=providers.Singleton(watch_metrics, metrics, store, helpdesk, tokens, zoho),
         liveness=liveness,
+        sync=sync,
     )
 
     # The admin commands (auth setup/status, whoami, doctor): resolved by the CLI only.

@@ -39,6 +39,7 @@ from ticketing.application.queries import (
 from ticketing.application.tickets import DrainQueue, SubmitTicket
 from ticketing.application.tickets.drain import TakeOver
 from ticketing.container.backend import Backend, store_kind
+from ticketing.container.sync import SyncServices
 from ticketing.container.zoho import ZohoEndpoints
 from ticketing.domain.breaker import CircuitBreaker
 from ticketing.domain.ports import (
@@ -150,6 +151,8 @@ class Services:
     # This process's name and heartbeat (None without Redis): the inbound consumer asks it who
     # is alive before taking over a consumer's entries.
     liveness: Heartbeat | None = None
+    # The two-way sync (the webhook receiver, the inbox handler, the poller).
+    sync: SyncServices | None = None
 
 
 def watch_metrics(

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import functools
 import logging
+from typing import Final
 
 import anyio
 from anyio.abc import TaskGroup
 
-from ticketing.container import Container, Services, redis_of
+from ticketing.container import Container, Services, SyncServices, redis_of
 from ticketing.domain.breaker import BreakerState
 from ticketing.domain.errors import TicketingError
 from ticketing.entrypoints.consumer import InboundConsumer
@@ -56,6 +57,59 @@ async def drain_forever(services: Services, *, interval: float, tick: float = 0.
         waited += step
 
 
+# In webhook mode the poller still runs, this many poll intervals apart: Zoho documents no
+# redelivery, so a delivery lost (Redis down, a deploy) is caught up by the next poll.
+SAFETY_POLL_INTERVALS: Final = 15
+# Seconds between two looks at an empty inbox, and after a failed pass.
+SYNC_TICK: Final = 0.25
+SYNC_BACKOFF: Final = 5.0
+
+
+async def sync_mode(sync: SyncServices) -> str:
+    """SYNC_MODE, or when unset: webhook when a subscription is registered (and a token
+    set), else poll."""
+    if sync.mode is not None:
+        return sync.mode
+    registered = sync.token and await sync.log.registered_webhook()
+    return "webhook" if registered else "poll"
+
+
+async def sync_forever(sync: SyncServices, mode: str) -> None:
+    """Handle the inbox's webhook deliveries as they come, and poll every
+    SYNC_POLL_INTERVAL (poll mode) or as a safety net (webhook mode); one poller works
+    fleet-wide (a lease), the others skip. A failing pass logs once and waits a little."""
+    outage = Outage(log, "sync")
+    every = sync.poll_interval * (1 if mode == "poll" else SAFETY_POLL_INTERVALS)
+    next_poll = anyio.current_time()
+    while True:
+        busy = False
+        try:
+            report = await sync.handle(sync.consumer)
+            busy = report.entries > 0
+            if anyio.current_time() >= next_poll:
+                next_poll = anyio.current_time() + every
+                polled = await sync.poll()
+                if polled.published:
+                    log.info(
+                        "sync poll: %d tickets changed (%d ours), %d events, %d credits",
+                        polled.changed,
+                        polled.ours,
+                        polled.published,
+                        polled.credits,
+                    )
+        except TicketingError as exc:
+            outage.failed(type(exc).__name__, "sync failed: %s", exc.message)
+            await anyio.sleep(SYNC_BACKOFF)
+            continue
+        except Exception as exc:
+            outage.failed(type(exc).__name__, "sync crashed; trying again", exc=exc)
+            await anyio.sleep(SYNC_BACKOFF)
+            continue
+        outage.recovered()
+        if not busy:
+            await anyio.sleep(SYNC_TICK)
+
+
 async def run_background(
     tg: TaskGroup, container: Container, services: Services, *, drain: bool, consumer: bool
 ) -> None:
@@ -69,6 +123,14 @@ async def run_background(
             )
         )
         tg.start_soon(services.drain.take_over_forever)
+    sync = services.sync
+    if (drain or consumer) and sync is not None:
+        mode = await sync_mode(sync)
+        if mode == "off":
+            log.info("SYNC_MODE=off: agents' replies and status changes are not published")
+        else:
+            log.info("two-way sync: %s mode", mode)
+            tg.start_soon(sync_forever, sync, mode)
     if consumer:
         redis = await redis_of(container)
         if redis is None:

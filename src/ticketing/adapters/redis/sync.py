@@ -27,6 +27,7 @@ ONCE_SUFFIX: Final = ":once:"
 MARK_PREFIX: Final = "ticketing:sync:status:"  # hash {status, seq} per ticket id
 OWN_COMMENT_PREFIX: Final = "ticketing:sync:own-comment:"
 CURSOR_KEY: Final = "ticketing:sync:cursor"
+WEBHOOK_KEY: Final = "ticketing:sync:webhook"  # the id `ticketing webhooks setup` registered
 INBOX_STREAM: Final = "ticketing:sync:inbox"
 INBOX_GROUP: Final = "ticketing-sync"
 RETENTION_SECONDS: Final = 7 * 24 * 3600
@@ -66,6 +67,7 @@ class RedisSyncLog:
         self._marks = layout.own(prefix + MARK_PREFIX)
         self._own = layout.own(prefix + OWN_COMMENT_PREFIX)
         self._cursor = layout.own(prefix + CURSOR_KEY)
+        self._webhook = layout.own(prefix + WEBHOOK_KEY)
         self.retention = retention
         self.maxlen = maxlen
         self._append = register(client, "append_once")
@@ -119,6 +121,18 @@ class RedisSyncLog:
     async def set_poll_cursor(self, until: datetime) -> None:
         with store_errors(self._client, "moving the poll cursor"):
             await self._client.set(self._cursor, until.isoformat())
+
+    async def registered_webhook(self) -> str | None:
+        with store_errors(self._client, "reading the registered webhook"):
+            value = await self._client.get(self._webhook)
+        return None if value is None else text(value)
+
+    async def set_registered_webhook(self, webhook_id: str | None) -> None:
+        with store_errors(self._client, "recording the registered webhook"):
+            if webhook_id is None:
+                await self._client.delete(self._webhook)
+            else:
+                await self._client.set(self._webhook, webhook_id)
 
 
 def encode_events(events: Sequence[WebhookEvent]) -> str:

@@ -105,6 +105,12 @@ class SyncLog(Protocol):
 
     async def set_poll_cursor(self, until: datetime) -> None: ...
 
+    async def registered_webhook(self) -> str | None:
+        """The id of the webhook ``ticketing webhooks setup`` registered; None when none is."""
+        ...
+
+    async def set_registered_webhook(self, webhook_id: str | None) -> None: ...
+
 
 @dataclass(frozen=True, slots=True)
 class InboxEntry:
