@@ -202,9 +202,9 @@ class SyncWorld:
 
     clock: ManualClock
     desk: FakeDesk
-    store: InMemoryTicketStore
-    log: InMemorySyncLog
-    inbox: InMemorySyncInbox
+    store: Any  # a TicketStore
+    log: Any  # a SyncLog: InMemorySyncLog, or RedisSyncLog
+    inbox: Any  # a SyncInbox
     metrics: PrometheusMetrics
     publisher: SyncPublisher
     handle: HandleDeliveries
@@ -231,12 +231,24 @@ class SyncWorld:
         return sample(parse(generate_latest(self.metrics.registry).decode()), name, **labels) or 0
 
 
-def sync_world(clock: ManualClock, **options: Any) -> SyncWorld:
-    conversations = InMemoryConversations(clock)
-    store = InMemoryTicketStore(clock)
-    log = InMemorySyncLog()
-    inbox = InMemorySyncInbox(clock)
-    leases = InMemoryLeases(clock)
+def sync_world(
+    clock: ManualClock,
+    *,
+    conversations: InMemoryConversations | None = None,
+    store: Any = None,
+    log: Any = None,
+    inbox: Any = None,
+    leases: Any = None,
+    idle: float = 60.0,
+    **options: Any,
+) -> SyncWorld:
+    """The sync over in-process adapters, or over those given (Redis ones, shared by two
+    worlds as by two processes)."""
+    conversations = conversations or InMemoryConversations(clock)
+    store = store or InMemoryTicketStore(clock)
+    log = log or InMemorySyncLog()
+    inbox = inbox or InMemorySyncInbox(clock)
+    leases = leases or InMemoryLeases(clock)
     metrics = PrometheusMetrics()
     publisher = SyncPublisher(conversations, store, log, leases, clock, metrics)
     poll = PollChanges(
@@ -260,7 +272,7 @@ def sync_world(clock: ManualClock, **options: Any) -> SyncWorld:
         inbox=inbox,
         metrics=metrics,
         publisher=publisher,
-        handle=HandleDeliveries(inbox, publisher, idle=60.0),
+        handle=HandleDeliveries(inbox, publisher, idle=idle),
         receive=ReceiveDelivery(inbox, metrics),
         poll=poll,
     )

@@ -39,7 +39,7 @@ log = logging.getLogger(__name__)
 
 # A ticket's status is worked out under this lease (``<prefix><ticket id>``), so that two
 # processes never number two different changes alike.
-STATUS_LEASE: Final = "ticketing:sync:status:"
+STATUS_LEASE: Final = "ticketing:sync:status-lease:"
 STATUS_LEASE_TTL: Final = 30.0
 # Conversation items read per page while catching up (Zoho's most).
 CONVERSATION_PAGE: Final = 200
