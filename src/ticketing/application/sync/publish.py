@@ -259,4 +259,5 @@ _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def _oldest_first(items: Iterable[Thread | Comment]) -> list[Thread | Comment]:
-    return sorted(items, key=lambda item: item.created_time or _EPOCH)
+    # Listed newest first: reversed, items of the same time keep their order too.
+    return sorted(reversed(list(items)), key=lambda item: item.created_time or _EPOCH)
