@@ -11,12 +11,14 @@ from ticketing.adapters.prometheus import PrometheusMetrics
 from ticketing.adapters.redis.connection import RedisClient
 from ticketing.adapters.redis.sync import RedisSyncInbox, RedisSyncLog
 from ticketing.adapters.zoho_desk.client import ZohoDeskClient
+from ticketing.adapters.zoho_desk.wire_sync import SYNC_SUBSCRIPTIONS
 from ticketing.application.sync import (
     HandleDeliveries,
     PollChanges,
     ReceiveDelivery,
     SyncPublisher,
 )
+from ticketing.application.sync.webhooks import ManageWebhooks
 from ticketing.container.backend import key_layout
 from ticketing.domain.ports import (
     Clock,
@@ -25,6 +27,7 @@ from ticketing.domain.ports import (
     SyncInbox,
     SyncLog,
     TicketLedger,
+    WebhookRegistry,
     lease_owner,
 )
 from ticketing.settings import Settings
@@ -49,6 +52,7 @@ class SyncServices:
     inbox: SyncInbox
     log: SyncLog
     poll_interval: float
+    webhooks: ManageWebhooks
 
 
 def build_sync_log(settings: Settings, redis: RedisClient | None) -> SyncLog:
@@ -79,7 +83,9 @@ def build_sync(
     metrics: PrometheusMetrics,
     consumer: str,
 ) -> SyncServices:
-    conversations: Conversations = zoho  # typed: mypy holds the client to the port here
+    # Typed: mypy holds the client to the ports here.
+    conversations: Conversations = zoho
+    registry: WebhookRegistry = zoho
     publisher = SyncPublisher(conversations, store, log, leases, clock, metrics)
     interval = settings.sync_poll_interval
     return SyncServices(
@@ -105,4 +111,5 @@ def build_sync(
         inbox=inbox,
         log=log,
         poll_interval=interval,
+        webhooks=ManageWebhooks(registry, log, SYNC_SUBSCRIPTIONS, settings.zoho_webhook_token),
     )

@@ -57,6 +57,7 @@ from ticketing.domain.ports.sync import (
     SyncInbox,
     SyncLog,
     SyncMetrics,
+    WebhookRegistry,
 )
 
 __all__ = [
@@ -96,6 +97,7 @@ __all__ = [
     "TokenSet",
     "TokenStatus",
     "TokenStore",
+    "WebhookRegistry",
     "backoff_delay",
     "lease_owner",
 ]

@@ -3,12 +3,18 @@ output streams, and the inbox of webhook deliveries."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
-from ticketing.domain.conversation import Comment, Thread, TicketState, WebhookEvent
+from ticketing.domain.conversation import (
+    Comment,
+    Thread,
+    TicketState,
+    WebhookEvent,
+    WebhookSubscription,
+)
 
 # The two output streams: ``tickets:replies`` (replies and comments), ``tickets:status``.
 EventStream = Literal["replies", "status"]
@@ -172,3 +178,29 @@ class SyncMetrics(Protocol):
     def poll_credits(self, credits: int) -> None:
         """Helpdesk API credits a poll spent."""
         ...
+
+
+class WebhookRegistry(Protocol):
+    """The helpdesk's webhook subscriptions (``ticketing webhooks setup|status|remove``)."""
+
+    async def list_webhooks(self) -> list[WebhookSubscription]: ...
+
+    async def create_webhook(
+        self,
+        url: str,
+        subscriptions: Mapping[str, Any],
+        *,
+        name: str | None = None,
+        description: str | None = None,
+        enabled: bool = True,
+    ) -> WebhookSubscription:
+        """Register ``url`` for ``subscriptions``; the helpdesk first checks that the URL
+        answers (a GET).
+
+        Raises:
+            HelpdeskRejected: the URL did not answer, the edition has no webhooks, or the
+                token lacks the scope.
+        """
+        ...
+
+    async def delete_webhook(self, webhook_id: str) -> None: ...
