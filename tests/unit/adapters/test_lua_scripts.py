@@ -25,9 +25,10 @@ def header(name: str) -> str:
 
 def test_every_script_is_there() -> None:
     """The twenty scripts and two libraries that were Python strings before are files now,
-    with the heartbeat's two (take a dead predecessor's name, renew) since."""
-    assert len(SCRIPTS) == 21
-    assert {"lib_ledger", "lib_take"} <= set(NAMES)
+    with the heartbeat's two (take a dead predecessor's name, renew) since, and the cluster
+    layout's append-once step and outbox library."""
+    assert len(SCRIPTS) == 22
+    assert {"lib_ledger", "lib_take", "lib_outbox"} <= set(NAMES)
 
 
 @pytest.mark.parametrize("name", SCRIPTS)

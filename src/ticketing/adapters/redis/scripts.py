@@ -147,11 +147,14 @@ class TicketScripts(_Scripts):
         oldest: str,
         ticket: Mapping[str, str],
         identity: Mapping[str, str],
+        via_outbox: bool = True,
     ) -> Any:
-        """The outbox entry of the created event (``[id, field, value, ...]``) when done, 0
-        when created already, or the key the ticket is recorded for already
-        (``lua/complete.lua``)."""
+        """1 (the event appended) or, with ``via_outbox``, the outbox entry of the created
+        event (``[id, field, value, ...]``) when done; 0 when created already, or the key the
+        ticket is recorded for already (``lua/complete.lua``)."""
         keys = [ledger, self._pending, self._outbox, lease, owner_key]
+        if not via_outbox:
+            keys.append(self._created)
         limits: list[Arg] = [self._created_maxlen, self._retention, self._channel]
         args: list[Arg] = [self._group, event, *limits, len(ticket), owner, key, oldest]
         args.append(self._created)

@@ -305,6 +305,9 @@ class RedisTicketStore:
                 oldest=self._oldest_kept_id(),
                 ticket=ticket_fields,
                 identity=identity,
+                # One server holds the created stream too: appended in the same step. In a
+                # cluster it is another slot's: through the outbox.
+                via_outbox=self.layout.clustered,
             )
         if isinstance(reply, bytes | str):
             raise TicketTaken(ticket_id, text(reply))

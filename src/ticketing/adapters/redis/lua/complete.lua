@@ -1,10 +1,13 @@
--- Complete a ticket: ledger CREATED, its queue entry gone, the created event in the outbox
--- (the caller appends it to the created stream, and publishes it, with append_once.lua).
+-- Complete a ticket: ledger CREATED, its queue entry gone, the created event appended to the
+-- created stream and published at once when that stream is declared (KEYS[6]: one server,
+-- where every key is at hand), else put in the outbox (a cluster, where the created stream is
+-- in another slot: the caller appends and publishes it with append_once.lua).
 -- KEYS[1]  ledger     the key's ledger hash
 -- KEYS[2]  pending    the pending stream
 -- KEYS[3]  outbox     the outbox stream
 -- KEYS[4]  lease      the key's lease
 -- KEYS[5]  owner_key  holds the key the helpdesk ticket was recorded for
+-- KEYS[6]  created    the created-event stream (optional, see above)
 -- ARGV[1]  group      the pending stream's consumer group
 -- ARGV[2]  event      the encoded created event
 -- ARGV[3]  maxlen     approximate cap of the created stream
@@ -18,8 +21,8 @@
 -- ARGV[11..] n field/value pairs to set ('' deletes), then pairs to set only where absent
 -- A ticket recorded for another key is refused (that key is returned, nothing changes);
 -- otherwise the owner's lease is given back. Events older than the retention go (exactly:
--- each call drops only what aged since). Returns the outbox entry (see lib_outbox) when done,
--- 0 when already created, or the other key.
+-- each call drops only what aged since). Returns 1 (appended) or the outbox entry (see
+-- lib_outbox) when done, 0 when already created, or the other key.
 --! include lib_outbox
 local taken = redis.call('GET', KEYS[5])
 if taken and taken ~= ARGV[8] then
@@ -62,5 +65,11 @@ local entry = redis.call('HGET', KEYS[1], 'entry_id')
 if entry then
   redis.call('XACK', KEYS[2], ARGV[1], entry)
   redis.call('XDEL', KEYS[2], entry)
+end
+if KEYS[6] then
+  redis.call('XADD', KEYS[6], 'MAXLEN', '~', ARGV[3], '*', 'payload', ARGV[2])
+  redis.call('XTRIM', KEYS[6], 'MINID', ARGV[9])
+  redis.call('PUBLISH', ARGV[5], ARGV[2])
+  return 1
 end
 return outbox(KEYS[3], ARGV[10], ARGV[3], ARGV[9], ARGV[5], {'payload', ARGV[2]})
