@@ -24,7 +24,17 @@ Zoho's clock 5 minutes ahead of the host's, and creates that Zoho commits after 
 timeout. Tickets are counted per key by the reference line in their description, and a key
 whose ledger records another key's ticket id counts as merged.
 
-The suite's `tests/integration/test_fault_injection.py` runs the same scenario small.
+``--failover`` runs the same load on a Sentinel-managed primary with a replica and three
+sentinels (REDIS_MODE=sentinel) and fails the primary over in the middle of it, four times:
+the primary SIGKILLed (``kill``) and a ``SENTINEL FAILOVER`` while it lives on (``switch``),
+each with REDIS_WAIT_REPLICAS off and 1; no worker kills. It prints, per run, the keys
+answered 201/202 (or added to the inbound stream and held by a replica) without a ticket
+(lost) and the extra tickets (duplicated), and the 5xx answers.
+
+    uv run python benchmarks/chaos.py --failover --tickets 600 --window 20
+
+The suite's `tests/integration/test_fault_injection.py` runs the same scenario small, and
+`tests/integration/test_sentinel.py` the failover.
 """
 
 from __future__ import annotations
@@ -47,13 +57,14 @@ import uuid
 from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from typing import IO, Any
 
 import httpx
 import redis
+from redis.sentinel import Sentinel
 
 from ticketing.adapters.redis.store import LEDGER_PREFIX
 from ticketing.application.intake import ANONYMOUS_CLIENT, scoped_key
@@ -65,6 +76,7 @@ from zoho_desk_emulator import (
 )
 
 KEY_FIELD = "cf_request_key"
+MASTER_NAME = "ticketing-test"  # as tests/support/redis_sentinel.py names it
 WEB_FORM_SUBJECT = "Consulta desde la web"
 
 
@@ -91,6 +103,10 @@ class Scenario:
     # None: start our own redis-server (append-only file on) in the work directory.
     redis_url: str | None = None
     redis_restarts: int = 1
+    # "kill" (SIGKILL the primary) or "switch" (SENTINEL FAILOVER): run on a primary, a replica
+    # and three sentinels started here, failing over once, halfway through the sending.
+    failover: str = ""
+    wait_replicas: int = 0  # REDIS_WAIT_REPLICAS
     appendfsync: str = "everysec"
     # False: the Redis crash is a process crash (SIGKILL); what Redis wrote is in the kernel's
     # page cache and survives. True: a machine crash (power loss) is simulated too: the AOF
@@ -160,6 +176,7 @@ class Result:
     customers: int = 0
     kills: list[str] = field(default_factory=list)
     redis_restarts: int = 0
+    failovers: int = 0
     aof_bytes_dropped: int = 0
     drained: bool = False
     drain_seconds: float = 0.0
@@ -217,6 +234,9 @@ class Result:
             "lost": len(self.lost),
             "worker_kills": len(self.kills),
             "redis_restarts": self.redis_restarts,
+            "failover": self.scenario.failover or None,
+            "wait_replicas": self.scenario.wait_replicas,
+            "http_status": dict(self.http_status),
             "drained": self.drained,
             "drain_seconds": round(self.drain_seconds, 2),
             "total_seconds": round(self.total_seconds, 2),
@@ -364,6 +384,10 @@ class Result:
             ),
             ("worker SIGKILLs", len(self.kills)),
             ("Redis SIGKILL + restarts", self.redis_restarts),
+            (
+                "failover (REDIS_WAIT_REPLICAS)",
+                f"{s.failover} x{self.failovers} ({s.wait_replicas})" if s.failover else "none",
+            ),
             ("AOF appendfsync", fsync),
             (
                 "Redis crash simulated",
@@ -499,6 +523,7 @@ class Chaos:
         self.procs: list[Proc] = []
         self.workers: list[Proc] = []
         self.redis_proc: Proc | None = None
+        self.topology: Any = None  # the sentinels' SentinelTopology, with --failover
         self.redis_dir: Path | None = None
         self.aof_sizes: list[tuple[float, Path, int]] = []  # (when, file, size) samples
         self.lock = threading.Lock()
@@ -520,6 +545,8 @@ class Chaos:
         return [sys.executable, "-m", "ticketing", *args]
 
     def start_redis(self) -> str:
+        if self.s.failover:
+            return self.start_sentinels()
         if self.s.redis_url is not None:
             return self.s.redis_url
         server = shutil.which("redis-server")
@@ -547,6 +574,21 @@ class Chaos:
         wait_for(lambda: bool(client.ping()), 15, "redis-server", self.redis_proc)
         client.close()
         return url
+
+    def start_sentinels(self) -> str:
+        """A primary, a replica and three sentinels on free ports; their REDIS_URL."""
+        sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+        from tests.support.redis_sentinel import SentinelTopology
+
+        data = self.workdir / "sentinel"
+        data.mkdir(exist_ok=True)
+        self.topology = SentinelTopology(
+            data,
+            data_ports=(free_port(), free_port()),
+            sentinel_ports=(free_port(), free_port(), free_port()),
+        )
+        self.topology.start()
+        return self.topology.url(0)
 
     def start_emulator(self) -> str:
         port = free_port()
@@ -603,6 +645,10 @@ class Chaos:
         )
         if self.s.key_field:
             env["ZOHO_IDEMPOTENCY_FIELD"] = KEY_FIELD
+        if self.topology is not None:
+            env["REDIS_MODE"] = "sentinel"
+            env["REDIS_SENTINEL_MASTER"] = MASTER_NAME
+            env["REDIS_WAIT_REPLICAS"] = str(self.s.wait_replicas)
         return env
 
     def start_service(self, redis_url: str, emulator_url: str) -> str:
@@ -639,7 +685,7 @@ class Chaos:
         """The ticket references in `consumer`'s pending lists: the pending queue's (entries
         carry the ledger key) and the inbound stream's (the incident id is the key)."""
         held: set[str] = set()
-        r = redis.Redis.from_url(redis_url, socket_timeout=1, socket_connect_timeout=1)
+        r = self.redis(redis_url, timeout=1)
         try:
             for stream, group in (
                 (f"{self.ns}:pending", "ticketing"),
@@ -668,8 +714,13 @@ class Chaos:
             r.close()
         return held
 
-    def redis(self, url: str) -> redis.Redis:
-        return redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=2)
+    def redis(self, url: str, timeout: float = 5) -> redis.Redis:
+        if self.topology is not None:  # the sentinels' primary, wherever it is now
+            sentinels = [("127.0.0.1", port) for port in self.topology.sentinel_ports]
+            sentinel = Sentinel(sentinels, socket_timeout=timeout, socket_connect_timeout=2)
+            client: redis.Redis = sentinel.master_for(MASTER_NAME, socket_timeout=timeout)
+            return client
+        return redis.Redis.from_url(url, socket_timeout=timeout, socket_connect_timeout=2)
 
     def wait_for_inbound_group(self, r: redis.Redis, timeout: float = 40) -> None:
         """Incidents added before the workers created their group would never be read."""
@@ -835,6 +886,14 @@ class Chaos:
                 try:
                     if kind == "publish":
                         r.publish(stream, fields["payload"])
+                    elif self.topology is not None:
+                        # A durable producer: the entry counts as sent once a replica has it
+                        # (else a failover may lose it before the service ever reads it).
+                        with r.pipeline(transaction=False) as pipe:
+                            pipe.xadd(stream, fields)  # type: ignore[arg-type]
+                            pipe.execute_command("WAIT", 1, 1000)
+                            if int(pipe.execute()[1]) < 1:
+                                raise redis.RedisError("no replica acknowledged the entry")
                     else:
                         r.xadd(stream, fields)  # type: ignore[arg-type]
                     break
@@ -929,7 +988,9 @@ class Chaos:
             events.append(
                 (at, f"SIGKILL worker{victim}", self._killer(victim, back_after, redis_url))
             )
-        for n in range(s.redis_restarts if s.redis_url is None else 0):
+        if s.failover:
+            events.append((0.5 * w, f"failover ({s.failover})", self._failover))
+        for n in range(s.redis_restarts if s.redis_url is None and not s.failover else 0):
             at = (0.5 + 0.3 * n / max(1, s.redis_restarts)) * w
             events.append((at, "SIGKILL redis-server", self._redis_crash))
         return sorted(events, key=lambda e: e[0])
@@ -963,6 +1024,13 @@ class Chaos:
             threading.Thread(target=restart, daemon=True).start()
 
         return act
+
+    def _failover(self) -> None:
+        if self.s.failover == "kill":
+            self.topology.kill_primary()
+        else:
+            self.topology.failover()
+        self.result.failovers += 1
 
     def sample_aof(self) -> None:
         """Note the AOF's size every 50 ms, to know what a power loss would have left."""
@@ -1082,7 +1150,8 @@ class Chaos:
         state = (res.created, res.duplicated, len(res.dead_letters), drained)
         if state != self._last_state:
             self._last_state, self._quiet_since = state, time.monotonic()
-        return drained and res.redis_restarts > 0 and time.monotonic() - self._quiet_since > 10
+        lossy = res.redis_restarts > 0 or res.failovers > 0
+        return drained and lossy and time.monotonic() - self._quiet_since > 10
 
     def measure_recoveries(self) -> None:
         """Kill → the last held ticket created; a ticket created before the kill (the worker
@@ -1183,6 +1252,8 @@ class Chaos:
                 res.logs.update({p.name: p for p in proc.logs})
             if self.redis_proc is not None:
                 self.redis_proc.stop()
+            elif self.topology is not None:
+                self.topology.stop()
             elif redis_url:
                 with contextlib.suppress(redis.RedisError):
                     self.cleanup_redis(redis_url)
@@ -1239,6 +1310,51 @@ def run(scenario: Scenario) -> tuple[Result, str]:
     return result, chaos.diagnosis()
 
 
+FAILOVER_MODES = (("kill", 0), ("kill", 1), ("switch", 0), ("switch", 1))
+
+
+def failover_table(results: list[Result]) -> str:
+    """Lost and duplicated per failover mode, with and without WAIT."""
+    lines = [
+        "failover in the middle of the load (keys answered 201/202, or on the inbound stream "
+        "and held by a replica)",
+        "  failover  REDIS_WAIT_REPLICAS  keys  lost  duplicated  503s  other 5xx  drained",
+    ]
+    for res in results:
+        s = res.scenario
+        other = sum(n for k, n in res.http_status.items() if k.startswith("5") and k != "503")
+        lines.append(
+            f"  {s.failover:<8}  {s.wait_replicas:>19}  {len(res.sent_keys):>4}  "
+            f"{len(res.lost):>4}  {res.duplicated:>10}  {res.http_status.get('503', 0):>4}  "
+            f"{other:>9}  {'yes' if res.drained else 'no'}"
+        )
+    return "\n".join(lines)
+
+
+def failover_matrix(base: Scenario, out: Path) -> int:
+    """The scenario once per failover mode (kill / switch, WAIT off / on), no worker kills."""
+    results: list[Result] = []
+    for kind, wait in FAILOVER_MODES:
+        scenario = replace(
+            base, failover=kind, wait_replicas=wait, worker_kills=0, redis_restarts=0
+        )
+        result, _diagnosis = run(scenario)
+        results.append(result)
+        print(result.table())
+        if result.problems():
+            print("\n".join(f"  - {p}" for p in result.problems()))
+        print()
+    print(failover_table(results))
+    print(
+        f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
+    )
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps([r.to_json() for r in results], indent=2))
+    # A run with WAIT must lose nothing it answered; duplicates and losses without it are the
+    # figures to report, not failures.
+    return 1 if any(r.lost for r in results if r.scenario.wait_replicas) else 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--tickets", type=int, default=3000, help="half over HTTP, half Redis")
@@ -1275,6 +1391,12 @@ def main(argv: list[str] | None = None) -> int:
         type=float,
         help="Zoho's clock minus the host's in seconds (default 300 with --look-up, else 0)",
     )
+    parser.add_argument(
+        "--failover",
+        action="store_true",
+        help="on sentinels: the primary killed, then switched, each with WAIT off and on "
+        "(no worker kills); prints lost / duplicated per mode",
+    )
     args = parser.parse_args(argv)
     look_up: dict[str, Any] = (
         {"key_field": False, "same_subject": True, "clock_skew": 300.0, "late_commits": 3}
@@ -1299,6 +1421,8 @@ def main(argv: list[str] | None = None) -> int:
         redis_url=args.redis_url,
         **look_up,
     )
+    if args.failover:
+        return failover_matrix(scenario, Path(args.json).with_name("chaos-failover.json"))
     result, diagnosis = run(scenario)
     print(result.table())
     print()

@@ -7,6 +7,7 @@ import logging
 import uuid
 from collections.abc import AsyncIterator, Iterator
 
+import anyio
 import pytest
 
 from ticketing.entrypoints.logs import uninstall
@@ -14,6 +15,9 @@ from ticketing.entrypoints.logs import uninstall
 from tests.support.clock import ManualClock
 from tests.support.redis import REDIS_TEST_URL, REQUIRE_REDIS, SKIP_REASON, redis_available
 from tests.support.redis_cluster import LocalCluster, cluster_unavailable, start_cluster
+from tests.support.redis_sentinel import MASTER_NAME as SENTINEL_MASTER
+from tests.support.redis_sentinel import SKIP_REASON as SENTINEL_SKIP_REASON
+from tests.support.redis_sentinel import SentinelTopology, TopologyError, sentinel_topology
 
 
 @pytest.fixture
@@ -82,6 +86,37 @@ def redis_cluster(redis_cluster_session: LocalCluster | BaseException) -> LocalC
         pytest.skip(reason)
     redis_cluster_session.flush()
     return redis_cluster_session
+
+
+@pytest.fixture(scope="session")
+def sentinels() -> Iterator[SentinelTopology]:
+    """A primary, a replica and three sentinels on loopback, shared by the session (started on
+    first use); skips (or fails under REQUIRE_REDIS) when they cannot start."""
+    try:
+        with sentinel_topology() as topology:
+            yield topology
+            return
+    except TopologyError as exc:
+        if REQUIRE_REDIS:
+            pytest.fail(f"REQUIRE_REDIS is set but the sentinel topology did not start: {exc}")
+        pytest.skip(f"{exc}: {SENTINEL_SKIP_REASON}")
+
+
+@pytest.fixture
+async def sentinel_redis(sentinels: SentinelTopology, key_prefix: str) -> AsyncIterator[object]:
+    """A client on the sentinels' primary, built as REDIS_MODE=sentinel builds it; deletes the
+    test's keys afterwards."""
+    from ticketing.adapters.redis.connection import connect
+
+    # A test before may have failed the primary over: its old one may not be a replica yet.
+    await anyio.to_thread.run_sync(sentinels.settle, sentinels.primary_port())
+    client = connect(sentinels.url(12), mode="sentinel", sentinel_master=SENTINEL_MASTER)
+    try:
+        yield client
+    finally:
+        async for key in client.scan_iter(match=f"{key_prefix}*", count=500):
+            await client.delete(key)
+        await client.aclose()
 
 
 @pytest.fixture

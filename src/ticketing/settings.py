@@ -280,6 +280,10 @@ class Settings:
         "REDIS_MODE", _choice("standalone", "cluster", "sentinel"), "standalone"
     )
     redis_sentinel_master: str | None = setting("REDIS_SENTINEL_MASTER", _optional, "")
+    # Replicas that must hold an acceptance before it is answered 201/202 or acknowledged
+    # (0: off); waited for up to REDIS_WAIT_TIMEOUT seconds, else 503 store_unavailable.
+    redis_wait_replicas: int = setting("REDIS_WAIT_REPLICAS", _int(0, 16), "0")
+    redis_wait_timeout: float = setting("REDIS_WAIT_TIMEOUT", _float(0.01, 4), "1")
     zoho_client_id: str | None = setting("ZOHO_CLIENT_ID", _optional, "")
     zoho_client_secret: str | None = setting("ZOHO_CLIENT_SECRET", _optional, "")
     zoho_redirect_uri: str = setting("ZOHO_REDIRECT_URI", _text, "http://localhost:8888/callback")

@@ -10,6 +10,8 @@ from typing import cast
 import pytest
 import redis.asyncio as aioredis
 
+from ticketing.adapters.redis.connection import prepare
+
 from tests.support.redis_cluster import LocalCluster, cluster_client
 
 
@@ -34,6 +36,7 @@ async def cluster_redis(redis_cluster: LocalCluster) -> AsyncIterator[aioredis.R
     typed as the plain client the contract tests speak to (a cluster speaks the same
     commands)."""
     client = cluster_client(redis_cluster)
+    await prepare(client)  # as the service does before its concurrent work
     try:
         yield cast(aioredis.Redis, client)
     finally:

@@ -21,7 +21,7 @@ pytestmark = pytest.mark.anyio
 GateFactory = Callable[[int], CallGate]
 
 
-@pytest.fixture(params=["memory", "fakeredis", "redis", "cluster"])
+@pytest.fixture(params=["memory", "fakeredis", "redis", "cluster", "sentinel"])
 def make_gate(request: pytest.FixtureRequest, key_prefix: str) -> GateFactory:
     """Builds gates of a given capacity; the Redis ones of one test share their keys."""
     clock = SystemClock()
@@ -32,6 +32,8 @@ def make_gate(request: pytest.FixtureRequest, key_prefix: str) -> GateFactory:
         client = fakeredis.FakeAsyncRedis(server=fakeredis.FakeServer())
     elif request.param == "cluster":
         client = cast(aioredis.Redis, request.getfixturevalue("cluster_redis"))
+    elif request.param == "sentinel":
+        client = cast(aioredis.Redis, request.getfixturevalue("sentinel_redis"))
     else:
         client = cast(aioredis.Redis, request.getfixturevalue("real_redis"))
     return lambda capacity: RedisCallGate(client, clock, capacity=capacity, prefix=key_prefix)

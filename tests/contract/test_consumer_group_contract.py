@@ -25,15 +25,18 @@ from tests.support.redis_cluster import LocalCluster
 pytestmark = pytest.mark.anyio
 
 
-@pytest.fixture(params=["resp2", "resp3", "fakeredis", "cluster"])
-def target(request: pytest.FixtureRequest) -> tuple[str, int] | None:
-    """None (fakeredis), or the real Redis URL and the protocol to speak to it (the test's
-    keys are deleted afterwards); on the cluster, its URL and protocol 0."""
+@pytest.fixture(params=["resp2", "resp3", "fakeredis", "cluster", "sentinel"])
+def target(request: pytest.FixtureRequest) -> tuple[str, int] | aioredis.Redis | None:
+    """None (fakeredis), the real Redis URL and the protocol to speak to it (the test's keys
+    are deleted afterwards), on the cluster its URL and protocol 0, or a client on a
+    sentinel-managed primary."""
     if request.param == "fakeredis":
         return None
     if request.param == "cluster":
         cluster: LocalCluster = request.getfixturevalue("redis_cluster")
         return cluster.url, 0
+    if request.param == "sentinel":
+        return cast(aioredis.Redis, request.getfixturevalue("sentinel_redis"))
     # From a sync fixture: anyio cannot run an async fixture from inside another one.
     url: str = request.getfixturevalue("real_redis_url")
     request.getfixturevalue("real_redis")
@@ -41,8 +44,13 @@ def target(request: pytest.FixtureRequest) -> tuple[str, int] | None:
 
 
 @pytest.fixture
-async def client(target: tuple[str, int] | None) -> AsyncIterator[aioredis.Redis]:
+async def client(
+    target: tuple[str, int] | aioredis.Redis | None,
+) -> AsyncIterator[aioredis.Redis]:
     """A client on a fresh fakeredis server, or on the real Redis in the protocol given."""
+    if isinstance(target, aioredis.Redis):
+        yield target  # closed by its own fixture
+        return
     if target is None:
         made: aioredis.Redis = fakeredis.FakeAsyncRedis(server=fakeredis.FakeServer())
     elif target[1] == 0:

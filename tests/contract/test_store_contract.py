@@ -160,7 +160,7 @@ class Backend:
         return [fields[b"payload"].decode() for _, fields in await self.redis.xrange(name)]
 
 
-@pytest.fixture(params=["memory", "fakeredis", "redis", "cluster"])
+@pytest.fixture(params=["memory", "fakeredis", "redis", "cluster", "sentinel"])
 def redis_client(request: pytest.FixtureRequest) -> aioredis.Redis | None:
     """None (memory), a fakeredis client on a fresh server, the real Redis, or a client on the
     Redis Cluster (both may skip)."""
@@ -171,6 +171,8 @@ def redis_client(request: pytest.FixtureRequest) -> aioredis.Redis | None:
     if request.param == "cluster":
         return cast(aioredis.Redis, request.getfixturevalue("cluster_redis"))
     # From a sync fixture: anyio cannot run an async fixture from inside another one.
+    if request.param == "sentinel":
+        return cast(aioredis.Redis, request.getfixturevalue("sentinel_redis"))
     return cast(aioredis.Redis, request.getfixturevalue("real_redis"))
 
 

@@ -17,6 +17,7 @@ from dependency_injector import providers
 from litestar.testing import AsyncTestClient
 
 from ticketing.adapters.redis.leases import RedisLeases
+from ticketing.adapters.redis.store import CONSUMER_GROUP
 from ticketing.adapters.zoho_desk.oauth import BACKOFF_CAP
 from ticketing.application.intake import ANONYMOUS_CLIENT, scoped_key
 from ticketing.application.tickets import ProcessingPolicy
@@ -562,6 +563,18 @@ def shared_redis(real_redis_url: str, real_redis: object, key_prefix: str) -> Re
 
 
 CRASH_POLICY = ProcessingPolicy(attempt_timeout=0.5, ambiguous_grace=30)  # lease 1 s, reclaim 1.5 s
+# What a busy machine may take for a step the crash tests wait on: a deadline, never a delay.
+PATIENCE = 30.0
+
+
+async def gone(client: Any, key: str) -> bool:
+    return not await client.exists(key)
+
+
+async def idle_for(client: Any, stream: str, ms: int) -> bool:
+    """Every entry pending in ``stream``'s group has been idle for ``ms`` at least."""
+    entries = await client.xpending_range(stream, CONSUMER_GROUP, "-", "+", 100)
+    return bool(entries) and all(int(e["time_since_delivered"]) >= ms for e in entries)
 
 
 async def drain_until_created(services: Services) -> DrainReport:
@@ -609,13 +622,16 @@ async def test_crash_between_zoho_answer_and_record_is_found_by_the_next_process
         assert record.state is TicketState.CREATING
         client = shared_redis.client()
         leases = RedisLeases(client, prefix=shared_redis.prefix)
-        lease_ttl = CRASH_POLICY.attempt_timeout * 2
-        assert await leases.acquire("ticket:k-crash", "dead-process", lease_ttl)
+        # Held for as long as the first drain may take on a busy machine, then run out on
+        # the test's word (PEXPIRE): no assertion depends on how fast a drain is.
+        lease = f"{shared_redis.prefix}ticket:k-crash"
+        assert await leases.acquire("ticket:k-crash", "dead-process", PATIENCE)
         [made] = tickets(emulator, "Se cayó")
 
         held = await services.drain()
         assert (held.processed, held.created) == (1, 0)  # the lease keeps it off limits
-        await anyio.sleep(CRASH_POLICY.attempt_timeout * 2 + 0.1)  # the lease's time
+        await client.pexpire(lease, 1)  # the lease's time is over
+        await wait_for(lambda: gone(client, lease), within=PATIENCE, what="the lease to expire")
         report = await drain_until_created(services)
         assert (report.created, report.remaining) == (1, 0)
         record = await store.get("k-crash")
@@ -645,9 +661,24 @@ async def test_crash_of_a_draining_worker_is_reclaimed_and_found(
         assert crash.group_contains(Crash)
         [made] = tickets(emulator, "Trabajador caído")
 
-        early = await services.drain()
+        # Before the reclaim time a worker leaves it alone: shown by one whose reclaim time
+        # (3 x its attempt timeout) a busy machine cannot reach during the test.
+        patient = wire(
+            shared_redis.env(**lookup),
+            backend=shared_redis,
+            emulator=emulator,
+            policy=ProcessingPolicy(attempt_timeout=PATIENCE, ambiguous_grace=30),
+        )
+        async with running(patient) as patient_services:
+            early = await patient_services.drain()
         assert early.processed == 0  # still in the dead worker's pending list
-        await anyio.sleep(CRASH_POLICY.attempt_timeout * 3 + 0.1)  # the reclaim's idle time
+        async with shared_redis.connected() as client:
+            reclaim_ms = int(CRASH_POLICY.attempt_timeout * 3 * 1000)
+            await wait_for(
+                lambda: idle_for(client, shared_redis.pending, reclaim_ms),
+                within=PATIENCE,
+                what="the entry to be idle for the reclaim time",
+            )
         report = await drain_until_created(services)
         assert (report.created, report.remaining) == (1, 0)
         record = await store.get("k-worker")

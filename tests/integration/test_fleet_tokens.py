@@ -413,15 +413,17 @@ async def test_the_lock_file_is_exclusive_and_a_stuck_holder_times_out(tmp_path:
     path = tmp_path / "tokens.json"
     first, second = FileTokenStore(path), FileTokenStore(path)
     order: list[str] = []
+    first_in = anyio.Event()
 
     async def hold() -> None:
         async with first.lock():
             order.append("first in")
+            first_in.set()
             await anyio.sleep(0.2)
             order.append("first out")
 
     async def wait_then_hold() -> None:
-        await anyio.sleep(0.05)
+        await first_in.wait()  # the first holds the lock (however long taking it took)
         async with second.lock():
             order.append("second in")
 

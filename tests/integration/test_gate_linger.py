@@ -20,7 +20,7 @@ from ticketing.entrypoints.background import run_background
 from zoho_desk_emulator import EmulatorState
 
 from tests.integration.test_fleet_gate import draft, hogged
-from tests.integration.wired import RedisBackend, running, wire
+from tests.integration.wired import RedisBackend, running, wait_for, wire
 
 pytestmark = pytest.mark.anyio
 
@@ -83,8 +83,10 @@ async def test_calls_a_few_ms_apart_reuse_one_lingering_slot(
         assert await holders(client, backend) == list(slots)  # lingering, still ours
         assert one.in_flight() == 0
 
-        await anyio.sleep(linger + 0.2)
-        assert await holders(client, backend) == []
+        async def given_back() -> bool:
+            return await holders(client, backend) == []
+
+        await wait_for(given_back, within=10, what="the idle slot to go back after its linger")
         assert one.round_trips == 2  # ... and one ZREM when the linger ran out
 
         await call(one)  # the next call asks Redis again
@@ -168,7 +170,9 @@ async def test_another_process_gets_a_lingering_slot_within_the_linger(
             admission = await b.enter(5.0)
             took = time.monotonic() - started
             assert admission.slot is not None
-            assert took < linger + 0.3
+            # Far below the holder time-out (90 s), the alternative: a busy machine may add
+            # a second or two to linger + polling.
+            assert took < linger + 5
             assert await holders(client, backend) == [admission.slot]
             await b.leave(admission.slot)
 

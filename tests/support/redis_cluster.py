@@ -111,10 +111,10 @@ def start_cluster(ports: tuple[int, ...] = CLUSTER_PORTS) -> LocalCluster:
         deadline = time.monotonic() + START_TIMEOUT
         nodes = [redis.Redis(host=CLUSTER_HOST, port=port, socket_timeout=2) for port in ports]
         try:
-            for process, node in zip(cluster.processes, nodes, strict=True):
+            for port, process, node in zip(ports, cluster.processes, nodes, strict=True):
                 _wait(lambda n=node: n.ping(), "the nodes to answer", deadline)
-                if process.poll() is not None:
-                    raise RuntimeError(f"redis-server exited with {process.returncode}")
+                if process.poll() is not None or not node.info("cluster").get("cluster_enabled"):
+                    raise RuntimeError(f"port {port} is taken by another server")
             share = SLOTS // len(nodes)
             for index, node in enumerate(nodes):
                 first = index * share
@@ -138,6 +138,9 @@ def start_cluster(ports: tuple[int, ...] = CLUSTER_PORTS) -> LocalCluster:
         finally:
             for node in nodes:
                 node.close()
+    except redis.RedisError as exc:
+        cluster.stop()
+        raise RuntimeError(f"Redis Cluster: {exc}") from exc
     except BaseException:
         cluster.stop()
         raise

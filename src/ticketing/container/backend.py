@@ -19,12 +19,13 @@ from ticketing.adapters.memory import (
 from ticketing.adapters.memory_gate import InMemoryCallGate
 from ticketing.adapters.redis.budget import RedisRefreshBudget
 from ticketing.adapters.redis.cache import RedisContactCache
-from ticketing.adapters.redis.connection import RedisClient, connect
+from ticketing.adapters.redis.connection import RedisClient, connect, prepare
 from ticketing.adapters.redis.facts import RedisServerFacts
 from ticketing.adapters.redis.gate import RedisCallGate
 from ticketing.adapters.redis.layout import KeyLayout
 from ticketing.adapters.redis.leases import RedisLeases
 from ticketing.adapters.redis.liveness import ALIVE_PREFIX, Heartbeat
+from ticketing.adapters.redis.replication import ReplicaWait
 from ticketing.adapters.redis.store import (
     LEASE_PREFIX,
     LEDGER_PREFIX,
@@ -63,6 +64,7 @@ async def open_redis_client(settings: Settings) -> AsyncIterator[RedisClient | N
     client = connect(
         settings.redis_url, mode=settings.redis_mode, sentinel_master=settings.redis_sentinel_master
     )
+    await prepare(client)
     try:
         yield client
     finally:
@@ -234,6 +236,14 @@ class RedisBackend:
             retention=settings.ledger_retention,
             dead_maxlen=settings.dead_letter_maxlen,
             layout=self._layout,
+            replicas=ReplicaWait(
+                self._redis,
+                anchor=settings.ticket_queue_name,
+                replicas=settings.redis_wait_replicas,
+                timeout=settings.redis_wait_timeout,
+            )
+            if settings.redis_wait_replicas
+            else None,
         )
 
     @cached_property

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from ticketing.adapters.memory import InMemoryTicketStore
-from ticketing.domain.errors import HelpdeskRejected, HelpdeskUnavailable
+from ticketing.domain.errors import HelpdeskRejected, HelpdeskUnavailable, StoreUnavailable
 from ticketing.domain.model import TicketState
 
 from tests.support.harness import Harness
@@ -123,3 +123,42 @@ async def test_a_lease_held_at_accept_time_falls_back_to_taking_it(h: Harness) -
     assert outcome.state is TicketState.ACCEPTED
     assert h.helpdesk.count("create_ticket") == 0
     assert await h.store.pending_count() == 1
+
+
+class FailingStore(RecordingStore):
+    """The in-memory store whose writes after the acceptance fail while ``down`` (Redis lost
+    in the middle of an attempt: a failover, a restart)."""
+
+    down = False
+
+    def __getattr__(self, name: str) -> Any:
+        value = super().__getattr__(name)
+        if name not in ("mark_creating", "release"):
+            return value
+
+        async def failing(*args: Any, **kwargs: Any) -> Any:
+            if self.down:
+                raise StoreUnavailable("Redis is unreachable")
+            return await value(*args, **kwargs)
+
+        return failing
+
+
+async def test_a_lease_that_could_not_be_given_back_goes_back_before_the_next_one(
+    h: Harness,
+) -> None:
+    """Redis lost mid-attempt leaves the ticket leased by this living process (nobody may take
+    it over); it is given back before the next lease is taken, not after the lease's expiry,
+    and the drain then creates the ticket."""
+    store = FailingStore(h.store)
+    h.processor._store = store  # type: ignore[assignment]
+    h.submit._store = store  # type: ignore[assignment]
+    h.drain._store = store  # type: ignore[assignment]
+    store.down = True
+    outcome, new = await h.submit(h.draft(key="stuck"))
+    assert (outcome.state, new) == (TicketState.ACCEPTED, True)
+    assert h.store.lease_holder("stuck") is not None
+    store.down = False
+    await h.submit(h.draft(key="next"))
+    assert h.store.lease_holder("stuck") is None
+    assert (await h.drain()).created == 1

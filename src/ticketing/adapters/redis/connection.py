@@ -9,15 +9,16 @@ failover). Every adapter takes a :data:`RedisClient`.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from typing import Any, TypeAlias
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 import redis.asyncio as aioredis
 from redis.asyncio.cluster import ClusterNode, RedisCluster
 from redis.asyncio.retry import Retry
-from redis.asyncio.sentinel import Sentinel
+from redis.asyncio.sentinel import Sentinel, SentinelConnectionPool
 from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
@@ -29,6 +30,9 @@ CONNECT_TIMEOUT = 2.0
 SOCKET_TIMEOUT = 5.0
 HEALTH_CHECK_INTERVAL = 30
 MODES = ("standalone", "cluster", "sentinel")
+# Under a sentinel: how often (at most) the sentinels are asked where the primary is now.
+PRIMARY_CHECK_EVERY = 1.0
+PRIMARY_CHECK_BACKOFF = 10.0  # after no sentinel answered
 
 # What every adapter is given: one server (standalone, or the primary a sentinel names), or a
 # cluster. Both speak the same commands; a cluster routes each by its key's hash slot.
@@ -108,10 +112,76 @@ def connect(
             },
         )
         primary: aioredis.Redis = sentinel.master_for(
-            sentinel_master, **_client_options(), **_url_options(url)
+            sentinel_master,
+            redis_class=SentinelPrimary,
+            connection_pool_class=WatchedPrimaryPool,
+            **_client_options(),
+            **_url_options(url),
         )
         return primary
     raise ValueError(f"REDIS_MODE: expected one of {', '.join(MODES)}, got {mode!r}")
+
+
+async def prepare(client: RedisClient) -> None:
+    """Load a cluster client's slot map now, before the service's concurrent work starts.
+
+    redis-py (8.1) fills it lazily on the first command; ten commands racing to be first on a
+    fresh client broke each other's connections ("Connection closed by server", a writer gone
+    mid-handshake) and one retried a script that had been applied. When the cluster does not
+    answer yet, the client still loads the map on its first command, as before. Nothing to do
+    for one server or a sentinel's primary."""
+    if isinstance(client, RedisCluster):
+        with suppress(RedisError, OSError):
+            await client.initialize()
+
+
+class WatchedPrimaryPool(SentinelConnectionPool):
+    """Connections to a sentinel-managed primary that follow it when it moves.
+
+    redis-py asks the sentinels only when it opens a connection, so after a failover that
+    leaves the old primary running (``SENTINEL FAILOVER``, a partition) pooled connections
+    keep writing to it until it is turned into a replica, which throws those writes away:
+    accepted tickets lost without an error. Here the sentinels are asked again at most every
+    ``PRIMARY_CHECK_EVERY`` seconds when a connection is taken; once the primary has moved,
+    idle connections are closed at once and the others when they come back.
+    """
+
+    def __init__(self, service_name: str, sentinel_manager: Any, **kwargs: Any) -> None:
+        super().__init__(service_name, sentinel_manager, **kwargs)  # type: ignore[no-untyped-call]
+        self._checked = 0.0
+
+    async def get_connection(self, *args: Any, **kwargs: Any) -> Any:
+        now = time.monotonic()
+        if self.master_address is not None and now - self._checked >= PRIMARY_CHECK_EVERY:
+            self._checked = now
+            try:
+                # Closes the idle connections when the primary moved.
+                await self.get_master_address()  # type: ignore[no-untyped-call]
+            except (RedisError, OSError):
+                # No sentinel answers: the connections keep to the primary they know (a new
+                # one asks again), and a caller waits on unreachable sentinels rarely.
+                self._checked = now + PRIMARY_CHECK_BACKOFF
+        # As called (redis-py passes nothing: arguments are deprecated there).
+        return await super().get_connection(*args, **kwargs)  # type: ignore[no-untyped-call]
+
+    async def release(self, connection: Any) -> None:
+        moved = self.master_address is not None and (connection.host, connection.port) != tuple(
+            self.master_address
+        )
+        if moved and connection.is_connected:
+            await connection.disconnect()  # to the old primary: reconnects when used
+        await super().release(connection)
+
+
+class SentinelPrimary(aioredis.Redis):
+    """The client on a sentinel-managed primary; closing it also closes its connections to
+    the sentinels (redis-py leaves those open)."""
+
+    async def aclose(self, close_connection_pool: bool | None = None) -> None:
+        await super().aclose(close_connection_pool)
+        manager = getattr(self.connection_pool, "sentinel_manager", None)
+        for sentinel in getattr(manager, "sentinels", ()):
+            await sentinel.aclose()
 
 
 def describe(client: object) -> str:

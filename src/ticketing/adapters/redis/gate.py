@@ -49,6 +49,13 @@ class RedisCallGate:
     meanwhile gets it within ``linger`` plus its polling delay. Without :meth:`run` (the CLI's
     one-off commands, most tests) nothing lingers.
 
+    :meth:`run` also gives back, every ``sweep_every`` seconds, the slots Redis holds for this
+    process that it does not hold: those it could not give back while Redis was down or
+    restarting, and those a Redis restarted from its append-only file brought back after
+    they had been given back. A living process's lost slots thus come back within seconds
+    of Redis answering again, not after ``holder_ttl`` (a dead process's are freed by the
+    next process that asks, once its heartbeat is gone).
+
     Args:
         client: An asyncio Redis client.
         clock: Times the local view of the pause and of slot ages (monotonic).
@@ -65,6 +72,8 @@ class RedisCallGate:
         process: This process's heartbeat holder (``<name>/<incarnation>``); "" for an id of
             its own, whose slots only expire.
         alive: The heartbeat key prefix, with ``process``.
+        sweep_every: Seconds between two looks, while :meth:`run` runs, for slots Redis
+            holds for this process that it does not hold (see above).
     """
 
     def __init__(
@@ -81,6 +90,7 @@ class RedisCallGate:
         linger: float = 0.05,
         process: str = "",
         alive: str = "",
+        sweep_every: float = 1.0,
     ) -> None:
         if capacity < 1:
             raise ValueError("capacity must be at least 1")
@@ -88,6 +98,8 @@ class RedisCallGate:
             raise ValueError("holder_ttl must be longer than hold_for")
         if linger < 0:
             raise ValueError("linger must not be negative")
+        if sweep_every <= 0:
+            raise ValueError("sweep_every must be positive")
         self.capacity = capacity
         self._client = client
         self._clock = clock
@@ -126,6 +138,9 @@ class RedisCallGate:
         self._looking: anyio.Event | None = None  # set when a read on its way is answered
         self._others_waiting = 0
         self.round_trips = 0
+        self._sweep_every = sweep_every
+        self._asking: set[str] = set()  # asked of Redis, answer not seen yet
+        self.sweeps = 0  # the sweep's round trips (not counted in round_trips)
 
     def __repr__(self) -> str:
         return (
@@ -178,28 +193,17 @@ class RedisCallGate:
             await self._give_back(slot)
 
     async def run(self) -> None:
-        """Let idle slots linger: give back each spare ``linger`` seconds after it fell idle,
-        and every spare when cancelled. Sleeps while there is none; runs until cancelled."""
+        """The upkeep, until cancelled: let idle slots linger (each spare is given back
+        ``linger`` seconds after it fell idle, every spare when cancelled), and give back the
+        slots Redis holds for this process that it does not hold (every ``sweep_every``)."""
         if self._linger <= 0:
-            await anyio.sleep_forever()
+            await self._sweep_forever()
             return
-        self._upkeeps += 1
+        self._upkeeps += 1  # at once: a slot given back from now on lingers
         try:
-            while True:
-                if not self._spare:
-                    if self._spared is None or self._spared.is_set():
-                        self._spared = anyio.Event()
-                    await self._spared.wait()
-                    continue
-                now = self._clock.monotonic()
-                due = min(idle for _, _, idle in self._spare) + self._linger
-                if due > now:
-                    await anyio.sleep(due - now)
-                    continue
-                expired = [slot for slot, _, idle in self._spare if idle + self._linger <= now]
-                self._spare = [spare for spare in self._spare if spare[0] not in expired]
-                with anyio.CancelScope(shield=True):
-                    await self._give_back_quietly(expired)
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(self._sweep_forever)
+                await self._linger_forever()
         finally:
             self._upkeeps -= 1
             if not self._lingering:
@@ -207,6 +211,60 @@ class RedisCallGate:
                 self._spare.clear()
                 with anyio.CancelScope(shield=True):
                     await self._give_back_quietly(slots)
+
+    async def _linger_forever(self) -> None:
+        while True:
+            if not self._spare:
+                if self._spared is None or self._spared.is_set():
+                    self._spared = anyio.Event()
+                await self._spared.wait()
+                continue
+            now = self._clock.monotonic()
+            due = min(idle for _, _, idle in self._spare) + self._linger
+            if due > now:
+                await anyio.sleep(due - now)
+                continue
+            expired = [slot for slot, _, idle in self._spare if idle + self._linger <= now]
+            self._spare = [spare for spare in self._spare if spare[0] not in expired]
+            with anyio.CancelScope(shield=True):
+                await self._give_back_quietly(expired)
+
+    async def _sweep_forever(self) -> None:
+        while True:
+            await anyio.sleep(self._sweep_every)
+            try:
+                await self.sweep()
+            except StoreUnavailable as exc:
+                log.debug("sweeping this process's Zoho call slots: %s", exc.message)
+            except Exception:  # the upkeep must outlive a bad sweep: slots would only expire
+                log.exception("sweeping this process's Zoho call slots failed; trying again")
+
+    async def sweep(self) -> int:
+        """Give back the slots Redis holds for this process that it does not hold (lost to
+        a failed give-back or brought back by a restarted Redis); returns how many.
+
+        Raises:
+            StoreUnavailable: Redis did not answer.
+        """
+        mine = self.process + ":"
+        with store_errors(self._client, "reading the Zoho call slots"):
+            taken = await self._client.zrange(self._slots_key, 0, -1)
+        self.sweeps += 1
+        # Read after the answer, in one step with the comparison: a slot asked of Redis is
+        # in _asking until it is in _busy, so none of ours still in use looks stray.
+        held = {*self._busy, *(slot for slot, _, _ in self._spare), *self._asking}
+        stray = [
+            name
+            for name in (raw.decode() if isinstance(raw, bytes) else str(raw) for raw in taken)
+            if name.startswith(mine) and name not in held
+        ]
+        if stray:
+            with store_errors(self._client, "giving back lost Zoho call slots"):
+                await self._client.zrem(self._slots_key, *stray)
+            self.sweeps += 1
+            log.info("gave back %d Zoho call slot(s) this process had lost track of", len(stray))
+            self._notify()
+        return len(stray)
 
     async def pause(self, seconds: float) -> None:
         self._note_pause(seconds)
@@ -249,7 +307,11 @@ class RedisCallGate:
                     return reused
                 slot = f"{self.process}:{next(self._ids)}"
                 with anyio.CancelScope(shield=True):  # a granted slot must never go untracked
-                    granted, pause_ms = await self._ask_redis(slot)
+                    self._asking.add(slot)
+                    try:
+                        granted, pause_ms = await self._ask_redis(slot)
+                    finally:
+                        self._asking.discard(slot)
                     if granted:
                         self._busy[slot] = self._clock.monotonic()
                         return Admission(slot)
@@ -337,13 +399,15 @@ class RedisCallGate:
     async def _give_back(self, *slots: str) -> None:
         if not slots:
             return
+        # Should Redis fail, the slots stay taken there until the sweep (in run()) gives them
+        # back once it answers: this process no longer holds them.
         with store_errors(self._client, "giving back a Zoho call slot"):
             await self._client.zrem(self._slots_key, *slots)
         self.round_trips += 1
         self._notify()  # a local waiter may take it now through Redis
 
     async def _give_back_quietly(self, slots: list[str]) -> None:
-        """Give slots back; if Redis fails, they free themselves after ``holder_ttl``."""
+        """Give slots back; if Redis fails, the sweep gives them back once it answers."""
         try:
             await self._give_back(*slots)
         except StoreUnavailable as exc:

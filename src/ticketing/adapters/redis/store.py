@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -25,6 +26,7 @@ from ticketing.adapters.codec import (
 from ticketing.adapters.redis.connection import RedisClient, store_errors
 from ticketing.adapters.redis.layout import KeyLayout
 from ticketing.adapters.redis.liveness import ALIVE_PREFIX
+from ticketing.adapters.redis.replication import ReplicaWait
 from ticketing.adapters.redis.scripts import TicketScripts
 from ticketing.adapters.redis.streams import ConsumerGroup, Living, StreamEntry, text
 from ticketing.domain.errors import NotFound, StoreUnavailable, TicketTaken
@@ -108,6 +110,8 @@ class RedisTicketStore:
         dead_payload_bytes: Longest payload a dead letter keeps whole.
         layout: Where the store's own keys live (:class:`KeyLayout`: in a cluster, in the
             pending stream's slot); the prefixes above are put through ``layout.own``.
+        replicas: Confirms every acceptance on replicas (``REDIS_WAIT_REPLICAS``); an
+            acceptance they do not confirm raises StoreUnavailable.
     """
 
     def __init__(
@@ -132,6 +136,7 @@ class RedisTicketStore:
         dead_maxlen: int = DEAD_MAXLEN,
         dead_payload_bytes: int = DEAD_PAYLOAD_BYTES,
         layout: KeyLayout | None = None,
+        replicas: ReplicaWait | None = None,
     ) -> None:
         self._client = client
         self._clock = clock
@@ -155,6 +160,7 @@ class RedisTicketStore:
         self.created_maxlen = created_maxlen
         self.dead_maxlen = dead_maxlen
         self._dead_payload_bytes = dead_payload_bytes
+        self._replicas = replicas
         self._group = ConsumerGroup(client, group)
         self._scripts = TicketScripts(client, self)
 
@@ -202,6 +208,15 @@ class RedisTicketStore:
                 lease_ms=_ms(ttl),
                 fields=fields,
             )
+        if self._replicas is not None:
+            # A repeat too: the first acceptance of its key may not have been confirmed.
+            try:
+                await self._replicas.confirm(f"the acceptance of {draft.key!r}")
+            except StoreUnavailable:
+                if reply[0] and reply[1]:  # leased for an attempt that is not made now
+                    with contextlib.suppress(StoreUnavailable):  # the caller gives it back
+                        await self.release(draft.key, owner)
+                raise
         if not reply[0]:
             return Accepted(_outcome(draft.key, _pairs(reply[2])), new=False, leased=False)
         return Accepted(_outcome(draft.key, fields), new=True, leased=bool(reply[1]))

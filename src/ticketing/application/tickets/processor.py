@@ -105,6 +105,10 @@ class TicketProcessor:
         # This process's heartbeat (None: none, as with the in-process backend): a create is
         # sent only while it has been held, unbroken, since the ticket's lease was taken.
         self._liveness = liveness
+        # Leases whose giving back failed (Redis out of reach, a failover): given back before
+        # the next lease is taken, not left to expire (twice the attempt timeout) while this
+        # living process is the only one that may free them.
+        self._unreleased: set[tuple[str, str]] = set()
 
     def new_owner(self) -> str:
         """A fresh owner for one holding of a ticket's lease: ``<holder>/<token>`` when this
@@ -137,9 +141,23 @@ class TicketProcessor:
     async def hold(self) -> int | None:
         """Before taking a lease: the heartbeat's current run (0 without a heartbeat), or None
         when this process cannot hold its heartbeat now (then it takes no lease)."""
+        await self._give_back()
         if self._liveness is None:
             return 0
         return await self._liveness.hold()
+
+    def give_back_later(self, key: str, owner: str) -> None:
+        """A lease ``owner`` may hold and could not give back now: given back before the next
+        lease is taken (harmless if it was never taken)."""
+        self._unreleased.add((key, owner))
+
+    async def _give_back(self) -> None:
+        for key, owner in sorted(self._unreleased):
+            try:
+                await self._store.release(key, owner)
+            except StoreUnavailable:
+                return  # still out of reach: the next one tries again
+            self._unreleased.discard((key, owner))
 
     async def process_leased(
         self, draft: TicketDraft, owner: str, record: Outcome, *, run: int = 0
@@ -172,7 +190,11 @@ class TicketProcessor:
         finally:
             if not attempt.released:
                 with anyio.CancelScope(shield=True):
-                    await self._store.release(draft.key, attempt.owner)
+                    try:
+                        await self._store.release(draft.key, attempt.owner)
+                    except StoreUnavailable:
+                        self.give_back_later(draft.key, attempt.owner)
+                        raise
 
     async def _current(self, draft: TicketDraft) -> Outcome:
         outcome = await self._store.get(draft.key)

@@ -52,7 +52,14 @@ class SubmitTicket:
         attempt = attempt and run is not None
         if attempt:
             # Accepted and leased in one step: the attempt needs no round trip of its own.
-            accepted = await self._store.accept_and_lease(draft, owner, self._processor.lease_ttl)
+            try:
+                accepted = await self._store.accept_and_lease(
+                    draft, owner, self._processor.lease_ttl
+                )
+            except StoreUnavailable:
+                # The lease may have been taken before the step failed (or was not confirmed).
+                self._processor.give_back_later(draft.key, owner)
+                raise
             outcome, new, leased = accepted.outcome, accepted.new, accepted.leased
         else:
             outcome, new = await self._store.accept(draft)

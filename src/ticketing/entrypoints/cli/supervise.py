@@ -85,15 +85,31 @@ async def _refusals_before_listening(settings: Any) -> None:
                 await check_streams(redis, settings, warn_legacy=False)
 
 
-async def _stop_on_sigterm(
-    scope: anyio.CancelScope, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED
+class _Stop:
+    """The stop signal the worker got, if any (SIGINT makes its exit a Ctrl-C's)."""
+
+    signal: signal.Signals | None = None
+
+
+async def _stop_on_signals(
+    scope: anyio.CancelScope,
+    stop: _Stop,
+    *,
+    task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED,
 ) -> None:
-    """Cancel ``scope`` on SIGTERM: docker stop, systemd and Kubernetes ask with it, and the
-    work in progress then stops the way Ctrl-C stops it (leases and Zoho call slots go back)."""
-    with anyio.open_signal_receiver(signal.SIGTERM) as signals:
+    """Cancel ``scope`` on SIGTERM (docker stop, systemd, Kubernetes) or SIGINT (Ctrl-C): the
+    work in progress stops, leases and Zoho call slots go back.
+
+    Both arrive through the event loop, from before start-up on. SIGINT is not left to
+    asyncio's default (a native cancel of the main task): anyio and the container's resources
+    do not always see such a cancel for what it is, and a worker could go on running after
+    Ctrl-C. The receiver closes after the first signal, so a second Ctrl-C interrupts at once.
+    """
+    with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
         task_status.started()
-        async for _ in signals:
-            log.info("SIGTERM: stopping")
+        async for signum in signals:
+            stop.signal = signal.Signals(signum)
+            log.info("%s: stopping", stop.signal.name)
             scope.cancel()
             return
 
@@ -102,6 +118,7 @@ def worker(args: argparse.Namespace) -> int:
     from ticketing.entrypoints.background import run_background
 
     container = build_container()
+    stop_signal = _Stop()
 
     async def work() -> None:
         from ticketing.container import redis_of, start, stop
@@ -132,7 +149,8 @@ def worker(args: argparse.Namespace) -> int:
     async def main() -> None:
         failure: Exception | None = None
         async with anyio.create_task_group() as tg:
-            await tg.start(_stop_on_sigterm, tg.cancel_scope)  # listening before start-up
+            # Listening before start-up: a signal during it stops the start-up too.
+            await tg.start(_stop_on_signals, tg.cancel_scope, stop_signal)
             try:
                 await work()
             except Exception as exc:  # raised as itself below, not in an exception group
@@ -142,6 +160,8 @@ def worker(args: argparse.Namespace) -> int:
             raise failure
 
     anyio.run(main)
+    if stop_signal.signal is signal.SIGINT:
+        raise KeyboardInterrupt  # exits as Ctrl-C does everywhere else (status 130)
     return EXIT_OK
 
 

@@ -42,6 +42,9 @@ class BadRequest(ValidationError):
     """A body that cannot be read at all (bad JSON, wrong shape)."""
 
 
+STORE_RETRY_AFTER = "2"
+
+
 def error_body(error: str, message: str, field: str | None = None) -> ErrorOut:
     """The body of every refusal; ``field`` only when there is one."""
     return ErrorOut(error=error, message=message, field=field or None)
@@ -115,6 +118,9 @@ class ErrorHandlers:
         headers = {}
         if isinstance(exc, HelpdeskUnavailable) and exc.retry_after:
             headers["Retry-After"] = str(int(exc.retry_after + 0.999))
+        elif isinstance(exc, StoreUnavailable):
+            # Long enough for a Redis failover to finish; a retry with the key is safe.
+            headers["Retry-After"] = STORE_RETRY_AFTER
         return _answer(error_body(code, message, field), status, headers)
 
     def unreadable(self, request: Request[Any, Any, Any], exc: Exception) -> Response[ErrorOut]:
