@@ -34,6 +34,7 @@ from ticketing.application.operations import (
     ReplayDeadLetters,
 )
 from ticketing.application.queries import AuthorizationUrl, ListDepartments
+from ticketing.application.sync.access import SyncAccess
 from ticketing.application.tickets import (
     DrainQueue,
     ProcessingPolicy,
@@ -229,8 +230,9 @@ class Container(containers.DeclarativeContainer):
         # keep every call slot busy; the call gate, not this, holds Zoho to the cap.
         concurrency=providers.Callable(lambda s: 2 * s.zoho_max_concurrency, settings),
     )
+    sync_access = providers.Singleton(SyncAccess)
     health = providers.Singleton(
-        build_health, backend, endpoints, store, helpdesk, drain, zoho, tokens
+        build_health, backend, endpoints, store, helpdesk, drain, zoho, tokens, sync_access
     )
     # The two-way sync: its log and inbox (Redis or this process) and use cases.
     sync_log = providers.Singleton(build_sync_log, settings, redis)
@@ -239,6 +241,7 @@ class Container(containers.DeclarativeContainer):
         build_sync,
         settings,
         zoho,
+        helpdesk,
         store,
         sync_log,
         sync_inbox,
@@ -246,6 +249,8 @@ class Container(containers.DeclarativeContainer):
         clock,
         metrics,
         consumer=providers.Callable(process_name, liveness),
+        access=sync_access,
+        credentials=tokens,
     )
     services = providers.Singleton(
         Services,

@@ -36,6 +36,7 @@ from ticketing.application.queries import (
     CheckHealth,
     ListDepartments,
 )
+from ticketing.application.sync.access import SyncAccess
 from ticketing.application.tickets import DrainQueue, SubmitTicket
 from ticketing.application.tickets.drain import TakeOver
 from ticketing.container.backend import Backend, store_kind
@@ -72,6 +73,7 @@ def build_health(
     drain: DrainQueue,
     zoho: ZohoDeskClient,
     tokens: TokenManager,
+    sync_access: SyncAccess | None = None,
 ) -> CheckHealth:
     """``/health`` (typed: the client is held to ``QuotaMeter``, the token manager to
     ``Credentials``)."""
@@ -83,6 +85,7 @@ def build_health(
         store_kind=store_kind(backend),
         quota=zoho,
         credentials=tokens,
+        sync_access=sync_access,
     )
 
 

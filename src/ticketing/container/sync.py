@@ -12,17 +12,21 @@ from ticketing.adapters.redis.connection import RedisClient
 from ticketing.adapters.redis.sync import RedisSyncInbox, RedisSyncLog
 from ticketing.adapters.zoho_desk.client import ZohoDeskClient
 from ticketing.adapters.zoho_desk.wire_sync import SYNC_SUBSCRIPTIONS
+from ticketing.application.guard import GuardedHelpdesk
 from ticketing.application.sync import (
     HandleDeliveries,
     PollChanges,
     ReceiveDelivery,
     SyncPublisher,
 )
+from ticketing.application.sync.access import SyncAccess
+from ticketing.application.sync.guard import GuardedConversations
 from ticketing.application.sync.webhooks import ManageWebhooks
 from ticketing.container.backend import key_layout
 from ticketing.domain.ports import (
     Clock,
     Conversations,
+    Credentials,
     Leases,
     SyncInbox,
     SyncLog,
@@ -53,6 +57,8 @@ class SyncServices:
     log: SyncLog
     poll_interval: float
     webhooks: ManageWebhooks
+    access: SyncAccess  # the scopes the token lacks for the sync, as last seen
+    credentials: Credentials | None = None  # what Zoho granted the token (its scopes)
 
 
 def build_sync_log(settings: Settings, redis: RedisClient | None) -> SyncLog:
@@ -75,6 +81,7 @@ def build_sync_inbox(settings: Settings, redis: RedisClient | None, clock: Clock
 def build_sync(
     settings: Settings,
     zoho: ZohoDeskClient,
+    helpdesk: GuardedHelpdesk,
     store: TicketLedger,
     log: SyncLog,
     inbox: SyncInbox,
@@ -82,9 +89,12 @@ def build_sync(
     clock: Clock,
     metrics: PrometheusMetrics,
     consumer: str,
+    access: SyncAccess,
+    credentials: Credentials | None = None,
 ) -> SyncServices:
-    # Typed: mypy holds the client to the ports here.
-    conversations: Conversations = zoho
+    # Typed: mypy holds the client to the ports here. The reads go through the ticket calls'
+    # breaker and call gate: one cap on Zoho calls in flight, one 429 pause, one breaker.
+    conversations: Conversations = GuardedConversations(zoho, helpdesk)
     registry: WebhookRegistry = zoho
     publisher = SyncPublisher(conversations, store, log, leases, clock, metrics)
     interval = settings.sync_poll_interval
@@ -112,4 +122,6 @@ def build_sync(
         log=log,
         poll_interval=interval,
         webhooks=ManageWebhooks(registry, log, SYNC_SUBSCRIPTIONS, settings.zoho_webhook_token),
+        access=access,
+        credentials=credentials,
     )

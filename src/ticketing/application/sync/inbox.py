@@ -10,7 +10,7 @@ from typing import Final
 
 from ticketing.application.sync.publish import Handled, SyncPublisher
 from ticketing.domain.conversation import WebhookEvent
-from ticketing.domain.errors import HelpdeskError, StoreUnavailable
+from ticketing.domain.errors import HelpdeskAuthError, HelpdeskError, StoreUnavailable
 from ticketing.domain.ports import SyncInbox, SyncMetrics
 
 log = logging.getLogger(__name__)
@@ -52,6 +52,8 @@ class InboxReport:
     entries: int = 0  # handed out
     done: int = 0  # acknowledged
     published: int = 0  # events appended
+    waiting: str | None = None  # why an entry waits (the helpdesk or Redis failing)
+    denied: HelpdeskAuthError | None = None  # the helpdesk refused the token (its scope)
 
 
 class HandleDeliveries:
@@ -79,6 +81,8 @@ class HandleDeliveries:
         entries = await self._inbox.claim(consumer, self._batch, self._idle)
         done: list[str] = []
         published = 0
+        waiting: str | None = None
+        denied: HelpdeskAuthError | None = None
         try:
             for entry in entries:
                 handled = Handled()
@@ -86,8 +90,11 @@ class HandleDeliveries:
                     for event in entry.events:
                         handled.add(await self._publisher.handle(event))
                 except (HelpdeskError, StoreUnavailable) as exc:
+                    if isinstance(exc, HelpdeskAuthError):
+                        denied = exc
                     if entry.deliveries < self._max_deliveries:
-                        log.info("sync: delivery %s waits: %s", entry.id, exc.message)
+                        waiting = exc.message
+                        log.debug("sync: delivery %s waits: %s", entry.id, exc.message)
                         break  # the helpdesk or Redis is down: the rest waits too
                     log.error(
                         "sync: delivery %s given up after %d attempts: %s",
@@ -103,4 +110,10 @@ class HandleDeliveries:
         finally:
             if done:
                 await self._inbox.ack(done)
-        return InboxReport(entries=len(entries), done=len(done), published=published)
+        return InboxReport(
+            entries=len(entries),
+            done=len(done),
+            published=published,
+            waiting=waiting,
+            denied=denied,
+        )
