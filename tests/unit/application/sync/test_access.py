@@ -5,6 +5,7 @@ refused with the ticket calls while the breaker is open, and their failures open
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from datetime import datetime
 from typing import Any, cast
 
@@ -12,6 +13,7 @@ import anyio
 import pytest
 
 from ticketing.adapters.memory import InMemoryConversations
+from ticketing.application.doctor import Doctor
 from ticketing.application.guard import GuardedHelpdesk
 from ticketing.application.sync.access import SyncAccess, missing_sync_scopes
 from ticketing.application.sync.guard import GuardedConversations
@@ -24,7 +26,10 @@ from ticketing.entrypoints.background import sync_forever
 from ticketing.settings import DEFAULT_SCOPE
 
 from tests.support.clock import ManualClock
+from tests.support.http import app_client, make_container
 from tests.support.sync import sync_world
+from tests.unit.application.test_doctor_redis import NoTokens, Server, Store, config
+from tests.unit.entrypoints.http.test_zoho_calls_per_ticket import ticket
 
 pytestmark = pytest.mark.anyio
 
@@ -189,3 +194,43 @@ async def test_the_sync_reads_share_the_ticket_calls_breaker(clock: ManualClock)
     with pytest.raises(HelpdeskAuthError):
         await scoped.modified_tickets(clock.now(), clock.now())
     assert breaker.state is BreakerState.CLOSED
+
+
+async def test_health_says_what_to_reauthorize_and_tickets_are_still_created() -> None:
+    container = make_container()
+    container.sync_access().update(["Desk.events.ALL"])
+    async with app_client(container) as client:
+        created = await client.post("/tickets/customer", json=ticket("a@example.com"))
+        body = (await client.get("/health")).json()
+    assert created.status_code == 201
+    assert body["status"] == "healthy"
+    assert "Desk.events.ALL" in body["sync_reauthorize"]
+    assert "ticketing auth setup" in body["sync_reauthorize"]
+    container.sync_access().update([])
+    async with app_client(container) as client:
+        assert "sync_reauthorize" not in (await client.get("/health")).json()
+
+
+async def test_doctor_warns_about_the_sync_scopes() -> None:
+    report = await Doctor(
+        config(),  # ZOHO_SCOPE without Desk.events.ALL; no tokens to say what was granted
+        NoTokens(),  # type: ignore[arg-type]
+        Server(),  # type: ignore[arg-type]
+        None,  # type: ignore[arg-type]
+        Store(),  # type: ignore[arg-type]
+    )()
+    check = {c.name: c for c in report.checks}["sync scopes"]
+    assert check.status == "warn"
+    assert check.detail == (
+        "ZOHO_SCOPE lacks Desk.events.ALL: the two-way sync cannot use webhooks "
+        "(tickets are still created)"
+    )
+    assert check.fix == "add them to ZOHO_SCOPE and run `ticketing auth setup` again"
+    report = await Doctor(
+        replace(config(), scope=DEFAULT_SCOPE),
+        NoTokens(),  # type: ignore[arg-type]
+        Server(),  # type: ignore[arg-type]
+        None,  # type: ignore[arg-type]
+        Store(),  # type: ignore[arg-type]
+    )()
+    assert {c.name: c for c in report.checks}["sync scopes"].status == "ok"
