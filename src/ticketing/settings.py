@@ -19,7 +19,9 @@ from ticketing.domain.model import Priority
 
 T = TypeVar("T")
 
-DEFAULT_SCOPE = "Desk.tickets.ALL,Desk.contacts.ALL,Desk.basic.ALL,Desk.search.READ"
+# The two-way sync adds Desk.events.ALL (webhook subscriptions); threads and comments are read
+# under Desk.tickets.ALL. A token without it still creates tickets (see `ticketing doctor`).
+DEFAULT_SCOPE = "Desk.tickets.ALL,Desk.contacts.ALL,Desk.basic.ALL,Desk.search.READ,Desk.events.ALL"
 # Zoho's data centres, as adapters/zoho_desk/hosts.py maps them to hosts (a test keeps the two
 # in step).
 DATA_CENTRES = ("us", "eu", "in", "au", "jp", "ca", "sa", "cn", "uk", "sg", "ae")
@@ -247,6 +249,16 @@ def _keys(value: str) -> tuple[str, ...]:
     return keys
 
 
+def _webhook_token(value: str) -> str | None:
+    if not value:
+        return None
+    if len(value) < 32:
+        raise ValueError("the webhook token must be at least 32 characters long")
+    if not all(c.isalnum() or c in "-_." for c in value):
+        raise ValueError("the webhook token is part of a URL: use letters, digits, '-', '_', '.'")
+    return value
+
+
 def setting(env: str, parse: Callable[[str], T], default: str) -> T:
     """Declare a setting: its variable name, parser and default (as the text a user would
     write). The field's type is the parser's, so mypy checks the two agree."""
@@ -330,6 +342,15 @@ class Settings:
     zoho_refresh_budget: int = setting("ZOHO_REFRESH_BUDGET", _int(1, 10), "8")
     zoho_search_lag: float = setting("ZOHO_SEARCH_LAG", _float(0, 3600), "30")
     zoho_token_store: str = setting("ZOHO_TOKEN_STORE", _choice("auto", "file", "redis"), "auto")
+    # The two-way sync (issue 14): the secret part of the webhook URL, how changes are learnt
+    # (unset: webhook when a subscription is registered, else poll), how often the poller
+    # looks, and how long a closed ticket is still watched.
+    zoho_webhook_token: str | None = setting("ZOHO_WEBHOOK_TOKEN", _webhook_token, "")
+    sync_mode: str | None = setting(
+        "SYNC_MODE", _unless_empty(_choice("webhook", "poll", "off")), ""
+    )
+    sync_poll_interval: float = setting("SYNC_POLL_INTERVAL", _float(1, 86400), "60")
+    sync_follow_closed: float = setting("SYNC_FOLLOW_CLOSED", _float(0, 400 * 86400), "604800")
     # `ticketing worker` serves /metrics and the probes on this port (unset: no HTTP at all).
     metrics_port: int | None = setting("METRICS_PORT", _unless_empty(_int(1, 65535)), "")
 
@@ -468,12 +489,19 @@ class Settings:
             self.zoho_authorization_code,
             *self.api_keys,
             redis_password(self.redis_url),
+            self.zoho_webhook_token,
         ]
         return tuple(v for v in values if v)
 
     def redacted(self) -> dict[str, object]:
         """Settings safe to print: secrets replaced by whether they are set."""
-        secret = {"zoho_client_secret", "zoho_refresh_token", "zoho_authorization_code", "api_keys"}
+        secret = {
+            "zoho_client_secret",
+            "zoho_refresh_token",
+            "zoho_authorization_code",
+            "api_keys",
+            "zoho_webhook_token",
+        }
         out: dict[str, object] = {}
         for f in fields(self):
             value = getattr(self, f.name)

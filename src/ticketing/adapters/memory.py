@@ -16,8 +16,11 @@ from ticketing.adapters.codec import (
     decode_draft,
     encode_draft,
 )
-from ticketing.domain.errors import NotFound, TicketTaken
+from ticketing.domain.conversation import Author, Comment, Thread, WebhookEvent
+from ticketing.domain.conversation import TicketState as TicketState_
+from ticketing.domain.errors import HelpdeskRejected, NotFound, TicketTaken
 from ticketing.domain.model import (
+    Customer,
     DeadLetter,
     Outcome,
     QueuedTicket,
@@ -28,8 +31,11 @@ from ticketing.domain.model import (
 from ticketing.domain.ports import (
     Accepted,
     Clock,
+    EventStream,
+    InboxEntry,
     Leased,
     RefreshAllowance,
+    StatusMark,
     TokenSet,
     backoff_delay,
 )
@@ -62,6 +68,7 @@ class _Ledger:
     outcome: Outcome
     entry_id: str | None = None
     draft: str | None = None
+    customer: Customer | None = None  # kept from the draft once the ticket is created
     expires_at: float | None = None
 
 
@@ -166,6 +173,10 @@ class InMemoryTicketStore:
             return None
         return decode_draft(record.draft)
 
+    async def customer(self, key: str) -> Customer | None:
+        record = self._record(key)
+        return None if record is None else record.customer
+
     async def mark_creating(self, key: str, at: datetime) -> Outcome:
         """State CREATING, attempts + 1; a finished key is returned unchanged.
 
@@ -228,6 +239,8 @@ class InMemoryTicketStore:
             created_at=outcome.created_at or event.created_at,
             reason=None,
         )
+        if record.draft is not None:
+            record.customer = decode_draft(record.draft).customer
         record.draft = None
         record.expires_at = self.clock.monotonic() + self.retention
         if outcome.ticket_id:
@@ -634,3 +647,268 @@ class InMemoryRefreshBudget:
             failures=failures,
             backing_off=backing_off,
         )
+
+
+# ----------------------------------------------------------------- the two-way sync
+
+
+@dataclass
+class InMemoryConversations:
+    """The ``Conversations`` port in memory: tickets, threads and comments a test (or the
+    sandbox) puts in with :meth:`add_ticket`, :meth:`add_thread`, :meth:`add_comment` and
+    :meth:`set_status`; each change moves the ticket's ``modified_time``. Counts its calls
+    in ``calls`` (by name), as a test of the helpdesk's cost reads them."""
+
+    clock: Clock
+    org: str = "1"
+    tickets: dict[str, ConversationTicket] = field(default_factory=dict)
+    threads: dict[str, Thread] = field(default_factory=dict)
+    comments: dict[str, Comment] = field(default_factory=dict)
+    calls: dict[str, int] = field(default_factory=dict)
+    _next: int = field(default=1000, init=False)
+
+    def __repr__(self) -> str:
+        return (
+            f"InMemoryConversations(tickets={len(self.tickets)}, threads={len(self.threads)}, "
+            f"comments={len(self.comments)})"
+        )
+
+    def _id(self) -> str:
+        self._next += 1
+        return str(self._next)
+
+    def _count(self, name: str) -> None:
+        self.calls[name] = self.calls.get(name, 0) + 1
+
+    def _touch(self, ticket_id: str) -> ConversationTicket:
+        ticket = self.tickets[ticket_id]
+        ticket.state = replace(ticket.state, modified_time=self.clock.now())
+        return ticket
+
+    def add_ticket(self, ticket_id: str, *, status: str = "Open") -> TicketState_:
+        now = self.clock.now()
+        state = TicketState_(ticket_id, f"#{ticket_id}", status, modified_time=now)
+        self.tickets[ticket_id] = ConversationTicket(state)
+        return state
+
+    def add_thread(
+        self,
+        ticket_id: str,
+        text: str,
+        *,
+        direction: str = "out",
+        visibility: str = "public",
+        status: str = "SUCCESS",
+        author: Author | None = None,
+        is_description: bool = False,
+    ) -> Thread:
+        self._touch(ticket_id)
+        agent = direction == "out"
+        thread = Thread(
+            id=self._id(),
+            ticket_id=ticket_id,
+            direction=direction,
+            visibility=visibility,
+            status=status,
+            channel="EMAIL",
+            author=author
+            or Author("9", "Agent" if agent else "Customer", "AGENT" if agent else "END_USER"),
+            created_time=self.clock.now(),
+            is_description=is_description,
+            summary=text[:100],
+            content=f"<div>{text}</div>",
+            plain_text=text,
+        )
+        self.threads[thread.id] = thread
+        return thread
+
+    def add_comment(
+        self, ticket_id: str, text: str, *, public: bool = True, author: Author | None = None
+    ) -> Comment:
+        self._touch(ticket_id)
+        comment = Comment(
+            id=self._id(),
+            ticket_id=ticket_id,
+            content=text,
+            content_type="plainText",
+            is_public=public,
+            author=author or Author("9", "Agent", "AGENT"),
+            created_time=self.clock.now(),
+            plain_text=text,
+        )
+        self.comments[comment.id] = comment
+        return comment
+
+    def set_status(self, ticket_id: str, status: str) -> None:
+        ticket = self._touch(ticket_id)
+        closed = self.clock.now() if status.lower() == "closed" else None
+        ticket.state = replace(ticket.state, status=status, closed_time=closed)
+
+    def _ticket(self, ticket_id: str) -> ConversationTicket:
+        ticket = self.tickets.get(ticket_id)
+        if ticket is None:
+            raise HelpdeskRejected(f"no ticket {ticket_id}", status=404)
+        return ticket
+
+    async def get_thread(self, ticket_id: str, thread_id: str) -> Thread:
+        self._count("get_thread")
+        self._ticket(ticket_id)
+        thread = self.threads.get(thread_id)
+        if thread is None or thread.ticket_id != ticket_id:
+            raise HelpdeskRejected(f"no thread {thread_id} on ticket {ticket_id}", status=404)
+        return thread
+
+    async def get_comment(self, ticket_id: str, comment_id: str) -> Comment:
+        self._count("get_comment")
+        self._ticket(ticket_id)
+        comment = self.comments.get(comment_id)
+        if comment is None or comment.ticket_id != ticket_id:
+            raise HelpdeskRejected(f"no comment {comment_id} on ticket {ticket_id}", status=404)
+        return comment
+
+    async def list_conversations(
+        self, ticket_id: str, *, limit: int = 200, start: int = 0
+    ) -> list[Thread | Comment]:
+        self._count("list_conversations")
+        self._ticket(ticket_id)
+        items: list[Thread | Comment] = [
+            replace(t, content=None, plain_text=None)
+            for t in self.threads.values()
+            if t.ticket_id == ticket_id
+        ]
+        items += [c for c in self.comments.values() if c.ticket_id == ticket_id]
+        items.sort(key=lambda item: (item.created_time, int(item.id)), reverse=True)
+        return items[start : start + limit]
+
+    async def ticket_state(self, ticket_id: str) -> TicketState_:
+        self._count("ticket_state")
+        return self._ticket(ticket_id).state
+
+    async def org_id(self) -> str:
+        return self.org
+
+    async def modified_tickets(
+        self, since: datetime, until: datetime, *, start: int = 0, limit: int = 100
+    ) -> list[TicketState_]:
+        self._count("modified_tickets")
+        found = [
+            t.state
+            for t in self.tickets.values()
+            if t.state.modified_time is not None and since <= t.state.modified_time <= until
+        ]
+        found.sort(key=lambda state: state.modified_time or since)
+        return found[start : start + limit]
+
+
+@dataclass
+class ConversationTicket:
+    """A ticket of :class:`InMemoryConversations`: its state, replaced as it changes."""
+
+    state: TicketState_
+
+
+@dataclass
+class InMemorySyncLog:
+    """The ``SyncLog`` port in memory: the two event streams as lists of payloads (and the
+    subscribers each appended payload is handed to, as the pub/sub channel would)."""
+
+    replies: list[str] = field(default_factory=list)
+    status: list[str] = field(default_factory=list)
+    subscribers: list[Callable[[EventStream, str], None]] = field(default_factory=list)
+    _ids: set[tuple[str, str]] = field(default_factory=set, init=False)
+    _marks: dict[str, StatusMark] = field(default_factory=dict, init=False)
+    _own: set[str] = field(default_factory=set, init=False)
+    _cursor: datetime | None = field(default=None, init=False)
+    _webhook: str | None = field(default=None, init=False)
+
+    def __repr__(self) -> str:
+        return f"InMemorySyncLog(replies={len(self.replies)}, status={len(self.status)})"
+
+    async def append(self, stream: EventStream, event_id: str, payload: str) -> bool:
+        if (stream, event_id) in self._ids:
+            return False
+        self._ids.add((stream, event_id))
+        (self.replies if stream == "replies" else self.status).append(payload)
+        for subscriber in self.subscribers:
+            subscriber(stream, payload)
+        return True
+
+    async def seen(self, stream: EventStream, event_id: str) -> bool:
+        return (stream, event_id) in self._ids
+
+    async def status_mark(self, ticket_id: str) -> StatusMark | None:
+        return self._marks.get(ticket_id)
+
+    async def set_status_mark(self, ticket_id: str, expected_seq: int, mark: StatusMark) -> bool:
+        current = self._marks.get(ticket_id)
+        if (current.seq if current else 0) != expected_seq:
+            return False
+        self._marks[ticket_id] = mark
+        return True
+
+    async def record_own_comment(self, comment_id: str) -> None:
+        self._own.add(comment_id)
+
+    async def is_own_comment(self, comment_id: str) -> bool:
+        return comment_id in self._own
+
+    async def poll_cursor(self) -> datetime | None:
+        return self._cursor
+
+    async def set_poll_cursor(self, until: datetime) -> None:
+        self._cursor = until
+
+    async def registered_webhook(self) -> str | None:
+        return self._webhook
+
+    async def set_registered_webhook(self, webhook_id: str | None) -> None:
+        self._webhook = webhook_id
+
+
+@dataclass
+class InMemorySyncInbox:
+    """The ``SyncInbox`` port in memory, with the Redis inbox's hand-out rules (own entries
+    first, then those idle with another consumer, then new ones)."""
+
+    clock: Clock
+    _entries: dict[int, tuple[WebhookEvent, ...]] = field(default_factory=dict, init=False)
+    # entry → (consumer, handed out at (monotonic), times handed out)
+    _held: dict[int, _Delivery] = field(default_factory=dict, init=False)
+    _next: int = field(default=0, init=False)
+    _given: int = field(default=0, init=False)  # entries up to this one were handed out
+
+    def __repr__(self) -> str:
+        return f"InMemorySyncInbox(entries={len(self._entries)}, held={len(self._held)})"
+
+    async def put(self, events: Sequence[WebhookEvent]) -> str:
+        self._next += 1
+        self._entries[self._next] = tuple(events)
+        return str(self._next)
+
+    async def claim(self, consumer: str, count: int, min_idle: float) -> list[InboxEntry]:
+        now = self.clock.monotonic()
+        mine = [n for n, d in self._held.items() if d.consumer == consumer]
+        idle = [
+            n
+            for n, d in self._held.items()
+            if d.consumer != consumer and now - d.delivered_at >= min_idle
+        ]
+        new = [n for n in self._entries if n > self._given]
+        taken: list[InboxEntry] = []
+        for number in sorted(mine) + sorted(idle) + new:
+            if len(taken) >= count:
+                break
+            held = self._held.get(number)
+            times = held.count + 1 if held else 1
+            self._held[number] = _Delivery(consumer, now, times)
+            self._given = max(self._given, number)
+            taken.append(InboxEntry(str(number), self._entries[number], times))
+        return taken
+
+    async def ack(self, entry_ids: Sequence[str]) -> None:
+        for entry_id in entry_ids:
+            self._held.pop(int(entry_id), None)
+            self._entries.pop(int(entry_id), None)
+
+    async def backlog(self) -> int:
+        return len(self._entries)

@@ -117,6 +117,42 @@ class PrometheusMetrics:
             self.pubsub_messages.labels(outcome)
         for transport in ("stream", "pubsub"):
             self.poison_messages.labels(transport)
+        # The two-way sync (issue 14).
+        self.sync_events = Counter(
+            "ticketing_sync_events",
+            "Events appended to tickets:replies (reply, comment) and tickets:status (status)",
+            ["kind"],
+            registry=r,
+        )
+        self.sync_skipped_items = Counter(
+            "ticketing_sync_skipped",
+            "Threads, comments and tickets a delivery or a poll pointed at that gave no event: "
+            "unknown (Zoho does not hold it: forged or deleted), foreign (not the service's "
+            "ticket), private (not a public agent reply or comment)",
+            ["reason"],
+            registry=r,
+        )
+        self.webhook_deliveries = Counter(
+            "ticketing_webhook_deliveries",
+            "Webhook requests by outcome (stored, malformed, too_large, wrong_token, unavailable)",
+            ["outcome"],
+            registry=r,
+        )
+        self.sync_reply_seconds = Histogram(
+            "ticketing_sync_reply_latency_seconds",
+            "Time from an agent's reply or comment in Zoho to its event on Redis",
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.sync_poll_credits = Counter(
+            "ticketing_sync_poll_credits",
+            "Zoho API credits spent by polling (search 3, conversations 3, one item 1)",
+            registry=r,
+        )
+        for kind in ("reply", "comment", "status"):
+            self.sync_events.labels(kind)
+        for outcome in ("stored", "malformed", "too_large", "wrong_token", "unavailable"):
+            self.webhook_deliveries.labels(outcome)
         self.store_up = Gauge(
             "ticketing_store_up", "1 when the ticket store (Redis) answered the scrape", registry=r
         )
@@ -139,6 +175,23 @@ class PrometheusMetrics:
 
     def picklist_refused(self, field: str) -> None:
         self.picklist_values_refused.labels(field).inc()
+
+    # --- the SyncMetrics port -----------------------------------------------------------
+
+    def sync_event(self, kind: str) -> None:
+        self.sync_events.labels(kind).inc()
+
+    def sync_skipped(self, reason: str) -> None:
+        self.sync_skipped_items.labels(reason).inc()
+
+    def webhook_delivery(self, outcome: str) -> None:
+        self.webhook_deliveries.labels(outcome).inc()
+
+    def reply_latency(self, seconds: float) -> None:
+        self.sync_reply_seconds.observe(max(0.0, seconds))
+
+    def poll_credits(self, credits: int) -> None:
+        self.sync_poll_credits.inc(credits)
 
     # --- adapters and entrypoints -------------------------------------------------------
 

@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import Final
 
 from ticketing.application.auth import ZohoConfig
+from ticketing.application.sync.access import REAUTHORIZE, missing_sync_scopes
 from ticketing.domain.errors import (
     HelpdeskAuthError,
     RateLimited,
@@ -161,6 +162,7 @@ class Doctor:
         organization = await self._guard("organization", self._organizations, have_token)
         org_ok = organization.status in (OK, WARN)
         scopes = await self._scopes(status, have_token, org_ok)
+        sync_scopes = self._sync_scopes(status)
         department = await self._guard("department", self._departments, have_token and org_ok)
         picklists = await self._picklists(have_token and org_ok)
         redis = await self._redis()
@@ -169,6 +171,7 @@ class Doctor:
             data_centre,
             token,
             scopes,
+            sync_scopes,
             organization,
             department,
             picklists,
@@ -307,6 +310,25 @@ class Doctor:
             return _failed("scopes", exc)
         source = f"granted {granted}" if granted else f"requested {self._config.scope}"
         return Check("scopes", OK, f"{source}; a contact search is allowed")
+
+    def _sync_scopes(self, status: TokenStatus | None) -> Check:
+        """The two-way sync's scopes (a warning: tickets are created without them)."""
+        granted = status.scope if status else None
+        scope = granted or self._config.scope
+        source = "the token" if granted else "ZOHO_SCOPE"
+        uses = {"webhook": "webhooks", "poll": "polling"}
+        lacking = {mode: missing_sync_scopes(scope, mode) for mode in uses}
+        missing = list(dict.fromkeys(s for names in lacking.values() for s in names))
+        if not missing:
+            return Check("sync scopes", OK, f"{source} allows webhooks and polling")
+        blocked = " and ".join(uses[mode] for mode, names in lacking.items() if names)
+        return Check(
+            "sync scopes",
+            WARN,
+            f"{source} lacks {', '.join(missing)}: the two-way sync cannot use {blocked} "
+            "(tickets are still created)",
+            REAUTHORIZE,
+        )
 
     async def _organizations(self) -> Check:
         organizations = await self._helpdesk.list_organizations()

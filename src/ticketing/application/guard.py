@@ -132,6 +132,11 @@ class GuardedHelpdesk:
         local = max(0.0, self._paused_until - self._clock.monotonic())
         return max(local, self.gate.paused_for()) if self.gate is not None else local
 
+    async def guarded(self, call: Callable[[], Awaitable[T]]) -> T:
+        """Run a Zoho call another port makes (the two-way sync's reads) under the same
+        breaker, call gate and 429 pause as the ticket calls."""
+        return await self._call(call)
+
     async def _call(self, call: Callable[[], Awaitable[T]]) -> T:
         await self._wait_out(self.paused_for())
         if self.breaker.state is BreakerState.OPEN:

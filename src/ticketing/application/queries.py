@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from ticketing.application.guard import GuardedHelpdesk
+from ticketing.application.sync.access import SyncAccess
 from ticketing.application.tickets import DrainQueue
 from ticketing.domain.breaker import BreakerState
 from ticketing.domain.errors import TicketingError
@@ -66,6 +67,8 @@ class HealthReport:
     limits: ZohoLimits | None = None
     store_error: str | None = None  # why tickets cannot be accepted durably now
     credentials_ok: bool | None = None  # False: an operator must act; None: not known here
+    # The scopes the two-way sync lacks and how to get them (tickets are still created).
+    sync_reauthorize: str | None = None
 
     @property
     def accepting(self) -> bool:
@@ -98,7 +101,9 @@ class CheckHealth:
         store_kind: str,
         quota: QuotaMeter | None = None,
         credentials: Credentials | None = None,
+        sync_access: SyncAccess | None = None,
     ) -> None:
+        self._sync_access = sync_access
         self._store = store
         self._helpdesk = helpdesk
         self._drain = drain
@@ -151,6 +156,7 @@ class CheckHealth:
             limits=limits,
             store_error=store.error,
             credentials_ok=credentials_ok,
+            sync_reauthorize=self._sync_access.reauthorize if self._sync_access else None,
         )
 
     async def check_store(self) -> StoreCheck:

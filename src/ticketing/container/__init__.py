@@ -34,6 +34,7 @@ from ticketing.application.operations import (
     ReplayDeadLetters,
 )
 from ticketing.application.queries import AuthorizationUrl, ListDepartments
+from ticketing.application.sync.access import SyncAccess
 from ticketing.application.tickets import (
     DrainQueue,
     ProcessingPolicy,
@@ -67,6 +68,7 @@ from ticketing.container.services import (
     process_name,
     watch_metrics,
 )
+from ticketing.container.sync import SyncServices, build_sync, build_sync_inbox, build_sync_log
 from ticketing.container.zoho import (
     REFRESH_LOCK,
     SANDBOX_BASE_URL,
@@ -102,6 +104,7 @@ __all__ = [
     "InProcessBackend",
     "RedisBackend",
     "Services",
+    "SyncServices",
     "TokenStorage",
     "ZohoEndpoints",
     "admin_of",
@@ -227,8 +230,27 @@ class Container(containers.DeclarativeContainer):
         # keep every call slot busy; the call gate, not this, holds Zoho to the cap.
         concurrency=providers.Callable(lambda s: 2 * s.zoho_max_concurrency, settings),
     )
+    sync_access = providers.Singleton(SyncAccess)
     health = providers.Singleton(
-        build_health, backend, endpoints, store, helpdesk, drain, zoho, tokens
+        build_health, backend, endpoints, store, helpdesk, drain, zoho, tokens, sync_access
+    )
+    # The two-way sync: its log and inbox (Redis or this process) and use cases.
+    sync_log = providers.Singleton(build_sync_log, settings, redis)
+    sync_inbox = providers.Singleton(build_sync_inbox, settings, redis, clock)
+    sync = providers.Singleton(
+        build_sync,
+        settings,
+        zoho,
+        helpdesk,
+        store,
+        sync_log,
+        sync_inbox,
+        leases,
+        clock,
+        metrics,
+        consumer=providers.Callable(process_name, liveness),
+        access=sync_access,
+        credentials=tokens,
     )
     services = providers.Singleton(
         Services,
@@ -251,6 +273,7 @@ class Container(containers.DeclarativeContainer):
         mode=mode,
         metrics=providers.Singleton(watch_metrics, metrics, store, helpdesk, tokens, zoho),
         liveness=liveness,
+        sync=sync,
     )
 
     # The admin commands (auth setup/status, whoami, doctor): resolved by the CLI only.

@@ -36,9 +36,11 @@ from ticketing.application.queries import (
     CheckHealth,
     ListDepartments,
 )
+from ticketing.application.sync.access import SyncAccess
 from ticketing.application.tickets import DrainQueue, SubmitTicket
 from ticketing.application.tickets.drain import TakeOver
 from ticketing.container.backend import Backend, store_kind
+from ticketing.container.sync import SyncServices
 from ticketing.container.zoho import ZohoEndpoints
 from ticketing.domain.breaker import CircuitBreaker
 from ticketing.domain.ports import (
@@ -71,6 +73,7 @@ def build_health(
     drain: DrainQueue,
     zoho: ZohoDeskClient,
     tokens: TokenManager,
+    sync_access: SyncAccess | None = None,
 ) -> CheckHealth:
     """``/health`` (typed: the client is held to ``QuotaMeter``, the token manager to
     ``Credentials``)."""
@@ -82,6 +85,7 @@ def build_health(
         store_kind=store_kind(backend),
         quota=zoho,
         credentials=tokens,
+        sync_access=sync_access,
     )
 
 
@@ -150,6 +154,8 @@ class Services:
     # This process's name and heartbeat (None without Redis): the inbound consumer asks it who
     # is alive before taking over a consumer's entries.
     liveness: Heartbeat | None = None
+    # The two-way sync (the webhook receiver, the inbox handler, the poller).
+    sync: SyncServices | None = None
 
 
 def watch_metrics(

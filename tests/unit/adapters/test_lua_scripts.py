@@ -26,8 +26,8 @@ def header(name: str) -> str:
 def test_every_script_is_there() -> None:
     """The twenty scripts and two libraries that were Python strings before are files now,
     with the heartbeat's two (take a dead predecessor's name, renew) since, and the cluster
-    layout's append-once step and outbox library."""
-    assert len(SCRIPTS) == 22
+    layout's append-once step and outbox library, and the two-way sync's status mark."""
+    assert len(SCRIPTS) == 23
     assert {"lib_ledger", "lib_take", "lib_outbox"} <= set(NAMES)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import logging
 import time
 from collections.abc import AsyncIterator, Mapping, Sequence
@@ -30,6 +31,7 @@ from ticketing.adapters.redis.scripts import TicketScripts
 from ticketing.adapters.redis.streams import ConsumerGroup, Living, StreamEntry, text
 from ticketing.domain.errors import NotFound, StoreUnavailable, TicketTaken
 from ticketing.domain.model import (
+    Customer,
     DeadLetter,
     Outcome,
     QueuedTicket,
@@ -246,6 +248,19 @@ class RedisTicketStore:
         with store_errors(self._client, f"reading the draft of {key!r}"):
             raw = await self._client.hget(self.ledger_key(key), "draft")
         return None if raw is None else decode_draft(raw)
+
+    async def customer(self, key: str) -> Customer | None:
+        with store_errors(self._client, f"reading the customer of {key!r}"):
+            raw = await self._client.hget(self.ledger_key(key), "customer")
+        if raw is None:
+            return None
+        try:
+            found = json.loads(text(raw))
+            return Customer(
+                name=found.get("name"), email=found.get("email"), phone=found.get("phone")
+            )
+        except (ValueError, AttributeError):
+            return None
 
     async def mark_creating(self, key: str, at: datetime) -> Outcome:
         """State CREATING, attempts + 1; a finished key is returned unchanged.

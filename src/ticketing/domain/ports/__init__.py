@@ -5,6 +5,7 @@ grouped by who needs them.
 - :mod:`.pipeline`: the ticket pipeline (helpdesk, ledger, pending queue, leases, contacts,
   call gate, metrics).
 - :mod:`.credentials`: OAuth tokens and their administration.
+- :mod:`.sync`: the two-way sync (conversations, its log and output streams, the inbox).
 - :mod:`.operations`: monitoring, the doctor and the dead-letter tools; and the whole
   :class:`TicketStore` an adapter implements.
 
@@ -48,6 +49,16 @@ from ticketing.domain.ports.pipeline import (
     TicketProbe,
     lease_owner,
 )
+from ticketing.domain.ports.sync import (
+    Conversations,
+    EventStream,
+    InboxEntry,
+    StatusMark,
+    SyncInbox,
+    SyncLog,
+    SyncMetrics,
+    WebhookRegistry,
+)
 
 __all__ = [
     "Accepted",
@@ -59,9 +70,12 @@ __all__ = [
     "CallbackServer",
     "Clock",
     "ContactCache",
+    "Conversations",
     "Credentials",
     "DeadLetters",
+    "EventStream",
     "Helpdesk",
+    "InboxEntry",
     "Leased",
     "Leases",
     "Metrics",
@@ -72,13 +86,18 @@ __all__ = [
     "RedisFacts",
     "RefreshAllowance",
     "RefreshBudget",
+    "StatusMark",
     "StoreFacts",
+    "SyncInbox",
+    "SyncLog",
+    "SyncMetrics",
     "TicketLedger",
     "TicketProbe",
     "TicketStore",
     "TokenSet",
     "TokenStatus",
     "TokenStore",
+    "WebhookRegistry",
     "backoff_delay",
     "lease_owner",
 ]

@@ -11,6 +11,7 @@ from typing import Protocol
 from ticketing.domain.model import (
     Agent,
     Contact,
+    Customer,
     Department,
     NewContact,
     Organization,
@@ -209,6 +210,11 @@ class TicketLedger(Protocol):
 
     async def draft(self, key: str) -> TicketDraft | None:
         """The stored draft for a key that is not finished yet."""
+        ...
+
+    async def customer(self, key: str) -> Customer | None:
+        """Who asked for a key's ticket, kept once it is created (the draft is not): what
+        the two-way sync's events say about the customer."""
         ...
 
     async def mark_creating(self, key: str, at: datetime) -> Outcome:

@@ -10,7 +10,7 @@ from typing import NoReturn
 from ticketing import __version__
 from ticketing.entrypoints.cli import supervise
 from ticketing.entrypoints.cli.admin import AdminBody, with_services
-from ticketing.entrypoints.cli.commands import auth, desk, doctor, queue
+from ticketing.entrypoints.cli.commands import auth, desk, doctor, queue, webhooks
 from ticketing.entrypoints.cli.errors import EXIT_USAGE
 
 
@@ -114,6 +114,29 @@ def build_parser() -> argparse.ArgumentParser:
     q_replay.add_argument("entry_ids", nargs="*", help="dead-letter entry ids")
     q_replay.add_argument("--all", action="store_true", help="every dead letter")
     _admin(q_replay, with_services(queue.replay))
+
+    hooks = sub.add_parser("webhooks", help="the webhook Zoho posts agents' replies to")
+    hsub = hooks.add_subparsers(
+        dest="webhooks_command", metavar="ACTION", required=True, parser_class=Parser
+    )
+    h_setup = hsub.add_parser(
+        "setup",
+        help="register the webhook (thread added, comment added, status changed) with Zoho",
+    )
+    h_setup.add_argument(
+        "--public-url",
+        required=True,
+        help="where Zoho reaches this service, e.g. https://tickets.example.com",
+    )
+    _admin(h_setup, with_services(webhooks.setup))
+    _admin(
+        hsub.add_parser("status", help="the webhooks Zoho has for this service"),
+        with_services(webhooks.status),
+    )
+    _admin(
+        hsub.add_parser("remove", help="delete this service's webhooks from Zoho"),
+        with_services(webhooks.remove),
+    )
 
     doctor_parser = sub.add_parser(
         "doctor",

@@ -18,7 +18,7 @@ from litestar.openapi.spec import Components, SecurityScheme
 from ticketing import __version__
 from ticketing.container import Container, Services, start, stop
 from ticketing.entrypoints.background import run_background
-from ticketing.entrypoints.http import ops
+from ticketing.entrypoints.http import ops, webhooks
 from ticketing.entrypoints.http.deps import Running
 from ticketing.entrypoints.http.errors import ErrorHandlers
 from ticketing.entrypoints.http.guard import api_key_guard
@@ -63,6 +63,8 @@ def create_app(
             ops.live,
             ops.ready,
             ops.metrics,
+            webhooks.webhook_check,
+            webhooks.webhook_receive,
         ],
         dependencies=running.dependencies(),
         guards=[api_key_guard(settings.api_keys)],

@@ -62,6 +62,8 @@ class HealthOut(msgspec.Struct, kw_only=True, omit_defaults=True):
     zoho_limits: ZohoLimitsOut | None = None
     store_error: str | None = None  # why tickets cannot be accepted durably now
     zoho_credentials_ok: bool | None = None  # false: an operator must act (auth setup)
+    # The scopes the two-way sync lacks and what to re-authorize; tickets are still created.
+    sync_reauthorize: str | None = None
 
 
 def _error(description: str) -> ResponseSpec:

@@ -133,6 +133,7 @@ async def health(services: ServicesDep) -> Response[openapi.HealthOut]:
         else None,
         store_error=report.store_error,
         zoho_credentials_ok=report.credentials_ok,
+        sync_reauthorize=report.sync_reauthorize,
     )
     return Response(body, status_code=200 if report.accepting else 503, media_type=MediaType.JSON)
 

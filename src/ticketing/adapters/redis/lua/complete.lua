@@ -49,6 +49,15 @@ while i < #ARGV do
   end
   i = i + 2
 end
+-- The draft goes (its description is the biggest field); who asked stays, for the two-way
+-- sync's events about this ticket (TicketLedger.customer).
+local draft = redis.call('HGET', KEYS[1], 'draft')
+if draft then
+  local ok, decoded = pcall(cjson.decode, draft)
+  if ok and type(decoded) == 'table' and type(decoded['customer']) == 'table' then
+    redis.call('HSET', KEYS[1], 'customer', cjson.encode(decoded['customer']))
+  end
+end
 redis.call('HDEL', KEYS[1], 'draft', 'reason')
 redis.call('EXPIRE', KEYS[1], ARGV[4])
 redis.call('SET', KEYS[5], ARGV[8], 'EX', ARGV[4])

@@ -1,0 +1,47 @@
+"""The sync's helpdesk reads behind the ticket calls' circuit breaker and call gate: one
+budget of Zoho calls in flight, one 429 pause, one breaker for the whole process (fleet)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from ticketing.application.guard import GuardedHelpdesk
+from ticketing.domain.conversation import Comment, Thread, TicketState
+from ticketing.domain.ports import Conversations
+
+
+class GuardedConversations:
+    """A :class:`Conversations` whose every call goes through ``guard`` (refused with
+    ``BreakerOpen`` while the breaker is open, the fleet is paused or no slot frees up)."""
+
+    def __init__(self, inner: Conversations, guard: GuardedHelpdesk) -> None:
+        self._inner = inner
+        self._guard = guard
+
+    async def get_thread(self, ticket_id: str, thread_id: str) -> Thread:
+        return await self._guard.guarded(lambda: self._inner.get_thread(ticket_id, thread_id))
+
+    async def get_comment(self, ticket_id: str, comment_id: str) -> Comment:
+        return await self._guard.guarded(lambda: self._inner.get_comment(ticket_id, comment_id))
+
+    async def list_conversations(
+        self, ticket_id: str, *, limit: int = 200, start: int = 0
+    ) -> list[Thread | Comment]:
+        return await self._guard.guarded(
+            lambda: self._inner.list_conversations(ticket_id, limit=limit, start=start)
+        )
+
+    async def ticket_state(self, ticket_id: str) -> TicketState:
+        return await self._guard.guarded(lambda: self._inner.ticket_state(ticket_id))
+
+    async def org_id(self) -> str:
+        # Looked up once per process and cached by the client (every guarded call above
+        # needs it first anyway): not worth a call slot each event.
+        return await self._inner.org_id()
+
+    async def modified_tickets(
+        self, since: datetime, until: datetime, *, start: int = 0, limit: int = 100
+    ) -> list[TicketState]:
+        return await self._guard.guarded(
+            lambda: self._inner.modified_tickets(since, until, start=start, limit=limit)
+        )
