@@ -10,29 +10,22 @@ from datetime import timedelta
 import httpx
 import pytest
 
-from ticketing.adapters.memory import InMemoryTokenStore
-from ticketing.adapters.zoho_desk.client import ZohoDeskClient, build_http_client
-from ticketing.adapters.zoho_desk.oauth import TokenManager, ZohoOAuth
+from ticketing.adapters.zoho_desk.client import ZohoDeskClient
 from ticketing.adapters.zoho_desk.wire_sync import SYNC_SUBSCRIPTIONS
 from ticketing.domain.conversation import Comment, Thread
 from zoho_desk_emulator import (
-    SANDBOX_CLIENT_ID,
-    SANDBOX_CLIENT_SECRET,
     SANDBOX_DEPARTMENT_ID,
     SANDBOX_ORG_ID,
-    SANDBOX_REDIRECT_URI,
-    SANDBOX_REFRESH_TOKEN,
-    SANDBOX_SCOPE,
     EmulatorState,
-    create_emulator_app,
 )
 
 from tests.support.clock import ManualClock
+from tests.support.sync import EMULATOR, emulator_client
 from tests.zoho_desk_emulator.helpers import SUBSCRIBER, Receiver
 
 pytestmark = pytest.mark.anyio
 
-BASE = "http://zoho-emulator.invalid"
+BASE = EMULATOR
 
 
 @pytest.fixture
@@ -47,21 +40,8 @@ def state(clock: ManualClock, receiver: Receiver) -> EmulatorState:
 
 @pytest.fixture
 async def zoho(state: EmulatorState, clock: ManualClock) -> AsyncIterator[ZohoDeskClient]:
-    transport = httpx.ASGITransport(app=create_emulator_app(state))
-    async with build_http_client(transport=transport) as http:
-        oauth = ZohoOAuth(
-            http,
-            accounts_url=BASE,
-            client_id=SANDBOX_CLIENT_ID,
-            client_secret=SANDBOX_CLIENT_SECRET,
-            redirect_uri=SANDBOX_REDIRECT_URI,
-            scope=SANDBOX_SCOPE,
-            clock=clock,
-        )
-        tokens = TokenManager(
-            oauth, InMemoryTokenStore(), clock, refresh_token=SANDBOX_REFRESH_TOKEN
-        )
-        yield ZohoDeskClient(http, tokens, clock, desk_url=BASE)
+    async with emulator_client(state, clock) as client:
+        yield client
 
 
 async def test_the_whole_two_way_surface_round_trips(
