@@ -92,7 +92,7 @@ async def test_doctor_names_the_cluster_its_primaries_and_the_missing_replicas(
     facts = await RedisServerFacts(cluster).facts()
     assert facts.mode == "cluster, 3 primaries"
     where = ", ".join(f"127.0.0.1:{port}" for port in redis_cluster.ports)
-    assert facts.topology == f"3 primaries ({where}), 0 replicas"
+    assert facts.topology == f"{where}; 0 replicas"
     assert facts.topology_problems[0].startswith("a primary without a replica loses its slots")
 
 

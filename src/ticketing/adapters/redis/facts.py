@@ -85,7 +85,7 @@ class RedisServerFacts:
             primaries = self._client.get_primaries()
             replicas = len(self._client.get_replicas())
             where = ", ".join(f"{node.host}:{node.port}" for node in primaries)
-            line = f"{len(primaries)} primaries ({where}), {replicas} replicas"
+            line = f"{where}; {replicas} replicas"
             if replicas < len(primaries):
                 problems.append(
                     "a primary without a replica loses its slots (and the queue, if it holds "
