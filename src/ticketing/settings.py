@@ -394,9 +394,10 @@ class Settings:
         values: dict[str, Any] = {}
         for f in fields(cls):
             spec = SPEC[f.name]
-            raw = env.get(spec["env"])
-            text = spec["default"] if raw is None else raw.strip()
-            if f.name in PREFIXED_NAMES and not (raw or "").strip():
+            raw = (env.get(spec["env"]) or "").strip()
+            # Empty means unset (as .env.example says): `PORT=` is the default port.
+            text = raw or spec["default"]
+            if f.name in PREFIXED_NAMES and not raw:
                 text = values["redis_key_prefix"] + spec["default"]
             try:
                 values[f.name] = spec["parse"](text)

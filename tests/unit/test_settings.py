@@ -207,3 +207,9 @@ def test_retention_and_dead_letter_cap_are_settings() -> None:
     assert (chosen.ledger_retention, chosen.dead_letter_maxlen) == (3600, 500)
     with pytest.raises(ConfigurationError, match=r"^LEDGER_RETENTION: must be between 10 and"):
         Settings.load({"LEDGER_RETENTION": "5"}, dotenv=None)
+
+
+@pytest.mark.parametrize("name", ["PORT", "LOG_LEVEL", "ZOHO_DC", "ZOHO_SCOPE", "REDIS_MODE"])
+def test_an_empty_value_means_unset_as_env_example_says(name: str) -> None:
+    """`PORT=` (an emptied line of .env.example) starts on the default, not with an error."""
+    assert load({name: ""}) == load() == load({name: "   "})
