@@ -62,6 +62,13 @@ async def read_fields(request: Request[Any, Any, Any]) -> dict[str, str]:
         form = await request.form()
         fields.update(first_values(form.multi_items()))
     else:  # curl -d sends application/x-www-form-urlencoded
+        if body.lstrip()[:1] in (b"{", b"["):  # JSON that curl -d labelled a form
+            raise BadRequest(
+                "body",
+                f"the body is JSON but was sent as {content_type or 'no content type'}; send "
+                "it with Content-Type: application/json (curl -H 'Content-Type: "
+                "application/json' -d …)",
+            )
         try:
             text = body.decode("utf-8")
         except UnicodeDecodeError:

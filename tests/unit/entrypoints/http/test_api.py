@@ -31,6 +31,23 @@ async def test_old_curl_form_creates_ticket(client: AsyncTestClient, container: 
     assert emulator.contacts_created == 1
 
 
+async def test_json_sent_as_a_form_is_a_400_saying_which_header_to_send(
+    client: AsyncTestClient, container: Container
+) -> None:  # type: ignore[type-arg]
+    """`curl -d '{…}'` without a header labels JSON a form: a 400 that says to send
+    Content-Type: application/json, not a 422 about a missing email; nothing is queued."""
+    body = b'{"customer_email": "ana@example.com", "subject": "Pago", "description": "Hola"}'
+    form = {"Content-Type": "application/x-www-form-urlencoded"}
+    response = await client.post("/tickets/customer", content=body, headers=form)
+    assert response.status_code == 400
+    answer = response.json()
+    assert (answer["error"], answer["field"]) == ("bad_request", "body")
+    assert "Content-Type: application/json" in answer["message"]
+    assert "application/x-www-form-urlencoded" in answer["message"]
+    assert await (await container.store()).pending_count() == 0
+    assert container.emulator_state().calls == []
+
+
 async def test_query_parameters_and_json_are_accepted(
     client: AsyncTestClient, container: Container
 ) -> None:  # type: ignore[type-arg]
