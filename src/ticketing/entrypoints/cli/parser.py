@@ -21,6 +21,17 @@ class Parser(argparse.ArgumentParser):
         self.exit(EXIT_USAGE, f"ticketing: {message} (see `{self.prog} --help`)\n")
 
 
+def _count(text: str) -> int:
+    """A whole number of 1 or more (a ``--limit``), checked here rather than by Redis."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected 1 or more, got {value}")
+    return value
+
+
 def _admin(parser: argparse.ArgumentParser, body: AdminBody) -> None:
     parser.add_argument("--json", action="store_true", help="machine-readable output")
     parser.set_defaults(admin=body)
@@ -105,10 +116,10 @@ def build_parser() -> argparse.ArgumentParser:
         with_services(queue.status),
     )
     q_process = qsub.add_parser("process", help="create the pending tickets now")
-    q_process.add_argument("--limit", type=int, default=None, help="at most this many")
+    q_process.add_argument("--limit", type=_count, default=None, help="at most this many")
     _admin(q_process, with_services(queue.process))
     q_dead = qsub.add_parser("dead", help="list dead letters")
-    q_dead.add_argument("--limit", type=int, default=50)
+    q_dead.add_argument("--limit", type=_count, default=50, help="at most this many (50)")
     _admin(q_dead, with_services(queue.dead))
     q_replay = qsub.add_parser("replay", help="put dead letters back on the queue")
     q_replay.add_argument("entry_ids", nargs="*", help="dead-letter entry ids")

@@ -145,3 +145,23 @@ def test_sandbox_hands_its_options_to_the_emulator_under_its_own_name(
         assert code == 2
         assert "ticketing sandbox: error: argument --latency: invalid float value: 'x'" in err
         assert "Traceback" not in err
+
+
+@pytest.mark.parametrize(
+    ("argv", "said"),
+    [
+        (["queue", "dead", "--limit", "0"], "expected 1 or more, got 0"),
+        (["queue", "process", "--limit", "-1"], "expected 1 or more, got -1"),
+        (["queue", "dead", "--limit", "many"], "expected a whole number, got 'many'"),
+    ],
+)
+def test_a_limit_below_one_is_a_usage_error_before_anything_runs(
+    argv: list[str], said: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The CLI checks its own arguments: exit 2 with one line, not a Redis error (exit 5)."""
+    with pytest.raises(SystemExit) as stopped:
+        parser.build_parser().parse_args(argv)
+    assert stopped.value.code == errors.EXIT_USAGE
+    err = capsys.readouterr().err
+    assert said in err
+    assert err.count("\n") == 1
