@@ -27,7 +27,7 @@ from ticketing.settings import DEFAULT_SCOPE
 
 from tests.support.clock import ManualClock
 from tests.support.http import app_client, make_container
-from tests.support.sync import sync_world
+from tests.support.sync import SyncWorld, sync_world
 from tests.unit.application.test_doctor_redis import NoTokens, Server, Store, config
 from tests.unit.entrypoints.http.test_zoho_calls_per_ticket import ticket
 
@@ -88,21 +88,7 @@ async def test_a_refused_scope_is_logged_once_and_shown_until_it_is_granted(
     desk = ScopedDesk(clock)
     w = sync_world(clock, conversations=desk)
     access = SyncAccess()
-    sync = SyncServices(
-        consumer="c1",
-        mode="poll",
-        token=None,
-        receive=w.receive,
-        handle=w.handle,
-        poll=w.poll,
-        publisher=w.publisher,
-        inbox=w.inbox,
-        log=w.log,
-        poll_interval=0.01,
-        webhooks=cast(Any, None),
-        access=access,
-        credentials=cast(Any, Granted(DEFAULT_SCOPE)),
-    )
+    sync = services_of(w, "poll", access, Granted(DEFAULT_SCOPE), poll_interval=0.01)
     caplog.set_level(logging.INFO, "ticketing.application.sync.access")
 
     with anyio.fail_after(10):
@@ -130,9 +116,23 @@ async def test_a_grant_without_desk_events_is_missing_in_webhook_mode(
 ) -> None:
     w = sync_world(clock)
     access = Watched()
-    sync = SyncServices(
+    sync = services_of(w, "webhook", access, Granted("Desk.tickets.ALL,Desk.search.READ"))
+    with anyio.fail_after(5):
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(sync_forever, sync, "webhook")
+            await access.changed.wait()
+            tg.cancel_scope.cancel()
+    assert access.missing == ("Desk.events.ALL",)
+
+
+def services_of(
+    w: SyncWorld, mode: str, access: SyncAccess, granted: Granted, *, poll_interval: float = 60.0
+) -> SyncServices:
+    """The sync's services on the fakes of ``w``, with ``access`` watching the scopes that
+    ``granted`` holds."""
+    return SyncServices(
         consumer="c1",
-        mode="webhook",
+        mode=mode,
         token=None,
         receive=w.receive,
         handle=w.handle,
@@ -140,17 +140,11 @@ async def test_a_grant_without_desk_events_is_missing_in_webhook_mode(
         publisher=w.publisher,
         inbox=w.inbox,
         log=w.log,
-        poll_interval=60.0,
+        poll_interval=poll_interval,
         webhooks=cast(Any, None),
         access=access,
-        credentials=cast(Any, Granted("Desk.tickets.ALL,Desk.search.READ")),
+        credentials=cast(Any, granted),
     )
-    with anyio.fail_after(5):
-        async with anyio.create_task_group() as tg:
-            tg.start_soon(sync_forever, sync, "webhook")
-            await access.changed.wait()
-            tg.cancel_scope.cancel()
-    assert access.missing == ("Desk.events.ALL",)
 
 
 class Watched(SyncAccess):
