@@ -40,7 +40,12 @@ def test_every_key_makes_exactly_one_ticket_under_faults_and_kills(real_redis_ur
     assert len(result.sent_keys) == 80, diagnosis
     assert all(result.per_key.get(key) == 1 for key in result.sent_keys), diagnosis
     assert len(result.dead_letters) == len(result.poison_markers) == 4, diagnosis
-    # The faults did happen, and so did the kills: otherwise this proves nothing.
-    assert {"0", "429", "500", "503"} <= set(result.zoho_answers), diagnosis
+    # The faults did happen, and so did the kills: otherwise this proves nothing. The outage
+    # is a second of connection resets ("0") then a second of 503s; when the resets open the
+    # breaker (as they should), no call reaches Zoho in the 503 second, so the outage counts
+    # as met in either form.
+    answers = set(result.zoho_answers)
+    assert {"429", "500"} <= answers, diagnosis
+    assert answers & {"0", "503"}, diagnosis
     assert len(result.kills) == 4, diagnosis
     assert result.http_replays > 0, diagnosis
