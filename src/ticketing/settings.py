@@ -351,6 +351,9 @@ class Settings:
     )
     sync_poll_interval: float = setting("SYNC_POLL_INTERVAL", _float(1, 86400), "60")
     sync_follow_closed: float = setting("SYNC_FOLLOW_CLOSED", _float(0, 400 * 86400), "604800")
+    # Follow-ups (issue 14): seconds after a customer's ticket is made during which their
+    # next incidents become comments on it while it is open (0: every incident a ticket).
+    thread_window: float = setting("THREAD_WINDOW", _float(0, 90 * 86400), "0")
     # `ticketing worker` serves /metrics and the probes on this port (unset: no HTTP at all).
     metrics_port: int | None = setting("METRICS_PORT", _unless_empty(_int(1, 65535)), "")
 

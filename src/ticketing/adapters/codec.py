@@ -51,10 +51,13 @@ class DraftWire(msgspec.Struct, frozen=True):
     contact_id: str | None = None
     department_id: str | None = None
     incident_id: str | None = None
+    ticket_id: str | None = None
+    conversation_id: str | None = None
 
 
-class CreatedEventWire(msgspec.Struct, frozen=True):
-    """The created event, field for field as the service contract publishes it."""
+class CreatedEventWire(msgspec.Struct, frozen=True, omit_defaults=True):
+    """The created event, field for field as the service contract publishes it; a follow-up
+    appended to an open ticket adds ``"status": "appended"`` and its ``comment_id``."""
 
     request_id: str
     incident_id: str | None
@@ -64,6 +67,8 @@ class CreatedEventWire(msgspec.Struct, frozen=True):
     web_url: str | None
     created_at: UtcDatetime
     source: Source
+    status: str | msgspec.UnsetType = msgspec.UNSET
+    comment_id: str | msgspec.UnsetType = msgspec.UNSET
 
 
 _encoder = msgspec.json.Encoder()
@@ -105,6 +110,8 @@ def encode_draft(draft: TicketDraft) -> bytes:
         contact_id=draft.contact_id,
         department_id=draft.department_id,
         incident_id=draft.incident_id,
+        ticket_id=draft.ticket_id,
+        conversation_id=draft.conversation_id,
     )
     return _encoder.encode(wire)
 
@@ -133,6 +140,8 @@ def decode_draft(data: bytes | str) -> TicketDraft:
         contact_id=w.contact_id,
         department_id=w.department_id,
         incident_id=w.incident_id,
+        ticket_id=w.ticket_id,
+        conversation_id=w.conversation_id,
     )
 
 
@@ -148,6 +157,10 @@ def encode_event(event: TicketCreated) -> bytes:
         created_at=utc(event.created_at),
         source=event.source,
     )
+    if event.status != "created":
+        wire = msgspec.structs.replace(
+            wire, status=event.status, comment_id=event.comment_id or msgspec.UNSET
+        )
     return _encoder.encode(wire)
 
 
@@ -170,6 +183,8 @@ def decode_event(data: bytes | str) -> TicketCreated:
         web_url=w.web_url,
         created_at=utc(w.created_at),
         source=w.source,
+        status=w.status if isinstance(w.status, str) else "created",
+        comment_id=w.comment_id if isinstance(w.comment_id, str) else None,
     )
 
 

@@ -22,6 +22,7 @@ from ticketing.domain.errors import HelpdeskRejected, NotFound, TicketTaken
 from ticketing.domain.model import (
     Customer,
     DeadLetter,
+    Joined,
     Outcome,
     QueuedTicket,
     TicketCreated,
@@ -214,16 +215,27 @@ class InMemoryTicketStore:
             return
         record.outcome = replace(record.outcome, state=TicketState.ACCEPTED, reason=reason)
 
+    async def set_join(self, key: str, joined: Joined) -> None:
+        record = self._record(key)
+        if record is not None and not record.outcome.state.finished:
+            record.outcome = replace(record.outcome, joins=joined)
+
     async def complete(
         self, key: str, outcome: Outcome, event: TicketCreated, *, owner: str | None = None
     ) -> None:
-        ticket_owner = await self.owner_of(outcome.ticket_id) if outcome.ticket_id else None
+        appended = outcome.state is TicketState.APPENDED
+        # A follow-up's ticket stays the key's that created it: its comment is recorded.
+        owned = f"comment:{outcome.comment_id}" if appended else outcome.ticket_id
+        ticket_owner = await self.owner_of(owned) if owned else None
         if ticket_owner is not None and ticket_owner != key:
-            raise TicketTaken(outcome.ticket_id or "", ticket_owner)
+            raise TicketTaken(owned or "", ticket_owner)
         if owner is not None:
             await self.release(key, owner)
         record = self._record(key)
-        if record is not None and record.outcome.state is TicketState.CREATED:
+        if record is not None and record.outcome.state in (
+            TicketState.CREATED,
+            TicketState.APPENDED,
+        ):
             return
         if record is None:
             # The ticket exists even if its ledger record expired (or was never written).
@@ -231,7 +243,8 @@ class InMemoryTicketStore:
             self._ledger[key] = record
         record.outcome = replace(
             record.outcome,
-            state=TicketState.CREATED,
+            state=outcome.state if appended else TicketState.CREATED,
+            comment_id=outcome.comment_id,
             ticket_id=outcome.ticket_id,
             ticket_number=outcome.ticket_number,
             contact_id=outcome.contact_id,
@@ -243,8 +256,8 @@ class InMemoryTicketStore:
             record.customer = decode_draft(record.draft).customer
         record.draft = None
         record.expires_at = self.clock.monotonic() + self.retention
-        if outcome.ticket_id:
-            self._owners[outcome.ticket_id] = (key, record.expires_at)
+        if owned:
+            self._owners[owned] = (key, record.expires_at)
         if record.entry_id is not None:
             self._remove_entry(record.entry_id)
         self.events.append(event)
@@ -784,6 +797,24 @@ class InMemoryConversations:
         self._count("ticket_state")
         return self._ticket(ticket_id).state
 
+    async def post_comment(self, ticket_id: str, text: str) -> Comment:
+        """A follow-up's comment, written as the service's agent (``FollowUpDesk``)."""
+        self._count("post_comment")
+        self._ticket(ticket_id)
+        return self.add_comment(ticket_id, text, author=Author("7", "Service", "AGENT"))
+
+    async def list_comments(
+        self, ticket_id: str, *, limit: int = 100, start: int = 0, newest_first: bool = False
+    ) -> list[Comment]:
+        self._count("list_comments")
+        self._ticket(ticket_id)
+        comments = sorted(
+            (c for c in self.comments.values() if c.ticket_id == ticket_id),
+            key=lambda c: (c.created_time, int(c.id)),
+            reverse=newest_first,
+        )
+        return comments[start : start + limit]
+
     async def org_id(self) -> str:
         return self.org
 
@@ -798,6 +829,36 @@ class InMemoryConversations:
         ]
         found.sort(key=lambda state: state.modified_time or since)
         return found[start : start + limit]
+
+
+@dataclass
+class InMemoryThreadIndex:
+    """The ``ThreadIndex`` port in this process: names → (key, expiry on ``clock``)."""
+
+    clock: Clock
+    _held: dict[str, tuple[str, float]] = field(default_factory=dict, init=False)
+
+    def __repr__(self) -> str:
+        return f"InMemoryThreadIndex(names={len(self._held)})"
+
+    def holder(self, name: str) -> str | None:
+        held = self._held.get(name)
+        if held is None or self.clock.monotonic() >= held[1]:
+            self._held.pop(name, None)
+            return None
+        return held[0]
+
+    async def claim(
+        self, names: Sequence[str], key: str, ttl: float, *, replacing: str | None = None
+    ) -> str:
+        for name in names:
+            holder = self.holder(name)
+            if holder is not None and holder not in (key, replacing):
+                return holder
+        until = self.clock.monotonic() + ttl
+        for name in names:
+            self._held[name] = (key, until)
+        return key
 
 
 @dataclass

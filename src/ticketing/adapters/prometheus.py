@@ -24,7 +24,15 @@ from ticketing.domain.ports import Credentials, QueueMonitor
 log = logging.getLogger(__name__)
 
 CONTENT_TYPE: Final = "text/plain; version=0.0.4"  # the framework adds the charset
-OUTCOMES: Final = ("accepted", "duplicate", "queued", "created", "dead", "invalid")
+OUTCOMES: Final = (
+    "accepted",
+    "duplicate",
+    "queued",
+    "created",
+    "appended",
+    "dead",
+    "invalid",
+)
 
 # From a fast create to a ticket that waited out a day-long Zoho outage.
 LATENCY_BUCKETS: Final = (0.25, 0.5, 1, 2, 5, 10, 30, 60, 300, 900, 3600, 4 * 3600, 86400)

@@ -91,6 +91,21 @@ def idempotency_key(value: str | None, *, field: str = "Idempotency-Key") -> str
     return key
 
 
+_TICKET_ID = re.compile(r"^[0-9]{1,30}$")
+
+
+def follow_up_ticket(value: str | int | None) -> str | None:
+    """Check the ticket an incident names (a Zoho ticket id: digits, as text or a number)."""
+    if value is None or isinstance(value, bool):
+        return None
+    text = str(value).strip()
+    if not text:
+        return None
+    if not _TICKET_ID.match(text):
+        raise ValidationError("ticket_id", f"must be a Zoho ticket id, digits (got {text[:40]!r})")
+    return text
+
+
 def api_client(api_key: str | None) -> str:
     """The namespace of an API key's callers: a short stable digest, never the key itself."""
     if not api_key:
@@ -439,6 +454,8 @@ def incident_ticket(
     channel: str | None,
     received_at: datetime,
     policy: IntakePolicy,
+    ticket_id: str | int | None = None,
+    conversation_id: str | None = None,
 ) -> TicketDraft:
     """A draft from a classifier incident: the same rules as a person's ticket (one intake),
     with a subject derived when there is none, and a classifier's unsure label tolerated."""
@@ -477,4 +494,6 @@ def incident_ticket(
         channel=_optional(channel, "channel", MAX_CHANNEL, notes) or "WhatsApp",
         incident_id=key,
         description=notes.describe(text, key),
+        ticket_id=follow_up_ticket(ticket_id),
+        conversation_id=idempotency_key(conversation_id, field="conversation_id"),
     )

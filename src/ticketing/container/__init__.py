@@ -68,7 +68,13 @@ from ticketing.container.services import (
     process_name,
     watch_metrics,
 )
-from ticketing.container.sync import SyncServices, build_sync, build_sync_inbox, build_sync_log
+from ticketing.container.sync import (
+    SyncServices,
+    build_follow_ups,
+    build_sync,
+    build_sync_inbox,
+    build_sync_log,
+)
 from ticketing.container.zoho import (
     REFRESH_LOCK,
     SANDBOX_BASE_URL,
@@ -206,6 +212,9 @@ class Container(containers.DeclarativeContainer):
         ambiguous_grace=settings.provided.zoho_search_lag,
         attempt_timeout=settings.provided.attempt_timeout,
     )
+    follow_ups = providers.Singleton(
+        build_follow_ups, settings, redis, store, zoho, helpdesk, clock
+    )
     processor = providers.Singleton(
         TicketProcessor,
         store,
@@ -216,6 +225,7 @@ class Container(containers.DeclarativeContainer):
         metrics=metrics,
         holder=providers.Callable(lease_holder, liveness),
         liveness=liveness,
+        follow_ups=follow_ups,
     )
     submit = providers.Singleton(SubmitTicket, store, processor, helpdesk, metrics=metrics)
     drain = providers.Singleton(

@@ -1,15 +1,17 @@
 """The two-way sync's adapters and use cases: its log and inbox on Redis or in this process,
-the Zoho client as its ``Conversations``, and what the entrypoints get (:class:`SyncServices`)."""
+the Zoho client as its ``Conversations``, and what the entrypoints get (:class:`SyncServices`);
+and the follow-ups (THREAD_WINDOW) the ticket processor adds to open tickets."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Final
 
-from ticketing.adapters.memory import InMemorySyncInbox, InMemorySyncLog
+from ticketing.adapters.memory import InMemorySyncInbox, InMemorySyncLog, InMemoryThreadIndex
 from ticketing.adapters.prometheus import PrometheusMetrics
 from ticketing.adapters.redis.connection import RedisClient
 from ticketing.adapters.redis.sync import RedisSyncInbox, RedisSyncLog
+from ticketing.adapters.redis.threads import RedisThreadIndex
 from ticketing.adapters.zoho_desk.client import ZohoDeskClient
 from ticketing.adapters.zoho_desk.wire_sync import SYNC_SUBSCRIPTIONS
 from ticketing.application.guard import GuardedHelpdesk
@@ -22,6 +24,7 @@ from ticketing.application.sync import (
 from ticketing.application.sync.access import SyncAccess
 from ticketing.application.sync.guard import GuardedConversations
 from ticketing.application.sync.webhooks import ManageWebhooks
+from ticketing.application.tickets.follow_ups import FollowUpPolicy, FollowUps
 from ticketing.container.backend import key_layout
 from ticketing.domain.ports import (
     Clock,
@@ -30,6 +33,7 @@ from ticketing.domain.ports import (
     Leases,
     SyncInbox,
     SyncLog,
+    ThreadIndex,
     TicketLedger,
     WebhookRegistry,
     lease_owner,
@@ -70,6 +74,27 @@ def build_sync_log(settings: Settings, redis: RedisClient | None) -> SyncLog:
         layout=key_layout(settings),
         retention=settings.ledger_retention,
     )
+
+
+def build_follow_ups(
+    settings: Settings,
+    redis: RedisClient | None,
+    store: TicketLedger,
+    zoho: ZohoDeskClient,
+    helpdesk: GuardedHelpdesk,
+    clock: Clock,
+) -> FollowUps:
+    """The follow-ups: the thread index where the ledger is (Redis or this process), and the
+    comment calls behind the ticket calls' breaker and call gate."""
+    index: ThreadIndex = (
+        InMemoryThreadIndex(clock)
+        if redis is None
+        else RedisThreadIndex(redis, prefix=settings.redis_key_prefix, layout=key_layout(settings))
+    )
+    policy = FollowUpPolicy(
+        window=settings.thread_window, conversation_ttl=float(settings.ledger_retention)
+    )
+    return FollowUps(store, index, GuardedConversations(zoho, helpdesk), policy)
 
 
 def build_sync_inbox(settings: Settings, redis: RedisClient | None, clock: Clock) -> SyncInbox:

@@ -33,12 +33,14 @@ class TicketState(enum.Enum):
     ACCEPTED = "accepted"  # durably stored, not yet tried or failed cleanly
     CREATING = "creating"  # a create was sent and its outcome is unknown (ambiguous)
     CREATED = "created"  # the helpdesk confirmed the ticket
+    APPENDED = "appended"  # a follow-up: added as a comment to the customer's open ticket
     DEAD = "dead"  # can never succeed; in the dead-letter stream
 
     @property
     def finished(self) -> bool:
-        """Nothing more will happen to the ticket: it exists (CREATED) or never will (DEAD)."""
-        return self in (TicketState.CREATED, TicketState.DEAD)
+        """Nothing more will happen to the request: its ticket exists (CREATED), it joined an
+        open one (APPENDED), or it never will (DEAD)."""
+        return self in (TicketState.CREATED, TicketState.APPENDED, TicketState.DEAD)
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +98,9 @@ class TicketDraft:
     contact_id: str | None = None
     department_id: str | None = None
     incident_id: str | None = None
+    # A follow-up may name the ticket it belongs to, or the conversation (THREAD_WINDOW).
+    ticket_id: str | None = None
+    conversation_id: str | None = None
 
 
 # The longest description sent to the helpdesk: the customer's text and the reference line.
@@ -259,6 +264,10 @@ class Outcome:
     attempts: int = 0
     last_attempt_at: datetime | None = None  # when the last create was sent
     attempt_ended_at: datetime | None = None  # when that create ended without an answer
+    # Where a follow-up goes, once decided (recorded before anything is sent): an open
+    # ticket to comment on, or NEW_TICKET. None: not decided (or no threading).
+    joins: Joined | None = None
+    comment_id: str | None = None  # APPENDED: the comment the follow-up became
 
     @classmethod
     def of(cls, draft: TicketDraft, state: TicketState, *, reason: str | None = None) -> Outcome:
@@ -284,10 +293,24 @@ class Outcome:
             created_at=at,
         )
 
+    @classmethod
+    def appended(cls, draft: TicketDraft, joined: Joined, comment_id: str, at: datetime) -> Outcome:
+        """The draft's outcome once it became comment ``comment_id`` on the ``joined`` ticket."""
+        return replace(
+            cls.of(draft, TicketState.APPENDED),
+            ticket_id=joined.ticket_id,
+            ticket_number=joined.ticket_number,
+            contact_id=joined.contact_id,
+            web_url=joined.web_url,
+            created_at=at,
+            joins=joined,
+            comment_id=comment_id,
+        )
+
     def created_event(self) -> TicketCreated:
-        """The event a created ticket's outcome publishes."""
+        """The event a created ticket's (or an appended follow-up's) outcome publishes."""
         if (
-            self.state is not TicketState.CREATED
+            self.state not in (TicketState.CREATED, TicketState.APPENDED)
             or self.ticket_id is None
             or self.ticket_number is None
             or self.created_at is None
@@ -303,12 +326,33 @@ class Outcome:
             web_url=self.web_url,
             created_at=self.created_at,
             source=self.source,
+            status=self.state.value,
+            comment_id=self.comment_id,
         )
 
 
 @dataclass(frozen=True, slots=True)
+class Joined:
+    """The open ticket a follow-up joins (``ticket_id`` == NEW_TICKET: a new ticket instead)."""
+
+    ticket_id: str
+    ticket_number: str | None = None
+    web_url: str | None = None
+    contact_id: str | None = None
+
+    @property
+    def new(self) -> bool:
+        return self.ticket_id == NEW_TICKET
+
+
+# Recorded as a follow-up's target when it is to become a ticket of its own.
+NEW_TICKET: Final = "new"
+
+
+@dataclass(frozen=True, slots=True)
 class TicketCreated:
-    """The event published once per created ticket."""
+    """The event published once per created ticket (and per follow-up appended to one:
+    ``status`` "appended", with the comment's id)."""
 
     request_id: str
     incident_id: str | None
@@ -318,6 +362,8 @@ class TicketCreated:
     web_url: str | None
     created_at: datetime
     source: Source
+    status: str = "created"
+    comment_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -347,6 +393,7 @@ class DrainReport:
 
     processed: int = 0
     created: int = 0
+    appended: int = 0  # follow-ups added to open tickets as comments (THREAD_WINDOW)
     failed: int = 0
     dead: int = 0
     skipped: int = 0

@@ -93,6 +93,8 @@ async def handle_message(
             channel=incident.channel,
             received_at=services.clock.now(),
             policy=services.policy,
+            ticket_id=incident.ticket_id,
+            conversation_id=incident.conversation_id,
         )
     except (Poison, ValidationError) as exc:
         reason = str(exc)

@@ -83,6 +83,9 @@ class Incident(msgspec.Struct, kw_only=True, forbid_unknown_fields=False):
     priority: str | int | None = None
     confidence: float | str | None = None  # "0.9" is read as 0.9
     channel: str | None = None
+    # A follow-up's ticket or conversation (THREAD_WINDOW); a number is read as its digits.
+    ticket_id: str | int | None = None
+    conversation_id: str | None = None
     # Not used (the service stamps when it received the incident), so any value is taken.
     received_at: Any = None
 
@@ -143,6 +146,7 @@ class ErrorOut(msgspec.Struct, kw_only=True, omit_defaults=True):
 
 _STATUS = {
     TicketState.CREATED: "created",
+    TicketState.APPENDED: "appended",
     TicketState.ACCEPTED: "queued",
     TicketState.CREATING: "queued",
     TicketState.DEAD: "rejected",
@@ -154,7 +158,7 @@ def ticket_out(outcome: Outcome) -> TicketOut:
     message = None
     if outcome.state is TicketState.DEAD:
         message = outcome.reason or "Zoho Desk refused the ticket"
-    elif outcome.state is not TicketState.CREATED:
+    elif outcome.state not in (TicketState.CREATED, TicketState.APPENDED):
         message = "Zoho Desk cannot take the ticket now; it is stored and will be created later"
     return TicketOut(
         status=_STATUS[outcome.state],

@@ -26,8 +26,9 @@ def header(name: str) -> str:
 def test_every_script_is_there() -> None:
     """The twenty scripts and two libraries that were Python strings before are files now,
     with the heartbeat's two (take a dead predecessor's name, renew) since, and the cluster
-    layout's append-once step and outbox library, and the two-way sync's status mark."""
-    assert len(SCRIPTS) == 23
+    layout's append-once step and outbox library, the two-way sync's status mark, and the
+    follow-ups' thread claim and target record."""
+    assert len(SCRIPTS) == 25
     assert {"lib_ledger", "lib_take", "lib_outbox"} <= set(NAMES)
 
 

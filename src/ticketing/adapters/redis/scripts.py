@@ -89,6 +89,7 @@ class TicketScripts(_Scripts):
         "mark_creating",
         "mark_failed",
         "mark_ambiguous",
+        "set_join",
         "replay",
         "append_once",
     )
@@ -187,6 +188,11 @@ class TicketScripts(_Scripts):
 
     async def mark_ambiguous(self, *, ledger: str, at: str) -> Any:
         return await self._run("mark_ambiguous", [ledger], [at])
+
+    async def set_join(self, *, ledger: str, fields: Mapping[str, str]) -> Any:
+        """1 recorded, 0 for an unknown or finished key (``lua/set_join.lua``)."""
+        args: list[Arg] = [*flatten(fields)]
+        return await self._run("set_join", [ledger], args)
 
     async def append_once(
         self,

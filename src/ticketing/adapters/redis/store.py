@@ -33,6 +33,7 @@ from ticketing.domain.errors import NotFound, StoreUnavailable, TicketTaken
 from ticketing.domain.model import (
     Customer,
     DeadLetter,
+    Joined,
     Outcome,
     QueuedTicket,
     Source,
@@ -55,6 +56,8 @@ LEASE_PREFIX: Final = "ticket:"
 # ``<owner_prefix><ticket id>`` holds the key a helpdesk ticket was recorded for, as long as
 # that key's ledger record: an ambiguous create's look-up never takes another key's ticket.
 OWNER_PREFIX: Final = "ticketing:ticket-key:"
+# A follow-up's comment is recorded as its key's at <owner_prefix><COMMENT_OWNER><comment id>.
+COMMENT_OWNER: Final = "comment:"
 # Readiness writes this key (with a short expiry): Redis refuses it when it would refuse an
 # acceptance (over maxmemory with noeviction, a read-only replica, a MISCONF snapshot error).
 READY_PROBE: Final = "ticketing:ready-probe"
@@ -289,16 +292,22 @@ class RedisTicketStore:
             value = await self._client.get(self.owner_key(ticket_id))
         return None if value is None else text(value)
 
+    async def set_join(self, key: str, joined: Joined) -> None:
+        with store_errors(self._client, f"recording where {key!r} goes"):
+            await self._scripts.set_join(ledger=self.ledger_key(key), fields=_join_fields(joined))
+
     async def complete(
         self, key: str, outcome: Outcome, event: TicketCreated, *, owner: str | None = None
     ) -> None:
+        appended = outcome.state is TicketState.APPENDED
         ticket_fields = {
-            "state": TicketState.CREATED.value,
+            "state": TicketState.APPENDED.value if appended else TicketState.CREATED.value,
             "ticket_id": outcome.ticket_id or "",
             "ticket_number": outcome.ticket_number or "",
             "contact_id": outcome.contact_id or "",
             "web_url": outcome.web_url or "",
             "created_at": format_datetime(outcome.created_at or event.created_at),
+            "comment_id": outcome.comment_id or "",
         }
         # Only for a key whose ledger expired or was never written: the ticket exists anyway.
         identity = {
@@ -309,11 +318,13 @@ class RedisTicketStore:
             "attempts": str(outcome.attempts),
         }
         ticket_id = outcome.ticket_id or event.ticket_id
+        # A follow-up's ticket stays the key's that created it: its comment is recorded.
+        owned = f"{COMMENT_OWNER}{outcome.comment_id}" if appended else ticket_id
         with store_errors(self._client, f"completing {key!r}"):
             reply = await self._scripts.complete(
                 ledger=self.ledger_key(key),
                 lease=self.lease_key(key),
-                owner_key=self.owner_key(ticket_id),
+                owner_key=self.owner_key(owned),
                 event=encode_event(event).decode(),
                 owner=owner or "",
                 key=key,
@@ -325,7 +336,7 @@ class RedisTicketStore:
                 via_outbox=self.layout.clustered,
             )
         if isinstance(reply, bytes | str):
-            raise TicketTaken(ticket_id, text(reply))
+            raise TicketTaken(owned, text(reply))
         if isinstance(reply, list):
             await self._deliver_after(reply, f"the created event of {key!r}")
 
@@ -681,6 +692,27 @@ def _opt(fields: Mapping[str, str], name: str) -> str | None:
     return value if value else None
 
 
+def _join_fields(joined: Joined) -> dict[str, str]:
+    return {
+        "join_ticket": joined.ticket_id,
+        "join_number": joined.ticket_number or "",
+        "join_url": joined.web_url or "",
+        "join_contact": joined.contact_id or "",
+    }
+
+
+def _joined(fields: Mapping[str, str]) -> Joined | None:
+    ticket_id = _opt(fields, "join_ticket")
+    if ticket_id is None:
+        return None
+    return Joined(
+        ticket_id,
+        ticket_number=_opt(fields, "join_number"),
+        web_url=_opt(fields, "join_url"),
+        contact_id=_opt(fields, "join_contact"),
+    )
+
+
 def _outcome(key: str, fields: Mapping[str, str]) -> Outcome:
     created_at = _opt(fields, "created_at")
     last_attempt = _opt(fields, "last_attempt_at")
@@ -701,6 +733,8 @@ def _outcome(key: str, fields: Mapping[str, str]) -> Outcome:
         attempts=int(fields.get("attempts") or 0),
         last_attempt_at=parse_datetime(last_attempt) if last_attempt else None,
         attempt_ended_at=parse_datetime(attempt_ended) if attempt_ended else None,
+        joins=_joined(fields),
+        comment_id=_opt(fields, "comment_id"),
     )
 
 

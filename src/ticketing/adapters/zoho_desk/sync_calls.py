@@ -126,6 +126,10 @@ class SyncCalls:
         )
         return self._one(content, WireComment, sent=True).to_domain(ticket_id)
 
+    async def post_comment(self, ticket_id: str, text: str) -> Comment:
+        """A follow-up's public comment (``FollowUpDesk``)."""
+        return await self.add_comment(ticket_id, text, public=True)
+
     async def list_comments(
         self, ticket_id: str, *, limit: int = 100, start: int = 0, newest_first: bool = False
     ) -> list[Comment]:

@@ -4,17 +4,23 @@ budget of Zoho calls in flight, one 429 pause, one breaker for the whole process
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Protocol
 
 from ticketing.application.guard import GuardedHelpdesk
 from ticketing.domain.conversation import Comment, Thread, TicketState
-from ticketing.domain.ports import Conversations
+from ticketing.domain.ports import Conversations, FollowUpDesk
+
+
+class HelpdeskConversations(Conversations, FollowUpDesk, Protocol):
+    """What the Zoho client (or a fake) offers: the sync's reads and the follow-ups' calls."""
 
 
 class GuardedConversations:
-    """A :class:`Conversations` whose every call goes through ``guard`` (refused with
-    ``BreakerOpen`` while the breaker is open, the fleet is paused or no slot frees up)."""
+    """A :class:`Conversations` and :class:`FollowUpDesk` whose every call goes through
+    ``guard`` (refused with ``BreakerOpen`` while the breaker is open, the fleet is paused or
+    no slot frees up)."""
 
-    def __init__(self, inner: Conversations, guard: GuardedHelpdesk) -> None:
+    def __init__(self, inner: HelpdeskConversations, guard: GuardedHelpdesk) -> None:
         self._inner = inner
         self._guard = guard
 
@@ -33,6 +39,18 @@ class GuardedConversations:
 
     async def ticket_state(self, ticket_id: str) -> TicketState:
         return await self._guard.guarded(lambda: self._inner.ticket_state(ticket_id))
+
+    async def post_comment(self, ticket_id: str, text: str) -> Comment:
+        return await self._guard.guarded(lambda: self._inner.post_comment(ticket_id, text))
+
+    async def list_comments(
+        self, ticket_id: str, *, limit: int = 100, start: int = 0, newest_first: bool = False
+    ) -> list[Comment]:
+        return await self._guard.guarded(
+            lambda: self._inner.list_comments(
+                ticket_id, limit=limit, start=start, newest_first=newest_first
+            )
+        )
 
     async def org_id(self) -> str:
         # Looked up once per process and cached by the client (every guarded call above

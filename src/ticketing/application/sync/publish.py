@@ -34,6 +34,7 @@ from ticketing.domain.ports import (
     TicketLedger,
     lease_owner,
 )
+from ticketing.domain.threading import carries_reference
 
 log = logging.getLogger(__name__)
 
@@ -147,7 +148,11 @@ class SyncPublisher:
         except HelpdeskRejected as exc:
             return self._unknown(exc, "comment", comment_id, calls=1)
         done = Handled(calls=1, credits=1)
-        own = await self._log.is_own_comment(comment.id)
+        # The service's own (a follow-up it added): recorded, or ending with its reference
+        # line, which it may carry before the record is written.
+        own = carries_reference(comment.plain_text or comment.content) or (
+            await self._log.is_own_comment(comment.id)
+        )
         if not is_public_agent_comment(comment, own=own):
             self._metrics.sync_skipped("private")
             return done

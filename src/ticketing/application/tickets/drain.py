@@ -55,6 +55,9 @@ class _PassRun:
             if outcome.state is TicketState.CREATED:
                 report.created += 1
                 self.outstanding -= 1
+            elif outcome.state is TicketState.APPENDED:
+                report.appended += 1
+                self.outstanding -= 1
             elif outcome.state is TicketState.DEAD:
                 report.dead += 1
                 self.outstanding -= 1
@@ -149,6 +152,7 @@ class DrainQueue:
             totals = self.state.totals
             totals.processed += report.processed
             totals.created += report.created
+            totals.appended += report.appended
             totals.failed += report.failed
             totals.dead += report.dead
             return report

@@ -13,6 +13,8 @@ import anyio
 from ticketing.application import context
 from ticketing.application.contacts import ContactClaim, ContactResolver
 from ticketing.application.guard import GuardedHelpdesk
+from ticketing.application.tickets.follow_ups import FollowUps, Waiting
+from ticketing.domain.conversation import Comment
 from ticketing.domain.errors import (
     BreakerOpen,
     HelpdeskAuthError,
@@ -22,6 +24,7 @@ from ticketing.domain.errors import (
     TicketTaken,
 )
 from ticketing.domain.model import (
+    Joined,
     NewContact,
     Outcome,
     Ticket,
@@ -93,6 +96,7 @@ class TicketProcessor:
         metrics: Metrics | None = None,
         holder: str = "",
         liveness: ProcessLiveness | None = None,
+        follow_ups: FollowUps | None = None,
     ) -> None:
         self._store = store
         self._helpdesk = helpdesk
@@ -105,6 +109,8 @@ class TicketProcessor:
         # This process's heartbeat (None: none, as with the in-process backend): a create is
         # sent only while it has been held, unbroken, since the ticket's lease was taken.
         self._liveness = liveness
+        # THREAD_WINDOW: incidents that join the customer's open ticket as comments.
+        self._follow_ups = follow_ups
         # Leases whose giving back failed (Redis out of reach, a failover): given back before
         # the next lease is taken, not left to expire (twice the attempt timeout) while this
         # living process is the only one that may free them.
@@ -210,6 +216,16 @@ class TicketProcessor:
                 draft, f"gave up after {record.attempts} attempts: {record.reason}"
             )
         try:
+            if self._follow_ups is not None and self._follow_ups.applies(draft):
+                joined = await self._follow_ups.decide(draft, record)
+                if isinstance(joined, Waiting):
+                    log.info("%s is not tried yet: %s", draft.key, joined.reason)
+                    return replace(record, reason=joined.reason)
+                if not joined.new:
+                    appended = await self._append(draft, attempt, record, joined)
+                    if appended is not None:
+                        return appended
+                    record = await self._current(draft)  # refused: a ticket of its own
             ambiguous = record.state is TicketState.CREATING
             if not ambiguous and not draft.contact_id and self._contacts.inline_for(draft.customer):
                 return await self._create_first(draft, attempt)
@@ -245,6 +261,79 @@ class TicketProcessor:
             return replace(record, reason=exc.message)
         except HelpdeskRejected as exc:
             return await self._bury(draft, f"Zoho refused it: {exc.message}")
+
+    async def _append(
+        self, draft: TicketDraft, attempt: _Attempt, record: Outcome, joined: Joined
+    ) -> Outcome | None:
+        """A follow-up onto the open ticket ``joined``: one public comment, exactly once.
+        None when the ticket refused it (a new ticket is then made instead)."""
+        assert self._follow_ups is not None
+        ticket_id = joined.ticket_id
+        if record.state is TicketState.CREATING:
+            # An earlier post may have been taken: looked up before anything is re-posted.
+            found = await self._follow_ups.find(ticket_id, draft.key, record.last_attempt_at)
+            if found is not None:
+                log.info("ambiguous comment of %s had been added: %s", draft.key, found.id)
+                return await self._appended(draft, joined, found, attempt)
+            if self._waited(record) < self.policy.ambiguous_grace:
+                return record  # a post cut off by a timeout may still land; look again later
+        if self._lapsed(draft, attempt, "before marking it"):
+            return replace(await self._current(draft), reason=LAPSED)
+        await self._store.mark_creating(draft.key, self._clock.now())
+        if self._lapsed(draft, attempt, "after marking it"):
+            await self._store.mark_ambiguous(draft.key, self._clock.now())
+            return replace(await self._current(draft), reason=LAPSED)
+        try:
+            comment = await self._follow_ups.post(ticket_id, draft)
+        except HelpdeskUnavailable as exc:
+            if exc.sent:
+                log.warning("comment of %s on %s is ambiguous: %s", draft.key, ticket_id, exc)
+                await self._store.mark_ambiguous(draft.key, self._clock.now())
+            else:
+                await self._store.mark_failed(draft.key, exc.message)
+            return replace(await self._current(draft), reason=exc.message)
+        except HelpdeskAuthError as exc:
+            await self._store.mark_failed(draft.key, exc.message)
+            return replace(await self._current(draft), reason=exc.message)
+        except HelpdeskRejected as exc:
+            # Definitely not added (the ticket was deleted, merged or cannot take comments).
+            await self._store.mark_failed(draft.key, exc.message)
+            log.warning(
+                "Zoho refused %s as a comment on ticket %s (%s): it becomes a ticket of its own",
+                draft.key,
+                ticket_id,
+                exc.message,
+            )
+            await self._follow_ups.give_up(draft)
+            return None
+        return await self._appended(draft, joined, comment, attempt)
+
+    async def _appended(
+        self, draft: TicketDraft, joined: Joined, comment: Comment, attempt: _Attempt
+    ) -> Outcome:
+        outcome = Outcome.appended(
+            draft, joined, comment.id, comment.created_time or self._clock.now()
+        )
+        with anyio.CancelScope(shield=True):
+            # Zoho has the comment: recording it must not be cancelled half-way.
+            await self._store.complete(
+                draft.key, outcome, outcome.created_event(), owner=attempt.owner
+            )
+            attempt.released = True
+        log.info(
+            "appended %s to ticket %s (#%s) as comment %s",
+            draft.key,
+            joined.ticket_id,
+            joined.ticket_number,
+            comment.id,
+        )
+        if self._on_created:
+            self._on_created(draft, outcome)
+        if self._metrics is not None:
+            self._metrics.ticket("appended", draft.source)
+            waited = (self._clock.now() - draft.received_at).total_seconds()
+            self._metrics.ticket_latency(draft.source, waited)
+        return outcome
 
     def _waited(self, record: Outcome) -> float:
         """Seconds since the last create ended. Without a recorded end (its process died, or

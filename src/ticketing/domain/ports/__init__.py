@@ -6,6 +6,7 @@ grouped by who needs them.
   call gate, metrics).
 - :mod:`.credentials`: OAuth tokens and their administration.
 - :mod:`.sync`: the two-way sync (conversations, its log and output streams, the inbox).
+- :mod:`.threads`: follow-ups joining a customer's open ticket (THREAD_WINDOW).
 - :mod:`.operations`: monitoring, the doctor and the dead-letter tools; and the whole
   :class:`TicketStore` an adapter implements.
 
@@ -59,6 +60,7 @@ from ticketing.domain.ports.sync import (
     SyncMetrics,
     WebhookRegistry,
 )
+from ticketing.domain.ports.threads import FollowUpDesk, ThreadIndex
 
 __all__ = [
     "Accepted",
@@ -74,6 +76,7 @@ __all__ = [
     "Credentials",
     "DeadLetters",
     "EventStream",
+    "FollowUpDesk",
     "Helpdesk",
     "InboxEntry",
     "Leased",
@@ -91,6 +94,7 @@ __all__ = [
     "SyncInbox",
     "SyncLog",
     "SyncMetrics",
+    "ThreadIndex",
     "TicketLedger",
     "TicketProbe",
     "TicketStore",

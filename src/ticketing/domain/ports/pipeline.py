@@ -13,6 +13,7 @@ from ticketing.domain.model import (
     Contact,
     Customer,
     Department,
+    Joined,
     NewContact,
     Organization,
     Outcome,
@@ -231,6 +232,12 @@ class TicketLedger(Protocol):
         counted from here. Ignored for a key in any other state."""
         ...
 
+    async def set_join(self, key: str, joined: Joined) -> None:
+        """Record where a follow-up goes (an open ticket, or a new ticket of its own) before
+        anything is sent, so that every later attempt keeps to it; ignored for a finished
+        key or one not in the ledger."""
+        ...
+
     async def owner_of(self, ticket_id: str) -> str | None:
         """The idempotency key a helpdesk ticket was recorded for by :meth:`complete`
         (remembered as long as that key's ledger record), or None."""
@@ -241,7 +248,9 @@ class TicketLedger(Protocol):
     ) -> None:
         """The ticket exists: ledger CREATED, off the pending queue, one created event out,
         and the ticket id recorded as this key's (for :meth:`owner_of`); with ``owner``, the
-        key's lease is given back in the same step.
+        key's lease is given back in the same step. For an APPENDED outcome (a follow-up that
+        became a comment) the same, with the comment recorded as this key's instead of the
+        ticket (which stays the key's that created it).
 
         Raises:
             TicketTaken: the ticket id is recorded for another key already; nothing changed

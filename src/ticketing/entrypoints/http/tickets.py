@@ -30,6 +30,7 @@ from ticketing.entrypoints.schemas import (
 
 _STATUS_CODE = {
     TicketState.CREATED: HTTP_201_CREATED,
+    TicketState.APPENDED: HTTP_201_CREATED,
     TicketState.ACCEPTED: HTTP_202_ACCEPTED,
     TicketState.CREATING: HTTP_202_ACCEPTED,
     TicketState.DEAD: 422,

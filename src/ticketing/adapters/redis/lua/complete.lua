@@ -1,4 +1,5 @@
--- Complete a ticket: ledger CREATED, its queue entry gone, the created event appended to the
+-- Complete a ticket: ledger CREATED (or APPENDED, for a follow-up; KEYS[5] then names its
+-- comment), its queue entry gone, the created event appended to the
 -- created stream and published at once when that stream is declared (KEYS[6]: one server,
 -- where every key is at hand), else put in the outbox (a cluster, where the created stream is
 -- in another slot: the caller appends and publishes it with append_once.lua).
@@ -31,7 +32,8 @@ end
 if ARGV[7] ~= '' and redis.call('GET', KEYS[4]) == ARGV[7] then
   redis.call('DEL', KEYS[4])
 end
-if redis.call('HGET', KEYS[1], 'state') == 'created' then
+local state = redis.call('HGET', KEYS[1], 'state')
+if state == 'created' or state == 'appended' then
   return 0
 end
 local i = 11

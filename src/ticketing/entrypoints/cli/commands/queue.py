@@ -39,6 +39,7 @@ async def process(services: Services, args: argparse.Namespace) -> int:
     data = {
         "processed": report.processed,
         "created": report.created,
+        "appended": report.appended,
         "failed": report.failed,
         "dead": report.dead,
         "remaining": report.remaining,
@@ -51,6 +52,7 @@ async def process(services: Services, args: argparse.Namespace) -> int:
             [
                 ("processed", report.processed),
                 ("created", report.created),
+                *((("appended", report.appended),) if report.appended else ()),
                 ("failed", report.failed),
                 ("dead", report.dead),
                 ("remaining", report.remaining),
