@@ -40,6 +40,8 @@ class Faults:
     retry_after: int = 1
     create_then_fail: int = 0
     create_then_hang: int = 0
+    comment_then_fail: int = 0  # the next comments are stored, then answered with a 500
+    comment_then_hang: int = 0  # ... stored, then not answered for `hang` seconds
     create_late: int = 0
     commit_delay: float = 0.0
     clock_skew: float = 0.0
@@ -93,6 +95,8 @@ _SIMPLE_FLOATS = {
 _SIMPLE_COUNTS = {
     "create_then_fail",
     "create_then_hang",
+    "comment_then_fail",
+    "comment_then_hang",
     "create_late",
     "retry_after",
     "rate_limit_calls",

@@ -8,6 +8,7 @@ import json
 from collections.abc import Callable
 from typing import Any, Final
 
+import anyio
 from litestar import Response, delete, get, patch, post
 from litestar.types import ControllerRouterHandler
 
@@ -22,6 +23,7 @@ from zoho_desk_emulator.plumbing import (
     credit_headers,
     desk_call,
     desk_read,
+    internal_error,
     json_body,
     listing,
     query,
@@ -116,6 +118,13 @@ async def create_comment(request: AnyRequest, emu: Emu) -> Response[Any]:
         emu.desk.check_query(constraints.CREATE_COMMENT_QUERY, query(request))
         body = await json_body(request)
         comment = emu.conversations.create_comment(org_id, _ticket_id(request), body)
+        faults = emu.faults
+        if faults.comment_then_fail > 0:  # stored, then the answer is a 500
+            faults.comment_then_fail -= 1
+            raise internal_error()
+        if faults.comment_then_hang > 0:  # stored, then no answer for `hang` seconds
+            faults.comment_then_hang -= 1
+            await anyio.sleep(faults.hang)
         return 200, comment.as_zoho()
 
     return await desk_call(request, emu, PLAIN_WEIGHT, run, scopes=UPDATE)
@@ -275,6 +284,17 @@ async def control_add_comment(request: AnyRequest, emu: Emu) -> Response[Any]:
     return await _control(run)
 
 
+@get("/_emulator/tickets/{ticket_id:str}/comments", sync_to_thread=False)
+def control_comments(request: AnyRequest, emu: Emu) -> dict[str, Any]:
+    """Every comment of a ticket, oldest first, with its plain text (no auth, no credits)."""
+    ticket_id = _ticket_id(request)
+    found = sorted(
+        (c for c in emu.conversations.comments.values() if c.ticket_id == ticket_id),
+        key=lambda c: (c.commented_time, int(c.id)),
+    )
+    return {"data": [c.as_zoho(plain_text=True) for c in found]}
+
+
 @post("/_emulator/tickets/{ticket_id:str}/status", status_code=200)
 async def control_set_status(request: AnyRequest, emu: Emu) -> Response[Any]:
     """An agent changes the ticket's status: ``{"status": "Closed"}``."""
@@ -333,6 +353,7 @@ HANDLERS: Final[list[ControllerRouterHandler]] = [
     delete_webhook,
     control_add_thread,
     control_add_comment,
+    control_comments,
     control_set_status,
     control_webhooks,
     control_drain_webhooks,

@@ -22,6 +22,7 @@ from ticketing.adapters.codec import encode_draft, encode_event
 from ticketing.adapters.memory import (
     InMemoryContactCache,
     InMemoryLeases,
+    InMemoryThreadIndex,
     InMemoryTicketStore,
     InMemoryTokenStore,
 )
@@ -31,10 +32,12 @@ from ticketing.adapters.redis.layout import KeyLayout
 from ticketing.adapters.redis.leases import RedisLeases
 from ticketing.adapters.redis.pubsub import open_pubsub
 from ticketing.adapters.redis.store import PENDING_STREAM, RedisTicketStore
+from ticketing.adapters.redis.threads import RedisThreadIndex
 from ticketing.adapters.redis.tokens import RedisTokenStore
 from ticketing.domain.errors import NotFound, StoreUnavailable, TicketTaken
 from ticketing.domain.model import (
     Customer,
+    Joined,
     Outcome,
     Priority,
     Source,
@@ -1102,3 +1105,93 @@ async def test_redis_down_is_store_unavailable(down_client: aioredis.Redis, oper
 async def test_ping_is_false_when_redis_is_down(down_client: aioredis.Redis) -> None:
     """ping answers False, it does not raise, when Redis is down."""
     assert await RedisTicketStore(down_client, ManualClock()).ping() is False
+
+
+# -- follow-ups (THREAD_WINDOW) ---------------------------------------------------------------
+
+
+def thread_index(backend: Backend) -> InMemoryThreadIndex | RedisThreadIndex:
+    if backend.client is None:
+        return InMemoryThreadIndex(backend.clock)
+    return RedisThreadIndex(backend.client, prefix=backend.prefix, layout=backend.layout)
+
+
+async def test_where_a_follow_up_goes_is_recorded_until_it_is_finished(backend: Backend) -> None:
+    draft = make_draft("k2")
+    await backend.store.accept(draft)
+    joined = Joined("t-1", ticket_number="101", web_url="https://desk.example/t-1")
+    await backend.store.set_join("k2", joined)
+    await backend.store.mark_creating("k2", CREATED_AT)
+    await backend.store.mark_failed("k2", "503")
+    record = await backend.store.get("k2")
+    assert record is not None
+    assert record.joins == joined
+    await backend.store.set_join("unknown", joined)  # ignored: no record is made
+    assert await backend.store.get("unknown") is None
+
+
+async def test_an_appended_follow_up_is_finished_once_and_leaves_the_ticket_its_creators(
+    backend: Backend, subscriber: Callable[[float], Awaitable[Any]]
+) -> None:
+    first, follow_up = make_draft("k1"), make_draft("k2")
+    await backend.store.accept(first)
+    await backend.store.complete("k1", *created(first, "t-1"))
+    await subscriber(1.0)
+    await backend.store.accept_and_lease(follow_up, "worker", 30)
+    joined = Joined("t-1", ticket_number="101", web_url="https://desk.example/t-1")
+    await backend.store.set_join("k2", joined)
+    outcome = Outcome.appended(follow_up, joined, "c-77", CREATED_AT)
+    await backend.store.complete("k2", outcome, outcome.created_event(), owner="worker")
+    await backend.store.complete("k2", outcome, outcome.created_event())
+
+    record = await backend.store.get("k2")
+    assert record is not None
+    assert record.state is TicketState.APPENDED
+    assert (record.ticket_id, record.comment_id) == ("t-1", "c-77")
+    assert await backend.store.owner_of("t-1") == "k1"  # still the ticket of its creator
+    assert await backend.store.pending_count() == 0
+    assert (await backend.store.lease("k2", "someone-else", 30)).held  # given back
+    events = await backend.events()
+    assert len(events) == 2
+    assert events[1]["status"] == "appended"
+    assert (events[1]["ticket_id"], events[1]["comment_id"]) == ("t-1", "c-77")
+    assert await subscriber(1.0) == events[1]
+    assert await subscriber(0.2) is None
+    again, new = await backend.store.accept(follow_up)
+    assert (again.state, new) == (TicketState.APPENDED, False)
+
+
+async def test_a_thread_is_claimed_by_one_key_for_all_its_names_until_it_expires(
+    backend: Backend,
+) -> None:
+    index = thread_index(backend)
+    names = ("phone:+525512345678", "email:ana@example.com")
+    assert await index.claim(names, "k1", 0.5) == "k1"
+    assert await index.claim(names, "k1", 0.5) == "k1"  # its own again
+    assert await index.claim(names, "k2", 0.5) == "k1"
+    assert await index.claim(("email:ana@example.com",), "k3", 0.5) == "k1"
+    assert await index.claim(("phone:+520000000000",), "k4", 0.5) == "k4"
+    await backend.elapse(0.6)
+    assert await index.claim(names, "k2", 0.5) == "k2"
+
+
+async def test_a_thread_is_taken_over_only_from_the_holder_named(backend: Backend) -> None:
+    index = thread_index(backend)
+    names = ("phone:+525512345678",)
+    assert await index.claim(names, "k1", 30) == "k1"
+    assert await index.claim(names, "k2", 30, replacing="k9") == "k1"
+    assert await index.claim(names, "k2", 30, replacing="k1") == "k2"
+    assert await index.claim(names, "k3", 30, replacing="k1") == "k2"  # moved on already
+
+
+async def test_racing_claims_of_one_thread_have_one_winner(backend: Backend) -> None:
+    index = thread_index(backend)
+    won: list[str] = []
+
+    async def claim(key: str) -> None:
+        won.append(await index.claim(("phone:+525512345678", "email:a@b.c"), key, 30))
+
+    async with anyio.create_task_group() as tg:
+        for n in range(8):
+            tg.start_soon(claim, f"k{n}")
+    assert len(set(won)) == 1

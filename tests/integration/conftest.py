@@ -7,6 +7,7 @@ from collections.abc import Iterator
 
 import fakeredis
 import pytest
+import redis
 
 from tests.integration.wired import RedisBackend
 from tests.support.processes import standalone_emulator
@@ -29,3 +30,16 @@ def backend(request: pytest.FixtureRequest, key_prefix: str) -> RedisBackend:
     return RedisBackend(
         "fakeredis", "redis://fakeredis.invalid:6379/0", key_prefix, fakeredis.FakeServer()
     )
+
+
+@pytest.fixture
+def sync_redis(real_redis_url: str, key_prefix: str) -> Iterator[redis.Redis]:
+    """A synchronous client on the real Redis, for tests that drive processes; the test's
+    keys are deleted afterwards."""
+    client = redis.Redis.from_url(real_redis_url)
+    try:
+        yield client
+    finally:
+        for key in client.scan_iter(match=f"{key_prefix}*"):
+            client.delete(key)
+        client.close()

@@ -122,20 +122,10 @@ def assert_once_each(client: redis.Redis, prefix: str, ticket_id: str, thread_id
     assert [(e["ticket_id"], e["status"]) for e in statuses] == [(ticket_id, "Closed")], statuses
 
 
-@pytest.fixture
-def client(real_redis_url: str, key_prefix: str) -> Iterator[redis.Redis]:
-    client = redis.Redis.from_url(real_redis_url)
-    try:
-        yield client
-    finally:
-        for key in client.scan_iter(match=f"{key_prefix}*"):
-            client.delete(key)
-        client.close()
-
-
 def test_polling_publishes_the_reply_and_the_close_once(
-    client: redis.Redis, real_redis_url: str, key_prefix: str, tmp_path: Path
+    sync_redis: redis.Redis, real_redis_url: str, key_prefix: str, tmp_path: Path
 ) -> None:
+    client = sync_redis
     with standalone_emulator() as emulator_url:
         env = env_for(
             emulator_url,
@@ -166,8 +156,9 @@ def test_polling_publishes_the_reply_and_the_close_once(
 
 
 def test_webhooks_publish_the_reply_and_the_close_once(
-    client: redis.Redis, real_redis_url: str, key_prefix: str, tmp_path: Path
+    sync_redis: redis.Redis, real_redis_url: str, key_prefix: str, tmp_path: Path
 ) -> None:
+    client = sync_redis
     with standalone_emulator("--webhook-duplicates", "1") as emulator_url:
         port = free_port()
         # Polls only at start (no ticket yet) and then every 15 hours: what comes, comes

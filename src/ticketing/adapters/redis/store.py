@@ -671,6 +671,11 @@ _OUTCOME_FIELDS: Final = (
     "attempts",
     "last_attempt_at",
     "attempt_ended_at",
+    "join_ticket",
+    "join_number",
+    "join_url",
+    "join_contact",
+    "comment_id",
 )
 
 
