@@ -68,7 +68,13 @@ from ticketing.container.services import (
     process_name,
     watch_metrics,
 )
-from ticketing.container.sync import SyncServices, build_sync, build_sync_inbox, build_sync_log
+from ticketing.container.sync import (
+    SyncServices,
+    build_sync,
+    build_sync_inbox,
+    build_sync_log,
+    build_webhook_signatures,
+)
 from ticketing.container.zoho import (
     REFRESH_LOCK,
     SANDBOX_BASE_URL,
@@ -251,6 +257,9 @@ class Container(containers.DeclarativeContainer):
         consumer=providers.Callable(process_name, liveness),
         access=sync_access,
         credentials=tokens,
+        signatures=providers.Singleton(
+            build_webhook_signatures, http, endpoints.provided.desk_url, clock
+        ),
     )
     services = providers.Singleton(
         Services,

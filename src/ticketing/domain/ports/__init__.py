@@ -51,6 +51,7 @@ from ticketing.domain.ports.pipeline import (
 )
 from ticketing.domain.ports.sync import (
     Conversations,
+    DeliverySignatures,
     EventStream,
     InboxEntry,
     StatusMark,
@@ -73,6 +74,7 @@ __all__ = [
     "Conversations",
     "Credentials",
     "DeadLetters",
+    "DeliverySignatures",
     "EventStream",
     "Helpdesk",
     "InboxEntry",
