@@ -78,9 +78,9 @@ class ZohoJwks:
         self._retry = retry
         self._keys: dict[str, Any] = {}
         self._fetched_at: float | None = None  # monotonic, of the last fetch that worked
-        self._tried_at: float | None = None  # monotonic, of the last fetch (any outcome)
+        self._failed_at: float | None = None  # monotonic, of the last fetch that failed
+        self._refetched_at: float | None = None  # monotonic, of the last unknown-kid refetch
         self._lock = anyio.Lock()
-        self.fetches = 0  # requests made (for tests and the README's figures)
 
     def __repr__(self) -> str:
         return f"ZohoJwks(url={self.url!r}, keys={sorted(self._keys)})"
@@ -92,25 +92,33 @@ class ZohoJwks:
         Raises:
             SignatureUnverifiable: no keys are held and the host could not be reached.
         """
-        if self._expired() or kid not in self._keys:
+        if self._wants_fetch(kid):
             async with self._lock:  # one fetch for all the deliveries waiting on it
-                if (self._expired() or kid not in self._keys) and self._may_fetch():
+                if self._wants_fetch(kid):
+                    if not self._expired():
+                        self._refetched_at = self._clock.monotonic()
                     await self._fetch()
         if not self._keys:
             raise SignatureUnverifiable(f"no Zoho signing keys: {self.url} could not be read")
         return self._keys.get(kid)
 
+    def _wants_fetch(self, kid: str) -> bool:
+        """Fetch when the keys are stale, or for a kid not among them; but not within
+        ``retry`` of a failed fetch, nor of the last refetch for an unknown kid."""
+        if self._recent(self._failed_at):
+            return False
+        if self._expired():
+            return True
+        return kid not in self._keys and not self._recent(self._refetched_at)
+
     def _expired(self) -> bool:
         now = self._clock.monotonic()
         return self._fetched_at is None or now - self._fetched_at >= self._ttl
 
-    def _may_fetch(self) -> bool:
-        now = self._clock.monotonic()
-        return self._tried_at is None or now - self._tried_at >= self._retry
+    def _recent(self, at: float | None) -> bool:
+        return at is not None and self._clock.monotonic() - at < self._retry
 
     async def _fetch(self) -> None:
-        self._tried_at = self._clock.monotonic()
-        self.fetches += 1
         try:
             with anyio.fail_after(self._timeout):
                 response = await self._http.get(self.url, timeout=self._timeout)
@@ -125,9 +133,11 @@ class ZohoJwks:
                 reason,
                 self._retry,
             )
+            self._failed_at = self._clock.monotonic()
             return
         self._keys = keys
         self._fetched_at = self._clock.monotonic()
+        self._failed_at = None
 
 
 def _short(exc: Exception) -> str:
