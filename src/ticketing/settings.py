@@ -346,6 +346,11 @@ class Settings:
     # (unset: webhook when a subscription is registered, else poll), how often the poller
     # looks, and how long a closed ticket is still watched.
     zoho_webhook_token: str | None = setting("ZOHO_WEBHOOK_TOKEN", _webhook_token, "")
+    # Zoho's X-ZDesk-JWT on a delivery (unconfirmed scheme): verify it when it is there,
+    # require it (refuse unsigned deliveries), or ignore it.
+    zoho_webhook_signature: str = setting(
+        "ZOHO_WEBHOOK_SIGNATURE", _choice("verify", "require", "off"), "verify"
+    )
     sync_mode: str | None = setting(
         "SYNC_MODE", _unless_empty(_choice("webhook", "poll", "off")), ""
     )

@@ -9,6 +9,9 @@ from typing import Any, Literal
 
 Outage = Literal["503", "reset"]
 DuplicatePolicy = Literal["allow", "reject"]
+# valid: signed with the published key; bad: signed by another key under its kid; none:
+# no X-ZDesk-JWT at all.
+WebhookSignature = Literal["valid", "bad", "none"]
 
 
 class FaultError(ValueError):
@@ -29,7 +32,9 @@ class Faults:
     ``webhook_batch_window`` seconds; an answer later than ``webhook_timeout`` seconds (Zoho's
     5 s) counts as failed; a failed delivery is sent again ``webhook_redeliveries`` times,
     ``webhook_redelivery_delay`` seconds apart (Zoho documents no retry: 0 by default); a
-    delivered one is sent ``webhook_duplicates`` more times (a receiver must not care).
+    delivered one is sent ``webhook_duplicates`` more times (a receiver must not care);
+    ``webhook_signature`` is ``valid`` (signed with the key of ``/.well-known/jwks.json``),
+    ``bad`` (signed by another key under the same kid) or ``none`` (no ``X-ZDesk-JWT``).
     """
 
     outage: Outage | None = None
@@ -58,6 +63,7 @@ class Faults:
     webhook_redeliveries: int = 0
     webhook_redelivery_delay: float = 0.5
     webhook_duplicates: int = 0
+    webhook_signature: WebhookSignature = "valid"
 
     def clear(self) -> None:
         """Every switch off, in place, so references held by tests stay live."""
@@ -143,6 +149,10 @@ def _apply_one(faults: Faults, name: str, value: Any, monotonic_now: float) -> N
         if value not in ("allow", "reject"):
             raise FaultError('duplicate_contact_email is "allow" or "reject"')
         faults.duplicate_contact_email = value
+    elif name == "webhook_signature":
+        if value not in ("valid", "bad", "none"):
+            raise FaultError('webhook_signature is "valid", "bad" or "none"')
+        faults.webhook_signature = value
     else:
         raise FaultError(f"unknown fault switch {name!r}")
 

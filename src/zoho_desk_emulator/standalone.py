@@ -44,6 +44,7 @@ _SWITCHES = (
     "webhook_batch",
     "webhook_redeliveries",
     "webhook_duplicates",
+    "webhook_signature",
 )
 
 
@@ -81,6 +82,11 @@ def _parser(prog: str) -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--webhook-duplicates", type=int, help="extra copies of each delivered batch (0)"
+    )
+    parser.add_argument(
+        "--webhook-signature",
+        choices=["valid", "bad", "none"],
+        help="X-ZDesk-JWT on deliveries: valid (default), bad (another key), none",
     )
     return parser
 

@@ -35,6 +35,7 @@ from zoho_desk_emulator.sandbox import (
     SANDBOX_REFRESH_TOKEN,
     SANDBOX_SCOPE,
 )
+from zoho_desk_emulator.signing import WebhookSigner
 from zoho_desk_emulator.webhooks import Webhooks
 
 T = TypeVar("T")
@@ -103,6 +104,9 @@ class EmulatorState:
         # requests being answered right now; survives reset() because they are still running
         self.in_flight = 0
         self.faults = Faults()
+        # the Desk host's webhook signing key: kept across resets (Zoho's keys are not a
+        # portal's data)
+        self.signer = WebhookSigner()
         self.reset()
 
     def __repr__(self) -> str:
@@ -127,6 +131,7 @@ class EmulatorState:
             self.desk,
             transport=self.webhook_transport,
             lenient=self.lenient,
+            signer=self.signer,
         )
         self.oauth = OAuthServer(self.clock, self.faults, self.access_token_seconds)
         self.oauth.register_client(SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET, SANDBOX_REDIRECT_URI)

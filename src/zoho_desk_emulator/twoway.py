@@ -214,6 +214,14 @@ async def delete_webhook(request: AnyRequest, emu: Emu) -> Response[Any]:
     return done
 
 
+@get("/.well-known/jwks.json", sync_to_thread=False)
+def webhook_jwks(emu: Emu) -> Response[Any]:
+    """The public key of the deliveries' ``X-ZDesk-JWT`` (signing.py: the scheme is
+    unconfirmed). On the Desk host, no token, no organization, no credits; an outage fails
+    it like every Desk path."""
+    return answer(200, emu.signer.jwks())
+
+
 # ---------------------------------------------------------------------- control
 
 
@@ -351,6 +359,7 @@ HANDLERS: Final[list[ControllerRouterHandler]] = [
     get_webhook,
     update_webhook,
     delete_webhook,
+    webhook_jwks,
     control_add_thread,
     control_add_comment,
     control_comments,

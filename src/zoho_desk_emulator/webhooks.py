@@ -1,7 +1,8 @@
 """Webhook subscriptions (``Webhook.json``) and their deliveries: Zoho's URL check, the
 editions' limits, and each event POSTed as a JSON array to the subscribed URLs in the
 background, with Zoho's deadline, a ``410 Gone`` ending the subscription, and the batching,
-redelivery and duplication switches of :class:`Faults`."""
+redelivery and duplication switches of :class:`Faults`; each delivery signed (``X-ZDesk-JWT``,
+:mod:`.signing`) unless the ``webhook_signature`` switch says otherwise."""
 
 from __future__ import annotations
 
@@ -23,6 +24,8 @@ from zoho_desk_emulator.errors import DeskError, FieldError, invalid_data, not_a
 from zoho_desk_emulator.events import DeskEvent
 from zoho_desk_emulator.faults import Faults
 from zoho_desk_emulator.records import WebhookRecord, zoho_time
+from zoho_desk_emulator.signing import HEADER as SIGNATURE_HEADER
+from zoho_desk_emulator.signing import WebhookSigner
 
 # Webhooks that can be enabled at once, by edition (facts page); editions not listed: none.
 ENABLED_BY_EDITION: Final = {"PROFESSIONAL": 5, "ENTERPRISE": 10, "ZOHOONE": 10}
@@ -35,7 +38,8 @@ _NOT_FOUND: Final = "The URL you requested could not be found."
 class Delivery:
     """One POST to a subscriber. ``outcome``: delivered (200 in time), failed (another
     status, or no connection: ``status`` 0), timeout (no answer by the deadline), gone (410:
-    the subscription is removed); ``copy`` counts the duplicates of a delivered one."""
+    the subscription is removed); ``copy`` counts the duplicates of a delivered one;
+    ``signature``: how it was signed (``valid``, ``bad``, ``none``)."""
 
     webhook_id: str
     url: str
@@ -46,6 +50,7 @@ class Delivery:
     outcome: str
     at: datetime
     seconds: float
+    signature: str = "valid"
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -58,6 +63,7 @@ class Delivery:
             "outcome": self.outcome,
             "at": zoho_time(self.at),
             "seconds": round(self.seconds, 3),
+            "signature": self.signature,
         }
 
 
@@ -78,8 +84,10 @@ class Webhooks:
         *,
         transport: httpx.AsyncBaseTransport | None = None,
         lenient: bool = False,
+        signer: WebhookSigner | None = None,
     ) -> None:
         self.clock = clock
+        self.signer = signer or WebhookSigner()
         self.faults = faults
         self.desk = desk
         self.transport = transport
@@ -293,6 +301,14 @@ class Webhooks:
         copy: int,
     ) -> str:
         started = time.monotonic()
+        # Signed per POST (a redelivery or a copy gets a fresh token, as a sender stamping
+        # iat at sending would); the fault switch is read at sending too.
+        signature = self.faults.webhook_signature
+        if signature != "none":
+            token = self.signer.sign(
+                record.org_id, record.id, self.desk.now(), bad=signature == "bad"
+            )
+            headers = {**headers, SIGNATURE_HEADER: token}
         status, timed_out = await self._send("POST", record.url, body, headers)
         if timed_out:
             outcome = "timeout"
@@ -313,6 +329,7 @@ class Webhooks:
                 outcome,
                 self.desk.now(),
                 time.monotonic() - started,
+                signature,
             )
         )
         return outcome

@@ -202,3 +202,63 @@ def test_webhooks_publish_the_reply_and_the_close_once(
                 "the inbox acknowledged",
             )
     assert_once_each(client, key_prefix, ticket_id, thread_id)
+
+
+def test_signed_deliveries_are_verified_and_bad_or_missing_signatures_publish_nothing(
+    sync_redis: redis.Redis, real_redis_url: str, key_prefix: str, tmp_path: Path
+) -> None:
+    """ZOHO_WEBHOOK_SIGNATURE=require against the emulator signing as Zoho is reported to:
+    its deliveries are verified (the key from its /.well-known/jwks.json, the audience the
+    webhook `setup` registered) and published; with its signature switch on "bad", then
+    "none", each delivery is answered 401 and the reply it carries is never published,
+    while the next correctly signed one is."""
+    client = sync_redis
+    with standalone_emulator("--webhook-signature", "valid") as emulator_url:
+        env = env_for(
+            emulator_url,
+            real_redis_url,
+            key_prefix,
+            tmp_path,
+            SYNC_MODE="webhook",
+            SYNC_POLL_INTERVAL="3600",
+            ZOHO_WEBHOOK_SIGNATURE="require",
+        )
+        with serving(env, tmp_path, free_port()) as url:
+            setup = subprocess.run(  # noqa: S603 - our own module
+                [sys.executable, "-m", "ticketing", "webhooks", "setup", "--public-url", url],
+                env=env,
+                cwd=tmp_path,
+                capture_output=True,
+                text=True,
+                timeout=60,
+                check=False,
+            )
+            assert setup.returncode == 0, setup.stdout + setup.stderr
+            ticket_id, thread_id = incident_to_agent_and_back(client, emulator_url, key_prefix)
+            control(emulator_url, "webhooks/drain", {})
+            replies = f"{key_prefix}tickets:replies"
+            until(
+                lambda: client.xlen(replies) and client.xlen(f"{key_prefix}tickets:status"),
+                "the reply and the close on the streams",
+            )
+            for switch in ("bad", "none", "valid"):  # read as each delivery is sent: drained
+                control(emulator_url, "faults", {"webhook_signature": switch})
+                last = control(
+                    emulator_url, f"tickets/{ticket_id}/threads", {"text": f"firma {switch}"}
+                )
+                hooks = control(emulator_url, "webhooks/drain", {})
+            until(lambda: client.xlen(replies) >= 2, "the correctly signed reply")
+            metrics = httpx.get(f"{url}/metrics", timeout=5).text
+    sent = [(d["signature"], d["status"]) for d in hooks["deliveries"] if d["url"].startswith(url)]
+    # the reply, the comment and the close; then one reply under each switch
+    assert sent == [("valid", 200)] * 3 + [("bad", 401), ("none", 401), ("valid", 200)], sent
+    assert [(e["event_id"], e["text"]) for e in events(client, replies)] == [
+        (thread_id, "Hola Ana, ya está"),
+        (str(last["id"]), "firma valid"),
+    ]
+    for line in (
+        'ticketing_webhook_signatures_total{check="verified"} 4.0',
+        'ticketing_webhook_deliveries_total{outcome="bad_signature"} 1.0',
+        'ticketing_webhook_deliveries_total{outcome="unsigned"} 1.0',
+    ):
+        assert line in metrics, metrics

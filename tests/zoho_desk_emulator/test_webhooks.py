@@ -3,11 +3,14 @@ check) and their deliveries: filters, batching, the deadline, redeliveries, dupl
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import anyio
 import httpx
+import jwt
 import pytest
+from jwt.algorithms import RSAAlgorithm
 
 from zoho_desk_emulator import EmulatorState, create_emulator_app
 
@@ -321,3 +324,77 @@ async def test_the_control_api_shows_and_drains_deliveries(
     assert delivery["eventTypes"] == ["Ticket_Thread_Add"]
     bad = await client.post("/_emulator/faults", json={"webhook_batch": 0})
     assert bad.status_code == 400
+
+
+def jwt_of(request_headers: dict[str, str]) -> str:
+    return request_headers["x-zdesk-jwt"]
+
+
+async def test_each_delivery_is_signed_as_zoho_is_reported_to_sign_it(
+    client: httpx.AsyncClient, headers: dict[str, str], receiver: Receiver, state: EmulatorState
+) -> None:
+    """X-ZDesk-JWT: RS256 under the kid of the key at /.well-known/jwks.json (no token, no
+    credits), iss orgId:<org>, aud webhookId:<id>, iat now, exp five minutes on."""
+    hook = await subscribe(client, headers, **THREADS_OUT)
+    ticket_id = await new_ticket(client, headers)
+    state.conversations.add_thread(ticket_id, text="firmado")
+    await state.webhooks.drain()
+    credits = state.credits_left()
+    jwks = await client.get("/.well-known/jwks.json")
+    assert jwks.status_code == 200
+    assert state.credits_left() == credits
+    (key,) = jwks.json()["keys"]
+    assert (key["kty"], key["alg"], key["use"]) == ("RSA", "RS256", "sig")
+    ((posted, _),) = receiver.posts()
+    token = jwt_of(posted)
+    assert jwt.get_unverified_header(token)["kid"] == key["kid"]
+    public = RSAAlgorithm.from_jwk(json.dumps(key))
+    claims = jwt.decode(
+        token,
+        public,
+        algorithms=["RS256"],
+        audience=f"webhookId:{hook['id']}",
+        issuer="orgId:900000001",
+        options={"verify_exp": False, "verify_iat": False},
+    )
+    now = int(state.now().timestamp())
+    assert (claims["iat"], claims["exp"]) == (now, now + 300)
+    assert [d.signature for d in state.webhooks.deliveries] == ["valid"]
+
+
+async def test_the_signature_switch_sends_a_bad_signature_or_none(
+    client: httpx.AsyncClient, headers: dict[str, str], receiver: Receiver, state: EmulatorState
+) -> None:
+    """webhook_signature "bad": signed by a key the JWKS does not hold, under its kid;
+    "none": no header; anything else is refused. The deliveries list says which."""
+    await subscribe(client, headers, **THREADS_OUT)
+    ticket_id = await new_ticket(client, headers)
+    key = (await client.get("/.well-known/jwks.json")).json()["keys"][0]
+    public = RSAAlgorithm.from_jwk(json.dumps(key))
+    for switch in ("bad", "none"):
+        answer = await client.post("/_emulator/faults", json={"webhook_signature": switch})
+        assert answer.status_code == 200, answer.text
+        state.conversations.add_thread(ticket_id, text=switch)
+        await state.webhooks.drain()
+    (bad, _), (unsigned, _) = receiver.posts()
+    assert jwt.get_unverified_header(jwt_of(bad))["kid"] == key["kid"]
+    with pytest.raises(jwt.InvalidSignatureError):
+        jwt.decode(jwt_of(bad), public, algorithms=["RS256"], options={"verify_aud": False})
+    assert "x-zdesk-jwt" not in unsigned
+    drained = (await client.post("/_emulator/webhooks/drain")).json()
+    assert [d["signature"] for d in drained["deliveries"]] == ["bad", "none"]
+    refused = await client.post("/_emulator/faults", json={"webhook_signature": "forged"})
+    assert refused.status_code == 400
+    assert "webhook_signature" in refused.json()["error"]
+
+
+async def test_the_signing_key_outlives_a_reset_and_fails_with_an_outage(
+    client: httpx.AsyncClient, state: EmulatorState
+) -> None:
+    """Zoho's keys are not a portal's data: a reset keeps them. The JWKS is on the Desk
+    host: an outage takes it down too."""
+    before = (await client.get("/.well-known/jwks.json")).json()
+    await client.post("/_emulator/reset")
+    assert (await client.get("/.well-known/jwks.json")).json() == before
+    state.apply_faults({"outage": "503"})
+    assert (await client.get("/.well-known/jwks.json")).status_code == 503

@@ -142,8 +142,15 @@ class PrometheusMetrics:
         )
         self.webhook_deliveries = Counter(
             "ticketing_webhook_deliveries",
-            "Webhook requests by outcome (stored, malformed, too_large, wrong_token, unavailable)",
+            "Webhook requests by outcome (stored, malformed, too_large, wrong_token, "
+            "unavailable, bad_signature, unsigned)",
             ["outcome"],
+            registry=r,
+        )
+        self.webhook_signatures = Counter(
+            "ticketing_webhook_signatures",
+            "Signature checks of webhook deliveries (verified, bad, unsigned, unverified)",
+            ["check"],
             registry=r,
         )
         self.sync_reply_seconds = Histogram(
@@ -159,8 +166,18 @@ class PrometheusMetrics:
         )
         for kind in ("reply", "comment", "status"):
             self.sync_events.labels(kind)
-        for outcome in ("stored", "malformed", "too_large", "wrong_token", "unavailable"):
+        for outcome in (
+            "stored",
+            "malformed",
+            "too_large",
+            "wrong_token",
+            "unavailable",
+            "bad_signature",
+            "unsigned",
+        ):
             self.webhook_deliveries.labels(outcome)
+        for check in ("verified", "bad", "unsigned", "unverified"):
+            self.webhook_signatures.labels(check)
         self.store_up = Gauge(
             "ticketing_store_up", "1 when the ticket store (Redis) answered the scrape", registry=r
         )
@@ -194,6 +211,9 @@ class PrometheusMetrics:
 
     def webhook_delivery(self, outcome: str) -> None:
         self.webhook_deliveries.labels(outcome).inc()
+
+    def webhook_signature(self, check: str) -> None:
+        self.webhook_signatures.labels(check).inc()
 
     def reply_latency(self, seconds: float) -> None:
         self.sync_reply_seconds.observe(max(0.0, seconds))

@@ -74,6 +74,7 @@ from ticketing.container.sync import (
     build_sync,
     build_sync_inbox,
     build_sync_log,
+    build_webhook_signatures,
 )
 from ticketing.container.zoho import (
     REFRESH_LOCK,
@@ -261,6 +262,9 @@ class Container(containers.DeclarativeContainer):
         consumer=providers.Callable(process_name, liveness),
         access=sync_access,
         credentials=tokens,
+        signatures=providers.Singleton(
+            build_webhook_signatures, http, endpoints.provided.desk_url, clock
+        ),
     )
     services = providers.Singleton(
         Services,

@@ -5,7 +5,9 @@ and the follow-ups (THREAD_WINDOW) the ticket processor adds to open tickets."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Final
+from typing import Final, cast
+
+import httpx
 
 from ticketing.adapters.memory import InMemorySyncInbox, InMemorySyncLog, InMemoryThreadIndex
 from ticketing.adapters.prometheus import PrometheusMetrics
@@ -13,6 +15,7 @@ from ticketing.adapters.redis.connection import RedisClient
 from ticketing.adapters.redis.sync import RedisSyncInbox, RedisSyncLog
 from ticketing.adapters.redis.threads import RedisThreadIndex
 from ticketing.adapters.zoho_desk.client import ZohoDeskClient
+from ticketing.adapters.zoho_desk.signature import ZohoJwks, ZohoWebhookSignatures
 from ticketing.adapters.zoho_desk.wire_sync import SYNC_SUBSCRIPTIONS
 from ticketing.application.guard import GuardedHelpdesk
 from ticketing.application.sync import (
@@ -23,6 +26,7 @@ from ticketing.application.sync import (
 )
 from ticketing.application.sync.access import SyncAccess
 from ticketing.application.sync.guard import GuardedConversations
+from ticketing.application.sync.signature import CheckSignature, SignatureMode
 from ticketing.application.sync.webhooks import ManageWebhooks
 from ticketing.application.tickets.follow_ups import FollowUpPolicy, FollowUps
 from ticketing.container.backend import key_layout
@@ -30,6 +34,7 @@ from ticketing.domain.ports import (
     Clock,
     Conversations,
     Credentials,
+    DeliverySignatures,
     Leases,
     SyncInbox,
     SyncLog,
@@ -63,6 +68,8 @@ class SyncServices:
     webhooks: ManageWebhooks
     access: SyncAccess  # the scopes the token lacks for the sync, as last seen
     credentials: Credentials | None = None  # what Zoho granted the token (its scopes)
+    # ZOHO_WEBHOOK_SIGNATURE's check of a delivery; None: no check at all
+    check_signature: CheckSignature | None = None
 
 
 def build_sync_log(settings: Settings, redis: RedisClient | None) -> SyncLog:
@@ -103,6 +110,14 @@ def build_sync_inbox(settings: Settings, redis: RedisClient | None, clock: Clock
     return RedisSyncInbox(redis, prefix=settings.redis_key_prefix, layout=key_layout(settings))
 
 
+def build_webhook_signatures(
+    http: httpx.AsyncClient, desk_url: str, clock: Clock
+) -> DeliverySignatures:
+    """Zoho's X-ZDesk-JWT, checked against the keys of the Desk host the client talks to
+    (the data centre's, ZOHO_DESK_URL's, or the sandbox emulator's)."""
+    return ZohoWebhookSignatures(ZohoJwks(http, desk_url, clock), clock)
+
+
 def build_sync(
     settings: Settings,
     zoho: ZohoDeskClient,
@@ -116,6 +131,7 @@ def build_sync(
     consumer: str,
     access: SyncAccess,
     credentials: Credentials | None = None,
+    signatures: DeliverySignatures | None = None,
 ) -> SyncServices:
     # Typed: mypy holds the client to the ports here. The reads go through the ticket calls'
     # breaker and call gate: one cap on Zoho calls in flight, one 429 pause, one breaker.
@@ -128,6 +144,13 @@ def build_sync(
         mode=settings.sync_mode,
         token=settings.zoho_webhook_token,
         receive=ReceiveDelivery(inbox, metrics),
+        check_signature=CheckSignature(
+            signatures,
+            conversations,
+            log,
+            metrics,
+            cast(SignatureMode, settings.zoho_webhook_signature),
+        ),
         handle=HandleDeliveries(inbox, publisher),
         poll=PollChanges(
             conversations,

@@ -120,3 +120,14 @@ class TokenStoreUnavailable(HelpdeskUnavailable, StoreUnavailable):
     Both a ``HelpdeskUnavailable`` (callers of the Helpdesk port handle only those; nothing
     was sent) and a ``StoreUnavailable`` (the operator must fix Redis, not Zoho).
     """
+
+
+class SignatureInvalid(TicketingError):
+    """A webhook delivery's signature is not the helpdesk's for this organization and
+    webhook (a bad signature, an unknown key, a wrong issuer or audience, expired), or a
+    signature that must be there is missing. The delivery is refused."""
+
+
+class SignatureUnverifiable(TicketingError):
+    """A webhook delivery's signature could not be checked: the helpdesk's public keys (or
+    the organization id) could not be had in time. Says nothing about the delivery."""

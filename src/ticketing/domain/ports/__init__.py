@@ -52,6 +52,7 @@ from ticketing.domain.ports.pipeline import (
 )
 from ticketing.domain.ports.sync import (
     Conversations,
+    DeliverySignatures,
     EventStream,
     InboxEntry,
     StatusMark,
@@ -75,6 +76,7 @@ __all__ = [
     "Conversations",
     "Credentials",
     "DeadLetters",
+    "DeliverySignatures",
     "EventStream",
     "FollowUpDesk",
     "Helpdesk",

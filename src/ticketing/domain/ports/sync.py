@@ -3,7 +3,7 @@ output streams, and the inbox of webhook deliveries."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal, Protocol
@@ -168,7 +168,13 @@ class SyncMetrics(Protocol):
 
     def webhook_delivery(self, outcome: str) -> None:
         """A webhook request: ``stored``, ``malformed``, ``too_large``, ``wrong_token``,
-        ``unavailable`` (not stored: Redis down)."""
+        ``unavailable`` (not stored: Redis down), ``bad_signature`` (refused: signed, not
+        by the helpdesk for us), ``unsigned`` (refused: no signature where one is required)."""
+        ...
+
+    def webhook_signature(self, check: str) -> None:
+        """The signature check of a delivery: ``verified``, ``bad``, ``unsigned`` (none
+        there), ``unverified`` (the keys could not be had: stored unchecked)."""
         ...
 
     def reply_latency(self, seconds: float) -> None:
@@ -177,6 +183,23 @@ class SyncMetrics(Protocol):
 
     def poll_credits(self, credits: int) -> None:
         """Helpdesk API credits a poll spent."""
+        ...
+
+
+class DeliverySignatures(Protocol):
+    """The helpdesk's signature on a webhook delivery (Zoho: the ``X-ZDesk-JWT`` header)."""
+
+    async def verify(self, token: str, *, org_id: str, webhook_ids: Collection[str]) -> str:
+        """Check ``token`` was signed by the helpdesk for organization ``org_id`` and one of
+        ``webhook_ids`` (any webhook of the organization when empty) and is current.
+
+        Returns:
+            The id of the webhook the token was issued for.
+
+        Raises:
+            SignatureInvalid: it was not (the message says what failed).
+            SignatureUnverifiable: the helpdesk's keys could not be fetched.
+        """
         ...
 
 

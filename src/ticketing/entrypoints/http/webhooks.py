@@ -1,7 +1,8 @@
 """Zoho's webhook deliveries: ``POST /webhooks/zoho/{token}`` stores a delivery's events in the
 sync's inbox before answering, ``GET`` answers Zoho's URL check. Not behind API_KEYS (Zoho
 sends no key): the token in the path is the key, and a wrong one is a 404 like any unknown
-path."""
+path. Zoho's signature (``X-ZDesk-JWT``) is checked as ZOHO_WEBHOOK_SIGNATURE says; a
+refused one is a 401."""
 
 from __future__ import annotations
 
@@ -16,12 +17,14 @@ from litestar.params import FromPath
 from litestar.status_codes import (
     HTTP_200_OK,
     HTTP_400_BAD_REQUEST,
+    HTTP_401_UNAUTHORIZED,
     HTTP_404_NOT_FOUND,
     HTTP_413_REQUEST_ENTITY_TOO_LARGE,
     HTTP_503_SERVICE_UNAVAILABLE,
 )
 
 from ticketing.adapters.zoho_desk.wire_sync import decode_delivery
+from ticketing.application.sync.signature import SignatureRefused
 from ticketing.container import Services, SyncServices
 from ticketing.domain.errors import StoreUnavailable
 from ticketing.entrypoints.http.deps import ServicesDep
@@ -31,10 +34,13 @@ log = logging.getLogger("ticketing.http.webhooks")
 # A delivery carries whole threads (HTML) and tickets, batched: far more than a ticket
 # submission, still bounded.
 WEBHOOK_MAX_BYTES: Final = 4 * 1024 * 1024
-# Zoho waits 5 s for the answer: the durable write gets 3, and a 503 goes out in time if
-# Redis is slower (Zoho's redelivery, or the poller, brings the change back).
+# Zoho waits 5 s for the answer: the signature check gets SIGNATURE_DEADLINE (1.5), the
+# durable write 3, and a 503 goes out in time if Redis is slower (Zoho's redelivery, or the
+# poller, brings the change back).
 STORE_DEADLINE: Final = 3.0
 PATH: Final = "/webhooks/zoho/{token:str}"
+# Zoho's signature of a delivery (unconfirmed; see adapters/zoho_desk/signature.py).
+SIGNATURE_HEADER: Final = "x-zdesk-jwt"
 
 
 def _text(status: int, message: str) -> Response[dict[str, str]]:
@@ -110,7 +116,15 @@ async def webhook_receive(
         log.warning("webhook: a delivery that is not Zoho's event array was refused: %s", exc)
         return _text(HTTP_400_BAD_REQUEST, "not a webhook delivery")
     if not events:
+        # Nothing to store: Zoho's URL check may POST an empty array, signed or not.
         return _text(HTTP_200_OK, "empty")
+    try:
+        if sync.check_signature is not None:
+            await sync.check_signature(request.headers.get(SIGNATURE_HEADER), events)
+    except SignatureRefused as exc:
+        log.warning("webhook: a delivery of %d events was refused: %s", len(events), exc.message)
+        what = "signature required" if exc.outcome == "unsigned" else "bad signature"
+        return _text(HTTP_401_UNAUTHORIZED, what)
     stored = False
     try:
         with anyio.move_on_after(STORE_DEADLINE):
