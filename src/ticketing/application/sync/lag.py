@@ -32,8 +32,11 @@ class MeasureLag:
         self._clock = clock
 
     async def __call__(self) -> SyncLag:
-        """Raises:
-        StoreUnavailable: the store did not answer (the lag is unknown, not 0).
+        """The lag now, on this process's clock (the inbox's times are the store's: on
+        another host, their clocks' difference is in the figure).
+
+        Raises:
+            StoreUnavailable: the store did not answer (the lag is unknown, not 0).
         """
         now = self._clock.now()
         oldest = await self._inbox.oldest()
