@@ -6,15 +6,19 @@ deliveries give exactly the events Zoho's data calls for, counted on the streams
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from typing import Any
 
+import anyio
 import pytest
 import redis.asyncio as aioredis
 
+from ticketing.adapters.clock import SystemClock
 from ticketing.adapters.memory import InMemoryConversations
 from ticketing.adapters.redis.leases import RedisLeases
 from ticketing.adapters.redis.store import RedisTicketStore
 from ticketing.adapters.redis.sync import RedisSyncInbox, RedisSyncLog
+from ticketing.application.sync import MeasureLag, SyncLag
 from ticketing.domain.ports import EventStream, StatusMark
 
 from tests.support.clock import ManualClock
@@ -185,3 +189,30 @@ async def test_the_ledger_keeps_the_customer_once_the_draft_is_gone(
     key = await a.store.owner_of(ticket)
     assert await a.store.draft(key) is None
     assert await a.store.customer(key) == ANA
+
+
+async def test_the_lag_is_the_oldest_delivery_not_handled_and_the_cursor_age(
+    redis: aioredis.Redis, key_prefix: str
+) -> None:
+    """On Redis the inbox's oldest entry is read from its stream id (Redis's clock): a
+    delivery stored and handed out but not handled counts, a handled one does not; the poll
+    lag is the age of the cursor the poller wrote."""
+    clock = SystemClock()
+    inbox = RedisSyncInbox(redis, prefix=key_prefix)
+    log = RedisSyncLog(redis, prefix=key_prefix)
+    lag = MeasureLag(inbox, log, clock)
+    assert await lag() == SyncLag(inbox=0.0, poll=None)
+    first = await inbox.put([thread_added("1", "11")])
+    await anyio.sleep(0.3)
+    await inbox.put([thread_added("1", "12")])
+    await inbox.claim("a", 1, 60.0)  # handed out, not handled
+    now = await lag()
+    assert 0.25 <= now.inbox < 5, now
+    await inbox.ack([first])
+    assert (await lag()).inbox < 0.25
+    await inbox.ack([e.id for e in await inbox.claim("a", 10, 60.0)])
+    assert (await lag()).inbox == 0
+    await log.set_poll_cursor(clock.now() - timedelta(seconds=90))
+    poll = (await lag()).poll
+    assert poll is not None
+    assert 90 <= poll < 95

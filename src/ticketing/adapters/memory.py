@@ -933,6 +933,7 @@ class InMemorySyncInbox:
 
     clock: Clock
     _entries: dict[int, tuple[WebhookEvent, ...]] = field(default_factory=dict, init=False)
+    _stored: dict[int, datetime] = field(default_factory=dict, init=False)
     # entry → (consumer, handed out at (monotonic), times handed out)
     _held: dict[int, _Delivery] = field(default_factory=dict, init=False)
     _next: int = field(default=0, init=False)
@@ -944,6 +945,7 @@ class InMemorySyncInbox:
     async def put(self, events: Sequence[WebhookEvent]) -> str:
         self._next += 1
         self._entries[self._next] = tuple(events)
+        self._stored[self._next] = self.clock.now()
         return str(self._next)
 
     async def claim(self, consumer: str, count: int, min_idle: float) -> list[InboxEntry]:
@@ -970,6 +972,10 @@ class InMemorySyncInbox:
         for entry_id in entry_ids:
             self._held.pop(int(entry_id), None)
             self._entries.pop(int(entry_id), None)
+            self._stored.pop(int(entry_id), None)
 
     async def backlog(self) -> int:
         return len(self._entries)
+
+    async def oldest(self) -> datetime | None:
+        return min(self._stored.values(), default=None)

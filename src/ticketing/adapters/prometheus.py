@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import re
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Final
 
 import httpx
@@ -17,6 +17,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from ticketing.application.sync.lag import SyncLag
 from ticketing.domain.breaker import BreakerState
 from ticketing.domain.model import Source
 from ticketing.domain.ports import Credentials, QueueMonitor
@@ -186,6 +187,7 @@ class PrometheusMetrics:
         self._store: QueueMonitor | None = None
         self._credits: Callable[[], int | None] | None = None
         self._credentials: Credentials | None = None
+        self._sync_lag: Callable[[], Awaitable[SyncLag]] | None = None
 
     def __repr__(self) -> str:
         return f"PrometheusMetrics(watching={self._store is not None})"
@@ -262,6 +264,11 @@ class PrometheusMetrics:
         self._credits = credits_remaining
         self._credentials = credentials
 
+    def watch_sync(self, lag: Callable[[], Awaitable[SyncLag]]) -> None:
+        """Where ``ticketing_sync_lag_seconds`` comes from: set by a process that runs the
+        sync (not with SYNC_MODE=off, where nothing is behind because nothing is followed)."""
+        self._sync_lag = lag
+
     async def scrape(self) -> bytes:
         """Read the store's figures now, then render every metric in the text format."""
         credits = self._credits() if self._credits is not None else None
@@ -282,6 +289,12 @@ class PrometheusMetrics:
             self.store_up.set(1 if ok else 0)
         if self._credentials is not None:
             self._state.credentials_ok = await self._credentials_ok(self._credentials)
+        if self._sync_lag is not None:
+            self._state.sync_lag = None  # unknown, not 0, while the store does not answer
+            try:
+                self._state.sync_lag = await self._sync_lag()
+            except Exception as exc:  # a scrape must answer even when Redis does not
+                log.warning("metrics: the sync's lag could not be read: %s", exc)
         return generate_latest(self.registry)
 
     @staticmethod
@@ -296,15 +309,29 @@ class PrometheusMetrics:
 
 
 class _StateCollector(Collector):
-    """Breaker state and token refreshes, read when Prometheus scrapes."""
+    """Breaker state, token refreshes, the queue, the credentials and the sync's lag, read
+    when Prometheus scrapes."""
 
     def __init__(self) -> None:
         self.breaker_state: Callable[[], BreakerState] | None = None
         self.token_refreshes: Callable[[], int] | None = None
         self.queue: tuple[int, int] | None = None  # (pending, dead) as last read; None: unknown
         self.credentials_ok: bool | None = None
+        self.sync_lag: SyncLag | None = None  # as last read; None: unknown or no sync here
 
     def collect(self) -> Iterator[Metric]:
+        if self.sync_lag is not None:
+            family = GaugeMetricFamily(
+                "ticketing_sync_lag_seconds",
+                "How far behind the two-way sync is: inbox, the age of the oldest webhook "
+                "delivery not handled yet (0 when none); poll, seconds since the end of the "
+                "poller's last complete window (absent before the first poll)",
+                labels=["source"],
+            )
+            family.add_metric(["inbox"], self.sync_lag.inbox)
+            if self.sync_lag.poll is not None:
+                family.add_metric(["poll"], self.sync_lag.poll)
+            yield family
         if self.queue is not None:
             pending, dead = self.queue
             yield GaugeMetricFamily(

@@ -20,6 +20,7 @@ from ticketing.adapters.zoho_desk.wire_sync import SYNC_SUBSCRIPTIONS
 from ticketing.application.guard import GuardedHelpdesk
 from ticketing.application.sync import (
     HandleDeliveries,
+    MeasureLag,
     PollChanges,
     ReceiveDelivery,
     SyncPublisher,
@@ -67,6 +68,7 @@ class SyncServices:
     poll_interval: float
     webhooks: ManageWebhooks
     access: SyncAccess  # the scopes the token lacks for the sync, as last seen
+    lag: MeasureLag  # how far behind it is (the metrics' scrape reads it)
     credentials: Credentials | None = None  # what Zoho granted the token (its scopes)
     # ZOHO_WEBHOOK_SIGNATURE's check of a delivery; None: no check at all
     check_signature: CheckSignature | None = None
@@ -171,5 +173,6 @@ def build_sync(
         poll_interval=interval,
         webhooks=ManageWebhooks(registry, log, SYNC_SUBSCRIPTIONS, settings.zoho_webhook_token),
         access=access,
+        lag=MeasureLag(inbox, log, clock),
         credentials=credentials,
     )

@@ -181,6 +181,8 @@ async def run_background(
             log.info("SYNC_MODE=off: agents' replies and status changes are not published")
         else:
             log.info("two-way sync: %s mode", mode)
+            if services.metrics is not None:
+                services.metrics.watch_sync(sync.lag)
             tg.start_soon(sync_forever, sync, mode)
     if consumer:
         redis = await redis_of(container)

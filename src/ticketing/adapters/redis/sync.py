@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Final
 
 from redis.exceptions import ResponseError
@@ -247,3 +247,17 @@ class RedisSyncInbox:
     async def backlog(self) -> int:
         with store_errors(self._client, "counting webhook deliveries"):
             return int(await self._client.xlen(self.stream))
+
+    async def oldest(self) -> datetime | None:
+        # An acknowledged entry is deleted, so the stream's first entry is the oldest one
+        # not handled yet; its id is Redis's clock (ms) when it was stored.
+        with store_errors(self._client, "reading the oldest webhook delivery"):
+            first = await self._client.xrange(self.stream, count=1)
+        if not first:
+            return None
+        return stream_time(text(first[0][0]))
+
+
+def stream_time(entry_id: str) -> datetime:
+    """When Redis stored a stream entry: the milliseconds part of its id."""
+    return datetime.fromtimestamp(int(entry_id.split("-", 1)[0]) / 1000, tz=UTC)

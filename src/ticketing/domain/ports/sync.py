@@ -152,6 +152,11 @@ class SyncInbox(Protocol):
         """Entries stored and not acknowledged yet."""
         ...
 
+    async def oldest(self) -> datetime | None:
+        """When the oldest entry not acknowledged yet was stored (handed out or not); None
+        when there is none."""
+        ...
+
 
 class SyncMetrics(Protocol):
     """What the sync counts."""

@@ -17,6 +17,7 @@ from ticketing.application.doctor import Doctor
 from ticketing.application.guard import GuardedHelpdesk
 from ticketing.application.sync.access import SyncAccess, missing_sync_scopes
 from ticketing.application.sync.guard import GuardedConversations
+from ticketing.application.sync.lag import MeasureLag
 from ticketing.container import SyncServices
 from ticketing.domain.breaker import BreakerState, CircuitBreaker
 from ticketing.domain.conversation import TicketState
@@ -143,6 +144,7 @@ def services_of(
         poll_interval=poll_interval,
         webhooks=cast(Any, None),
         access=access,
+        lag=MeasureLag(w.inbox, w.log, w.clock),
         credentials=cast(Any, granted),
     )
 
