@@ -46,6 +46,13 @@ class DiesAfterAppend(RedisSyncLog):
         raise Killed(f"after appending {event_id} ({appended})")
 
 
+class DiesBeforeAppend(RedisSyncLog):
+    """A process that dies once it has fetched what it is to publish, before the append."""
+
+    async def append(self, stream: EventStream, event_id: str, payload: str) -> bool:
+        raise Killed(f"with {event_id} fetched and not published")
+
+
 def fleet(
     redis: aioredis.Redis,
     prefix: str,
@@ -130,6 +137,25 @@ async def test_a_process_killed_between_append_and_ack_duplicates_nothing(
     assert (report.entries, report.done) == (1, 1)
     assert [e["event_id"] for e in await on_stream(redis, key_prefix, "replies")] == [reply]
     assert len(await on_stream(redis, key_prefix, "status")) == 1
+    assert await alive.inbox.backlog() == 0
+
+
+async def test_a_process_killed_between_fetching_a_reply_and_publishing_it_loses_nothing(
+    redis: aioredis.Redis, key_prefix: str, clock: ManualClock
+) -> None:
+    """The process fetched the reply from Zoho and died before appending it: the delivery is
+    still in the inbox, unacknowledged; the other process fetches again and publishes it once."""
+    alive, dying = fleet(redis, key_prefix, clock, log=DiesBeforeAppend)
+    ticket = await alive.our_ticket()
+    reply = alive.desk.reply(ticket, "Hola Ana")
+    await alive.receive([thread_added(ticket, reply)])
+    with pytest.raises(Killed):
+        await dying.handle("dying")
+    assert await on_stream(redis, key_prefix, "replies") == []
+    assert await alive.inbox.backlog() == 1
+    assert (await alive.handle("alive")).published == 1
+    assert [e["event_id"] for e in await on_stream(redis, key_prefix, "replies")] == [reply]
+    assert (await alive.handle("alive")).published == 0
     assert await alive.inbox.backlog() == 0
 
 
