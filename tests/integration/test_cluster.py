@@ -204,3 +204,59 @@ def _async(check: Any) -> Any:
         return bool(check())
 
     return call
+
+
+async def test_follow_ups_and_the_way_back_on_the_cluster(
+    redis_cluster: LocalCluster, cluster: RedisCluster
+) -> None:
+    """THREAD_WINDOW and the polling sync in cluster mode: a customer's second incident
+    (delivered twice) becomes one comment and one ``appended`` event; an agent's reply comes
+    out on ``tickets:replies`` once over several polls, and the service's own comment never."""
+    backend = RedisBackend("redis", redis_cluster.url, PREFIX)
+    emulator = EmulatorState()
+    env = backend.env(
+        REDIS_MODE="cluster",
+        THREAD_WINDOW="3600",
+        SYNC_MODE="poll",
+        SYNC_POLL_INTERVAL="1",
+        ZOHO_SEARCH_LAG="1",
+    )
+    customer = {"name": "Ana López", "phone": "+52 55 1234 5678"}
+    replies = f"{PREFIX}tickets:replies"
+    async with AsyncTestClient(create_app(wire(env, emulator=emulator))):
+
+        async def reading() -> bool:
+            return await cluster.exists(backend.inbound) and bool(
+                await cluster.xinfo_groups(backend.inbound)
+            )
+
+        await wait_for(reading, what="the inbound consumer group")
+
+        async def created(count: int) -> bool:
+            return int(await cluster.xlen(backend.created)) >= count
+
+        first = incident("fu-1", customer=customer, description="Mi vuelo fue cancelado")
+        await cluster.xadd(backend.inbound, {"payload": dumps(first)})
+        await wait_for(lambda: created(1), what="the first ticket")
+        second = incident("fu-2", customer=customer, description="Reserva ABC123")
+        for _ in range(2):
+            await cluster.xadd(backend.inbound, {"payload": dumps(second)})
+        await wait_for(lambda: created(2), what="the follow-up")
+        [ticket_id] = list(emulator.tickets)
+        reply = emulator.conversations.add_thread(ticket_id, text="Hola Ana, ya está")
+
+        async def replied() -> bool:
+            return bool(await cluster.xlen(replies))
+
+        await wait_for(replied, within=30, what="the reply on tickets:replies")
+        await anyio.sleep(2.5)  # two more polls: nothing again
+    events = [json.loads(fields[b"payload"]) for _, fields in await cluster.xrange(replies)]
+    assert [(e["kind"], e["event_id"]) for e in events] == [("reply", reply.id)]
+    made = [json.loads(fields[b"payload"]) for _, fields in await cluster.xrange(backend.created)]
+    assert [(e["incident_id"], e.get("status"), e["ticket_id"]) for e in made] == [
+        ("fu-1", None, ticket_id),
+        ("fu-2", "appended", ticket_id),
+    ]
+    comments = [c for c in emulator.conversations.comments.values() if c.ticket_id == ticket_id]
+    assert len(comments) == 1
+    assert len(emulator.tickets) == 1
