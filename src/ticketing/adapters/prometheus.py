@@ -59,7 +59,8 @@ class PrometheusMetrics:
         r = self.registry
         self.tickets = Counter(
             "ticketing_tickets",
-            "Tickets by outcome (accepted, duplicate, queued, created, appended, dead, invalid) and source",
+            "Tickets by outcome (accepted, duplicate, queued, created, appended, dead, invalid)"
+            " and source",
             ["outcome", "source"],
             registry=r,
         )

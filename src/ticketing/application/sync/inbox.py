@@ -18,9 +18,9 @@ log = logging.getLogger(__name__)
 # Seconds an entry handed out and not acknowledged stays with its consumer before another
 # takes it (its process died, or Zoho kept failing it).
 INBOX_IDLE: Final = 60.0
-# Times an entry is handed out before it is given up (logged and acknowledged): a delivery
-# that fails this often fails for a reason no retry mends; polling catches its changes up.
-INBOX_MAX_DELIVERIES: Final = 50
+# An entry is never given up: one waiting on Zoho or Redis (down, throttled, the token
+# lacking a scope) is published once they are back, however long that takes. What Zoho
+# refuses to show (an unknown id) is handled, as nothing to publish, by the publisher.
 INBOX_BATCH: Final = 20
 
 
@@ -68,13 +68,11 @@ class HandleDeliveries:
         publisher: SyncPublisher,
         *,
         idle: float = INBOX_IDLE,
-        max_deliveries: int = INBOX_MAX_DELIVERIES,
         batch: int = INBOX_BATCH,
     ) -> None:
         self._inbox = inbox
         self._publisher = publisher
         self._idle = idle
-        self._max_deliveries = max_deliveries
         self._batch = batch
 
     async def __call__(self, consumer: str) -> InboxReport:
@@ -92,18 +90,9 @@ class HandleDeliveries:
                 except (HelpdeskError, StoreUnavailable) as exc:
                     if isinstance(exc, HelpdeskAuthError):
                         denied = exc
-                    if entry.deliveries < self._max_deliveries:
-                        waiting = exc.message
-                        log.debug("sync: delivery %s waits: %s", entry.id, exc.message)
-                        break  # the helpdesk or Redis is down: the rest waits too
-                    log.error(
-                        "sync: delivery %s given up after %d attempts: %s",
-                        entry.id,
-                        entry.deliveries,
-                        exc.message,
-                    )
-                    done.append(entry.id)
-                    continue
+                    waiting = exc.message
+                    log.debug("sync: delivery %s waits: %s", entry.id, exc.message)
+                    break  # the helpdesk or Redis is down: the rest waits too
                 published += handled.published
                 if not handled.retry:
                     done.append(entry.id)
