@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +21,7 @@ from tests.integration.test_sync_e2e import (
     control,
     env_for,
     events,
+    register_webhooks,
     serving,
     until,
 )
@@ -73,16 +73,7 @@ def test_a_follow_up_joins_the_open_ticket_and_never_comes_back_as_a_reply(
             SYNC_POLL_INTERVAL="3600",
         )
         with serving(env, tmp_path, free_port()) as url:
-            setup = subprocess.run(  # noqa: S603 - our own module
-                [sys.executable, "-m", "ticketing", "webhooks", "setup", "--public-url", url],
-                env=env,
-                cwd=tmp_path,
-                capture_output=True,
-                text=True,
-                timeout=60,
-                check=False,
-            )
-            assert setup.returncode == 0, setup.stdout + setup.stderr
+            register_webhooks(env, tmp_path, url)
             wait_for_inbound(client, key_prefix)
             send(client, key_prefix, "wa-fu-1", "Mi vuelo fue cancelado")
             [first] = created_events(client, key_prefix, 1)

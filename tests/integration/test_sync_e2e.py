@@ -82,6 +82,20 @@ def serving(env: dict[str, str], tmp: Path, port: int) -> Iterator[str]:
         stop(process)
 
 
+def register_webhooks(env: dict[str, str], cwd: Path, public_url: str) -> None:
+    """`ticketing webhooks setup --public-url` as an operator runs it; it must succeed."""
+    setup = subprocess.run(  # noqa: S603 - our own module
+        [sys.executable, "-m", "ticketing", "webhooks", "setup", "--public-url", public_url],
+        env=env,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert setup.returncode == 0, setup.stdout + setup.stderr
+
+
 def control(emulator_url: str, path: str, body: dict[str, Any] | None = None) -> Any:
     if body is None:
         response = httpx.get(f"{emulator_url}/_emulator/{path}", timeout=5)
@@ -172,16 +186,7 @@ def test_webhooks_publish_the_reply_and_the_close_once(
             SYNC_POLL_INTERVAL="3600",
         )
         with serving(env, tmp_path, port) as url:
-            setup = subprocess.run(  # noqa: S603 - our own module
-                [sys.executable, "-m", "ticketing", "webhooks", "setup", "--public-url", url],
-                env=env,
-                cwd=tmp_path,
-                capture_output=True,
-                text=True,
-                timeout=60,
-                check=False,
-            )
-            assert setup.returncode == 0, setup.stdout + setup.stderr
+            register_webhooks(env, tmp_path, url)
             ticket_id, thread_id = incident_to_agent_and_back(client, emulator_url, key_prefix)
             hooks = control(emulator_url, "webhooks/drain", {})
             until(
@@ -224,16 +229,7 @@ def test_signed_deliveries_are_verified_and_bad_or_missing_signatures_publish_no
             ZOHO_WEBHOOK_SIGNATURE="require",
         )
         with serving(env, tmp_path, free_port()) as url:
-            setup = subprocess.run(  # noqa: S603 - our own module
-                [sys.executable, "-m", "ticketing", "webhooks", "setup", "--public-url", url],
-                env=env,
-                cwd=tmp_path,
-                capture_output=True,
-                text=True,
-                timeout=60,
-                check=False,
-            )
-            assert setup.returncode == 0, setup.stdout + setup.stderr
+            register_webhooks(env, tmp_path, url)
             ticket_id, thread_id = incident_to_agent_and_back(client, emulator_url, key_prefix)
             control(emulator_url, "webhooks/drain", {})
             replies = f"{key_prefix}tickets:replies"

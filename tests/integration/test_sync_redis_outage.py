@@ -6,8 +6,6 @@ each way."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +14,14 @@ import pytest
 import redis
 
 from tests.integration.failures import REDIS_SERVER, RedisServer, redis_server
-from tests.integration.test_sync_e2e import control, env_for, events, serving, until
+from tests.integration.test_sync_e2e import (
+    control,
+    env_for,
+    events,
+    register_webhooks,
+    serving,
+    until,
+)
 from tests.integration.wired import dumps, incident
 from tests.support.processes import free_port, standalone_emulator
 from tests.support.redis import REQUIRE_REDIS
@@ -44,16 +49,7 @@ def reply_during_an_outage(
 ) -> tuple[redis.Redis, str]:
     """A ticket, then Redis killed, then an agent's reply whose delivery finds it down.
     Returns a client and the reply's thread id."""
-    setup = subprocess.run(  # noqa: S603 - our own module
-        [sys.executable, "-m", "ticketing", "webhooks", "setup", "--public-url", url],
-        env=env,
-        cwd=tmp,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert setup.returncode == 0, setup.stdout + setup.stderr
+    register_webhooks(env, tmp, url)
     client = redis.Redis.from_url(server.url)
     inbound = "tickets:classify:result"
     until(lambda: client.exists(inbound) and client.xinfo_groups(inbound), "the inbound group")

@@ -277,24 +277,12 @@ class TicketProcessor:
                 return await self._appended(draft, joined, found, attempt)
             if self._waited(record) < self.policy.ambiguous_grace:
                 return record  # a post cut off by a timeout may still land; look again later
-        if self._lapsed(draft, attempt, "before marking it"):
-            return replace(await self._current(draft), reason=LAPSED)
-        await self._store.mark_creating(draft.key, self._clock.now())
-        if self._lapsed(draft, attempt, "after marking it"):
-            await self._store.mark_ambiguous(draft.key, self._clock.now())
-            return replace(await self._current(draft), reason=LAPSED)
+        if (lapsed := await self._mark_sending(draft, attempt)) is not None:
+            return lapsed
         try:
             comment = await self._follow_ups.post(ticket_id, draft)
-        except HelpdeskUnavailable as exc:
-            if exc.sent:
-                log.warning("comment of %s on %s is ambiguous: %s", draft.key, ticket_id, exc)
-                await self._store.mark_ambiguous(draft.key, self._clock.now())
-            else:
-                await self._store.mark_failed(draft.key, exc.message)
-            return replace(await self._current(draft), reason=exc.message)
-        except HelpdeskAuthError as exc:
-            await self._store.mark_failed(draft.key, exc.message)
-            return replace(await self._current(draft), reason=exc.message)
+        except (HelpdeskUnavailable, HelpdeskAuthError) as exc:
+            return await self._not_done(draft, exc, f"comment on {ticket_id}")
         except HelpdeskRejected as exc:
             # Definitely not added (the ticket was deleted, merged or cannot take comments).
             await self._store.mark_failed(draft.key, exc.message)
@@ -311,15 +299,10 @@ class TicketProcessor:
     async def _appended(
         self, draft: TicketDraft, joined: Joined, comment: Comment, attempt: _Attempt
     ) -> Outcome:
-        outcome = Outcome.appended(
-            draft, joined, comment.id, comment.created_time or self._clock.now()
+        at = comment.created_time or self._clock.now()
+        outcome = await self._record(
+            draft, Outcome.appended(draft, joined, comment.id, at), attempt
         )
-        with anyio.CancelScope(shield=True):
-            # Zoho has the comment: recording it must not be cancelled half-way.
-            await self._store.complete(
-                draft.key, outcome, outcome.created_event(), owner=attempt.owner
-            )
-            attempt.released = True
         log.info(
             "appended %s to ticket %s (#%s) as comment %s",
             draft.key,
@@ -327,12 +310,6 @@ class TicketProcessor:
             joined.ticket_number,
             comment.id,
         )
-        if self._on_created:
-            self._on_created(draft, outcome)
-        if self._metrics is not None:
-            self._metrics.ticket("appended", draft.source)
-            waited = (self._clock.now() - draft.received_at).total_seconds()
-            self._metrics.ticket_latency(draft.source, waited)
         return outcome
 
     def _waited(self, record: Outcome) -> float:
@@ -376,32 +353,16 @@ class TicketProcessor:
         dropped: list[str] = []
         contact_retried = False
         while True:  # at most one post per picklist field, and one for a stale contact
-            if self._lapsed(draft, attempt, "before marking it"):
-                return replace(await self._current(draft), reason=LAPSED)
-            await self._store.mark_creating(draft.key, self._clock.now())
-            if self._lapsed(draft, attempt, "after marking it"):
-                # Marked CREATING but never sent: recorded as an attempt that ended now, so
-                # whoever takes it looks it up (and finds nothing) before posting it.
-                await self._store.mark_ambiguous(draft.key, self._clock.now())
-                return replace(await self._current(draft), reason=LAPSED)
+            if (lapsed := await self._mark_sending(draft, attempt)) is not None:
+                return lapsed
             inline = claim.new_contact if claim is not None and contact_id is None else None
             request = self._request(draft, contact_id, department_id, inline=inline)
             for name in dropped:
                 request = _without(request, name)
             try:
                 ticket = await self._helpdesk.create_ticket(request)
-            except HelpdeskUnavailable as exc:
-                if exc.sent:
-                    # Ambiguous: Zoho may have made it. Stay CREATING so the next attempt
-                    # looks it up before posting again, once the grace from now has passed.
-                    log.warning("create of %s is ambiguous: %s", draft.key, exc.message)
-                    await self._store.mark_ambiguous(draft.key, self._clock.now())
-                else:
-                    await self._store.mark_failed(draft.key, exc.message)
-                return replace(await self._current(draft), reason=exc.message)
-            except HelpdeskAuthError as exc:
-                await self._store.mark_failed(draft.key, exc.message)
-                return replace(await self._current(draft), reason=exc.message)
+            except (HelpdeskUnavailable, HelpdeskAuthError) as exc:
+                return await self._not_done(draft, exc, "create")
             except HelpdeskRejected as exc:
                 # The create definitely did not happen.
                 await self._store.mark_failed(draft.key, exc.message)
@@ -427,6 +388,32 @@ class TicketProcessor:
             if inline is not None and claim is not None and ticket.contact_id:
                 await self._learn(claim, ticket.contact_id)
             return outcome
+
+    async def _mark_sending(self, draft: TicketDraft, attempt: _Attempt) -> Outcome | None:
+        """Mark the key CREATING before a create or a comment is sent; the outcome to answer
+        with instead when this process's heartbeat may have lapsed (nothing is sent then)."""
+        if self._lapsed(draft, attempt, "before marking it"):
+            return replace(await self._current(draft), reason=LAPSED)
+        await self._store.mark_creating(draft.key, self._clock.now())
+        if self._lapsed(draft, attempt, "after marking it"):
+            # Marked CREATING but never sent: recorded as an attempt that ended now, so
+            # whoever takes it looks it up (and finds nothing) before posting it.
+            await self._store.mark_ambiguous(draft.key, self._clock.now())
+            return replace(await self._current(draft), reason=LAPSED)
+        return None
+
+    async def _not_done(
+        self, draft: TicketDraft, exc: HelpdeskUnavailable | HelpdeskAuthError, what: str
+    ) -> Outcome:
+        """A create or a comment that failed for now: ambiguous when it may have been taken
+        (it stays CREATING, looked up before anything is posted again, once the grace from
+        now has passed), else back to ACCEPTED with the reason."""
+        if isinstance(exc, HelpdeskUnavailable) and exc.sent:
+            log.warning("%s of %s is ambiguous: %s", what, draft.key, exc.message)
+            await self._store.mark_ambiguous(draft.key, self._clock.now())
+        else:
+            await self._store.mark_failed(draft.key, exc.message)
+        return replace(await self._current(draft), reason=exc.message)
 
     def _lapsed(self, draft: TicketDraft, attempt: _Attempt, when: str) -> bool:
         """True (and one warning) when this process's heartbeat may have lapsed since the
@@ -508,19 +495,24 @@ class TicketProcessor:
         return found
 
     async def _complete(self, draft: TicketDraft, ticket: Ticket, attempt: _Attempt) -> Outcome:
-        outcome = Outcome.created(draft, ticket, ticket.created_time or self._clock.now())
+        at = ticket.created_time or self._clock.now()
+        outcome = await self._record(draft, Outcome.created(draft, ticket, at), attempt)
+        log.info("created ticket %s (#%s) for %s", ticket.id, ticket.ticket_number, draft.key)
+        return outcome
+
+    async def _record(self, draft: TicketDraft, outcome: Outcome, attempt: _Attempt) -> Outcome:
+        """Zoho has the ticket (or the comment): recorded with its event, the lease given
+        back in the same step, announced and counted."""
         with anyio.CancelScope(shield=True):
-            # Zoho has the ticket: recording it must not be cancelled half-way. The lease
-            # goes back in the same step.
+            # Recording what Zoho holds must not be cancelled half-way.
             await self._store.complete(
                 draft.key, outcome, outcome.created_event(), owner=attempt.owner
             )
             attempt.released = True
-        log.info("created ticket %s (#%s) for %s", ticket.id, ticket.ticket_number, draft.key)
         if self._on_created:
             self._on_created(draft, outcome)
         if self._metrics is not None:
-            self._metrics.ticket("created", draft.source)
+            self._metrics.ticket(outcome.state.value, draft.source)
             waited = (self._clock.now() - draft.received_at).total_seconds()
             self._metrics.ticket_latency(draft.source, waited)
         return outcome
