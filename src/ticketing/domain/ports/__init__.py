@@ -5,6 +5,7 @@ grouped by who needs them.
 - :mod:`.pipeline`: the ticket pipeline (helpdesk, ledger, pending queue, leases, contacts,
   call gate, metrics).
 - :mod:`.credentials`: OAuth tokens and their administration.
+- :mod:`.attachments`: files on helpdesk tickets, and the fetcher of attachment URLs.
 - :mod:`.sync`: the two-way sync (conversations, its log and output streams, the inbox).
 - :mod:`.operations`: monitoring, the doctor and the dead-letter tools; and the whole
   :class:`TicketStore` an adapter implements.
@@ -12,6 +13,7 @@ grouped by who needs them.
 Everything is re-exported here, so ``from ticketing.domain.ports import X`` keeps working.
 """
 
+from ticketing.domain.ports.attachments import AttachmentDesk, AttachmentFetcher
 from ticketing.domain.ports.clock import Clock
 from ticketing.domain.ports.credentials import (
     AuthorizationServer,
@@ -63,6 +65,8 @@ from ticketing.domain.ports.sync import (
 __all__ = [
     "Accepted",
     "Admission",
+    "AttachmentDesk",
+    "AttachmentFetcher",
     "AuthorizationServer",
     "Browser",
     "CallGate",
