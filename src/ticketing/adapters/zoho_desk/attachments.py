@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import AsyncIterator, Callable
-from typing import IO, TYPE_CHECKING, Any, Final, TypeVar
+from typing import TYPE_CHECKING, Any, Final, TypeVar
 from urllib.parse import quote
 
-import anyio.to_thread
 import msgspec
 
+from ticketing.adapters.attachments.sources import BytesSource, FileObjectSource
 from ticketing.adapters.zoho_desk.wire import (
     WireBool,
     WireCount,
@@ -33,7 +33,8 @@ from ticketing.domain.errors import HelpdeskRejected
 
 T = TypeVar("T")
 
-CHUNK: Final = 64 * 1024
+__all__ = ["AttachmentCalls", "BytesSource", "FileObjectSource", "WireAttachment"]
+
 # Zoho may take a while to store 20 MB: the answer to an upload gets longer than a plain call.
 UPLOAD_TIMEOUT: Final = 120.0
 # TicketAttachment.json GET: limit 1 to 100
@@ -67,50 +68,6 @@ class WireAttachment(msgspec.Struct, kw_only=True, rename="camel"):
             href=self.href,
             created_time=parse_time(self.created_time),
         )
-
-
-class BytesSource:
-    """A small file already in memory."""
-
-    def __init__(self, data: bytes) -> None:
-        self.data = data
-
-    def __repr__(self) -> str:
-        return f"BytesSource({len(self.data)} bytes)"
-
-    @property
-    def size(self) -> int:
-        return len(self.data)
-
-    async def chunks(self) -> AsyncIterator[bytes]:
-        for start in range(0, len(self.data), CHUNK):
-            yield self.data[start : start + CHUNK]
-
-
-class FileObjectSource:
-    """A seekable binary file (a spooled temporary file, a file on disk) of ``size`` bytes,
-    read from its start in chunks, off the event loop."""
-
-    def __init__(self, file: IO[bytes], size: int) -> None:
-        self.file = file
-        self._size = size
-
-    def __repr__(self) -> str:
-        return f"FileObjectSource({self._size} bytes)"
-
-    @property
-    def size(self) -> int:
-        return self._size
-
-    async def chunks(self) -> AsyncIterator[bytes]:
-        await anyio.to_thread.run_sync(self.file.seek, 0)
-        left = self._size
-        while left > 0:
-            chunk = await anyio.to_thread.run_sync(self.file.read, min(CHUNK, left))
-            if not chunk:
-                raise OSError(f"the file ended {left} bytes early")
-            left -= len(chunk)
-            yield chunk
 
 
 def _quoted(value: str) -> str:

@@ -14,13 +14,8 @@ import multipart
 import pytest
 import respx
 
-from ticketing.adapters.zoho_desk.attachments import (
-    CHUNK,
-    BytesSource,
-    FileObjectSource,
-    media_type,
-    multipart_file,
-)
+from ticketing.adapters.attachments.sources import CHUNK, BytesSource, FileObjectSource
+from ticketing.adapters.zoho_desk.attachments import media_type, multipart_file
 from ticketing.adapters.zoho_desk.client import ZohoDeskClient
 from ticketing.domain.attachments import AttachmentRejected
 from ticketing.domain.errors import (
