@@ -475,3 +475,32 @@ async def test_the_system_resolver_answers_localhost() -> None:
     found = await system_resolver("localhost", 80)
     assert found
     assert all(not is_public(a) for a in (parse_address(t) for t in found) if a is not None)
+
+
+async def test_an_international_name_is_checked_resolved_and_named_as_dns_knows_it() -> None:
+    """bücher.example matches a rule written either way, is resolved and sent to TLS as
+    xn--bcher-kva.example, and gets the token given under its Unicode name."""
+    seen: list[httpx.Request] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(200, content=b"ok")
+
+    dns = FakeDns({"xn--bcher-kva.example": ["93.184.216.34"]})
+    for rule in ("xn--bcher-kva.example", "bücher.example"):
+        fetcher = SafeFetcher(
+            rules(
+                allowed_hosts=(rule,),
+                private_hosts=(),
+                allow_http=False,
+                host_tokens={"bücher.example": TOKEN},
+            ),
+            resolver=dns,
+            transport=httpx.MockTransport(answer),
+        )
+        async with fetcher.fetch("https://bücher.example/f.png") as got:
+            assert got.size == 2
+    assert dns.asked == ["xn--bcher-kva.example"] * 2
+    assert {r.extensions["sni_hostname"] for r in seen} == {"xn--bcher-kva.example"}
+    assert {r.headers["Host"] for r in seen} == {"xn--bcher-kva.example"}
+    assert {r.headers["Authorization"] for r in seen} == {f"Bearer {TOKEN}"}

@@ -105,6 +105,16 @@ def _where(url: httpx.URL) -> str:
     return f"{url.scheme}://{url.host}{url.path}"
 
 
+def _ascii_host(url: httpx.URL) -> str:
+    """The host as DNS and TLS know it (an international name in its xn-- form)."""
+    return url.raw_host.decode("ascii").strip("[]").lower().rstrip(".")
+
+
+def _names(url: httpx.URL) -> set[str]:
+    """The host as written (Unicode) and as DNS knows it: a rule may name either."""
+    return {url.host.lower().rstrip("."), _ascii_host(url)}
+
+
 def media_type(value: str | None) -> str:
     return (value or "").split(";")[0].strip().lower()
 
@@ -233,18 +243,19 @@ class SafeFetcher:
             allowed = "https or http" if rules.allow_http else "https"
             raise _fail("host_not_allowed", f"{url.scheme or 'no'} scheme: only {allowed}")
         host = url.host.lower().rstrip(".")
+        names = _names(url)
         if url.userinfo:
             raise _fail("host_not_allowed", f"{host}: credentials in the URL are not taken")
-        if not host_allowed(host, rules.allowed_hosts):
+        if not any(host_allowed(name, rules.allowed_hosts) for name in names):
             raise _fail("host_not_allowed", f"{host} is not in ATTACHMENT_ALLOWED_HOSTS")
-        may_be_private = host_allowed(host, rules.private_hosts)
+        may_be_private = any(host_allowed(name, rules.private_hosts) for name in names)
         literal = parse_address(host)
         if literal is not None:
             found = [literal]
         else:
             try:
                 answers = await self._resolve(
-                    host, url.port or (443 if url.scheme == "https" else 80)
+                    _ascii_host(url), url.port or (443 if url.scheme == "https" else 80)
                 )
             except OSError as error:
                 raise _fail(
@@ -266,7 +277,6 @@ class SafeFetcher:
     def _request(
         self, http: httpx.AsyncClient, url: httpx.URL, address: IPAddress
     ) -> httpx.Request:
-        host = url.host
         pinned = url.copy_with(host=str(address))
         headers = {
             "Host": url.netloc.decode("ascii").rpartition("@")[2],
@@ -275,15 +285,19 @@ class SafeFetcher:
             "Accept-Encoding": "identity",
             "User-Agent": "ticketing (attachment fetcher)",
         }
-        token = self._token(host)
+        token = self._token(url)
         if token is not None:
             headers["Authorization"] = f"Bearer {token}"
-        return http.build_request("GET", pinned, headers=headers, extensions={"sni_hostname": host})
+        # TLS: SNI and the certificate's check are on the name, whatever address is dialled
+        return http.build_request(
+            "GET", pinned, headers=headers, extensions={"sni_hostname": _ascii_host(url)}
+        )
 
-    def _token(self, host: str) -> str | None:
-        wanted = host.lower().rstrip(".")
+    def _token(self, url: httpx.URL) -> str | None:
+        """The token of exactly this host (no suffix rules: a token is for one host)."""
+        names = _names(url)
         for name, token in self.rules.host_tokens.items():
-            if name.lower().rstrip(".") == wanted:
+            if name.lower().rstrip(".") in names:
                 return token
         return None
 
