@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 
 import anyio
 import anyio.abc
+import httpx
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,3 +109,27 @@ async def listening(routes: dict[str, Script] | None = None) -> AsyncIterator[Li
             yield listener
         finally:
             group.cancel_scope.cancel()
+
+
+class LoopbackOnly(httpx.AsyncBaseTransport):
+    """A real HTTP transport that dials loopback addresses only: any other destination is
+    recorded in ``refused`` and fails as a connection error without a packet sent, so a
+    fetcher that regresses can never reach a private or public address from a test."""
+
+    def __init__(self) -> None:
+        self.inner: httpx.AsyncHTTPTransport | None = None
+        self.refused: list[str] = []
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        host = request.url.host
+        if host not in ("127.0.0.1", "::1"):
+            self.refused.append(host)
+            raise httpx.ConnectError(f"the test transport dials loopback only, not {host}")
+        if self.inner is None:  # a pool per client: each closes its own on leaving
+            self.inner = httpx.AsyncHTTPTransport()
+        return await self.inner.handle_async_request(request)
+
+    async def aclose(self) -> None:
+        if self.inner is not None:
+            inner, self.inner = self.inner, None
+            await inner.aclose()

@@ -7,7 +7,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 import anyio
 import httpx
@@ -17,7 +17,7 @@ from ticketing.adapters.attachments.addresses import is_public, parse_address
 from ticketing.adapters.attachments.fetch import FetchRules, SafeFetcher, system_resolver
 from ticketing.domain.attachments import AttachmentFetchError
 
-from tests.support.listener import Script, listening
+from tests.support.listener import LoopbackOnly, Script, listening
 
 pytestmark = pytest.mark.anyio
 
@@ -37,6 +37,17 @@ class FakeDns:
         if host not in self.answers:
             raise OSError(f"[Errno -2] Name or service not known: {host}")
         return self.answers[host]
+
+
+GUARD = LoopbackOnly()
+
+
+@pytest.fixture(autouse=True)
+def guard() -> Iterator[LoopbackOnly]:
+    """Every fetch of these tests dials through GUARD: loopback only, the rest recorded."""
+    GUARD.refused.clear()
+    yield GUARD
+    assert GUARD.refused == [], "a fetch tried to reach a non-loopback address"
 
 
 def rules(**changes: object) -> FetchRules:
@@ -77,7 +88,7 @@ async def test_an_allowed_file_is_fetched_whole_with_its_facts() -> None:
         )
     }
     async with listening(routes) as server:
-        fetcher = SafeFetcher(rules(), resolver=local_dns())
+        fetcher = SafeFetcher(rules(), resolver=local_dns(), transport=GUARD)
         async with fetcher.fetch(f"http://files.test:{server.port}/media/1?sig=abc") as got:
             data = b"".join([chunk async for chunk in got.chunks()])
             again = b"".join([chunk async for chunk in got.chunks()])
@@ -99,7 +110,7 @@ async def test_the_name_falls_back_to_the_url_s_last_segment() -> None:
         )
     }
     async with listening(routes) as server:
-        fetcher = SafeFetcher(rules(), resolver=local_dns())
+        fetcher = SafeFetcher(rules(), resolver=local_dns(), transport=GUARD)
         async with fetcher.fetch(f"http://files.test:{server.port}/docs/factura%20mayo.pdf") as got:
             assert got.filename == "factura mayo.pdf"
 
@@ -124,11 +135,12 @@ async def test_a_refused_url_gets_no_lookup_and_no_connection(
     """host_not_allowed before any DNS look-up or connection."""
     async with listening({"/x": Script(body=b"secret")}) as server:
         dns = local_dns(**{"evil.test": ["127.0.0.1"], "filesxtest": ["127.0.0.1"]})
+        private = ("*.test", "files.test", "evil.test")
         fetcher = SafeFetcher(
-            rules(allowed_hosts=allowed, private_hosts=("*.test", "files.test", "evil.test"),
-                  allow_http=allow_http),
+            rules(allowed_hosts=allowed, private_hosts=private, allow_http=allow_http),
             resolver=dns,
-        )  # fmt: skip
+            transport=GUARD,
+        )
         error = await refused(fetcher, url.format(port=server.port))
     assert error.reason == "host_not_allowed"
     assert not error.retryable
@@ -171,7 +183,7 @@ async def test_a_host_resolving_to_a_non_public_address_is_refused_without_conne
     async with listening({"/x": Script(body=b"internal")}) as server:
         dns = FakeDns({"cdn.example.com": [address]})
         fetcher = SafeFetcher(
-            rules(allowed_hosts=("*.example.com",), private_hosts=()), resolver=dns
+            rules(allowed_hosts=("*.example.com",), private_hosts=()), resolver=dns, transport=GUARD
         )
         error = await refused(fetcher, f"http://cdn.example.com:{server.port}/x")
     assert error.reason == "private_address"
@@ -197,7 +209,9 @@ async def test_one_private_answer_among_public_ones_is_enough_to_refuse() -> Non
     async with listening() as server:
         dns = FakeDns({"cdn.example.com": ["93.184.216.34", "10.0.0.7"]})
         fetcher = SafeFetcher(
-            rules(allowed_hosts=("cdn.example.com",), private_hosts=()), resolver=dns
+            rules(allowed_hosts=("cdn.example.com",), private_hosts=()),
+            resolver=dns,
+            transport=GUARD,
         )
         assert (await refused(fetcher, f"http://cdn.example.com:{server.port}/x")).reason == (
             "private_address"
@@ -211,15 +225,19 @@ async def test_an_ip_literal_is_checked_like_a_name() -> None:
     async with listening({"/x": Script(body=b"ok")}) as server:
         url = f"http://127.0.0.1:{server.port}/x"
         dns = FakeDns({})
-        not_listed = SafeFetcher(rules(allowed_hosts=("files.test",)), resolver=dns)
+        not_listed = SafeFetcher(
+            rules(allowed_hosts=("files.test",)), resolver=dns, transport=GUARD
+        )
         assert (await refused(not_listed, url)).reason == "host_not_allowed"
         not_private = SafeFetcher(
-            rules(allowed_hosts=("127.0.0.1",), private_hosts=()), resolver=dns
+            rules(allowed_hosts=("127.0.0.1",), private_hosts=()), resolver=dns, transport=GUARD
         )
         assert (await refused(not_private, url)).reason == "private_address"
         assert server.connections == 0
         allowed = SafeFetcher(
-            rules(allowed_hosts=("127.0.0.1",), private_hosts=("127.0.0.1",)), resolver=dns
+            rules(allowed_hosts=("127.0.0.1",), private_hosts=("127.0.0.1",)),
+            resolver=dns,
+            transport=GUARD,
         )
         async with allowed.fetch(url) as got:
             assert got.size == 2
@@ -237,7 +255,7 @@ async def test_the_name_is_looked_up_once_and_the_checked_address_is_used() -> N
 
     async with listening({"/x": Script(body=b"ok")}) as server:
         dns = Rebinding({})
-        fetcher = SafeFetcher(rules(), resolver=dns)
+        fetcher = SafeFetcher(rules(), resolver=dns, transport=GUARD)
         async with fetcher.fetch(f"http://files.test:{server.port}/x") as got:
             assert got.size == 2
     assert dns.asked == ["files.test"]
@@ -277,7 +295,9 @@ async def test_a_redirect_to_a_private_address_or_another_host_is_refused() -> N
         )
         server.routes["/to-other"] = Script(302, {"Location": f"http://evil.test:{server.port}/x"})
         dns = local_dns(**{"cdn.example.com": ["10.0.0.1"], "evil.test": ["127.0.0.1"]})
-        fetcher = SafeFetcher(rules(allowed_hosts=("files.test", "cdn.example.com")), resolver=dns)
+        fetcher = SafeFetcher(
+            rules(allowed_hosts=("files.test", "cdn.example.com")), resolver=dns, transport=GUARD
+        )
         private = await refused(fetcher, f"http://files.test:{server.port}/to-private")
         other = await refused(fetcher, f"http://files.test:{server.port}/to-other")
     assert (private.reason, other.reason) == ("private_address", "host_not_allowed")
@@ -292,7 +312,7 @@ async def test_redirects_are_followed_three_times_at_most() -> None:
             server.routes[f"/r{n}"] = Script(301, {"Location": f"/r{n + 1}"})
         server.routes["/r5"] = Script(body=b"end")
         server.routes["/r2"] = Script(307, {"Location": f"http://other.test:{server.port}/r3"})
-        fetcher = SafeFetcher(rules(), resolver=local_dns())
+        fetcher = SafeFetcher(rules(), resolver=local_dns(), transport=GUARD)
         async with fetcher.fetch(f"http://files.test:{server.port}/r2") as got:
             assert got.size == 3
         error = await refused(fetcher, f"http://files.test:{server.port}/r1")
@@ -328,7 +348,9 @@ async def test_a_token_goes_to_its_host_only_and_is_never_shown(
         server.routes["/media"] = Script(302, {"Location": f"http://other.test:{server.port}/cdn"})
         server.routes["/cdn"] = Script(body=PHOTO, headers={"Content-Type": "image/png"})
         server.routes["/broken"] = Script(500, body=b"oops")
-        fetcher = SafeFetcher(rules(host_tokens={"files.test": TOKEN}), resolver=local_dns())
+        fetcher = SafeFetcher(
+            rules(host_tokens={"files.test": TOKEN}), resolver=local_dns(), transport=GUARD
+        )
         async with fetcher.fetch(f"http://files.test:{server.port}/media") as got:
             assert got.size == len(PHOTO)
         error = await refused(fetcher, f"http://files.test:{server.port}/broken?sig=SIGNED-PART")
@@ -348,7 +370,7 @@ async def test_a_declared_length_over_the_cap_is_refused_before_reading() -> Non
     """Content-Length over ATTACHMENT_MAX_BYTES: too_large at once."""
     async with listening() as server:
         server.routes["/big"] = Script(headers={"Content-Length": "5000"}, body=b"a" * 5000)
-        fetcher = SafeFetcher(rules(max_bytes=4999), resolver=local_dns())
+        fetcher = SafeFetcher(rules(max_bytes=4999), resolver=local_dns(), transport=GUARD)
         error = await refused(fetcher, f"http://files.test:{server.port}/big")
     assert (error.reason, error.retryable) == ("too_large", False)
 
@@ -358,7 +380,7 @@ async def test_a_body_over_the_cap_stops_being_read() -> None:
     dropped: the source could have sent 200 MB; under 10 MB left it (about 0.4 MB measured)."""
     async with listening() as server:
         server.routes["/endless"] = Script(chunks=200_000, chunk=b"\0" * 1000)
-        fetcher = SafeFetcher(rules(max_bytes=100_000), resolver=local_dns())
+        fetcher = SafeFetcher(rules(max_bytes=100_000), resolver=local_dns(), transport=GUARD)
         error = await refused(fetcher, f"http://files.test:{server.port}/endless")
     assert error.reason == "too_large"
     assert server.bytes_sent < 10_000_000
@@ -367,7 +389,7 @@ async def test_a_body_over_the_cap_stops_being_read() -> None:
 async def test_exactly_the_cap_is_taken() -> None:
     """A file of exactly ATTACHMENT_MAX_BYTES is fetched."""
     async with listening({"/f": Script(body=b"a" * 1000)}) as server:
-        fetcher = SafeFetcher(rules(max_bytes=1000), resolver=local_dns())
+        fetcher = SafeFetcher(rules(max_bytes=1000), resolver=local_dns(), transport=GUARD)
         async with fetcher.fetch(f"http://files.test:{server.port}/f") as got:
             assert got.size == 1000
 
@@ -376,7 +398,7 @@ async def test_the_whole_fetch_has_one_deadline() -> None:
     """A source that does not answer in ATTACHMENT_FETCH_TIMEOUT: timeout, retryable, and
     the fetch gives up on time."""
     async with listening({"/slow": Script(delay=5, body=b"late")}) as server:
-        fetcher = SafeFetcher(rules(timeout=0.5), resolver=local_dns())
+        fetcher = SafeFetcher(rules(timeout=0.5), resolver=local_dns(), transport=GUARD)
         started = time.monotonic()
         error = await refused(fetcher, f"http://files.test:{server.port}/slow")
     assert (error.reason, error.retryable) == ("timeout", True)
@@ -390,7 +412,7 @@ async def test_a_slow_lookup_counts_against_the_deadline() -> None:
         await anyio.sleep(5)
         return ["127.0.0.1"]
 
-    fetcher = SafeFetcher(rules(timeout=0.3), resolver=slow)
+    fetcher = SafeFetcher(rules(timeout=0.3), resolver=slow, transport=GUARD)
     assert (await refused(fetcher, "http://files.test/x")).reason == "timeout"
 
 
@@ -411,7 +433,7 @@ async def test_the_source_s_answers_have_their_reason(
 ) -> None:
     """404/410: gone; 5xx and 429: a source_error worth retrying; other 4xx: not."""
     async with listening({"/x": Script(status)}) as server:
-        fetcher = SafeFetcher(rules(), resolver=local_dns())
+        fetcher = SafeFetcher(rules(), resolver=local_dns(), transport=GUARD)
         error = await refused(fetcher, f"http://files.test:{server.port}/x")
     assert (error.reason, error.retryable) == (reason, retryable)
 
@@ -419,13 +441,13 @@ async def test_the_source_s_answers_have_their_reason(
 async def test_an_unknown_name_or_a_refused_connection_is_a_source_error() -> None:
     """A name that does not resolve, or no address, or nobody listening: source_error,
     retryable."""
-    fetcher = SafeFetcher(rules(), resolver=FakeDns({"other.test": []}))
+    fetcher = SafeFetcher(rules(), resolver=FakeDns({"other.test": []}), transport=GUARD)
     for url in ("http://files.test/x", "http://other.test/x"):
         error = await refused(fetcher, url)
         assert (error.reason, error.retryable) == ("source_error", True), url
     async with listening() as server:
         port = server.port
-    closed = SafeFetcher(rules(), resolver=local_dns())
+    closed = SafeFetcher(rules(), resolver=local_dns(), transport=GUARD)
     error = await refused(closed, f"http://files.test:{port}/x")
     assert (error.reason, error.retryable) == ("source_error", True)
 
@@ -451,7 +473,7 @@ async def test_the_content_type_is_checked(
     type) and on ATTACHMENT_CONTENT_TYPES when that is set; else bad_content_type."""
     headers = {"Content-Type": answered} if answered else {}
     async with listening({"/f": Script(headers=headers, body=b"data")}) as server:
-        fetcher = SafeFetcher(rules(content_types=allowed), resolver=local_dns())
+        fetcher = SafeFetcher(rules(content_types=allowed), resolver=local_dns(), transport=GUARD)
         url = f"http://files.test:{server.port}/f"
         if expected is None:
             assert (await refused(fetcher, url, declared)).reason == "bad_content_type"
@@ -464,7 +486,7 @@ async def test_the_file_is_gone_after_the_block() -> None:
     """The spooled file is closed when the block ends, a large one included."""
     body = bytes(range(256)) * 8192  # 2 MiB: past the in-memory spool
     async with listening({"/f": Script(body=body)}) as server:
-        fetcher = SafeFetcher(rules(max_bytes=len(body)), resolver=local_dns())
+        fetcher = SafeFetcher(rules(max_bytes=len(body)), resolver=local_dns(), transport=GUARD)
         async with fetcher.fetch(f"http://files.test:{server.port}/f") as got:
             assert got.sha256 == hashlib.sha256(body).hexdigest()
     assert got.file.closed
