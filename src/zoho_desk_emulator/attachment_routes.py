@@ -9,13 +9,8 @@ import anyio
 from litestar import Response, delete, get, post
 from litestar.types import ControllerRouterHandler
 
-from zoho_desk_emulator.attachments import (
-    CREATE_ATTACHMENT_QUERY,
-    LIST_ATTACHMENTS,
-    NO_QUERY,
-    ReceivedFile,
-    receive_file,
-)
+from zoho_desk_emulator.attachments import ReceivedFile, receive_file
+from zoho_desk_emulator.constraints import CREATE_ATTACHMENT_QUERY, LIST_ATTACHMENTS, NO_QUERY
 from zoho_desk_emulator.credits import PLAIN_WEIGHT, SEARCH_WEIGHT
 from zoho_desk_emulator.plumbing import (
     Answer,

@@ -31,7 +31,6 @@ from typing import Any, Final
 
 import multipart
 
-from zoho_desk_emulator.constraints import Field, Schema
 from zoho_desk_emulator.desk import Desk
 from zoho_desk_emulator.errors import DeskError, FieldError, invalid_data
 from zoho_desk_emulator.faults import Faults
@@ -41,28 +40,6 @@ from zoho_desk_emulator.sandbox import SANDBOX_AGENT_ID
 NAME_MAX: Final = 100  # attachmentResponse.name maxLength
 # what a multipart body may carry beside the file itself (boundaries, part headers)
 ENVELOPE_MAX: Final = 64 * 1024
-
-CREATE_ATTACHMENT_QUERY: Final = Schema(
-    source="TicketAttachment.json paths./api/v1/tickets/{ticketId}/attachments.post.parameters",
-    fields={"isPublic": Field(kinds=("boolean",))},
-    query=True,
-)
-LIST_ATTACHMENTS: Final = Schema(
-    source="TicketAttachment.json paths./api/v1/tickets/{ticketId}/attachments.get.parameters",
-    fields={
-        "include": Field(pattern=r"creator"),
-        "limit": Field(kinds=("integer",), minimum=1, maximum=100),
-        "isPublic": Field(kinds=("boolean",)),
-        "from": Field(kinds=("integer",), minimum=0),
-        "sortBy": Field(pattern=r"-?createdTime"),
-    },
-    query=True,
-)
-NO_QUERY: Final = Schema(
-    source="TicketAttachment.json (delete), Upload.json (post): no query parameter",
-    fields={},
-    query=True,
-)
 
 
 @dataclass(frozen=True, slots=True)

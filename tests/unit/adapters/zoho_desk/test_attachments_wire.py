@@ -24,8 +24,7 @@ from ticketing.domain.errors import (
     HelpdeskUnavailable,
     RateLimited,
 )
-from zoho_desk_emulator.attachments import CREATE_ATTACHMENT_QUERY, LIST_ATTACHMENTS
-from zoho_desk_emulator.constraints import validate
+from zoho_desk_emulator.constraints import CREATE_ATTACHMENT_QUERY, LIST_ATTACHMENTS, validate
 
 from tests.support.zoho import ACCESS, ACCOUNTS, DESK, ORG, REFRESHED, token_body
 
