@@ -1,16 +1,20 @@
 """An in-memory ``AttachmentDesk`` that refuses, names and fails uploads the way Zoho Desk
-(and its emulator) does, for unit tests and the contract suite."""
+(and its emulator) does, for unit tests and the contract suite; and an in-memory
+``AttachmentFetcher`` serving files from a dict."""
 
 from __future__ import annotations
 
 import hashlib
 import itertools
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 
+from ticketing.adapters.attachments.sources import BytesSource
 from ticketing.adapters.clock import SystemClock
 from ticketing.domain.attachments import (
     ZOHO_MAX_BYTES,
+    AttachmentFetchError,
     AttachmentRejected,
     FileSource,
     TicketAttachment,
@@ -131,3 +135,80 @@ class InMemoryAttachments:
     async def list_attachments(self, ticket_id: str) -> list[TicketAttachment]:
         self._enter("list_attachments", ticket_id)
         return [stored.attachment for stored in self.files.get(ticket_id, [])]
+
+
+@dataclass(frozen=True, slots=True)
+class MemoryFile:
+    """A fetched file held in memory (``FetchedFile``)."""
+
+    data: bytes
+    content_type: str
+    filename: str | None
+
+    def __repr__(self) -> str:
+        return f"MemoryFile({self.filename!r}, {self.content_type}, {len(self.data)} bytes)"
+
+    @property
+    def size(self) -> int:
+        return len(self.data)
+
+    @property
+    def sha256(self) -> str:
+        return hashlib.sha256(self.data).hexdigest()
+
+    def chunks(self) -> AsyncIterator[bytes]:
+        return BytesSource(self.data).chunks()
+
+
+class InMemoryFetcher:
+    """An ``AttachmentFetcher`` over a dict of URLs, for unit tests.
+
+    A URL in ``failures`` raises its error (once per entry in its list, then the file is
+    served); a URL not in ``files`` is ``gone``; a file over ``max_bytes`` is ``too_large``;
+    a declared type other than the file's is ``bad_content_type``. ``fetched`` lists every
+    URL asked for, in order.
+    """
+
+    def __init__(self, *, max_bytes: int = ZOHO_MAX_BYTES) -> None:
+        self.max_bytes = max_bytes
+        self.files: dict[str, MemoryFile] = {}
+        self.failures: dict[str, list[AttachmentFetchError]] = {}
+        self.fetched: list[str] = []
+
+    def __repr__(self) -> str:
+        return f"InMemoryFetcher(files={len(self.files)}, fetched={len(self.fetched)})"
+
+    def add(
+        self,
+        url: str,
+        data: bytes,
+        content_type: str = "application/octet-stream",
+        filename: str | None = None,
+    ) -> None:
+        self.files[url] = MemoryFile(data, content_type, filename)
+
+    def fail(self, url: str, error: AttachmentFetchError, times: int = 1) -> None:
+        self.failures.setdefault(url, []).extend([error] * times)
+
+    def fetch(
+        self, url: str, *, content_type: str | None = None
+    ) -> AbstractAsyncContextManager[MemoryFile]:
+        return self._fetch(url, content_type)
+
+    @asynccontextmanager
+    async def _fetch(self, url: str, declared: str | None) -> AsyncIterator[MemoryFile]:
+        self.fetched.append(url)
+        pending = self.failures.get(url)
+        if pending:
+            raise pending.pop(0)
+        found = self.files.get(url)
+        if found is None:
+            raise AttachmentFetchError("gone", f"{url} answered 404")
+        if found.size > self.max_bytes:
+            raise AttachmentFetchError("too_large", f"{url} is over {self.max_bytes} bytes")
+        wanted = (declared or "").split(";")[0].strip().lower()
+        if wanted and wanted != found.content_type:
+            raise AttachmentFetchError(
+                "bad_content_type", f"{url} is {found.content_type}, the message said {wanted}"
+            )
+        yield found
