@@ -94,9 +94,11 @@ async def _serve(listener: Listener, stream: anyio.abc.ByteStream) -> None:
 
 
 @asynccontextmanager
-async def listening(routes: dict[str, Script] | None = None) -> AsyncIterator[Listener]:
-    """A listener on 127.0.0.1 (a free port) for the duration of the block."""
-    server = await anyio.create_tcp_listener(local_host="127.0.0.1", local_port=0)
+async def listening(
+    routes: dict[str, Script] | None = None, *, host: str = "127.0.0.1"
+) -> AsyncIterator[Listener]:
+    """A listener on ``host`` (loopback; a free port) for the duration of the block."""
+    server = await anyio.create_tcp_listener(local_host=host, local_port=0)
     port = server.extra(anyio.abc.SocketAttribute.local_port)  # noqa: S610 - not Django
     listener = Listener(port, dict(routes or {}))
     async with server, anyio.create_task_group() as group:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import socket
 import time
 from collections.abc import Iterator, Sequence
 
@@ -526,3 +527,26 @@ async def test_an_international_name_is_checked_resolved_and_named_as_dns_knows_
     assert {r.extensions["sni_hostname"] for r in seen} == {"xn--bcher-kva.example"}
     assert {r.headers["Host"] for r in seen} == {"xn--bcher-kva.example"}
     assert {r.headers["Authorization"] for r in seen} == {f"Bearer {TOKEN}"}
+
+
+def _ipv6_loopback() -> bool:
+    try:
+        with socket.socket(socket.AF_INET6) as probe:
+            probe.bind(("::1", 0))
+    except OSError:
+        return False
+    return True
+
+
+@pytest.mark.skipif(not _ipv6_loopback(), reason="no IPv6 loopback on this machine")
+async def test_an_ipv6_answer_is_dialled_as_such() -> None:
+    """A name resolving to ::1 (allowed private) is fetched from [::1] with Host the name."""
+    async with listening({"/x": Script(body=b"v6")}, host="::1") as server:
+        fetcher = SafeFetcher(
+            rules(allowed_hosts=("v6.test",), private_hosts=("v6.test",)),
+            resolver=FakeDns({"v6.test": ["::1"]}),
+            transport=GUARD,
+        )
+        async with fetcher.fetch(f"http://v6.test:{server.port}/x") as got:
+            assert got.size == 2
+    assert server.requests[0].headers["host"] == f"v6.test:{server.port}"
