@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 import stat
@@ -259,6 +260,43 @@ def _webhook_token(value: str) -> str | None:
     return value
 
 
+def _hosts(value: str) -> tuple[str, ...]:
+    hosts = tuple(h.strip().lower().rstrip(".") for h in value.split(",") if h.strip())
+    for host in hosts:
+        name = host.removeprefix("*.").strip("[]")
+        bad = not name or any(c in name for c in "*/@ ?#")
+        if not bad and ":" in name:
+            try:
+                ipaddress.IPv6Address(name)
+            except ValueError:
+                bad = True  # a port or a scheme: hosts only
+        if bad:
+            raise ValueError(f"expected host names or *.suffix, comma-separated, got {host!r}")
+    return tuple(h.removeprefix("[").removesuffix("]") for h in hosts)
+
+
+def _host_tokens(value: str) -> tuple[tuple[str, str], ...]:
+    pairs: list[tuple[str, str]] = []
+    for item in (i.strip() for i in value.split(",")):
+        if not item:
+            continue
+        host, sep, token = item.partition("=")
+        if not sep or not host.strip() or not token.strip():
+            # never the token in the message: it ends up in logs
+            raise ValueError("expected host=token pairs, comma-separated")
+        pairs.append((host.strip().lower().rstrip("."), token.strip()))
+    return tuple(pairs)
+
+
+def _content_types(value: str) -> tuple[str, ...]:
+    kinds = tuple(k.strip().lower() for k in value.split(",") if k.strip())
+    for kind in kinds:
+        main, slash, sub = kind.partition("/")
+        if not (slash and main and sub) or "*" in main:
+            raise ValueError(f"expected types such as image/* or application/pdf, got {kind!r}")
+    return kinds
+
+
 def setting(env: str, parse: Callable[[str], T], default: str) -> T:
     """Declare a setting: its variable name, parser and default (as the text a user would
     write). The field's type is the parser's, so mypy checks the two agree."""
@@ -359,6 +397,25 @@ class Settings:
     # Follow-ups (issue 14): seconds after a customer's ticket is made during which their
     # next incidents become comments on it while it is open (0: every incident a ticket).
     thread_window: float = setting("THREAD_WINDOW", _float(0, 90 * 86400), "0")
+    # Attachments (issue 15): the hosts attachment URLs may be fetched from (exact names or
+    # *.suffix; none: URL attachments are refused), those of them that may resolve to private
+    # addresses, plain http, the largest file (Zoho's 20 MB), the time one fetch may take,
+    # the types taken (none listed: any) and bearer tokens per host (host=token,...).
+    attachment_allowed_hosts: tuple[str, ...] = setting("ATTACHMENT_ALLOWED_HOSTS", _hosts, "")
+    attachment_private_hosts: tuple[str, ...] = setting(
+        "ATTACHMENT_ALLOW_PRIVATE_HOSTS", _hosts, ""
+    )
+    attachment_allow_http: bool = setting("ATTACHMENT_ALLOW_HTTP", _bool, "false")
+    attachment_max_bytes: int = setting(
+        "ATTACHMENT_MAX_BYTES", _int(1, 1024 * 1024 * 1024), "20971520"
+    )
+    attachment_fetch_timeout: float = setting("ATTACHMENT_FETCH_TIMEOUT", _float(1, 600), "30")
+    attachment_content_types: tuple[str, ...] = setting(
+        "ATTACHMENT_CONTENT_TYPES", _content_types, ""
+    )
+    attachment_host_tokens: tuple[tuple[str, str], ...] = setting(
+        "ATTACHMENT_HOST_TOKENS", _host_tokens, ""
+    )
     # `ticketing worker` serves /metrics and the probes on this port (unset: no HTTP at all).
     metrics_port: int | None = setting("METRICS_PORT", _unless_empty(_int(1, 65535)), "")
 
@@ -499,6 +556,7 @@ class Settings:
             *self.api_keys,
             redis_password(self.redis_url),
             self.zoho_webhook_token,
+            *(token for _, token in self.attachment_host_tokens),
         ]
         return tuple(v for v in values if v)
 
@@ -516,6 +574,8 @@ class Settings:
             value = getattr(self, f.name)
             if f.name in secret:
                 out[f.name] = "<set>" if value else "<unset>"
+            elif f.name == "attachment_host_tokens":
+                out[f.name] = tuple((host, "<set>") for host, _ in value)
             elif f.name == "redis_url" and value:
                 out[f.name] = redact_url_password(value)
             elif isinstance(value, Priority):

@@ -24,6 +24,7 @@ from litestar.types import (
 )
 
 from zoho_desk_emulator import constraints
+from zoho_desk_emulator.attachment_routes import HANDLERS as ATTACHMENT_HANDLERS
 from zoho_desk_emulator.calls import logged_headers, redacted_query
 from zoho_desk_emulator.credits import PLAIN_WEIGHT, SEARCH_WEIGHT
 from zoho_desk_emulator.desk import Desk
@@ -427,6 +428,7 @@ def create_emulator_app(state: EmulatorState | None = None, *, lenient: bool = F
             control_tickets,
             control_calls,
             *TWO_WAY_HANDLERS,
+            *ATTACHMENT_HANDLERS,
         ],
         dependencies={"emu": Provide(provide_state, sync_to_thread=False)},
         exception_handlers={

@@ -457,6 +457,30 @@ GET_COMMENT: Final = Schema(
     query=True,
 )
 
+# ---------------------------------------------------------------- attachments
+
+CREATE_ATTACHMENT_QUERY: Final = Schema(
+    source="TicketAttachment.json paths./api/v1/tickets/{ticketId}/attachments.post.parameters",
+    fields={"isPublic": Field(kinds=("boolean",))},
+    query=True,
+)
+LIST_ATTACHMENTS: Final = Schema(
+    source="TicketAttachment.json paths./api/v1/tickets/{ticketId}/attachments.get.parameters",
+    fields={
+        "include": Field(pattern=r"creator"),
+        "limit": Field(kinds=("integer",), minimum=1, maximum=100),
+        "isPublic": Field(kinds=("boolean",)),
+        "from": Field(kinds=("integer",), minimum=0),
+        "sortBy": Field(pattern=r"-?createdTime"),
+    },
+    query=True,
+)
+NO_QUERY: Final = Schema(
+    source="TicketAttachment.json (delete), Upload.json (post): no query parameter",
+    fields={},
+    query=True,
+)
+
 # ---------------------------------------------------------------- webhooks
 
 _WEBHOOK_IDS: Final = Field(
@@ -789,6 +813,10 @@ ALL_SCHEMAS: Final = {
     "POST /api/v1/webhooks": CREATE_WEBHOOK,
     "PATCH /api/v1/webhooks/{webhookId}": UPDATE_WEBHOOK,
     "GET /api/v1/webhooks": WEBHOOK_QUERY,
+    "POST /api/v1/tickets/{ticketId}/attachments": CREATE_ATTACHMENT_QUERY,
+    "GET /api/v1/tickets/{ticketId}/attachments": LIST_ATTACHMENTS,
+    "DELETE /api/v1/tickets/{ticketId}/attachments/{attachmentId}": NO_QUERY,
+    "POST /api/v1/uploads": NO_QUERY,
 }
 
 __all__ = [

@@ -14,6 +14,10 @@ DuplicatePolicy = Literal["allow", "reject"]
 WebhookSignature = Literal["valid", "bad", "none"]
 
 
+# "about 20 MB per file" (facts page, one source); read as MiB, the larger reading
+UPLOAD_MAX_BYTES = 20 * 1024 * 1024
+
+
 class FaultError(ValueError):
     """A fault switch was given a value it cannot take."""
 
@@ -35,6 +39,13 @@ class Faults:
     delivered one is sent ``webhook_duplicates`` more times (a receiver must not care);
     ``webhook_signature`` is ``valid`` (signed with the key of ``/.well-known/jwks.json``),
     ``bad`` (signed by another key under the same kid) or ``none`` (no ``X-ZDesk-JWT``).
+
+    Attachments (``POST /tickets/{id}/attachments`` and ``/uploads``): the next
+    ``upload_fail`` uploads answer 500 and store nothing; the next ``upload_then_fail``
+    store the file and answer 500; the next ``upload_then_hang`` store it and answer only
+    after ``hang`` seconds (past a client's timeout). ``upload_max_bytes`` is the largest
+    file (Zoho's 20 MB; lower it to test the refusal cheaply); ``blocked_file_types`` are
+    what an admin blocked: extensions (``exe``) or content types (``image/svg+xml``).
     """
 
     outage: Outage | None = None
@@ -64,6 +75,11 @@ class Faults:
     webhook_redelivery_delay: float = 0.5
     webhook_duplicates: int = 0
     webhook_signature: WebhookSignature = "valid"
+    upload_fail: int = 0
+    upload_then_fail: int = 0
+    upload_then_hang: int = 0
+    upload_max_bytes: int = UPLOAD_MAX_BYTES
+    blocked_file_types: tuple[str, ...] = ()
 
     def clear(self) -> None:
         """Every switch off, in place, so references held by tests stay live."""
@@ -71,7 +87,7 @@ class Faults:
             setattr(self, f.name, getattr(_OFF, f.name))
 
     def as_json(self) -> dict[str, Any]:
-        return asdict(self)
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
 
     def apply(self, data: Mapping[str, Any], monotonic_now: float) -> None:
         """Set the switches named in ``data`` (the JSON form); the others keep their values.
@@ -108,6 +124,10 @@ _SIMPLE_COUNTS = {
     "rate_limit_calls",
     "webhook_redeliveries",
     "webhook_duplicates",
+    "upload_fail",
+    "upload_then_fail",
+    "upload_then_hang",
+    "upload_max_bytes",
 }
 
 
@@ -145,6 +165,8 @@ def _apply_one(faults: Faults, name: str, value: Any, monotonic_now: float) -> N
         if not isinstance(value, bool):
             raise FaultError(f"{name} is true or false")
         setattr(faults, "deny_consent" if name == "deny" else name, value)
+    elif name == "blocked_file_types":
+        faults.blocked_file_types = _file_types(value)
     elif name == "duplicate_contact_email":
         if value not in ("allow", "reject"):
             raise FaultError('duplicate_contact_email is "allow" or "reject"')
@@ -187,6 +209,19 @@ def _rate_limit(faults: Faults, value: Any, monotonic_now: float) -> None:
         faults.rate_limit_until = monotonic_now + seconds if seconds else None
     if "retry_after" in value:
         faults.retry_after = whole_number("rate_limit.retry_after", value["retry_after"])
+
+
+def _file_types(value: Any) -> tuple[str, ...]:
+    if value in (None, False):
+        return ()
+    if not isinstance(value, list | tuple) or not all(
+        isinstance(v, str) and v.strip(" .") for v in value
+    ):
+        raise FaultError(
+            "blocked_file_types is a list of extensions or content types, "
+            'e.g. ["exe", "image/svg+xml"]'
+        )
+    return tuple(v.strip().lstrip(".").lower() for v in value)
 
 
 def _non_negative_float(name: str, value: Any) -> float:

@@ -10,6 +10,7 @@ from typing import Any, Generic, TypeVar, cast
 
 import httpx
 
+from zoho_desk_emulator.attachments import Attachments
 from zoho_desk_emulator.calls import CallLog
 from zoho_desk_emulator.clock import Clock, SystemClock
 from zoho_desk_emulator.conversations import Conversations
@@ -66,7 +67,8 @@ class EmulatorState:
     A façade over the parts, each with its own state: ``oauth`` (:class:`OAuthServer`),
     ``desk`` (:class:`Desk`, searches included), ``credits`` (:class:`CreditMeter`) and
     ``call_log`` (:class:`CallLog`), ``conversations`` (:class:`Conversations`: threads and
-    comments) and ``webhooks`` (:class:`Webhooks`: subscriptions and deliveries, over
+    comments), ``attachments`` (:class:`Attachments`: files on tickets, temporary uploads)
+    and ``webhooks`` (:class:`Webhooks`: subscriptions and deliveries, over
     ``webhook_transport`` when given). ``faults`` is one object shared by all of them, cleared
     in place so references held by tests stay live. :meth:`reset` replaces every part; the
     attributes listed under "the parts' surface" read (and set) the current part's.
@@ -75,6 +77,7 @@ class EmulatorState:
     oauth: OAuthServer
     desk: Desk
     conversations: Conversations
+    attachments: Attachments
     webhooks: Webhooks
     credits: CreditMeter
     call_log: CallLog
@@ -125,6 +128,7 @@ class EmulatorState:
         self.rng = random.Random(self.seed)  # noqa: S311 - drives fault injection, not security
         self.desk = Desk(self.clock, self.faults, edition=self.edition, lenient=self.lenient)
         self.conversations = Conversations(self.desk)
+        self.attachments = Attachments(self.desk)
         self.webhooks = Webhooks(
             self.clock,
             self.faults,
@@ -166,6 +170,8 @@ class EmulatorState:
             "tickets_created": self.tickets_created,
             "threads": len(self.conversations.threads),
             "comments": len(self.conversations.comments),
+            "attachments": len(self.attachments.records),
+            "uploads": len(self.attachments.uploads),
             "webhooks": len(self.webhooks.subscriptions),
             "webhook_deliveries": len(self.webhooks.deliveries),
             "webhook_events_pending": self.webhooks.pending(),

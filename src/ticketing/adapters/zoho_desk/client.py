@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import collections
 import logging
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from typing import Any, Final, TypeVar
@@ -14,6 +14,7 @@ import anyio
 import httpx
 import msgspec
 
+from ticketing.adapters.zoho_desk.attachments import AttachmentCalls
 from ticketing.adapters.zoho_desk.oauth import SETUP_HINT, TokenManager
 from ticketing.adapters.zoho_desk.sync_calls import SyncCalls
 from ticketing.adapters.zoho_desk.wire import (
@@ -111,8 +112,9 @@ def build_http_client(
     )
 
 
-class ZohoDeskClient(SyncCalls):
-    """The ``Helpdesk`` port against Zoho Desk, and the two-way sync's calls (``SyncCalls``).
+class ZohoDeskClient(SyncCalls, AttachmentCalls):
+    """The ``Helpdesk`` port against Zoho Desk, the two-way sync's calls (``SyncCalls``) and
+    a ticket's attachments (``AttachmentCalls``, the ``AttachmentDesk`` port).
 
     Every call carries ``Authorization: Zoho-oauthtoken <token>`` and, except
     ``/organizations``, the ``orgId`` header. The organization and the default department
@@ -349,22 +351,27 @@ class ZohoDeskClient(SyncCalls):
         json: dict[str, Any] | None = None,
         org: bool = True,
         read_timeout: float | None = None,
+        stream: Callable[[], tuple[dict[str, str], AsyncIterator[bytes]]] | None = None,
     ) -> bytes | None:
         """One Desk call; the body, or None for 204. Retries once after INVALID_OAUTH.
-        ``read_timeout``: a longer read timeout for this call (connecting stays quick)."""
+        ``read_timeout``: a longer read and write timeout for this call (connecting stays
+        quick). ``stream``: a streamed body instead of ``json``, made afresh for each
+        attempt: its headers (``Content-Type``, ``Content-Length``) and its chunks."""
         headers = {"orgId": await self.org_id()} if org else {}
         url = f"{self.desk_url}{API}{path}"
         for attempt in (1, 2):
             token = await self._tokens.access_token()
             headers["Authorization"] = f"Zoho-oauthtoken {token}"
             self.calls[operation] += 1
+            body_headers, content = stream() if stream is not None else ({}, None)
             try:
                 response = await self._http.request(
                     method,
                     url,
                     params=params,
                     json=json,
-                    headers=headers,
+                    content=content,
+                    headers={**headers, **body_headers},
                     timeout=(
                         httpx.Timeout(read_timeout, connect=5.0, pool=5.0)
                         if read_timeout is not None

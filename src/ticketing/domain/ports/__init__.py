@@ -5,6 +5,7 @@ grouped by who needs them.
 - :mod:`.pipeline`: the ticket pipeline (helpdesk, ledger, pending queue, leases, contacts,
   call gate, metrics).
 - :mod:`.credentials`: OAuth tokens and their administration.
+- :mod:`.attachments`: files on helpdesk tickets, and the fetcher of attachment URLs.
 - :mod:`.sync`: the two-way sync (conversations, its log and output streams, the inbox).
 - :mod:`.threads`: follow-ups joining a customer's open ticket (THREAD_WINDOW).
 - :mod:`.operations`: monitoring, the doctor and the dead-letter tools; and the whole
@@ -13,6 +14,7 @@ grouped by who needs them.
 Everything is re-exported here, so ``from ticketing.domain.ports import X`` keeps working.
 """
 
+from ticketing.domain.ports.attachments import AttachmentDesk, AttachmentFetcher
 from ticketing.domain.ports.clock import Clock
 from ticketing.domain.ports.credentials import (
     AuthorizationServer,
@@ -66,6 +68,8 @@ from ticketing.domain.ports.threads import FollowUpDesk, ThreadIndex
 __all__ = [
     "Accepted",
     "Admission",
+    "AttachmentDesk",
+    "AttachmentFetcher",
     "AuthorizationServer",
     "Browser",
     "CallGate",

@@ -1,0 +1,1 @@
+"""Attachments' adapters: the bytes sources an upload reads, and the safe URL fetcher."""
