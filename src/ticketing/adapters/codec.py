@@ -8,6 +8,7 @@ from typing import Annotated, Final
 
 import msgspec
 
+from ticketing.domain.attachments import AttachmentSpec
 from ticketing.domain.model import Customer, Priority, Source, TicketCreated, TicketDraft
 
 # Decoding insists on an offset: a naive time in a queue entry is ambiguous, so it is bad data.
@@ -35,6 +36,17 @@ class CustomerWire(msgspec.Struct, frozen=True):
     phone: str | None = None
 
 
+class AttachmentWire(msgspec.Struct, frozen=True, omit_defaults=True):
+    """An :class:`~ticketing.domain.attachments.AttachmentSpec` on the wire (in a draft, in
+    an attachment job)."""
+
+    filename: str
+    content_type: str | None = None
+    size: int | None = None
+    url: str | None = None
+    blob: str | None = None
+
+
 class DraftWire(msgspec.Struct, frozen=True):
     """A :class:`~ticketing.domain.model.TicketDraft` on the wire (queue entries, ledger)."""
 
@@ -53,6 +65,8 @@ class DraftWire(msgspec.Struct, frozen=True):
     incident_id: str | None = None
     ticket_id: str | None = None
     conversation_id: str | None = None
+    # Absent when there are none (drafts without files encode as they always did).
+    attachments: list[AttachmentWire] | msgspec.UnsetType = msgspec.UNSET
 
 
 class CreatedEventWire(msgspec.Struct, frozen=True, omit_defaults=True):
@@ -112,6 +126,7 @@ def encode_draft(draft: TicketDraft) -> bytes:
         incident_id=draft.incident_id,
         ticket_id=draft.ticket_id,
         conversation_id=draft.conversation_id,
+        attachments=[attachment_wire(a) for a in draft.attachments] or msgspec.UNSET,
     )
     return _encoder.encode(wire)
 
@@ -142,7 +157,48 @@ def decode_draft(data: bytes | str) -> TicketDraft:
         incident_id=w.incident_id,
         ticket_id=w.ticket_id,
         conversation_id=w.conversation_id,
+        attachments=attachment_specs(w.attachments),
     )
+
+
+def attachment_wire(spec: AttachmentSpec) -> AttachmentWire:
+    return AttachmentWire(
+        filename=spec.filename,
+        content_type=spec.content_type,
+        size=spec.size,
+        url=spec.url,
+        blob=spec.blob,
+    )
+
+
+def attachment_specs(
+    wires: list[AttachmentWire] | msgspec.UnsetType,
+) -> tuple[AttachmentSpec, ...]:
+    if isinstance(wires, msgspec.UnsetType):
+        return ()
+    return tuple(
+        AttachmentSpec(w.filename, w.content_type, w.size, url=w.url, blob=w.blob) for w in wires
+    )
+
+
+_attachments_decoder = msgspec.json.Decoder(list[AttachmentWire])
+
+
+def encode_attachments(specs: tuple[AttachmentSpec, ...]) -> bytes:
+    """The JSON array of a job's files."""
+    return _encoder.encode([attachment_wire(a) for a in specs])
+
+
+def decode_attachments(data: bytes | str) -> tuple[AttachmentSpec, ...]:
+    """A job's files from their JSON array.
+
+    Raises:
+        PayloadError: not such an array.
+    """
+    try:
+        return attachment_specs(_attachments_decoder.decode(data))
+    except msgspec.DecodeError as exc:
+        raise _payload_error(exc) from exc
 
 
 def encode_event(event: TicketCreated) -> bytes:

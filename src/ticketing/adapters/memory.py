@@ -16,6 +16,7 @@ from ticketing.adapters.codec import (
     decode_draft,
     encode_draft,
 )
+from ticketing.domain.attachments import AttachmentJob
 from ticketing.domain.conversation import Author, Comment, Thread, WebhookEvent
 from ticketing.domain.conversation import TicketState as TicketState_
 from ticketing.domain.errors import HelpdeskRejected, NotFound, TicketTaken
@@ -106,6 +107,8 @@ class InMemoryTicketStore:
     events: list[TicketCreated] = field(default_factory=list)
     subscribers: list[Callable[[TicketCreated], None]] = field(default_factory=list)
     streams: dict[str, list[str]] = field(default_factory=dict)
+    # The attachment jobs (the ``ticketing:attachments`` stream): InMemoryAttachmentWork's.
+    attachment_jobs: list[AttachmentJob] = field(default_factory=list)
     _ledger: dict[str, _Ledger] = field(default_factory=dict, init=False)
     _pending: dict[str, dict[str, str]] = field(default_factory=dict, init=False)
     _pel: dict[str, _Delivery] = field(default_factory=dict, init=False)
@@ -253,7 +256,19 @@ class InMemoryTicketStore:
             reason=None,
         )
         if record.draft is not None:
-            record.customer = decode_draft(record.draft).customer
+            draft = decode_draft(record.draft)
+            record.customer = draft.customer
+            if draft.attachments and outcome.ticket_id:
+                # Its files go on the ticket after: one job, queued in this same step.
+                self.attachment_jobs.append(
+                    AttachmentJob(
+                        self._new_id(),
+                        key,
+                        outcome.ticket_id,
+                        draft.attachments,
+                        joined=appended,
+                    )
+                )
         record.draft = None
         record.expires_at = self.clock.monotonic() + self.retention
         if owned:

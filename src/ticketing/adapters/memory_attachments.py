@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import itertools
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 
@@ -15,6 +15,7 @@ from ticketing.adapters.clock import SystemClock
 from ticketing.domain.attachments import (
     ZOHO_MAX_BYTES,
     AttachmentFetchError,
+    AttachmentJob,
     AttachmentRejected,
     FileSource,
     TicketAttachment,
@@ -212,3 +213,70 @@ class InMemoryFetcher:
                 "bad_content_type", f"{url} is {found.content_type}, the message said {wanted}"
             )
         yield found
+
+
+class InMemoryAttachmentBlobs:
+    """The ``AttachmentBlobs`` port in this process's memory (the store without Redis)."""
+
+    def __init__(self) -> None:
+        self.blobs: dict[str, bytes] = {}
+
+    def __repr__(self) -> str:
+        return f"InMemoryAttachmentBlobs(blobs={len(self.blobs)})"
+
+    async def put(self, blob_id: str, chunks: AsyncIterator[bytes], ttl: float) -> int:
+        data = b"".join([chunk async for chunk in chunks])
+        self.blobs[blob_id] = data
+        return len(data)
+
+    async def open(self, blob_id: str) -> FileSource | None:
+        data = self.blobs.get(blob_id)
+        return None if data is None else BytesSource(data)
+
+    async def delete(self, blob_ids: Sequence[str]) -> None:
+        for blob_id in blob_ids:
+            self.blobs.pop(blob_id, None)
+
+
+class InMemoryAttachmentWork:
+    """The ``AttachmentWork`` port over the in-memory store's job list (``jobs``, which its
+    ``complete`` appends to), with the Redis queue's hand-out rules."""
+
+    def __init__(self, clock: Clock, jobs: list[AttachmentJob]) -> None:
+        self._clock = clock
+        self.jobs = jobs
+        self._held: dict[str, tuple[str, float]] = {}  # entry → (consumer, handed out at)
+        self._progress: dict[str, dict[str, str]] = {}
+
+    def __repr__(self) -> str:
+        return f"InMemoryAttachmentWork(jobs={len(self.jobs)}, held={len(self._held)})"
+
+    async def claim(self, consumer: str, count: int, min_idle: float) -> list[AttachmentJob]:
+        now = self._clock.monotonic()
+        taken: list[AttachmentJob] = []
+        for job in list(self.jobs):
+            if len(taken) >= count:
+                break
+            held = self._held.get(job.entry_id)
+            if held is None or held[0] == consumer or now - held[1] >= min_idle:
+                self._held[job.entry_id] = (consumer, now)
+                taken.append(job)
+        return taken
+
+    async def ack(self, entry_id: str) -> None:
+        self._held.pop(entry_id, None)
+        self.jobs[:] = [job for job in self.jobs if job.entry_id != entry_id]
+
+    async def progress(self, key: str) -> dict[str, str]:
+        return dict(self._progress.get(key, {}))
+
+    async def record(self, key: str, fields: Mapping[str, str]) -> None:
+        kept = self._progress.setdefault(key, {})
+        for name, value in fields.items():
+            if value == "":
+                kept.pop(name, None)
+            else:
+                kept[name] = value
+
+    async def backlog(self) -> int:
+        return len(self.jobs)

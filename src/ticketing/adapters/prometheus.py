@@ -180,6 +180,27 @@ class PrometheusMetrics:
             self.webhook_deliveries.labels(outcome)
         for check in ("verified", "bad", "unsigned", "unverified"):
             self.webhook_signatures.labels(check)
+        # Attachments (issue 15).
+        self.attachments_uploaded = Counter(
+            "ticketing_attachments_uploaded", "Files put on their tickets", registry=r
+        )
+        self.attachments_refused = Counter(
+            "ticketing_attachments_refused",
+            "Files that will not be put on their tickets, by reason (too_large, blocked_type, "
+            "empty, gone, host_not_allowed, private_address, bad_content_type, source_error, "
+            "timeout, ticket_gone)",
+            ["reason"],
+            registry=r,
+        )
+        self.attachment_bytes = Counter(
+            "ticketing_attachment_bytes", "Bytes of the files put on tickets", registry=r
+        )
+        self.attachment_upload_seconds = Histogram(
+            "ticketing_attachment_upload_seconds",
+            "Time one file's upload to Zoho took",
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
         self.store_up = Gauge(
             "ticketing_store_up", "1 when the ticket store (Redis) answered the scrape", registry=r
         )
@@ -194,6 +215,14 @@ class PrometheusMetrics:
         return f"PrometheusMetrics(watching={self._store is not None})"
 
     # --- the Metrics port ---------------------------------------------------------------
+
+    def attachment_uploaded(self, size: int, seconds: float) -> None:
+        self.attachments_uploaded.inc()
+        self.attachment_bytes.inc(size)
+        self.attachment_upload_seconds.observe(max(0.0, seconds))
+
+    def attachment_refused(self, reason: str) -> None:
+        self.attachments_refused.labels(reason).inc()
 
     def ticket(self, outcome: str, source: Source) -> None:
         self.tickets.labels(outcome, source.value).inc()

@@ -2,16 +2,25 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import logging
 import re
 import unicodedata
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Final
 
 import phonenumbers
 
+from ticketing.domain.attachments import (
+    ZOHO_MAX_BYTES,
+    AttachmentSpec,
+    attachment_name,
+    unique_names,
+)
 from ticketing.domain.contacts import normalize_email, normalize_phone
 from ticketing.domain.errors import PayloadTooLarge, ValidationError
 from ticketing.domain.model import (
@@ -104,6 +113,95 @@ def follow_up_ticket(value: str | int | None) -> str | None:
     if not _TICKET_ID.match(text):
         raise ValidationError("ticket_id", f"must be a Zoho ticket id, digits (got {text[:40]!r})")
     return text
+
+
+# At most this many files per request; more are dropped with a note on the ticket.
+MAX_ATTACHMENTS: Final = 10
+MAX_ATTACHMENT_URL: Final = 2048
+_MAX_CONTENT_TYPE = 100
+
+
+@dataclass(frozen=True, slots=True)
+class IncomingFile:
+    """A file as a request gives it: a ``url`` the service fetches, or ``data`` (base64)."""
+
+    url: str | None = None
+    filename: str | None = None
+    content_type: str | None = None
+    size: int | str | None = None
+    data: str | None = None
+
+
+def inline_bytes(data: str) -> bytes:
+    """The bytes of base64 ``data`` (standard or URL-safe alphabet, padding optional).
+
+    Raises:
+        ValueError: not base64.
+    """
+    text = "".join(data.split())
+    text += "=" * (-len(text) % 4)
+    alphabet = text.replace("-", "+").replace("_", "/")
+    return base64.b64decode(alphabet, validate=True)
+
+
+def blob_id(key: str, index: int) -> str:
+    """Where the bytes of a request's file ``index`` are staged."""
+    return f"{key}#{index}"
+
+
+def attachment_specs(
+    files: Sequence[IncomingFile],
+    key: str,
+    notes: Notes,
+    *,
+    max_bytes: int,
+    staged: dict[str, bytes] | None = None,
+) -> tuple[AttachmentSpec, ...]:
+    """The request's files as accepted: each a URL to fetch or bytes to stage (under
+    ``blob_id(key, n)``, n its place here), named fit for the helpdesk and uniquely. A file
+    that cannot be read (neither or both of url and data, not base64, a URL that is not
+    http(s), over ``max_bytes``, past the tenth) is dropped with a note on the ticket: the
+    ticket never fails for a file. The bytes of inline files go into ``staged`` (blob id →
+    bytes), for the caller to stage before the request is accepted."""
+    kept: list[tuple[str, str | None, int | None, str | None, bytes | None]] = []
+    for n, f in enumerate(files):
+        label = f.filename or f.url or f"#{n + 1}"
+        if len(kept) >= MAX_ATTACHMENTS:
+            notes.drop("attachment", label, f"more than {MAX_ATTACHMENTS} files in one message")
+            continue
+        if bool(f.url) == bool(f.data):
+            notes.drop("attachment", label, "give either a url or base64 data")
+            continue
+        size: int | None = None
+        content: bytes | None = None
+        if f.url:
+            url = f.url.strip()
+            if len(url) > MAX_ATTACHMENT_URL or not url.lower().startswith(("https://", "http://")):
+                notes.drop("attachment", label, "the url must be http(s), at most 2048 characters")
+                continue
+        else:
+            try:
+                content = inline_bytes(f.data or "")
+            except ValueError:
+                notes.drop("attachment", label, "its data is not base64")
+                continue
+            size = len(content)
+            if size > max_bytes:
+                notes.drop("attachment", label, f"larger than {max_bytes} bytes")
+                continue
+        if size is None and f.size is not None and str(f.size).strip().isdigit():
+            size = int(str(f.size).strip())
+        kind = (f.content_type or "").strip()[:_MAX_CONTENT_TYPE] or None
+        name = attachment_name(f.filename or (f.url or "").split("?")[0].rstrip("/"))
+        kept.append((name, kind, size, f.url.strip() if f.url else None, content))
+    names = unique_names([k[0] for k in kept])
+    specs: list[AttachmentSpec] = []
+    for i, (_, kind, size, link, data) in enumerate(kept):
+        blob = blob_id(key, i) if data is not None else None
+        if blob is not None and staged is not None and data is not None:
+            staged[blob] = data
+        specs.append(AttachmentSpec(names[i], content_type=kind, size=size, url=link, blob=blob))
+    return tuple(specs)
 
 
 def api_client(api_key: str | None) -> str:
@@ -456,6 +554,9 @@ def incident_ticket(
     policy: IntakePolicy,
     ticket_id: str | int | None = None,
     conversation_id: str | None = None,
+    attachments: Sequence[IncomingFile] = (),
+    max_attachment_bytes: int = ZOHO_MAX_BYTES,
+    staged: dict[str, bytes] | None = None,
 ) -> TicketDraft:
     """A draft from a classifier incident: the same rules as a person's ticket (one intake),
     with a subject derived when there is none, and a classifier's unsure label tolerated."""
@@ -476,6 +577,7 @@ def incident_ticket(
     subject_text = _fitted(subject, "subject", MAX_SUBJECT, "Subject", notes)
     trusted = confidence_of(confidence, notes)
     _priority(priority, policy, notes)  # an unknown word is noted; the classifier's rule decides
+    files = attachment_specs(attachments, key, notes, max_bytes=max_attachment_bytes, staged=staged)
     return TicketDraft(
         key=key,
         request_id=new_request_id(),
@@ -496,4 +598,5 @@ def incident_ticket(
         description=notes.describe(text, key),
         ticket_id=follow_up_ticket(ticket_id),
         conversation_id=idempotency_key(conversation_id, field="conversation_id"),
+        attachments=files,
     )

@@ -41,6 +41,7 @@ from ticketing.application.tickets import (
     SubmitTicket,
     TicketProcessor,
 )
+from ticketing.container.attachments import build_attachments
 from ticketing.container.backend import (
     Backend,
     InProcessBackend,
@@ -266,6 +267,18 @@ class Container(containers.DeclarativeContainer):
             build_webhook_signatures, http, endpoints.provided.desk_url, clock
         ),
     )
+    attachments = providers.Singleton(
+        build_attachments,
+        settings,
+        redis,
+        store,
+        zoho,
+        helpdesk,
+        leases,
+        clock,
+        metrics,
+        consumer=providers.Callable(process_name, liveness),
+    )
     services = providers.Singleton(
         Services,
         settings=settings,
@@ -288,6 +301,7 @@ class Container(containers.DeclarativeContainer):
         metrics=providers.Singleton(watch_metrics, metrics, store, helpdesk, tokens, zoho),
         liveness=liveness,
         sync=sync,
+        attachments=attachments,
     )
 
     # The admin commands (auth setup/status, whoami, doctor): resolved by the CLI only.

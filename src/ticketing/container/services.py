@@ -39,6 +39,7 @@ from ticketing.application.queries import (
 from ticketing.application.sync.access import SyncAccess
 from ticketing.application.tickets import DrainQueue, SubmitTicket
 from ticketing.application.tickets.drain import TakeOver
+from ticketing.container.attachments import AttachmentServices
 from ticketing.container.backend import Backend, store_kind
 from ticketing.container.sync import SyncServices
 from ticketing.container.zoho import ZohoEndpoints
@@ -156,6 +157,8 @@ class Services:
     liveness: Heartbeat | None = None
     # The two-way sync (the webhook receiver, the inbox handler, the poller).
     sync: SyncServices | None = None
+    # The attachments (the staged bytes intake writes, the uploads the background runs).
+    attachments: AttachmentServices | None = None
 
 
 def watch_metrics(

@@ -43,6 +43,51 @@ FETCH_REASONS: Final[tuple[FetchReason, ...]] = (
 
 
 @dataclass(frozen=True, slots=True)
+class AttachmentSpec:
+    """One file a request brings, as accepted: fetched from ``url`` when its upload runs, or
+    read from the bytes staged under ``blob`` (inline data, a multipart part). ``filename``
+    is already fit for the helpdesk and unique among the request's files."""
+
+    filename: str
+    content_type: str | None = None
+    size: int | None = None
+    url: str | None = None
+    blob: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AttachmentJob:
+    """The files of one request, to put on its ticket once the ticket exists: one job per
+    request (``key``), queued in the same step as the ticket's completion. ``joined``: the
+    ticket was an open one the request joined (files may already be on it). ``only``: a
+    replayed dead letter, one file of the request to try again."""
+
+    entry_id: str
+    key: str
+    ticket_id: str
+    attachments: tuple[AttachmentSpec, ...]
+    joined: bool = False
+    only: int | None = None
+
+
+def unique_names(names: Sequence[str]) -> list[str]:
+    """The names, each made unique among them as a desktop does: ``photo.jpg``, ``photo (2).jpg``
+    (so an upload whose answer was lost is found again by its name and size)."""
+    seen: set[str] = set()
+    out: list[str] = []
+    for name in names:
+        candidate, n = name, 1
+        while candidate.lower() in seen:
+            n += 1
+            stem, dot, extension = name.rpartition(".")
+            candidate = f"{stem} ({n}).{extension}" if dot and stem else f"{name} ({n})"
+            candidate = attachment_name(candidate)
+        seen.add(candidate.lower())
+        out.append(candidate)
+    return out
+
+
+@dataclass(frozen=True, slots=True)
 class TicketAttachment:
     """A file attached to a helpdesk ticket."""
 

@@ -10,6 +10,8 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Final
 
+from ticketing.domain.attachments import AttachmentSpec
+
 
 class Priority(enum.Enum):
     """Zoho Desk's default priority picklist."""
@@ -101,6 +103,8 @@ class TicketDraft:
     # A follow-up may name the ticket it belongs to, or the conversation (THREAD_WINDOW).
     ticket_id: str | None = None
     conversation_id: str | None = None
+    # Files to put on the ticket once it exists (fetched or staged; see AttachmentSpec).
+    attachments: tuple[AttachmentSpec, ...] = ()
 
 
 # The longest description sent to the helpdesk: the customer's text and the reference line.

@@ -12,6 +12,7 @@ from anyio.abc import TaskGroup
 
 from ticketing.application.sync.access import SYNC_SCOPES, missing_sync_scopes
 from ticketing.container import Container, Services, SyncServices, redis_of
+from ticketing.container.attachments import AttachmentServices
 from ticketing.domain.breaker import BreakerState
 from ticketing.domain.errors import HelpdeskAuthError, TicketingError
 from ticketing.entrypoints.consumer import InboundConsumer
@@ -161,6 +162,34 @@ async def sync_forever(sync: SyncServices, mode: str) -> None:
             await anyio.sleep(SYNC_TICK)
 
 
+# Seconds between two looks at an empty attachments queue, and after a failed pass.
+ATTACHMENTS_TICK: Final = 1.0
+ATTACHMENTS_BACKOFF: Final = 5.0
+
+
+async def attachments_forever(attachments: AttachmentServices) -> None:
+    """Put the requests' files on their tickets as their jobs come (one pass after another
+    while there is work); a pass that waits on Zoho or Redis backs off, and a failing one
+    logs once until it works again."""
+    outage = Outage(log, "attachments")
+    while True:
+        try:
+            report = await attachments.put(attachments.consumer)
+        except TicketingError as exc:
+            outage.failed(type(exc).__name__, "attachments failed: %s", exc.message)
+            await anyio.sleep(ATTACHMENTS_BACKOFF)
+            continue
+        except Exception as exc:
+            outage.failed(type(exc).__name__, "attachments crashed; trying again", exc=exc)
+            await anyio.sleep(ATTACHMENTS_BACKOFF)
+            continue
+        outage.recovered()
+        if report.waiting is not None or report.done < report.jobs:
+            await anyio.sleep(ATTACHMENTS_BACKOFF)
+        elif not report.jobs:
+            await anyio.sleep(ATTACHMENTS_TICK)
+
+
 async def run_background(
     tg: TaskGroup, container: Container, services: Services, *, drain: bool, consumer: bool
 ) -> None:
@@ -174,6 +203,8 @@ async def run_background(
             )
         )
         tg.start_soon(services.drain.take_over_forever)
+    if drain and services.attachments is not None:
+        tg.start_soon(attachments_forever, services.attachments)
     sync = services.sync
     if (drain or consumer) and sync is not None:
         mode = await sync_mode(sync)

@@ -80,6 +80,11 @@ async def handle_message(
     try:
         incident = decode_incident(raw)
         phone = incident.customer.phone
+        staged: dict[str, bytes] = {}
+        files = [
+            intake.IncomingFile(a.url, a.filename, a.content_type, a.size, a.data)
+            for a in incident.attachments or ()
+        ]
         draft = intake.incident_ticket(
             incident_id=incident.incident_id,
             customer_name=incident.customer.name,
@@ -95,6 +100,9 @@ async def handle_message(
             policy=services.policy,
             ticket_id=incident.ticket_id,
             conversation_id=incident.conversation_id,
+            attachments=files,
+            max_attachment_bytes=services.settings.attachment_max_bytes,
+            staged=staged,
         )
     except (Poison, ValidationError) as exc:
         reason = str(exc)
@@ -106,6 +114,8 @@ async def handle_message(
             services.metrics.poison(transport)
         return None
     with context.bind(request_id=draft.request_id, incident_id=draft.incident_id, key=draft.key):
+        if staged and services.attachments is not None:
+            await services.attachments.stage(draft.key, staged)
         outcome, new = await services.submit(draft)
         if finish and not new and not outcome.state.finished:
             outcome = await services.submit.finish(draft)

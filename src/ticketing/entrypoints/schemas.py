@@ -72,6 +72,16 @@ class IncidentCustomer(msgspec.Struct, kw_only=True, forbid_unknown_fields=False
     phone: str | int | None = None
 
 
+class IncidentAttachment(msgspec.Struct, kw_only=True, forbid_unknown_fields=False):
+    """A file of a classified incident: a ``url`` to fetch, or base64 ``data``."""
+
+    url: str | None = None
+    filename: str | None = None
+    content_type: str | None = None
+    size: int | str | None = None
+    data: str | None = None
+
+
 class Incident(msgspec.Struct, kw_only=True, forbid_unknown_fields=False):
     """A classified incident from ``tickets:classify:result`` (the classifier's format)."""
 
@@ -86,6 +96,7 @@ class Incident(msgspec.Struct, kw_only=True, forbid_unknown_fields=False):
     # A follow-up's ticket or conversation (THREAD_WINDOW); a number is read as its digits.
     ticket_id: str | int | None = None
     conversation_id: str | None = None
+    attachments: list[IncidentAttachment] | None = None
     # Not used (the service stamps when it received the incident), so any value is taken.
     received_at: Any = None
 

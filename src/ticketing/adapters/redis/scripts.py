@@ -70,6 +70,7 @@ class StoreNames(Protocol):
     created_channel: str  # the created events' pub/sub channel
     group: str  # the consumer group draining the pending queue
     outbox_stream: str  # what is still to be appended to another stream (pending's slot)
+    attachments_stream: str  # the attachment jobs (pending's slot)
     retention: int  # seconds a finished key is remembered
     created_maxlen: int  # approximate cap of the created stream
     dead_maxlen: int  # approximate cap of the dead letters
@@ -98,6 +99,7 @@ class TicketScripts(_Scripts):
         super().__init__(client)
         self._pending, self._dead = names.pending_stream, names.dead_stream
         self._outbox = names.outbox_stream
+        self._jobs = names.attachments_stream
         self._created, self._channel = names.created_stream, names.created_channel
         self._group, self._retention = names.group, names.retention
         self._created_maxlen, self._dead_maxlen = names.created_maxlen, names.dead_maxlen
@@ -153,7 +155,7 @@ class TicketScripts(_Scripts):
         """1 (the event appended) or, with ``via_outbox``, the outbox entry of the created
         event (``[id, field, value, ...]``) when done; 0 when created already, or the key the
         ticket is recorded for already (``lua/complete.lua``)."""
-        keys = [ledger, self._pending, self._outbox, lease, owner_key]
+        keys = [ledger, self._pending, self._outbox, lease, owner_key, self._jobs]
         if not via_outbox:
             keys.append(self._created)
         limits: list[Arg] = [self._created_maxlen, self._retention, self._channel]

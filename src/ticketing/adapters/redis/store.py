@@ -72,6 +72,9 @@ PENDING_ORIGIN: Final = "pending"  # a dead letter's origin when it came off the
 # The outbox: entries still to be appended to another stream (created events, dead letters),
 # written in the same atomic step as the ledger change they belong to (see lua/lib_outbox).
 OUTBOX_STREAM: Final = "ticketing:outbox"
+# The attachment jobs: one per request with files, queued with its ticket's completion and
+# worked by RedisAttachmentWork (its consumer group) once the ticket exists.
+ATTACHMENTS_STREAM: Final = "ticketing:attachments"
 # <target stream><ONCE_SUFFIX><outbox id> marks an outbox entry appended (lua/append_once).
 ONCE_SUFFIX: Final = ":once:"
 # <REPLAYED_PREFIX><dead letter id> marks a dead letter put back on the pending queue.
@@ -155,6 +158,7 @@ class RedisTicketStore:
         self._alive_prefix = layout.own(prefix + alive_prefix)
         self._ready_probe = layout.own(prefix + READY_PROBE)
         self.outbox_stream = layout.own(prefix + outbox)
+        self.attachments_stream = layout.own(prefix + ATTACHMENTS_STREAM)
         self._replayed_prefix = layout.own(prefix + replayed_prefix)
         self._outbox_due = 0.0  # time.monotonic() of the next look at the outbox
         # Outbox entries appended and not deleted yet: deleted together, off the hot path.

@@ -167,19 +167,27 @@ class FollowUps:
 
     async def find(self, ticket_id: str, key: str, sent_at: datetime | None) -> Comment | None:
         """The comment an ambiguous post for ``key`` made, if the ticket has it."""
-        since = (sent_at - _LOOK_UP_MARGIN) if sent_at else None
-        for page in range(_LOOK_UP_PAGES):
-            comments = await self._desk.list_comments(
-                ticket_id, limit=_PAGE, start=page * _PAGE, newest_first=True
-            )
-            for comment in comments:
-                if is_comment_for(comment.plain_text or comment.content, key):
-                    return comment
-            oldest = comments[-1].created_time if comments else None
-            if len(comments) < _PAGE or (since and oldest and oldest < since):
-                return None
-        return None
+        return await find_comment(self._desk, ticket_id, key, sent_at)
 
     async def give_up(self, draft: TicketDraft) -> None:
         """The ticket refused the follow-up (deleted, merged, locked): a ticket of its own."""
         await self._store.set_join(draft.key, Joined(NEW_TICKET))
+
+
+async def find_comment(
+    desk: FollowUpDesk, ticket_id: str, key: str, sent_at: datetime | None
+) -> Comment | None:
+    """The comment the service wrote for ``key`` (it ends with the key's reference line) on
+    the ticket, if there is one: how a post whose answer was lost is found again."""
+    since = (sent_at - _LOOK_UP_MARGIN) if sent_at else None
+    for page in range(_LOOK_UP_PAGES):
+        comments = await desk.list_comments(
+            ticket_id, limit=_PAGE, start=page * _PAGE, newest_first=True
+        )
+        for comment in comments:
+            if is_comment_for(comment.plain_text or comment.content, key):
+                return comment
+        oldest = comments[-1].created_time if comments else None
+        if len(comments) < _PAGE or (since and oldest and oldest < since):
+            return None
+    return None

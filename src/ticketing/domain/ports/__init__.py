@@ -14,7 +14,13 @@ grouped by who needs them.
 Everything is re-exported here, so ``from ticketing.domain.ports import X`` keeps working.
 """
 
-from ticketing.domain.ports.attachments import AttachmentDesk, AttachmentFetcher
+from ticketing.domain.ports.attachments import (
+    AttachmentBlobs,
+    AttachmentDesk,
+    AttachmentFetcher,
+    AttachmentMetrics,
+    AttachmentWork,
+)
 from ticketing.domain.ports.clock import Clock
 from ticketing.domain.ports.credentials import (
     AuthorizationServer,
@@ -68,8 +74,11 @@ from ticketing.domain.ports.threads import FollowUpDesk, ThreadIndex
 __all__ = [
     "Accepted",
     "Admission",
+    "AttachmentBlobs",
     "AttachmentDesk",
     "AttachmentFetcher",
+    "AttachmentMetrics",
+    "AttachmentWork",
     "AuthorizationServer",
     "Browser",
     "CallGate",

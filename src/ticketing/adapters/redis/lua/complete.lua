@@ -1,6 +1,6 @@
 -- Complete a ticket: ledger CREATED (or APPENDED, for a follow-up; KEYS[5] then names its
 -- comment), its queue entry gone, the created event appended to the
--- created stream and published at once when that stream is declared (KEYS[6]: one server,
+-- created stream and published at once when that stream is declared (KEYS[7]: one server,
 -- where every key is at hand), else put in the outbox (a cluster, where the created stream is
 -- in another slot: the caller appends and publishes it with append_once.lua).
 -- KEYS[1]  ledger     the key's ledger hash
@@ -8,7 +8,8 @@
 -- KEYS[3]  outbox     the outbox stream
 -- KEYS[4]  lease      the key's lease
 -- KEYS[5]  owner_key  holds the key the helpdesk ticket was recorded for
--- KEYS[6]  created    the created-event stream (optional, see above)
+-- KEYS[6]  jobs       the attachment jobs stream: a job is queued when the draft has files
+-- KEYS[7]  created    the created-event stream (optional, see above)
 -- ARGV[1]  group      the pending stream's consumer group
 -- ARGV[2]  event      the encoded created event
 -- ARGV[3]  maxlen     approximate cap of the created stream
@@ -59,6 +60,17 @@ if draft then
   if ok and type(decoded) == 'table' and type(decoded['customer']) == 'table' then
     redis.call('HSET', KEYS[1], 'customer', cjson.encode(decoded['customer']))
   end
+  -- Its files go on the ticket after: one job, queued in this same step.
+  if ok and type(decoded) == 'table' and type(decoded['attachments']) == 'table'
+      and #decoded['attachments'] > 0 then
+    local joined = '0'
+    if redis.call('HGET', KEYS[1], 'state') == 'appended' then
+      joined = '1'
+    end
+    redis.call('XADD', KEYS[6], '*', 'key', ARGV[8],
+      'ticket_id', redis.call('HGET', KEYS[1], 'ticket_id'), 'joined', joined,
+      'attachments', cjson.encode(decoded['attachments']))
+  end
 end
 redis.call('HDEL', KEYS[1], 'draft', 'reason')
 redis.call('EXPIRE', KEYS[1], ARGV[4])
@@ -68,9 +80,9 @@ if entry then
   redis.call('XACK', KEYS[2], ARGV[1], entry)
   redis.call('XDEL', KEYS[2], entry)
 end
-if KEYS[6] then
-  redis.call('XADD', KEYS[6], 'MAXLEN', '~', ARGV[3], '*', 'payload', ARGV[2])
-  redis.call('XTRIM', KEYS[6], 'MINID', ARGV[9])
+if KEYS[7] then
+  redis.call('XADD', KEYS[7], 'MAXLEN', '~', ARGV[3], '*', 'payload', ARGV[2])
+  redis.call('XTRIM', KEYS[7], 'MINID', ARGV[9])
   redis.call('PUBLISH', ARGV[5], ARGV[2])
   return 1
 end
