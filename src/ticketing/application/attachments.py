@@ -217,13 +217,12 @@ class PutAttachments:
         indexes = [job.only] if job.only is not None else range(len(job.attachments))
         for n in indexes:
             try:
-                state = await self._file(job, n, progress, baseline, report)
+                await self._file(job, n, progress, baseline, report)
             except _Later:
                 settled = False
-                continue
-            progress[f"{n}:state"] = state
         if not settled:
             return False
+        progress = await self._work.progress(job.key)
         missing = [n for n in range(len(job.attachments)) if progress.get(f"{n}:state") == DEAD]
         if missing and job.only is None:
             try:
@@ -283,7 +282,8 @@ class PutAttachments:
             if exc.retryable:
                 log.info("attachment %s of %s: %s; tried again later", n, job.key, exc)
                 raise _Later from None
-            return await self._refuse(job, n, spec, exc.reason, str(exc), report)
+            why = exc.message.removeprefix(f"{exc.reason}: ")
+            return await self._refuse(job, n, spec, exc.reason, why, report)
         except AttachmentRejected as exc:
             return await self._refuse(job, n, spec, exc.reason, exc.message, report)
         except HelpdeskRejected as exc:
