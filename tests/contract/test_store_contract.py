@@ -26,6 +26,8 @@ from ticketing.adapters.memory import (
     InMemoryTicketStore,
     InMemoryTokenStore,
 )
+from ticketing.adapters.memory_attachments import InMemoryAttachmentBlobs, InMemoryAttachmentWork
+from ticketing.adapters.redis.attachments import RedisAttachmentBlobs, RedisAttachmentWork
 from ticketing.adapters.redis.cache import RedisContactCache
 from ticketing.adapters.redis.connection import connect
 from ticketing.adapters.redis.layout import KeyLayout
@@ -34,6 +36,7 @@ from ticketing.adapters.redis.pubsub import open_pubsub
 from ticketing.adapters.redis.store import PENDING_STREAM, RedisTicketStore
 from ticketing.adapters.redis.threads import RedisThreadIndex
 from ticketing.adapters.redis.tokens import RedisTokenStore
+from ticketing.domain.attachments import AttachmentSpec
 from ticketing.domain.errors import NotFound, StoreUnavailable, TicketTaken
 from ticketing.domain.model import (
     Customer,
@@ -1195,3 +1198,78 @@ async def test_racing_claims_of_one_thread_have_one_winner(backend: Backend) -> 
         for n in range(8):
             tg.start_soon(claim, f"k{n}")
     assert len(set(won)) == 1
+
+
+# -- attachments ------------------------------------------------------------------------------
+
+
+def attachment_work(backend: Backend) -> InMemoryAttachmentWork | RedisAttachmentWork:
+    if backend.client is None:
+        assert isinstance(backend.store, InMemoryTicketStore)
+        return InMemoryAttachmentWork(backend.clock, backend.store.attachment_jobs)
+    return RedisAttachmentWork(backend.client, prefix=backend.prefix, layout=backend.layout)
+
+
+def attachment_blobs(backend: Backend) -> InMemoryAttachmentBlobs | RedisAttachmentBlobs:
+    if backend.client is None:
+        return InMemoryAttachmentBlobs()
+    return RedisAttachmentBlobs(backend.client, prefix=backend.prefix, layout=backend.layout)
+
+
+FILES = (
+    AttachmentSpec("pass.pdf", "application/pdf", 18, url="https://media.example/pass.pdf"),
+    AttachmentSpec("photo.png", "image/png", 204, blob="k1#1"),
+)
+
+
+async def test_completing_a_request_with_files_queues_one_job_with_them(backend: Backend) -> None:
+    draft = make_draft("k1", attachments=FILES)
+    plain = make_draft("k2")
+    for d in (draft, plain):
+        await backend.store.accept(d)
+    await backend.store.complete("k1", *created(draft, "t-1"))
+    await backend.store.complete("k1", *created(draft, "t-1"))  # again: nothing more
+    await backend.store.complete("k2", *created(plain, "t-2"))  # no files: no job
+    work = attachment_work(backend)
+    [job] = await work.claim("w1", 10, 30)
+    assert (job.key, job.ticket_id, job.attachments, job.joined) == ("k1", "t-1", FILES, False)
+    assert await work.claim("w2", 10, 30) == []  # held by w1
+    assert [j.entry_id for j in await work.claim("w1", 10, 30)] == [job.entry_id]
+    await work.record("k1", {"0:state": "uploaded", "1:state": "sending"})
+    await work.record("k1", {"1:state": ""})
+    assert await work.progress("k1") == {"0:state": "uploaded"}
+    await work.ack(job.entry_id)
+    assert await work.backlog() == 0
+    assert await work.claim("w1", 10, 0) == []
+
+
+async def test_a_follow_up_with_files_queues_its_job_for_the_joined_ticket(
+    backend: Backend,
+) -> None:
+    first, follow_up = make_draft("k1"), make_draft("k2", attachments=FILES[:1])
+    await backend.store.accept(first)
+    await backend.store.complete("k1", *created(first, "t-1"))
+    await backend.store.accept(follow_up)
+    joined = Joined("t-1", ticket_number="101")
+    outcome = Outcome.appended(follow_up, joined, "c-1", CREATED_AT)
+    await backend.store.complete("k2", outcome, outcome.created_event())
+    [job] = await attachment_work(backend).claim("w1", 10, 30)
+    assert (job.key, job.ticket_id, job.joined) == ("k2", "t-1", True)
+
+
+async def test_staged_bytes_are_read_back_in_chunks_and_deleted(backend: Backend) -> None:
+    blobs = attachment_blobs(backend)
+    data = bytes(range(256)) * 9000  # 2.2 MiB: more than one chunk
+
+    async def chunks() -> AsyncIterator[bytes]:
+        for start in range(0, len(data), 700_000):
+            yield data[start : start + 700_000]
+
+    assert await blobs.put("k1#0", chunks(), 60) == len(data)
+    source = await blobs.open("k1#0")
+    assert source is not None
+    assert source.size == len(data)
+    assert b"".join([c async for c in source.chunks()]) == data
+    assert b"".join([c async for c in source.chunks()]) == data  # read again: the same
+    await blobs.delete(["k1#0"])
+    assert await blobs.open("k1#0") is None
