@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from ticketing.adapters.memory import InMemoryConversations, InMemoryLeases, InMemoryTicketStore
+from ticketing.adapters.memory import InMemoryConversations, InMemoryTicketStore
 from ticketing.adapters.memory_attachments import (
     InMemoryAttachmentBlobs,
     InMemoryAttachments,
@@ -101,7 +101,7 @@ def make_files(clock: ManualClock, *, max_bytes: int = 1000, grace: float = 30.0
         fetcher,
         comments,
         store,
-        InMemoryLeases(clock),
+        store,
         clock,
         metrics,
         AttachmentPolicy(grace=grace, idle=0.0),

@@ -17,7 +17,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Final
@@ -49,7 +49,6 @@ from ticketing.domain.ports import (
     Clock,
     DeadLetters,
     FollowUpDesk,
-    Leases,
     TicketLedger,
     lease_owner,
 )
@@ -83,9 +82,11 @@ class AttachmentPolicy:
     replayed dead letter goes back to."""
 
     grace: float = 30.0
-    idle: float = 120.0
+    idle: float = 10.0
     batch: int = 5
-    lease_ttl: float = 600.0
+    # A file's lease: taken over at once when its holder's heartbeat is gone (a killed
+    # process), else after this long (a living process stuck on it).
+    lease_ttl: float = 300.0
     origin: str = "ticketing:attachments"
     is_public: bool = False
 
@@ -165,10 +166,12 @@ class PutAttachments:
         fetcher: AttachmentFetcher,
         comments: FollowUpDesk,
         dead: DeadLetters,
-        leases: Leases,
+        leases: TicketLedger,
         clock: Clock,
         metrics: AttachmentMetrics | None = None,
         policy: AttachmentPolicy | None = None,
+        *,
+        new_owner: Callable[[], str] = lease_owner,
     ) -> None:
         self._work = work
         self._blobs = blobs
@@ -177,6 +180,7 @@ class PutAttachments:
         self._comments = comments
         self._dead = dead
         self._leases = leases
+        self._new_owner = new_owner
         self._clock = clock
         self._metrics = metrics
         self.policy = policy or AttachmentPolicy()
@@ -187,19 +191,12 @@ class PutAttachments:
         jobs = await self._work.claim(consumer, policy.batch, policy.idle)
         report.jobs = len(jobs)
         for job in jobs:
-            owner = lease_owner()
-            name = f"attachments:{job.key}"
-            if not await self._leases.acquire(name, owner, policy.lease_ttl):
-                continue  # another process is on it (a job taken over while still worked)
             try:
                 done = await self._job(job, report)
             except (HelpdeskUnavailable, HelpdeskAuthError, StoreUnavailable) as exc:
                 report.waiting = exc.message
                 log.info("attachments of %s wait: %s", job.key, exc.message)
                 break  # Zoho or Redis is down: the other jobs wait too
-            finally:
-                with contextlib.suppress(StoreUnavailable):
-                    await self._leases.release(name, owner)
             if done:
                 await self._work.ack(job.entry_id)
                 report.done += 1
@@ -217,7 +214,9 @@ class PutAttachments:
         indexes = [job.only] if job.only is not None else range(len(job.attachments))
         for n in indexes:
             try:
-                await self._file(job, n, progress, baseline, report)
+                async with self._lease(f"{job.key}#attachment-{n}"):
+                    progress = await self._work.progress(job.key)  # as left by whoever held it
+                    await self._file(job, n, progress, baseline, report)
             except _Later:
                 settled = False
         if not settled:
@@ -226,7 +225,8 @@ class PutAttachments:
         missing = [n for n in range(len(job.attachments)) if progress.get(f"{n}:state") == DEAD]
         if missing and job.only is None:
             try:
-                await self._note(job, missing, progress)
+                async with self._lease(f"{job.key}#attachment-note"):
+                    await self._note(job, missing, await self._work.progress(job.key))
             except _Later:
                 return False
         uploaded = [
@@ -236,6 +236,20 @@ class PutAttachments:
         ]
         await self._blobs.delete(uploaded)
         return True
+
+    @contextlib.asynccontextmanager
+    async def _lease(self, name: str) -> AsyncIterator[None]:
+        """One process at a time on a file (or the note), fleet-wide: the lease of the
+        ticket store, taken over at once from a process whose heartbeat is gone. _Later when
+        another holds it."""
+        owner = self._new_owner()
+        if not (await self._leases.lease(name, owner, self.policy.lease_ttl)).held:
+            raise _Later
+        try:
+            yield
+        finally:
+            with contextlib.suppress(StoreUnavailable):
+                await self._leases.release(name, owner)
 
     async def _baseline(self, job: AttachmentJob, progress: dict[str, str]) -> dict[str, int]:
         """How many of each (name, size) the ticket had before this job's first upload: none

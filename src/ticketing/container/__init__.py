@@ -274,7 +274,7 @@ class Container(containers.DeclarativeContainer):
         store,
         zoho,
         helpdesk,
-        leases,
+        processor,
         clock,
         metrics,
         consumer=providers.Callable(process_name, liveness),

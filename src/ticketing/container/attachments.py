@@ -21,12 +21,12 @@ from ticketing.application.attachments import (
 )
 from ticketing.application.guard import GuardedHelpdesk
 from ticketing.application.sync.guard import GuardedConversations
+from ticketing.application.tickets import TicketProcessor
 from ticketing.container.backend import key_layout
 from ticketing.domain.ports import (
     AttachmentBlobs,
     AttachmentWork,
     Clock,
-    Leases,
     TicketStore,
 )
 from ticketing.settings import Settings
@@ -49,7 +49,7 @@ def build_attachments(
     store: TicketStore,
     zoho: ZohoDeskClient,
     helpdesk: GuardedHelpdesk,
-    leases: Leases,
+    processor: TicketProcessor,
     clock: Clock,
     metrics: PrometheusMetrics,
     consumer: str,
@@ -88,10 +88,11 @@ def build_attachments(
         SafeFetcher(rules),
         GuardedConversations(zoho, helpdesk),
         store,
-        leases,
+        store,
         clock,
         metrics,
         policy,
+        new_owner=processor.new_owner,  # leases the fleet takes over from a dead process
     )
     stage = StageFiles(blobs, store, float(settings.ledger_retention))
     return AttachmentServices(blobs, work, put, stage, consumer)

@@ -6,8 +6,10 @@ from __future__ import annotations
 import base64
 import json
 
+import anyio
 import pytest
 
+from ticketing.application.attachments import AttachmentPolicy, PutAttachments
 from ticketing.application.intake import IncomingFile
 from ticketing.domain.attachments import AttachmentFetchError
 from ticketing.domain.errors import BreakerOpen, HelpdeskUnavailable
@@ -188,3 +190,35 @@ async def test_a_known_request_stages_nothing_again(f: Files) -> None:
     assert f.blobs.blobs == {}
     await f.stage("wa-1", {"wa-1#0": PHOTO})  # redelivered after it was done
     assert f.blobs.blobs == {}
+
+
+async def test_two_workers_on_one_job_put_each_file_on_once(f: Files) -> None:
+    """A job taken over while its first worker still works on it (idle past the hand-over):
+    the file leases keep the two apart."""
+    await f.request("wa-1", [inline(f"p{n}.png", PHOTO + bytes([n])) for n in range(4)])
+    real_progress = f.work.progress
+
+    async def slow_progress(key: str) -> dict[str, str]:
+        found = await real_progress(key)
+        await anyio.sleep(0)  # the other worker runs between the read and what follows
+        return found
+
+    f.work.progress = slow_progress  # type: ignore[method-assign]
+    other = PutAttachments(
+        f.work,
+        f.blobs,
+        f.desk,
+        f.fetcher,
+        f.comments,
+        f.store,
+        f.store,
+        f.clock,
+        policy=AttachmentPolicy(idle=0.0),
+    )
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(f.put, "worker")
+        tg.start_soon(other, "other")
+    await f.passes(2)
+    assert sorted(f.names()) == [f"p{n}.png" for n in range(4)]
+    assert f.desk.calls.count("upload_attachment") == 4
+    assert await f.work.backlog() == 0
