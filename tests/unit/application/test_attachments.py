@@ -7,6 +7,7 @@ import base64
 import json
 
 import anyio
+import anyio.lowlevel
 import pytest
 
 from ticketing.application.attachments import AttachmentPolicy, PutAttachments
@@ -200,7 +201,7 @@ async def test_two_workers_on_one_job_put_each_file_on_once(f: Files) -> None:
 
     async def slow_progress(key: str) -> dict[str, str]:
         found = await real_progress(key)
-        await anyio.sleep(0)  # the other worker runs between the read and what follows
+        await anyio.lowlevel.checkpoint()  # the other worker runs between read and use
         return found
 
     f.work.progress = slow_progress  # type: ignore[method-assign]
