@@ -27,6 +27,7 @@ from ticketing.adapters.redis.leases import RedisLeases
 from ticketing.adapters.redis.liveness import ALIVE_PREFIX, Heartbeat
 from ticketing.adapters.redis.replication import ReplicaWait
 from ticketing.adapters.redis.store import (
+    ATTACHMENTS_STREAM,
     LEASE_PREFIX,
     LEDGER_PREFIX,
     OUTBOX_STREAM,
@@ -234,6 +235,8 @@ class RedisBackend:
             owner_prefix=settings.redis_key_prefix + OWNER_PREFIX,
             alive_prefix=settings.redis_key_prefix + ALIVE_PREFIX,
             outbox=settings.redis_key_prefix + OUTBOX_STREAM,
+            # The attachments worker reads its jobs under the prefix too (RedisAttachmentWork).
+            attachments=settings.redis_key_prefix + ATTACHMENTS_STREAM,
             replayed_prefix=settings.redis_key_prefix + REPLAYED_PREFIX,
             pending=settings.ticket_queue_name,
             dead=settings.dead_letter_stream,

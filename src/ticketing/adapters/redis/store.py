@@ -109,6 +109,8 @@ class RedisTicketStore:
         alive_prefix: Each process's heartbeat is ``<alive_prefix><name>``: a ticket lease whose
             owner names a process without one (``<name>/<token>``) is taken over.
         outbox: The outbox stream (what is still to be appended to another stream).
+        attachments: The attachment jobs stream (``complete.lua`` queues a request's files
+            there; the attachments worker reads it under the same name).
         replayed_prefix: ``<replayed_prefix><dead letter id>`` marks a letter put back.
         retention: Seconds a finished (created or dead) key is remembered (LEDGER_RETENTION).
         created_maxlen: Approximate cap of the created-event stream.
@@ -136,6 +138,7 @@ class RedisTicketStore:
         owner_prefix: str = OWNER_PREFIX,
         alive_prefix: str = ALIVE_PREFIX,
         outbox: str = OUTBOX_STREAM,
+        attachments: str = ATTACHMENTS_STREAM,
         replayed_prefix: str = REPLAYED_PREFIX,
         retention: int = RETENTION_SECONDS,
         created_maxlen: int = CREATED_MAXLEN,
@@ -158,7 +161,7 @@ class RedisTicketStore:
         self._alive_prefix = layout.own(prefix + alive_prefix)
         self._ready_probe = layout.own(prefix + READY_PROBE)
         self.outbox_stream = layout.own(prefix + outbox)
-        self.attachments_stream = layout.own(prefix + ATTACHMENTS_STREAM)
+        self.attachments_stream = layout.own(prefix + attachments)
         self._replayed_prefix = layout.own(prefix + replayed_prefix)
         self._outbox_due = 0.0  # time.monotonic() of the next look at the outbox
         # Outbox entries appended and not deleted yet: deleted together, off the hot path.
