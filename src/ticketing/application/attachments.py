@@ -144,6 +144,14 @@ class StageFiles:
         for blob, data in staged.items():
             await self._blobs.put(blob, _one(data), self._ttl)
 
+    async def stream(self, key: str, sources: Mapping[str, FileSource]) -> None:
+        """Stage files read in chunks (blob id → its bytes, e.g. a multipart part spooled
+        to disk): never whole in memory. A known key stages nothing, as above."""
+        if not sources or await self._ledger.get(key) is not None:
+            return
+        for blob, source in sources.items():
+            await self._blobs.put(blob, source.chunks(), self._ttl)
+
 
 async def _one(data: bytes) -> AsyncIterator[bytes]:
     yield data

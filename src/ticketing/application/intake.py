@@ -11,7 +11,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Final
+from typing import Final, Generic, TypeVar
 
 import phonenumbers
 
@@ -51,6 +51,7 @@ _SCOPE = "api/"
 ANONYMOUS_CLIENT = "anonymous"  # every caller while API_KEYS is unset
 
 log = logging.getLogger(__name__)
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,6 +150,57 @@ def blob_id(key: str, index: int) -> str:
     return f"{key}#{index}"
 
 
+@dataclass(frozen=True, slots=True)
+class UploadedFile:
+    """A file a request carried in its body (a multipart ``file`` part), already read aside
+    by the caller: its name and type as the part gave them, and its size in bytes."""
+
+    filename: str | None
+    content_type: str | None
+    size: int
+
+
+@dataclass(frozen=True, slots=True)
+class _Kept(Generic[_T]):
+    """A file intake keeps: its name (fit, not yet unique), type, size, URL, and what the
+    caller stages for it (None: nothing, it is fetched from ``url``)."""
+
+    name: str
+    content_type: str | None
+    size: int | None
+    url: str | None
+    staged: _T | None
+
+
+def _content_type(value: str | None) -> str | None:
+    return (value or "").strip()[:_MAX_CONTENT_TYPE] or None
+
+
+def _specs(
+    kept: Sequence[_Kept[_T]], key: str, staged: dict[str, _T] | None
+) -> tuple[AttachmentSpec, ...]:
+    """The kept files as accepted: named uniquely among them, the staged ones under
+    ``blob_id(key, n)`` (n their place among the kept), what to stage put in ``staged``."""
+    names = unique_names([k.name for k in kept])
+    specs: list[AttachmentSpec] = []
+    for i, k in enumerate(kept):
+        blob = blob_id(key, i) if k.staged is not None else None
+        if blob is not None and staged is not None and k.staged is not None:
+            staged[blob] = k.staged
+        specs.append(
+            AttachmentSpec(names[i], content_type=k.content_type, size=k.size, url=k.url, blob=blob)
+        )
+    return tuple(specs)
+
+
+def _too_many(kept: Sequence[object], label: str, notes: Notes) -> bool:
+    """Whether the request has its ``MAX_ATTACHMENTS`` files already (this one dropped)."""
+    if len(kept) < MAX_ATTACHMENTS:
+        return False
+    notes.drop("attachment", label, f"more than {MAX_ATTACHMENTS} files in one message")
+    return True
+
+
 def attachment_specs(
     files: Sequence[IncomingFile],
     key: str,
@@ -163,11 +215,10 @@ def attachment_specs(
     http(s), over ``max_bytes``, past the tenth) is dropped with a note on the ticket: the
     ticket never fails for a file. The bytes of inline files go into ``staged`` (blob id →
     bytes), for the caller to stage before the request is accepted."""
-    kept: list[tuple[str, str | None, int | None, str | None, bytes | None]] = []
+    kept: list[_Kept[bytes]] = []
     for n, f in enumerate(files):
         label = f.filename or f.url or f"#{n + 1}"
-        if len(kept) >= MAX_ATTACHMENTS:
-            notes.drop("attachment", label, f"more than {MAX_ATTACHMENTS} files in one message")
+        if _too_many(kept, label, notes):
             continue
         if bool(f.url) == bool(f.data):
             notes.drop("attachment", label, "give either a url or base64 data")
@@ -191,17 +242,32 @@ def attachment_specs(
                 continue
         if size is None and f.size is not None and str(f.size).strip().isdigit():
             size = int(str(f.size).strip())
-        kind = (f.content_type or "").strip()[:_MAX_CONTENT_TYPE] or None
         name = attachment_name(f.filename or (f.url or "").split("?")[0].rstrip("/"))
-        kept.append((name, kind, size, f.url.strip() if f.url else None, content))
-    names = unique_names([k[0] for k in kept])
-    specs: list[AttachmentSpec] = []
-    for i, (_, kind, size, link, data) in enumerate(kept):
-        blob = blob_id(key, i) if data is not None else None
-        if blob is not None and staged is not None and data is not None:
-            staged[blob] = data
-        specs.append(AttachmentSpec(names[i], content_type=kind, size=size, url=link, blob=blob))
-    return tuple(specs)
+        link = f.url.strip() if f.url else None
+        kept.append(_Kept(name, _content_type(f.content_type), size, link, content))
+    return _specs(kept, key, staged)
+
+
+def uploaded_specs(
+    files: Sequence[UploadedFile],
+    key: str,
+    notes: Notes,
+    *,
+    staged: dict[str, int] | None = None,
+) -> tuple[AttachmentSpec, ...]:
+    """The files a request carried (multipart parts) as accepted, by the rules of
+    :func:`attachment_specs`: named fit and uniquely, each staged under ``blob_id(key, n)``,
+    past the tenth dropped with a note. ``staged`` gets blob id → the file's index in
+    ``files``, for the caller to stage those of its bytes before the request is accepted.
+    The caller refuses a file over the size limit itself, before reading it whole."""
+    kept: list[_Kept[int]] = []
+    for n, f in enumerate(files):
+        if _too_many(kept, f.filename or f"#{n + 1}", notes):
+            continue
+        kept.append(
+            _Kept(attachment_name(f.filename), _content_type(f.content_type), f.size, None, n)
+        )
+    return _specs(kept, key, staged)
 
 
 def api_client(api_key: str | None) -> str:
@@ -414,6 +480,8 @@ def customer_ticket(
     source: Source = Source.HTTP,
     request_id: str | None = None,
     client: str | None = None,
+    uploads: Sequence[UploadedFile] = (),
+    staged: dict[str, int] | None = None,
 ) -> TicketDraft:
     """A draft from the HTTP API's fields (see :func:`_person_ticket` for the rules).
 
@@ -421,7 +489,8 @@ def customer_ticket(
     ticket's log lines carry it everywhere; it never becomes the idempotency key, because a
     caller may reuse it for different tickets. ``client`` (see :func:`api_client`) is the
     namespace the key lives in; the HTTP API always gives one. None takes the key as it is,
-    for in-process callers that own every key (tests, benchmarks).
+    for in-process callers that own every key (tests, benchmarks). ``uploads``: the files
+    the request carried (see :func:`uploaded_specs`; ``staged`` gets what to stage).
     """
     notes = Notes()
     return _person_ticket(
@@ -444,6 +513,8 @@ def customer_ticket(
         source=source,
         request_id=request_id,
         client=client,
+        uploads=uploads,
+        staged=staged,
     )
 
 
@@ -500,6 +571,8 @@ def _person_ticket(
     request_id: str | None,
     client: str | None,
     contact_id: str | None = None,
+    uploads: Sequence[UploadedFile] = (),
+    staged: dict[str, int] | None = None,
 ) -> TicketDraft:
     """The rules people's tickets share (HTTP and CLI): subject and description required, a
     checked idempotency key in the client's namespace. What is optional or cosmetic never
@@ -511,19 +584,25 @@ def _person_ticket(
     own_key = own_key if client is None else scoped_key(client, own_key)
     text = _clean(description, "description", MAX_DESCRIPTION, required=True) or ""
     _clean(subject, "subject", None, required=True)  # required; cut below when too long
+    subject_text = _fitted(subject, "subject", MAX_SUBJECT, "Subject", notes) or ""
+    wanted_priority = parse_priority(priority, default=policy.default_priority)
+    clean_category = _optional(category, "category", MAX_CATEGORY, notes)
+    clean_channel = _optional(channel, "channel", MAX_CHANNEL, notes) or policy.default_channel
+    files = uploaded_specs(uploads, own_key, notes, staged=staged)
     return TicketDraft(
         key=own_key,
         request_id=request_id or key_default,
-        subject=_fitted(subject, "subject", MAX_SUBJECT, "Subject", notes) or "",
+        subject=subject_text,
         # Strict on HTTP, as the contract says: a priority the caller typed is theirs to fix.
-        priority=parse_priority(priority, default=policy.default_priority),
+        priority=wanted_priority,
         customer=who,
         source=source,
         received_at=received_at,
-        category=_optional(category, "category", MAX_CATEGORY, notes),
-        channel=_optional(channel, "channel", MAX_CHANNEL, notes) or policy.default_channel,
+        category=clean_category,
+        channel=clean_channel,
         contact_id=contact_id,
         description=notes.describe(text, own_key),
+        attachments=files,
     )
 
 

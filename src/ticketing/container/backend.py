@@ -235,6 +235,7 @@ class RedisBackend:
             owner_prefix=settings.redis_key_prefix + OWNER_PREFIX,
             alive_prefix=settings.redis_key_prefix + ALIVE_PREFIX,
             outbox=settings.redis_key_prefix + OUTBOX_STREAM,
+            # The attachments worker reads its jobs under the prefix too (RedisAttachmentWork).
             attachments=settings.redis_key_prefix + ATTACHMENTS_STREAM,
             replayed_prefix=settings.redis_key_prefix + REPLAYED_PREFIX,
             pending=settings.ticket_queue_name,

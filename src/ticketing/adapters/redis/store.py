@@ -109,7 +109,8 @@ class RedisTicketStore:
         alive_prefix: Each process's heartbeat is ``<alive_prefix><name>``: a ticket lease whose
             owner names a process without one (``<name>/<token>``) is taken over.
         outbox: The outbox stream (what is still to be appended to another stream).
-        attachments: The attachment jobs stream (a job per completed request with files).
+        attachments: The attachment jobs stream (``complete.lua`` queues a request's files
+            there; the attachments worker reads it under the same name).
         replayed_prefix: ``<replayed_prefix><dead letter id>`` marks a letter put back.
         retention: Seconds a finished (created or dead) key is remembered (LEDGER_RETENTION).
         created_maxlen: Approximate cap of the created-event stream.

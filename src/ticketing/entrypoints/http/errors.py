@@ -42,6 +42,11 @@ class BadRequest(ValidationError):
     """A body that cannot be read at all (bad JSON, wrong shape)."""
 
 
+class BodyTooLarge(ValidationError):
+    """A body, or one of its parts (a multipart file), over its size limit: 413, naming the
+    part and the limit."""
+
+
 STORE_RETRY_AFTER = "2"
 
 
@@ -54,6 +59,7 @@ def error_body(error: str, message: str, field: str | None = None) -> ErrorOut:
 # an error of two kinds (TokenStoreUnavailable is store_unavailable).
 _STATUSES: tuple[tuple[type[TicketingError], int, str], ...] = (
     (BadRequest, HTTP_400_BAD_REQUEST, "bad_request"),
+    (BodyTooLarge, HTTP_413_REQUEST_ENTITY_TOO_LARGE, "too_large"),
     (PayloadTooLarge, HTTP_422_UNPROCESSABLE_ENTITY, "too_long"),
     (ValidationError, HTTP_422_UNPROCESSABLE_ENTITY, "invalid"),
     (NotFound, 404, "not_found"),

@@ -14,6 +14,7 @@ from typing import Any
 import msgspec
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.openapi.spec import (
+    OpenAPIFormat,
     OpenAPIMediaType,
     OpenAPIType,
     Operation,
@@ -99,7 +100,10 @@ TICKET: dict[int, ResponseSpec] = {
     ),
     400: _error("The body is not JSON or form data of strings"),
     401: UNAUTHORIZED,
-    413: _error("The body is over MAX_BODY_BYTES"),
+    413: _error(
+        "The body is over MAX_BODY_BYTES; a multipart body: a file over ATTACHMENT_MAX_BYTES "
+        "(naming it), its text over MAX_BODY_BYTES or the body over its cap"
+    ),
     429: THROTTLED,
     422: ResponseSpec(
         data_container=ErrorOut | TicketOut,
@@ -190,16 +194,39 @@ def _headers() -> list[Parameter]:
     ]
 
 
-def _describe(operation: Operation, fields: dict[str, tuple[int, str]]) -> None:
+def _with_files(schema: Schema) -> Schema:
+    """The fields plus ``file`` parts (curl -F): multipart/form-data."""
+    files = Schema(
+        type=OpenAPIType.ARRAY,
+        items=Schema(type=OpenAPIType.STRING, format=OpenAPIFormat.BINARY),
+        max_items=intake.MAX_ATTACHMENTS,
+        description="Files to attach, each a part named file (filename and type kept); each "
+        "at most ATTACHMENT_MAX_BYTES (413 past it), past the tenth dropped with a note",
+    )
+    return Schema(
+        type=OpenAPIType.OBJECT,
+        properties={**(schema.properties or {}), "file": files},
+        required=schema.required,
+        description=schema.description,
+    )
+
+
+def _describe(
+    operation: Operation, fields: dict[str, tuple[int, str]], *, files: bool = False
+) -> None:
     schema = _fields_schema(fields)
+    content = {
+        "application/json": OpenAPIMediaType(schema=schema),
+        "application/x-www-form-urlencoded": OpenAPIMediaType(schema=schema),
+    }
+    if files:
+        content["multipart/form-data"] = OpenAPIMediaType(schema=_with_files(schema))
     operation.request_body = RequestBody(
-        content={
-            "application/json": OpenAPIMediaType(schema=schema),
-            "application/x-www-form-urlencoded": OpenAPIMediaType(schema=schema),
-        },
+        content=content,
         required=False,
-        description="The fields as a JSON object or a form body (curl -d); the same fields may "
-        "also come as query parameters, and the body wins",
+        description="The fields as a JSON object or a form body (curl -d)"
+        + (", or multipart/form-data with files (curl -F)" if files else "")
+        + "; the same fields may also come as query parameters, and the body wins",
     )
     query = [
         Parameter(
@@ -216,10 +243,11 @@ def _describe(operation: Operation, fields: dict[str, tuple[int, str]]) -> None:
 
 @dataclass
 class CustomerTicketOperation(Operation):
-    """``POST /tickets/customer``: fields from the query, a form or a JSON body."""
+    """``POST /tickets/customer``: fields from the query, a form, a JSON body or a
+    multipart body with files."""
 
     def __post_init__(self) -> None:
-        _describe(self, CUSTOMER_FIELDS)
+        _describe(self, CUSTOMER_FIELDS, files=True)
 
 
 @dataclass

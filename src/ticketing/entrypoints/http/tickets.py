@@ -9,6 +9,7 @@ from urllib.parse import parse_qsl
 
 import msgspec
 from litestar import Controller, MediaType, Request, Response, post
+from litestar.exceptions.http_exceptions import RequestEntityTooLarge
 from litestar.status_codes import HTTP_201_CREATED, HTTP_202_ACCEPTED
 
 from ticketing.application import context, intake
@@ -19,6 +20,12 @@ from ticketing.entrypoints.http import openapi
 from ticketing.entrypoints.http.deps import ServicesDep
 from ticketing.entrypoints.http.errors import BadRequest
 from ticketing.entrypoints.http.guard import CLIENT_STATE
+from ticketing.entrypoints.http.uploads import (
+    MultipartForm,
+    UploadLimits,
+    is_multipart,
+    read_multipart,
+)
 from ticketing.entrypoints.schemas import (
     AdminTicketIn,
     CustomerTicketIn,
@@ -37,11 +44,29 @@ _STATUS_CODE = {
 }
 
 
-async def read_fields(request: Request[Any, Any, Any]) -> dict[str, str]:
-    """Query parameters, then the body (form or JSON) on top: the old clients send all three."""
+async def capped_body(request: Request[Any, Any, Any], limit: int) -> bytes:
+    """The body, refused (413) once over ``limit`` bytes, as Litestar's own limit does: for a
+    route whose multipart bodies have a cap of their own (``request_max_body_size=None``)."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise RequestEntityTooLarge
+    parts: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise RequestEntityTooLarge
+        parts.append(chunk)
+    return b"".join(parts)
+
+
+async def read_fields(request: Request[Any, Any, Any], body: bytes | None = None) -> dict[str, str]:
+    """Query parameters, then the body (form or JSON) on top: the old clients send all three.
+    ``body``: already read (else read here, under the app's MAX_BODY_BYTES)."""
     fields = first_values(request.query_params.multi_items())
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    body = await request.body()
+    if body is None:
+        body = await request.body()
     if not body.strip():
         return fields
     if content_type == "application/json" or (not content_type and body.lstrip()[:1] == b"{"):
@@ -121,6 +146,34 @@ def _ticket_response(outcome: Outcome, new: bool) -> Response[TicketOut]:
     )
 
 
+async def _customer_ticket_with_files(
+    request: Request[Any, Any, Any], services: Services, form: MultipartForm
+) -> Response[TicketOut]:
+    """A customer's ticket from a multipart body: the form's fields over the query's, its
+    files staged (streamed from their spools) before the ticket is accepted."""
+    fields = first_values(request.query_params.multi_items())
+    fields.update(first_values(form.fields))
+    body = msgspec.convert(fields, CustomerTicketIn)
+    staged: dict[str, int] = {}
+    draft = intake.customer_ticket(
+        customer_name=body.customer_name,
+        customer_email=body.customer_email,
+        customer_phone=body.customer_phone,
+        subject=body.subject,
+        description=body.description,
+        priority=body.priority,
+        category=body.category,
+        channel=body.channel,
+        uploads=[f.uploaded() for f in form.files],
+        staged=staged,
+        **_submission(request, services),
+    )
+    if staged and services.attachments is not None:
+        sources = {blob: form.files[i].source() for blob, i in staged.items()}
+        await services.attachments.stage.stream(draft.key, sources)
+    return await _submit(services, draft)
+
+
 class TicketController(Controller):
     """Creating tickets."""
 
@@ -134,12 +187,20 @@ class TicketController(Controller):
         status_code=HTTP_201_CREATED,
         responses=openapi.TICKET,
         operation_class=openapi.CustomerTicketOperation,
+        # A multipart body (files) has its own cap; any other is read under MAX_BODY_BYTES.
+        request_max_body_size=None,
     )
     async def create_customer_ticket(
         self, request: Request[Any, Any, Any], services: ServicesDep
     ) -> Response[TicketOut]:
         """Find or create the customer's contact, then the ticket; 202 when queued."""
-        body = msgspec.convert(await read_fields(request), CustomerTicketIn)
+        settings = services.settings
+        if is_multipart(request.headers.get("content-type")):
+            limits = UploadLimits(file=settings.attachment_max_bytes, text=settings.max_body_bytes)
+            with await read_multipart(request, limits) as form:
+                return await _customer_ticket_with_files(request, services, form)
+        body_bytes = await capped_body(request, settings.max_body_bytes)
+        body = msgspec.convert(await read_fields(request, body_bytes), CustomerTicketIn)
         draft = intake.customer_ticket(
             customer_name=body.customer_name,
             customer_email=body.customer_email,
