@@ -9,8 +9,6 @@ import json
 from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Final
 
-from redis.exceptions import ResponseError
-
 from ticketing.adapters.codec import PayloadError, decode_attachments
 from ticketing.adapters.redis.connection import RedisClient, store_errors
 from ticketing.adapters.redis.layout import KeyLayout
@@ -127,32 +125,13 @@ class RedisAttachmentWork:
         if count <= 0:
             return []
         with store_errors(self._client, f"claiming attachment jobs for {consumer!r}"):
-            await self._group.ensure(self.stream)
-            try:
-                entries = await self._claim(consumer, count, min_idle)
-            except ResponseError as exc:
-                if "NOGROUP" not in str(exc):
-                    raise
-                self._group.forget(self.stream)
-                await self._group.ensure(self.stream)
-                entries = await self._claim(consumer, count, min_idle)
+            entries = await self._group.take(
+                consumer, self.stream, count, min_idle, rounds=_MAX_ROUNDS
+            )
             unusable = [e.id for e in entries if e.gone or _job(e) is None]
             if unusable:
                 await self._group.ack({self.stream: unusable}, delete_from={self.stream})
         return [job for e in entries if not e.gone and (job := _job(e)) is not None]
-
-    async def _claim(self, consumer: str, count: int, min_idle: float) -> list[StreamEntry]:
-        taken: dict[str, StreamEntry] = {}
-
-        def wanted() -> int:
-            return count - len(taken)
-
-        async for page in self._group.claim(
-            consumer, self.stream, int(min_idle * 1000), wanted, rounds=_MAX_ROUNDS
-        ):
-            for entry in page:
-                taken.setdefault(entry.id, entry)
-        return list(taken.values())
 
     async def ack(self, entry_id: str) -> None:
         with store_errors(self._client, "acknowledging an attachment job"):

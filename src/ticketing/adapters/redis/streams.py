@@ -170,6 +170,35 @@ class ConsumerGroup:
         :meth:`ensure` creates it again."""
         self._ready.discard(stream)
 
+    async def take(
+        self, consumer: str, stream: str, count: int, min_idle: float, *, rounds: int = 16
+    ) -> list[StreamEntry]:
+        """Up to ``count`` entries of one stream for ``consumer`` (:meth:`claim`'s order: its
+        own, others' idle ``min_idle`` seconds, new ones), the group made first and again if
+        it went missing (NOGROUP). Entries that are :attr:`~StreamEntry.gone` are included."""
+        await self.ensure(stream)
+        try:
+            return await self._take(consumer, stream, count, min_idle, rounds)
+        except ResponseError as exc:
+            if "NOGROUP" not in str(exc):
+                raise
+            self.forget(stream)
+            await self.ensure(stream)
+            return await self._take(consumer, stream, count, min_idle, rounds)
+
+    async def _take(
+        self, consumer: str, stream: str, count: int, min_idle: float, rounds: int
+    ) -> list[StreamEntry]:
+        taken: dict[str, StreamEntry] = {}
+
+        def wanted() -> int:
+            return count - len(taken)
+
+        async for page in self.claim(consumer, stream, int(min_idle * 1000), wanted, rounds=rounds):
+            for entry in page:
+                taken.setdefault(entry.id, entry)
+        return list(taken.values())
+
     async def read(
         self,
         consumer: str,

@@ -9,12 +9,10 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any, Final
 
-from redis.exceptions import ResponseError
-
 from ticketing.adapters.redis.connection import RedisClient, store_errors
 from ticketing.adapters.redis.layout import KeyLayout
 from ticketing.adapters.redis.scripts import register
-from ticketing.adapters.redis.streams import ConsumerGroup, StreamEntry, text
+from ticketing.adapters.redis.streams import ConsumerGroup, text
 from ticketing.domain.conversation import WebhookEvent
 from ticketing.domain.ports import EventStream, InboxEntry, StatusMark
 
@@ -205,15 +203,9 @@ class RedisSyncInbox:
         if count <= 0:
             return []
         with store_errors(self._client, f"claiming webhook deliveries for {consumer!r}"):
-            await self._group.ensure(self.stream)
-            try:
-                entries = await self._claim(consumer, count, min_idle)
-            except ResponseError as exc:
-                if "NOGROUP" not in str(exc):
-                    raise
-                self._group.forget(self.stream)
-                await self._group.ensure(self.stream)
-                entries = await self._claim(consumer, count, min_idle)
+            entries = await self._group.take(
+                consumer, self.stream, count, min_idle, rounds=_MAX_ROUNDS
+            )
             gone = [e.id for e in entries if e.gone]
             if gone:
                 await self._group.ack({self.stream: gone}, delete_from={self.stream})
@@ -223,20 +215,6 @@ class RedisSyncInbox:
             InboxEntry(e.id, decode_events(e.fields.get("events", b"")), times.get(e.id, 1))
             for e in live
         ]
-
-    async def _claim(self, consumer: str, count: int, min_idle: float) -> list[StreamEntry]:
-        taken: dict[str, StreamEntry] = {}
-
-        def wanted() -> int:
-            return count - len(taken)
-
-        idle_ms = int(min_idle * 1000)
-        async for page in self._group.claim(
-            consumer, self.stream, idle_ms, wanted, rounds=_MAX_ROUNDS
-        ):
-            for entry in page:
-                taken.setdefault(entry.id, entry)
-        return list(taken.values())
 
     async def ack(self, entry_ids: Sequence[str]) -> None:
         if not entry_ids:
