@@ -69,7 +69,7 @@ async def test_a_reply_file_streams_with_its_type_and_name(
     other = await client.get(path(ticket, thread, note))
     assert other.content == b"ok"
     assert other.headers["content-disposition"] == (
-        "attachment; filename=\"pago _final__v2.txt\"; "
+        'attachment; filename="pago _final__v2.txt"; '
         "filename*=UTF-8''pag%C3%B3%20%22final%22%2Fv2.txt"
     )
 
