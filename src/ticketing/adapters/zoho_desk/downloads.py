@@ -76,7 +76,9 @@ class DownloadCalls:
         )
         response = await self._send_streamed("GET", path, "download_thread_attachment")
         size_header = response.headers.get("Content-Length", "")
-        size = int(size_header) if size_header.isdigit() else None
+        # A compressed answer's length is not the file's (the chunks come decoded).
+        encoded = response.headers.get("Content-Encoding", "identity").lower() != "identity"
+        size = int(size_header) if size_header.isdigit() and not encoded else None
 
         async def chunks() -> AsyncIterator[bytes]:
             try:

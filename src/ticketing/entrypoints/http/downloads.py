@@ -14,6 +14,7 @@ from urllib.parse import quote
 
 from litestar import Response, get
 from litestar.background_tasks import BackgroundTask
+from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromPath
 from litestar.response import Stream
 
@@ -21,6 +22,7 @@ from ticketing.application.sync.download import ReplyFile
 from ticketing.domain.errors import HelpdeskUnavailable, NotFound
 from ticketing.entrypoints.http.deps import ServicesDep
 from ticketing.entrypoints.http.errors import BadRequest, error_body
+from ticketing.entrypoints.http.openapi import ZOHO, error_response
 from ticketing.entrypoints.schemas import ErrorOut
 
 log = logging.getLogger("ticketing.http.downloads")
@@ -58,7 +60,25 @@ async def _body(file: ReplyFile) -> AsyncIterator[bytes]:
     operation_id="downloadReplyAttachment",
     summary="A file of an agent's reply (an event's attachments[].download), streamed",
     tags=["tickets"],
-    responses={},
+    description=(
+        "The bytes of a file of an agent's public reply on a ticket the service created, "
+        "streamed from Zoho Desk with its type and a Content-Disposition naming it. The path "
+        "is what a tickets:replies event gives in attachments[].download."
+    ),
+    responses={
+        200: ResponseSpec(
+            data_container=bytes,
+            media_type="application/octet-stream",
+            description="The file's bytes, with Zoho's Content-Type (image/png, "
+            "application/pdf, ...) and Content-Disposition: attachment; filename",
+            generate_examples=False,
+        ),
+        400: error_response("An id is not digits (Zoho Desk ids are)"),
+        404: error_response(
+            "Not a ticket the service created, or no such file on one of its public agent replies"
+        ),
+        **ZOHO,
+    },
 )
 async def reply_attachment(
     ticket_id: FromPath[str],
@@ -85,7 +105,12 @@ async def reply_attachment(
             status_code=503,
             headers={"Retry-After": str(max(1, wait))},
         )
-    headers = {"Content-Disposition": content_disposition(file.name)}
+    headers = {
+        "Content-Disposition": content_disposition(file.name),
+        # The type is whatever the agent's file says: never let a browser guess another.
+        "X-Content-Type-Options": "nosniff",
+        "Cache-Control": "no-store",
+    }
     if file.download.size is not None:
         headers["Content-Length"] = str(file.download.size)
     return Stream(

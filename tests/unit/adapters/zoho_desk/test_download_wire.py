@@ -4,6 +4,7 @@ same call against the in-process emulator."""
 
 from __future__ import annotations
 
+import gzip
 from collections.abc import AsyncIterator
 
 import httpx
@@ -57,6 +58,26 @@ async def test_a_download_is_one_get_streamed_in_chunks(
     assert request.headers["Authorization"] == f"Zoho-oauthtoken {ACCESS}"
     assert request.headers["orgId"] == ORG
     assert desk.calls["download_thread_attachment"] == 1
+
+
+async def test_a_compressed_answer_has_no_size_and_comes_decoded(
+    router: respx.MockRouter, desk: ZohoDeskClient
+) -> None:
+    """With Content-Encoding gzip, Content-Length is the compressed length: no size is
+    claimed, and the chunks are the file's own bytes."""
+    packed = gzip.compress(DATA)
+    router.get(PATH).respond(
+        200,
+        content=packed,
+        headers={
+            "Content-Type": "image/png",
+            "Content-Encoding": "gzip",
+            "Content-Length": str(len(packed)),
+        },
+    )
+    async with desk.download_thread_attachment("81393", "81394", "9001") as download:
+        assert download.size is None
+        assert b"".join(await _all(download.chunks)) == DATA
 
 
 async def test_download_errors_map_like_every_call(

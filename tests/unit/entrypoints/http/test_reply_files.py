@@ -63,6 +63,7 @@ async def test_a_reply_file_streams_with_its_type_and_name(
     assert got.content == PHOTO
     assert got.headers["content-type"] == "image/png"
     assert got.headers["content-length"] == str(len(PHOTO))
+    assert got.headers["x-content-type-options"] == "nosniff"
     assert got.headers["content-disposition"] == (
         "attachment; filename=\"recibo.png\"; filename*=UTF-8''recibo.png"
     )
