@@ -475,6 +475,14 @@ LIST_ATTACHMENTS: Final = Schema(
     },
     query=True,
 )
+THREAD_ATTACHMENT_CONTENT: Final = Schema(
+    source=(
+        "Thread.json paths./api/v1/tickets/{ticketId}/threads/{threadId}/attachments/"
+        "{attachmentId}/content.get.parameters: the path ids and orgId only"
+    ),
+    fields={},
+    query=True,
+)
 NO_QUERY: Final = Schema(
     source="TicketAttachment.json (delete), Upload.json (post): no query parameter",
     fields={},
@@ -817,11 +825,15 @@ ALL_SCHEMAS: Final = {
     "GET /api/v1/tickets/{ticketId}/attachments": LIST_ATTACHMENTS,
     "DELETE /api/v1/tickets/{ticketId}/attachments/{attachmentId}": NO_QUERY,
     "POST /api/v1/uploads": NO_QUERY,
+    "GET /api/v1/tickets/{ticketId}/threads/{threadId}/attachments/{attachmentId}/content": (
+        THREAD_ATTACHMENT_CONTENT
+    ),
 }
 
 __all__ = [
     "ALL_SCHEMAS",
     "DEFAULT_PICKLISTS",
+    "THREAD_ATTACHMENT_CONTENT",
     "Field",
     "Schema",
     "Violation",

@@ -4,8 +4,10 @@ messages) and its comments, as ``Thread.json``, ``TicketComment.json`` and
 
 from __future__ import annotations
 
+import base64
+import binascii
 import html
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from html.parser import HTMLParser
 from typing import Any, Final
 
@@ -13,7 +15,13 @@ from zoho_desk_emulator.constraints import CREATE_COMMENT, validate
 from zoho_desk_emulator.desk import Desk
 from zoho_desk_emulator.errors import DeskError, FieldError, invalid_data, not_a_json_object
 from zoho_desk_emulator.events import DeskEvent
-from zoho_desk_emulator.records import CommentRecord, ThreadRecord, TicketRecord, person
+from zoho_desk_emulator.records import (
+    CommentRecord,
+    ThreadFile,
+    ThreadRecord,
+    TicketRecord,
+    person,
+)
 from zoho_desk_emulator.sandbox import SANDBOX_AGENT_ID
 from zoho_desk_emulator.search import int_param
 
@@ -50,6 +58,39 @@ _TICKET_TO_THREAD_CHANNEL: Final = {
 }
 AGENT: Final = person(SANDBOX_AGENT_ID, "Sandbox", "Agent", "agent@sandbox.invalid", "AGENT")
 _NOT_FOUND: Final = "The URL you requested could not be found."
+# The control API's files on a thread: kept in memory with their bytes, so kept small.
+THREAD_FILE_MAX: Final = 5 * 1024 * 1024
+THREAD_FILES_MAX: Final = 10
+_FILE_KEYS: Final = frozenset({"name", "content_type", "data"})
+
+
+def thread_files(raw: Any) -> list[tuple[str, str, bytes]]:
+    """The control API's ``attachments``: ``[{"name", "content_type", "data" (base64)}]``,
+    each checked (``ValueError``, one line, on anything else) and decoded."""
+    if not isinstance(raw, list) or len(raw) > THREAD_FILES_MAX:
+        raise ValueError(f"attachments is a list of at most {THREAD_FILES_MAX} files")
+    files: list[tuple[str, str, bytes]] = []
+    for n, item in enumerate(raw):
+        where = f"attachments[{n}]"
+        if not isinstance(item, dict) or set(item) != _FILE_KEYS:
+            raise ValueError(f'{where} is {{"name", "content_type", "data"}}, all three')
+        name, kind, data = item["name"], item["content_type"], item["data"]
+        if not isinstance(name, str) or not name.strip() or len(name) > 100:
+            raise ValueError(f"{where}.name is a file name of 1 to 100 characters")
+        if not isinstance(kind, str) or "/" not in kind:
+            raise ValueError(f"{where}.content_type is a media type such as image/png")
+        if not isinstance(data, str):
+            raise ValueError(f"{where}.data is the file's bytes in base64")
+        try:
+            decoded = base64.b64decode(data, validate=True)
+        except (binascii.Error, ValueError):
+            raise ValueError(f"{where}.data is not valid base64") from None
+        if not decoded:
+            raise ValueError(f"{where}.data is empty")
+        if len(decoded) > THREAD_FILE_MAX:
+            raise ValueError(f"{where} is over the emulator's {THREAD_FILE_MAX} bytes per file")
+        files.append((name, kind, decoded))
+    return files
 
 
 class _PlainText(HTMLParser):
@@ -143,9 +184,12 @@ class Conversations:
         visibility: str = "public",
         status: str = "SUCCESS",
         channel: str | None = None,
+        files: Sequence[tuple[str, str, bytes]] = (),
+        base_url: str = "",
     ) -> ThreadRecord:
         """A new thread (the control API's agent reply or customer message): ``out`` is the
-        sandbox agent's, ``in`` the ticket's contact's. Raises ``ValueError`` on bad input."""
+        sandbox agent's, ``in`` the ticket's contact's; ``files`` (name, type, bytes) are its
+        attachments, served under ``base_url``. Raises ``ValueError`` on bad input."""
         ticket = self._ticket_anywhere(ticket_id)
         _one_of("direction", direction, DIRECTIONS)
         _one_of("visibility", visibility, VISIBILITIES)
@@ -155,8 +199,15 @@ class Conversations:
         _one_of("channel", channel, THREAD_CHANNELS)
         body = _content(text, content)
         now = self.desk.now()
+        thread_id = self.desk.new_id()
+        prefix = f"{base_url}/api/v1/tickets/{ticket.id}/threads/{thread_id}/attachments"
+        stored = []
+        for name, kind, data in files:
+            file_id = self.desk.new_id()
+            href = f"{prefix}/{file_id}/content"
+            stored.append(ThreadFile(file_id, name, kind, data, href))
         thread = ThreadRecord(
-            id=self.desk.new_id(),
+            id=thread_id,
             ticket_id=ticket.id,
             org_id=ticket.org_id,
             direction=direction,
@@ -167,6 +218,7 @@ class Conversations:
             plain_text=plain_text(body),
             author=AGENT if direction == "out" else self._end_user(ticket),
             created_time=now,
+            files=tuple(stored),
         )
         self.threads[thread.id] = thread
         ticket.thread_count += 1
@@ -289,6 +341,23 @@ class Conversations:
         if thread is None or thread.ticket_id != ticket.id:
             raise DeskError(404, "URL_NOT_FOUND", _NOT_FOUND)
         return thread.as_zoho(plain_text=params.get("include") == "plainText")
+
+    def thread_file(
+        self, org_id: str, ticket_id: str, thread_id: str, attachment_id: str
+    ) -> ThreadFile:
+        """``GET .../threads/{th}/attachments/{a}/content``: the file, or 404 URL_NOT_FOUND
+        for a ticket, thread or file that is not there (or not of that ticket and thread)."""
+        for name, value in (("threadId", thread_id), ("attachmentId", attachment_id)):
+            if not value.isascii() or not value.isdigit():
+                # Thread.json: both path ids have the pattern ([0-9]+); the route lists 422
+                raise invalid_data(FieldError(f"/{name}", "invalid", f"{name} is digits"))
+        ticket = self.desk.get_ticket(org_id, ticket_id)
+        thread = self.threads.get(thread_id)
+        if thread is not None and thread.ticket_id == ticket.id:
+            for file in thread.files:
+                if file.id == attachment_id:
+                    return file
+        raise DeskError(404, "URL_NOT_FOUND", _NOT_FOUND)
 
     def latest_thread(
         self, org_id: str, ticket_id: str, params: Mapping[str, str]

@@ -217,6 +217,22 @@ def person(
     }
 
 
+@dataclass(frozen=True, slots=True)
+class ThreadFile:
+    """A file on a thread (the control API's), with its bytes: ``href`` is the emulator's
+    own ``GET /tickets/{t}/threads/{th}/attachments/{a}/content``."""
+
+    id: str
+    name: str
+    content_type: str
+    data: bytes
+    href: str
+
+    def as_zoho(self) -> dict[str, Any]:
+        # Thread.json's thread attachments: id, name, size (a string, as everywhere), href
+        return {"id": self.id, "name": self.name, "size": str(len(self.data)), "href": self.href}
+
+
 @dataclass(slots=True)
 class ThreadRecord:
     """One thread of a ticket (``Thread.json`` threadKeys): ``content`` is HTML."""
@@ -233,6 +249,7 @@ class ThreadRecord:
     author: dict[str, Any]
     created_time: datetime
     is_description: bool = False
+    files: tuple[ThreadFile, ...] = ()
 
     def as_listed(self) -> dict[str, Any]:
         """An item of ``GET /threads``: a summary, never the content."""
@@ -247,8 +264,8 @@ class ThreadRecord:
             "createdTime": zoho_time(self.created_time),
             "isDescriptionThread": self.is_description,
             "contentType": "text/html",
-            "hasAttach": False,
-            "attachmentCount": "0",
+            "hasAttach": bool(self.files),
+            "attachmentCount": str(len(self.files)),
             "canReply": self.direction == "in",
             "respondedIn": None,
             "source": {"type": "SYSTEM", "appName": None, "extId": None, "permalink": None},
@@ -269,7 +286,7 @@ class ThreadRecord:
             "content": self.content,
             "isContentTruncated": False,
             "fullContentURL": None,
-            "attachments": [],
+            "attachments": [f.as_zoho() for f in self.files],
         }
         if plain_text:
             body["plainText"] = self.plain_text

@@ -17,7 +17,7 @@ from ticketing.adapters.codec import (
     encode_draft,
 )
 from ticketing.domain.attachments import AttachmentJob
-from ticketing.domain.conversation import Author, Comment, Thread, WebhookEvent
+from ticketing.domain.conversation import Attachment, Author, Comment, Thread, WebhookEvent
 from ticketing.domain.conversation import TicketState as TicketState_
 from ticketing.domain.errors import HelpdeskRejected, NotFound, TicketTaken
 from ticketing.domain.model import (
@@ -729,6 +729,7 @@ class InMemoryConversations:
         status: str = "SUCCESS",
         author: Author | None = None,
         is_description: bool = False,
+        attachments: tuple[Attachment, ...] = (),
     ) -> Thread:
         self._touch(ticket_id)
         agent = direction == "out"
@@ -746,12 +747,19 @@ class InMemoryConversations:
             summary=text[:100],
             content=f"<div>{text}</div>",
             plain_text=text,
+            attachments=attachments,
         )
         self.threads[thread.id] = thread
         return thread
 
     def add_comment(
-        self, ticket_id: str, text: str, *, public: bool = True, author: Author | None = None
+        self,
+        ticket_id: str,
+        text: str,
+        *,
+        public: bool = True,
+        author: Author | None = None,
+        attachments: tuple[Attachment, ...] = (),
     ) -> Comment:
         self._touch(ticket_id)
         comment = Comment(
@@ -763,6 +771,7 @@ class InMemoryConversations:
             author=author or Author("9", "Agent", "AGENT"),
             created_time=self.clock.now(),
             plain_text=text,
+            attachments=attachments,
         )
         self.comments[comment.id] = comment
         return comment

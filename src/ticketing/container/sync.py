@@ -26,6 +26,7 @@ from ticketing.application.sync import (
     SyncPublisher,
 )
 from ticketing.application.sync.access import SyncAccess
+from ticketing.application.sync.download import DownloadReplyFile
 from ticketing.application.sync.guard import GuardedConversations
 from ticketing.application.sync.signature import CheckSignature, SignatureMode
 from ticketing.application.sync.webhooks import ManageWebhooks
@@ -72,6 +73,8 @@ class SyncServices:
     credentials: Credentials | None = None  # what Zoho granted the token (its scopes)
     # ZOHO_WEBHOOK_SIGNATURE's check of a delivery; None: no check at all
     check_signature: CheckSignature | None = None
+    # GET /tickets/{t}/threads/{th}/attachments/{a}: a reply's file, streamed from Zoho
+    download: DownloadReplyFile | None = None
 
 
 def build_sync_log(settings: Settings, redis: RedisClient | None) -> SyncLog:
@@ -175,4 +178,5 @@ def build_sync(
         access=access,
         lag=MeasureLag(inbox, log, clock),
         credentials=credentials,
+        download=DownloadReplyFile(zoho, publisher, helpdesk),
     )

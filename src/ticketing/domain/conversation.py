@@ -3,7 +3,7 @@ webhook subscriptions that announce changes: the two-way sync's value types."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -31,6 +31,17 @@ class Attachment:
     name: str
     size: int | None = None
     url: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Download:
+    """A file coming from the helpdesk, headers read, body not yet: read ``chunks`` once,
+    then ``close`` (also when the reading stops early). ``size`` when the helpdesk said it."""
+
+    content_type: str
+    size: int | None
+    chunks: AsyncIterator[bytes]
+    close: Callable[[], Awaitable[None]]
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,6 +15,7 @@ import httpx
 import msgspec
 
 from ticketing.adapters.zoho_desk.attachments import AttachmentCalls
+from ticketing.adapters.zoho_desk.downloads import DownloadCalls
 from ticketing.adapters.zoho_desk.oauth import SETUP_HINT, TokenManager
 from ticketing.adapters.zoho_desk.sync_calls import SyncCalls
 from ticketing.adapters.zoho_desk.wire import (
@@ -112,7 +113,7 @@ def build_http_client(
     )
 
 
-class ZohoDeskClient(SyncCalls, AttachmentCalls):
+class ZohoDeskClient(SyncCalls, AttachmentCalls, DownloadCalls):
     """The ``Helpdesk`` port against Zoho Desk, the two-way sync's calls (``SyncCalls``) and
     a ticket's attachments (``AttachmentCalls``, the ``AttachmentDesk`` port).
 

@@ -72,6 +72,12 @@ def html_text(html: str) -> str:
     return "\n".join(line for line in lines if line)
 
 
+def thread_file_path(ticket_id: str, thread_id: str, attachment_id: str) -> str:
+    """The service's path of a reply's file (an event's ``download``; the messaging side
+    prefixes the service's base URL): ``GET /tickets/{t}/threads/{th}/attachments/{a}``."""
+    return f"/tickets/{ticket_id}/threads/{thread_id}/attachments/{attachment_id}"
+
+
 def _customer(customer: Customer) -> dict[str, str | None]:
     return {"name": customer.name, "email": customer.email, "phone": customer.phone}
 
@@ -138,7 +144,19 @@ def _message(
             "author": {"name": author.name, "type": author.type},
             "text": text,
             "attachments": [
-                {"name": a.name, "size": a.size, "url": a.url} for a in item.attachments
+                {
+                    "name": a.name,
+                    "size": a.size,
+                    "url": a.url,
+                    # Zoho's url needs the service's token: a reply's file is fetched through
+                    # the service instead. Zoho has no content route for a comment's files.
+                    "download": (
+                        thread_file_path(origin.ticket_id, event_id, a.id)
+                        if kind == "reply" and a.id
+                        else None
+                    ),
+                }
+                for a in item.attachments
             ],
             "created_at": iso(item.created_time),
             "org_id": org_id,

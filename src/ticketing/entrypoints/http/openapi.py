@@ -71,6 +71,9 @@ def _error(description: str) -> ResponseSpec:
     return ResponseSpec(data_container=ErrorOut, description=description, generate_examples=False)
 
 
+error_response = _error  # for the route modules that declare their own refusals
+
+
 UNAUTHORIZED = _error("Missing or wrong API key (only when API_KEYS is set)")
 
 THROTTLED = _error(

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from ticketing.domain.conversation import Author
+from ticketing.domain.conversation import Attachment, Author
 
 from tests.support.clock import ManualClock
 from tests.support.sync import (
@@ -56,6 +56,41 @@ async def test_a_public_agent_reply_becomes_exactly_the_contract_event(w: SyncWo
     ]
     assert w.counted("ticketing_sync_events_total", kind="reply") == 1
     assert w.counted("ticketing_sync_reply_latency_seconds_sum") == 2
+
+
+async def test_attachments_keep_zoho_s_fields_and_a_reply_s_gain_the_download_path(
+    w: SyncWorld,
+) -> None:
+    """Each attachment keeps name, size and Zoho's url (the contract's) and gains
+    ``download``: the service's path for a reply's file; None for a comment's file (Zoho has
+    no content route for those) and for a file Zoho gave no id."""
+    ticket = await w.our_ticket()
+    photo = Attachment("9001", "recibo.png", 12734, "https://desk.zoho.eu/api/v1/x/9001")
+    reply = w.conversations.add_thread(
+        ticket, "Adjunto el recibo", attachments=(photo, Attachment(None, "sin-id.txt"))
+    ).id
+    comment = w.conversations.add_comment(ticket, "Y la factura", attachments=(photo,)).id
+    await deliver(w, thread_added(ticket, reply), comment_added(ticket, comment))
+    by_kind = {e["kind"]: e["attachments"] for e in w.replies()}
+    assert by_kind == {
+        "reply": [
+            {
+                "name": "recibo.png",
+                "size": 12734,
+                "url": "https://desk.zoho.eu/api/v1/x/9001",
+                "download": f"/tickets/{ticket}/threads/{reply}/attachments/9001",
+            },
+            {"name": "sin-id.txt", "size": None, "url": None, "download": None},
+        ],
+        "comment": [
+            {
+                "name": "recibo.png",
+                "size": 12734,
+                "url": "https://desk.zoho.eu/api/v1/x/9001",
+                "download": None,
+            }
+        ],
+    }
 
 
 async def test_only_public_agent_replies_and_comments_become_events(w: SyncWorld) -> None:
