@@ -25,6 +25,7 @@ from ticketing.domain.model import (
     DeadLetter,
     Joined,
     Outcome,
+    PendingEntry,
     QueuedTicket,
     TicketCreated,
     TicketDraft,
@@ -116,6 +117,10 @@ class InMemoryTicketStore:
     _dead: dict[str, DeadLetter] = field(default_factory=dict, init=False)
     # ticket id → (idempotency key, expiry): the ledger's ticket-id records
     _owners: dict[str, tuple[str, float]] = field(default_factory=dict, init=False)
+    # request id → idempotency key: the request-id index, forgotten with the key's ledger
+    _requests: dict[str, str] = field(default_factory=dict, init=False)
+    # entry id → when it was queued (a Redis stream entry's id holds its time)
+    _queued_at: dict[str, datetime] = field(default_factory=dict, init=False)
     _next_id: int = field(default=0, init=False)
     _leases: InMemoryLeases = field(init=False)
 
@@ -137,6 +142,7 @@ class InMemoryTicketStore:
         """Append a raw entry to the pending queue, as an ``XADD`` by another program would."""
         entry_id = self._new_id()
         self._pending[entry_id] = dict(fields)
+        self._queued_at[entry_id] = self.clock.now()
         return entry_id
 
     def delete_entry(self, entry_id: str) -> None:
@@ -151,6 +157,7 @@ class InMemoryTicketStore:
         entry_id = self.add_entry({"key": draft.key, "payload": payload})
         outcome = Outcome.of(draft, TicketState.ACCEPTED)
         self._ledger[draft.key] = _Ledger(outcome, entry_id=entry_id, draft=payload)
+        self._requests[draft.request_id] = draft.key
         return outcome, True
 
     async def accept_and_lease(self, draft: TicketDraft, owner: str, ttl: float) -> Accepted:
@@ -216,7 +223,9 @@ class InMemoryTicketStore:
         record = self._record(key)
         if record is None or record.outcome.state.finished:
             return
-        record.outcome = replace(record.outcome, state=TicketState.ACCEPTED, reason=reason)
+        record.outcome = replace(
+            record.outcome, state=TicketState.ACCEPTED, reason=reason, reason_at=self.clock.now()
+        )
 
     async def set_join(self, key: str, joined: Joined) -> None:
         record = self._record(key)
@@ -254,6 +263,7 @@ class InMemoryTicketStore:
             web_url=outcome.web_url,
             created_at=outcome.created_at or event.created_at,
             reason=None,
+            reason_at=None,
         )
         if record.draft is not None:
             draft = decode_draft(record.draft)
@@ -301,6 +311,21 @@ class InMemoryTicketStore:
         self._add_dead(key, reason, payload or "", PENDING_ORIGIN)
         if record.entry_id is not None:
             self._remove_entry(record.entry_id)
+
+    async def key_of_request(self, request_id: str) -> str | None:
+        key = self._requests.get(request_id)
+        if key is not None and self._record(key) is None:
+            del self._requests[request_id]  # its ledger is gone (the retention)
+            return None
+        return key
+
+    async def pending_entries(self, limit: int) -> Sequence[PendingEntry]:
+        entries: list[PendingEntry] = []
+        for entry_id in sorted(self._pending, key=_seq)[:limit]:
+            fields = self._pending[entry_id]
+            at = self._queued_at.get(entry_id, self.clock.now())
+            entries.append(PendingEntry(entry_id, fields.get("key", ""), at))
+        return entries
 
     async def bury_raw(self, payload: str, reason: str, origin: str) -> None:
         payload, reason = cut_payload(payload, reason, self.dead_payload_bytes)
@@ -409,10 +434,13 @@ class InMemoryTicketStore:
 
     def _remove_entry(self, entry_id: str) -> None:
         self._pending.pop(entry_id, None)
+        self._queued_at.pop(entry_id, None)
         self._pel.pop(entry_id, None)
 
     def _kill(self, record: _Ledger, reason: str) -> None:
-        record.outcome = replace(record.outcome, state=TicketState.DEAD, reason=reason)
+        record.outcome = replace(
+            record.outcome, state=TicketState.DEAD, reason=reason, reason_at=self.clock.now()
+        )
         record.draft = None
         record.expires_at = self.clock.monotonic() + self.retention
 
@@ -493,6 +521,7 @@ class InMemoryTicketStore:
             state=TicketState.ACCEPTED,
             attempts=0,
             reason=None,
+            reason_at=None,
             last_attempt_at=None,
         )
         record.entry_id = entry_id

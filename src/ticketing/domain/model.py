@@ -266,6 +266,7 @@ class Outcome:
     incident_id: str | None = None
     source: Source | None = None
     attempts: int = 0
+    reason_at: datetime | None = None  # when ``reason`` was recorded (a failure or a burial)
     last_attempt_at: datetime | None = None  # when the last create was sent
     attempt_ended_at: datetime | None = None  # when that create ended without an answer
     # Where a follow-up goes, once decided (recorded before anything is sent): an open
@@ -377,6 +378,16 @@ class QueuedTicket:
     entry_id: str
     draft: TicketDraft
     deliveries: int = 1
+
+
+@dataclass(frozen=True, slots=True)
+class PendingEntry:
+    """One entry of the pending queue as an operator lists it: its key and when it was queued
+    (the stream entry's time)."""
+
+    entry_id: str
+    key: str
+    queued_at: datetime
 
 
 @dataclass(frozen=True, slots=True)

@@ -109,15 +109,18 @@ class TicketScripts(_Scripts):
         *,
         ledger: str,
         lease: str,
+        request: str,
         key: str,
         payload: str,
         owner: str,
         lease_ms: int,
         fields: Mapping[str, str],
     ) -> Any:
-        """``{0, 0, ledger}`` for a known key, ``{1, leased}`` for a new one."""
-        keys = [ledger, self._pending, lease]
-        return await self._run("accept", keys, [key, payload, owner, lease_ms, *flatten(fields)])
+        """``{0, 0, ledger}`` for a known key, ``{1, leased}`` for a new one (``request``:
+        the request-id index, written in the same step)."""
+        keys = [ledger, self._pending, lease, request]
+        args: list[Arg] = [key, payload, owner, lease_ms, self._retention, *flatten(fields)]
+        return await self._run("accept", keys, args)
 
     async def lease(
         self, *, lease: str, ledger: str, owner: str, ms: int, alive: str = "", now: str = ""
@@ -185,8 +188,8 @@ class TicketScripts(_Scripts):
         """The ledger afterwards, None for an unknown key."""
         return await self._run("mark_creating", [ledger], [at])
 
-    async def mark_failed(self, *, ledger: str, reason: str) -> Any:
-        return await self._run("mark_failed", [ledger], [reason])
+    async def mark_failed(self, *, ledger: str, reason: str, at: str) -> Any:
+        return await self._run("mark_failed", [ledger], [reason, at])
 
     async def mark_ambiguous(self, *, ledger: str, at: str) -> Any:
         return await self._run("mark_ambiguous", [ledger], [at])

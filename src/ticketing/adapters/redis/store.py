@@ -35,6 +35,7 @@ from ticketing.domain.model import (
     DeadLetter,
     Joined,
     Outcome,
+    PendingEntry,
     QueuedTicket,
     Source,
     TicketCreated,
@@ -56,6 +57,9 @@ LEASE_PREFIX: Final = "ticket:"
 # ``<owner_prefix><ticket id>`` holds the key a helpdesk ticket was recorded for, as long as
 # that key's ledger record: an ambiguous create's look-up never takes another key's ticket.
 OWNER_PREFIX: Final = "ticketing:ticket-key:"
+# ``<request_prefix><request id>`` holds the key accepted under that request id (written with
+# the acceptance, expiring after the retention): a request is found by its request_id too.
+REQUEST_PREFIX: Final = "ticketing:request:"
 # A follow-up's comment is recorded as its key's at <owner_prefix><COMMENT_OWNER><comment id>.
 COMMENT_OWNER: Final = "comment:"
 # Readiness writes this key (with a short expiry): Redis refuses it when it would refuse an
@@ -106,6 +110,8 @@ class RedisTicketStore:
         ledger_prefix: Each idempotency key's ledger hash is ``<ledger_prefix><key>``.
         lease_prefix: Each idempotency key's lease is ``<lease_prefix><key>``.
         owner_prefix: Each created ticket's key is recorded at ``<owner_prefix><ticket id>``.
+        request_prefix: Each accepted request's key is recorded at
+            ``<request_prefix><request id>`` (the request-id index).
         alive_prefix: Each process's heartbeat is ``<alive_prefix><name>``: a ticket lease whose
             owner names a process without one (``<name>/<token>``) is taken over.
         outbox: The outbox stream (what is still to be appended to another stream).
@@ -136,6 +142,7 @@ class RedisTicketStore:
         ledger_prefix: str = LEDGER_PREFIX,
         lease_prefix: str = LEASE_PREFIX,
         owner_prefix: str = OWNER_PREFIX,
+        request_prefix: str = REQUEST_PREFIX,
         alive_prefix: str = ALIVE_PREFIX,
         outbox: str = OUTBOX_STREAM,
         attachments: str = ATTACHMENTS_STREAM,
@@ -158,6 +165,7 @@ class RedisTicketStore:
         self._ledger_prefix = layout.own(prefix + ledger_prefix)
         self._lease_prefix = layout.own(prefix + lease_prefix)
         self._owner_prefix = layout.own(prefix + owner_prefix)
+        self._request_prefix = layout.own(prefix + request_prefix)
         self._alive_prefix = layout.own(prefix + alive_prefix)
         self._ready_probe = layout.own(prefix + READY_PROBE)
         self.outbox_stream = layout.own(prefix + outbox)
@@ -189,6 +197,10 @@ class RedisTicketStore:
         """The Redis key that holds the idempotency key a helpdesk ticket was recorded for."""
         return self._owner_prefix + ticket_id
 
+    def request_key(self, request_id: str) -> str:
+        """The Redis key of the request-id index entry of ``request_id``."""
+        return self._request_prefix + request_id
+
     async def accept(self, draft: TicketDraft) -> tuple[Outcome, bool]:
         accepted = await self._accept_draft(draft, "", 0.0)
         return accepted.outcome, accepted.new
@@ -212,6 +224,7 @@ class RedisTicketStore:
             reply = await self._scripts.accept(
                 ledger=self.ledger_key(draft.key),
                 lease=self.lease_key(draft.key),
+                request=self.request_key(draft.request_id),
                 key=draft.key,
                 payload=payload,
                 owner=owner,
@@ -288,7 +301,9 @@ class RedisTicketStore:
 
     async def mark_failed(self, key: str, reason: str) -> None:
         with store_errors(self._client, f"marking {key!r} failed"):
-            await self._scripts.mark_failed(ledger=self.ledger_key(key), reason=reason)
+            await self._scripts.mark_failed(
+                ledger=self.ledger_key(key), reason=reason, at=self._now()
+            )
 
     async def mark_ambiguous(self, key: str, at: datetime) -> None:
         with store_errors(self._client, f"marking the create of {key!r} ambiguous"):
@@ -361,6 +376,28 @@ class RedisTicketStore:
             raise NotFound(f"no ledger entry for idempotency key {key!r}")
         if isinstance(result, list):
             await self._deliver_after(result, f"the dead letter of {key!r}")
+
+    async def key_of_request(self, request_id: str) -> str | None:
+        """The key accepted under ``request_id``; None once its ledger is gone (the index
+        is kept for the retention from the acceptance, the ledger from the finish)."""
+        with store_errors(self._client, f"finding request {request_id!r}"):
+            raw = await self._client.get(self.request_key(request_id))
+            if raw is None:
+                return None
+            key = text(raw)
+            if not await self._client.exists(self.ledger_key(key)):
+                return None
+        return key
+
+    async def pending_entries(self, limit: int) -> Sequence[PendingEntry]:
+        with store_errors(self._client, "listing the pending queue"):
+            raw = await self._client.xrange(self.pending_stream, count=limit)
+        entries: list[PendingEntry] = []
+        for eid, fields in raw or []:
+            entry_id = text(eid)
+            key = _decode_map(fields).get("key", "")
+            entries.append(PendingEntry(entry_id, key, _entry_time(entry_id)))
+        return entries
 
     async def bury_raw(self, payload: str, reason: str, origin: str) -> None:
         """A dead letter for a message, unless the same message from the same origin is in the
@@ -676,6 +713,7 @@ _OUTCOME_FIELDS: Final = (
     "incident_id",
     "source",
     "attempts",
+    "reason_at",
     "last_attempt_at",
     "attempt_ended_at",
     "join_ticket",
@@ -729,6 +767,7 @@ def _outcome(key: str, fields: Mapping[str, str]) -> Outcome:
     created_at = _opt(fields, "created_at")
     last_attempt = _opt(fields, "last_attempt_at")
     attempt_ended = _opt(fields, "attempt_ended_at")
+    reason_at = _opt(fields, "reason_at")
     source = _opt(fields, "source")
     return Outcome(
         key=fields.get("key") or key,
@@ -743,11 +782,17 @@ def _outcome(key: str, fields: Mapping[str, str]) -> Outcome:
         incident_id=_opt(fields, "incident_id"),
         source=Source(source) if source else None,
         attempts=int(fields.get("attempts") or 0),
+        reason_at=parse_datetime(reason_at) if reason_at else None,
         last_attempt_at=parse_datetime(last_attempt) if last_attempt else None,
         attempt_ended_at=parse_datetime(attempt_ended) if attempt_ended else None,
         joins=_joined(fields),
         comment_id=_opt(fields, "comment_id"),
     )
+
+
+def _entry_time(entry_id: str) -> datetime:
+    """When a stream entry was added: its id starts with the milliseconds."""
+    return datetime.fromtimestamp(int(entry_id.split("-")[0]) / 1000, UTC)
 
 
 def _dead_letter(entry_id: str, fields: Mapping[str, str]) -> DeadLetter:
@@ -758,7 +803,7 @@ def _dead_letter(entry_id: str, fields: Mapping[str, str]) -> DeadLetter:
         failed_at=parse_datetime(fields["failed_at"])
         if fields.get("failed_at")
         # The entry id starts with the milliseconds it was added at: a fair stand-in.
-        else datetime.fromtimestamp(int(entry_id.split("-")[0]) / 1000, UTC),
+        else _entry_time(entry_id),
         key=_opt(fields, "key"),
         origin=fields.get("origin") or PENDING_ORIGIN,
     )

@@ -40,6 +40,7 @@ from ticketing.domain.ports.operations import (
     QueueMonitor,
     QuotaMeter,
     RedisFacts,
+    RequestIndex,
     StoreFacts,
     TicketStore,
 )
@@ -104,6 +105,7 @@ __all__ = [
     "RedisFacts",
     "RefreshAllowance",
     "RefreshBudget",
+    "RequestIndex",
     "StatusMark",
     "StoreFacts",
     "SyncInbox",

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from ticketing.domain.model import DeadLetter
+from ticketing.domain.model import DeadLetter, PendingEntry
 from ticketing.domain.ports.pipeline import PendingQueue, TicketLedger
 
 
@@ -34,6 +34,20 @@ class DeadLetters(Protocol):
 
     async def replay_dead(self, entry_ids: Sequence[str] | None = None) -> int:
         """Move dead letters (all, or these) back to the pending queue; how many moved."""
+        ...
+
+
+class RequestIndex(Protocol):
+    """What a request's story is read from besides the ledger: the request-id index and the
+    pending queue's entries."""
+
+    async def key_of_request(self, request_id: str) -> str | None:
+        """The idempotency key accepted under ``request_id`` (written with the acceptance,
+        kept as long as the key's ledger), or None."""
+        ...
+
+    async def pending_entries(self, limit: int) -> Sequence[PendingEntry]:
+        """The oldest ``limit`` entries of the pending queue, oldest first."""
         ...
 
 
@@ -115,7 +129,7 @@ class QuotaMeter(Protocol):
         ...
 
 
-class TicketStore(TicketLedger, PendingQueue, DeadLetters, QueueMonitor, Protocol):
+class TicketStore(TicketLedger, PendingQueue, DeadLetters, QueueMonitor, RequestIndex, Protocol):
     """The whole store: the ledger, the pending queue and the dead letters kept together so
     that accepting, completing and burying a ticket are each one atomic step.
 

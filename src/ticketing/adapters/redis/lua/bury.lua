@@ -48,7 +48,7 @@ if ARGV[8] == 'key' then
   end
 end
 if exists and not finished and (ARGV[8] == 'key' or own == entry) then
-  redis.call('HSET', KEYS[1], 'state', 'dead', 'reason', ARGV[3])
+  redis.call('HSET', KEYS[1], 'state', 'dead', 'reason', ARGV[3], 'reason_at', ARGV[4])
   redis.call('HDEL', KEYS[1], 'draft')
   redis.call('EXPIRE', KEYS[1], ARGV[5])
 end

@@ -72,7 +72,7 @@ if draft then
       'attachments', cjson.encode(decoded['attachments']))
   end
 end
-redis.call('HDEL', KEYS[1], 'draft', 'reason')
+redis.call('HDEL', KEYS[1], 'draft', 'reason', 'reason_at')
 redis.call('EXPIRE', KEYS[1], ARGV[4])
 redis.call('SET', KEYS[5], ARGV[8], 'EX', ARGV[4])
 local entry = redis.call('HGET', KEYS[1], 'entry_id')

@@ -24,7 +24,7 @@ local id = redis.call('XADD', KEYS[1], '*', 'key', ARGV[2], 'payload', ARGV[3])
 if ARGV[2] ~= '' then
   redis.call('HSET', KEYS[2], 'state', 'accepted', 'key', ARGV[2], 'entry_id', id,
     'attempts', 0, 'draft', ARGV[3])
-  redis.call('HDEL', KEYS[2], 'reason', 'last_attempt_at', 'attempt_ended_at')
+  redis.call('HDEL', KEYS[2], 'reason', 'reason_at', 'last_attempt_at', 'attempt_ended_at')
   for i = 4, #ARGV, 2 do
     if ARGV[i + 1] ~= '' then
       redis.call('HSETNX', KEYS[2], ARGV[i], ARGV[i + 1])
