@@ -34,6 +34,7 @@ from ticketing.application.operations import (
     ReplayDeadLetters,
 )
 from ticketing.application.queries import AuthorizationUrl, ListDepartments
+from ticketing.application.story import ListPending, ShowRequest
 from ticketing.application.sync.access import SyncAccess
 from ticketing.application.tickets import (
     DrainQueue,
@@ -297,6 +298,8 @@ class Container(containers.DeclarativeContainer):
             CheckReadiness, store, store_kind=providers.Callable(store_kind, backend)
         ),
         reject=providers.Singleton(RejectMessage, store),
+        story=providers.Singleton(ShowRequest, store, store, attachments.provided.work),
+        pending=providers.Singleton(ListPending, store, store, clock),
         mode=mode,
         metrics=providers.Singleton(watch_metrics, metrics, store, helpdesk, tokens, zoho),
         liveness=liveness,

@@ -36,6 +36,7 @@ from ticketing.application.queries import (
     CheckHealth,
     ListDepartments,
 )
+from ticketing.application.story import ListPending, ShowRequest
 from ticketing.application.sync.access import SyncAccess
 from ticketing.application.tickets import DrainQueue, SubmitTicket
 from ticketing.application.tickets.drain import TakeOver
@@ -150,6 +151,8 @@ class Services:
     dead_letters: ListDeadLetters
     replay: ReplayDeadLetters
     reject: RejectMessage
+    story: ShowRequest  # one request's story (GET /tickets/requests/{key}, ticketing show)
+    pending: ListPending  # the pending queue listed (GET /queue/pending, queue list)
     mode: str
     metrics: PrometheusMetrics | None = None
     # This process's name and heartbeat (None without Redis): the inbound consumer asks it who

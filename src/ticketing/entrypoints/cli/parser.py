@@ -10,7 +10,7 @@ from typing import NoReturn
 from ticketing import __version__
 from ticketing.entrypoints.cli import supervise
 from ticketing.entrypoints.cli.admin import AdminBody, with_services
-from ticketing.entrypoints.cli.commands import auth, desk, doctor, queue, webhooks
+from ticketing.entrypoints.cli.commands import auth, desk, doctor, queue, story, webhooks
 from ticketing.entrypoints.cli.errors import EXIT_USAGE
 
 
@@ -121,10 +121,17 @@ def build_parser() -> argparse.ArgumentParser:
     q_dead = qsub.add_parser("dead", help="list dead letters")
     q_dead.add_argument("--limit", type=_count, default=50, help="at most this many (50)")
     _admin(q_dead, with_services(queue.dead))
+    q_list = qsub.add_parser("list", help="pending tickets: key, age, attempts, last error")
+    q_list.add_argument("--limit", type=_count, default=50, help="at most this many (50)")
+    _admin(q_list, with_services(story.queue_list))
     q_replay = qsub.add_parser("replay", help="put dead letters back on the queue")
     q_replay.add_argument("entry_ids", nargs="*", help="dead-letter entry ids")
     q_replay.add_argument("--all", action="store_true", help="every dead letter")
     _admin(q_replay, with_services(queue.replay))
+
+    s_show = sub.add_parser("show", help="a request's story: state, ticket, attempts, error")
+    s_show.add_argument("ref", metavar="KEY|REQUEST_ID|INCIDENT_ID")
+    _admin(s_show, with_services(story.show))
 
     hooks = sub.add_parser("webhooks", help="the webhook Zoho posts agents' replies to")
     hsub = hooks.add_subparsers(

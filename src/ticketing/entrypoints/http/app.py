@@ -18,7 +18,7 @@ from litestar.openapi.spec import Components, SecurityScheme
 from ticketing import __version__
 from ticketing.container import Container, Services, start, stop
 from ticketing.entrypoints.background import run_background
-from ticketing.entrypoints.http import downloads, ops, webhooks
+from ticketing.entrypoints.http import downloads, ops, stories, webhooks
 from ticketing.entrypoints.http.deps import Running
 from ticketing.entrypoints.http.errors import ErrorHandlers
 from ticketing.entrypoints.http.guard import api_key_guard
@@ -66,6 +66,8 @@ def create_app(
             webhooks.webhook_check,
             webhooks.webhook_receive,
             downloads.reply_attachment,
+            stories.RequestController,
+            stories.pending,
         ],
         dependencies=running.dependencies(),
         guards=[api_key_guard(settings.api_keys)],

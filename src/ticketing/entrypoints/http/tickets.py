@@ -34,6 +34,7 @@ from ticketing.entrypoints.schemas import (
     nesting_problem,
     ticket_out,
 )
+from ticketing.entrypoints.story import request_location
 
 _STATUS_CODE = {
     TicketState.CREATED: HTTP_201_CREATED,
@@ -138,6 +139,8 @@ async def _submit(services: Services, draft: TicketDraft) -> Response[TicketOut]
 
 def _ticket_response(outcome: Outcome, new: bool) -> Response[TicketOut]:
     headers = {} if new else {"Idempotent-Replayed": "true"}
+    if _STATUS_CODE[outcome.state] in (HTTP_201_CREATED, HTTP_202_ACCEPTED):
+        headers["Location"] = request_location(outcome.key)  # its story
     return Response(
         ticket_out(outcome),
         status_code=_STATUS_CODE[outcome.state],
