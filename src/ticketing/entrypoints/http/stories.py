@@ -56,7 +56,11 @@ class RequestController(Controller):
     operation_id="listPending",
     summary="The oldest pending tickets: key, age, attempts, last error",
     tags=["queue"],
-    responses=openapi.responses(openapi.GUARDED, openapi.STORE_DOWN),
+    responses=openapi.responses(
+        openapi.GUARDED,
+        openapi.STORE_DOWN,
+        {400: openapi.error_response("limit is not a whole number from 1 to 1000")},
+    ),
 )
 async def pending(
     services: ServicesDep, limit: Annotated[int, QueryParameter(ge=1, le=1000)] = 50
