@@ -95,3 +95,36 @@ async def test_pending_entries_oldest_first(backend: Backend) -> None:
     outcome, event = created(make_draft("k1"))
     await backend.store.complete("k1", outcome, event)
     assert [e.key for e in await backend.store.pending_entries(10)] == ["k2", "k3"]
+
+
+async def test_the_request_index_lives_as_long_as_the_ledger_from_its_finish(
+    backend: Backend,
+) -> None:
+    """Completion keeps the index for the retention from then (not from the acceptance); a
+    burial and a replay keep it naming the key."""
+    store = backend.another_store(retention=2)
+    draft = make_draft("k1")
+    await store.accept(draft)
+    await backend.elapse(1.2)
+    outcome, event = created(draft)
+    await store.complete("k1", outcome, event)
+    await backend.elapse(1.2)  # 2.4 s after the acceptance, 1.2 s after the completion
+    assert await store.key_of_request("req-k1") == "k1"
+    await store.accept(make_draft("k2"))
+    await store.bury("k2", "refused")
+    assert await store.replay_dead() == 1
+    assert await store.key_of_request("req-k2") == "k2"
+    if isinstance(store, RedisTicketStore):
+        assert 0 < await backend.redis.ttl(store.request_key("req-k1")) <= 2
+        assert 0 < await backend.redis.ttl(store.request_key("req-k2")) <= 2
+
+
+async def test_a_completion_never_moves_another_keys_index(backend: Backend) -> None:
+    """Two keys accepted under one request id (a caller reusing X-Request-ID): the index
+    names the latest; completing the first does not take it back."""
+    first, second = make_draft("k1", request_id="same"), make_draft("k2", request_id="same")
+    await backend.store.accept(first)
+    await backend.store.accept(second)
+    outcome, event = created(first)
+    await backend.store.complete("k1", outcome, event)
+    assert await backend.store.key_of_request("same") == "k2"

@@ -147,6 +147,7 @@ class TicketScripts(_Scripts):
         ledger: str,
         lease: str,
         owner_key: str,
+        request: str,
         event: str,
         owner: str,
         key: str,
@@ -158,7 +159,7 @@ class TicketScripts(_Scripts):
         """1 (the event appended) or, with ``via_outbox``, the outbox entry of the created
         event (``[id, field, value, ...]``) when done; 0 when created already, or the key the
         ticket is recorded for already (``lua/complete.lua``)."""
-        keys = [ledger, self._pending, self._outbox, lease, owner_key, self._jobs]
+        keys = [ledger, self._pending, self._outbox, lease, owner_key, self._jobs, request]
         if not via_outbox:
             keys.append(self._created)
         limits: list[Arg] = [self._created_maxlen, self._retention, self._channel]
@@ -167,14 +168,22 @@ class TicketScripts(_Scripts):
         return await self._run("complete", keys, [*args, *flatten(ticket), *flatten(identity)])
 
     async def bury(
-        self, *, ledger: str, key: str, reason: str, at: str, entry: str = "", payload: str = ""
+        self,
+        *,
+        ledger: str,
+        key: str,
+        reason: str,
+        at: str,
+        entry: str = "",
+        payload: str = "",
+        request: str = "",
     ) -> Any:
         """Without ``entry``, the key's own entry and draft (-1: unknown key, 0: finished
         already); with it, that queue entry with ``payload``; the dead letter's outbox entry
         (``[id, field, value, ...]``) when buried (``lua/bury.lua``)."""
         mode = "entry" if entry else "key"
         args: list[Arg] = [self._group, key, reason, at, self._retention, entry, payload, mode]
-        keys = [ledger, self._pending, self._outbox]
+        keys = [ledger, self._pending, self._outbox, request or ledger]
         return await self._run("bury", keys, [*args, self._dead_maxlen, self._dead])
 
     async def bury_raw(
@@ -215,12 +224,19 @@ class TicketScripts(_Scripts):
         return int(await self._run("append_once", [stream, marker], args))
 
     async def replay_to_pending(
-        self, *, ledger: str, marker: str, key: str, payload: str, identity: Mapping[str, str]
+        self,
+        *,
+        ledger: str,
+        marker: str,
+        key: str,
+        payload: str,
+        identity: Mapping[str, str],
+        request: str = "",
     ) -> int:
         """A dead letter back onto the pending queue, its ledger ACCEPTED, once (``marker``
         names the letter): 1, or 0 when replayed already or its key lives again
         (``lua/replay.lua``)."""
-        keys = [self._pending, ledger, marker]
+        keys = [self._pending, ledger, marker, request or ledger]
         args: list[Arg] = [self._retention, key, payload, *flatten(identity)]
         return int(await self._run("replay", keys, args))
 

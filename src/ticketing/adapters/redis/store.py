@@ -347,6 +347,9 @@ class RedisTicketStore:
                 ledger=self.ledger_key(key),
                 lease=self.lease_key(key),
                 owner_key=self.owner_key(owned),
+                request=self.request_key(outcome.request_id)
+                if outcome.request_id
+                else self.ledger_key(key),
                 event=encode_event(event).decode(),
                 owner=owner or "",
                 key=key,
@@ -369,8 +372,14 @@ class RedisTicketStore:
             NotFound: the key is not in the ledger.
         """
         with store_errors(self._client, f"burying {key!r}"):
+            # Its request-id index entry expires with the ledger: read which it is first.
+            request_id = await self._client.hget(self.ledger_key(key), "request_id")
             result = await self._scripts.bury(
-                ledger=self.ledger_key(key), key=key, reason=reason, at=self._now()
+                ledger=self.ledger_key(key),
+                key=key,
+                reason=reason,
+                at=self._now(),
+                request=self.request_key(text(request_id)) if request_id else "",
             )
         if result == -1:
             raise NotFound(f"no ledger entry for idempotency key {key!r}")
@@ -690,12 +699,14 @@ class RedisTicketStore:
                 "incident_id": draft.incident_id or "",
                 "source": draft.source.value,
             }
+        request_id = identity.get("request_id")
         return await self._scripts.replay_to_pending(
             ledger=self.ledger_key(key),
             marker=self._replayed_prefix + letter.entry_id,
             key=key,
             payload=letter.payload,
             identity=identity,
+            request=self.request_key(request_id) if key and request_id else "",
         )
 
 

@@ -3,6 +3,8 @@
 -- KEYS[1]  ledger     the key's ledger hash
 -- KEYS[2]  pending    the pending stream
 -- KEYS[3]  outbox     the outbox stream
+-- KEYS[4]  request    the request-id index entry (KEYS[1] when unknown): expires with the
+--                     ledger when it names this key
 -- ARGV[1]  group      the pending stream's consumer group
 -- ARGV[2]  key        the idempotency key ('' when unknown)
 -- ARGV[3]  reason     why it was buried
@@ -51,6 +53,9 @@ if exists and not finished and (ARGV[8] == 'key' or own == entry) then
   redis.call('HSET', KEYS[1], 'state', 'dead', 'reason', ARGV[3], 'reason_at', ARGV[4])
   redis.call('HDEL', KEYS[1], 'draft')
   redis.call('EXPIRE', KEYS[1], ARGV[5])
+  if KEYS[4] ~= KEYS[1] and redis.call('GET', KEYS[4]) == ARGV[2] then
+    redis.call('EXPIRE', KEYS[4], ARGV[5])
+  end
 end
 if entry ~= '' then
   redis.call('XACK', KEYS[2], ARGV[1], entry)

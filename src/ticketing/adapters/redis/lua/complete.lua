@@ -1,6 +1,6 @@
 -- Complete a ticket: ledger CREATED (or APPENDED, for a follow-up; KEYS[5] then names its
 -- comment), its queue entry gone, the created event appended to the
--- created stream and published at once when that stream is declared (KEYS[7]: one server,
+-- created stream and published at once when that stream is declared (KEYS[8]: one server,
 -- where every key is at hand), else put in the outbox (a cluster, where the created stream is
 -- in another slot: the caller appends and publishes it with append_once.lua).
 -- KEYS[1]  ledger     the key's ledger hash
@@ -9,7 +9,9 @@
 -- KEYS[4]  lease      the key's lease
 -- KEYS[5]  owner_key  holds the key the helpdesk ticket was recorded for
 -- KEYS[6]  jobs       the attachment jobs stream: a job is queued when the draft has files
--- KEYS[7]  created    the created-event stream (optional, see above)
+-- KEYS[7]  request    the request-id index entry (KEYS[1] when the request id is unknown):
+--                     kept as long as the ledger from here, if it names this key or nothing
+-- KEYS[8]  created    the created-event stream (optional, see above)
 -- ARGV[1]  group      the pending stream's consumer group
 -- ARGV[2]  event      the encoded created event
 -- ARGV[3]  maxlen     approximate cap of the created stream
@@ -75,14 +77,20 @@ end
 redis.call('HDEL', KEYS[1], 'draft', 'reason', 'reason_at')
 redis.call('EXPIRE', KEYS[1], ARGV[4])
 redis.call('SET', KEYS[5], ARGV[8], 'EX', ARGV[4])
+if KEYS[7] ~= KEYS[1] then
+  local indexed = redis.call('GET', KEYS[7])
+  if not indexed or indexed == ARGV[8] then
+    redis.call('SET', KEYS[7], ARGV[8], 'EX', ARGV[4])
+  end
+end
 local entry = redis.call('HGET', KEYS[1], 'entry_id')
 if entry then
   redis.call('XACK', KEYS[2], ARGV[1], entry)
   redis.call('XDEL', KEYS[2], entry)
 end
-if KEYS[7] then
-  redis.call('XADD', KEYS[7], 'MAXLEN', '~', ARGV[3], '*', 'payload', ARGV[2])
-  redis.call('XTRIM', KEYS[7], 'MINID', ARGV[9])
+if KEYS[8] then
+  redis.call('XADD', KEYS[8], 'MAXLEN', '~', ARGV[3], '*', 'payload', ARGV[2])
+  redis.call('XTRIM', KEYS[8], 'MINID', ARGV[9])
   redis.call('PUBLISH', ARGV[5], ARGV[2])
   return 1
 end

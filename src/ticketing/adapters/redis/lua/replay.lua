@@ -4,6 +4,7 @@
 -- KEYS[1]  pending  the pending stream
 -- KEYS[2]  ledger   the key's ledger hash (any key of the same slot when there is none)
 -- KEYS[3]  marker   <replayed prefix><dead letter id>
+-- KEYS[4]  request  the request-id index entry (KEYS[2] when unknown): names the key again
 -- ARGV[1]  keep     seconds the marker is kept
 -- ARGV[2]  key      the idempotency key ('' when unknown)
 -- ARGV[3]  payload  the payload to queue again
@@ -31,6 +32,9 @@ if ARGV[2] ~= '' then
     end
   end
   redis.call('PERSIST', KEYS[2])
+  if KEYS[4] ~= KEYS[2] then
+    redis.call('SET', KEYS[4], ARGV[2], 'EX', ARGV[1])
+  end
 end
 redis.call('SET', KEYS[3], id, 'EX', ARGV[1])
 return 1
