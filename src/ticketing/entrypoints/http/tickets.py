@@ -9,6 +9,7 @@ from urllib.parse import parse_qsl
 
 import msgspec
 from litestar import Controller, MediaType, Request, Response, post
+from litestar.datastructures import ResponseHeader
 from litestar.exceptions.http_exceptions import RequestEntityTooLarge
 from litestar.status_codes import HTTP_201_CREATED, HTTP_202_ACCEPTED
 
@@ -43,6 +44,13 @@ _STATUS_CODE = {
     TicketState.CREATING: HTTP_202_ACCEPTED,
     TicketState.DEAD: 422,
 }
+
+# 201 and 202 answers: where the request's story is read (GET /tickets/requests/{key}).
+_LOCATION = ResponseHeader(
+    name="Location",
+    documentation_only=True,
+    description="201 and 202: /tickets/requests/<idempotency key>, the request's story",
+)
 
 
 async def capped_body(request: Request[Any, Any, Any], limit: int) -> bytes:
@@ -190,6 +198,7 @@ class TicketController(Controller):
         status_code=HTTP_201_CREATED,
         responses=openapi.TICKET,
         operation_class=openapi.CustomerTicketOperation,
+        response_headers=[_LOCATION],
         # A multipart body (files) has its own cap; any other is read under MAX_BODY_BYTES.
         request_max_body_size=None,
     )
@@ -224,6 +233,7 @@ class TicketController(Controller):
         status_code=HTTP_201_CREATED,
         responses=openapi.TICKET,
         operation_class=openapi.AdminTicketOperation,
+        response_headers=[_LOCATION],
     )
     async def create_ticket(
         self, request: Request[Any, Any, Any], services: ServicesDep
