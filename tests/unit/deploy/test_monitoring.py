@@ -25,10 +25,11 @@ import pytest
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
-from ticketing.adapters.prometheus import PrometheusMetrics
+from ticketing.adapters.prometheus import ATTACHMENT_REFUSALS, PrometheusMetrics
+from ticketing.application.attachments import _REASONS as NOTE_REASONS
 from ticketing.application.sync.lag import SyncLag
 from ticketing.domain.breaker import BreakerState
-from ticketing.domain.model import Source
+from ticketing.domain.model import PICKLIST_FIELDS, Source
 from ticketing.domain.ports import RefreshAllowance, TokenSet, TokenStatus
 
 from tests.support.redis import REQUIRE_REDIS
@@ -299,6 +300,38 @@ def test_the_label_checks_catch_a_mistake() -> None:
     assert declared()["ticketing_pubsub_messages_total"]["outcome"] == {"received", "lost"}
     assert "ticketing_queue_pending" in metrics
     assert "ticketing_queue_length" not in metrics
+
+
+# Counters whose label values are open (any HTTP status): their errors come in bursts, so a
+# series born at 1 is followed by increments an alert sees.
+_OPEN_COUNTERS = {"ticketing_zoho_requests_total", "ticketing_http_requests_total"}
+
+
+def test_alerted_counters_are_shown_at_zero_from_the_start() -> None:
+    """A counter that first appears at 1 has no increase() in Prometheus: an alert on the first
+    refused file or picklist value would never fire unless its series is there at 0."""
+    metrics, closed = exposed(), declared()
+    late = sorted(
+        f"alert {rule['alert']}: {name}"
+        for rule in alert_rules()
+        for name in _METRIC.findall(str(rule["expr"]))
+        if name.endswith("_total")
+        and set(metrics.get(name, {})) - _TARGET_LABELS
+        and name not in closed
+        and name not in _OPEN_COUNTERS
+    )
+    assert not late, "show these label values at 0 in PrometheusMetrics:\n" + "\n".join(late)
+
+
+def test_every_attachment_refusal_is_shown_from_the_start() -> None:
+    """Every reason the attachments give (the note's list) is a series at 0 before any file."""
+    assert set(ATTACHMENT_REFUSALS) == set(NOTE_REASONS)
+    assert closed_values("ticketing_attachments_refused_total", "reason") == set(NOTE_REASONS)
+    assert closed_values("ticketing_picklist_values_refused_total", "field") == set(PICKLIST_FIELDS)
+
+
+def closed_values(name: str, label: str) -> set[str]:
+    return declared()[name][label]
 
 
 def test_the_dashboard_shows_every_metric() -> None:
