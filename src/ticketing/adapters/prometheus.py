@@ -10,7 +10,7 @@ import logging
 import re
 import time
 from collections.abc import Awaitable, Callable, Iterator
-from typing import Final
+from typing import Final, get_args
 
 import httpx
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
@@ -18,8 +18,9 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 from ticketing.application.sync.lag import SyncLag
+from ticketing.domain.attachments import FETCH_REASONS, RefusalReason
 from ticketing.domain.breaker import BreakerState
-from ticketing.domain.model import Source
+from ticketing.domain.model import PICKLIST_FIELDS, Source
 from ticketing.domain.ports import Credentials, QueueMonitor
 
 log = logging.getLogger(__name__)
@@ -38,6 +39,12 @@ OUTCOMES: Final = (
 # From a fast create to a ticket that waited out a day-long Zoho outage.
 LATENCY_BUCKETS: Final = (0.25, 0.5, 1, 2, 5, 10, 30, 60, 300, 900, 3600, 4 * 3600, 86400)
 ZOHO_BUCKETS: Final = (0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 15, 30, 60)
+# Why a file is refused: the helpdesk's reasons, the fetcher's, and a ticket that cannot take
+# files (application/attachments.py). Shown at 0 from the start: a counter that first appears
+# at 1 has no increase() in Prometheus, so the first refusal would never alert.
+ATTACHMENT_REFUSALS: Final = tuple(
+    dict.fromkeys((*get_args(RefusalReason), *FETCH_REASONS, "ticket_gone"))
+)
 _ID_SEGMENT = re.compile(r"^(?:\d+|[0-9a-fA-F-]{16,}|1000\..*)$")
 
 
@@ -125,6 +132,8 @@ class PrometheusMetrics:
         )
         for outcome in ("received", "lost"):  # shown at 0 from the start, for alerts
             self.pubsub_messages.labels(outcome)
+        for field in PICKLIST_FIELDS:
+            self.picklist_values_refused.labels(field)
         for transport in ("stream", "pubsub"):
             self.poison_messages.labels(transport)
         # The two-way sync (issue 14).
@@ -192,6 +201,8 @@ class PrometheusMetrics:
             ["reason"],
             registry=r,
         )
+        for reason in ATTACHMENT_REFUSALS:
+            self.attachments_refused.labels(reason)
         self.attachment_bytes = Counter(
             "ticketing_attachment_bytes", "Bytes of the files put on tickets", registry=r
         )
