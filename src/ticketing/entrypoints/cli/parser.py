@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from collections.abc import Sequence
 from typing import NoReturn
@@ -32,8 +33,40 @@ def _count(text: str) -> int:
     return value
 
 
+def _port(text: str) -> int:
+    """A TCP port, 1 to 65535, checked here rather than when binding."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a port number, got {text!r}") from None
+    if not 1 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"expected a port from 1 to 65535, got {value}")
+    return value
+
+
+_ENTRY_ID = re.compile(r"(\d{1,20})-(\d{1,20})")
+_STREAM_ID_MAX = 2**64 - 1
+
+
+def _entry_id(text: str) -> str:
+    """A dead-letter entry id as `queue dead` shows it (a Redis stream id, ``<ms>-<seq>``),
+    checked here: Redis would refuse a malformed one as a failure of its own (exit 5)."""
+    found = _ENTRY_ID.fullmatch(text.strip())
+    if found is None or any(int(part) > _STREAM_ID_MAX for part in found.groups()):
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a dead-letter entry id (like 1733250000000-0, "
+            "as `ticketing queue dead` lists them)"
+        )
+    return text.strip()
+
+
+_JSON_HELP = "machine-readable output (before or after the command)"
+
+
 def _admin(parser: argparse.ArgumentParser, body: AdminBody) -> None:
-    parser.add_argument("--json", action="store_true", help="machine-readable output")
+    # SUPPRESS: left out here, the top-level --json (before the command) stands; a default
+    # here would overwrite it.
+    parser.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help=_JSON_HELP)
     parser.set_defaults(admin=body)
 
 
@@ -48,11 +81,16 @@ def build_parser() -> argparse.ArgumentParser:
         ),
     )
     parser.add_argument("--version", action="version", version=f"ticketing {__version__}")
+    parser.add_argument(
+        "--json",
+        action="store_true",
+        help="machine-readable output of an admin command (also after the command)",
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
 
     serve = sub.add_parser("serve", help="HTTP API + queue drain + Redis consumer")
     serve.add_argument("--host", default=None, help="bind address (default: HOST or 127.0.0.1)")
-    serve.add_argument("--port", type=int, default=None, help="port (default: PORT or 8005)")
+    serve.add_argument("--port", type=_port, default=None, help="port (default: PORT or 8005)")
     serve.add_argument("--no-consumer", action="store_true", help="do not consume from Redis")
     serve.add_argument("--no-drain", action="store_true", help="do not drain the queue")
     serve.set_defaults(func=supervise.serve)
@@ -122,7 +160,9 @@ def build_parser() -> argparse.ArgumentParser:
     q_dead.add_argument("--limit", type=_count, default=50, help="at most this many (50)")
     _admin(q_dead, with_services(queue.dead))
     q_replay = qsub.add_parser("replay", help="put dead letters back on the queue")
-    q_replay.add_argument("entry_ids", nargs="*", help="dead-letter entry ids")
+    q_replay.add_argument(
+        "entry_ids", nargs="*", type=_entry_id, help="dead-letter entry ids (see `queue dead`)"
+    )
     q_replay.add_argument("--all", action="store_true", help="every dead letter")
     _admin(q_replay, with_services(queue.replay))
 
@@ -167,4 +207,9 @@ def parse(argv: Sequence[str]) -> argparse.Namespace | int:
     if not getattr(args, "func", None) and not getattr(args, "admin", None):
         parser.print_help(sys.stderr)
         return EXIT_USAGE
+    if args.json and not getattr(args, "admin", None):
+        try:
+            parser.error(f"--json applies to the admin commands, not to {args.command}")
+        except SystemExit as exc:
+            return exc.code if isinstance(exc.code, int) else EXIT_USAGE
     return args

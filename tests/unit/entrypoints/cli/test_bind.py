@@ -1,0 +1,51 @@
+"""`serve` binds before it starts anything: every refusal is a ConfigurationError (exit 2)
+naming the address and what to do (issue 16)."""
+
+from __future__ import annotations
+
+import socket
+
+import pytest
+
+from ticketing.domain.errors import ConfigurationError
+from ticketing.entrypoints.cli import errors, supervise
+
+
+def test_a_free_port_is_bound_but_not_listened_on_yet() -> None:
+    """Bound (so taken) but not listening: nothing connects to a service still starting."""
+    (sock,) = supervise.bind("127.0.0.1", 0, fix="fix")
+    try:
+        port = sock.getsockname()[1]
+        with socket.socket() as client, pytest.raises(ConnectionRefusedError):
+            client.connect(("127.0.0.1", port))
+    finally:
+        sock.close()
+
+
+def test_a_busy_port_names_the_address_and_the_fix() -> None:
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        with pytest.raises(ConfigurationError) as caught:
+            supervise.bind("127.0.0.1", port, fix="choose another --port")
+    assert caught.value.message == (
+        f"cannot listen on 127.0.0.1:{port}: the address is already in use (another process "
+        "listens there); choose another --port"
+    )
+    assert errors.exit_code_for(caught.value) == errors.EXIT_USAGE
+
+
+def test_an_address_of_another_machine_is_refused() -> None:
+    with pytest.raises(ConfigurationError, match="not one of this machine's"):
+        supervise.bind("192.0.2.1", 8005, fix="fix")  # TEST-NET-1: never a local address
+
+
+def test_a_host_that_does_not_resolve_is_refused() -> None:
+    with pytest.raises(ConfigurationError, match="'not a host' port 8005: not an address"):
+        supervise.bind("not a host", 8005, fix="fix")
+
+
+def test_the_url_brackets_an_ipv6_address() -> None:
+    assert supervise.url_of("::1", 8005) == "http://[::1]:8005"
+    assert supervise.url_of("127.0.0.1", 8005) == "http://127.0.0.1:8005"
