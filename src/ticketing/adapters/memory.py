@@ -373,6 +373,9 @@ class InMemoryTicketStore:
                 moved += self._replay(letter)
         return moved
 
+    async def known_dead(self, entry_ids: Sequence[str]) -> set[str]:
+        return {entry_id for entry_id in entry_ids if entry_id in self._dead}
+
     async def in_flight_count(self) -> int:
         """Entries delivered to a consumer and not acked yet (the group's PEL)."""
         return len(self._pel)

@@ -456,6 +456,18 @@ class RedisTicketStore:
                 moved += await self._replay_one(letter)
         return moved
 
+    async def known_dead(self, entry_ids: Sequence[str]) -> set[str]:
+        """Those of ``entry_ids`` in the dead-letter stream (one XRANGE each, pipelined;
+        the ids are an operator's, checked well-formed by the CLI)."""
+        if not entry_ids:
+            return set()
+        with store_errors(self._client, "looking up dead letters"):
+            async with self._client.pipeline(transaction=False) as pipe:
+                for entry_id in entry_ids:
+                    pipe.xrange(self.dead_stream, entry_id, entry_id, count=1)
+                found = await pipe.execute()
+        return {entry_id for entry_id, entries in zip(entry_ids, found, strict=True) if entries}
+
     async def in_flight_count(self) -> int:
         """Entries delivered to a consumer and not acked yet (the group's PEL)."""
         with store_errors(self._client, "counting tickets in flight"):

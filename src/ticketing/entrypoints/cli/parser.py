@@ -63,10 +63,14 @@ def _entry_id(text: str) -> str:
 _JSON_HELP = "machine-readable output (before or after the command)"
 
 
-def _admin(parser: argparse.ArgumentParser, body: AdminBody) -> None:
-    # SUPPRESS: left out here, the top-level --json (before the command) stands; a default
-    # here would overwrite it.
+def _json(parser: argparse.ArgumentParser) -> None:
+    """``--json`` on a command or a group of them (`queue --json status` too). SUPPRESS: left
+    out here, the top-level one (before the command) stands; a default would overwrite it."""
     parser.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help=_JSON_HELP)
+
+
+def _admin(parser: argparse.ArgumentParser, body: AdminBody) -> None:
+    _json(parser)
     parser.set_defaults(admin=body)
 
 
@@ -106,6 +110,7 @@ def build_parser() -> argparse.ArgumentParser:
     sandbox.set_defaults(func=lambda _args: supervise.sandbox([]))
 
     auth_parser = sub.add_parser("auth", help="OAuth with Zoho: setup, url, status, resume")
+    _json(auth_parser)
     asub = auth_parser.add_subparsers(
         dest="auth_command", metavar="ACTION", required=True, parser_class=Parser
     )
@@ -146,6 +151,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     queue_parser = sub.add_parser("queue", help="inspect and drain the pending queue")
+    _json(queue_parser)
     qsub = queue_parser.add_subparsers(
         dest="queue_command", metavar="ACTION", required=True, parser_class=Parser
     )
@@ -167,6 +173,7 @@ def build_parser() -> argparse.ArgumentParser:
     _admin(q_replay, with_services(queue.replay))
 
     hooks = sub.add_parser("webhooks", help="the webhook Zoho posts agents' replies to")
+    _json(hooks)
     hsub = hooks.add_subparsers(
         dest="webhooks_command", metavar="ACTION", required=True, parser_class=Parser
     )
