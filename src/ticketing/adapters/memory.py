@@ -29,6 +29,7 @@ from ticketing.domain.model import (
     TicketCreated,
     TicketDraft,
     TicketState,
+    request_fingerprint,
 )
 from ticketing.domain.ports import (
     Accepted,
@@ -149,7 +150,9 @@ class InMemoryTicketStore:
             return record.outcome, False
         payload = encode_draft(draft).decode()
         entry_id = self.add_entry({"key": draft.key, "payload": payload})
-        outcome = Outcome.of(draft, TicketState.ACCEPTED)
+        outcome = replace(
+            Outcome.of(draft, TicketState.ACCEPTED), fingerprint=request_fingerprint(draft)
+        )
         self._ledger[draft.key] = _Ledger(outcome, entry_id=entry_id, draft=payload)
         return outcome, True
 

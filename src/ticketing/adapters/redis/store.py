@@ -40,6 +40,7 @@ from ticketing.domain.model import (
     TicketCreated,
     TicketDraft,
     TicketState,
+    request_fingerprint,
 )
 from ticketing.domain.ports import Accepted, Clock, Leased
 
@@ -205,6 +206,9 @@ class RedisTicketStore:
             "source": draft.source.value,
             "attempts": "0",
             "draft": payload,
+            # Kept after the draft is dropped (at completion): a later request under this
+            # key is compared with it (see SubmitTicket).
+            "fingerprint": request_fingerprint(draft),
         }
         if draft.incident_id is not None:
             fields["incident_id"] = draft.incident_id
@@ -695,6 +699,7 @@ _OUTCOME_FIELDS: Final = (
     "join_url",
     "join_contact",
     "comment_id",
+    "fingerprint",
 )
 
 
@@ -759,6 +764,7 @@ def _outcome(key: str, fields: Mapping[str, str]) -> Outcome:
         attempt_ended_at=parse_datetime(attempt_ended) if attempt_ended else None,
         joins=_joined(fields),
         comment_id=_opt(fields, "comment_id"),
+        fingerprint=_opt(fields, "fingerprint"),
     )
 
 
