@@ -877,6 +877,20 @@ redis_only = pytest.mark.parametrize(
 
 
 @redis_only
+async def test_a_ledger_record_kept_before_fingerprints_answers_without_one(
+    backend: Backend,
+) -> None:
+    """A record written before fingerprints were (no ``fingerprint`` field) answers None, and
+    None is taken as the same request: an upgrade refuses no retry."""
+    store = backend.redis_store
+    await store.accept(make_draft("k1"))
+    await backend.redis.hdel(store.ledger_key("k1"), "fingerprint")
+    again, new = await store.accept(make_draft("k1", subject="Otra cosa"))
+    assert (new, again.fingerprint) == (False, None)
+    assert same_request(make_draft("k1", subject="Otra cosa"), again)
+
+
+@redis_only
 async def test_ledger_is_kept_for_the_retention_once_finished(backend: Backend) -> None:
     """Created and dead ledger hashes get the 7-day TTL; accepted ones have none."""
     b = backend

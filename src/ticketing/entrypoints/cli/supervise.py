@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 
-from ticketing.domain.errors import ConfigurationError
+from ticketing.domain.errors import ConfigurationError, TicketingError
 from ticketing.entrypoints.cli.boot import build_container
 from ticketing.entrypoints.cli.errors import EXIT_ERROR, EXIT_OK
 
@@ -75,11 +75,27 @@ def serve(args: argparse.Namespace) -> int:
             app, host=host, port=port, log_config=None, access_log=False, lifespan="on"
         )
         server = uvicorn.Server(config)
-        server.run(sockets=sockets)
+        try:
+            server.run(sockets=sockets)
+        except SystemExit as exc:
+            # uvicorn's "startup failed" is exit 3, the code of Zoho credentials here: the
+            # start-up's failure is in the log above, and this is exit 1.
+            if exc.code != _UVICORN_STARTUP_FAILURE:
+                raise
+            raise StartupFailed(
+                "the service did not start: its start-up failed (the log above says why)"
+            ) from None
     finally:
         for sock in sockets:
             sock.close()
     return EXIT_OK if server.started else EXIT_ERROR
+
+
+_UVICORN_STARTUP_FAILURE = 3  # uvicorn.server.STARTUP_FAILURE
+
+
+class StartupFailed(TicketingError):
+    """The server's start-up (its lifespan) failed; uvicorn logged why."""
 
 
 def url_of(host: str, port: int) -> str:

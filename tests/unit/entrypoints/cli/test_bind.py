@@ -4,10 +4,13 @@ naming the address and what to do (issue 16)."""
 from __future__ import annotations
 
 import socket
+from pathlib import Path
+from typing import Any
 
 import pytest
 
 from ticketing.domain.errors import ConfigurationError
+from ticketing.entrypoints import cli
 from ticketing.entrypoints.cli import errors, supervise
 
 
@@ -49,3 +52,29 @@ def test_a_host_that_does_not_resolve_is_refused() -> None:
 def test_the_url_brackets_an_ipv6_address() -> None:
     assert supervise.url_of("::1", 8005) == "http://[::1]:8005"
     assert supervise.url_of("127.0.0.1", 8005) == "http://127.0.0.1:8005"
+
+
+def test_a_failed_start_up_is_exit_1_not_uvicorns_3(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """uvicorn exits 3 when the app's start-up fails: here that code means "Zoho credentials
+    need an operator", so serve says it did not start, exit 1."""
+    from litestar import Litestar
+
+    def broken_start_up() -> None:
+        raise RuntimeError("start-up broke")
+
+    def create_app(*args: Any, **kwargs: Any) -> Litestar:
+        return Litestar(route_handlers=[], on_startup=[broken_start_up])
+
+    monkeypatch.chdir(tmp_path)
+    for name in ("REDIS_URL", "HOST", "PORT"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setattr("ticketing.entrypoints.http.app.create_app", create_app)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    code = cli.main(["serve", "--port", str(port)])
+    assert code == cli.EXIT_ERROR
+    err = capsys.readouterr().err
+    assert "ticketing: the service did not start: its start-up failed" in err
