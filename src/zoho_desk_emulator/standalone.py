@@ -60,17 +60,27 @@ def bind(host: str, port: int) -> list[socket.socket]:
         ) from None
     sockets: list[socket.socket] = []
     seen: set[tuple[int, object]] = set()
+    unavailable: OSError | None = None
     try:
         for family, kind, proto, _, address in found:
             if (family, address) in seen:
                 continue
             seen.add((family, address))
             sock = socket.socket(family, kind, proto)
-            sockets.append(sock)
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             if family == socket.AF_INET6 and len(found) > 1:
                 sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
-            sock.bind(address)
+            try:
+                sock.bind(address)
+            except OSError as exc:
+                sock.close()
+                if exc.errno != errno.EADDRNOTAVAIL:  # as asyncio: skip an address it lacks
+                    raise
+                unavailable = exc
+                continue
+            sockets.append(sock)
+        if not sockets and unavailable is not None:
+            raise unavailable
     except OSError as exc:
         for sock in sockets:
             sock.close()

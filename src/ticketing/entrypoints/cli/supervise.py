@@ -124,17 +124,29 @@ def bind(host: str, port: int, *, fix: str) -> list[socket.socket]:
         raise ConfigurationError(f"cannot listen on {where}: a port is 1 to 65535") from None
     sockets: list[socket.socket] = []
     seen: set[tuple[int, Any]] = set()
+    unavailable: OSError | None = None
     try:
         for family, kind, proto, _, address in found:
             if (family, address) in seen:
                 continue
             seen.add((family, address))
             sock = socket.socket(family, kind, proto)
-            sockets.append(sock)
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn does
             if family == socket.AF_INET6 and len(found) > 1:
                 sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
-            sock.bind(address)
+            try:
+                sock.bind(address)
+            except OSError as exc:
+                sock.close()
+                # As asyncio does: an address the machine lacks (IPv6 off, for localhost's
+                # ::1) is left out while another of the name's addresses can be bound.
+                if exc.errno != errno.EADDRNOTAVAIL:
+                    raise
+                unavailable = exc
+                continue
+            sockets.append(sock)
+        if not sockets and unavailable is not None:
+            raise unavailable
     except OSError as exc:
         for sock in sockets:
             sock.close()

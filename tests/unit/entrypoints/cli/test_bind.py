@@ -78,3 +78,22 @@ def test_a_failed_start_up_is_exit_1_not_uvicorns_3(
     assert code == cli.EXIT_ERROR
     err = capsys.readouterr().err
     assert "ticketing: the service did not start: its start-up failed" in err
+
+
+def test_an_address_of_a_name_the_machine_lacks_is_left_out(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """As asyncio does: a name resolving to an address the machine lacks (localhost's ::1
+    with IPv6 off) binds the others; refused only when none can be bound."""
+    stream = (socket.SOCK_STREAM, socket.IPPROTO_TCP, "")
+    local = (socket.AF_INET, *stream, ("127.0.0.1", 0))
+    foreign = (socket.AF_INET, *stream, ("192.0.2.1", 0))
+    monkeypatch.setattr(supervise.socket, "getaddrinfo", lambda *a, **k: [foreign, local])
+    (sock,) = supervise.bind("both", 0, fix="fix")
+    try:
+        assert sock.getsockname()[0] == "127.0.0.1"
+    finally:
+        sock.close()
+    monkeypatch.setattr(supervise.socket, "getaddrinfo", lambda *a, **k: [foreign])
+    with pytest.raises(ConfigurationError, match="not one of this machine's"):
+        supervise.bind("only-foreign", 0, fix="fix")
