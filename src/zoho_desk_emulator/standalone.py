@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import errno
+import socket
 import sys
 from collections.abc import Sequence
 
@@ -16,9 +18,13 @@ from zoho_desk_emulator.state import EmulatorState
 
 
 async def run_standalone(
-    host: str = "127.0.0.1", port: int = 8900, state: EmulatorState | None = None
+    host: str = "127.0.0.1",
+    port: int = 8900,
+    state: EmulatorState | None = None,
+    sockets: list[socket.socket] | None = None,
 ) -> None:
-    """Serve the emulator with uvicorn until the process is told to stop (Ctrl-C, SIGTERM)."""
+    """Serve the emulator with uvicorn until the process is told to stop (Ctrl-C, SIGTERM);
+    on ``sockets`` when given (already bound: see :func:`bind`)."""
     config = uvicorn.Config(
         create_emulator_app(state),
         host=host,
@@ -29,7 +35,63 @@ async def run_standalone(
         lifespan="off",
         date_header=False,  # the emulator sends Zoho's own Date (its clock may be skewed)
     )
-    await uvicorn.Server(config).serve()
+    await uvicorn.Server(config).serve(sockets=sockets)
+
+
+class BindError(Exception):
+    """The emulator cannot listen where it was asked to; the message names the address."""
+
+
+def bind(host: str, port: int) -> list[socket.socket]:
+    """A socket bound to each address ``host`` names on ``port``, before anything says where
+    the emulator listens (uvicorn binding later printed the address, then failed).
+
+    Raises:
+        BindError: a host that does not resolve or is not this machine's, a busy port.
+    """
+    where = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    try:
+        found = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except (socket.gaierror, UnicodeError) as exc:
+        reason = exc.strerror if isinstance(exc, socket.gaierror) else str(exc)
+        raise BindError(
+            f"cannot listen on {host!r} port {port}: not an address or a name this machine "
+            f"resolves ({reason}); pass --host 127.0.0.1 or another of its addresses"
+        ) from None
+    sockets: list[socket.socket] = []
+    seen: set[tuple[int, object]] = set()
+    unavailable: OSError | None = None
+    try:
+        for family, kind, proto, _, address in found:
+            if (family, address) in seen:
+                continue
+            seen.add((family, address))
+            sock = socket.socket(family, kind, proto)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if family == socket.AF_INET6 and len(found) > 1:
+                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            try:
+                sock.bind(address)
+            except OSError as exc:
+                sock.close()
+                if exc.errno != errno.EADDRNOTAVAIL:  # as asyncio: skip an address it lacks
+                    raise
+                unavailable = exc
+                continue
+            sockets.append(sock)
+        if not sockets and unavailable is not None:
+            raise unavailable
+    except OSError as exc:
+        for sock in sockets:
+            sock.close()
+        if exc.errno == errno.EADDRINUSE:
+            reason = "the address is already in use; pass another --port, or stop what holds it"
+        elif exc.errno == errno.EADDRNOTAVAIL:
+            reason = "that address is not one of this machine's; pass one of its addresses"
+        else:
+            reason = str(exc.strerror or exc)
+        raise BindError(f"cannot listen on {where}: {reason}") from None
+    return sockets
 
 
 # the fault switches with an option of the same name (given: set; left out: off)
@@ -48,13 +110,24 @@ _SWITCHES = (
 )
 
 
+def _port(text: str) -> int:
+    """A TCP port, 1 to 65535."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a port number, got {text!r}") from None
+    if not 1 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"expected a port from 1 to 65535, got {value}")
+    return value
+
+
 def _parser(prog: str) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=prog,
         description="The built-in Zoho Desk emulator (accounts + Desk API + /_emulator control).",
     )
     parser.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1)")
-    parser.add_argument("--port", type=int, default=8900, help="port (default 8900)")
+    parser.add_argument("--port", type=_port, default=8900, help="port (default 8900)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the fault RNG")
     parser.add_argument("--credits-per-day", type=int, default=100_000)
     parser.add_argument("--max-concurrency", type=int, default=25)
@@ -111,7 +184,21 @@ def main(argv: Sequence[str] | None = None, *, prog: str = "python -m zoho_desk_
     except FaultError as error:
         print(f"zoho emulator: {error}", file=sys.stderr)
         return 2
-    print(f"Zoho Desk emulator on http://{args.host}:{args.port}", file=sys.stderr, flush=True)
-    with contextlib.suppress(KeyboardInterrupt):
-        anyio.run(run_standalone, args.host, args.port, state)
+    try:
+        sockets = bind(args.host, args.port)
+    except BindError as error:
+        print(f"{prog}: {error}", file=sys.stderr)
+        return 2
+    url = (
+        f"http://[{args.host}]:{args.port}"
+        if ":" in args.host
+        else f"http://{args.host}:{args.port}"
+    )
+    print(f"Zoho Desk emulator on {url}", file=sys.stderr, flush=True)
+    try:
+        with contextlib.suppress(KeyboardInterrupt):
+            anyio.run(run_standalone, args.host, args.port, state, sockets)
+    finally:
+        for sock in sockets:
+            sock.close()
     return 0

@@ -47,6 +47,8 @@ from ticketing.domain.model import (
     TicketCreated,
     TicketDraft,
     TicketState,
+    request_fingerprint,
+    same_request,
 )
 from ticketing.domain.ports import TokenSet
 
@@ -284,6 +286,24 @@ async def test_accepted_draft_and_outcome_are_in_the_ledger(backend: Backend) ->
     assert await backend.store.draft("k1") == draft
     assert await backend.store.get("nope") is None
     assert await backend.store.draft("nope") is None
+
+
+async def test_the_requests_fingerprint_is_kept_past_completion_and_answered(
+    backend: Backend,
+) -> None:
+    """The ledger keeps the request's fingerprint from its acceptance (issue 16): a known
+    key answers with it after the ticket is created and its draft dropped, so a later
+    request under the key can be told apart."""
+    draft = make_draft("k1")
+    first, _ = await backend.store.accept(draft)
+    assert first.fingerprint == request_fingerprint(draft)
+    await backend.store.complete("k1", *created(draft))
+    assert await backend.store.draft("k1") is None  # dropped at completion
+    again, new = await backend.store.accept(make_draft("k1", subject="Otra cosa"))
+    assert new is False
+    assert again.fingerprint == request_fingerprint(draft)
+    assert not same_request(make_draft("k1", subject="Otra cosa"), again)
+    assert same_request(make_draft("k1", request_id="retry"), again)
 
 
 # -- attempts -------------------------------------------------------------------------------
@@ -854,6 +874,20 @@ async def test_token_store_round_trips(backend: Backend) -> None:
 redis_only = pytest.mark.parametrize(
     "redis_client", ["fakeredis", "redis", "cluster"], indirect=True
 )
+
+
+@redis_only
+async def test_a_ledger_record_kept_before_fingerprints_answers_without_one(
+    backend: Backend,
+) -> None:
+    """A record written before fingerprints were (no ``fingerprint`` field) answers None, and
+    None is taken as the same request: an upgrade refuses no retry."""
+    store = backend.redis_store
+    await store.accept(make_draft("k1"))
+    await backend.redis.hdel(store.ledger_key("k1"), "fingerprint")
+    again, new = await store.accept(make_draft("k1", subject="Otra cosa"))
+    assert (new, again.fingerprint) == (False, None)
+    assert same_request(make_draft("k1", subject="Otra cosa"), again)
 
 
 @redis_only

@@ -30,6 +30,7 @@ from ticketing.domain.model import (
     TicketCreated,
     TicketDraft,
     TicketState,
+    request_fingerprint,
 )
 from ticketing.domain.ports import (
     Accepted,
@@ -155,7 +156,9 @@ class InMemoryTicketStore:
             return record.outcome, False
         payload = encode_draft(draft).decode()
         entry_id = self.add_entry({"key": draft.key, "payload": payload})
-        outcome = Outcome.of(draft, TicketState.ACCEPTED)
+        outcome = replace(
+            Outcome.of(draft, TicketState.ACCEPTED), fingerprint=request_fingerprint(draft)
+        )
         self._ledger[draft.key] = _Ledger(outcome, entry_id=entry_id, draft=payload)
         self._requests[draft.request_id] = draft.key
         return outcome, True
@@ -397,6 +400,9 @@ class InMemoryTicketStore:
             if letter is not None:
                 moved += self._replay(letter)
         return moved
+
+    async def known_dead(self, entry_ids: Sequence[str]) -> set[str]:
+        return {entry_id for entry_id in entry_ids if entry_id in self._dead}
 
     async def in_flight_count(self) -> int:
         """Entries delivered to a consumer and not acked yet (the group's PEL)."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from ticketing.domain.errors import NotFound
 from ticketing.domain.model import DeadLetter
 from ticketing.domain.ports import DeadLetters, QueueMonitor
 
@@ -115,7 +116,20 @@ class ReplayDeadLetters:
         self, entry_ids: Sequence[str], progress: Callable[[int], None] | None = None
     ) -> int:
         """Replay the named letters a batch at a time, calling ``progress`` with the number
-        moved so far after each batch."""
+        moved so far after each batch.
+
+        Raises:
+            NotFound: an id names no dead letter (a typo, or replayed already); nothing is
+                replayed then, and the message names the ids.
+        """
+        known = await self._dead.known_dead(entry_ids)
+        if missing := [entry_id for entry_id in entry_ids if entry_id not in known]:
+            shown = ", ".join(missing[:5]) + (
+                f" and {len(missing) - 5} more" if len(missing) > 5 else ""
+            )
+            raise NotFound(
+                f"no dead letter {shown} (`ticketing queue dead` lists them); nothing replayed"
+            )
         moved = 0
         for start in range(0, len(entry_ids), self._batch):
             moved += await self._dead.replay_dead(entry_ids[start : start + self._batch])

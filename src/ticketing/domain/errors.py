@@ -20,6 +20,20 @@ class ValidationError(TicketingError):
         self.reason = message
 
 
+class IdempotencyKeyReused(ValidationError):
+    """An idempotency key sent again with another request: refused, as Stripe refuses it (a
+    key names one request; the same request sent again gets its first answer)."""
+
+    def __init__(self, key: str) -> None:
+        super().__init__(
+            "Idempotency-Key",
+            f"{key!r} was first sent with another request (its customer, subject, "
+            "description, priority, category or channel differ); send that same request to "
+            "get its answer, or a new key for a new request",
+        )
+        self.key = key
+
+
 class PayloadTooLarge(ValidationError):
     """A body or field over its size limit."""
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import enum
 import hashlib
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -105,6 +106,41 @@ class TicketDraft:
     conversation_id: str | None = None
     # Files to put on the ticket once it exists (fetched or staged; see AttachmentSpec).
     attachments: tuple[AttachmentSpec, ...] = ()
+
+
+FINGERPRINT_VERSION: Final = "v1"
+
+
+def request_fingerprint(draft: TicketDraft) -> str:
+    """What a request asked for, as a short digest kept in the ledger at acceptance: the
+    SHA-256 of the normalized draft's customer, subject, description, priority, category,
+    channel, contact and department (not its request id, key or time of arrival, which
+    differ on every retry). The same request sent twice, however its fields were spelled
+    (``alta`` or ``High``), has the same fingerprint; another request under the same key has
+    another (Stripe's rule for idempotency keys)."""
+    asked = [
+        draft.customer.name,
+        draft.customer.email,
+        draft.customer.phone,
+        draft.subject,
+        draft.description,
+        draft.priority.value,
+        draft.category,
+        draft.channel,
+        draft.contact_id,
+        draft.department_id,
+    ]
+    text = json.dumps(asked, ensure_ascii=False, separators=(",", ":"))
+    return f"{FINGERPRINT_VERSION}:{hashlib.sha256(text.encode()).hexdigest()}"
+
+
+def same_request(draft: TicketDraft, known: Outcome) -> bool:
+    """Is ``draft`` the request its key was accepted for? A record with no fingerprint (kept
+    before fingerprints were) or one of another version cannot tell: taken as the same."""
+    stored = known.fingerprint
+    if not stored or not stored.startswith(f"{FINGERPRINT_VERSION}:"):
+        return True
+    return stored == request_fingerprint(draft)
 
 
 # The longest description sent to the helpdesk: the customer's text and the reference line.
@@ -273,6 +309,9 @@ class Outcome:
     # ticket to comment on, or NEW_TICKET. None: not decided (or no threading).
     joins: Joined | None = None
     comment_id: str | None = None  # APPENDED: the comment the follow-up became
+    # The request's fingerprint (see request_fingerprint), kept from its acceptance: a key
+    # sent again with another request is told apart. Not part of the outcome's identity.
+    fingerprint: str | None = field(default=None, compare=False)
 
     @classmethod
     def of(cls, draft: TicketDraft, state: TicketState, *, reason: str | None = None) -> Outcome:

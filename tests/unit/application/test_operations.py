@@ -19,7 +19,7 @@ from ticketing.application.operations import (
     ReplayDeadLetters,
 )
 from ticketing.domain.breaker import BreakerState, CircuitBreaker
-from ticketing.domain.errors import StoreUnavailable
+from ticketing.domain.errors import NotFound, StoreUnavailable
 from ticketing.domain.model import DeadLetter
 
 from tests.support.clock import ManualClock
@@ -71,8 +71,28 @@ class StuckLetters:
     async def dead_count(self) -> int:
         return 1
 
+    async def known_dead(self, entry_ids: Sequence[str]) -> set[str]:
+        return {"1-0"} & set(entry_ids)
+
     async def bury_raw(self, payload: str, reason: str, origin: str) -> None:
         raise AssertionError("not called")
+
+
+async def test_replay_these_refuses_ids_that_name_no_letter_and_moves_none(h: Harness) -> None:
+    """An unknown id (a typo, or replayed already): NotFound naming it; the known ones stay
+    dead, so a corrected command replays them all."""
+    ids = await bury(h, 2)
+    with pytest.raises(NotFound) as caught:
+        await ReplayDeadLetters(h.store).these([ids[0], "9-9", ids[1], "8-8"])
+    assert caught.value.message == (
+        "no dead letter 9-9, 8-8 (`ticketing queue dead` lists them); nothing replayed"
+    )
+    assert [d.entry_id for d in await h.store.list_dead()] == ids
+
+
+async def test_a_long_list_of_unknown_ids_is_cut_in_the_message(h: Harness) -> None:
+    with pytest.raises(NotFound, match="no dead letter 1-1, 2-1, 3-1, 4-1, 5-1 and 2 more "):
+        await ReplayDeadLetters(h.store).these([f"{n}-1" for n in range(1, 8)])
 
 
 async def test_replay_every_stops_when_a_batch_moves_nothing() -> None:

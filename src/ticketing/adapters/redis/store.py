@@ -41,6 +41,7 @@ from ticketing.domain.model import (
     TicketCreated,
     TicketDraft,
     TicketState,
+    request_fingerprint,
 )
 from ticketing.domain.ports import Accepted, Clock, Leased
 
@@ -217,6 +218,9 @@ class RedisTicketStore:
             "source": draft.source.value,
             "attempts": "0",
             "draft": payload,
+            # Kept after the draft is dropped (at completion): a later request under this
+            # key is compared with it (see SubmitTicket).
+            "fingerprint": request_fingerprint(draft),
         }
         if draft.incident_id is not None:
             fields["incident_id"] = draft.incident_id
@@ -502,6 +506,18 @@ class RedisTicketStore:
                 moved += await self._replay_one(letter)
         return moved
 
+    async def known_dead(self, entry_ids: Sequence[str]) -> set[str]:
+        """Those of ``entry_ids`` in the dead-letter stream (one XRANGE each, pipelined;
+        the ids are an operator's, checked well-formed by the CLI)."""
+        if not entry_ids:
+            return set()
+        with store_errors(self._client, "looking up dead letters"):
+            async with self._client.pipeline(transaction=False) as pipe:
+                for entry_id in entry_ids:
+                    pipe.xrange(self.dead_stream, entry_id, entry_id, count=1)
+                found = await pipe.execute()
+        return {entry_id for entry_id, entries in zip(entry_ids, found, strict=True) if entries}
+
     async def in_flight_count(self) -> int:
         """Entries delivered to a consumer and not acked yet (the group's PEL)."""
         with store_errors(self._client, "counting tickets in flight"):
@@ -732,6 +748,7 @@ _OUTCOME_FIELDS: Final = (
     "join_url",
     "join_contact",
     "comment_id",
+    "fingerprint",
 )
 
 
@@ -798,6 +815,7 @@ def _outcome(key: str, fields: Mapping[str, str]) -> Outcome:
         attempt_ended_at=parse_datetime(attempt_ended) if attempt_ended else None,
         joins=_joined(fields),
         comment_id=_opt(fields, "comment_id"),
+        fingerprint=_opt(fields, "fingerprint"),
     )
 
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 import logging
 
 from ticketing.application.guard import GuardedHelpdesk
+from ticketing.application.intake import caller_key
 from ticketing.application.tickets.processor import TicketProcessor
-from ticketing.domain.errors import StoreUnavailable
-from ticketing.domain.model import Outcome, TicketDraft
+from ticketing.domain.errors import IdempotencyKeyReused, StoreUnavailable
+from ticketing.domain.model import Outcome, Source, TicketDraft, same_request
 from ticketing.domain.ports import Metrics, TicketLedger
 
 log = logging.getLogger(__name__)
@@ -17,7 +18,10 @@ class SubmitTicket:
     """Accept a ticket durably, then try to create it right away.
 
     Returns CREATED when the helpdesk took it now, ACCEPTED (queued) when it could not, DEAD
-    when it refused it, and for a key seen before, that key's first outcome.
+    when it refused it, and for a key seen before, that key's first outcome. A key seen
+    before with another request (see ``request_fingerprint``) is refused when a client sent
+    it (``IdempotencyKeyReused``); an incident redelivered with other content keeps the
+    first, with a warning (a stream has nobody to refuse it to).
     """
 
     def __init__(
@@ -35,8 +39,9 @@ class SubmitTicket:
 
     async def finish(self, draft: TicketDraft) -> Outcome:
         """Attempt an accepted, unfinished ticket now (its lease taken over if the process
-        that held it is gone); one whose lease a living process holds is left to it."""
-        return await self._processor.process(draft)
+        that held it is gone); one whose lease a living process holds is left to it. The
+        draft attempted is the one accepted under its key (a redelivery may differ)."""
+        return await self._processor.process(await self._store.draft(draft.key) or draft)
 
     async def __call__(
         self, draft: TicketDraft, *, attempt_now: bool = True
@@ -63,6 +68,8 @@ class SubmitTicket:
             outcome, new, leased = accepted.outcome, accepted.new, accepted.leased
         else:
             outcome, new = await self._store.accept(draft)
+        if not new and not same_request(draft, outcome):
+            self._another_request(draft, outcome)
         self._count("accepted" if new else "duplicate", draft)
         if not new:
             return outcome, False
@@ -83,6 +90,18 @@ class SubmitTicket:
             log.warning("store failed after accepting %s: %s", draft.key, exc.message)
             self._count("queued", draft)
             return outcome, True
+
+    def _another_request(self, draft: TicketDraft, first: Outcome) -> None:
+        """A known key with another request: refused to a client; an incident keeps its
+        first content (logged once per redelivery)."""
+        if draft.source is not Source.REDIS:
+            raise IdempotencyKeyReused(caller_key(draft.key))
+        log.warning(
+            "incident %s delivered again with other content: the first is kept (%s), this "
+            "one is ignored",
+            draft.incident_id or draft.key,
+            first.state.value,
+        )
 
     def _count(self, outcome: str, draft: TicketDraft) -> None:
         if self._metrics is not None:

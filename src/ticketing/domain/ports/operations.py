@@ -36,6 +36,10 @@ class DeadLetters(Protocol):
         """Move dead letters (all, or these) back to the pending queue; how many moved."""
         ...
 
+    async def known_dead(self, entry_ids: Sequence[str]) -> set[str]:
+        """Those of ``entry_ids`` that are dead letters now."""
+        ...
+
 
 class RequestIndex(Protocol):
     """What a request's story is read from besides the ledger: the request-id index and the

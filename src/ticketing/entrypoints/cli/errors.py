@@ -9,6 +9,7 @@ from ticketing.domain.errors import (
     ConfigurationError,
     HelpdeskAuthError,
     HelpdeskUnavailable,
+    NotFound,
     StoreUnavailable,
     TicketingError,
     ValidationError,
@@ -19,7 +20,7 @@ log = logging.getLogger("ticketing")
 # Exit codes scripts can rely on.
 EXIT_OK = 0
 EXIT_ERROR = 1
-EXIT_USAGE = 2  # bad arguments or configuration
+EXIT_USAGE = 2  # bad arguments (one naming nothing that exists, too) or configuration
 EXIT_AUTH = 3  # Zoho credentials need an operator
 EXIT_UNAVAILABLE = 4  # Zoho unreachable / throttling
 EXIT_STORE = 5  # Redis unreachable
@@ -29,7 +30,9 @@ EXIT_INTERRUPTED = 130  # Ctrl-C
 
 def exit_code_for(exc: TicketingError) -> int:
     """The one mapping from service errors to exit codes."""
-    if isinstance(exc, (ConfigurationError, ValidationError)):
+    # An argument that names nothing (an unknown dead-letter id) is a bad argument: the
+    # operator fixes the command line. Not 1 (a failure to retry), not 4 (Zoho's).
+    if isinstance(exc, (ConfigurationError, ValidationError, NotFound)):
         return EXIT_USAGE
     if isinstance(exc, HelpdeskAuthError):
         return EXIT_AUTH

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from collections.abc import Sequence
 from typing import NoReturn
@@ -32,8 +33,44 @@ def _count(text: str) -> int:
     return value
 
 
+def _port(text: str) -> int:
+    """A TCP port, 1 to 65535, checked here rather than when binding."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a port number, got {text!r}") from None
+    if not 1 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"expected a port from 1 to 65535, got {value}")
+    return value
+
+
+_ENTRY_ID = re.compile(r"(\d{1,20})-(\d{1,20})")
+_STREAM_ID_MAX = 2**64 - 1
+
+
+def _entry_id(text: str) -> str:
+    """A dead-letter entry id as `queue dead` shows it (a Redis stream id, ``<ms>-<seq>``),
+    checked here: Redis would refuse a malformed one as a failure of its own (exit 5)."""
+    found = _ENTRY_ID.fullmatch(text.strip())
+    if found is None or any(int(part) > _STREAM_ID_MAX for part in found.groups()):
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a dead-letter entry id (like 1733250000000-0, "
+            "as `ticketing queue dead` lists them)"
+        )
+    return text.strip()
+
+
+_JSON_HELP = "machine-readable output (before or after the command)"
+
+
+def _json(parser: argparse.ArgumentParser) -> None:
+    """``--json`` on a command or a group of them (`queue --json status` too). SUPPRESS: left
+    out here, the top-level one (before the command) stands; a default would overwrite it."""
+    parser.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help=_JSON_HELP)
+
+
 def _admin(parser: argparse.ArgumentParser, body: AdminBody) -> None:
-    parser.add_argument("--json", action="store_true", help="machine-readable output")
+    _json(parser)
     parser.set_defaults(admin=body)
 
 
@@ -48,11 +85,16 @@ def build_parser() -> argparse.ArgumentParser:
         ),
     )
     parser.add_argument("--version", action="version", version=f"ticketing {__version__}")
+    parser.add_argument(
+        "--json",
+        action="store_true",
+        help="machine-readable output of an admin command (also after the command)",
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
 
     serve = sub.add_parser("serve", help="HTTP API + queue drain + Redis consumer")
     serve.add_argument("--host", default=None, help="bind address (default: HOST or 127.0.0.1)")
-    serve.add_argument("--port", type=int, default=None, help="port (default: PORT or 8005)")
+    serve.add_argument("--port", type=_port, default=None, help="port (default: PORT or 8005)")
     serve.add_argument("--no-consumer", action="store_true", help="do not consume from Redis")
     serve.add_argument("--no-drain", action="store_true", help="do not drain the queue")
     serve.set_defaults(func=supervise.serve)
@@ -68,6 +110,7 @@ def build_parser() -> argparse.ArgumentParser:
     sandbox.set_defaults(func=lambda _args: supervise.sandbox([]))
 
     auth_parser = sub.add_parser("auth", help="OAuth with Zoho: setup, url, status, resume")
+    _json(auth_parser)
     asub = auth_parser.add_subparsers(
         dest="auth_command", metavar="ACTION", required=True, parser_class=Parser
     )
@@ -108,6 +151,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     queue_parser = sub.add_parser("queue", help="inspect and drain the pending queue")
+    _json(queue_parser)
     qsub = queue_parser.add_subparsers(
         dest="queue_command", metavar="ACTION", required=True, parser_class=Parser
     )
@@ -125,7 +169,9 @@ def build_parser() -> argparse.ArgumentParser:
     q_list.add_argument("--limit", type=_count, default=50, help="at most this many (50)")
     _admin(q_list, with_services(story.queue_list))
     q_replay = qsub.add_parser("replay", help="put dead letters back on the queue")
-    q_replay.add_argument("entry_ids", nargs="*", help="dead-letter entry ids")
+    q_replay.add_argument(
+        "entry_ids", nargs="*", type=_entry_id, help="dead-letter entry ids (see `queue dead`)"
+    )
     q_replay.add_argument("--all", action="store_true", help="every dead letter")
     _admin(q_replay, with_services(queue.replay))
 
@@ -134,6 +180,7 @@ def build_parser() -> argparse.ArgumentParser:
     _admin(s_show, with_services(story.show))
 
     hooks = sub.add_parser("webhooks", help="the webhook Zoho posts agents' replies to")
+    _json(hooks)
     hsub = hooks.add_subparsers(
         dest="webhooks_command", metavar="ACTION", required=True, parser_class=Parser
     )
@@ -174,4 +221,9 @@ def parse(argv: Sequence[str]) -> argparse.Namespace | int:
     if not getattr(args, "func", None) and not getattr(args, "admin", None):
         parser.print_help(sys.stderr)
         return EXIT_USAGE
+    if args.json and not getattr(args, "admin", None):
+        try:
+            parser.error(f"--json applies to the admin commands, not to {args.command}")
+        except SystemExit as exc:
+            return exc.code if isinstance(exc.code, int) else EXIT_USAGE
     return args

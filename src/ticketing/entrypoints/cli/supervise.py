@@ -5,14 +5,17 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import errno
 import functools
 import logging
 import signal
+import socket
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import anyio
 
+from ticketing.domain.errors import ConfigurationError, TicketingError
 from ticketing.entrypoints.cli.boot import build_container
 from ticketing.entrypoints.cli.errors import EXIT_ERROR, EXIT_OK
 
@@ -53,22 +56,112 @@ def serve(args: argparse.Namespace) -> int:
 
     container = build_container()
     settings = container.settings()
-    anyio.run(_refusals_before_listening, settings)
-    app = create_app(container, drain=not args.no_drain, consumer=not args.no_consumer)
     host = args.host or settings.host
     port = args.port or settings.port
+    # Bound before anything starts or says "listening": a busy port or a bad HOST is one line
+    # and exit 2 (uvicorn binding after the app's start-up logged "listening", then exited 3,
+    # the code of Zoho credentials).
+    sockets = bind(host, port, fix="choose another --port (or PORT), or stop what holds it")
+    try:
+        anyio.run(_refusals_before_listening, settings)
+        app = create_app(container, drain=not args.no_drain, consumer=not args.no_consumer)
 
-    @app.on_startup.append
-    async def _announce(app_: Any) -> None:
-        describe_start(app_.state.services)
-        log.info("listening on http://%s:%d (OpenAPI at /schema)", host, port)
+        @app.on_startup.append
+        async def _announce(app_: Any) -> None:
+            describe_start(app_.state.services)
+            log.info("listening on %s (OpenAPI at /schema)", url_of(host, port))
 
-    config = uvicorn.Config(
-        app, host=host, port=port, log_config=None, access_log=False, lifespan="on"
-    )
-    server = uvicorn.Server(config)
-    server.run()
+        config = uvicorn.Config(
+            app, host=host, port=port, log_config=None, access_log=False, lifespan="on"
+        )
+        server = uvicorn.Server(config)
+        try:
+            server.run(sockets=sockets)
+        except SystemExit as exc:
+            # uvicorn's "startup failed" is exit 3, the code of Zoho credentials here: the
+            # start-up's failure is in the log above, and this is exit 1.
+            if exc.code != _UVICORN_STARTUP_FAILURE:
+                raise
+            raise StartupFailed(
+                "the service did not start: its start-up failed (the log above says why)"
+            ) from None
+    finally:
+        for sock in sockets:
+            sock.close()
     return EXIT_OK if server.started else EXIT_ERROR
+
+
+_UVICORN_STARTUP_FAILURE = 3  # uvicorn.server.STARTUP_FAILURE
+
+
+class StartupFailed(TicketingError):
+    """The server's start-up (its lifespan) failed; uvicorn logged why."""
+
+
+def url_of(host: str, port: int) -> str:
+    """``http://host:port``, an IPv6 address in brackets."""
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+
+def bind(host: str, port: int, *, fix: str) -> list[socket.socket]:
+    """Sockets bound to every address ``host`` names on ``port`` (not listening yet: the
+    server listens once it is ready, so nothing connects to a service still starting).
+
+    Raises:
+        ConfigurationError: the host does not resolve or is not this machine's, or the port
+            is taken or not allowed; one line naming the address and what to do.
+    """
+    where = f"{host}:{port}" if ":" not in host else f"[{host}]:{port}"
+    try:
+        found = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except (socket.gaierror, UnicodeError) as exc:
+        reason = exc.strerror if isinstance(exc, socket.gaierror) else str(exc)
+        raise ConfigurationError(
+            f"cannot listen on {host!r} port {port}: not an address or a name this machine "
+            f"resolves ({reason}); set HOST (or --host) to e.g. 127.0.0.1 or 0.0.0.0"
+        ) from None
+    except OverflowError:
+        raise ConfigurationError(f"cannot listen on {where}: a port is 1 to 65535") from None
+    sockets: list[socket.socket] = []
+    seen: set[tuple[int, Any]] = set()
+    unavailable: OSError | None = None
+    try:
+        for family, kind, proto, _, address in found:
+            if (family, address) in seen:
+                continue
+            seen.add((family, address))
+            sock = socket.socket(family, kind, proto)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn does
+            if family == socket.AF_INET6 and len(found) > 1:
+                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            try:
+                sock.bind(address)
+            except OSError as exc:
+                sock.close()
+                # As asyncio does: an address the machine lacks (IPv6 off, for localhost's
+                # ::1) is left out while another of the name's addresses can be bound.
+                if exc.errno != errno.EADDRNOTAVAIL:
+                    raise
+                unavailable = exc
+                continue
+            sockets.append(sock)
+        if not sockets and unavailable is not None:
+            raise unavailable
+    except OSError as exc:
+        for sock in sockets:
+            sock.close()
+        raise ConfigurationError(f"cannot listen on {where}: {_bind_problem(exc, fix)}") from None
+    return sockets
+
+
+def _bind_problem(exc: OSError, fix: str) -> str:
+    if exc.errno == errno.EADDRINUSE:
+        return f"the address is already in use (another process listens there); {fix}"
+    if exc.errno == errno.EADDRNOTAVAIL:
+        return "that address is not one of this machine's; set HOST (or --host) to one of them"
+    if exc.errno == errno.EACCES:
+        return f"permission denied (a port under 1024 needs privileges); {fix}"
+    return f"{exc.strerror or exc}; {fix}"
 
 
 async def _refusals_before_listening(settings: Any) -> None:

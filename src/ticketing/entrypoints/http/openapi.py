@@ -110,7 +110,8 @@ TICKET: dict[int, ResponseSpec] = {
     429: THROTTLED,
     422: ResponseSpec(
         data_container=ErrorOut | TicketOut,
-        description="Invalid input, naming the field (error body); or Zoho Desk refused the "
+        description="Invalid input, naming the field (error body); an Idempotency-Key sent "
+        "before with another request (error idempotency_key_reused); or Zoho Desk refused the "
         "ticket for good (status rejected, kept in the dead letters)",
         generate_examples=False,
     ),
@@ -184,7 +185,8 @@ def _headers() -> list[Parameter]:
             param_in="header",
             required=False,
             schema=Schema(type=OpenAPIType.STRING, max_length=intake.MAX_KEY),
-            description="A repeated key answers with the first outcome and creates nothing new "
+            description="A repeated key with the same request answers with the first outcome "
+            "and creates nothing new; with another request it is refused (422) "
             "(letters, digits and . _ : -)",
         ),
         Parameter(

@@ -14,6 +14,7 @@ from ticketing.domain.errors import (
     HelpdeskAuthError,
     HelpdeskRejected,
     HelpdeskUnavailable,
+    NotFound,
     RateLimited,
     StoreUnavailable,
     TicketingError,
@@ -35,6 +36,7 @@ def test_console_script_target_is_the_package_main() -> None:
     [
         (ConfigurationError("bad"), errors.EXIT_USAGE),
         (ValidationError("field", "bad"), errors.EXIT_USAGE),
+        (NotFound("no dead letter 1-1"), errors.EXIT_USAGE),  # an argument naming nothing
         (HelpdeskAuthError("revoked"), errors.EXIT_AUTH),
         (TokenStoreUnavailable("redis down"), errors.EXIT_STORE),
         (StoreUnavailable("redis down"), errors.EXIT_STORE),

@@ -226,6 +226,31 @@ async def test_idempotency_key_replays_first_outcome(
     assert container.emulator_state().tickets_created == 1
 
 
+async def test_idempotency_key_reused_with_another_request_is_a_422_naming_it(
+    client: AsyncTestClient,  # type: ignore[type-arg]
+    container: Container,
+) -> None:
+    """Stripe's rule: the same key with another request is refused (422, the key named);
+    the same request as JSON with the priority spelled otherwise still replays."""
+    headers = {"Idempotency-Key": "order-43"}
+    first = await client.post("/tickets/customer", data=OLD_FORM, headers=headers)
+    assert first.status_code == 201
+    other = await client.post(
+        "/tickets/customer", data={**OLD_FORM, "subject": "Another issue"}, headers=headers
+    )
+    assert other.status_code == 422
+    body = other.json()
+    assert (body["error"], body["field"]) == ("idempotency_key_reused", "Idempotency-Key")
+    assert body["message"].startswith("'order-43' was first sent with another request")
+    assert "Idempotent-Replayed" not in other.headers
+    same = await client.post(
+        "/tickets/customer", json={**OLD_FORM, "priority": "high"}, headers=headers
+    )
+    assert same.status_code == 201
+    assert same.json()["ticket_id"] == first.json()["ticket_id"]
+    assert container.emulator_state().tickets_created == 1
+
+
 async def test_zoho_down_answers_202_and_keeps_ticket(
     memory_helpdesk: InMemoryHelpdesk,
     container: Container,

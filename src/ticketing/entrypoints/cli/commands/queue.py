@@ -7,13 +7,30 @@ from typing import TYPE_CHECKING, Any
 
 from ticketing.domain.errors import ValidationError
 from ticketing.entrypoints.cli.errors import EXIT_OK, EXIT_PENDING
-from ticketing.entrypoints.cli.render import ProgressBar, emit, render_fields, render_table
+from ticketing.entrypoints.cli.render import (
+    ProgressBar,
+    emit,
+    render_fields,
+    render_table,
+    say,
+)
 
 if TYPE_CHECKING:
     from ticketing.container import Services
 
 
+def warn_without_redis(services: Services) -> None:
+    """Without REDIS_URL the CLI's store is its own, in this process: empty, and not the
+    service's. One line on stderr says so (stdout stays the result)."""
+    if not services.settings.redis_url:
+        say(
+            "ticketing: warning: no REDIS_URL, so this is the CLI's own in-process queue "
+            "(empty), not the service's; set REDIS_URL to the service's Redis"
+        )
+
+
 async def status(services: Services, args: argparse.Namespace) -> int:
+    warn_without_redis(services)
     figures = await services.queue_status(dead_limit=0)
     emit(
         args,
@@ -24,6 +41,7 @@ async def status(services: Services, args: argparse.Namespace) -> int:
 
 
 async def process(services: Services, args: argparse.Namespace) -> int:
+    warn_without_redis(services)
     total = await services.queue_status.pending()
     if args.limit is not None:
         total = min(total, args.limit)
@@ -64,6 +82,7 @@ async def process(services: Services, args: argparse.Namespace) -> int:
 
 
 async def dead(services: Services, args: argparse.Namespace) -> int:
+    warn_without_redis(services)
     letters = await services.dead_letters(args.limit)
     data = [
         {
@@ -105,6 +124,9 @@ async def replay(services: Services, args: argparse.Namespace) -> int:
         raise ValidationError(
             "entry_ids", "name the dead-letter entry ids to replay, or pass --all"
         )
+    if ids and args.all:
+        raise ValidationError("entry_ids", "name entry ids or pass --all, not both")
+    warn_without_redis(services)
     total = await services.dead_letters.count() if args.all else len(ids)
     bar = ProgressBar(args, total, "replayed")
     try:
