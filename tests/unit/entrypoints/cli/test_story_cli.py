@@ -1,5 +1,5 @@
 """`ticketing show KEY|REQUEST_ID|INCIDENT_ID` and `ticketing queue list`: text and --json,
-one line and exit 1 for an unknown request."""
+one line and exit 2 (a command line to fix, like every "not found") for an unknown request."""
 
 from __future__ import annotations
 
@@ -55,9 +55,9 @@ async def test_show_by_incident_and_request_id(capsys: pytest.CaptureFixture[str
     assert "Zoho Desk: 503 Service Unavailable" in text
 
 
-async def test_show_unknown_is_one_line_and_exit_1(capsys: pytest.CaptureFixture[str]) -> None:
+async def test_show_unknown_is_one_line_and_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
     container = container_with({})
-    assert await runner.run(["show", "nope"], container=container) == 1
+    assert await runner.run(["show", "nope"], container=container) == 2
     captured = capsys.readouterr()
     assert captured.out == ""
     assert captured.err.count("\n") == 1
