@@ -560,6 +560,58 @@ async def test_list_dead_is_oldest_first_and_limited(backend: Backend) -> None:
     assert await backend.store.pending_count() == 0
 
 
+async def test_find_dead_is_newest_first_with_totals(backend: Backend) -> None:
+    """find_dead lists the newest letters first, at most limit; matching = total without a
+    reason."""
+    for n in range(3):
+        await backend.store.bury_raw(f"p{n}", f"r{n}", "somewhere")
+    found = await backend.store.find_dead(limit=2)
+    assert [d.payload for d in found.letters] == ["p2", "p1"]
+    assert (found.matching, found.total) == (3, 3)
+    assert (await backend.store.find_dead(limit=0)).letters == []
+
+
+async def test_find_dead_filters_by_a_piece_of_the_reason(backend: Backend) -> None:
+    """A reason filter is a case-insensitive piece of text; matches are counted over every
+    letter even when only the newest few are returned."""
+    reasons = ["Zoho refused: invalid email", "description: required", "zoho REFUSED: 422"]
+    for n, reason in enumerate(reasons * 2):
+        await backend.store.bury_raw(f"p{n}", reason, "somewhere")
+    found = await backend.store.find_dead(reason="refused", limit=3)
+    assert [d.payload for d in found.letters] == ["p5", "p3", "p2"]
+    assert (found.matching, found.total) == (4, 6)
+    nothing = await backend.store.find_dead(reason="no such reason")
+    assert (list(nothing.letters), nothing.matching, nothing.total) == ([], 0, 6)
+
+
+async def test_delete_dead_removes_only_the_letters_named(backend: Backend) -> None:
+    """delete_dead deletes those letters for good and counts them; an unknown id counts for
+    nothing; the ticket's ledger stays dead; the other letters stay."""
+    draft = make_draft("k1")
+    await backend.store.accept(draft)
+    await backend.store.bury("k1", "rejected")
+    await backend.store.bury_raw("raw", "unreadable", "somewhere")
+    ticket, raw = (await backend.store.find_dead()).letters[::-1]
+    assert await backend.store.delete_dead([ticket.entry_id, ticket.entry_id, "1-1"]) == 1
+    assert await backend.store.delete_dead([]) == 0
+    assert [d.entry_id for d in await backend.store.list_dead()] == [raw.entry_id]
+    outcome = await backend.store.get("k1")
+    assert outcome is not None
+    assert outcome.state is TicketState.DEAD
+    assert await backend.store.replay_dead([ticket.entry_id]) == 0
+    assert await backend.store.pending_count() == 0
+
+
+async def test_a_deleted_raw_letter_can_be_buried_again(backend: Backend) -> None:
+    """The same message redelivered after its letter was deleted is a letter again (as after
+    a replay): deleting does not make the service forget to keep a bad message."""
+    await backend.store.bury_raw("same", "unreadable", "somewhere")
+    (letter,) = await backend.store.list_dead()
+    await backend.store.delete_dead([letter.entry_id])
+    await backend.store.bury_raw("same", "unreadable", "somewhere")
+    assert [d.payload for d in await backend.store.list_dead()] == ["same"]
+
+
 async def test_replay_puts_a_buried_ticket_back_on_the_queue(backend: Backend) -> None:
     """A pending-origin letter goes back on the queue, its ledger ACCEPTED with 0 attempts."""
     draft = make_draft("k1")

@@ -407,7 +407,7 @@ async def test_queue_commands_show_drain_bury_and_replay(
     assert code == cli.EXIT_OK
     assert "no incident_id" in out
     code, out, _ = await run(capsys, fresh(), "queue", "dead", "--json")
-    (letter,) = json.loads(out)
+    (letter,) = json.loads(out)["dead_letters"]
     assert letter["reason"] == "no incident_id"
     assert letter["payload"] == '{"not": "an incident"}'
 

@@ -23,6 +23,7 @@ from ticketing.domain.errors import HelpdeskRejected, NotFound, TicketTaken
 from ticketing.domain.model import (
     Customer,
     DeadLetter,
+    DeadLetterSearch,
     Joined,
     Outcome,
     PendingEntry,
@@ -389,6 +390,13 @@ class InMemoryTicketStore:
 
     async def list_dead(self, limit: int = 100) -> Sequence[DeadLetter]:
         return list(self._dead.values())[:limit]
+
+    async def find_dead(self, *, reason: str | None = None, limit: int = 100) -> DeadLetterSearch:
+        found = [d for d in reversed(self._dead.values()) if d.matches(reason)]
+        return DeadLetterSearch(found[:limit], len(found), len(self._dead))
+
+    async def delete_dead(self, entry_ids: Sequence[str]) -> int:
+        return sum(self._dead.pop(entry_id, None) is not None for entry_id in set(entry_ids))
 
     async def replay_dead(self, entry_ids: Sequence[str] | None = None) -> int:
         """Put dead letters back where they came from: a pending entry with its ledger back to

@@ -1,4 +1,5 @@
-"""Operations use cases: queue figures, readiness, the dead letters (list, replay, reject)."""
+"""Operations use cases: queue figures, readiness, the dead letters (list, replay, delete,
+reject)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from ticketing.domain.errors import NotFound
-from ticketing.domain.model import DeadLetter
+from ticketing.domain.model import DeadLetter, DeadLetterSearch
 from ticketing.domain.ports import DeadLetters, QueueMonitor
 
 # Dead letters replayed per store call: a long replay shows progress between batches.
@@ -23,14 +24,14 @@ class QueueFigures:
 
 
 class QueueStatus:
-    """How many tickets wait and how many are dead, with the oldest dead letters."""
+    """How many tickets wait and how many are dead, with the newest dead letters."""
 
     def __init__(self, monitor: QueueMonitor, dead: DeadLetters) -> None:
         self._monitor = monitor
         self._dead = dead
 
     async def __call__(self, *, dead_limit: int = 0) -> QueueFigures:
-        dead = await self._dead.list_dead(dead_limit) if dead_limit else ()
+        dead = (await self._dead.find_dead(limit=dead_limit)).letters if dead_limit else ()
         return QueueFigures(
             pending=await self._monitor.pending_count(),
             dead=await self._monitor.dead_count(),
@@ -72,17 +73,63 @@ class CheckReadiness:
 
 
 class ListDeadLetters:
-    """The oldest dead letters."""
+    """The dead letters, newest first, optionally those whose reason holds some text."""
 
     def __init__(self, dead: DeadLetters) -> None:
         self._dead = dead
 
-    async def __call__(self, limit: int = 100) -> Sequence[DeadLetter]:
-        return await self._dead.list_dead(limit)
+    async def __call__(self, limit: int = 100, *, reason: str | None = None) -> DeadLetterSearch:
+        return await self._dead.find_dead(reason=reason, limit=limit)
 
     async def count(self) -> int:
         """How many dead letters there are."""
         return await self._dead.dead_count()
+
+
+def _named(entry_ids: Sequence[str], known: set[str], done: str) -> None:
+    """Raise NotFound naming the ids that are not dead letters (``done``: what did not
+    happen then, "nothing replayed")."""
+    if missing := [entry_id for entry_id in entry_ids if entry_id not in known]:
+        shown = ", ".join(missing[:5]) + (
+            f" and {len(missing) - 5} more" if len(missing) > 5 else ""
+        )
+        raise NotFound(f"no dead letter {shown} (`ticketing queue dead` lists them); {done}")
+
+
+class DeleteDeadLetters:
+    """Delete dead letters for good: named ones, or every one whose reason holds some text
+    (a purge). Their tickets' records stay as they are, so a story still says dead."""
+
+    def __init__(self, dead: DeadLetters, *, batch: int = REPLAY_BATCH) -> None:
+        self._dead = dead
+        self._batch = batch
+
+    async def these(self, entry_ids: Sequence[str]) -> int:
+        """Delete the named letters; how many were deleted.
+
+        Raises:
+            NotFound: an id names no dead letter; nothing is deleted then.
+        """
+        _named(entry_ids, await self._dead.known_dead(entry_ids), "nothing deleted")
+        return await self._dead.delete_dead(entry_ids)
+
+    async def matching(
+        self, reason: str | None, progress: Callable[[int], None] | None = None
+    ) -> int:
+        """Delete every letter whose reason holds ``reason`` (None: every letter), newest
+        first, a batch at a time, calling ``progress`` with the number deleted so far. Letters
+        that die meanwhile and match are deleted too; stops when a batch deletes nothing."""
+        deleted = 0
+        while True:
+            found = await self._dead.find_dead(reason=reason, limit=self._batch)
+            if not found.letters:
+                return deleted
+            done = await self._dead.delete_dead([d.entry_id for d in found.letters])
+            deleted += done
+            if progress:
+                progress(deleted)
+            if not done:
+                return deleted
 
 
 class ReplayDeadLetters:
@@ -122,14 +169,7 @@ class ReplayDeadLetters:
             NotFound: an id names no dead letter (a typo, or replayed already); nothing is
                 replayed then, and the message names the ids.
         """
-        known = await self._dead.known_dead(entry_ids)
-        if missing := [entry_id for entry_id in entry_ids if entry_id not in known]:
-            shown = ", ".join(missing[:5]) + (
-                f" and {len(missing) - 5} more" if len(missing) > 5 else ""
-            )
-            raise NotFound(
-                f"no dead letter {shown} (`ticketing queue dead` lists them); nothing replayed"
-            )
+        _named(entry_ids, await self._dead.known_dead(entry_ids), "nothing replayed")
         moved = 0
         for start in range(0, len(entry_ids), self._batch):
             moved += await self._dead.replay_dead(entry_ids[start : start + self._batch])

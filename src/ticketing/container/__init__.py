@@ -28,6 +28,7 @@ from ticketing.application.doctor import Doctor
 from ticketing.application.intake import IntakePolicy
 from ticketing.application.operations import (
     CheckReadiness,
+    DeleteDeadLetters,
     ListDeadLetters,
     QueueStatus,
     RejectMessage,
@@ -294,6 +295,7 @@ class Container(containers.DeclarativeContainer):
         queue_status=providers.Singleton(QueueStatus, store, store),
         dead_letters=providers.Singleton(ListDeadLetters, store),
         replay=providers.Singleton(ReplayDeadLetters, store),
+        delete_dead=providers.Singleton(DeleteDeadLetters, store),
         ready=providers.Singleton(
             CheckReadiness, store, store_kind=providers.Callable(store_kind, backend)
         ),

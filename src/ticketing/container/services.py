@@ -26,6 +26,7 @@ from ticketing.application.guard import GuardedHelpdesk
 from ticketing.application.intake import IntakePolicy
 from ticketing.application.operations import (
     CheckReadiness,
+    DeleteDeadLetters,
     ListDeadLetters,
     QueueStatus,
     RejectMessage,
@@ -150,6 +151,7 @@ class Services:
     queue_status: QueueStatus
     dead_letters: ListDeadLetters
     replay: ReplayDeadLetters
+    delete_dead: DeleteDeadLetters
     reject: RejectMessage
     story: ShowRequest  # one request's story (GET /tickets/requests/{key}, ticketing show)
     pending: ListPending  # the pending queue listed (GET /queue/pending, queue list)

@@ -440,6 +440,43 @@ class DeadLetter:
     key: str | None = None
     origin: str = "pending"  # the stream a replay puts it back on
 
+    @property
+    def label(self) -> str:
+        """What an operator knows the letter by: its idempotency key; for a message that
+        never became a ticket (no key), the id it carries (``incident_id``, ``request_id``,
+        ``key``), else where it came from."""
+        if self.key:
+            return self.key
+        try:
+            message = json.loads(self.payload)
+        except ValueError:
+            message = None
+        if isinstance(message, dict):
+            for name in _LABEL_FIELDS:
+                value = message.get(name)
+                if isinstance(value, str | int) and not isinstance(value, bool) and str(value):
+                    return f"{name} {str(value)[:80]}"
+        return f"a message from {self.origin} (unreadable)"
+
+    def matches(self, reason: str | None) -> bool:
+        """Whether ``reason`` (a case-insensitive piece of text) is in the letter's reason;
+        None matches every letter."""
+        return reason is None or reason.casefold() in self.reason.casefold()
+
+
+# The fields a message without a key is labelled by, the first present first.
+_LABEL_FIELDS: Final = ("incident_id", "request_id", "key", "idempotency_key")
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetterSearch:
+    """Dead letters found, newest first: at most the limit asked of those ``matching`` the
+    reason, out of ``total`` in the dead letters."""
+
+    letters: Sequence[DeadLetter]
+    matching: int
+    total: int
+
 
 @dataclass(slots=True)
 class DrainReport:

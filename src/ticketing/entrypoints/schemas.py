@@ -138,9 +138,16 @@ class QueueProcessOut(msgspec.Struct, kw_only=True):
 class DeadLetterOut(msgspec.Struct, kw_only=True):
     entry_id: str
     key: str | None
+    label: str  # the key, or the id the message carries ("incident_id wa-…")
     reason: str
     failed_at: datetime
     origin: str
+
+
+class DeadLettersOut(msgspec.Struct, kw_only=True):
+    total: int  # dead letters in all
+    matching: int  # of those, how many match the reason asked (all, without one)
+    dead_letters: list[DeadLetterOut]  # newest first, at most the limit
 
 
 class QueueOut(msgspec.Struct, kw_only=True):

@@ -13,6 +13,7 @@ from ticketing.adapters.memory_gate import InMemoryCallGate
 from ticketing.application.guard import CallSlots, GuardedHelpdesk
 from ticketing.application.operations import (
     CheckReadiness,
+    DeleteDeadLetters,
     ListDeadLetters,
     QueueStatus,
     RejectMessage,
@@ -20,7 +21,7 @@ from ticketing.application.operations import (
 )
 from ticketing.domain.breaker import BreakerState, CircuitBreaker
 from ticketing.domain.errors import NotFound, StoreUnavailable
-from ticketing.domain.model import DeadLetter
+from ticketing.domain.model import DeadLetter, DeadLetterSearch
 
 from tests.support.clock import ManualClock
 from tests.support.harness import Harness
@@ -68,6 +69,12 @@ class StuckLetters:
         self.replays += 1
         return 0
 
+    async def find_dead(self, *, reason: str | None = None, limit: int = 100) -> DeadLetterSearch:
+        return DeadLetterSearch(await self.list_dead(), 1, 1)
+
+    async def delete_dead(self, entry_ids: Sequence[str]) -> int:
+        return 0
+
     async def dead_count(self) -> int:
         return 1
 
@@ -104,10 +111,10 @@ async def test_replay_every_stops_when_a_batch_moves_nothing() -> None:
 
 
 async def test_list_dead_letters_and_their_count(h: Harness) -> None:
-    """The oldest letters up to the limit, and how many there are in all."""
+    """The newest letters up to the limit, and how many there are in all."""
     ids = await bury(h, 3)
     listed = ListDeadLetters(h.store)
-    assert [d.entry_id for d in await listed(2)] == ids[:2]
+    assert [d.entry_id for d in (await listed(2)).letters] == ids[:0:-1]
     assert await listed.count() == 3
 
 
@@ -177,3 +184,42 @@ async def test_the_guard_upkeep_returns_at_once_without_a_gate(h: Harness) -> No
     """Without a gate there is no upkeep to run; the background task ends at once."""
     with anyio.fail_after(1):
         await h.guarded.run_upkeep()
+
+
+async def test_deleting_named_letters_deletes_them_and_leaves_the_others(h: Harness) -> None:
+    ids = await bury(h, 3)
+    assert await DeleteDeadLetters(h.store).these(ids[:2]) == 2
+    assert [d.entry_id for d in await h.store.list_dead()] == ids[2:]
+
+
+async def test_deleting_an_unknown_letter_is_not_found_and_deletes_nothing(h: Harness) -> None:
+    """One unknown id among known ones: NotFound naming it, every letter still there."""
+    ids = await bury(h, 2)
+    with pytest.raises(NotFound, match=r"no dead letter 1-1 .*nothing deleted"):
+        await DeleteDeadLetters(h.store).these([ids[0], "1-1"])
+    assert await h.store.dead_count() == 2
+
+
+async def test_a_purge_deletes_every_matching_letter_a_batch_at_a_time(h: Harness) -> None:
+    """Matching letters go in batches with a running total; the others stay."""
+    await bury(h, 5)
+    await h.store.bury_raw('{"incident_id": "wa-1"}', "description: required", "inbound")
+    seen: list[int] = []
+    deleted = await DeleteDeadLetters(h.store, batch=2).matching("REFUSED", progress=seen.append)
+    assert (deleted, seen) == (5, [2, 4, 5])
+    [left] = await h.store.list_dead()
+    assert left.label == "incident_id wa-1"
+    assert await DeleteDeadLetters(h.store).matching(None) == 1
+    assert await h.store.dead_count() == 0
+
+
+async def test_a_purge_stops_when_letters_cannot_be_deleted() -> None:
+    """Letters that keep coming back (a store that deletes nothing) cannot loop forever."""
+    assert await DeleteDeadLetters(StuckLetters(), batch=2).matching(None) == 0
+
+
+async def test_the_list_is_newest_first_with_totals(h: Harness) -> None:
+    ids = await bury(h, 3)
+    found = await ListDeadLetters(h.store)(2, reason="refused")
+    assert [d.entry_id for d in found.letters] == ids[:0:-1]
+    assert (found.matching, found.total) == (3, 3)

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from ticketing.domain.model import Outcome, Source, TicketCreated, TicketState
+from ticketing.domain.model import DeadLetter, Outcome, Source, TicketCreated, TicketState
 
 AT = datetime(2026, 11, 27, 10, 0, tzinfo=UTC)
 
@@ -47,3 +47,36 @@ def test_a_created_outcome_makes_its_event() -> None:
 def test_no_event_without_a_complete_created_ticket(outcome: Outcome) -> None:
     with pytest.raises(ValueError, match="not a complete created ticket"):
         outcome.created_event()
+
+
+def _letter(
+    payload: str, key: str | None = None, origin: str = "tickets:classify:result"
+) -> DeadLetter:
+    return DeadLetter("1-0", "r", payload, datetime(2026, 1, 1, tzinfo=UTC), key, origin)
+
+
+@pytest.mark.parametrize(
+    ("payload", "key", "label"),
+    [
+        ('{"incident_id": "wa-1"}', "k1", "k1"),
+        ('{"description": "x", "incident_id": "wa-3EB0"}', None, "incident_id wa-3EB0"),
+        ('{"request_id": 42}', None, "request_id 42"),
+        ('{"incident_id": "", "key": "abc"}', None, "key abc"),
+        ('{"incident_id": true}', None, "a message from tickets:classify:result (unreadable)"),
+        ("not json {", None, "a message from tickets:classify:result (unreadable)"),
+        ("[1, 2]", None, "a message from tickets:classify:result (unreadable)"),
+    ],
+)
+def test_a_dead_letter_is_labelled_by_what_an_operator_knows_it_by(
+    payload: str, key: str | None, label: str
+) -> None:
+    """Its key; without one (a message that never became a ticket) the id it carries; else
+    where it came from, never a bare '-'."""
+    assert _letter(payload, key).label == label
+
+
+def test_a_dead_letter_matches_a_piece_of_its_reason_in_any_case() -> None:
+    letter = _letter("{}")
+    assert letter.matches(None)
+    assert letter.matches("R")
+    assert not letter.matches("x")

@@ -33,6 +33,7 @@ from ticketing.domain.errors import NotFound, StoreUnavailable, TicketTaken
 from ticketing.domain.model import (
     Customer,
     DeadLetter,
+    DeadLetterSearch,
     Joined,
     Outcome,
     PendingEntry,
@@ -92,6 +93,8 @@ _MAX_ROUNDS = 16
 _REPLAY_PAGE = 500
 # Outbox entries appended before they are deleted together (also at each claim).
 _FORGET_BATCH = 50
+# Dead letters read per XREVRANGE while a reason filter counts its matches.
+_DEAD_PAGE: Final = 500
 # Entries taken over from a dead consumer per XCLAIM round trip.
 _TAKEOVER_PAGE = 100
 
@@ -495,6 +498,38 @@ class RedisTicketStore:
         with store_errors(self._client, "listing dead letters"):
             raw = await self._client.xrange(self.dead_stream, count=limit)
         return [_dead_letter(text(eid), _decode_map(fields)) for eid, fields in raw or []]
+
+    async def find_dead(self, *, reason: str | None = None, limit: int = 100) -> DeadLetterSearch:
+        """Newest first (XREVRANGE). With a reason, the whole stream is read a page at a time
+        to count the matches (it is capped at DEAD_LETTER_MAXLEN, 10,000 by default)."""
+        with store_errors(self._client, "listing dead letters"):
+            total = int(await self._client.xlen(self.dead_stream))
+            if reason is None:
+                raw = await self._client.xrevrange(self.dead_stream, count=limit) if limit else []
+                letters = [_dead_letter(text(eid), _decode_map(f)) for eid, f in raw or []]
+                return DeadLetterSearch(letters, total, total)
+            found: list[DeadLetter] = []
+            matching = 0
+            end = "+"
+            while True:
+                page = (
+                    await self._client.xrevrange(self.dead_stream, end, "-", count=_DEAD_PAGE) or []
+                )
+                for eid, fields in page:
+                    letter = _dead_letter(text(eid), _decode_map(fields))
+                    if letter.matches(reason):
+                        matching += 1
+                        if len(found) < limit:
+                            found.append(letter)
+                if len(page) < _DEAD_PAGE:
+                    return DeadLetterSearch(found, matching, total)
+                end = "(" + text(page[-1][0])
+
+    async def delete_dead(self, entry_ids: Sequence[str]) -> int:
+        if not entry_ids:
+            return 0
+        with store_errors(self._client, "deleting dead letters"):
+            return int(await self._client.xdel(self.dead_stream, *set(entry_ids)))
 
     async def replay_dead(self, entry_ids: Sequence[str] | None = None) -> int:
         """Put dead letters back where they came from: a pending entry with its ledger back to

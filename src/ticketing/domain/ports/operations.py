@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from ticketing.domain.model import DeadLetter, PendingEntry
+from ticketing.domain.model import DeadLetter, DeadLetterSearch, PendingEntry
 from ticketing.domain.ports.pipeline import PendingQueue, TicketLedger
 
 
@@ -32,8 +32,18 @@ class DeadLetters(Protocol):
         """The oldest dead letters."""
         ...
 
+    async def find_dead(self, *, reason: str | None = None, limit: int = 100) -> DeadLetterSearch:
+        """The newest dead letters whose reason holds ``reason`` (case-insensitive; None: every
+        letter), at most ``limit``, with how many match and how many there are."""
+        ...
+
     async def replay_dead(self, entry_ids: Sequence[str] | None = None) -> int:
         """Move dead letters (all, or these) back to the pending queue; how many moved."""
+        ...
+
+    async def delete_dead(self, entry_ids: Sequence[str]) -> int:
+        """Delete these dead letters for good (an operator gave up on them); how many were
+        there. The tickets' ledger records are left as they are (dead)."""
         ...
 
     async def known_dead(self, entry_ids: Sequence[str]) -> set[str]:

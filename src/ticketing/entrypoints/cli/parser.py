@@ -60,6 +60,13 @@ def _entry_id(text: str) -> str:
     return text.strip()
 
 
+def _reason(text: str) -> str:
+    """A piece of a dead letter's reason to filter on: some visible text."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("expected some text of a dead letter's reason")
+    return text.strip()
+
+
 _JSON_HELP = "machine-readable output (before or after the command)"
 
 
@@ -162,9 +169,29 @@ def build_parser() -> argparse.ArgumentParser:
     q_process = qsub.add_parser("process", help="create the pending tickets now")
     q_process.add_argument("--limit", type=_count, default=None, help="at most this many")
     _admin(q_process, with_services(queue.process))
-    q_dead = qsub.add_parser("dead", help="list dead letters")
+    q_dead = qsub.add_parser("dead", help="list dead letters, newest first, with totals")
     q_dead.add_argument("--limit", type=_count, default=50, help="at most this many (50)")
+    q_dead.add_argument(
+        "--reason", type=_reason, default=None, help="only those whose reason holds this text"
+    )
     _admin(q_dead, with_services(queue.dead))
+    q_delete = qsub.add_parser("delete", help="delete dead letters for good")
+    q_delete.add_argument(
+        "entry_ids", nargs="+", type=_entry_id, help="dead-letter entry ids (see `queue dead`)"
+    )
+    _admin(q_delete, with_services(queue.delete))
+    q_purge = qsub.add_parser(
+        "purge", help="delete every dead letter with a reason (or all), after a confirmation"
+    )
+    which = q_purge.add_mutually_exclusive_group(required=True)
+    which.add_argument(
+        "--reason", type=_reason, help="those whose reason holds this text (case-insensitive)"
+    )
+    which.add_argument("--all", action="store_true", help="every dead letter")
+    q_purge.add_argument(
+        "--yes", action="store_true", help="do not ask (needed when no terminal can answer)"
+    )
+    _admin(q_purge, with_services(queue.purge))
     q_list = qsub.add_parser("list", help="pending tickets: key, age, attempts, last error")
     q_list.add_argument("--limit", type=_count, default=50, help="at most this many (50)")
     _admin(q_list, with_services(story.queue_list))

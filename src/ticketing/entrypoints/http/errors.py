@@ -7,7 +7,7 @@ from typing import Any
 
 import msgspec
 from litestar import MediaType, Request, Response
-from litestar.exceptions import HTTPException
+from litestar.exceptions import HTTPException, ValidationException
 from litestar.status_codes import (
     HTTP_400_BAD_REQUEST,
     HTTP_401_UNAUTHORIZED,
@@ -145,6 +145,10 @@ class ErrorHandlers:
             body = error_body("unauthorized", str(exc.detail))
         elif status == HTTP_429_TOO_MANY_REQUESTS:
             body = error_body("too_many_requests", str(exc.detail))
+        elif isinstance(exc, ValidationException) and (problem := _first_problem(exc)):
+            # Litestar's "Validation failed for GET /queue/dead?limit=0" names no parameter.
+            field, message = problem
+            body = error_body("invalid_parameter", f"{field}: {message}", field)
         else:
             body = error_body("http_error", str(exc.detail))
         return _answer(body, status, exc.headers)
@@ -155,3 +159,11 @@ class ErrorHandlers:
             error_body("internal", "internal error; the request was not completed"),
             HTTP_500_INTERNAL_SERVER_ERROR,
         )
+
+
+def _first_problem(exc: ValidationException) -> tuple[str, str] | None:
+    """The first parameter a validation failure names, and what is wrong with it."""
+    for problem in exc.extra if isinstance(exc.extra, list) else ():
+        if isinstance(problem, dict) and problem.get("key"):
+            return str(problem["key"]), str(problem.get("message") or "invalid")
+    return None

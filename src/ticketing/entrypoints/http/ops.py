@@ -4,10 +4,12 @@ Desk lookups (departments, a consent URL)."""
 from __future__ import annotations
 
 import logging
+from typing import Annotated
 
 import msgspec
-from litestar import Controller, MediaType, Response, get, post
+from litestar import Controller, MediaType, Response, delete, get, post
 from litestar.openapi.datastructures import ResponseSpec
+from litestar.params import PathParameter, QueryParameter
 from litestar.status_codes import HTTP_200_OK
 
 from ticketing import __version__
@@ -15,6 +17,7 @@ from ticketing.adapters.prometheus import CONTENT_TYPE
 from ticketing.entrypoints.http import openapi
 from ticketing.entrypoints.http.deps import ServicesDep
 from ticketing.entrypoints.schemas import (
+    DeadLettersOut,
     DepartmentsOut,
     QueueOut,
     QueueProcessOut,
@@ -138,6 +141,14 @@ async def health(services: ServicesDep) -> Response[openapi.HealthOut]:
     return Response(body, status_code=200 if report.accepting else 503, media_type=MediaType.JSON)
 
 
+# A dead letter's id as listed (a Redis stream id); anything else is a 400 before Redis.
+EntryId = Annotated[str, PathParameter(pattern=r"^\d{1,20}-\d{1,20}$", max_length=41)]
+_NO_LETTER = {
+    400: openapi.error_response("entry_id is not a dead-letter id (like 1733250000000-0)"),
+    404: openapi.error_response("No dead letter with that id (replayed or deleted already)"),
+}
+
+
 class QueueController(Controller):
     """The pending queue and the dead letters."""
 
@@ -157,6 +168,51 @@ class QueueController(Controller):
             dead=figures.dead,
             dead_letters=[dead_letter_out(d) for d in figures.dead_letters],
         )
+
+    @get(
+        "/dead",
+        operation_id="listDeadLetters",
+        summary="Dead letters, newest first, optionally those whose reason holds some text",
+        responses=openapi.responses(
+            openapi.GUARDED,
+            openapi.STORE_DOWN,
+            {400: openapi.error_response("limit is not a whole number from 1 to 1000")},
+        ),
+    )
+    async def list_dead(
+        self,
+        services: ServicesDep,
+        limit: Annotated[int, QueryParameter(ge=1, le=1000)] = 50,
+        reason: Annotated[str | None, QueryParameter(min_length=1, max_length=200)] = None,
+    ) -> DeadLettersOut:
+        found = await services.dead_letters(limit, reason=reason)
+        return DeadLettersOut(
+            total=found.total,
+            matching=found.matching,
+            dead_letters=[dead_letter_out(d) for d in found.letters],
+        )
+
+    @delete(
+        "/dead/{entry_id:str}",
+        operation_id="deleteDeadLetter",
+        summary="Delete a dead letter for good",
+        responses=openapi.responses(openapi.GUARDED, openapi.STORE_DOWN, _NO_LETTER),
+    )
+    async def delete_dead(self, services: ServicesDep, entry_id: EntryId) -> None:
+        await services.delete_dead.these([entry_id])
+        log.info("dead letter %s deleted", entry_id)
+
+    @post(
+        "/dead/{entry_id:str}/replay",
+        operation_id="replayDeadLetter",
+        summary="Put a dead letter back where it came from, to be tried again",
+        status_code=HTTP_200_OK,
+        responses=openapi.responses(openapi.GUARDED, openapi.STORE_DOWN, _NO_LETTER),
+    )
+    async def replay_dead(self, services: ServicesDep, entry_id: EntryId) -> dict[str, int]:
+        moved = await services.replay.these([entry_id])
+        log.info("dead letter %s replayed", entry_id)
+        return {"replayed": moved}
 
     @post(
         "/process",

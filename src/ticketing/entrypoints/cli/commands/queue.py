@@ -1,12 +1,14 @@
-"""`queue status|process|dead|replay`: the pending queue and its dead letters."""
+"""`queue status|process|dead|replay|delete|purge`: the pending queue and its dead letters."""
 
 from __future__ import annotations
 
 import argparse
+import sys
 from typing import TYPE_CHECKING, Any
 
 from ticketing.domain.errors import ValidationError
-from ticketing.entrypoints.cli.errors import EXIT_OK, EXIT_PENDING
+from ticketing.domain.model import DeadLetter, DeadLetterSearch
+from ticketing.entrypoints.cli.errors import EXIT_ERROR, EXIT_OK, EXIT_PENDING
 from ticketing.entrypoints.cli.render import (
     ProgressBar,
     emit,
@@ -81,40 +83,95 @@ async def process(services: Services, args: argparse.Namespace) -> int:
     return EXIT_PENDING if report.failed or report.remaining else EXIT_OK
 
 
+def _letter(d: DeadLetter) -> dict[str, Any]:
+    return {
+        "entry_id": d.entry_id,
+        "key": d.key,
+        "label": d.label,
+        "reason": d.reason,
+        "failed_at": d.failed_at.isoformat(),
+        "origin": d.origin,
+        "payload": d.payload,
+    }
+
+
+def _totals(found: DeadLetterSearch, reason: str | None) -> str:
+    """``3 of 12 dead letters, newest first`` (with a filter: ``3 of 5 matching 'x' (12 in
+    all)``)."""
+    shown = len(found.letters)
+    if reason is None:
+        return f"{shown} of {found.total} dead letter(s), newest first"
+    return f"{shown} of {found.matching} matching {reason!r} ({found.total} in all), newest first"
+
+
 async def dead(services: Services, args: argparse.Namespace) -> int:
     warn_without_redis(services)
-    letters = await services.dead_letters(args.limit)
-    data = [
-        {
-            "entry_id": d.entry_id,
-            "key": d.key,
-            "reason": d.reason,
-            "failed_at": d.failed_at.isoformat(),
-            "origin": d.origin,
-            "payload": d.payload,
-        }
-        for d in letters
-    ]
-    emit(
-        args,
-        data,
-        lambda: (
-            render_table(
-                [
-                    (
-                        d.entry_id,
-                        d.key or "-",
-                        d.failed_at.isoformat(timespec="seconds"),
-                        d.reason[:80],
-                    )
-                    for d in letters
-                ],
-                ["ENTRY", "KEY", "FAILED AT", "REASON"],
+    found = await services.dead_letters(args.limit, reason=args.reason)
+    data = {
+        "total": found.total,
+        "matching": found.matching,
+        "dead_letters": [_letter(d) for d in found.letters],
+    }
+
+    def table() -> str:
+        if not found.letters:
+            return "no dead letters" + (f" matching {args.reason!r}" if args.reason else "")
+        rows = [
+            (d.entry_id, d.label[:60], d.failed_at.isoformat(timespec="seconds"), d.reason[:80])
+            for d in found.letters
+        ]
+        return (
+            render_table(rows, ["ENTRY", "KEY OR MESSAGE", "FAILED AT", "REASON"])
+            + "\n"
+            + _totals(found, args.reason)
+        )
+
+    emit(args, data, table)
+    return EXIT_OK
+
+
+async def delete(services: Services, args: argparse.Namespace) -> int:
+    warn_without_redis(services)
+    deleted = await services.delete_dead.these(list(dict.fromkeys(args.entry_ids)))
+    emit(args, {"deleted": deleted}, lambda: f"deleted {deleted} dead letter(s)")
+    return EXIT_OK
+
+
+def _confirmed(question: str) -> bool:
+    """Ask on the terminal; False for anything but yes."""
+    sys.stderr.write(f"{question} [y/N] ")
+    sys.stderr.flush()
+    try:
+        answer = input()
+    except EOFError:
+        return False
+    return answer.strip().casefold() in {"y", "yes"}
+
+
+async def purge(services: Services, args: argparse.Namespace) -> int:
+    """Delete every dead letter whose reason holds ``--reason`` (or all, ``--all``) after a
+    confirmation: asked on a terminal, ``--yes`` otherwise."""
+    reason: str | None = None if args.all else args.reason
+    warn_without_redis(services)
+    count = (await services.dead_letters(0, reason=reason)).matching
+    which = "" if reason is None else f" matching {reason!r}"
+    if not count:
+        emit(args, {"deleted": 0}, lambda: f"nothing to purge: no dead letters{which}")
+        return EXIT_OK
+    if not args.yes:
+        if not sys.stdin.isatty():
+            raise ValidationError(
+                "yes", f"this deletes {count} dead letter(s) for good: pass --yes to confirm"
             )
-            if letters
-            else "no dead letters"
-        ),
-    )
+        if not _confirmed(f"delete {count} dead letter(s){which} for good?"):
+            emit(args, {"deleted": 0}, lambda: "nothing deleted")
+            return EXIT_ERROR
+    bar = ProgressBar(args, count, "deleted")
+    try:
+        deleted = await services.delete_dead.matching(reason, progress=bar.show)
+    finally:
+        bar.close()
+    emit(args, {"deleted": deleted}, lambda: f"deleted {deleted} dead letter(s)")
     return EXIT_OK
 
 
