@@ -12,13 +12,10 @@ import anyio
 import uvicorn
 from litestar import Litestar
 from litestar.exceptions import HTTPException
-from litestar.openapi import OpenAPIConfig
-from litestar.openapi.spec import Components, SecurityScheme
 
-from ticketing import __version__
 from ticketing.container import Container, Services, start, stop
 from ticketing.entrypoints.background import run_background
-from ticketing.entrypoints.http import downloads, ops, stories, webhooks
+from ticketing.entrypoints.http import docs, downloads, ops, stories, webhooks
 from ticketing.entrypoints.http.deps import Running
 from ticketing.entrypoints.http.errors import ErrorHandlers
 from ticketing.entrypoints.http.guard import api_key_guard
@@ -68,21 +65,14 @@ def create_app(
             downloads.reply_attachment,
             stories.RequestController,
             stories.pending,
+            docs.assets_router(),
         ],
         dependencies=running.dependencies(),
         guards=[api_key_guard(settings.api_keys)],
         lifespan=[lifespan],
         exception_handlers=ErrorHandlers(running).all(),
         request_max_body_size=settings.max_body_bytes,
-        openapi_config=OpenAPIConfig(
-            title="ticketing",
-            version=__version__,
-            description="Customer messages in, Zoho Desk tickets out, exactly once.",
-            path="/schema",
-            components=Components(
-                security_schemes={"bearer": SecurityScheme(type="http", scheme="bearer")}
-            ),
-        ),
+        openapi_config=docs.openapi_config(),
         debug=False,
         logging_config=None,
     )
