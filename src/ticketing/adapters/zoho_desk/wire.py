@@ -361,11 +361,14 @@ _CF_SAFE: Final = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXY
 
 
 def _fit(name: str | None, limit: int) -> str | None:
-    """A name within ``limit`` characters, cut between graphemes (never inside an accented
-    letter or an emoji sequence)."""
+    """A name within ``limit`` characters: cut after its last word that fits, else between
+    graphemes (never inside an accented letter or an emoji sequence)."""
     if not name:
         return None
-    return cut_graphemes(name, limit).rstrip() or None
+    cut = cut_graphemes(name, limit)
+    if len(cut) < len(name) and not name[len(cut)].isspace() and " " in cut.strip():
+        cut = cut[: cut.rstrip().rfind(" ")]  # not inside a word
+    return cut.rstrip() or None
 
 
 def full_name(contact: NewContact) -> str:

@@ -50,6 +50,14 @@ def test_a_first_name_over_40_is_cut_and_the_whole_name_kept() -> None:
     assert body["description"] == f"Full name: {LONGER_FIRST} López"
 
 
+def test_a_name_is_cut_after_its_last_word_that_fits() -> None:
+    """A cut that would end inside a word ends before it: no 'Fernánde'."""
+    first = "María de los Ángeles Guadalupe Fernándezz"  # 41 characters
+    body = contact_body(NewContact(last_name="López", first_name=first))
+    assert body["firstName"] == "María de los Ángeles Guadalupe"
+    assert body["description"] == f"Full name: {first} López"
+
+
 def test_a_name_within_the_limits_is_sent_as_it_is() -> None:
     """No cut, no description."""
     body = contact_body(NewContact(last_name="López", first_name=LONG_FIRST))
