@@ -260,6 +260,20 @@ POISON = {
         dumps(incident("wa-deep"))[:-1] + ', "extra": ' + "[" * 2000 + "]" * 2000 + "}",
         "JSON nested 2001 levels deep; the limit is 32",
     ),
+    # A key written twice: msgspec would keep the last value; the dead letter names the key.
+    "duplicate-key": (
+        dumps(incident("wa-twice"))[:-1] + ', "priority": "baja", "priority": "alta"}',
+        "priority is given twice in the message",
+    ),
+    "duplicate-escaped-nested-key": (
+        dumps({k: v for k, v in incident("wa-twice-2").items() if k != "customer"})[:-1]
+        + ', "customer": {"email": "a@example.com", "\\u0065mail": "b@example.com"}}',
+        "customer.email is given twice in the message",
+    ),
+    "invisible-description": (
+        dumps(incident("wa-invisible", description="\u200b\ufeff\u2060")),
+        "description",
+    ),
 }
 
 

@@ -178,3 +178,40 @@ async def test_lenient_keeps_the_old_behaviour(clock: ManualClock) -> None:
             contact={"lastName": "L", "email": "l@example.com", "phone": "+5215512345678"},
         )
     assert answer.status_code == 200
+
+
+# Zoho's name limits (zohodesk-oas v1.0): Contact.json commonJson firstName 40, lastName 200;
+# Ticket.json createTicketRequest.contact firstName 100, lastName 200. Counted in characters,
+# not bytes: "Ñ" is one.
+CONTACT_NAMES = [("firstName", 40), ("lastName", 200)]
+INLINE_NAMES = [("firstName", 100), ("lastName", 200)]
+
+
+@pytest.mark.parametrize(("field", "limit"), CONTACT_NAMES)
+@pytest.mark.parametrize("letter", ["F", "Ñ", "李"])
+async def test_create_contact_takes_a_name_up_to_zohos_limit_and_no_more(
+    client: httpx.AsyncClient, headers: dict[str, str], field: str, limit: int, letter: str
+) -> None:
+    """``POST /contacts``: a name of exactly the limit is taken, one character more is 422
+    naming the field, whatever the script (the service's cuts rely on both)."""
+    fields = {"lastName": "L", field: letter * limit}
+    taken = await client.post("/api/v1/contacts", headers=headers, json=fields)
+    assert taken.status_code == 200, taken.text
+    assert taken.json()[field] == letter * limit
+    fields[field] = letter * (limit + 1)
+    refused = await client.post("/api/v1/contacts", headers=headers, json=fields)
+    assert (f"/{field}", "invalid") in errors_of(refused)
+
+
+@pytest.mark.parametrize(("field", "limit"), INLINE_NAMES)
+@pytest.mark.parametrize("letter", ["F", "Ñ"])
+async def test_an_inline_contact_takes_a_name_up_to_zohos_limit_and_no_more(
+    client: httpx.AsyncClient, headers: dict[str, str], field: str, limit: int, letter: str
+) -> None:
+    """``POST /tickets`` inline ``contact``: the same, at its own (longer) limits."""
+    contact = {"lastName": "L", "email": f"{field}{limit}@example.com", field: letter * limit}
+    taken = await create_ticket(client, headers, contact=contact)
+    assert taken.status_code == 200, taken.text
+    contact[field] = letter * (limit + 1)
+    refused = await create_ticket(client, headers, contact=contact)
+    assert (f"/contact/{field}", "invalid") in errors_of(refused)

@@ -25,19 +25,22 @@ from ticketing.domain.contacts import normalize_email, normalize_phone
 from ticketing.domain.errors import PayloadTooLarge, ValidationError
 from ticketing.domain.model import (
     MAX_CUSTOMER_DESCRIPTION,
+    MAX_CUSTOMER_NAME,
     Customer,
     Priority,
     Source,
     TicketDraft,
 )
 from ticketing.domain.priority import classifier_priority, parse_priority
+from ticketing.domain.text import cut_graphemes, has_visible, strip_invisible, without_bidi
 
 # Zoho Desk's own limits where known; generous but bounded elsewhere.
 MAX_SUBJECT = 255
-# The description Zoho gets ends with the ticket's reference line: the customer's text is
-# refused (never cut) when the two would not fit the description limit together.
+# The description Zoho gets ends with the ticket's reference line (and the customer line when
+# the contact cannot hold the whole name): the customer's text is refused (never cut) when
+# they would not fit the description limit together.
 MAX_DESCRIPTION = MAX_CUSTOMER_DESCRIPTION
-MAX_NAME = 100
+MAX_NAME = MAX_CUSTOMER_NAME
 MAX_CATEGORY = 100
 MAX_CHANNEL = 50
 MAX_EMAIL = 254
@@ -71,18 +74,33 @@ def new_request_id() -> str:
 
 
 def _clean(
-    value: str | None, field: str, limit: int | None, *, required: bool = False
+    value: str | None,
+    field: str,
+    limit: int | None,
+    *,
+    required: bool = False,
+    keep_bidi: bool = True,
 ) -> str | None:
+    """Text as intake keeps it: without control characters, without invisible ends, and
+    None when nothing in it shows (only spaces, zero-width characters, a BOM, other format
+    characters): such text is missing. ``keep_bidi`` False removes bidirectional controls too
+    (for names and subjects, which they can make render as something else)."""
     if value is None:
         if required:
             raise ValidationError(field, "is required")
         return None
     text = "".join(
         ch for ch in str(value) if ch in "\n\t" or unicodedata.category(ch) not in ("Cc", "Cs")
-    ).strip()
-    if not text:
+    )
+    if not keep_bidi:
+        text = without_bidi(text)
+    text = strip_invisible(text)
+    if not has_visible(text):
         if required:
-            raise ValidationError(field, "must not be empty")
+            blank = not str(value).strip()
+            raise ValidationError(
+                field, "must not be empty" if blank else "is required: no character in it shows"
+            )
         return None
     if limit is not None and len(text) > limit:
         raise PayloadTooLarge(field, f"is {len(text)} characters long; the limit is {limit}")
@@ -366,10 +384,11 @@ class Notes:
 
 
 def _cut(text: str, limit: int) -> str:
-    """``text`` cut to ``limit`` characters at a word boundary, ending in an ellipsis."""
+    """``text`` cut to ``limit`` characters at a word boundary (else between graphemes, never
+    inside one), ending in an ellipsis."""
     if len(text) <= limit:
         return text
-    head = text[: limit - 1]
+    head = cut_graphemes(text, limit - 1)
     space = head.rfind(" ")
     if space > limit // 2:
         head = head[:space]
@@ -377,8 +396,9 @@ def _cut(text: str, limit: int) -> str:
 
 
 def _fitted(value: str | None, field: str, limit: int, label: str, notes: Notes) -> str | None:
-    """Text cut to its limit; the whole of it kept in the description when cut."""
-    text = _clean(value, field, None)
+    """A name or subject (bidirectional controls removed) cut to its limit; the whole of it
+    kept in the description when cut."""
+    text = _clean(value, field, None, keep_bidi=False)
     if text is not None and len(text) > limit:
         notes.keep(label, text)
         return _cut(text, limit)
@@ -583,7 +603,7 @@ def _person_ticket(
     own_key = idempotency_key(key) or key_default
     own_key = own_key if client is None else scoped_key(client, own_key)
     text = _clean(description, "description", MAX_DESCRIPTION, required=True) or ""
-    _clean(subject, "subject", None, required=True)  # required; cut below when too long
+    _clean(subject, "subject", None, required=True, keep_bidi=False)  # required; cut below
     subject_text = _fitted(subject, "subject", MAX_SUBJECT, "Subject", notes) or ""
     wanted_priority = parse_priority(priority, default=policy.default_priority)
     clean_category = _optional(category, "category", MAX_CATEGORY, notes)

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 
 from ticketing.domain.errors import ValidationError
 from ticketing.domain.model import Contact, Customer, NewContact
+from ticketing.domain.text import without_bidi
 
 # Exactly the addresses Zoho accepts everywhere this service sends one: the pattern of the
 # inline ticket contact's email (zohodesk-oas Ticket.json createTicketRequest.contact.email),
@@ -144,14 +145,24 @@ def choose_contact(candidates: Iterable[Contact], customer: Customer) -> Contact
     return min(exact, key=_created_key)
 
 
+def _named(word: str) -> bool:
+    """A word that can name someone: it has a letter or a digit (not only emoji or symbols)."""
+    return any(ch.isalnum() for ch in word)
+
+
 def split_name(full_name: str) -> tuple[str | None, str]:
     """Split a full name into (first name, last name); Zoho requires a last name.
 
     Everything but the last word is the first name: "Ana María López" → ("Ana María", "López").
+    Words without a letter or digit (emoji, symbols) are left out of both: "🔥 Zoë 😀 Ñandú
+    👨‍👩‍👧" → ("Zoë", "Ñandú"). Bidirectional controls never reach a contact's name.
+
+    Raises:
+        ValueError: no word has a letter or digit.
     """
-    words = full_name.split()
+    words = [w for w in without_bidi(full_name).split() if _named(w)]
     if not words:
-        raise ValueError("empty name")
+        raise ValueError("no word of the name has a letter or digit")
     if len(words) == 1:
         return None, words[0]
     return " ".join(words[:-1]), words[-1]
@@ -160,7 +171,8 @@ def split_name(full_name: str) -> tuple[str | None, str]:
 def new_contact_for(customer: Customer, *, channel: str | None = None) -> NewContact:
     """What to create for a customer with no contact yet.
 
-    Without a name, the last name is derived from the email's local part or the phone number.
+    Without a name (or one with no word of letters or digits), the last name is derived from
+    the email's local part or the phone number.
     A number that wrote on WhatsApp goes in ``mobile`` (where the helpdesk's own WhatsApp
     channel puts it); any other in ``phone``. The name is kept whole: the helpdesk adapter
     fits it to its own limits.
@@ -168,13 +180,11 @@ def new_contact_for(customer: Customer, *, channel: str | None = None) -> NewCon
     # Checked first: a name alone would make a contact nobody can ever find again.
     if not customer.email and not customer.phone:
         raise ValidationError("customer", "an email or a phone number is required")
-    first: str | None
-    if customer.name and customer.name.strip():
-        first, last = split_name(customer.name.strip())
-    elif customer.email:
-        first, last = None, customer.email.split("@", 1)[0]
-    else:
-        first, last = None, customer.phone or ""
+    first: str | None = None
+    try:
+        first, last = split_name(customer.name or "")
+    except ValueError:  # no name, or none made of letters or digits
+        last = customer.email.split("@", 1)[0] if customer.email else customer.phone or ""
     on_whatsapp = (channel or "").strip().lower() == "whatsapp"
     return NewContact(
         last_name=last,

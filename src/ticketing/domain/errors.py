@@ -34,6 +34,14 @@ class IdempotencyKeyReused(ValidationError):
         self.key = key
 
 
+class DuplicateField(ValidationError):
+    """A field given twice in one request (a repeated query parameter or form field, a JSON
+    key written twice, or the query and the body both): refused, never one value guessed."""
+
+    def __init__(self, field: str, where: str) -> None:
+        super().__init__(field, f"{field} is given twice ({where}); send it once")
+
+
 class PayloadTooLarge(ValidationError):
     """A body or field over its size limit."""
 

@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import Final
 
 from ticketing.domain.attachments import AttachmentSpec
+from ticketing.domain.text import cut_graphemes
 
 
 class Priority(enum.Enum):
@@ -178,12 +179,41 @@ PICKLIST_FIELDS: Final = ("channel", "category", "subCategory", "classification"
 _PICKLIST_NOTE_VALUE = 100  # longest value quoted in a note (a category is at most 100)
 # Room kept for those notes (one per field the service sends: channel, category, priority).
 PICKLIST_NOTE_ROOM: Final = 3 * (len(picklist_note("subCategory", "")) + _PICKLIST_NOTE_VALUE)
-MAX_CUSTOMER_DESCRIPTION: Final = DESCRIPTION_LIMIT - REFERENCE_ROOM - PICKLIST_NOTE_ROOM
+# The longest customer name a ticket carries: intake cuts a longer one (at a word boundary)
+# and keeps the whole of it in the description's notes.
+MAX_CUSTOMER_NAME: Final = 100
+CUSTOMER_PREFIX: Final = "Customer: "
 
 
-def referenced_description(description: str, key: str) -> str:
-    """The description as sent: the customer's text, whole, then the key's reference line."""
-    return description + reference_line(key)
+def customer_line(name: str) -> str:
+    """The line that keeps a customer's whole name on the ticket when the contact's name
+    cannot hold it (Zoho's shorter limits, words of emoji left out): before the reference
+    line."""
+    return f"\n\n{CUSTOMER_PREFIX}{name}"
+
+
+# Room the customer line takes at most.
+CUSTOMER_ROOM: Final = len(customer_line("")) + MAX_CUSTOMER_NAME
+MAX_CUSTOMER_DESCRIPTION: Final = (
+    DESCRIPTION_LIMIT - REFERENCE_ROOM - PICKLIST_NOTE_ROOM - CUSTOMER_ROOM
+)
+
+
+def referenced_description(
+    description: str, key: str | None, *, customer: str | None = None
+) -> str:
+    """The description as sent: the customer's text, whole, then the customer line (when
+    ``customer`` is given) and the key's reference line (when there is a key).
+
+    Within ``DESCRIPTION_LIMIT`` always: intake keeps room for both lines, but a ticket
+    accepted under an older, larger limit may not fit; then its text is cut (between
+    graphemes, ending in ``…``), never the lines after it: the reference line is how an
+    ambiguous create is found again."""
+    ending = (customer_line(customer) if customer else "") + (reference_line(key) if key else "")
+    room = DESCRIPTION_LIMIT - len(ending)
+    if len(description) > room:
+        description = cut_graphemes(description, max(0, room - 1)) + "…"
+    return description + ending
 
 
 @dataclass(frozen=True, slots=True)
@@ -205,6 +235,9 @@ class TicketRequest:
     phone: str | None = None
     idempotency_key: str | None = None
     contact: NewContact | None = None
+    # The customer's name as intake accepted it (the ticket keeps it whole when the contact's
+    # name cannot hold it; see ``customer_line``).
+    customer_name: str | None = None
 
     def __post_init__(self) -> None:
         if not self.contact_id and not (self.contact and self.contact.email):

@@ -28,7 +28,7 @@ from ticketing.domain.errors import StoreUnavailable, ValidationError
 from ticketing.domain.model import Outcome, Source
 from ticketing.domain.timeouts import Timeouts, reclaim_every
 from ticketing.entrypoints.outage import Outage
-from ticketing.entrypoints.schemas import Incident, nesting_problem
+from ticketing.entrypoints.schemas import Incident, duplicate_key, nesting_problem
 
 log = logging.getLogger(__name__)
 
@@ -46,12 +46,16 @@ class Poison(Exception):
 
 
 def decode_incident(raw: bytes | str) -> Incident:
-    """Parse and check one incident; raises Poison with a reason naming the field."""
+    """Parse and check one incident; raises Poison with a reason naming the field (a key
+    written twice, at any depth, included)."""
     data = raw.encode() if isinstance(raw, str) else raw
     if len(data) > MAX_MESSAGE_BYTES:
         raise Poison(f"message is {len(data)} bytes; the limit is {MAX_MESSAGE_BYTES}")
     if problem := nesting_problem(data):  # before decoding: deep nesting exhausts the stack
         raise Poison(problem)
+    if twice := duplicate_key(data, nested=True):
+        # msgspec would keep the last value: which one the classifier meant is not guessed.
+        raise Poison(f"{twice} is given twice in the message; send it once")
     try:
         return msgspec.json.decode(data, type=Incident)
     except msgspec.ValidationError as exc:

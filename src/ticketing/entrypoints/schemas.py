@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import re
+from collections.abc import Collection, Iterable, Sequence
 from datetime import datetime
 from itertools import accumulate
 from typing import Any
@@ -10,6 +12,7 @@ from typing import Any
 import msgspec
 
 from ticketing.application.intake import caller_key
+from ticketing.domain.errors import DuplicateField
 from ticketing.domain.model import DeadLetter, Department, DrainReport, Outcome, TicketState
 
 # How deep a JSON body or message may nest. An incident nests 2 levels; a decoder recurses
@@ -42,6 +45,72 @@ def nesting_problem(data: bytes) -> str | None:
     return None
 
 
+class _Pairs(list[tuple[str, Any]]):
+    """A JSON object as its key-value pairs, in order, repeats included."""
+
+
+def duplicate_key(data: bytes | str, *, nested: bool = False) -> str | None:
+    """The first key a JSON object gives twice, or None (also for text that is not JSON:
+    the decoder says what is wrong with it). Keys are compared decoded, so ``"email"`` and
+    ``"\\u0065mail"`` are the same key. Only the top-level object unless ``nested``; a nested
+    key is named by its path (``customer.email``, ``attachments[0].url``).
+
+    msgspec, like most decoders, silently keeps the last value of a repeated key: this reads
+    the text a second time with the standard library, which reports every pair."""
+    try:
+        tree = json.loads(data, object_pairs_hook=_Pairs)
+    except (ValueError, RecursionError):
+        return None
+    return _first_duplicate(tree, "", nested=nested)
+
+
+def _first_duplicate(node: Any, path: str, *, nested: bool) -> str | None:
+    if isinstance(node, _Pairs):
+        seen: set[str] = set()
+        for key, _ in node:
+            if key in seen:
+                return f"{path}{key}"
+            seen.add(key)
+        children = [(f"{path}{key}.", value) for key, value in node]
+    elif isinstance(node, list):
+        base = path.removesuffix(".")
+        children = [(f"{base}[{i}].", item) for i, item in enumerate(node)]
+    else:
+        return None
+    if not nested:
+        return None
+    for child_path, child in children:
+        if found := _first_duplicate(child, child_path, nested=True):
+            return found
+    return None
+
+
+def single_fields(
+    sources: Sequence[tuple[str, Iterable[tuple[str, Any]]]], names: Collection[str]
+) -> dict[str, str]:
+    """One value per field from the request's sources (``("query", pairs)``, ``("form
+    body", pairs)``, …): each of ``names`` may be given once in all of them together. Other
+    names are not read, and keep their first value.
+
+    Raises:
+        DuplicateField: a field of ``names`` given twice, in one source or in two (the body
+            used to win over the query without a word).
+    """
+    out: dict[str, str] = {}
+    given_in: dict[str, str] = {}
+    for label, pairs in sources:
+        for name, value in pairs:
+            if not isinstance(value, str):
+                continue
+            if name in names and name in given_in:
+                first = given_in[name]
+                where = f"in the {label}" if first == label else f"in the {first} and the {label}"
+                raise DuplicateField(name, where)
+            given_in.setdefault(name, label)
+            out.setdefault(name, value)
+    return out
+
+
 class CustomerTicketIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=False):
     """``POST /tickets/customer``: as query parameters, a form body or a JSON body."""
 
@@ -62,6 +131,11 @@ class AdminTicketIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=False):
     description: str | None = None
     priority: str | None = None
     category: str | None = None
+
+
+# The fields each ticket route reads: each may be given once per request.
+CUSTOMER_FIELDS: frozenset[str] = frozenset(CustomerTicketIn.__struct_fields__)
+ADMIN_FIELDS: frozenset[str] = frozenset(AdminTicketIn.__struct_fields__)
 
 
 class IncidentCustomer(msgspec.Struct, kw_only=True, forbid_unknown_fields=False):
@@ -201,12 +275,3 @@ def drain_out(report: DrainReport) -> QueueProcessOut:
 
 def dead_letter_out(letter: DeadLetter) -> DeadLetterOut:
     return msgspec.convert(letter, DeadLetterOut, from_attributes=True)
-
-
-def first_values(pairs: Any) -> dict[str, str]:
-    """Flatten a multi-dict (query or form) to its first value per name."""
-    out: dict[str, str] = {}
-    for name, value in pairs:
-        if name not in out and isinstance(value, str):
-            out[name] = value
-    return out

@@ -355,20 +355,49 @@ def test_choose_with_no_candidates_is_none() -> None:
         ("  Ana   María\tLópez García ", ("Ana María López", "García")),
         ("Cher", (None, "Cher")),
         (" Cher ", (None, "Cher")),
+        ("🔥💯 Zoë 😀 Ñandú 👨‍👩‍👧", ("Zoë", "Ñandú")),
+        ("👨‍👩‍👧 Ana 🇲🇽", (None, "Ana")),
+        ("Ana\u202e López\u202c", ("Ana", "López")),
+        ("R2-D2 ★", (None, "R2-D2")),
+        ("李小龙", (None, "李小龙")),
     ],
 )
 def test_split_name_puts_the_last_word_in_the_last_name(
     full: str, expected: tuple[str | None, str]
 ) -> None:
-    """Everything but the last word is the first name; one word is only a last name."""
+    """Everything but the last word is the first name; one word is only a last name; words
+    with no letter or digit (emoji, symbols) and bidirectional controls are left out."""
     assert split_name(full) == expected
 
 
-@pytest.mark.parametrize("full", ["", "   "])
-def test_split_name_refuses_an_empty_name(full: str) -> None:
-    """An empty name cannot be split (Zoho requires a last name)."""
-    with pytest.raises(ValueError, match="empty"):
+@pytest.mark.parametrize("full", ["", "   ", "🔥💯 😀 👨‍👩‍👧", "★ ☆ ♥", "\u202e"])
+def test_split_name_refuses_a_name_without_a_letter_or_digit(full: str) -> None:
+    """A name with no word of letters or digits cannot be split (Zoho requires a last name)."""
+    with pytest.raises(ValueError, match="letter or digit"):
         split_name(full)
+
+
+@pytest.mark.parametrize(
+    ("customer", "last"),
+    [
+        (Customer(name="🔥💯 😀", email="zoe.n@example.com"), "zoe.n"),
+        (Customer(name="★★★", phone="+525512345678"), "+525512345678"),
+        (Customer(name="   ", email="ana@example.com"), "ana"),
+    ],
+)
+def test_a_name_of_emoji_only_falls_back_to_the_email_or_phone(
+    customer: Customer, last: str
+) -> None:
+    """A name with no word of letters or digits names the contact as no name does: by the
+    email's local part, else the phone number."""
+    contact = new_contact_for(customer)
+    assert (contact.first_name, contact.last_name) == (None, last)
+
+
+def test_an_emoji_name_gives_the_words_that_name() -> None:
+    """The issue's name: the contact is Zoë Ñandú, not the last emoji."""
+    contact = new_contact_for(Customer(name="🔥💯 Zoë 😀 Ñandú 👨‍👩‍👧", email="z@example.com"))
+    assert (contact.first_name, contact.last_name) == ("Zoë", "Ñandú")
 
 
 def test_new_contact_with_a_name() -> None:

@@ -9,6 +9,7 @@ from typing import Any, Final, Generic, TypeVar
 import msgspec
 
 from ticketing.adapters.codec import utc
+from ticketing.domain.contacts import split_name
 from ticketing.domain.model import (
     Agent,
     Contact,
@@ -19,6 +20,7 @@ from ticketing.domain.model import (
     TicketRequest,
     referenced_description,
 )
+from ticketing.domain.text import cut_graphemes
 
 T = TypeVar("T")
 
@@ -359,9 +361,14 @@ _CF_SAFE: Final = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXY
 
 
 def _fit(name: str | None, limit: int) -> str | None:
+    """A name within ``limit`` characters: cut after its last word that fits, else between
+    graphemes (never inside an accented letter or an emoji sequence)."""
     if not name:
         return None
-    return name[:limit].rstrip() or None
+    cut = cut_graphemes(name, limit)
+    if len(cut) < len(name) and not name[len(cut)].isspace() and " " in cut.strip():
+        cut = cut[: cut.rstrip().rfind(" ")]  # not inside a word
+    return cut.rstrip() or None
 
 
 def full_name(contact: NewContact) -> str:
@@ -372,7 +379,8 @@ def full_name(contact: NewContact) -> str:
 def _names(contact: NewContact, first_limit: int, last_limit: int) -> tuple[str | None, str, bool]:
     """(first name, last name, whether either was cut) within Zoho's limits."""
     first = _fit(contact.first_name, first_limit)
-    last = _fit(contact.last_name, last_limit) or contact.last_name[:last_limit]
+    last = _fit(contact.last_name, last_limit) or cut_graphemes(contact.last_name, last_limit)
+    last = last or contact.last_name[:last_limit]  # a first grapheme longer than the limit
     cut = (first or None) != (contact.first_name or None) or last != contact.last_name
     return first, last, cut
 
@@ -432,29 +440,50 @@ def custom_field_value(key: str) -> str:
     return encoded[:200] + "!h" + hashlib.sha256(key.encode()).hexdigest()[:32]
 
 
+def name_kept_whole(name: str | None, contact: NewContact | None) -> bool:
+    """Whether the contact Zoho holds for this ticket carries the customer's whole name: the
+    inline ``contact`` as sent, else a contact as ``POST /contacts`` makes it from the name
+    (the stricter limits). False when words of emoji or symbols were left out, or a name was
+    cut to Zoho's limits; then the ticket keeps the whole name."""
+    if not name or not name.strip():
+        return True
+    if contact is not None:
+        first, last, _ = _names(contact, INLINE_FIRST_NAME, INLINE_LAST_NAME)
+    else:
+        try:
+            split_first, split_last = split_name(name)
+        except ValueError:  # no word names anyone: the contact is named by its email or phone
+            return False
+        named = NewContact(last_name=split_last, first_name=split_first)
+        first, last, _ = _names(named, CONTACT_FIRST_NAME, CONTACT_LAST_NAME)
+    held = " ".join(p for p in (first, last) if p)
+    return held == " ".join(name.split())
+
+
 def ticket_body(request: TicketRequest, *, idempotency_field: str | None) -> dict[str, Any]:
     """The JSON for ``POST /tickets``; the idempotency key goes in the custom field if set,
     and its reference line ends the description in any case.
 
     The contact is ``contactId``, or an inline ``contact`` object (``lastName`` and ``email``
-    at least) that Zoho matches by email or creates with the ticket.
+    at least) that Zoho matches by email or creates with the ticket. When the contact's name
+    cannot hold the customer's whole name (cut to Zoho's limits, words of emoji left out),
+    the description keeps it on a ``Customer: …`` line just before the reference line.
     """
+    whole = request.customer_name
+    if whole is None and request.contact is not None:
+        whole = full_name(request.contact)  # a request made before customer_name was carried
+    customer = None if name_kept_whole(whole, request.contact) else whole
     body: dict[str, Any] = {
         "subject": request.subject,
         "departmentId": request.department_id,
-        "description": (
-            referenced_description(request.description, request.idempotency_key)
-            if request.idempotency_key
-            else request.description
+        "description": referenced_description(
+            request.description, request.idempotency_key, customer=customer
         ),
     }
     if request.contact_id:
         body["contactId"] = request.contact_id
     elif request.contact is not None:
-        body["contact"], cut = inline_contact_body(request.contact)
-        if cut:
-            # the inline contact has no description: the ticket's keeps the whole name
-            body["description"] = f"{request.description}\n\nCustomer: {full_name(request.contact)}"
+        body["contact"], _ = inline_contact_body(request.contact)
     optional = {
         "priority": request.priority.value if request.priority is not None else None,
         "channel": request.channel,

@@ -465,6 +465,7 @@ class TicketProcessor:
             email=draft.customer.email,
             phone=draft.customer.phone,
             idempotency_key=draft.key,
+            customer_name=draft.customer.name,
         )
 
     async def _look_up(self, draft: TicketDraft, contact_id: str) -> Ticket | None:

@@ -22,6 +22,7 @@ from litestar.types import ExceptionHandlersMap
 
 from ticketing.domain.errors import (
     ConfigurationError,
+    DuplicateField,
     HelpdeskAuthError,
     HelpdeskRejected,
     HelpdeskUnavailable,
@@ -60,6 +61,7 @@ def error_body(error: str, message: str, field: str | None = None) -> ErrorOut:
 # an error of two kinds (TokenStoreUnavailable is store_unavailable).
 _STATUSES: tuple[tuple[type[TicketingError], int, str], ...] = (
     (BadRequest, HTTP_400_BAD_REQUEST, "bad_request"),
+    (DuplicateField, HTTP_400_BAD_REQUEST, "duplicate_field"),
     (BodyTooLarge, HTTP_413_REQUEST_ENTITY_TOO_LARGE, "too_large"),
     (PayloadTooLarge, HTTP_422_UNPROCESSABLE_ENTITY, "too_long"),
     (IdempotencyKeyReused, HTTP_422_UNPROCESSABLE_ENTITY, "idempotency_key_reused"),

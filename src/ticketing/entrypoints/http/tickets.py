@@ -16,6 +16,7 @@ from litestar.status_codes import HTTP_201_CREATED, HTTP_202_ACCEPTED
 from ticketing.application import context, intake
 from ticketing.application.intake import IntakePolicy
 from ticketing.container import Services
+from ticketing.domain.errors import DuplicateField
 from ticketing.domain.model import Outcome, TicketDraft, TicketState
 from ticketing.entrypoints.http import openapi
 from ticketing.entrypoints.http.deps import ServicesDep
@@ -28,11 +29,14 @@ from ticketing.entrypoints.http.uploads import (
     read_multipart,
 )
 from ticketing.entrypoints.schemas import (
+    ADMIN_FIELDS,
+    CUSTOMER_FIELDS,
     AdminTicketIn,
     CustomerTicketIn,
     TicketOut,
-    first_values,
+    duplicate_key,
     nesting_problem,
+    single_fields,
     ticket_out,
 )
 from ticketing.entrypoints.story import request_location
@@ -69,34 +73,28 @@ async def capped_body(request: Request[Any, Any, Any], limit: int) -> bytes:
     return b"".join(parts)
 
 
-async def read_fields(request: Request[Any, Any, Any], body: bytes | None = None) -> dict[str, str]:
-    """Query parameters, then the body (form or JSON) on top: the old clients send all three.
-    ``body``: already read (else read here, under the app's MAX_BODY_BYTES)."""
-    fields = first_values(request.query_params.multi_items())
+async def read_fields(
+    request: Request[Any, Any, Any], names: frozenset[str], body: bytes | None = None
+) -> dict[str, str]:
+    """Query parameters and the body (form or JSON): the old clients send all three. Each of
+    ``names`` (the route's fields) is read once: given twice, in one of them or in both, it
+    is refused (400 naming it). ``body``: already read (else read here, under the app's
+    MAX_BODY_BYTES)."""
+    query = request.query_params.multi_items()
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if body is None:
         body = await request.body()
     if not body.strip():
-        return fields
+        return single_fields([("query", query)], names)
+    pairs: list[tuple[str, Any]]
     if content_type == "application/json" or (not content_type and body.lstrip()[:1] == b"{"):
-        if problem := nesting_problem(body):  # before decoding: deep nesting exhausts the stack
-            raise BadRequest("body", problem)
-        try:
-            data = msgspec.json.decode(body)
-        except msgspec.DecodeError as exc:
-            raise BadRequest("body", f"not valid JSON: {exc}") from None
-        if not isinstance(data, dict):
-            raise BadRequest("body", "expected a JSON object")
-        for name, value in data.items():
-            if value is None:
-                continue
-            if isinstance(value, bool) or not isinstance(value, (str, int, float)):
-                raise BadRequest(str(name)[:60], "expected a string")
-            fields[str(name)] = str(value)
+        label = "JSON body"
+        pairs = _json_pairs(body, names)
     elif content_type == "multipart/form-data":
-        form = await request.form()
-        fields.update(first_values(form.multi_items()))
+        label = "form body"
+        pairs = list((await request.form()).multi_items())
     else:  # curl -d sends application/x-www-form-urlencoded
+        label = "form body"
         if body.lstrip()[:1] in (b"{", b"["):  # JSON that curl -d labelled a form
             raise BadRequest(
                 "body",
@@ -108,8 +106,32 @@ async def read_fields(request: Request[Any, Any, Any], body: bytes | None = None
             text = body.decode("utf-8")
         except UnicodeDecodeError:
             raise BadRequest("body", "the form body is not UTF-8") from None
-        fields.update(first_values(parse_qsl(text, keep_blank_values=True)))
-    return fields
+        pairs = parse_qsl(text, keep_blank_values=True)
+    return single_fields([("query", query), (label, pairs)], names)
+
+
+def _json_pairs(body: bytes, names: frozenset[str]) -> list[tuple[str, Any]]:
+    """A JSON body's fields as pairs (null ones left out): an object of strings or numbers,
+    with none of ``names`` written twice (msgspec would keep the last one silently)."""
+    if problem := nesting_problem(body):  # before decoding: deep nesting exhausts the stack
+        raise BadRequest("body", problem)
+    try:
+        data = msgspec.json.decode(body)
+    except msgspec.DecodeError as exc:
+        raise BadRequest("body", f"not valid JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise BadRequest("body", "expected a JSON object")
+    twice = duplicate_key(body)
+    if twice is not None and twice in names:
+        raise DuplicateField(twice, "in the JSON body")
+    pairs: list[tuple[str, Any]] = []
+    for name, value in data.items():
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+            raise BadRequest(str(name)[:60], "expected a string")
+        pairs.append((str(name), str(value)))
+    return pairs
 
 
 def api_client_of(request: Request[Any, Any, Any]) -> str:
@@ -162,8 +184,10 @@ async def _customer_ticket_with_files(
 ) -> Response[TicketOut]:
     """A customer's ticket from a multipart body: the form's fields over the query's, its
     files staged (streamed from their spools) before the ticket is accepted."""
-    fields = first_values(request.query_params.multi_items())
-    fields.update(first_values(form.fields))
+    fields = single_fields(
+        [("query", request.query_params.multi_items()), ("form body", form.fields)],
+        CUSTOMER_FIELDS,
+    )
     body = msgspec.convert(fields, CustomerTicketIn)
     staged: dict[str, int] = {}
     draft = intake.customer_ticket(
@@ -212,7 +236,8 @@ class TicketController(Controller):
             with await read_multipart(request, limits) as form:
                 return await _customer_ticket_with_files(request, services, form)
         body_bytes = await capped_body(request, settings.max_body_bytes)
-        body = msgspec.convert(await read_fields(request, body_bytes), CustomerTicketIn)
+        fields = await read_fields(request, CUSTOMER_FIELDS, body_bytes)
+        body = msgspec.convert(fields, CustomerTicketIn)
         draft = intake.customer_ticket(
             customer_name=body.customer_name,
             customer_email=body.customer_email,
@@ -239,7 +264,7 @@ class TicketController(Controller):
         self, request: Request[Any, Any, Any], services: ServicesDep
     ) -> Response[TicketOut]:
         """A ticket under DEFAULT_CONTACT_ID (or DEFAULT_CONTACT_EMAIL)."""
-        body = msgspec.convert(await read_fields(request), AdminTicketIn)
+        body = msgspec.convert(await read_fields(request, ADMIN_FIELDS), AdminTicketIn)
         draft = intake.admin_ticket(
             contact_id=services.settings.default_contact_id,
             contact_email=services.settings.default_contact_email,

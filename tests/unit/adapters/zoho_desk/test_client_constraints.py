@@ -52,6 +52,8 @@ NAMES = [
     "李小龙",
     "O'Brien Jr.",
     "   Ana   ",
+    "🔥💯 Zoë 😀 Ñandú 👨\u200d👩\u200d👧",
+    "A" * 38 + "👨\u200d👩\u200d👧 Zoe\u0301 " + "Ñ" * 40,
 ]
 EMAILS = [
     "ana@example.com",

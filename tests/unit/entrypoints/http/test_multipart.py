@@ -115,24 +115,52 @@ async def test_the_same_name_twice_is_made_unique(
     assert [(await blobs_of(container))[str(a.blob)] for a in job.attachments] == [b"one", b"two"]
 
 
-async def test_a_repeated_field_keeps_its_first_value_over_the_query(
+async def test_a_repeated_field_is_refused_naming_it(
     client: AsyncTestClient, container: Container
 ) -> None:  # type: ignore[type-arg]
-    """A field sent twice keeps its first value, as a form body does; the body wins over
-    the query."""
-    content = body(
-        *fields(OLD_FORM),
-        part("subject", b"Segundo asunto"),
-        part("priority", b"Low"),
-    )
+    """A text part sent twice, or a field both in the query and in the body, is a 400
+    naming it: no value is picked, nothing is staged or accepted. A field only in the query
+    is read as before."""
+    twice = body(*fields(OLD_FORM), part("subject", b"Segundo asunto"))
+    response = await post(client, twice)
+    assert response.status_code == 400, response.text
+    assert response.json()["error"] == "duplicate_field"
+    assert response.json()["field"] == "subject"
+    assert "subject is given twice (in the form body)" in response.json()["message"]
     response = await client.post(
-        URL, content=content, headers=HEADERS, params={"channel": "Email", "priority": "Medium"}
+        URL, content=body(*fields(OLD_FORM)), headers=HEADERS, params={"priority": "Medium"}
+    )
+    assert response.status_code == 400, response.text
+    assert response.json()["field"] == "priority"
+    assert "in the query and the form body" in response.json()["message"]
+    assert container.emulator_state().tickets == {}
+    assert (await blobs_of(container)) == {}
+    response = await client.post(
+        URL, content=body(*fields(OLD_FORM)), headers=HEADERS, params={"channel": "Email"}
     )
     assert response.status_code == 201, response.text
     [ticket] = container.emulator_state().tickets.values()
-    assert ticket.subject == OLD_FORM["subject"]
-    assert ticket.priority == "High"
-    assert ticket.channel == "Email"
+    assert (ticket.subject, ticket.priority, ticket.channel) == (
+        OLD_FORM["subject"],
+        "High",
+        "Email",
+    )
+
+
+async def test_a_repeated_field_beside_files_stages_nothing(
+    client: AsyncTestClient, container: Container
+) -> None:  # type: ignore[type-arg]
+    """Refused before any file is staged; several ``file`` parts are files, not a repeat."""
+    content = body(
+        *fields(OLD_FORM),
+        part("file", b"one", "a.txt", "text/plain"),
+        part("customer_email", b"other@example.com"),
+        part("file", b"two", "b.txt", "text/plain"),
+    )
+    response = await post(client, content)
+    assert response.status_code == 400, response.text
+    assert response.json()["field"] == "customer_email"
+    assert (await blobs_of(container)) == {}
 
 
 async def test_no_file_parts_is_a_plain_form_ticket(
