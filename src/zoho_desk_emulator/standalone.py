@@ -138,6 +138,10 @@ def build_parser(prog: str = "python -m zoho_desk_emulator") -> argparse.Argumen
             "The built-in Zoho Desk emulator: the accounts server, the Desk API, a page per "
             "ticket (each ticket's webUrl) and the /_emulator control API, on one port."
         ),
+        epilog=(
+            "Open http://HOST:PORT/ for the tickets, newest first. The control API (faults, "
+            "reset, tickets, calls, webhooks) is under /_emulator: see the README."
+        ),
     )
     parser.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1)")
     parser.add_argument("--port", type=_port, default=8900, help="port (default 8900)")
@@ -234,7 +238,11 @@ def main(argv: Sequence[str] | None = None, *, prog: str = "python -m zoho_desk_
         if ":" in args.host
         else f"http://{args.host}:{args.port}"
     )
-    print(f"Zoho Desk emulator on {url}", file=sys.stderr, flush=True)
+    print(
+        f"Zoho Desk emulator on {url} (its tickets: {url}/, control API: {url}/_emulator/state)",
+        file=sys.stderr,
+        flush=True,
+    )
     try:
         with contextlib.suppress(KeyboardInterrupt):
             anyio.run(run_standalone, args.host, args.port, state, sockets)
