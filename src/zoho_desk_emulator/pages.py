@@ -133,8 +133,9 @@ def index_page(request: AnyRequest, emu: Emu) -> Response[Any]:
     )
     if request.app.state.get(_PAGES_ONLY):
         control = (
-            "<p>The emulator runs inside the service: only these pages are served. "
-            "<code>ticketing sandbox</code> runs it on its own port, with its control API.</p>"
+            "<p>The emulator runs inside another program here, which serves only these pages. "
+            "On its own port (<code>python -m zoho_desk_emulator</code>) it has its control "
+            "API too.</p>"
         )
     else:
         listings = "".join(
