@@ -50,6 +50,8 @@ def read_dotenv(path: Path) -> dict[str, str]:
         name = name.strip()
         if not sep or not name.replace("_", "").isalnum():
             raise ConfigurationError(f"{path}:{number}: expected NAME=value")
+        if value[:1].isspace() and value.strip().startswith("#"):
+            value = ""  # `PORT= # the port`: an empty value with a comment after it
         value = value.strip()
         if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
             value = value[1:-1]
@@ -455,7 +457,10 @@ class Settings:
     ) -> Settings:
         """Read settings; a bad value raises ConfigurationError naming the variable."""
         env = dict(read_dotenv(dotenv)) if dotenv is not None else {}
-        env.update(os.environ if environ is None else environ)
+        # Empty means unset here too: `PORT=` in the environment (compose's `${PORT}` of an
+        # unset variable) leaves the .env file's PORT standing, as an unset one would.
+        given = os.environ if environ is None else environ
+        env.update({name: value for name, value in given.items() if value.strip()})
         values: dict[str, Any] = {}
         for f in fields(cls):
             spec = SPEC[f.name]

@@ -10,6 +10,7 @@ from zoho_desk_emulator.errors import DeskError, OAuthError
 from zoho_desk_emulator.events import DeskEvent
 from zoho_desk_emulator.faults import FaultError, Faults
 from zoho_desk_emulator.oauth import API_DOMAIN, OAuthServer
+from zoho_desk_emulator.pages import create_pages_app
 from zoho_desk_emulator.records import (
     CallRecord,
     CommentRecord,
@@ -69,6 +70,7 @@ __all__ = [
     "WebhookRecord",
     "Webhooks",
     "create_emulator_app",
+    "create_pages_app",
     "main",
     "run_standalone",
 ]

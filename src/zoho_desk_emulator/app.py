@@ -30,6 +30,8 @@ from zoho_desk_emulator.credits import PLAIN_WEIGHT, SEARCH_WEIGHT
 from zoho_desk_emulator.desk import Desk
 from zoho_desk_emulator.errors import OAuthError
 from zoho_desk_emulator.faults import FaultError
+from zoho_desk_emulator.pages import HANDLERS as PAGE_HANDLERS
+from zoho_desk_emulator.pages import is_page, not_found
 from zoho_desk_emulator.plumbing import (
     Answer,
     AnyRequest,
@@ -67,7 +69,7 @@ class EmulatorApp(Litestar):
             await super().__call__(scope, receive, send)
             return
         http_scope = cast("HTTPScope", scope)
-        if http_scope["path"].startswith("/_emulator"):
+        if http_scope["path"].startswith("/_emulator") or is_page(http_scope["path"]):
             await super().__call__(scope, receive, send)
             return
         state = self.emulator
@@ -225,6 +227,11 @@ async def create_contact(request: AnyRequest, emu: Emu) -> Response[Any]:
     return await desk_call(request, emu, PLAIN_WEIGHT, run)
 
 
+def _web_base(request: AnyRequest, emu: EmulatorState) -> str:
+    """Where a new ticket's ``webUrl`` starts: where people open the emulator's pages."""
+    return emu.web_url_base or base_url(request)
+
+
 @post("/api/v1/tickets")
 async def create_ticket(request: AnyRequest, emu: Emu) -> Response[Any]:
     async def run(org_id: str) -> Answer:
@@ -233,7 +240,7 @@ async def create_ticket(request: AnyRequest, emu: Emu) -> Response[Any]:
             faults.create_late -= 1
             delay = faults.commit_delay
             late = emu.desk.create_ticket_later(
-                org_id, await json_body(request), base_url(request), delay
+                org_id, await json_body(request), _web_base(request, emu), delay
             )
             # Committed at its due time even if nobody waits for this answer any more.
             await anyio.sleep(delay)
@@ -241,7 +248,7 @@ async def create_ticket(request: AnyRequest, emu: Emu) -> Response[Any]:
             if late.ticket is None:
                 raise internal_error()
             return 200, late.ticket.as_zoho()
-        ticket = emu.desk.create_ticket(org_id, await json_body(request), base_url(request))
+        ticket = emu.desk.create_ticket(org_id, await json_body(request), _web_base(request, emu))
         if faults.create_then_fail > 0:
             faults.create_then_fail -= 1
             raise internal_error()
@@ -368,6 +375,8 @@ def control_calls(emu: Emu) -> dict[str, Any]:
 
 
 def _not_found(request: AnyRequest, _: Exception) -> Response[Any]:
+    if is_page(request.url.path):
+        return not_found("", f"Nothing at {request.url.path}.")
     app = request.app
     if isinstance(app, EmulatorApp) and request.url.path.startswith("/api/"):
         return answer(404, _NOT_FOUND, credit_headers(app.emulator, 0))
@@ -429,6 +438,7 @@ def create_emulator_app(state: EmulatorState | None = None, *, lenient: bool = F
             control_calls,
             *TWO_WAY_HANDLERS,
             *ATTACHMENT_HANDLERS,
+            *PAGE_HANDLERS,
         ],
         dependencies={"emu": Provide(provide_state, sync_to_thread=False)},
         exception_handlers={

@@ -29,6 +29,7 @@ from zoho_desk_emulator.records import (
     DepartmentRecord,
     OrganizationRecord,
     TicketRecord,
+    ticket_page_path,
 )
 from zoho_desk_emulator.sandbox import (
     ARCHIVE_DEPARTMENT_ID,
@@ -433,8 +434,7 @@ class Desk:
             department_id=department_id,
             contact_id=contact.id,
             created_time=at,
-            web_url=f"{web_base}/support/{self.organizations[org_id].portal_name}"
-            f"/ShowHomePage.html#Cases/dv/{ticket_id}",
+            web_url=web_base + ticket_page_path(self.organizations[org_id].portal_name, ticket_id),
             description=_text(body.get("description")),
             email=_text(body.get("email")) or contact.email,
             phone=_text(body.get("phone")) or contact.phone or contact.mobile,

@@ -24,6 +24,12 @@ TICKET_EXTRAS = (
 )
 
 
+def ticket_page_path(portal_name: str, ticket_id: str) -> str:
+    """Where a ticket's page is, under the emulator's root: the path of its ``webUrl`` (the
+    shape of Zoho's agent URLs; the emulator serves it, see ``pages.py``)."""
+    return f"/agent/{portal_name}/tickets/details/{ticket_id}"
+
+
 def zoho_time(moment: datetime) -> str:
     """Zoho's timestamp format: UTC with milliseconds and a Z."""
     return (

@@ -8,6 +8,7 @@ import errno
 import socket
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
 import anyio
 import uvicorn
@@ -121,33 +122,76 @@ def _port(text: str) -> int:
     return value
 
 
-def _parser(prog: str) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+class _Parser(argparse.ArgumentParser):
+    """argparse with a one-line error naming the command and where its help is."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
+
+
+def build_parser(prog: str = "python -m zoho_desk_emulator") -> argparse.ArgumentParser:
+    """The command line of the standalone emulator, every option with its help; ``prog`` is
+    the name usage and errors show."""
+    parser = _Parser(
         prog=prog,
-        description="The built-in Zoho Desk emulator (accounts + Desk API + /_emulator control).",
+        description=(
+            "The built-in Zoho Desk emulator: the accounts server, the Desk API, a page per "
+            "ticket (each ticket's webUrl) and the /_emulator control API, on one port."
+        ),
+        epilog=(
+            "Open http://HOST:PORT/ for the tickets, newest first. The control API (faults, "
+            "reset, tickets, calls, webhooks) is under /_emulator: see the README."
+        ),
     )
     parser.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1)")
     parser.add_argument("--port", type=_port, default=8900, help="port (default 8900)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the fault RNG")
-    parser.add_argument("--credits-per-day", type=int, default=100_000)
-    parser.add_argument("--max-concurrency", type=int, default=25)
-    parser.add_argument("--edition", default="Enterprise")
+    parser.add_argument(
+        "--seed", type=int, default=0, help="seed of the random faults (error-rate) (default 0)"
+    )
+    parser.add_argument(
+        "--credits-per-day",
+        type=int,
+        default=100_000,
+        help="API credits a day, refilled at UTC midnight (default 100000)",
+    )
+    parser.add_argument(
+        "--max-concurrency",
+        type=int,
+        default=25,
+        help="Desk calls answered at once; more get 429 TOO_MANY_REQUESTS (default 25)",
+    )
+    parser.add_argument(
+        "--edition",
+        default="Enterprise",
+        help="the portal's edition: webhooks need Professional or Enterprise (default Enterprise)",
+    )
     parser.add_argument("--latency", type=float, help="seconds added to each Desk call")
     parser.add_argument("--error-rate", type=float, help="fraction of Desk calls answering 500")
     parser.add_argument("--search-lag", type=float, help="seconds before a ticket is searchable")
-    parser.add_argument("--outage", choices=["503", "reset"], help="every call fails")
+    parser.add_argument(
+        "--outage", choices=["503", "reset"], help="every call fails: 503, or a dropped connection"
+    )
     parser.add_argument(
         "--clock-skew", type=float, help="seconds Zoho's clock is ahead (negative: behind)"
     )
-    parser.add_argument("--token-error-status", type=int, choices=[200, 400])
-    parser.add_argument("--expires-in-ms", action="store_true", help="expires_in in ms")
+    parser.add_argument(
+        "--token-error-status",
+        type=int,
+        choices=[200, 400],
+        help="status of OAuth error answers: 400 (default) or 200 (Zoho has sent both)",
+    )
+    parser.add_argument(
+        "--expires-in-ms", action="store_true", help="token answers give expires_in in milliseconds"
+    )
     parser.add_argument(
         "--lenient",
         action="store_true",
         help="accept what Zoho's API description refuses (old behaviour; demos only)",
     )
     parser.add_argument(
-        "--duplicate-contact-email", choices=["allow", "reject"], help="duplicate email policy"
+        "--duplicate-contact-email",
+        choices=["allow", "reject"],
+        help="a second contact with the same email: allow (default) or reject (422)",
     )
     parser.add_argument("--webhook-batch", type=int, help="events per webhook delivery (1)")
     parser.add_argument(
@@ -169,7 +213,7 @@ def main(argv: Sequence[str] | None = None, *, prog: str = "python -m zoho_desk_
 
     ``prog`` is the command name usage and errors show (a program embedding the emulator
     passes its own, e.g. ``ticketing sandbox``)."""
-    args = _parser(prog).parse_args(argv)
+    args = build_parser(prog).parse_args(argv)
     state = EmulatorState(
         seed=args.seed,
         credits_per_day=args.credits_per_day,
@@ -182,7 +226,7 @@ def main(argv: Sequence[str] | None = None, *, prog: str = "python -m zoho_desk_
     try:
         state.apply_faults({k: v for k, v in switches.items() if v is not None})
     except FaultError as error:
-        print(f"zoho emulator: {error}", file=sys.stderr)
+        print(f"{prog}: {error}", file=sys.stderr)
         return 2
     try:
         sockets = bind(args.host, args.port)
@@ -194,7 +238,11 @@ def main(argv: Sequence[str] | None = None, *, prog: str = "python -m zoho_desk_
         if ":" in args.host
         else f"http://{args.host}:{args.port}"
     )
-    print(f"Zoho Desk emulator on {url}", file=sys.stderr, flush=True)
+    print(
+        f"Zoho Desk emulator on {url} (its tickets: {url}/, control API: {url}/_emulator/state)",
+        file=sys.stderr,
+        flush=True,
+    )
     try:
         with contextlib.suppress(KeyboardInterrupt):
             anyio.run(run_standalone, args.host, args.port, state, sockets)

@@ -106,6 +106,10 @@ class EmulatorState:
         self.edition = edition
         # requests being answered right now; survives reset() because they are still running
         self.in_flight = 0
+        # Where people open the emulator's pages, the root of each new ticket's webUrl (a
+        # service serving them under its own address sets it); None: the root the create was
+        # sent to. Kept across reset(), like the address it names.
+        self.web_url_base: str | None = None
         self.faults = Faults()
         # the Desk host's webhook signing key: kept across resets (Zoho's keys are not a
         # portal's data)

@@ -82,11 +82,13 @@ from ticketing.container.sync import (
 from ticketing.container.zoho import (
     REFRESH_LOCK,
     SANDBOX_BASE_URL,
+    SANDBOX_PAGES_PATH,
     TokenStorage,
     ZohoEndpoints,
     build_browser,
     build_callback_server,
     build_emulator_app,
+    build_emulator_pages,
     build_emulator_state,
     build_oauth,
     build_refresh_budget,
@@ -99,6 +101,7 @@ from ticketing.container.zoho import (
     decide_token_storage,
     open_http_client,
     sent_picklist_values,
+    show_emulator_pages_at,
 )
 from ticketing.domain.breaker import CircuitBreaker
 from ticketing.domain.ports import Clock
@@ -108,6 +111,7 @@ from ticketing.settings import SPEC, Settings
 __all__ = [
     "REFRESH_LOCK",
     "SANDBOX_BASE_URL",
+    "SANDBOX_PAGES_PATH",
     "AdminServices",
     "Backend",
     "Container",
@@ -126,6 +130,7 @@ __all__ = [
     "open_http_client",
     "open_redis_client",
     "redis_of",
+    "show_emulator_pages_at",
     "start",
     "stop",
     "store_kind",
@@ -143,6 +148,7 @@ class Container(containers.DeclarativeContainer):
     mode = endpoints.provided.mode
     emulator_state = providers.Singleton(build_emulator_state, endpoints)
     emulator = providers.Singleton(build_emulator_app, emulator_state)
+    emulator_pages = providers.Singleton(build_emulator_pages, emulator_state)
     metrics = providers.Singleton(PrometheusMetrics)
     http = providers.Resource(open_http_client, settings, emulator, metrics)
     redis = providers.Resource(open_redis_client, settings)

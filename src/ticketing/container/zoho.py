@@ -43,6 +43,7 @@ from zoho_desk_emulator import (
     SANDBOX_REFRESH_TOKEN,
     EmulatorState,
     create_emulator_app,
+    create_pages_app,
 )
 
 # The composition root logs as one module, wherever the builder lives.
@@ -50,6 +51,9 @@ log = logging.getLogger("ticketing.container")
 
 
 SANDBOX_BASE_URL = "http://zoho-emulator.invalid"
+# Where `ticketing serve` serves the in-process emulator's pages (its tickets, each ticket's
+# web_url): nothing else reaches that emulator over HTTP.
+SANDBOX_PAGES_PATH = "/sandbox"
 # The lease held around every token refresh when Redis is the token store.
 REFRESH_LOCK = "ticketing:oauth:refresh-lock"
 # Contact ids a process keeps in memory in front of Redis (about 200 bytes each).
@@ -107,6 +111,22 @@ def build_emulator_state(endpoints: ZohoEndpoints) -> EmulatorState | None:
 
 def build_emulator_app(state: EmulatorState | None) -> Litestar | None:
     return create_emulator_app(state) if state is not None else None
+
+
+def build_emulator_pages(state: EmulatorState | None) -> Litestar | None:
+    """The in-process emulator's pages for people (read-only), for the HTTP API to mount at
+    :data:`SANDBOX_PAGES_PATH`; None without an in-process emulator."""
+    return create_pages_app(state, root=SANDBOX_PAGES_PATH) if state is not None else None
+
+
+def show_emulator_pages_at(state: EmulatorState | None, service_url: str) -> str | None:
+    """Make the in-process emulator's new tickets carry a ``web_url`` under ``service_url``
+    (where the HTTP API serves the pages) instead of its unreachable in-process address;
+    the pages' root URL, or None without an in-process emulator."""
+    if state is None:
+        return None
+    state.web_url_base = service_url.rstrip("/") + SANDBOX_PAGES_PATH
+    return state.web_url_base + "/"
 
 
 async def open_http_client(

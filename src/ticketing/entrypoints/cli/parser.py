@@ -97,7 +97,12 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="machine-readable output of an admin command (also after the command)",
     )
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
+    sub = parser.add_subparsers(
+        dest="command",
+        metavar="COMMAND",
+        parser_class=Parser,
+        help="one of these (`ticketing COMMAND --help` for its options):",
+    )
 
     serve = sub.add_parser("serve", help="HTTP API + queue drain + Redis consumer")
     serve.add_argument("--host", default=None, help="bind address (default: HOST or 127.0.0.1)")
@@ -114,12 +119,18 @@ def build_parser() -> argparse.ArgumentParser:
         help="run the built-in Zoho Desk emulator on its own port (--help for its switches)",
         add_help=False,
     )
+    # `main` hands `sandbox …` to the emulator's own parser (every option and its help are
+    # there); this entry is its line in `ticketing --help`.
     sandbox.set_defaults(func=lambda _args: supervise.sandbox([]))
 
     auth_parser = sub.add_parser("auth", help="OAuth with Zoho: setup, url, status, resume")
     _json(auth_parser)
     asub = auth_parser.add_subparsers(
-        dest="auth_command", metavar="ACTION", required=True, parser_class=Parser
+        dest="auth_command",
+        metavar="ACTION",
+        required=True,
+        parser_class=Parser,
+        help="one of these (`ticketing auth ACTION --help` for its options):",
     )
     a_setup = asub.add_parser(
         "setup",
@@ -160,7 +171,11 @@ def build_parser() -> argparse.ArgumentParser:
     queue_parser = sub.add_parser("queue", help="inspect and drain the pending queue")
     _json(queue_parser)
     qsub = queue_parser.add_subparsers(
-        dest="queue_command", metavar="ACTION", required=True, parser_class=Parser
+        dest="queue_command",
+        metavar="ACTION",
+        required=True,
+        parser_class=Parser,
+        help="one of these (`ticketing queue ACTION --help` for its options):",
     )
     _admin(
         qsub.add_parser("status", help="pending and dead-letter counts"),
@@ -203,13 +218,21 @@ def build_parser() -> argparse.ArgumentParser:
     _admin(q_replay, with_services(queue.replay))
 
     s_show = sub.add_parser("show", help="a request's story: state, ticket, attempts, error")
-    s_show.add_argument("ref", metavar="KEY|REQUEST_ID|INCIDENT_ID")
+    s_show.add_argument(
+        "ref",
+        metavar="KEY|REQUEST_ID|INCIDENT_ID",
+        help="an Idempotency-Key as sent, a request id (req_…) or an incident's id",
+    )
     _admin(s_show, with_services(story.show))
 
     hooks = sub.add_parser("webhooks", help="the webhook Zoho posts agents' replies to")
     _json(hooks)
     hsub = hooks.add_subparsers(
-        dest="webhooks_command", metavar="ACTION", required=True, parser_class=Parser
+        dest="webhooks_command",
+        metavar="ACTION",
+        required=True,
+        parser_class=Parser,
+        help="one of:",
     )
     h_setup = hsub.add_parser(
         "setup",

@@ -52,6 +52,7 @@ def describe_start(services: Services) -> None:
 def serve(args: argparse.Namespace) -> int:
     import uvicorn
 
+    from ticketing.container import show_emulator_pages_at
     from ticketing.entrypoints.http.app import create_app
 
     container = build_container()
@@ -65,11 +66,16 @@ def serve(args: argparse.Namespace) -> int:
     try:
         anyio.run(_refusals_before_listening, settings)
         app = create_app(container, drain=not args.no_drain, consumer=not args.no_consumer)
+        # The in-process emulator is reachable only through this server: its tickets'
+        # web_url must name this address, where the app serves their pages.
+        pages = show_emulator_pages_at(container.emulator_state(), url_of(browsable(host), port))
 
         @app.on_startup.append
         async def _announce(app_: Any) -> None:
             describe_start(app_.state.services)
             log.info("listening on %s (OpenAPI at /schema)", url_of(host, port))
+            if pages:
+                log.info("the sandbox's tickets, one page each (their web_url): %s", pages)
 
         config = uvicorn.Config(
             app, host=host, port=port, log_config=None, access_log=False, lifespan="on"
@@ -96,6 +102,12 @@ _UVICORN_STARTUP_FAILURE = 3  # uvicorn.server.STARTUP_FAILURE
 
 class StartupFailed(TicketingError):
     """The server's start-up (its lifespan) failed; uvicorn logged why."""
+
+
+def browsable(host: str) -> str:
+    """The host to put in a link to a server bound to ``host``: a wildcard address (every
+    interface) is no place to browse to, so ``localhost`` stands in for it."""
+    return "localhost" if host in ("", "0.0.0.0", "::") else host  # noqa: S104 - compared
 
 
 def url_of(host: str, port: int) -> str:

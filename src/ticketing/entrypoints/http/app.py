@@ -10,10 +10,12 @@ from contextlib import asynccontextmanager
 
 import anyio
 import uvicorn
-from litestar import Litestar
+from litestar import Litestar, asgi
 from litestar.exceptions import HTTPException
+from litestar.handlers import ASGIRouteHandler
+from litestar.types import Receive, Scope, Send
 
-from ticketing.container import Container, Services, start, stop
+from ticketing.container import SANDBOX_PAGES_PATH, Container, Services, start, stop
 from ticketing.entrypoints.background import run_background
 from ticketing.entrypoints.http import docs, downloads, ops, stories, webhooks
 from ticketing.entrypoints.http.deps import Running
@@ -50,8 +52,10 @@ def create_app(
                 await stop(container)
 
     settings = container.settings()
+    pages = container.emulator_pages()
     app = Litestar(
         route_handlers=[
+            *([_sandbox_pages(pages)] if pages is not None else []),
             TicketController,
             ops.QueueController,
             ops.health,
@@ -79,6 +83,17 @@ def create_app(
     running.bind(app)
     wrap_outermost(app, running)
     return app
+
+
+def _sandbox_pages(pages: Litestar) -> ASGIRouteHandler:
+    """The in-process emulator's pages (its tickets; each sandbox ticket's ``web_url`` leads
+    here), read-only, behind the API key like every other route."""
+
+    @asgi(SANDBOX_PAGES_PATH, is_mount=True, copy_scope=True, include_in_schema=False)
+    async def sandbox_pages(scope: Scope, receive: Receive, send: Send) -> None:
+        await pages(scope, receive, send)
+
+    return sandbox_pages
 
 
 def create_ops_app(services: Services, api_keys: tuple[str, ...] = ()) -> Litestar:
