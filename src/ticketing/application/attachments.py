@@ -121,11 +121,14 @@ class GuardedAttachments:
         return await self._guard.guarded(
             lambda: self._inner.upload_attachment(
                 ticket_id, filename, content_type, source, is_public=is_public
-            )
+            ),
+            "upload_attachment",
         )
 
     async def list_attachments(self, ticket_id: str) -> list[TicketAttachment]:
-        return await self._guard.guarded(lambda: self._inner.list_attachments(ticket_id))
+        return await self._guard.guarded(
+            lambda: self._inner.list_attachments(ticket_id), "list_attachments"
+        )
 
 
 class StageFiles:
