@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 
+from ticketing.application import context
 from ticketing.application.guard import GuardedHelpdesk
 from ticketing.application.intake import caller_key
 from ticketing.application.tickets.processor import TicketProcessor
@@ -47,6 +48,13 @@ class SubmitTicket:
         self, draft: TicketDraft, *, attempt_now: bool = True
     ) -> tuple[Outcome, bool]:
         """Returns the outcome and whether the key was new."""
+        # Every line logged on the way (queued, refused, the Zoho calls) names the ticket.
+        with context.bind(
+            request_id=draft.request_id, incident_id=draft.incident_id, key=draft.key
+        ):
+            return await self._submit(draft, attempt_now)
+
+    async def _submit(self, draft: TicketDraft, attempt_now: bool) -> tuple[Outcome, bool]:
         owner = self._processor.new_owner()
         leased = False
         # Decided once: a ticket leased here is attempted here (an attempt that finds the
