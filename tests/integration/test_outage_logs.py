@@ -210,6 +210,10 @@ async def test_a_spent_refresh_budget_is_one_pause_and_one_resume(
     [queued] = log.lines(f"ticket {ledger_key('no-token')} queued: ")
     assert "ZOHO_REFRESH_BUDGET=1" in queued["message"]
     assert not log.lines("circuit breaker")
+    written = json.dumps(log.events(), ensure_ascii=False)
+    secrets = [*emulator.oauth.access_tokens, *emulator.oauth.refresh_tokens]
+    assert secrets
+    assert not [secret for secret in secrets if secret in written]
 
 
 async def test_a_refusal_names_the_status_the_code_and_the_key(
