@@ -51,9 +51,11 @@ class GuardLog:
     - a pause on token refreshes (the refresh budget spent, Zoho throttling refreshes, the
       accounts server backed off): a warning when it starts or its reason changes, an info
       line when a call works again;
-    - an error Zoho answers with: a refusal of a ticket's data (4xx) every time (it concerns
-      that ticket); an outage-like error (5xx, transport, 429, credentials) when it differs
-      from the last one reported since a call last worked, the repeats at debug level.
+    - an error Zoho answers a ticket's call with: a refusal of its data (4xx) every time (it
+      concerns that ticket); an outage-like error (5xx, transport, 429, credentials) when it
+      differs from the last one reported since a call last worked, the repeats at debug
+      level. A call made for no ticket (a CLI command, the sync) is reported by its caller;
+      here at debug level only.
 
     Lines logged while a ticket is worked on carry its ids (``request_id``, ``incident_id``,
     ``key``) through the log filter; the key is also named in the per-ticket messages.
@@ -115,6 +117,11 @@ class GuardLog:
         """Zoho failed ``operation`` (answered with an error, or did not answer)."""
         line = "Zoho error on %s%s: %s%s"
         args = (operation, for_key(), exc.message, _status(exc))
+        if "key" not in context.current():
+            # Not for a ticket (a CLI command, the sync, a probe): its caller reports it, in
+            # one line of its own; the breaker and the pauses still say what it changed.
+            log.debug(line, *args)
+            return
         if isinstance(exc, HelpdeskRejected):
             log.warning(line, *args)  # that ticket's data: every time
             return

@@ -222,23 +222,40 @@ async def test_every_refusal_is_told_but_a_repeated_auth_error_only_once(
     rejected = HelpdeskRejected("no such ticket", status=404, code="URL_NOT_FOUND")
     h.helpdesk.fail_next("get_ticket", rejected, times=2)
     for _ in range(2):
-        with pytest.raises(HelpdeskRejected):
+        with context.bind(key="k-404"), pytest.raises(HelpdeskRejected):
             await h.guarded.get_ticket("1")
     lines = said(caplog, "Zoho error on get_ticket", logging.WARNING)
-    assert lines == ["Zoho error on get_ticket: no such ticket (HTTP 404 URL_NOT_FOUND)"] * 2
+    expected = "Zoho error on get_ticket for k-404: no such ticket (HTTP 404 URL_NOT_FOUND)"
+    assert lines == [expected] * 2
 
     denied = HelpdeskAuthError("Zoho Desk → 401 INVALID_OAUTH", status=401, code="INVALID_OAUTH")
     h.helpdesk.fail_next("list_departments", denied, times=5)
-    for _ in range(5):
-        with pytest.raises(HelpdeskAuthError):
+    for n in range(5):
+        with context.bind(key=f"k-{n}"), pytest.raises(HelpdeskAuthError):
             await h.guarded.list_departments()
     assert len(said(caplog, "401 INVALID_OAUTH", logging.WARNING)) == 1
     assert len(said(caplog, "401 INVALID_OAUTH", logging.DEBUG)) == 5
     await h.guarded.list_departments()  # works: the next 401 is news again
     h.helpdesk.fail_next("list_departments", denied)
-    with pytest.raises(HelpdeskAuthError):
+    with context.bind(key="k-again"), pytest.raises(HelpdeskAuthError):
         await h.guarded.list_departments()
     assert len(said(caplog, "401 INVALID_OAUTH", logging.WARNING)) == 2
+
+
+async def test_a_call_for_no_ticket_leaves_its_error_to_its_caller(
+    h: Harness, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A CLI command or the sync failing says so in its own one line: the guard's error
+    line stays at debug, and does not hide the next ticket's error line."""
+    h.helpdesk.fail_next("list_departments", OUTAGE)
+    with pytest.raises(HelpdeskUnavailable):
+        await h.guarded.list_departments()
+    assert not said(caplog, "Zoho error", logging.WARNING)
+    assert said(caplog, "Zoho error on list_departments: ", logging.DEBUG)
+    h.helpdesk.fail_next("search_contacts", OUTAGE)
+    await h.submit(h.draft(key="after-cli"))
+    [error] = said(caplog, "Zoho error", logging.WARNING)
+    assert error.startswith("Zoho error on search_contacts for after-cli: ")
 
 
 async def test_the_fleets_pause_through_the_gate_is_told_once_by_each_instance(
