@@ -210,6 +210,8 @@ async def test_a_spent_refresh_budget_is_one_pause_and_one_resume(
     [queued] = log.lines(f"ticket {ledger_key('no-token')} queued: ")
     assert "ZOHO_REFRESH_BUDGET=1" in queued["message"]
     assert not log.lines("circuit breaker")
+    # Said once, by the guard: not also by the token manager on every refused refresh.
+    assert [e for e in log.lines("refreshes", "warning") if e["message"] != paused["message"]] == []
     written = json.dumps(log.events(), ensure_ascii=False)
     secrets = [*emulator.oauth.access_tokens, *emulator.oauth.refresh_tokens]
     assert secrets
