@@ -121,11 +121,14 @@ class GuardedAttachments:
         return await self._guard.guarded(
             lambda: self._inner.upload_attachment(
                 ticket_id, filename, content_type, source, is_public=is_public
-            )
+            ),
+            "upload_attachment",
         )
 
     async def list_attachments(self, ticket_id: str) -> list[TicketAttachment]:
-        return await self._guard.guarded(lambda: self._inner.list_attachments(ticket_id))
+        return await self._guard.guarded(
+            lambda: self._inner.list_attachments(ticket_id), "list_attachments"
+        )
 
 
 class StageFiles:
@@ -192,6 +195,7 @@ class PutAttachments:
         self._clock = clock
         self._metrics = metrics
         self.policy = policy or AttachmentPolicy()
+        self._waiting: str | None = None  # the kind of failure the last pass waited on
 
     async def __call__(self, consumer: str) -> AttachmentsReport:
         policy = self.policy
@@ -203,11 +207,19 @@ class PutAttachments:
                 done = await self._job(job, report)
             except (HelpdeskUnavailable, HelpdeskAuthError, StoreUnavailable) as exc:
                 report.waiting = exc.message
-                log.info("attachments of %s wait: %s", job.key, exc.message)
+                # Once per reason, not on every pass while Zoho or Redis stays down.
+                why = (
+                    f"{type(exc).__name__} {getattr(exc, 'status', '')} {getattr(exc, 'code', '')}"
+                )
+                level = logging.DEBUG if why == self._waiting else logging.INFO
+                self._waiting = why
+                log.log(level, "attachments of %s wait: %s", job.key, exc.message)
                 break  # Zoho or Redis is down: the other jobs wait too
             if done:
                 await self._work.ack(job.entry_id)
                 report.done += 1
+        if report.waiting is None:
+            self._waiting = None
         return report
 
     async def _job(self, job: AttachmentJob, report: AttachmentsReport) -> bool:

@@ -11,6 +11,7 @@ from typing import TypeVar
 
 import anyio
 
+from ticketing.application.guard_log import GuardLog
 from ticketing.domain.breaker import BreakerState, CircuitBreaker
 from ticketing.domain.errors import (
     AccountsUnavailable,
@@ -90,6 +91,8 @@ class GuardedHelpdesk:
         self.last_success_at: datetime | None = None
         self.last_failure_at: datetime | None = None
         self.last_error: str | None = None
+        # What the log has said about Zoho's health: each change once (see GuardLog).
+        self.story = GuardLog(clock)
 
     @property
     def breaker_state(self) -> BreakerState:
@@ -130,26 +133,39 @@ class GuardedHelpdesk:
     def paused_for(self) -> float:
         """Seconds left of a Retry-After pause (this process's, or the fleet's as last seen)."""
         local = max(0.0, self._paused_until - self._clock.monotonic())
-        return max(local, self.gate.paused_for()) if self.gate is not None else local
+        left = max(local, self.gate.paused_for()) if self.gate is not None else local
+        self.story.pause_left(left)  # a pause that began or ended is logged once
+        return left
 
-    async def guarded(self, call: Callable[[], Awaitable[T]]) -> T:
+    def why_unavailable(self) -> str | None:
+        """Why a call would not be attempted now (the breaker open, a pause), or would find no
+        access token (refreshes paused, as last seen); None otherwise."""
+        if self.breaker.state is BreakerState.OPEN:
+            return self._breaker_open().message
+        paused = self.paused_for()
+        if paused:
+            return f"Zoho calls are paused for {paused:.0f}s more: {self.story.pause_reason}"
+        return self.story.refresh_pause
+
+    async def guarded(self, call: Callable[[], Awaitable[T]], operation: str = "a call") -> T:
         """Run a Zoho call another port makes (the two-way sync's reads) under the same
-        breaker, call gate and 429 pause as the ticket calls."""
-        return await self._call(call)
+        breaker, call gate and 429 pause as the ticket calls; ``operation`` names it in the
+        log."""
+        return await self._call(call, operation)
 
-    async def _call(self, call: Callable[[], Awaitable[T]]) -> T:
+    async def _call(self, call: Callable[[], Awaitable[T]], operation: str) -> T:
         await self._wait_out(self.paused_for())
         if self.breaker.state is BreakerState.OPEN:
             raise self._breaker_open()  # at once, not after waiting for a slot
         if self.gate is None:
             self._allow()
-            return await self._observed(call)
+            return await self._observed(call, operation)
         slot = await self._slot(self.gate)
         try:
             # Asked only now that the call can go: a half-open trial is not held by a call
             # that is still waiting for its slot.
             self._allow()
-            return await self._observed(call)
+            return await self._observed(call, operation)
         finally:
             with anyio.CancelScope(shield=True):
                 try:
@@ -180,8 +196,13 @@ class GuardedHelpdesk:
         return admission.slot
 
     def _allow(self) -> None:
-        if not self.breaker.allow():
+        allowed = self.breaker.allow()
+        self._note_breaker()
+        if not allowed:
             raise self._breaker_open()
+
+    def _note_breaker(self) -> None:
+        self.story.breaker(self.breaker.snapshot(), self.last_error)
 
     def _breaker_open(self) -> BreakerOpen:
         retry_in = self.breaker.snapshot().retry_in
@@ -198,7 +219,7 @@ class GuardedHelpdesk:
             f"{self._slot_wait:g}s"
         )
 
-    async def _observed(self, call: Callable[[], Awaitable[T]]) -> T:
+    async def _observed(self, call: Callable[[], Awaitable[T]], operation: str) -> T:
         try:
             result = await call()
         except (RefreshPaused, AccountsUnavailable) as exc:
@@ -208,19 +229,28 @@ class GuardedHelpdesk:
             self.breaker.release_trial()
             self.last_failure_at = self._clock.now()
             self.last_error = exc.message
+            if isinstance(exc, RefreshPaused):
+                self.story.refresh_paused(operation, exc)
+            else:
+                self.story.error(f"{operation} (token refresh)", exc)
+            self._note_breaker()
             raise
         except HelpdeskUnavailable as exc:
+            self.story.error(operation, exc)
             if isinstance(exc, RateLimited) and exc.retry_after:
                 if exc.code == CREDITS_SPENT:
                     self.credits_ran_out_at = self._clock.now()
                     self.credits_back_at = self._clock.now() + timedelta(seconds=exc.retry_after)
-                await self._pause(exc.retry_after)
+                await self._pause(exc.retry_after, _pause_reason(operation, exc))
             self.breaker.record_failure()
             self.last_failure_at = self._clock.now()
             self.last_error = exc.message
+            self._note_breaker()
             raise
-        except HelpdeskError:
+        except HelpdeskError as exc:
+            self.story.error(operation, exc)
             self.breaker.record_ignored()
+            self._note_breaker()
             raise
         except BaseException:
             # Cancelled (the attempt ran out of time, Zoho hanging) or the process dying: Zoho
@@ -228,13 +258,18 @@ class GuardedHelpdesk:
             # ticket through to a Zoho that may still hang. A trial without an answer failed.
             if self.breaker.state is BreakerState.HALF_OPEN:
                 self.breaker.record_failure()
+                self._note_breaker()
             raise
         self.breaker.record_success()
         self.last_success_at = self._clock.now()
+        self.story.worked()
+        self._note_breaker()
         return result
 
-    async def _pause(self, seconds: float) -> None:
+    async def _pause(self, seconds: float, reason: str) -> None:
+        self.paused_for()  # an earlier pause that has ended is logged as such first
         self._paused_until = max(self._paused_until, self._clock.monotonic() + seconds)
+        self.story.paused(reason, seconds)
         if self.gate is None:
             return
         try:
@@ -246,35 +281,46 @@ class GuardedHelpdesk:
     async def search_contacts(
         self, *, email: str | None = None, phone: str | None = None
     ) -> list[Contact]:
-        return await self._call(lambda: self.inner.search_contacts(email=email, phone=phone))
+        return await self._call(
+            lambda: self.inner.search_contacts(email=email, phone=phone), "search_contacts"
+        )
 
     async def create_contact(self, contact: NewContact) -> Contact:
-        return await self._call(lambda: self.inner.create_contact(contact))
+        return await self._call(lambda: self.inner.create_contact(contact), "create_contact")
 
     async def create_ticket(self, request: TicketRequest) -> Ticket:
-        return await self._call(lambda: self.inner.create_ticket(request))
+        return await self._call(lambda: self.inner.create_ticket(request), "create_ticket")
 
     async def find_ticket(self, probe: TicketProbe) -> Ticket | None:
-        return await self._call(lambda: self.inner.find_ticket(probe))
+        return await self._call(lambda: self.inner.find_ticket(probe), "find_ticket")
 
     async def get_ticket(self, ticket_id: str) -> Ticket:
-        return await self._call(lambda: self.inner.get_ticket(ticket_id))
+        return await self._call(lambda: self.inner.get_ticket(ticket_id), "get_ticket")
 
     async def list_departments(self) -> list[Department]:
-        return await self._call(self.inner.list_departments)
+        return await self._call(self.inner.list_departments, "list_departments")
 
     async def department_id(self) -> str:
         # Configured or discovered once per process: later tickets neither spend a call slot
         # nor touch the breaker for it.
         if self._department is None:
-            self._department = await self._call(self.inner.department_id)
+            self._department = await self._call(self.inner.department_id, "department_id")
         return self._department
 
     async def list_organizations(self) -> list[Organization]:
-        return await self._call(self.inner.list_organizations)
+        return await self._call(self.inner.list_organizations, "list_organizations")
 
     async def ticket_field_values(self) -> dict[str, frozenset[str]]:
-        return await self._call(self.inner.ticket_field_values)
+        return await self._call(self.inner.ticket_field_values, "ticket_field_values")
 
     async def whoami(self) -> Agent:
-        return await self._call(self.inner.whoami)
+        return await self._call(self.inner.whoami, "whoami")
+
+
+def _pause_reason(operation: str, exc: RateLimited) -> str:
+    """Why Zoho holds every call back, as the pause's log lines say it."""
+    if exc.code == CREDITS_SPENT:
+        return f"the day's API credits are spent, {exc.code} on {operation}"
+    return (
+        f"Zoho answered {exc.status or 429} on {operation} with Retry-After {exc.retry_after:.0f}s"
+    )

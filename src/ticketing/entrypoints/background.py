@@ -38,7 +38,11 @@ async def drain_forever(services: Services, *, interval: float, tick: float = 0.
             try:
                 report = await services.drain()
                 if report.processed:
-                    log.info(
+                    # A pass that only retried (a breaker's trial, a pause) says nothing new:
+                    # the guard's lines tell the outage once; its retries stay at debug.
+                    done = report.created + report.appended + report.dead
+                    log.log(
+                        logging.INFO if done else logging.DEBUG,
                         "drain: %d processed, %d created, %d failed, %d dead, %d remaining",
                         report.processed,
                         report.created,

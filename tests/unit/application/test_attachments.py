@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
 
 import anyio
 import anyio.lowlevel
@@ -223,3 +224,20 @@ async def test_two_workers_on_one_job_put_each_file_on_once(f: Files) -> None:
     assert sorted(f.names()) == [f"p{n}.png" for n in range(4)]
     assert f.desk.calls.count("upload_attachment") == 4
     assert await f.work.backlog() == 0
+
+
+async def test_files_waiting_through_an_outage_say_so_once_not_every_pass(
+    f: Files, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Passes that keep waiting on the same failure log one info line, the rest at debug."""
+    caplog.set_level(logging.DEBUG, logger="ticketing")
+    await f.request("wa-1", [inline("a.png", PHOTO)])
+    for n in range(4):
+        f.desk.fail_next(BreakerOpen(f"circuit breaker open; next trial in {30 - n}s"))
+        assert (await f.passes()).waiting is not None
+    assert (await f.passes()).done == 1
+
+    def waits(level: int) -> int:
+        return sum(1 for r in caplog.records if r.levelno == level and "wait:" in r.getMessage())
+
+    assert (waits(logging.INFO), waits(logging.DEBUG)) == (1, 3)

@@ -703,10 +703,8 @@ class TokenManager:
     def _paused(self, allowance: RefreshAllowance) -> RefreshPaused:
         message = allowance.describe()
         code = "refresh_backoff" if allowance.backing_off else "refresh_budget"
-        if allowance.backing_off:
-            log.info("%s", message)
-        else:
-            log.warning("%s", message)
+        # Said once per pause by the guard around Zoho (its start and its end), not per call.
+        log.debug("%s", message)
         return RefreshPaused(message, code=code, retry_after=self._wait(allowance))
 
     async def _load(self) -> TokenSet | None:

@@ -75,7 +75,7 @@ class DownloadReplyFile:
 
     async def _found(self, call: Callable[[], Awaitable[T]]) -> T:
         try:
-            return await self._guard.guarded(call)
+            return await self._guard.guarded(call, "download")
         except HelpdeskRejected as exc:
             if exc.status in (404, 422):
                 raise NotFound(exc.message) from exc

@@ -25,23 +25,32 @@ class GuardedConversations:
         self._guard = guard
 
     async def get_thread(self, ticket_id: str, thread_id: str) -> Thread:
-        return await self._guard.guarded(lambda: self._inner.get_thread(ticket_id, thread_id))
+        return await self._guard.guarded(
+            lambda: self._inner.get_thread(ticket_id, thread_id), "get_thread"
+        )
 
     async def get_comment(self, ticket_id: str, comment_id: str) -> Comment:
-        return await self._guard.guarded(lambda: self._inner.get_comment(ticket_id, comment_id))
+        return await self._guard.guarded(
+            lambda: self._inner.get_comment(ticket_id, comment_id), "get_comment"
+        )
 
     async def list_conversations(
         self, ticket_id: str, *, limit: int = 200, start: int = 0
     ) -> list[Thread | Comment]:
         return await self._guard.guarded(
-            lambda: self._inner.list_conversations(ticket_id, limit=limit, start=start)
+            lambda: self._inner.list_conversations(ticket_id, limit=limit, start=start),
+            "list_conversations",
         )
 
     async def ticket_state(self, ticket_id: str) -> TicketState:
-        return await self._guard.guarded(lambda: self._inner.ticket_state(ticket_id))
+        return await self._guard.guarded(
+            lambda: self._inner.ticket_state(ticket_id), "ticket_state"
+        )
 
     async def post_comment(self, ticket_id: str, text: str) -> Comment:
-        return await self._guard.guarded(lambda: self._inner.post_comment(ticket_id, text))
+        return await self._guard.guarded(
+            lambda: self._inner.post_comment(ticket_id, text), "post_comment"
+        )
 
     async def list_comments(
         self, ticket_id: str, *, limit: int = 100, start: int = 0, newest_first: bool = False
@@ -49,7 +58,8 @@ class GuardedConversations:
         return await self._guard.guarded(
             lambda: self._inner.list_comments(
                 ticket_id, limit=limit, start=start, newest_first=newest_first
-            )
+            ),
+            "list_comments",
         )
 
     async def org_id(self) -> str:
@@ -61,5 +71,6 @@ class GuardedConversations:
         self, since: datetime, until: datetime, *, start: int = 0, limit: int = 100
     ) -> list[TicketState]:
         return await self._guard.guarded(
-            lambda: self._inner.modified_tickets(since, until, start=start, limit=limit)
+            lambda: self._inner.modified_tickets(since, until, start=start, limit=limit),
+            "modified_tickets",
         )

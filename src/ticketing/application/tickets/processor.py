@@ -75,6 +75,10 @@ class _Attempt:
     released: bool = False
     # The heartbeat's run when the lease was taken (None without a heartbeat).
     run: int | None = None
+    # The ticket had been queued before this attempt (a drain's retry), and how many sends
+    # the ledger counts so far: the line of its creation says so.
+    retry: bool = False
+    attempts: int = 0
 
 
 class TicketProcessor:
@@ -142,7 +146,7 @@ class TicketProcessor:
             leased = await self._store.lease(draft.key, owner, self.lease_ttl)
             if not leased.held:
                 return leased.record or _accepted(draft)
-            return await self._attempt(draft, _Attempt(owner, run=run), leased.record)
+            return await self._attempt(draft, _Attempt(owner, run=run, retry=True), leased.record)
 
     async def hold(self) -> int | None:
         """Before taking a lease: the heartbeat's current run (0 without a heartbeat), or None
@@ -171,8 +175,9 @@ class TicketProcessor:
         """:meth:`process` for a ticket whose lease ``owner`` took with its acceptance
         (``record`` is what the acceptance returned; ``run`` what :meth:`hold` said before
         it); the lease is given back afterwards."""
+        retry = record.attempts > 0 or record.reason is not None
         with _naming(draft):
-            return await self._attempt(draft, _Attempt(owner, run=run), record)
+            return await self._attempt(draft, _Attempt(owner, run=run, retry=retry), record)
 
     async def _attempt(
         self, draft: TicketDraft, attempt: _Attempt, record: Outcome | None
@@ -394,7 +399,8 @@ class TicketProcessor:
         with instead when this process's heartbeat may have lapsed (nothing is sent then)."""
         if self._lapsed(draft, attempt, "before marking it"):
             return replace(await self._current(draft), reason=LAPSED)
-        await self._store.mark_creating(draft.key, self._clock.now())
+        marked = await self._store.mark_creating(draft.key, self._clock.now())
+        attempt.attempts = marked.attempts
         if self._lapsed(draft, attempt, "after marking it"):
             # Marked CREATING but never sent: recorded as an attempt that ended now, so
             # whoever takes it looks it up (and finds nothing) before posting it.
@@ -498,7 +504,18 @@ class TicketProcessor:
     async def _complete(self, draft: TicketDraft, ticket: Ticket, attempt: _Attempt) -> Outcome:
         at = ticket.created_time or self._clock.now()
         outcome = await self._record(draft, Outcome.created(draft, ticket, at), attempt)
-        log.info("created ticket %s (#%s) for %s", ticket.id, ticket.ticket_number, draft.key)
+        if attempt.retry:
+            # The end of a queued ticket's story: how long it waited and how often it was sent.
+            log.info(
+                "created ticket %s (#%s) for %s after %d attempt(s), %.0fs after it was received",
+                ticket.id,
+                ticket.ticket_number,
+                draft.key,
+                max(attempt.attempts, 1),
+                (self._clock.now() - draft.received_at).total_seconds(),
+            )
+        else:
+            log.info("created ticket %s (#%s) for %s", ticket.id, ticket.ticket_number, draft.key)
         return outcome
 
     async def _record(self, draft: TicketDraft, outcome: Outcome, attempt: _Attempt) -> Outcome:

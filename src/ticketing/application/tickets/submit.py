@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 
+from ticketing.application import context
 from ticketing.application.guard import GuardedHelpdesk
 from ticketing.application.intake import caller_key
 from ticketing.application.tickets.processor import TicketProcessor
@@ -47,6 +48,13 @@ class SubmitTicket:
         self, draft: TicketDraft, *, attempt_now: bool = True
     ) -> tuple[Outcome, bool]:
         """Returns the outcome and whether the key was new."""
+        # Every line logged on the way (queued, refused, the Zoho calls) names the ticket.
+        with context.bind(
+            request_id=draft.request_id, incident_id=draft.incident_id, key=draft.key
+        ):
+            return await self._submit(draft, attempt_now)
+
+    async def _submit(self, draft: TicketDraft, attempt_now: bool) -> tuple[Outcome, bool]:
         owner = self._processor.new_owner()
         leased = False
         # Decided once: a ticket leased here is attempted here (an attempt that finds the
@@ -74,7 +82,7 @@ class SubmitTicket:
         if not new:
             return outcome, False
         if not attempt:
-            self._count("queued", draft)
+            self._queued(draft, self._not_attempted(attempt_now, run))
             return outcome, True
         try:
             if leased:
@@ -82,7 +90,7 @@ class SubmitTicket:
             else:
                 result = await self._processor.process(draft)
             if not result.state.finished:
-                self._count("queued", draft)
+                self._queued(draft, result.reason or self._helpdesk.why_unavailable())
             return result, True
         except StoreUnavailable as exc:
             # Accepted already (the step above succeeded): the ticket is durable, so the
@@ -90,6 +98,23 @@ class SubmitTicket:
             log.warning("store failed after accepting %s: %s", draft.key, exc.message)
             self._count("queued", draft)
             return outcome, True
+
+    def _queued(self, draft: TicketDraft, reason: str | None) -> None:
+        """The ticket goes to the queue: counted, and said once (its retries are not)."""
+        self._count("queued", draft)
+        log.info(
+            "ticket %s queued: %s", draft.key, reason or "not created yet; the drain tries again"
+        )
+
+    def _not_attempted(self, attempt_now: bool, run: int | None) -> str:
+        if not attempt_now:
+            return "left to the drain"
+        why = self._helpdesk.why_unavailable()
+        if why is not None:
+            return why
+        if run is None:
+            return "this process cannot hold its heartbeat now; left to the drain"
+        return "not attempted now; left to the drain"
 
     def _another_request(self, draft: TicketDraft, first: Outcome) -> None:
         """A known key with another request: refused to a client; an incident keeps its
