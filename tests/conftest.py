@@ -119,11 +119,12 @@ async def sentinel_redis(sentinels: SentinelTopology, key_prefix: str) -> AsyncI
         await client.aclose()
 
 
-@pytest.fixture
+@pytest.fixture(autouse=True)
 def cli_logging() -> Iterator[None]:
-    """For a test that runs a whole CLI command: the command installs the service's log
-    handler on the root logger, writing to that test's captured stderr; take it off again, so
-    a later test does not log into a stream pytest has closed."""
+    """For every test (any may run a whole CLI command, and not all said so): a command
+    installs the service's log handler on the root logger, writing to that test's captured
+    stderr; take it off again, so a later test does not log into a stream pytest has closed
+    ("--- Logging error ---")."""
     before = set(logging.getLogger().handlers)
     yield
     for handler in set(logging.getLogger().handlers) - before:
