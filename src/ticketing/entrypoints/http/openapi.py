@@ -304,6 +304,7 @@ _LOCATION = _header(
 )
 _REPLAYED = _header("true: a repeated Idempotency-Key, answered with the first outcome")
 _RETRY_AFTER = _header("Seconds to wait before trying again", required=True, example="2")
+_RETRY_STORE = _header("Seconds to wait before trying again (the store's refusal: 2)", example="2")
 _CLOSE = _header("close: the connection is closed once the rest of the body is read and dropped")
 # Headers every ticket answer of these statuses carries (Litestar's ResponseSpec has none).
 _ANSWER_HEADERS: dict[str, dict[str, OpenAPIHeader]] = {
@@ -312,7 +313,7 @@ _ANSWER_HEADERS: dict[str, dict[str, OpenAPIHeader]] = {
     "413": {"Connection": _CLOSE},
     "422": {"Idempotent-Replayed": _REPLAYED},
     "429": {"Retry-After": _RETRY_AFTER},
-    "503": {"Retry-After": _RETRY_AFTER},
+    "503": {"Retry-After": _RETRY_STORE},
 }
 
 
