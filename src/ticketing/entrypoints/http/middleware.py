@@ -1,5 +1,6 @@
 """The middleware around the whole app: request ids, the one log line and the request counter
-per request, and the refusal of encoded slashes before routing."""
+per request, the refusal of encoded slashes before routing, and the reading of a refused
+request's unread body so that its client can read the refusal."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import re
 import time
 from typing import Any
 
+import anyio
 import msgspec
 from litestar.datastructures import MutableScopeHeaders
 from litestar.enums import ScopeType
@@ -17,6 +19,7 @@ from litestar.types import (
     HTTPResponseStartEvent,
     Message,
     Receive,
+    ReceiveMessage,
     Scope,
     Send,
 )
@@ -97,10 +100,110 @@ def request_context_middleware(app: ASGIApp, running: Running) -> ASGIApp:
     return middleware
 
 
+# How much of an unread body is read and thrown away after an early answer, at most.
+DRAIN_MAX_BYTES = 64 * 1024 * 1024
+DRAIN_MAX_SECONDS = 10.0
+
+
+def drain_unread_body(
+    app: ASGIApp,
+    *,
+    max_bytes: int = DRAIN_MAX_BYTES,
+    max_seconds: float = DRAIN_MAX_SECONDS,
+) -> ASGIApp:
+    """Let a client read an answer given before its body was read to the end (a 413, a 401).
+
+    Closing a socket that still holds unread data makes the kernel answer with a reset, and a
+    client still sending then gets ECONNRESET instead of the answer. So such an answer says
+    ``Connection: close``, goes out whole at once, and is completed only once the rest of the
+    body has been read and thrown away (at most ``max_bytes`` or ``max_seconds``; then the
+    connection is closed anyway). A client that asked ``Expect: 100-continue`` and was never
+    told to continue has sent no body: nothing is read for it.
+    """
+
+    async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != ScopeType.HTTP or not _has_body(scope):
+            await app(scope, receive, send)
+            return
+        body_read = continued = False
+        unread = False
+
+        async def tracked_receive() -> ReceiveMessage:
+            nonlocal body_read, continued
+            continued = True  # the server says 100 Continue, if asked, on the first receive
+            message = await receive()
+            if message["type"] != "http.request" or not message.get("more_body", False):
+                body_read = True
+            return message
+
+        async def draining_send(message: Message) -> None:
+            nonlocal unread
+            if message["type"] == "http.response.start":
+                unread = not body_read and (continued or not _expects_continue(scope))
+                if unread:
+                    _close_after(message)
+            elif (
+                message["type"] == "http.response.body"
+                and unread
+                and not body_read
+                and not message.get("more_body", False)
+            ):
+                # The answer whole now, so the client can read it while it still sends.
+                await send({**message, "more_body": True})
+                await _discard(receive, max_bytes, max_seconds)
+                end: HTTPResponseBodyEvent = {
+                    "type": "http.response.body",
+                    "body": b"",
+                    "more_body": False,
+                }
+                message = end
+            await send(message)
+
+        await app(scope, tracked_receive, draining_send)
+
+    return middleware
+
+
+def _has_body(scope: Scope) -> bool:
+    for name, value in scope.get("headers", []):
+        name = name.lower()
+        if name == b"transfer-encoding":
+            return True
+        if name == b"content-length":
+            return value.strip() not in (b"", b"0")
+    return False
+
+
+def _expects_continue(scope: Scope) -> bool:
+    return any(
+        name.lower() == b"expect" and value.strip().lower() == b"100-continue"
+        for name, value in scope.get("headers", [])
+    )
+
+
+def _close_after(start: HTTPResponseStartEvent) -> None:
+    headers = [(k, v) for k, v in start.get("headers", []) if k.lower() != b"connection"]
+    start["headers"] = [*headers, (b"connection", b"close")]
+
+
+async def _discard(receive: Receive, max_bytes: int, max_seconds: float) -> None:
+    """Read and drop the rest of the request body: to its end, a disconnect, or a cap."""
+    read = 0
+    with anyio.move_on_after(max_seconds):
+        while read <= max_bytes:
+            message = await receive()
+            if message["type"] != "http.request":
+                return
+            read += len(message.get("body", b""))
+            if not message.get("more_body", False):
+                return
+
+
 def wrap_outermost(app: Any, running: Running) -> None:
     """Put :func:`request_context_middleware` around all of a Litestar app, router included
-    (Litestar's own ``middleware=`` runs only once a route has matched)."""
-    app.asgi_handler = request_context_middleware(app.asgi_handler, running)
+    (Litestar's own ``middleware=`` runs only once a route has matched), and
+    :func:`drain_unread_body` around that, so that every early answer is readable."""
+    app.asgi_handler = drain_unread_body(request_context_middleware(app.asgi_handler, running))
 
 
 async def _answer(send: Send, status: int, body: bytes) -> None:

@@ -7,6 +7,7 @@ handler signatures, so it is described here, once, and fuzzed against (tests/fuz
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -15,7 +16,9 @@ import msgspec
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.openapi.spec import (
     OpenAPIFormat,
+    OpenAPIHeader,
     OpenAPIMediaType,
+    OpenAPIResponse,
     OpenAPIType,
     Operation,
     Parameter,
@@ -25,6 +28,7 @@ from litestar.openapi.spec import (
 
 from ticketing.application import intake
 from ticketing.domain.contacts import MAX_EMAIL
+from ticketing.domain.priority import KNOWN_PRIORITY_WORDS
 from ticketing.entrypoints.schemas import ErrorOut, TicketOut
 
 
@@ -101,11 +105,18 @@ TICKET: dict[int, ResponseSpec] = {
         "created later (status queued)",
         generate_examples=False,
     ),
-    400: _error("The body is not JSON or form data of strings"),
+    400: _error(
+        "The request cannot be read, naming what: a body that is not a JSON object or a form "
+        "of strings, JSON sent without Content-Type: application/json, JSON nested more than "
+        "32 levels, a form that is not UTF-8, a malformed multipart body; or a field given "
+        "twice (in the query and the body, or repeated)"
+    ),
     401: UNAUTHORIZED,
     413: _error(
-        "The body is over MAX_BODY_BYTES; a multipart body: a file over ATTACHMENT_MAX_BYTES "
-        "(naming it), its text over MAX_BODY_BYTES or the body over its cap"
+        "The body is over MAX_BODY_BYTES (a declared Content-Length before the body is sent); "
+        "a multipart body: a file over ATTACHMENT_MAX_BYTES (naming it), its text over "
+        "MAX_BODY_BYTES or the body over its cap. Sent whole at once; the rest of the body is "
+        "read and dropped before the connection closes"
     ),
     429: THROTTLED,
     422: ResponseSpec(
@@ -126,55 +137,117 @@ HEALTH: dict[int, ResponseSpec] = {
     )
 }
 
-CUSTOMER_FIELDS: dict[str, tuple[int, str]] = {
-    "customer_email": (MAX_EMAIL, "The customer's email (an email or a phone is required)"),
-    "customer_name": (
-        intake.MAX_NAME,
-        "The customer's full name (a longer one is cut, kept whole in the description)",
-    ),
-    "customer_phone": (
-        40,
-        "The customer's phone with its country code (+52 55 1234 5678), any common format; "
-        "without one only when DEFAULT_PHONE_COUNTRY is set",
-    ),
-    "subject": (
-        intake.MAX_SUBJECT,
-        "Ticket subject (required; a longer one is cut, kept whole in the description)",
-    ),
-    "description": (intake.MAX_DESCRIPTION, "Ticket text (required)"),
-    "priority": (20, "High, Medium or Low in any case; also urgent, p1-p5, 1-5, alta, media, baja"),
-    "category": (intake.MAX_CATEGORY, "Ticket category (a longer one is dropped and noted)"),
-    "channel": (intake.MAX_CHANNEL, "Zoho channel (default DEFAULT_CHANNEL)"),
-}
-# Long text belongs in the body: URLs over a few kilobytes are refused by clients and proxies.
-MAX_QUERY_FIELD = 2000
-ADMIN_FIELDS = {k: CUSTOMER_FIELDS[k] for k in ("subject", "description", "priority", "category")}
+
+@dataclass(frozen=True)
+class FieldRule:
+    """What the document promises about one ticket field, on every transport (query, form,
+    JSON, multipart). ``max_length`` is intake's limit for the field: past it a value is
+    refused, or cut or dropped with a note, as ``text`` says (the drift test,
+    test_openapi_drift.py, checks each against intake itself)."""
+
+    max_length: int
+    text: str
+    pattern: str | None = None
+    min_length: int | None = None
+    examples: tuple[str, ...] = ()
 
 
-# Shapes that tell clients (and the fuzzer) what a good value looks like; the service itself
-# is more lenient (any common phone format, priority words in any case).
-_FORMATS: dict[str, dict[str, Any]] = {
-    "customer_email": {"format": "email"},
-    "customer_phone": {"pattern": r"^\+[1-9][0-9]{7,14}$"},
-    "priority": {"examples": ["High", "medium", "alta", "p1", "3"]},
-    "subject": {"min_length": 1},
-    "description": {"min_length": 1},
-}
+# A phone written with its country code (+ or 00 first), then 8 to 15 digits among the
+# separators people type or paste: what intake takes whatever DEFAULT_PHONE_COUNTRY says
+# (normalize_phone). A national number is taken only when that setting says whose it is.
+_PHONE_SEPARATORS = r"[()\-./ \t\u00a0\u2009\u202f]"
+PHONE_PATTERN = rf"^(?:\+|00)(?:{_PHONE_SEPARATORS}*[0-9]){{8,15}}{_PHONE_SEPARATORS}*$"
+# The addresses intake takes (domain/contacts.py normalize_email): Zoho's inline-contact
+# pattern, a local part of at most 64 characters, with no two dots in a row and none last.
+# Written without ambiguity, so that no validator backtracks on it.
+_EMAIL_CHARS = r"[a-zA-Z0-9_+\-'&~]"
+EMAIL_PATTERN = (
+    rf"^(?![^@]{{65}})[a-zA-Z0-9_]{_EMAIL_CHARS}*(?:\.{_EMAIL_CHARS}+)*"
+    r"@(?:[a-zA-Z0-9]+(?:[\-_]+[a-zA-Z0-9]+)*\.)+[a-zA-Z]{2,22}$"
+)
+KEY_PATTERN = r"^[A-Za-z0-9._:\-]+$"  # intake.idempotency_key
+REQUEST_ID_PATTERN = r"^[A-Za-z0-9._:\-]{1,128}$"  # middleware.request_id_from
 
 
-def _field(name: str, limit: int, text: str) -> Schema:
-    return Schema(
-        type=OpenAPIType.STRING, max_length=limit, description=text, **_FORMATS.get(name, {})
+def _any_case(word: str) -> str:
+    return "".join(
+        f"[{re.escape(ch.upper())}{re.escape(ch)}]" if ch.upper() != ch else re.escape(ch)
+        for ch in word
     )
 
 
-def _fields_schema(fields: dict[str, tuple[int, str]]) -> Schema:
+# Every word parse_priority knows, in any case; empty means "the default priority".
+PRIORITY_PATTERN = "^(?:" + "|".join(_any_case(w) for w in sorted(KNOWN_PRIORITY_WORDS)) + ")?$"
+
+CUSTOMER_FIELDS: dict[str, FieldRule] = {
+    "customer_email": FieldRule(
+        MAX_EMAIL,
+        "The customer's email, an address Zoho Desk accepts (an email or a phone is required)",
+        pattern=EMAIL_PATTERN,
+        examples=("ana@example.com",),
+    ),
+    "customer_name": FieldRule(
+        intake.MAX_NAME,
+        "The customer's full name (a longer one is cut, kept whole in the description)",
+    ),
+    "customer_phone": FieldRule(
+        intake.MAX_PHONE,
+        "The customer's phone with its country code (+52 55 1234 5678, 0052 55 1234 5678), "
+        "any common separators, 8 to 15 digits; without a country code only when "
+        "DEFAULT_PHONE_COUNTRY is set (the pattern describes the form always accepted)",
+        pattern=PHONE_PATTERN,
+        examples=("+52 55 1234 5678", "+525512345678"),
+    ),
+    "subject": FieldRule(
+        intake.MAX_SUBJECT,
+        "Ticket subject (required; a longer one is cut, kept whole in the description)",
+        min_length=1,
+    ),
+    "description": FieldRule(
+        intake.MAX_DESCRIPTION, "Ticket text (required; a longer one is refused)", min_length=1
+    ),
+    "priority": FieldRule(
+        max(len(w) for w in KNOWN_PRIORITY_WORDS),
+        "High, Medium or Low in any case; also urgent, critical, p1-p5, 1-5, alta, media, "
+        "baja; empty: DEFAULT_PRIORITY; another word is refused",
+        pattern=PRIORITY_PATTERN,
+        examples=("High", "medium", "alta", "p1", "3"),
+    ),
+    "category": FieldRule(
+        intake.MAX_CATEGORY, "Ticket category (a longer one is dropped and noted)"
+    ),
+    "channel": FieldRule(
+        intake.MAX_CHANNEL,
+        "Zoho channel (default DEFAULT_CHANNEL; a longer one is dropped and noted)",
+    ),
+}
+ADMIN_FIELDS = {k: CUSTOMER_FIELDS[k] for k in ("subject", "description", "priority", "category")}
+# Fields intake refuses a ticket without, wherever they come from (so no transport marks
+# them required: the query may carry one and the body the other).
+REQUIRED = ("subject", "description")
+_ONCE = (
+    "Each field once, as a query parameter or in the body: a field given twice (in the query "
+    "and the body, or repeated) is refused, 400 naming it"
+)
+
+
+def _field(rule: FieldRule) -> Schema:
+    return Schema(
+        type=OpenAPIType.STRING,
+        max_length=rule.max_length,
+        min_length=rule.min_length,
+        pattern=rule.pattern,
+        examples=list(rule.examples) or None,
+        description=rule.text,
+    )
+
+
+def _fields_schema(fields: dict[str, FieldRule]) -> Schema:
     return Schema(
         type=OpenAPIType.OBJECT,
-        properties={name: _field(name, limit, text) for name, (limit, text) in fields.items()},
-        required=["subject", "description"],
-        description="Unknown fields are ignored. subject and description are required, in the "
-        "body or as query parameters",
+        properties={name: _field(rule) for name, rule in fields.items()},
+        description=f"Unknown fields are ignored. {' and '.join(REQUIRED)} are required, here or "
+        f"as query parameters. {_ONCE}",
     )
 
 
@@ -184,7 +257,7 @@ def _headers() -> list[Parameter]:
             name="Idempotency-Key",
             param_in="header",
             required=False,
-            schema=Schema(type=OpenAPIType.STRING, max_length=intake.MAX_KEY),
+            schema=Schema(type=OpenAPIType.STRING, max_length=intake.MAX_KEY, pattern=KEY_PATTERN),
             description="A repeated key with the same request answers with the first outcome "
             "and creates nothing new; with another request it is refused (422) "
             "(letters, digits and . _ : -)",
@@ -193,8 +266,9 @@ def _headers() -> list[Parameter]:
             name="X-Request-ID",
             param_in="header",
             required=False,
-            schema=Schema(type=OpenAPIType.STRING, max_length=128),
-            description="Correlation id for the logs, echoed back (a fresh one when absent)",
+            schema=Schema(type=OpenAPIType.STRING, max_length=128, pattern=REQUEST_ID_PATTERN),
+            description="Correlation id for the logs, echoed back; absent or another value: a "
+            "fresh one (never refused)",
         ),
     ]
 
@@ -211,14 +285,51 @@ def _with_files(schema: Schema) -> Schema:
     return Schema(
         type=OpenAPIType.OBJECT,
         properties={**(schema.properties or {}), "file": files},
-        required=schema.required,
         description=schema.description,
     )
 
 
-def _describe(
-    operation: Operation, fields: dict[str, tuple[int, str]], *, files: bool = False
-) -> None:
+def _header(text: str, *, required: bool = False, example: str | None = None) -> OpenAPIHeader:
+    return OpenAPIHeader(
+        schema=Schema(type=OpenAPIType.STRING, examples=[example] if example else None),
+        description=text,
+        required=required,
+    )
+
+
+_LOCATION = _header(
+    "/tickets/requests/<idempotency key>: the request's story (GET it)",
+    required=True,
+    example="/tickets/requests/order-4711",
+)
+_REPLAYED = _header("true: a repeated Idempotency-Key, answered with the first outcome")
+_RETRY_AFTER = _header("Seconds to wait before trying again", required=True, example="2")
+_RETRY_STORE = _header("Seconds to wait before trying again (the store's refusal: 2)", example="2")
+_CLOSE = _header("close: the connection is closed once the rest of the body is read and dropped")
+# Headers every ticket answer of these statuses carries (Litestar's ResponseSpec has none).
+_ANSWER_HEADERS: dict[str, dict[str, OpenAPIHeader]] = {
+    "201": {"Location": _LOCATION, "Idempotent-Replayed": _REPLAYED},
+    "202": {"Location": _LOCATION, "Idempotent-Replayed": _REPLAYED},
+    "413": {"Connection": _CLOSE},
+    "422": {"Idempotent-Replayed": _REPLAYED},
+    "429": {"Retry-After": _RETRY_AFTER},
+    "503": {"Retry-After": _RETRY_STORE},
+}
+
+
+def _describe_answers(operation: Operation) -> None:
+    for status, response in (operation.responses or {}).items():
+        if not isinstance(response, OpenAPIResponse):
+            continue
+        if status == "201":
+            response.description = "Created in Zoho Desk (status created or appended)"
+        response.headers = {**(response.headers or {}), **_ANSWER_HEADERS.get(status, {})}
+
+
+_LONG_URL = 2000  # characters past which some proxies and clients refuse a URL
+
+
+def _describe(operation: Operation, fields: dict[str, FieldRule], *, files: bool = False) -> None:
     schema = _fields_schema(fields)
     content = {
         "application/json": OpenAPIMediaType(schema=schema),
@@ -229,21 +340,25 @@ def _describe(
     operation.request_body = RequestBody(
         content=content,
         required=False,
-        description="The fields as a JSON object or a form body (curl -d)"
+        description="The fields as a JSON object (Content-Type: application/json) or a form "
+        "body (curl -d)"
         + (", or multipart/form-data with files (curl -F)" if files else "")
-        + "; the same fields may also come as query parameters, and the body wins",
+        + f"; or as query parameters. {_ONCE}",
     )
     query = [
         Parameter(
             name=name,
             param_in="query",
             required=False,
-            schema=_field(name, min(limit, MAX_QUERY_FIELD), text),
-            description=text,
+            schema=_field(rule),
+            description=rule.text + " (long text belongs in the body: proxies may refuse long URLs)"
+            if rule.max_length > _LONG_URL
+            else rule.text,
         )
-        for name, (limit, text) in fields.items()
+        for name, rule in fields.items()
     ]
     operation.parameters = [*query, *_headers()]
+    _describe_answers(operation)
 
 
 @dataclass
