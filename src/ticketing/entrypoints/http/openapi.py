@@ -156,7 +156,11 @@ class FieldRule:
 # separators people type or paste: what intake takes whatever DEFAULT_PHONE_COUNTRY says
 # (normalize_phone). A national number is taken only when that setting says whose it is.
 _PHONE_SEPARATORS = r"[()\-./ \t\u00a0\u2009\u202f]"
-PHONE_PATTERN = rf"^(?:\+|00)(?:{_PHONE_SEPARATORS}*[0-9]){{8,15}}{_PHONE_SEPARATORS}*$"
+# Between the two zeros of 00, intake drops only these (intake.customer_phone): not "/".
+_PREFIX_SEPARATORS = r"[()\-. \t\u00a0\u2009\u202f]"
+PHONE_PATTERN = (
+    rf"^(?:\+|0{_PREFIX_SEPARATORS}*0)(?:{_PHONE_SEPARATORS}*[0-9]){{8,15}}{_PHONE_SEPARATORS}*$"
+)
 # The addresses intake takes (domain/contacts.py normalize_email): Zoho's inline-contact
 # pattern, a local part of at most 64 characters, with no two dots in a row and none last.
 # Written without ambiguity, so that no validator backtracks on it.
