@@ -19,6 +19,7 @@ from ticketing import __version__
 from ticketing.container import Container, Services, start, stop
 from ticketing.entrypoints.background import run_background
 from ticketing.entrypoints.http import downloads, ops, stories, webhooks
+from ticketing.entrypoints.http.console import console_routers, template_config
 from ticketing.entrypoints.http.deps import Running
 from ticketing.entrypoints.http.errors import ErrorHandlers
 from ticketing.entrypoints.http.guard import api_key_guard
@@ -68,7 +69,9 @@ def create_app(
             downloads.reply_attachment,
             stories.RequestController,
             stories.pending,
+            *console_routers(settings.api_keys, settings.console_secret),
         ],
+        template_config=template_config(),
         dependencies=running.dependencies(),
         guards=[api_key_guard(settings.api_keys)],
         lifespan=[lifespan],
