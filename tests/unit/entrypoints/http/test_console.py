@@ -6,16 +6,18 @@ text escaped; a story found by any key, a 404 page when none."""
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 
 import pytest
 from dependency_injector import providers
 from litestar.testing import AsyncTestClient
 
+from ticketing.adapters.memory import InMemoryTicketStore
 from ticketing.adapters.memory_helpdesk import InMemoryHelpdesk
 from ticketing.application.intake import api_client, scoped_key
 from ticketing.container import Container
-from ticketing.domain.errors import HelpdeskRejected
+from ticketing.domain.errors import HelpdeskRejected, StoreUnavailable
+from ticketing.domain.model import DeadLetterSearch, TicketCreated
 from ticketing.entrypoints.http.app import create_app
 from ticketing.entrypoints.http.console.session import COOKIE
 
@@ -367,3 +369,48 @@ async def test_the_queue_lists_pending_tickets(helpdesk: InMemoryHelpdesk, clien
     assert "1 pending" in page
     assert scoped_key(CLIENT, "k5") in page
     assert "Zoho is down for a moment" in page
+
+
+# -- a store in trouble -----------------------------------------------------------------------
+
+
+class TroubledStore(InMemoryTicketStore):
+    """An in-memory store whose created events and dead letters cannot be read."""
+
+    async def recent_created(self, limit: int) -> Sequence[TicketCreated]:
+        raise StoreUnavailable("Redis at fake:6379 failed (reading the created events)")
+
+    async def find_dead(self, *, reason: str | None = None, limit: int = 100) -> DeadLetterSearch:
+        raise StoreUnavailable("Redis at fake:6379 failed (listing the dead letters)")
+
+
+@pytest.fixture
+async def troubled() -> AsyncIterator[Client]:
+    container = make_container({"API_KEYS": API_KEY})
+    container.store.override(providers.Object(TroubledStore(container.clock())))
+    async with console_client(container) as test_client:
+        yield test_client
+
+
+async def test_the_overview_still_shows_when_the_created_events_cannot_be_read(
+    troubled: Client,
+) -> None:
+    """The recent tickets say why they are missing; the rest of the overview is there."""
+    await log_in(troubled)
+    page = await troubled.get("/console/")
+    assert page.status_code == 200
+    assert "Could not read the created events: Redis at fake:6379 failed" in page.text
+    assert 'id="health-status"' in page.text
+    tickets = await troubled.get("/console/tickets")
+    assert "Could not read the created events" in tickets.text
+
+
+async def test_a_page_the_store_cannot_answer_is_an_html_page_saying_why(
+    troubled: Client,
+) -> None:
+    """The dead letters when the store fails: a 503 page with the store's one line, not JSON."""
+    await log_in(troubled)
+    page = await troubled.get("/console/dead")
+    assert page.status_code == 503
+    assert page.headers["content-type"].startswith("text/html")
+    assert "Redis at fake:6379 failed (listing the dead letters)" in page.text
