@@ -252,6 +252,14 @@ def _keys(value: str) -> tuple[str, ...]:
     return keys
 
 
+def _console_secret(value: str) -> str | None:
+    if not value:
+        return None
+    if len(value) < 32:
+        raise ValueError("the console secret must be at least 32 characters long")
+    return value
+
+
 def _webhook_token(value: str) -> str | None:
     if not value:
         return None
@@ -363,6 +371,8 @@ class Settings:
     zoho_max_concurrency: int = setting("ZOHO_MAX_CONCURRENCY", _int(1, 100), "10")
     zoho_timeout: float = setting("ZOHO_TIMEOUT", _float(0.1, 300), "15")
     api_keys: tuple[str, ...] = setting("API_KEYS", _keys, "")
+    # Signs the console's session cookies; unset: derived from API_KEYS (a fleet agrees).
+    console_secret: str | None = setting("CONSOLE_SECRET", _console_secret, "")
     default_priority: Priority = setting(  # noqa: RUF009 (a declaration)
         "DEFAULT_PRIORITY", _priority, "Medium"
     )
@@ -559,6 +569,7 @@ class Settings:
             self.zoho_refresh_token,
             self.zoho_authorization_code,
             *self.api_keys,
+            self.console_secret,
             redis_password(self.redis_url),
             self.zoho_webhook_token,
             *(token for _, token in self.attachment_host_tokens),
@@ -572,6 +583,7 @@ class Settings:
             "zoho_refresh_token",
             "zoho_authorization_code",
             "api_keys",
+            "console_secret",
             "zoho_webhook_token",
         }
         out: dict[str, object] = {}

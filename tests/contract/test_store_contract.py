@@ -447,6 +447,24 @@ async def test_complete_without_ledger_still_records_and_emits(backend: Backend)
     assert len(await backend.events()) == 1
 
 
+async def test_recent_created_is_the_created_stream_newest_first(backend: Backend) -> None:
+    """recent_created reads the created events back, newest first and at most ``limit``: the
+    console's "recent tickets" come from what the stream holds, nothing else."""
+    for key in ("k1", "k2", "k3"):
+        draft = make_draft(key)
+        await backend.store.accept(draft)
+        await backend.store.complete(key, *created(draft, ticket_id=f"t-{key}"))
+    held = [event["request_id"] for event in await backend.events()]
+    recent = await backend.store.recent_created(2)
+    assert [event.request_id for event in recent] == held[::-1][:2]
+    if backend.kind != "cluster":  # a cluster's events reach the stream through the outbox
+        assert [(e.request_id, e.ticket_id) for e in recent] == [
+            ("req-k3", "t-k3"),
+            ("req-k2", "t-k2"),
+        ]
+    assert await backend.store.recent_created(0) == []
+
+
 # -- dead letters ---------------------------------------------------------------------------
 
 
@@ -1003,6 +1021,16 @@ async def test_created_events_older_than_the_retention_are_trimmed(backend: Back
     await store.accept(draft)
     await store.complete("k1", *created(draft))
     assert [event["incident_id"] for event in await b.events()] == ["k1"]
+
+
+@redis_only
+async def test_recent_created_leaves_out_an_entry_it_cannot_read(backend: Backend) -> None:
+    """Another program's entry on the created stream is left out, not a failure."""
+    draft = make_draft("k1")
+    await backend.store.accept(draft)
+    await backend.store.complete("k1", *created(draft))
+    await backend.redis.xadd(backend.redis_store.created_stream, {"payload": "{}"})
+    assert [e.request_id for e in await backend.store.recent_created(5)] == ["req-k1"]
 
 
 @redis_only

@@ -331,6 +331,9 @@ class InMemoryTicketStore:
             entries.append(PendingEntry(entry_id, fields.get("key", ""), at))
         return entries
 
+    async def recent_created(self, limit: int) -> Sequence[TicketCreated]:
+        return list(reversed(self.events[-limit:])) if limit > 0 else []
+
     async def bury_raw(self, payload: str, reason: str, origin: str) -> None:
         payload, reason = cut_payload(payload, reason, self.dead_payload_bytes)
         for letter in self._dead.values():

@@ -12,7 +12,13 @@ from ticketing.application.tickets import DrainQueue
 from ticketing.domain.breaker import BreakerState
 from ticketing.domain.errors import TicketingError
 from ticketing.domain.model import Department, DrainReport
-from ticketing.domain.ports import AuthorizationServer, Credentials, QueueMonitor, QuotaMeter
+from ticketing.domain.ports import (
+    AuthorizationServer,
+    Credentials,
+    QueueMonitor,
+    QuotaMeter,
+    TokenStatus,
+)
 
 
 class ListDepartments:
@@ -180,6 +186,16 @@ class CheckHealth:
         except TicketingError as exc:
             return StoreCheck(True, pending, dead, error=exc.message)
         return StoreCheck(True, pending, dead)
+
+    async def tokens(self) -> TokenStatus | None:
+        """The tokens' non-secret facts and the refresh budget (the console shows them);
+        None without credentials here or when they cannot be read now."""
+        if self._credentials is None:
+            return None
+        try:
+            return await self._credentials.report()
+        except TicketingError:
+            return None
 
     async def _credentials_problem(self) -> tuple[bool | None, str | None]:
         """Whether the credentials work without an operator (None: cannot say), and why Zoho

@@ -97,6 +97,17 @@ class PendingView:
     last_error_at: datetime | None
 
 
+class RecentTickets:
+    """The newest created events (tickets created, follow-ups appended), newest first: what
+    the created-event stream still holds."""
+
+    def __init__(self, index: RequestIndex) -> None:
+        self._index = index
+
+    async def __call__(self, limit: int = 20) -> Sequence[TicketCreated]:
+        return await self._index.recent_created(limit)
+
+
 class ListPending:
     """The oldest entries of the pending queue, each with its ledger's attempts and error."""
 

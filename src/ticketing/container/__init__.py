@@ -35,7 +35,7 @@ from ticketing.application.operations import (
     ReplayDeadLetters,
 )
 from ticketing.application.queries import AuthorizationUrl, ListDepartments
-from ticketing.application.story import ListPending, ShowRequest
+from ticketing.application.story import ListPending, RecentTickets, ShowRequest
 from ticketing.application.sync.access import SyncAccess
 from ticketing.application.tickets import (
     DrainQueue,
@@ -308,6 +308,7 @@ class Container(containers.DeclarativeContainer):
         reject=providers.Singleton(RejectMessage, store),
         story=providers.Singleton(ShowRequest, store, store, attachments.provided.work),
         pending=providers.Singleton(ListPending, store, store, clock),
+        recent=providers.Singleton(RecentTickets, store),
         mode=mode,
         metrics=providers.Singleton(watch_metrics, metrics, store, helpdesk, tokens, zoho),
         liveness=liveness,

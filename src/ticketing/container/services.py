@@ -37,7 +37,7 @@ from ticketing.application.queries import (
     CheckHealth,
     ListDepartments,
 )
-from ticketing.application.story import ListPending, ShowRequest
+from ticketing.application.story import ListPending, RecentTickets, ShowRequest
 from ticketing.application.sync.access import SyncAccess
 from ticketing.application.tickets import DrainQueue, SubmitTicket
 from ticketing.application.tickets.drain import TakeOver
@@ -155,6 +155,7 @@ class Services:
     reject: RejectMessage
     story: ShowRequest  # one request's story (GET /tickets/requests/{key}, ticketing show)
     pending: ListPending  # the pending queue listed (GET /queue/pending, queue list)
+    recent: RecentTickets  # the newest created events (the console's recent tickets)
     mode: str
     metrics: PrometheusMetrics | None = None
     # This process's name and heartbeat (None without Redis): the inbound consumer asks it who

@@ -18,6 +18,7 @@ from ticketing.adapters.codec import (
     PayloadError,
     cut_payload,
     decode_draft,
+    decode_event,
     encode_draft,
     encode_event,
     format_datetime,
@@ -414,6 +415,19 @@ class RedisTicketStore:
             key = _decode_map(fields).get("key", "")
             entries.append(PendingEntry(entry_id, key, _entry_time(entry_id)))
         return entries
+
+    async def recent_created(self, limit: int) -> Sequence[TicketCreated]:
+        if limit <= 0:
+            return []
+        with store_errors(self._client, "reading the created events"):
+            raw = await self._client.xrevrange(self.created_stream, count=limit)
+        events: list[TicketCreated] = []
+        for _, fields in raw or []:
+            try:
+                events.append(decode_event(_decode_map(fields).get("payload", "")))
+            except PayloadError:
+                continue  # another program's entry: not ours to show
+        return events
 
     async def bury_raw(self, payload: str, reason: str, origin: str) -> None:
         """A dead letter for a message, unless the same message from the same origin is in the

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from ticketing.domain.model import DeadLetter, DeadLetterSearch, PendingEntry
+from ticketing.domain.model import DeadLetter, DeadLetterSearch, PendingEntry, TicketCreated
 from ticketing.domain.ports.pipeline import PendingQueue, TicketLedger
 
 
@@ -62,6 +62,11 @@ class RequestIndex(Protocol):
 
     async def pending_entries(self, limit: int) -> Sequence[PendingEntry]:
         """The oldest ``limit`` entries of the pending queue, oldest first."""
+        ...
+
+    async def recent_created(self, limit: int) -> Sequence[TicketCreated]:
+        """The newest ``limit`` created events (the created-event stream, capped as it is
+        kept), newest first; an event that cannot be read is left out."""
         ...
 
 

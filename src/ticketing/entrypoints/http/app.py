@@ -18,6 +18,7 @@ from litestar.types import Receive, Scope, Send
 from ticketing.container import SANDBOX_PAGES_PATH, Container, Services, start, stop
 from ticketing.entrypoints.background import run_background
 from ticketing.entrypoints.http import docs, downloads, ops, stories, webhooks
+from ticketing.entrypoints.http.console import console_routers, template_config
 from ticketing.entrypoints.http.deps import Running
 from ticketing.entrypoints.http.errors import ErrorHandlers
 from ticketing.entrypoints.http.guard import api_key_guard
@@ -70,7 +71,9 @@ def create_app(
             stories.RequestController,
             stories.pending,
             docs.assets_router(),
+            *console_routers(settings.api_keys, settings.console_secret),
         ],
+        template_config=template_config(),
         dependencies=running.dependencies(),
         guards=[api_key_guard(settings.api_keys)],
         lifespan=[lifespan],
