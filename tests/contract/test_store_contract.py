@@ -36,6 +36,7 @@ from ticketing.adapters.redis.pubsub import open_pubsub
 from ticketing.adapters.redis.store import PENDING_STREAM, RedisTicketStore
 from ticketing.adapters.redis.threads import RedisThreadIndex
 from ticketing.adapters.redis.tokens import RedisTokenStore
+from ticketing.application.operations import DeleteDeadLetters, ReplayDeadLetters
 from ticketing.domain.attachments import AttachmentSpec
 from ticketing.domain.errors import NotFound, StoreUnavailable, TicketTaken
 from ticketing.domain.model import (
@@ -1387,3 +1388,19 @@ async def test_staged_bytes_are_read_back_in_chunks_and_deleted(backend: Backend
     assert b"".join([c async for c in source.chunks()]) == data  # read again: the same
     await blobs.delete(["k1#0"])
     assert await blobs.open("k1#0") is None
+
+
+@pytest.mark.parametrize("entry_id", ["99999999999999999999-0", "1-18446744073709551616", "x-1"])
+async def test_an_id_no_stream_can_hold_is_not_found_not_a_store_failure(
+    backend: Backend, entry_id: str
+) -> None:
+    """Past 64 bits (or not digits), an id names no dead letter: the use cases say "not found"
+    without asking the store, which on Redis would fail (ERR Invalid stream ID)."""
+    await backend.store.bury_raw("raw", "unreadable", "somewhere")
+    for use_case, done in (
+        (DeleteDeadLetters(backend.store).these, "nothing deleted"),
+        (ReplayDeadLetters(backend.store).these, "nothing replayed"),
+    ):
+        with pytest.raises(NotFound, match=f"no dead letter {entry_id} .*{done}"):
+            await use_case([entry_id])
+    assert await backend.store.dead_count() == 1

@@ -7,7 +7,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from ticketing.domain.errors import NotFound
-from ticketing.domain.model import DeadLetter, DeadLetterSearch
+from ticketing.domain.model import DeadLetter, DeadLetterSearch, is_entry_id
 from ticketing.domain.ports import DeadLetters, QueueMonitor
 
 # Dead letters replayed per store call: a long replay shows progress between batches.
@@ -86,6 +86,11 @@ class ListDeadLetters:
         return await self._dead.dead_count()
 
 
+def _well_formed(entry_ids: Sequence[str]) -> list[str]:
+    """The ids a store can be asked about; the others name no dead letter."""
+    return [entry_id for entry_id in entry_ids if is_entry_id(entry_id)]
+
+
 def _named(entry_ids: Sequence[str], known: set[str], done: str) -> None:
     """Raise NotFound naming the ids that are not dead letters (``done``: what did not
     happen then, "nothing replayed")."""
@@ -110,7 +115,7 @@ class DeleteDeadLetters:
         Raises:
             NotFound: an id names no dead letter; nothing is deleted then.
         """
-        _named(entry_ids, await self._dead.known_dead(entry_ids), "nothing deleted")
+        _named(entry_ids, await self._dead.known_dead(_well_formed(entry_ids)), "nothing deleted")
         return await self._dead.delete_dead(entry_ids)
 
     async def matching(
@@ -169,7 +174,7 @@ class ReplayDeadLetters:
             NotFound: an id names no dead letter (a typo, or replayed already); nothing is
                 replayed then, and the message names the ids.
         """
-        _named(entry_ids, await self._dead.known_dead(entry_ids), "nothing replayed")
+        _named(entry_ids, await self._dead.known_dead(_well_formed(entry_ids)), "nothing replayed")
         moved = 0
         for start in range(0, len(entry_ids), self._batch):
             moved += await self._dead.replay_dead(entry_ids[start : start + self._batch])

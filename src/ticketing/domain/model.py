@@ -462,6 +462,21 @@ class PendingEntry:
     queued_at: datetime
 
 
+# A dead letter's id as a store gives it (a Redis stream id, ``<ms>-<seq>``), for documents.
+ENTRY_ID_PATTERN = r"^\d{1,20}-\d{1,20}$"
+_STREAM_ID_PART_MAX = 2**64 - 1
+
+
+def is_entry_id(text: str) -> bool:
+    """Whether ``text`` can name a dead letter: ``<ms>-<seq>``, each a 64-bit number. Any other
+    text names none, and is never sent to a store (Redis would refuse it as its own error)."""
+    ms, dash, seq = text.partition("-")
+    return bool(dash) and all(
+        part.isascii() and part.isdigit() and len(part) <= 20 and int(part) <= _STREAM_ID_PART_MAX
+        for part in (ms, seq)
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class DeadLetter:
     """An entry that can never succeed, with why."""

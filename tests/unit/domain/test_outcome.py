@@ -6,7 +6,14 @@ from datetime import UTC, datetime
 
 import pytest
 
-from ticketing.domain.model import DeadLetter, Outcome, Source, TicketCreated, TicketState
+from ticketing.domain.model import (
+    DeadLetter,
+    Outcome,
+    Source,
+    TicketCreated,
+    TicketState,
+    is_entry_id,
+)
 
 AT = datetime(2026, 11, 27, 10, 0, tzinfo=UTC)
 
@@ -80,3 +87,21 @@ def test_a_dead_letter_matches_a_piece_of_its_reason_in_any_case() -> None:
     assert letter.matches(None)
     assert letter.matches("R")
     assert not letter.matches("x")
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("1733250000000-0", True),
+        ("18446744073709551615-18446744073709551615", True),
+        ("18446744073709551616-0", False),  # past 64 bits: no stream id
+        ("1-1x", False),
+        ("1733250000000", False),
+        ("-1", False),
+        ("1--1", False),
+        ("١٢-٣", False),  # digits, but not ASCII ones
+        ("", False),
+    ],
+)
+def test_an_entry_id_is_a_stream_id(text: str, expected: bool) -> None:
+    assert is_entry_id(text) is expected

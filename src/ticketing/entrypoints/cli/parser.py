@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import re
 import sys
 from collections.abc import Sequence
 from typing import NoReturn
 
 from ticketing import __version__
+from ticketing.domain.model import is_entry_id
 from ticketing.entrypoints.cli import supervise
 from ticketing.entrypoints.cli.admin import AdminBody, with_services
 from ticketing.entrypoints.cli.commands import auth, desk, doctor, queue, story, webhooks
@@ -44,15 +44,10 @@ def _port(text: str) -> int:
     return value
 
 
-_ENTRY_ID = re.compile(r"(\d{1,20})-(\d{1,20})")
-_STREAM_ID_MAX = 2**64 - 1
-
-
 def _entry_id(text: str) -> str:
     """A dead-letter entry id as `queue dead` shows it (a Redis stream id, ``<ms>-<seq>``),
     checked here: Redis would refuse a malformed one as a failure of its own (exit 5)."""
-    found = _ENTRY_ID.fullmatch(text.strip())
-    if found is None or any(int(part) > _STREAM_ID_MAX for part in found.groups()):
+    if not is_entry_id(text.strip()):
         raise argparse.ArgumentTypeError(
             f"{text!r} is not a dead-letter entry id (like 1733250000000-0, "
             "as `ticketing queue dead` lists them)"

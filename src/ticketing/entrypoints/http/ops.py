@@ -14,6 +14,7 @@ from litestar.status_codes import HTTP_200_OK
 
 from ticketing import __version__
 from ticketing.adapters.prometheus import CONTENT_TYPE
+from ticketing.domain.model import ENTRY_ID_PATTERN
 from ticketing.entrypoints.http import openapi
 from ticketing.entrypoints.http.deps import ServicesDep
 from ticketing.entrypoints.schemas import (
@@ -142,7 +143,7 @@ async def health(services: ServicesDep) -> Response[openapi.HealthOut]:
 
 
 # A dead letter's id as listed (a Redis stream id); anything else is a 400 before Redis.
-EntryId = Annotated[str, PathParameter(pattern=r"^\d{1,20}-\d{1,20}$", max_length=41)]
+EntryId = Annotated[str, PathParameter(pattern=ENTRY_ID_PATTERN, max_length=41)]
 _NO_LETTER = {
     400: openapi.error_response("entry_id is not a dead-letter id (like 1733250000000-0)"),
     404: openapi.error_response("No dead letter with that id (replayed or deleted already)"),
