@@ -73,7 +73,9 @@ def serve(args: argparse.Namespace) -> int:
         @app.on_startup.append
         async def _announce(app_: Any) -> None:
             describe_start(app_.state.services)
-            log.info("listening on %s (OpenAPI at /schema)", url_of(host, port))
+            log.info(
+                "listening on %s (API docs at /schema, the console at /console)", url_of(host, port)
+            )
             if pages:
                 log.info("the sandbox's tickets, one page each (their web_url): %s", pages)
 
