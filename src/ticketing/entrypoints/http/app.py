@@ -71,7 +71,7 @@ def create_app(
             stories.RequestController,
             stories.pending,
             docs.assets_router(),
-            *console_routers(settings.api_keys, settings.console_secret),
+            *console_routers(settings),
         ],
         template_config=template_config(),
         dependencies=running.dependencies(),

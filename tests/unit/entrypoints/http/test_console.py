@@ -5,6 +5,7 @@ text escaped; a story found by any key, a 404 page when none."""
 
 from __future__ import annotations
 
+import html
 import re
 from collections.abc import AsyncIterator, Sequence
 
@@ -19,7 +20,7 @@ from ticketing.container import Container
 from ticketing.domain.errors import HelpdeskRejected, StoreUnavailable
 from ticketing.domain.model import DeadLetterSearch, TicketCreated
 from ticketing.entrypoints.http.app import create_app
-from ticketing.entrypoints.http.console.session import COOKIE
+from ticketing.entrypoints.http.console.session import COOKIE, LOGIN_COOKIE
 
 from tests.support.http import API_KEY, OLD_FORM, make_container
 
@@ -57,8 +58,19 @@ async def client(keyed: Container) -> AsyncIterator[Client]:
         yield test_client
 
 
+async def login_token(client: Client) -> dict[str, str]:
+    """The login form's CSRF field (its GET sets the pre-session cookie the client keeps)."""
+    form = await client.get("/console/login")
+    assert form.status_code == 200, form.text
+    return {"csrf": csrf_of(form.text)}
+
+
 async def log_in(client: Client) -> None:
-    response = await client.post("/console/login", data={"key": API_KEY})
+    """A new session (any earlier one dropped), through the form as a browser does."""
+    client.cookies.clear()
+    response = await client.post(
+        "/console/login", data={**await login_token(client), "key": API_KEY}
+    )
     assert response.status_code == 303, response.text
 
 
@@ -69,13 +81,15 @@ def csrf_of(html: str) -> str:
 
 
 async def dead_letter(
-    client: Client, helpdesk: InMemoryHelpdesk, key: str = "k1", *, subject: str = "Test"
+    client: Client,
+    helpdesk: InMemoryHelpdesk,
+    key: str = "k1",
+    *,
+    subject: str = "Test",
+    reason: str = "<script>alert('reason')</script> refused",
 ) -> str:
     """A ticket Zoho refuses for good (a dead letter); its entry id."""
-    helpdesk.fail_next(
-        "create_ticket",
-        HelpdeskRejected("<script>alert('reason')</script> refused", status=422, field="x"),
-    )
+    helpdesk.fail_next("create_ticket", HelpdeskRejected(reason, status=422, field="x"))
     response = await client.post(
         "/tickets/customer",
         data={**OLD_FORM, "subject": subject},
@@ -92,7 +106,9 @@ async def dead_letter(
 async def test_the_right_key_logs_in_with_a_strict_http_only_cookie(client: Client) -> None:
     """The login sets an HttpOnly, SameSite=Strict cookie for /console holding a signed
     session, not the key, and redirects to the overview."""
-    response = await client.post("/console/login", data={"key": API_KEY})
+    response = await client.post(
+        "/console/login", data={**await login_token(client), "key": API_KEY}
+    )
     assert (response.status_code, response.headers["location"]) == (303, "/console")
     cookie = response.headers["set-cookie"]
     assert cookie.startswith(f"{COOKIE}=")
@@ -109,13 +125,17 @@ async def test_the_right_key_logs_in_with_a_strict_http_only_cookie(client: Clie
 async def test_the_cookie_is_secure_over_https(keyed: Container) -> None:
     """A login over https marks the cookie Secure."""
     async with console_client(keyed, "https://testserver.local") as client:
-        response = await client.post("/console/login", data={"key": API_KEY})
+        response = await client.post(
+            "/console/login", data={**await login_token(client), "key": API_KEY}
+        )
         assert "Secure" in response.headers["set-cookie"]
 
 
 async def test_a_wrong_key_is_the_form_again_with_a_401_and_no_cookie(client: Client) -> None:
     """A wrong key: the form again, one clear error, 401, no cookie."""
-    response = await client.post("/console/login", data={"key": "wrong-key-0123456789"})
+    response = await client.post(
+        "/console/login", data={**await login_token(client), "key": "wrong-key-0123456789"}
+    )
     assert response.status_code == 401
     assert "set-cookie" not in response.headers
     assert response.text.count("wrong API key") == 1
@@ -126,8 +146,12 @@ async def test_a_wrong_key_is_the_form_again_with_a_401_and_no_cookie(client: Cl
 async def test_too_many_wrong_keys_are_refused_for_a_while(client: Client) -> None:
     """After 20 wrong keys from one address even the right one gets 429 with Retry-After."""
     for _ in range(20):
-        await client.post("/console/login", data={"key": "wrong-key-0123456789"})
-    response = await client.post("/console/login", data={"key": API_KEY})
+        await client.post(
+            "/console/login", data={**await login_token(client), "key": "wrong-key-0123456789"}
+        )
+    response = await client.post(
+        "/console/login", data={**await login_token(client), "key": API_KEY}
+    )
     assert response.status_code == 429
     assert int(response.headers["retry-after"]) > 0
     assert "set-cookie" not in response.headers
@@ -414,3 +438,220 @@ async def test_a_page_the_store_cannot_answer_is_an_html_page_saying_why(
     assert page.status_code == 503
     assert page.headers["content-type"].startswith("text/html")
     assert "Redis at fake:6379 failed (listing the dead letters)" in page.text
+
+
+# -- bulk actions -----------------------------------------------------------------------------
+
+
+def dead_keys(html: str) -> list[str]:
+    """The dead letters a page lists, by their key (the label of a keyed letter)."""
+    return sorted(k.rsplit("/", 1)[-1] for k in re.findall(r'<strong class="key">([^<]+)<', html))
+
+
+async def three_letters(client: Client, helpdesk: InMemoryHelpdesk) -> None:
+    """k1 and k2 refused for an unknown department, k3 for a bad email."""
+    await dead_letter(client, helpdesk, "k1", reason="departmentId 99 does not exist")
+    await dead_letter(client, helpdesk, "k2", reason="departmentId 99 does not exist")
+    await dead_letter(client, helpdesk, "k3", reason="email is invalid")
+
+
+async def test_purge_matching_asks_with_the_count_and_only_the_second_post_deletes(
+    helpdesk: InMemoryHelpdesk, client: Client
+) -> None:
+    """Purge matching shows "Delete 2 dead letter(s) matching 'Department' for good?" and
+    deletes nothing; its confirmation deletes those two, says "deleted 2" and leaves the
+    letter that does not match."""
+    await three_letters(client, helpdesk)
+    await log_in(client)
+    page = await client.get("/console/dead?reason=Department")
+    assert "Purge matching" in page.text
+    token = csrf_of(page.text)
+    asked = await client.post("/console/dead/purge", data={"csrf": token, "reason": "Department"})
+    assert asked.status_code == 200
+    question = html.unescape(asked.text)
+    assert "Delete 2 dead letter(s) matching 'Department' for good?" in question
+    assert 'action="/console/dead/purge/confirmed"' in asked.text
+    assert 'href="/console/dead?reason=Department" id="cancel"' in asked.text
+    assert "refresh" not in asked.text  # a question does not reload itself
+    assert dead_keys((await client.get("/console/dead")).text) == ["k1", "k2", "k3"]
+    done = await client.post(
+        "/console/dead/purge/confirmed", data={"csrf": csrf_of(asked.text), "reason": "Department"}
+    )
+    assert done.status_code == 303
+    assert done.headers["location"] == "/console/dead?done=deleted&n=2&reason=Department"
+    after = await client.get(done.headers["location"])
+    assert '<p class="flash" role="status">deleted 2</p>' in after.text
+    assert dead_keys((await client.get("/console/dead")).text) == ["k3"]
+
+
+async def test_purge_without_a_filter_deletes_every_letter(
+    helpdesk: InMemoryHelpdesk, client: Client
+) -> None:
+    """With no filter the question counts every letter and the confirmation deletes all."""
+    await three_letters(client, helpdesk)
+    await log_in(client)
+    token = csrf_of((await client.get("/console/dead")).text)
+    asked = await client.post("/console/dead/purge", data={"csrf": token, "reason": ""})
+    assert "Delete 3 dead letter(s) for good?" in asked.text
+    done = await client.post("/console/dead/purge/confirmed", data={"csrf": token})
+    assert done.headers["location"] == "/console/dead?done=deleted&n=3"
+    assert dead_keys((await client.get("/console/dead")).text) == []
+
+
+async def test_bulk_actions_without_the_csrf_token_do_nothing(
+    helpdesk: InMemoryHelpdesk, client: Client
+) -> None:
+    """Either step of Purge or Replay all without this session's token is a 403 page and
+    every letter stays."""
+    await three_letters(client, helpdesk)
+    await log_in(client)
+    for path in ("purge", "purge/confirmed", "replay", "replay/confirmed"):
+        for data in ({"reason": "Department"}, {"csrf": "wrong", "reason": ""}):
+            response = await client.post(f"/console/dead/{path}", data=data)
+            assert response.status_code == 403, path
+            assert "nothing was done" in response.text
+    assert dead_keys((await client.get("/console/dead")).text) == ["k1", "k2", "k3"]
+
+
+async def test_nothing_to_purge_or_replay_says_so(
+    helpdesk: InMemoryHelpdesk, client: Client
+) -> None:
+    """When nothing matches, no question: straight back with "nothing to purge" (or
+    replay), naming the filter; the page offers no bulk button then."""
+    await dead_letter(client, helpdesk, "k1", reason="email is invalid")
+    await log_in(client)
+    page = await client.get("/console/dead?reason=department")
+    assert "Purge matching" not in page.text
+    token = csrf_of(page.text)
+    for action, word in (("purge", "purge"), ("replay", "replay")):
+        back = await client.post(
+            f"/console/dead/{action}", data={"csrf": token, "reason": "department"}
+        )
+        assert back.status_code == 303
+        shown = html.unescape((await client.get(back.headers["location"])).text)
+        assert f"nothing to {word}: no dead letters matching 'department'" in shown
+    confirmed = await client.post(
+        "/console/dead/purge/confirmed", data={"csrf": token, "reason": "department"}
+    )
+    shown = (await client.get(confirmed.headers["location"])).text
+    assert "nothing to purge" in shown
+    assert dead_keys(shown) == []  # filtered
+    assert dead_keys((await client.get("/console/dead")).text) == ["k1"]
+
+
+async def test_replay_all_matching_asks_then_replays_only_the_matching(
+    helpdesk: InMemoryHelpdesk, client: Client
+) -> None:
+    """Replay all matching asks "Replay 2 dead letter(s) matching 'department'?" and moves
+    nothing; its confirmation puts those two back on the queue, says "replayed 2" and leaves
+    the other letter dead."""
+    await three_letters(client, helpdesk)
+    await log_in(client)
+    token = csrf_of((await client.get("/console/dead?reason=department")).text)
+    asked = await client.post("/console/dead/replay", data={"csrf": token, "reason": "department"})
+    assert asked.status_code == 200
+    assert "Replay 2 dead letter(s) matching 'department'?" in html.unescape(asked.text)
+    assert dead_keys((await client.get("/console/dead")).text) == ["k1", "k2", "k3"]
+    done = await client.post(
+        "/console/dead/replay/confirmed", data={"csrf": token, "reason": "department"}
+    )
+    assert done.headers["location"] == "/console/dead?done=replayed&n=2&reason=department"
+    assert "replayed 2" in (await client.get(done.headers["location"])).text
+    assert dead_keys((await client.get("/console/dead")).text) == ["k3"]
+    queue = (await client.get("/console/queue")).text
+    assert scoped_key(CLIENT, "k1") in queue
+    assert scoped_key(CLIENT, "k2") in queue
+    assert scoped_key(CLIENT, "k3") not in queue
+
+
+async def test_replay_all_without_a_filter_replays_every_letter(
+    helpdesk: InMemoryHelpdesk, client: Client
+) -> None:
+    """No filter: ReplayDeadLetters.every, as `ticketing queue replay --all`."""
+    await three_letters(client, helpdesk)
+    await log_in(client)
+    token = csrf_of((await client.get("/console/dead")).text)
+    asked = await client.post("/console/dead/replay", data={"csrf": token})
+    assert "Replay 3 dead letter(s)?" in asked.text
+    done = await client.post("/console/dead/replay/confirmed", data={"csrf": token})
+    assert done.headers["location"] == "/console/dead?done=replayed&n=3"
+    assert dead_keys((await client.get("/console/dead")).text) == []
+
+
+# -- login CSRF -------------------------------------------------------------------------------
+
+
+async def test_a_login_without_the_forms_token_is_refused_and_sets_no_cookie(
+    client: Client,
+) -> None:
+    """Login CSRF: the right key posted without the token, with a wrong one, or with a token
+    but not the pre-session cookie it belongs to (another browser's form) is a 403 with no
+    session cookie; the pages still need a login."""
+    form = await login_token(client)
+    assert client.cookies.get(LOGIN_COOKIE)
+    for data in ({"key": API_KEY}, {"key": API_KEY, "csrf": "wrong"}):
+        response = await client.post("/console/login", data=data)
+        assert response.status_code == 403
+        assert "set-cookie" not in response.headers
+    client.cookies.clear()  # an attacker's page: a token of its own form, not the cookie
+    response = await client.post("/console/login", data={**form, "key": API_KEY})
+    assert response.status_code == 403
+    assert "set-cookie" not in response.headers
+    assert (await client.get("/console/")).status_code == 303
+
+
+async def test_the_login_form_sets_a_short_lived_strict_pre_session_cookie(
+    client: Client,
+) -> None:
+    """The form's GET sets an HttpOnly, SameSite=Strict cookie for /console/login that lasts
+    an hour; a reload keeps it; a wrong key keeps the form usable; a login clears it."""
+    first = await client.get("/console/login")
+    cookie = first.headers["set-cookie"]
+    assert cookie.startswith(f"{LOGIN_COOKIE}=")
+    assert "HttpOnly" in cookie
+    assert "samesite=strict" in cookie.lower()
+    assert "Path=/console/login" in cookie
+    assert "Max-Age=3600" in cookie
+    again = await client.get("/console/login")
+    assert "set-cookie" not in again.headers
+    assert csrf_of(again.text) == csrf_of(first.text)
+    wrong = await client.post(
+        "/console/login", data={"csrf": csrf_of(first.text), "key": "wrong-key-0123456789"}
+    )
+    assert wrong.status_code == 401
+    assert csrf_of(wrong.text) == csrf_of(first.text)
+    right = await client.post("/console/login", data={"csrf": csrf_of(wrong.text), "key": API_KEY})
+    assert right.status_code == 303
+    cleared = [c for c in right.headers.get_list("set-cookie") if c.startswith(LOGIN_COOKIE)]
+    assert len(cleared) == 1
+    assert "Max-Age=0" in cleared[0]
+
+
+# -- a fleet ----------------------------------------------------------------------------------
+
+
+async def test_two_instances_from_the_same_settings_accept_each_others_session_and_token() -> None:
+    """Without API_KEYS or CONSOLE_SECRET, two apps built from the same settings (Zoho's
+    client credentials) sign alike: a session and CSRF token from one act on the other;
+    an instance with other credentials refuses them."""
+    env = {"ZOHO_CLIENT_ID": "1000.fakeconsoleclient", "ZOHO_CLIENT_SECRET": "fake-secret-one"}
+    other_env = {**env, "ZOHO_CLIENT_SECRET": "fake-secret-two"}
+    first = make_container(env)
+    helpdesk = InMemoryHelpdesk(clock=first.clock())
+    first.zoho.override(providers.Object(helpdesk))
+    async with (
+        console_client(first) as one,
+        console_client(make_container(env)) as two,
+        console_client(make_container(other_env)) as other,
+    ):
+        await dead_letter(one, helpdesk)  # so the page has forms, with the token
+        page = await one.get("/console/dead")
+        assert page.status_code == 200
+        token, cookie = csrf_of(page.text), one.cookies[COOKIE]
+        for client, status in ((two, 303), (other, 403)):
+            client.cookies.set(COOKIE, cookie, path="/console")
+            response = await client.post(
+                "/console/dead/purge/confirmed", data={"csrf": token, "reason": ""}
+            )
+            assert response.status_code == status
+        assert "fake-secret-one" not in cookie

@@ -1,12 +1,14 @@
 """The console's session cookies: signed, expiring, tied to a configured key, and agreed on
-by every instance that has the same API_KEYS (or CONSOLE_SECRET)."""
+by every instance that has the same API_KEYS (or CONSOLE_SECRET, or without either the same
+Zoho client or Redis); the login form's short-lived pre-session."""
 
 from __future__ import annotations
 
 import pytest
 
 from ticketing.domain.errors import ConfigurationError
-from ticketing.entrypoints.http.console.session import Sessions
+from ticketing.entrypoints.http.console import shared
+from ticketing.entrypoints.http.console.session import LOGIN_LIFETIME, Sessions
 from ticketing.settings import Settings
 
 KEY = "console-key-0123456789"
@@ -95,3 +97,63 @@ def test_console_secret_is_optional_secret_and_at_least_32_characters() -> None:
     assert settings.console_secret == "c" * 40
     assert "c" * 40 not in repr(settings)
     assert "c" * 40 in settings.secrets()
+
+
+def test_a_login_forms_token_holds_for_its_own_cookie_for_an_hour() -> None:
+    """The form's token matches its own unexpired cookie only: not another form's, not a
+    tampered cookie, not after LOGIN_LIFETIME; a reload within it gets the same form."""
+    clock = Clock()
+    sessions = Sessions((KEY,), clock=clock)
+    form = sessions.login_form()
+    other = sessions.login_form()
+    assert sessions.login_form(form.value) == form
+    assert sessions.login_csrf_ok(form.value, form.csrf)
+    assert not sessions.login_csrf_ok(form.value, other.csrf)
+    assert not sessions.login_csrf_ok(None, form.csrf)
+    assert not sessions.login_csrf_ok(form.value, None)
+    assert not sessions.login_csrf_ok(form.value + "x", form.csrf)
+    assert not Sessions((OTHER,), clock=clock).login_csrf_ok(form.value, form.csrf)
+    assert sessions.read(form.value) is None  # a pre-session is no session
+    clock.now += LOGIN_LIFETIME + 1
+    assert not sessions.login_csrf_ok(form.value, form.csrf)
+    assert sessions.login_form(form.value) != form
+
+
+def _settings(**env: str) -> Settings:
+    return Settings.load(env, dotenv=None)
+
+
+ZOHO = {"ZOHO_CLIENT_ID": "1000.fakeclient", "ZOHO_CLIENT_SECRET": "fake-client-secret"}
+REDIS = {"REDIS_URL": "redis://:fake-pass@redis.internal:6379/0"}
+
+
+def test_without_api_keys_the_key_comes_from_what_the_fleet_shares() -> None:
+    """CONSOLE_SECRET wins, then API_KEYS, then Zoho's client credentials, then REDIS_URL
+    (with its prefix); with none of them (sandbox, no Redis) a key of the process's own."""
+
+    def source(**env: str) -> str:
+        settings = _settings(**env)
+        return Sessions(settings.api_keys, settings.console_secret, shared=shared(settings)).source
+
+    assert source(CONSOLE_SECRET="c" * 40, API_KEYS=KEY, **ZOHO, **REDIS) == "CONSOLE_SECRET"
+    assert source(API_KEYS=KEY, **ZOHO, **REDIS) == "API_KEYS"
+    assert source(**ZOHO, **REDIS) == "ZOHO_CLIENT_ID and ZOHO_CLIENT_SECRET"
+    assert source(**REDIS) == "REDIS_URL"
+    assert source() == "a random key of this process"
+
+
+def test_instances_with_the_same_redis_agree_and_others_do_not() -> None:
+    """Open consoles on the same REDIS_URL and prefix read each other's sessions with the
+    same CSRF token; another prefix or another Redis does not; the URL is never in a cookie."""
+
+    def sessions(**env: str) -> Sessions:
+        return Sessions((), shared=shared(_settings(**env)))
+
+    session = sessions(**REDIS).anonymous()
+    read = sessions(**REDIS).read(session.value)
+    assert read is not None
+    assert read.csrf == session.csrf
+    assert sessions(**REDIS, REDIS_KEY_PREFIX="other:").read(session.value) is None
+    assert sessions(REDIS_URL="redis://redis.internal:6379/1").read(session.value) is None
+    assert sessions().read(session.value) is None
+    assert "fake-pass" not in session.value + session.csrf

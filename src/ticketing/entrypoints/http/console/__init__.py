@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -14,18 +15,21 @@ from litestar.template import TemplateConfig
 
 from ticketing.domain.errors import TicketingError
 from ticketing.entrypoints.http.console import pages
-from ticketing.entrypoints.http.console.session import Sessions
+from ticketing.entrypoints.http.console.session import Sessions, Shared
 from ticketing.entrypoints.http.guard import WrongKeyThrottle
+from ticketing.settings import Settings
 
 HERE = Path(__file__).parent
 TEMPLATES = HERE / "templates"
 STATIC = HERE / "static"
+log = logging.getLogger("ticketing.http")
 
 
-def console_routers(api_keys: tuple[str, ...], secret: str | None) -> list[Router]:
+def console_routers(settings: Settings) -> list[Router]:
     """The console's pages and its static files. They skip the API's Bearer guard
     (``public``): the pages check their own session cookie instead."""
-    sessions = Sessions(api_keys, secret)
+    sessions = Sessions(settings.api_keys, settings.console_secret, shared=shared(settings))
+    log.info("console: sessions signed with a key from %s", sessions.source)
     throttle = WrongKeyThrottle()
     routes = Router(
         path=pages.PREFIX,
@@ -39,6 +43,10 @@ def console_routers(api_keys: tuple[str, ...], secret: str | None) -> list[Route
             pages.dead,
             pages.replay,
             pages.delete,
+            pages.replay_matching,
+            pages.replay_matching_confirmed,
+            pages.purge,
+            pages.purge_confirmed,
             pages.story,
         ],
         dependencies={
@@ -62,6 +70,18 @@ def console_routers(api_keys: tuple[str, ...], secret: str | None) -> list[Route
         cache_control=CacheControlHeader(max_age=300),
     )
     return [routes, static]
+
+
+def shared(settings: Settings) -> Shared | None:
+    """What the console signs with when CONSOLE_SECRET and API_KEYS are unset: Zoho's client
+    credentials, else REDIS_URL and REDIS_KEY_PREFIX (the same on every instance of a fleet);
+    None without either (sandbox without Redis: one instance, a random key)."""
+    if settings.zoho_client_id and settings.zoho_client_secret:
+        material = f"zoho\n{settings.zoho_client_id}\n{settings.zoho_client_secret}"
+        return Shared(material, "ZOHO_CLIENT_ID and ZOHO_CLIENT_SECRET")
+    if settings.redis_url:
+        return Shared(f"redis\n{settings.redis_url}\n{settings.redis_key_prefix}", "REDIS_URL")
+    return None
 
 
 def _ago(value: datetime | None) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlencode
@@ -16,9 +17,16 @@ from litestar.params import FromPath
 from litestar.response import Redirect, Template
 
 from ticketing import __version__
+from ticketing.application.operations import REPLAY_BATCH
 from ticketing.container import Services
 from ticketing.domain.errors import NotFound, TicketingError
-from ticketing.entrypoints.http.console.session import COOKIE, Session, Sessions
+from ticketing.entrypoints.http.console.session import (
+    COOKIE,
+    LOGIN_COOKIE,
+    LoginForm,
+    Session,
+    Sessions,
+)
 from ticketing.entrypoints.http.deps import ServicesDep
 from ticketing.entrypoints.http.errors import status_for
 from ticketing.entrypoints.http.guard import WrongKeyThrottle
@@ -33,6 +41,8 @@ _FLASH = {
     "replayed": "replayed {n}",
     "deleted": "deleted {n}",
     "gone": "no such dead letter (replayed or deleted already)",
+    "nopurge": "nothing to purge: no dead letters{which}",
+    "noreplay": "nothing to replay: no dead letters{which}",
 }
 # Every page: no script at all, styles and images from the service only, forms to itself.
 _HEADERS = {
@@ -84,6 +94,20 @@ def session_cookie(request: Request[Any, Any, Any], session: Session | None) -> 
     )
 
 
+def login_cookie(request: Request[Any, Any, Any], form: LoginForm | None) -> Cookie:
+    """The login form's pre-session cookie (``None``: the one that clears it), sent back
+    only to the login itself."""
+    return Cookie(
+        key=LOGIN_COOKIE,
+        value=form.value if form else "",
+        path=f"{PREFIX}/login",
+        httponly=True,
+        samesite="strict",
+        secure=request.url.scheme == "https",
+        max_age=max(0, form.expires - int(datetime.now(UTC).timestamp())) if form else 0,
+    )
+
+
 def page(
     request: Request[Any, Any, Any],
     session: Session | None,
@@ -91,10 +115,14 @@ def page(
     *,
     status: int = 200,
     refresh: int | None = None,
+    cookies: Sequence[Cookie] = (),
     **context: Any,
 ) -> Template:
     """A page of the console, with what every page shows (the open banner, the CSRF token)."""
-    cookies = [session_cookie(request, session)] if session and session.fresh else []
+    cookies = [
+        *cookies,
+        *([session_cookie(request, session)] if session and session.fresh else []),
+    ]
     return Template(
         template_name=name,
         context={
@@ -116,7 +144,20 @@ def _flash(request: Request[Any, Any, Any]) -> str | None:
     if done not in _FLASH:
         return None
     count = request.query_params.get("n", "")
-    return _FLASH[done].format(n=int(count) if count.isdigit() and len(count) < 7 else 0)
+    reason = _reason(request.query_params.get("reason"))
+    return _FLASH[done].format(
+        n=int(count) if count.isdigit() and len(count) < 7 else 0, which=_which(reason)
+    )
+
+
+def _reason(text: Any) -> str | None:
+    """A reason filter as the pages take it: trimmed, at most 200 characters, None if empty."""
+    return str(text or "").strip()[:200] or None
+
+
+def _which(reason: str | None) -> str:
+    """`` matching 'text'`` for a filter (as ``ticketing queue purge`` says it), else ``""``."""
+    return "" if reason is None else f" matching {reason!r}"
 
 
 async def _checked(request: Request[Any, Any, Any], session: Session, sessions: Sessions) -> Any:
@@ -130,11 +171,29 @@ async def _checked(request: Request[Any, Any, Any], session: Session, sessions: 
 # -- login ------------------------------------------------------------------------------------
 
 
+def _login_page(
+    request: Request[Any, Any, Any], sessions: Sessions, *, status: int = 200, error: str = ""
+) -> Template:
+    """The login form with its CSRF token, and the pre-session cookie when it is new."""
+    held = request.cookies.get(LOGIN_COOKIE)
+    form = sessions.login_form(held)
+    cookies = [] if form.value == held else [login_cookie(request, form)]
+    return page(
+        request,
+        None,
+        "login.html",
+        status=status,
+        cookies=cookies,
+        login_csrf=form.csrf,
+        error=error or None,
+    )
+
+
 @get("/login", name="console:login")
 async def login_form(request: Request[Any, Any, Any], sessions: SessionsDep) -> Response[Any]:
     if sessions.open or sessions.read(request.cookies.get(COOKIE)):
         return Redirect(PREFIX, status_code=303)
-    return page(request, None, "login.html")
+    return _login_page(request, sessions)
 
 
 @post("/login", name="console:login:post", status_code=303)
@@ -142,25 +201,29 @@ async def login(
     request: Request[Any, Any, Any], sessions: SessionsDep, throttle: ThrottleDep
 ) -> Response[Any]:
     """A configured API key logs in (a session cookie, never the key); anything else is the
-    form again with a 401, and too many wrong keys from one address a 429."""
+    form again with a 401, and too many wrong keys from one address a 429. The form must
+    carry the token of the pre-session cookie its GET set (login CSRF): else a 403."""
     if sessions.open:
         return Redirect(PREFIX, status_code=303)
+    form = await request.form()
+    if not sessions.login_csrf_ok(request.cookies.get(LOGIN_COOKIE), form.get("csrf")):
+        raise CsrfRefused
     address = request.client.host if request.client else "unknown"
     wait = throttle.retry_after(address)
     if wait is not None:
-        response = page(
-            request, None, "login.html", status=429, error="too many wrong keys; try later"
+        response = _login_page(
+            request, sessions, status=429, error="too many wrong keys; try later"
         )
         response.headers["Retry-After"] = str(int(wait + 0.999))
         return response
-    form = await request.form()
     session = sessions.login(str(form.get("key") or ""))
     if session is None:
         if throttle.failed(address):
             log.warning("console: %d wrong API keys from %s", throttle.limit, address)
-        return page(request, None, "login.html", status=401, error="wrong API key")
+        return _login_page(request, sessions, status=401, error="wrong API key")
     log.info("console: logged in from %s", address)
-    return Redirect(PREFIX, status_code=303, cookies=[session_cookie(request, session)])
+    cookies = [session_cookie(request, session), login_cookie(request, None)]
+    return Redirect(PREFIX, status_code=303, cookies=cookies)
 
 
 @post("/logout", name="console:logout", status_code=303)
@@ -234,7 +297,7 @@ async def dead(
     request: Request[Any, Any, Any], session: SessionDep, services: ServicesDep
 ) -> Template:
     """The dead letters, newest first, with totals, a reason filter, Replay and Delete."""
-    reason = (request.query_params.get("reason") or "").strip()[:200] or None
+    reason = _reason(request.query_params.get("reason"))
     found = await services.dead_letters(100, reason=reason)
     return page(
         request,
@@ -291,6 +354,109 @@ async def delete(
         return _back(reason, "gone")
     log.info("console: dead letter %s deleted", entry_id)
     return _back(reason, "deleted", deleted)
+
+
+@post("/dead/replay", name="console:replay-matching", status_code=200)
+async def replay_matching(
+    request: Request[Any, Any, Any],
+    session: SessionDep,
+    sessions: SessionsDep,
+    services: ServicesDep,
+) -> Response[Any]:
+    """Replay all matching, step one: a page asking to confirm with the count; replays
+    nothing."""
+    form = await _checked(request, session, sessions)
+    return await _confirm(request, session, services, _reason(form.get("reason")), "replay")
+
+
+@post("/dead/replay/confirmed", name="console:replay-matching:confirmed", status_code=303)
+async def replay_matching_confirmed(
+    request: Request[Any, Any, Any],
+    session: SessionDep,
+    sessions: SessionsDep,
+    services: ServicesDep,
+) -> Redirect:
+    """Replay all matching, confirmed: every letter whose reason holds the filter (all of
+    them without one, ReplayDeadLetters.every as ``ticketing queue replay --all``)."""
+    form = await _checked(request, session, sessions)
+    reason = _reason(form.get("reason"))
+    if reason is None:
+        moved = await services.replay.every()
+    else:
+        moved = await _replay_matching(services, reason)
+    log.info("console: %d dead letter(s)%s replayed", moved, _which(reason))
+    return _back(reason, "replayed" if moved else "noreplay", moved)
+
+
+async def _replay_matching(services: Services, reason: str) -> int:
+    """Replay the letters whose reason holds ``reason``, a batch at a time, at most as many
+    as match now: a letter that dies again meanwhile is not replayed twice by one click."""
+    limit = (await services.dead_letters(0, reason=reason)).matching
+    moved = 0
+    while moved < limit:
+        found = await services.dead_letters(min(REPLAY_BATCH, limit - moved), reason=reason)
+        batch = [letter.entry_id for letter in found.letters]
+        done = await services.replay(batch) if batch else 0
+        if not done:
+            break
+        moved += done
+    return moved
+
+
+@post("/dead/purge", name="console:purge", status_code=200)
+async def purge(
+    request: Request[Any, Any, Any],
+    session: SessionDep,
+    sessions: SessionsDep,
+    services: ServicesDep,
+) -> Response[Any]:
+    """Purge matching, step one: a page asking "delete N dead letter(s) … for good?";
+    deletes nothing."""
+    form = await _checked(request, session, sessions)
+    return await _confirm(request, session, services, _reason(form.get("reason")), "purge")
+
+
+@post("/dead/purge/confirmed", name="console:purge:confirmed", status_code=303)
+async def purge_confirmed(
+    request: Request[Any, Any, Any],
+    session: SessionDep,
+    sessions: SessionsDep,
+    services: ServicesDep,
+) -> Redirect:
+    """Purge matching, confirmed: DeleteDeadLetters.matching, as ``ticketing queue purge``."""
+    form = await _checked(request, session, sessions)
+    reason = _reason(form.get("reason"))
+    deleted = await services.delete_dead.matching(reason)
+    log.info("console: %d dead letter(s)%s deleted", deleted, _which(reason))
+    return _back(reason, "deleted" if deleted else "nopurge", deleted)
+
+
+async def _confirm(
+    request: Request[Any, Any, Any],
+    session: Session,
+    services: Services,
+    reason: str | None,
+    action: str,
+) -> Response[Any]:
+    """The confirmation page of a bulk action, or straight back when nothing matches."""
+    count = (await services.dead_letters(0, reason=reason)).matching
+    if not count:
+        return _back(reason, f"no{action}")
+    which = _which(reason)
+    question = (
+        f"Delete {count} dead letter(s){which} for good?"
+        if action == "purge"
+        else f"Replay {count} dead letter(s){which}?"
+    )
+    return page(
+        request,
+        session,
+        "confirm.html",
+        action=action,
+        question=question,
+        count=count,
+        reason=reason or "",
+    )
 
 
 @get("/story", name="console:story")

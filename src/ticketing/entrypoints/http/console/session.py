@@ -1,4 +1,5 @@
-"""The console's sessions: a signed cookie instead of the API key, a CSRF token per session."""
+"""The console's sessions: a signed cookie instead of the API key, a CSRF token per session
+and one for the login form (a short-lived pre-session cookie)."""
 
 from __future__ import annotations
 
@@ -12,8 +13,11 @@ from dataclasses import dataclass
 
 COOKIE = "ticketing_console"
 LIFETIME = 12 * 3600  # seconds a login lasts
+LOGIN_COOKIE = "ticketing_console_login"  # the login form's pre-session (its CSRF token)
+LOGIN_LIFETIME = 3600  # seconds a login form stays usable
 OPEN = "open"  # who an open console's (API_KEYS unset) sessions belong to
 _VERSION = "v1"
+_LOGIN = "l1"
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,27 +43,52 @@ def derived_secret(api_keys: tuple[str, ...]) -> bytes:
     return hmac.new(b"ticketing console session", joined, hashlib.sha256).digest()
 
 
+@dataclass(frozen=True, slots=True)
+class Shared:
+    """What every instance of a fleet shares and the console may derive its signing key from
+    (when CONSOLE_SECRET and API_KEYS are unset); ``source`` names it for the log."""
+
+    material: str
+    source: str
+
+    def key(self) -> bytes:
+        """An HMAC over the material: the material itself is never used or shown."""
+        return hmac.new(b"ticketing console fleet", self.material.encode(), hashlib.sha256).digest()
+
+
+@dataclass(frozen=True, slots=True)
+class LoginForm:
+    """A login form's pre-session: the cookie's value and the token its form carries."""
+
+    value: str
+    csrf: str
+    expires: int  # Unix time
+
+
 class Sessions:
     """Issues and checks session cookies: ``v1.<who>.<expires>.<nonce>.<mac>``, signed with
     CONSOLE_SECRET (or :func:`derived_secret`). A session names its key by a fingerprint, so
     a key taken out of API_KEYS ends its sessions even under a fixed CONSOLE_SECRET. Without
-    API keys the console is open and its sessions only carry CSRF tokens (signed with a key
-    of this process's own)."""
+    API keys the console is open and its sessions only carry CSRF tokens, signed with a key
+    derived from ``shared`` (what the fleet's instances share), else of this process's own."""
 
     def __init__(
         self,
         api_keys: tuple[str, ...],
         secret: str | None = None,
         *,
+        shared: Shared | None = None,
         lifetime: int = LIFETIME,
         clock: Callable[[], float] = time.time,
     ) -> None:
         if secret:
-            self._key = secret.encode()
+            self._key, self.source = secret.encode(), "CONSOLE_SECRET"
         elif api_keys:
-            self._key = derived_secret(api_keys)
+            self._key, self.source = derived_secret(api_keys), "API_KEYS"
+        elif shared is not None:
+            self._key, self.source = shared.key(), shared.source
         else:
-            self._key = secrets.token_bytes(32)
+            self._key, self.source = secrets.token_bytes(32), "a random key of this process"
         self._lifetime = lifetime
         self._clock = clock
         self._keys = [(key.encode(), self._fingerprint(key)) for key in api_keys]
@@ -105,6 +134,32 @@ class Sessions:
     def csrf_ok(self, session: Session, token: str | None) -> bool:
         """Does a form's token belong to this session?"""
         return bool(token) and hmac.compare_digest(str(token), session.csrf)
+
+    def login_form(self, value: str | None = None) -> LoginForm:
+        """The login form's pre-session: the one its cookie holds while valid, else a new one."""
+        if (found := self._login_form(value)) is not None:
+            return found
+        expires = int(self._clock()) + LOGIN_LIFETIME
+        body = f"{_LOGIN}.{expires}.{secrets.token_urlsafe(12)}"
+        value = f"{body}.{self._mac(body)}"
+        return LoginForm(value, self._mac(f"login\n{value}"), expires)
+
+    def login_csrf_ok(self, value: str | None, token: str | None) -> bool:
+        """Did a login POST come from a form this console served to this browser (its
+        pre-session cookie is ours and unexpired, and the form's token is that cookie's)?"""
+        found = self._login_form(value)
+        return found is not None and bool(token) and hmac.compare_digest(str(token), found.csrf)
+
+    def _login_form(self, value: str | None) -> LoginForm | None:
+        if not value or len(value) > 128:
+            return None
+        parts = value.split(".")
+        if len(parts) != 4 or parts[0] != _LOGIN or not parts[1].isdigit():
+            return None
+        body, mac = value.rsplit(".", 1)
+        if not hmac.compare_digest(mac, self._mac(body)) or int(parts[1]) <= self._clock():
+            return None
+        return LoginForm(value, self._mac(f"login\n{value}"), int(parts[1]))
 
     def _issue(self, who: str) -> Session:
         expires = int(self._clock()) + self._lifetime
