@@ -451,7 +451,8 @@ async def test_queue_replay_without_ids_is_a_usage_error(
     """replay needs entry ids or --all: exit 2, one line naming what is missing."""
     code, _, err = await run(capsys, sandbox, "queue", "replay")
     assert code == cli.EXIT_USAGE
-    assert "entry_ids: name the dead-letter entry ids to replay, or pass --all" in one_line(err)
+    expected = "entry_ids: name the dead-letter entry ids to replay, or pass --reason or --all"
+    assert expected in one_line(err)
 
 
 # ------------------------------------------------------------------ doctor

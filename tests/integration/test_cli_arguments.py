@@ -107,7 +107,7 @@ async def test_ids_and_all_together_are_a_usage_error(
 ) -> None:
     code, _, err = await run(capsys, sandbox, "queue", "replay", "1-0", "--all")
     assert code == cli.EXIT_USAGE
-    assert "entry_ids: name entry ids or pass --all, not both" in one_line(err)
+    assert "entry_ids: name entry ids, --reason or --all: one of them" in one_line(err)
 
 
 @pytest.mark.parametrize(

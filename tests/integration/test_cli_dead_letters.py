@@ -155,3 +155,27 @@ async def test_purge_needs_a_reason_or_all(
     code, _, err = await run(capsys, fresh(), "queue", "purge", "--reason", " ")
     assert code == cli.EXIT_USAGE
     assert "expected some text of a dead letter's reason" in err
+
+
+async def test_replay_by_reason_moves_only_the_matches(
+    capsys: pytest.CaptureFixture[str], letters: list[str], fresh: Callable[[], Container]
+) -> None:
+    code, out, err = await run(capsys, fresh(), "queue", "replay", "--reason", "INVALID_DATA")
+    assert (code, out.strip()) == (cli.EXIT_OK, "replayed 2 dead letter(s) onto the queue")
+    assert "replayed: 2/2" in err
+    code, out, _ = await run(capsys, fresh(), "queue", "dead", "--json")
+    assert [d["entry_id"] for d in json.loads(out)["dead_letters"]] == [letters[2]]
+    code, out, _ = await run(capsys, fresh(), "queue", "status", "--json")
+    assert json.loads(out)["pending"] == 2
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [["--reason", "x", "--all"], ["1-1", "--reason", "x"], ["--reason", "  "]],
+)
+async def test_replay_takes_ids_a_reason_or_all_alone(
+    capsys: pytest.CaptureFixture[str], fresh: Callable[[], Container], argv: list[str]
+) -> None:
+    code, out, err = await run(capsys, fresh(), "queue", "replay", *argv)
+    assert (code, out) == (cli.EXIT_USAGE, "")
+    assert one_line(err).startswith("ticketing: ")

@@ -164,6 +164,23 @@ class ReplayDeadLetters:
             if not done:
                 return moved
 
+    async def matching(self, reason: str, progress: Callable[[int], None] | None = None) -> int:
+        """Replay the letters whose reason holds ``reason``, newest first, a batch at a time,
+        calling ``progress`` with the number moved so far; at most as many as match when it
+        starts, so a letter that dies again meanwhile is not replayed twice by one request."""
+        limit = (await self._dead.find_dead(reason=reason, limit=0)).matching
+        moved = 0
+        while moved < limit:
+            found = await self._dead.find_dead(reason=reason, limit=min(self._batch, limit - moved))
+            batch = [letter.entry_id for letter in found.letters]
+            done = await self._dead.replay_dead(batch) if batch else 0
+            if not done:
+                return moved
+            moved += done
+            if progress:
+                progress(moved)
+        return moved
+
     async def these(
         self, entry_ids: Sequence[str], progress: Callable[[int], None] | None = None
     ) -> int:

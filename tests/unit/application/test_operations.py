@@ -223,3 +223,25 @@ async def test_the_list_is_newest_first_with_totals(h: Harness) -> None:
     found = await ListDeadLetters(h.store)(2, reason="refused")
     assert [d.entry_id for d in found.letters] == ids[:0:-1]
     assert (found.matching, found.total) == (3, 3)
+
+
+async def test_replay_matching_moves_only_the_letters_whose_reason_holds_it(h: Harness) -> None:
+    """A batch at a time with a running total; the others stay dead."""
+    await bury(h, 5)
+    await h.store.bury_raw('{"incident_id": "wa-1"}', "description: required", "inbound")
+    seen: list[int] = []
+    moved = await ReplayDeadLetters(h.store, batch=2).matching("REFUSED", progress=seen.append)
+    assert (moved, seen) == (5, [2, 4, 5])
+    assert await h.store.pending_count() == 5
+    [left] = await h.store.list_dead()
+    assert left.label == "incident_id wa-1"
+    assert await ReplayDeadLetters(h.store).matching("no such reason") == 0
+
+
+async def test_replay_matching_moves_no_more_than_matched_when_it_started() -> None:
+    """A letter that dies again at once (it keeps matching) is not replayed over and over by
+    one request: at most as many moves as there were matches, and a batch that moves
+    nothing ends it."""
+    stuck = StuckLetters()
+    assert await ReplayDeadLetters(stuck, batch=2).matching("stuck") == 0
+    assert stuck.replays == 1

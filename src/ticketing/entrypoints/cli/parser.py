@@ -210,6 +210,11 @@ def build_parser() -> argparse.ArgumentParser:
         "entry_ids", nargs="*", type=_entry_id, help="dead-letter entry ids (see `queue dead`)"
     )
     q_replay.add_argument("--all", action="store_true", help="every dead letter")
+    q_replay.add_argument(
+        "--reason",
+        type=_reason,
+        help="every dead letter whose reason holds this text (case-insensitive)",
+    )
     _admin(q_replay, with_services(queue.replay))
 
     s_show = sub.add_parser("show", help="a request's story: state, ticket, attempts, error")

@@ -65,7 +65,9 @@ def test_a_failed_start_up_is_exit_1_not_uvicorns_3(
         raise RuntimeError("start-up broke")
 
     def create_app(*args: Any, **kwargs: Any) -> Litestar:
-        return Litestar(route_handlers=[], on_startup=[broken_start_up])
+        # logging_config=None as the service's own apps: Litestar's default starts a queue
+        # listener thread that would log into a later test's closed capture stream.
+        return Litestar(route_handlers=[], on_startup=[broken_start_up], logging_config=None)
 
     monkeypatch.chdir(tmp_path)
     for name in ("REDIS_URL", "HOST", "PORT"):

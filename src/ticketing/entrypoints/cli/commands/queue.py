@@ -176,21 +176,31 @@ async def purge(services: Services, args: argparse.Namespace) -> int:
 
 
 async def replay(services: Services, args: argparse.Namespace) -> int:
+    """Replay named letters, those whose reason holds ``--reason``, or all (``--all``)."""
     ids: list[str] = list(args.entry_ids)
-    if not ids and not args.all:
+    reason: str | None = args.reason
+    chosen = sum((bool(ids), args.all, reason is not None))
+    if not chosen:
         raise ValidationError(
-            "entry_ids", "name the dead-letter entry ids to replay, or pass --all"
+            "entry_ids", "name the dead-letter entry ids to replay, or pass --reason or --all"
         )
-    if ids and args.all:
-        raise ValidationError("entry_ids", "name entry ids or pass --all, not both")
+    if chosen > 1:
+        raise ValidationError("entry_ids", "name entry ids, --reason or --all: one of them")
     warn_without_redis(services)
-    total = await services.dead_letters.count() if args.all else len(ids)
+    if ids:
+        total = len(ids)
+    elif reason is not None:
+        total = (await services.dead_letters(0, reason=reason)).matching
+    else:
+        total = await services.dead_letters.count()
     bar = ProgressBar(args, total, "replayed")
     try:
-        if args.all:
-            moved = await services.replay.every(progress=bar.show)
-        else:
+        if ids:
             moved = await services.replay.these(ids, progress=bar.show)
+        elif reason is not None:
+            moved = await services.replay.matching(reason, progress=bar.show)
+        else:
+            moved = await services.replay.every(progress=bar.show)
     finally:
         bar.close()
     emit(args, {"replayed": moved}, lambda: f"replayed {moved} dead letter(s) onto the queue")

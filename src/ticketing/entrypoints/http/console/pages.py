@@ -4,7 +4,6 @@ every action a POST with the session's CSRF token that redirects back (POST/redi
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -17,7 +16,6 @@ from litestar.params import FromPath
 from litestar.response import Redirect, Template
 
 from ticketing import __version__
-from ticketing.application.operations import REPLAY_BATCH
 from ticketing.container import Services
 from ticketing.domain.errors import NotFound, TicketingError
 from ticketing.entrypoints.http.console.session import (
@@ -36,7 +34,6 @@ log = logging.getLogger("ticketing.http")
 
 PREFIX = "/console"
 REFRESH = 10  # seconds between a page's own reloads (overview, queue, dead letters)
-_ENTRY_ID = re.compile(r"^\d{1,20}-\d{1,20}$")
 _FLASH = {
     "replayed": "replayed {n}",
     "deleted": "deleted {n}",
@@ -325,8 +322,6 @@ async def replay(
     """ReplayDeadLetters on one letter, as POST /queue/dead/{id}/replay."""
     form = await _checked(request, session, sessions)
     reason = str(form.get("reason") or "") or None
-    if not _ENTRY_ID.match(entry_id):
-        return _back(reason, "gone")
     try:
         moved = await services.replay.these([entry_id])
     except NotFound:
@@ -346,8 +341,6 @@ async def delete(
     """DeleteDeadLetters on one letter, as DELETE /queue/dead/{id}."""
     form = await _checked(request, session, sessions)
     reason = str(form.get("reason") or "") or None
-    if not _ENTRY_ID.match(entry_id):
-        return _back(reason, "gone")
     try:
         deleted = await services.delete_dead.these([entry_id])
     except NotFound:
@@ -383,24 +376,9 @@ async def replay_matching_confirmed(
     if reason is None:
         moved = await services.replay.every()
     else:
-        moved = await _replay_matching(services, reason)
+        moved = await services.replay.matching(reason)
     log.info("console: %d dead letter(s)%s replayed", moved, _which(reason))
     return _back(reason, "replayed" if moved else "noreplay", moved)
-
-
-async def _replay_matching(services: Services, reason: str) -> int:
-    """Replay the letters whose reason holds ``reason``, a batch at a time, at most as many
-    as match now: a letter that dies again meanwhile is not replayed twice by one click."""
-    limit = (await services.dead_letters(0, reason=reason)).matching
-    moved = 0
-    while moved < limit:
-        found = await services.dead_letters(min(REPLAY_BATCH, limit - moved), reason=reason)
-        batch = [letter.entry_id for letter in found.letters]
-        done = await services.replay(batch) if batch else 0
-        if not done:
-            break
-        moved += done
-    return moved
 
 
 @post("/dead/purge", name="console:purge", status_code=200)
