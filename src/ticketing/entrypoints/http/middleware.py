@@ -78,6 +78,7 @@ def request_context_middleware(app: ASGIApp, running: Running) -> ASGIApp:
                 given = value.decode("latin-1")
                 break
         rid = request_id_from(given)
+        path = str(scope.get("path", ""))  # as asked: a mounted app cuts the scope's own
         started = time.perf_counter()
         status = 500
 
@@ -95,7 +96,7 @@ def request_context_middleware(app: ASGIApp, running: Running) -> ASGIApp:
                 else:
                     await app(scope, receive, send_with_id)
             finally:
-                _record(running, scope, status, time.perf_counter() - started)
+                _record(running, scope, path, status, time.perf_counter() - started)
 
     return middleware
 
@@ -220,9 +221,8 @@ async def _answer(send: Send, status: int, body: bytes) -> None:
     await send(end)
 
 
-def _record(running: Running, scope: Scope, status: int, seconds: float) -> None:
+def _record(running: Running, scope: Scope, path: str, status: int, seconds: float) -> None:
     method = str(scope.get("method", "GET"))
-    path = str(scope.get("path", ""))
     route = str(scope.get("path_template") or "other")  # set by the router once matched
     metrics = running.metrics()
     if metrics is not None:

@@ -99,3 +99,14 @@ def test_a_wildcard_bind_address_links_to_localhost(host: str, shown: str) -> No
     """`serve` bound to every interface (a container's 0.0.0.0) puts localhost in the
     web_url: a wildcard address is nowhere to browse to."""
     assert supervise.browsable(host) == shown
+
+
+async def test_a_page_is_logged_by_the_path_asked_for(
+    container: Container, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The request line names /sandbox/…, not the path the mounted pages see."""
+    caplog.set_level("INFO", logger="ticketing.http")
+    async with app_client(container) as client:
+        assert (await client.get("/sandbox/")).status_code == 200
+    lines = [r.getMessage() for r in caplog.records if r.name == "ticketing.http"]
+    assert any(line.startswith("GET /sandbox/ → 200") for line in lines), lines
