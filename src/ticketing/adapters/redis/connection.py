@@ -18,7 +18,7 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 import redis.asyncio as aioredis
 from redis.asyncio.cluster import ClusterNode, RedisCluster
 from redis.asyncio.retry import Retry
-from redis.asyncio.sentinel import Sentinel, SentinelConnectionPool
+from redis.asyncio.sentinel import MasterNotFoundError, Sentinel, SentinelConnectionPool
 from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
@@ -157,9 +157,14 @@ class WatchedPrimaryPool(SentinelConnectionPool):
             try:
                 # Closes the idle connections when the primary moved.
                 await self.get_master_address()  # type: ignore[no-untyped-call]
+            except MasterNotFoundError as exc:
+                # The sentinels answered that the primary is down (a failover under way): ask
+                # again in a second, so the new primary is followed as soon as it is named.
+                # Only when none answered (redis-py then lists their errors after " : ") is
+                # there a pause, so a caller waits on unreachable sentinels rarely.
+                if " : " in str(exc):
+                    self._checked = now + PRIMARY_CHECK_BACKOFF
             except (RedisError, OSError):
-                # No sentinel answers: the connections keep to the primary they know (a new
-                # one asks again), and a caller waits on unreachable sentinels rarely.
                 self._checked = now + PRIMARY_CHECK_BACKOFF
         # As called (redis-py passes nothing: arguments are deprecated there).
         return await super().get_connection(*args, **kwargs)  # type: ignore[no-untyped-call]
