@@ -73,6 +73,7 @@ class HealthReport:
     limits: ZohoLimits | None = None
     store_error: str | None = None  # why tickets cannot be accepted durably now
     credentials_ok: bool | None = None  # False: an operator must act; None: not known here
+    tokens: TokenStatus | None = None  # the tokens' non-secret facts and the refresh budget
     # The scopes the two-way sync lacks and how to get them (tickets are still created).
     sync_reauthorize: str | None = None
 
@@ -137,7 +138,8 @@ class CheckHealth:
         breaker = self._helpdesk.breaker_state
         zoho_ok = breaker is BreakerState.CLOSED and not self._helpdesk.paused_for()
         last_error = self._helpdesk.last_error
-        credentials_ok, problem = await self._credentials_problem()
+        tokens = await self.tokens()
+        credentials_ok, problem = self._credentials_problem(tokens)
         if problem is not None:
             zoho_ok, last_error = False, problem
         store_ok = store.error is None
@@ -162,6 +164,7 @@ class CheckHealth:
             limits=limits,
             store_error=store.error,
             credentials_ok=credentials_ok,
+            tokens=tokens,
             sync_reauthorize=self._sync_access.reauthorize if self._sync_access else None,
         )
 
@@ -188,8 +191,8 @@ class CheckHealth:
         return StoreCheck(True, pending, dead)
 
     async def tokens(self) -> TokenStatus | None:
-        """The tokens' non-secret facts and the refresh budget (the console shows them);
-        None without credentials here or when they cannot be read now."""
+        """The tokens' non-secret facts and the refresh budget (the report carries them for
+        the console); None without credentials here or when they cannot be read now."""
         if self._credentials is None:
             return None
         try:
@@ -197,17 +200,14 @@ class CheckHealth:
         except TicketingError:
             return None
 
-    async def _credentials_problem(self) -> tuple[bool | None, str | None]:
+    @staticmethod
+    def _credentials_problem(status: TokenStatus | None) -> tuple[bool | None, str | None]:
         """Whether the credentials work without an operator (None: cannot say), and why Zoho
         is not being asked for tokens now: they need an operator (``ticketing auth
-        setup``), or refreshes are held back. Asked fresh (the budget is the truth, so a
-        lifted pause stops showing at once)."""
-        if self._credentials is None:
+        setup``), or refreshes are held back. From a fresh report (the budget is the truth,
+        so a lifted pause stops showing at once)."""
+        if status is None:  # the store's or the tokens' own trouble is reported elsewhere
             return None, None
-        try:
-            status = await self._credentials.report()
-        except TicketingError:
-            return None, None  # the store's or the tokens' own trouble is reported elsewhere
         if status.needs_operator is not None:
             return False, f"Zoho credentials need an operator: {status.needs_operator}"
         budget = status.budget

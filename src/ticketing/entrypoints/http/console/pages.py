@@ -242,7 +242,6 @@ async def overview(
     """Health and breaker, Zoho's limits and credits, the refresh budget, the queue's
     figures and the newest tickets."""
     report = await services.health()
-    tokens = await services.health.tokens()
     recent, recent_error = await _recent(services, 10)
     return page(
         request,
@@ -251,7 +250,7 @@ async def overview(
         refresh=REFRESH,
         report=report,
         limits=report.limits,
-        tokens=tokens,
+        tokens=report.tokens,
         recent=recent,
         recent_error=recent_error,
     )
