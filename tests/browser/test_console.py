@@ -22,10 +22,10 @@ import redis
 
 from ticketing.application.intake import api_client, scoped_key
 
-from tests.integration.test_sync_e2e import until
+from tests.integration.test_sync_e2e import serving, until
 from tests.support.env import sandbox_client_at
 from tests.support.http import OLD_FORM
-from tests.support.processes import free_port, python_module, standalone_emulator, stop
+from tests.support.processes import free_port, standalone_emulator
 
 if TYPE_CHECKING:
     from playwright.sync_api import BrowserContext, Page
@@ -61,24 +61,8 @@ def serve(emulator_url: str, tmp: Path, redis_url: str, prefix: str, **extra: st
             **extra,
         ),
     }
-    port = free_port()
-    process = python_module("ticketing", "serve", "--port", str(port), cwd=tmp, env=env)
-    url = f"http://127.0.0.1:{port}"
-
-    def answers() -> bool:
-        if process.poll() is not None:
-            _, err = process.communicate()
-            raise AssertionError(f"serve stopped: {err[-3000:]}")
-        try:
-            return httpx.get(f"{url}/health/live", timeout=1).status_code == 200
-        except httpx.HTTPError:
-            return False
-
-    try:
-        until(answers, "ticketing serve to answer")
+    with serving(env, tmp, free_port()) as url:
         yield url
-    finally:
-        stop(process)
 
 
 def refused_for_good(url: str, key: str) -> None:

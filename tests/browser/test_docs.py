@@ -12,8 +12,8 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
-from tests.integration.test_sync_e2e import until
-from tests.support.processes import free_port, python_module, stop
+from tests.integration.test_sync_e2e import serving
+from tests.support.processes import free_port
 
 if TYPE_CHECKING:
     from playwright.sync_api import BrowserContext, Route
@@ -32,16 +32,6 @@ def test_swagger_ui_renders_every_operation_without_the_internet(
         if not k.startswith(("ZOHO_", "REDIS_", "API_KEYS", "HOST", "PORT"))
     }
     port = free_port()
-    process = python_module("ticketing", "serve", "--port", str(port), cwd=tmp_path, env=env)
-    url = f"http://127.0.0.1:{port}"
-
-    def answers() -> bool:
-        assert process.poll() is None, "serve stopped"
-        try:
-            return httpx.get(f"{url}/health/live", timeout=1).status_code == 200
-        except httpx.HTTPError:
-            return False
-
     elsewhere: list[str] = []
 
     def only_the_service(route: Route) -> None:
@@ -51,8 +41,7 @@ def test_swagger_ui_renders_every_operation_without_the_internet(
             elsewhere.append(route.request.url)
             route.abort("internetdisconnected")
 
-    try:
-        until(answers, "ticketing serve to answer")
+    with serving(env, tmp_path, port) as url:
         paths = httpx.get(f"{url}/schema/openapi.json").json()["paths"]
         operations = sum(len(methods) for methods in paths.values())
         page = browser.new_page()
@@ -66,5 +55,3 @@ def test_swagger_ui_renders_every_operation_without_the_internet(
         page.get_by_text("/tickets/customer", exact=True).first.click()  # opens the operation
         page.wait_for_selector(".opblock.is-open .parameters, .opblock.is-open .opblock-body")
         assert (elsewhere, errors) == ([], [])
-    finally:
-        stop(process)
