@@ -4,7 +4,7 @@ every action a POST with the session's CSRF token that redirects back (POST/redi
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlencode
@@ -320,13 +320,7 @@ async def replay(
 ) -> Redirect:
     """ReplayDeadLetters on one letter, as POST /queue/dead/{id}/replay."""
     form = await _checked(request, session, sessions)
-    reason = str(form.get("reason") or "") or None
-    try:
-        moved = await services.replay.these([entry_id])
-    except NotFound:
-        return _back(reason, "gone")
-    log.info("console: dead letter %s replayed", entry_id)
-    return _back(reason, "replayed", moved)
+    return await _one(form, entry_id, services.replay.these, "replayed")
 
 
 @post("/dead/{entry_id:str}/delete", name="console:delete", status_code=303)
@@ -339,13 +333,24 @@ async def delete(
 ) -> Redirect:
     """DeleteDeadLetters on one letter, as DELETE /queue/dead/{id}."""
     form = await _checked(request, session, sessions)
+    return await _one(form, entry_id, services.delete_dead.these, "deleted")
+
+
+async def _one(
+    form: Any,
+    entry_id: str,
+    act: Callable[[Sequence[str]], Awaitable[int]],
+    done: str,
+) -> Redirect:
+    """One letter replayed or deleted, then back to the list (its filter kept); "gone" when
+    the id names no letter (a double click, another operator)."""
     reason = str(form.get("reason") or "") or None
     try:
-        deleted = await services.delete_dead.these([entry_id])
+        count = await act([entry_id])
     except NotFound:
         return _back(reason, "gone")
-    log.info("console: dead letter %s deleted", entry_id)
-    return _back(reason, "deleted", deleted)
+    log.info("console: dead letter %s %s", entry_id, done)
+    return _back(reason, done, count)
 
 
 @post("/dead/replay", name="console:replay-matching", status_code=200)
