@@ -141,8 +141,8 @@ def drain_unread_body(
             nonlocal unread
             if message["type"] == "http.response.start":
                 unread = not body_read and (continued or not _expects_continue(scope))
-                if unread:
-                    _close_after(message)
+                if unread:  # the same headers helper that sets X-Request-ID
+                    MutableScopeHeaders.from_message(message)["connection"] = "close"
             elif (
                 message["type"] == "http.response.body"
                 and unread
@@ -180,11 +180,6 @@ def _expects_continue(scope: Scope) -> bool:
         name.lower() == b"expect" and value.strip().lower() == b"100-continue"
         for name, value in scope.get("headers", [])
     )
-
-
-def _close_after(start: HTTPResponseStartEvent) -> None:
-    headers = [(k, v) for k, v in start.get("headers", []) if k.lower() != b"connection"]
-    start["headers"] = [*headers, (b"connection", b"close")]
 
 
 async def _discard(receive: Receive, max_bytes: int, max_seconds: float) -> None:
