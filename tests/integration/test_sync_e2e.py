@@ -71,7 +71,7 @@ def serving(env: dict[str, str], tmp: Path, port: int) -> Iterator[str]:
     def answers() -> bool:
         if process.poll() is not None:
             _, err = process.communicate()
-            raise AssertionError(f"serve stopped: {err[-3000:]}")
+            raise AssertionError(f"serve stopped (exit {process.returncode}): {err[-3000:]}")
         try:
             return httpx.get(f"{url}/health/live", timeout=1).status_code == 200
         except httpx.HTTPError:
